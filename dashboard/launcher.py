@@ -1,0 +1,121 @@
+"""Starts and stops the processes of a local lab: the sandbox cluster and the dashboard server.
+
+`manage.py demo` and the browser tests share this module so that tests run exactly what a
+user runs. Every child is started in its own session and is stopped (SIGTERM, then SIGKILL
+after a grace period) when the lab stops, so no process is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+class LabError(RuntimeError):
+    """A lab process could not be started or did not become ready in time."""
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Ask the kernel for a TCP port that is free right now on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: float, what: str) -> None:
+    """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise LabError(f"{what} exited with code {proc.returncode} before it was ready")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise LabError(f"{what} did not listen on {host}:{port} within {timeout:.0f} s")
+
+
+def stop_process(proc: subprocess.Popen, *, grace: float = 15.0) -> None:
+    """Stop a child and everything in its process group: SIGTERM, then SIGKILL after ``grace``."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=5)
+
+
+@dataclass
+class Lab:
+    """The processes of one running lab, stopped together."""
+
+    processes: list[subprocess.Popen] = field(default_factory=list)
+    kubeconfig: Path | None = None
+    api_port: int | None = None
+    dashboard_url: str | None = None
+
+    def start_sandbox(self, *, state_dir: Path, api_port: int, nodes: int = 3, timeout: float = 60.0,
+                      log_file: Path | None = None) -> Path:
+        """Start `python -m sandbox up` and return its kubeconfig once the API server listens."""
+        state_dir.mkdir(parents=True, exist_ok=True)
+        kubeconfig = state_dir / "kubeconfig"
+        cmd = [sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir),
+               "--api-port", str(api_port), "--nodes", str(nodes)]
+        proc = self._spawn(cmd, env={}, log_file=log_file)
+        wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server")
+        deadline = time.monotonic() + timeout
+        while not kubeconfig.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise LabError("the sandbox did not write its kubeconfig")
+            time.sleep(0.05)
+        self.kubeconfig, self.api_port = kubeconfig, api_port
+        return kubeconfig
+
+    def start_dashboard(self, *, port: int, env: Mapping[str, str], timeout: float = 60.0,
+                        log_file: Path | None = None) -> None:
+        """Migrate the dashboard's small database, then serve it with daphne on 127.0.0.1:port."""
+        full_env = {"DJANGO_SETTINGS_MODULE": "dashboard.settings", **env}
+        migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+                                 cwd=BASE_DIR, env={**os.environ, **full_env}, capture_output=True, text=True)
+        if migrate.returncode != 0:
+            raise LabError(f"manage.py migrate failed:\n{migrate.stderr}")
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"]
+        proc = self._spawn(cmd, env=full_env, log_file=log_file)
+        wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)")
+        self.dashboard_url = f"http://127.0.0.1:{port}/"
+
+    def _spawn(self, cmd: list[str], *, env: Mapping[str, str], log_file: Path | None) -> subprocess.Popen:
+        """Start a child in its own process group so it can be stopped with everything it started."""
+        out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed when the child exits
+        proc = subprocess.Popen(cmd, cwd=BASE_DIR, env={**os.environ, **env}, stdout=out, stderr=out,
+                                start_new_session=True)
+        self.processes.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        """Stop every child, newest first (the dashboard before the cluster it watches)."""
+        for proc in reversed(self.processes):
+            stop_process(proc)
+        self.processes.clear()
+
+    def first_exited(self) -> subprocess.Popen | None:
+        """Return a child that has exited on its own, if any."""
+        return next((p for p in self.processes if p.poll() is not None), None)

@@ -1,0 +1,160 @@
+"""Django settings for the lb-demo dashboard, read from the environment.
+
+Every knob a user or operator may turn is an ``LBDEMO_*`` environment variable, so the same
+code runs under `make demo`, in tests and in a cluster. Production deployments use
+``dashboard.settings_production``, which layers the HTTPS hardening on top of this module.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a yes/no environment variable; anything unrecognised is a configuration error."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def env_int(name: str, default: int, *, minimum: int = 0, maximum: int = 1_000_000) -> int:
+    """Read a bounded integer environment variable, refusing values outside the bounds."""
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise ImproperlyConfigured(f"{name} must be between {minimum} and {maximum}, not {value}")
+    return value
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated environment variable."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+DEBUG = env_bool("LBDEMO_DEBUG", False)
+
+# A per-process random key is fine for the local lab (sessions die with the process);
+# real deployments set LBDEMO_SECRET_KEY from a Secret.
+SECRET_KEY = os.environ.get("LBDEMO_SECRET_KEY") or secrets.token_urlsafe(50)
+
+ALLOWED_HOSTS = env_list("LBDEMO_ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("LBDEMO_CSRF_TRUSTED_ORIGINS", [])
+
+# --- The cluster lb-demo looks at -------------------------------------------------------
+# KUBECONFIG / LBDEMO_CONTEXT select a cluster; with neither, in-cluster config is tried.
+LBDEMO_KUBECONFIG = os.environ.get("KUBECONFIG", "")
+LBDEMO_CONTEXT = os.environ.get("LBDEMO_CONTEXT", "")
+LBDEMO_NAMESPACE = os.environ.get("LBDEMO_NAMESPACE", "default")
+LBDEMO_DEPLOYMENT = os.environ.get("LBDEMO_DEPLOYMENT", "backend")
+LBDEMO_SERVICE = os.environ.get("LBDEMO_SERVICE", "backend-service")
+LBDEMO_SELECTOR = os.environ.get("LBDEMO_SELECTOR", "app=backend")
+LBDEMO_MAX_REPLICAS = env_int("LBDEMO_MAX_REPLICAS", 10, minimum=0, maximum=100)
+# One-time login token printed by `make demo`; LBDEMO_TOKEN is a long-lived one for deployments.
+LBDEMO_LOGIN_TOKEN = os.environ.get("LBDEMO_LOGIN_TOKEN", "")
+LBDEMO_TOKEN = os.environ.get("LBDEMO_TOKEN", "")
+# Optional operator override of where traffic is sent (never typed in the page).
+LBDEMO_TRAFFIC_URL = os.environ.get("LBDEMO_TRAFFIC_URL", "")
+LBDEMO_TRAFFIC_MAX_RPS = env_int("LBDEMO_TRAFFIC_MAX_RPS", 2000, minimum=1, maximum=100_000)
+LBDEMO_TRAFFIC_MAX_CONNS = env_int("LBDEMO_TRAFFIC_MAX_CONNS", 64, minimum=1, maximum=4096)
+LBDEMO_TRAFFIC_MAX_SECONDS = env_int("LBDEMO_TRAFFIC_MAX_SECONDS", 120, minimum=1, maximum=3600)
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "dashboard",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dashboard.urls"
+ASGI_APPLICATION = "dashboard.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Users and sessions live in a small SQLite file; the cluster state itself is never stored here.
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("LBDEMO_DB_PATH", str(BASE_DIR / ".sandbox" / "dashboard.sqlite3")),
+    }
+}
+
+# One dashboard process owns one watch hub, so the in-memory layer is the right trade-off;
+# several replicas would need channels_redis.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LBDEMO_LOG_LEVEL", "INFO")},
+}

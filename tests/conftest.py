@@ -1,0 +1,106 @@
+"""Shared test fixtures: a live sandbox cluster, and CI's rule that no test may be skipped.
+
+Area-specific fixtures live in each test folder's own conftest.py.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dashboard.launcher import Lab, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts"
+KUBECTL = REPO / ".venv" / "bin" / "kubectl"
+
+
+def in_ci() -> bool:
+    """CI sets CI=true; there a skipped test means a missing dependency, which is a failure."""
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under CI, turn any skipped test into a failed run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if in_ci() and skipped and session.exitstatus == 0:
+        reporter.write_line(f"CI: {skipped} test(s) skipped; a skip under CI=true fails the run", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+class Sandbox:
+    """A running `python -m sandbox up`, as a test sees it: kubeconfig, API URL, token."""
+
+    def __init__(self, lab: Lab, state_dir: Path) -> None:
+        self.lab = lab
+        self.state_dir = state_dir
+        self.kubeconfig = lab.kubeconfig
+        config = yaml.safe_load(self.kubeconfig.read_text())
+        self.url: str = config["clusters"][0]["cluster"]["server"]
+        self.token: str = config["users"][0]["user"]["token"]
+
+    def kubectl_env(self) -> dict[str, str]:
+        """Environment for running the bundled kubectl against this sandbox."""
+        return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def stop(self) -> None:
+        """Stop the sandbox and every pod process it started."""
+        self.lab.stop()
+
+
+def start_sandbox(state_dir: Path, *, nodes: int = 3) -> Sandbox:
+    """Start a sandbox in ``state_dir`` on a free port and wait until its API answers."""
+    lab = Lab()
+    try:
+        lab.start_sandbox(state_dir=state_dir, api_port=free_port(), nodes=nodes,
+                          log_file=state_dir.parent / f"{state_dir.name}.log")
+    except Exception:
+        lab.stop()
+        raise
+    return Sandbox(lab, state_dir)
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """One live sandbox shared by the session's read-mostly tests. Tests that change the
+    cluster in ways others would notice use ``sandbox_factory`` instead."""
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox-shared") / "state")
+    yield box
+    box.stop()
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
+    """Start fresh, private sandboxes for one test; all are stopped when the test ends."""
+    started: list[Sandbox] = []
+
+    def make(*, nodes: int = 3, state_dir: Path | None = None) -> Sandbox:
+        box = start_sandbox(state_dir or tmp_path / f"sandbox-{len(started)}", nodes=nodes)
+        started.append(box)
+        return box
+
+    yield make
+    for box in started:
+        box.stop()
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir() -> Path:
+    """Where tests save screenshots and logs for a human to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """Debian's chromium, which `make test` installs; its absence is an error, not a skip."""
+    path = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(path).exists():
+        pytest.fail("Debian's chromium is not installed (make test installs it with apt-get)")
+    return path

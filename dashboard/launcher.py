@@ -7,6 +7,7 @@ after a grace period) when the lab stops, so no process is left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -56,10 +57,8 @@ def stop_process(proc: subprocess.Popen, *, grace: float = 15.0) -> None:
     try:
         proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=5)
 
 
@@ -97,7 +96,8 @@ class Lab:
                                  cwd=BASE_DIR, env={**os.environ, **full_env}, capture_output=True, text=True)
         if migrate.returncode != 0:
             raise LabError(f"manage.py migrate failed:\n{migrate.stderr}")
-        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"]
+        cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+               "dashboard.asgi:application"]
         proc = self._spawn(cmd, env=full_env, log_file=log_file)
         wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)")
         self.dashboard_url = f"http://127.0.0.1:{port}/"

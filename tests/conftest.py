@@ -104,3 +104,72 @@ def chromium_path() -> str:
     if not Path(path).exists():
         pytest.fail("Debian's chromium is not installed (make test installs it with apt-get)")
     return path
+
+
+class RunningLab:
+    """`make demo`'s setup as a test sees it: a sandbox plus the dashboard logged in by token."""
+
+    def __init__(self, lab: Lab, sandbox: Sandbox, token: str) -> None:
+        self.lab = lab
+        self.sandbox = sandbox
+        self.token = token
+        self.url: str = lab.dashboard_url or ""
+        self.login_url = f"{self.url}?token={token}"
+
+    def stop(self) -> None:
+        """Stop the dashboard, then the sandbox."""
+        self.lab.stop()
+        self.sandbox.stop()
+
+
+def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None) -> RunningLab:
+    """Start a sandbox and the dashboard exactly as `manage.py demo` does, on free ports."""
+    import secrets
+
+    box = start_sandbox(state_dir)
+    lab = Lab()
+    token = secrets.token_urlsafe(24)
+    env = {
+        "KUBECONFIG": str(box.kubeconfig),
+        "LBDEMO_LOGIN_TOKEN": token,
+        "LBDEMO_DB_PATH": str(state_dir.parent / "dashboard.sqlite3"),
+        **(extra_env or {}),
+    }
+    try:
+        lab.start_dashboard(port=free_port(), env=env, log_file=state_dir.parent / "dashboard.log")
+    except Exception:
+        lab.stop()
+        box.stop()
+        raise
+    return RunningLab(lab, box, token)
+
+
+@pytest.fixture
+def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
+    """Start private labs (sandbox + dashboard) for one test; all stop when it ends."""
+    started: list[RunningLab] = []
+
+    def make(**kwargs: object) -> RunningLab:
+        running = start_lab(tmp_path / f"lab-{len(started)}" / "state", **kwargs)  # type: ignore[arg-type]
+        started.append(running)
+        return running
+
+    yield make
+    for running in started:
+        running.stop()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[object]:
+    """One real headless Debian Chromium for the session, driven by Playwright."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=chromium_path, headless=True,
+                                              args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

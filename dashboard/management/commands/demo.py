@@ -83,7 +83,8 @@ class Command(BaseCommand):
             while not stopping:
                 dead = lab.first_exited()
                 if dead is not None:
-                    raise CommandError(f"{' '.join(map(str, dead.args[:4]))} exited with code {dead.returncode}; "
+                    command = " ".join(map(str, dead.args[:4]))
+                    raise CommandError(f"{command} exited with code {dead.returncode}; "
                                        f"see the logs in {state_dir}")
                 time.sleep(0.2)
         except LabError as exc:

@@ -1,0 +1,31 @@
+"""How the dashboard reaches its cluster: one place that turns settings into API clients.
+
+The dashboard only ever talks to Kubernetes through the official client, so the same code
+serves the sandbox, minikube and a cloud cluster: kubeconfig (+ context) when configured,
+in-cluster service-account config otherwise.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from django.conf import settings
+from kubernetes import client, config
+
+
+@cache
+def cluster_configuration() -> client.Configuration:
+    """Load the cluster configuration once per process (kubeconfig first, then in-cluster)."""
+    configuration = client.Configuration()
+    if settings.LBDEMO_KUBECONFIG:
+        config.load_kube_config(config_file=settings.LBDEMO_KUBECONFIG,
+                                context=settings.LBDEMO_CONTEXT or None,
+                                client_configuration=configuration)
+    else:
+        config.load_incluster_config(client_configuration=configuration)
+    return configuration
+
+
+def api_client() -> client.ApiClient:
+    """A new ApiClient (not thread-safe to share a connection pool across many watch threads)."""
+    return client.ApiClient(configuration=cluster_configuration())

@@ -144,9 +144,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
-# daphne serves no static files itself; WhiteNoise does, from the apps' static folders in the
-# local lab (no collectstatic step) and from STATIC_ROOT in the container image.
-WHITENOISE_USE_FINDERS = not STATIC_ROOT.exists()
+# daphne serves no static files itself; WhiteNoise does, straight from the apps' static
+# folders, so neither the lab nor the image needs a collectstatic step.
+WHITENOISE_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 SESSION_COOKIE_HTTPONLY = True

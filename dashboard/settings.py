@@ -162,3 +162,14 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LBDEMO_LOG_LEVEL", "INFO")},
 }
+
+# --- Live cluster view (issue 6) -----------------------------------------------------------
+# A strict Content-Security-Policy on every response (no inline script, htmx loaded from self).
+MIDDLEWARE.append("dashboard.middleware.ContentSecurityPolicyMiddleware")
+LOGIN_URL = "login"
+# Cluster actions (scale, kill, readiness) each user may send per minute; more get 429.
+LBDEMO_ACTIONS_PER_MINUTE = env_int("LBDEMO_ACTIONS_PER_MINUTE", 120, minimum=1, maximum=100_000)
+# Watch streams: the server ends each watch after this many seconds; the client gives up on a
+# stream that stays silent (no event, no bookmark) for the read timeout and re-lists.
+LBDEMO_WATCH_TIMEOUT_SECONDS = env_int("LBDEMO_WATCH_TIMEOUT_SECONDS", 300, minimum=5, maximum=3600)
+LBDEMO_WATCH_READ_TIMEOUT = env_int("LBDEMO_WATCH_READ_TIMEOUT", 60, minimum=2, maximum=3600)

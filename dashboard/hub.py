@@ -1,0 +1,377 @@
+"""The watch hub: one per dashboard process, it keeps the informer cache equal to the cluster.
+
+For each watched kind (pods, replicasets, deployments, endpointslices — or endpoints on a
+cluster without them —, services, events in the configured namespace, and nodes) one thread
+runs the informer loop, written once here:
+
+1. LIST, remember the list's resourceVersion, hand the items to the loop (a relist);
+2. WATCH from that resourceVersion with ``allowWatchBookmarks`` and a server-side
+   ``timeoutSeconds`` (jittered around LBDEMO_WATCH_TIMEOUT_SECONDS so streams do not all end
+   together), following the resourceVersion of every event and bookmark;
+3. a stream the server ends cleanly is re-opened from the last resourceVersion (no relist);
+4. ``ERROR 410 Gone`` (history expired) means LIST again at once;
+5. any other failure — connection refused or reset, the API server restarting, a 5xx, or a
+   stream that stays silent longer than the client read timeout (LBDEMO_WATCH_READ_TIMEOUT,
+   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 10 s) and
+   LISTs again, so whatever was missed in between is repaired by the relist;
+6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
+   retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
+
+Threads never touch the cache: each result is handed to the event loop through one call,
+``loop.call_soon_threadsafe``, and applied there (dashboard.cache). Each thread runs under a
+guard that logs a crash and restarts the loop after a pause, so the hub never silently dies.
+
+Lifetime: the hub is created and started by the first page load or websocket that needs it
+(:func:`get_hub`) and then runs for the life of the process, whether or not a browser is
+connected: the cache stays warm, so a reconnecting page gets its snapshot at once.
+
+After applying changes the hub sends two kinds of channel-layer messages (the in-memory layer;
+one process owns one hub):
+
+- to group ``lbdemo.view`` (the dashboard's own consumers): at most one
+  ``{"type": "cluster.changed", "seq": int}`` per loop iteration — a wake-up; the consumer
+  asks the cache what changed since the sequence it last showed and coalesces;
+- to group ``lbdemo.cluster`` (for other features, e.g. the traffic lab's heatmap marks):
+  one message per change ``{"type": "cluster.event", "kind": "Pod" | "ReplicaSet" |
+  "Deployment" | "EndpointSlice" | "Endpoints" | "Service" | "Event" | "Node", "event":
+  "ADDED" | "MODIFIED" | "DELETED", "name": str, "seq": int, "observed": float (unix time the
+  dashboard saw it), "relist": bool (true when the change was found by a relist)}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from dashboard.cache import Change, ClusterCache, Obj
+from dashboard.timeline import Timeline
+
+log = logging.getLogger(__name__)
+
+VIEW_GROUP = "lbdemo.view"
+CLUSTER_GROUP = "lbdemo.cluster"
+
+KINDS = ("Pod", "ReplicaSet", "Deployment", "EndpointSlice", "Service", "Event", "Node")
+
+
+class WatchGone(Exception):
+    """The requested resourceVersion is too old (HTTP 410 / ERROR event with code 410)."""
+
+
+class WatchForbidden(Exception):
+    """The API refuses to list or watch this kind for us (HTTP 403)."""
+
+
+class KindNotServed(Exception):
+    """The API does not serve this kind at all (HTTP 404 on the collection)."""
+
+
+class Source(Protocol):
+    """Where lists and watch streams come from: the Kubernetes API, or canned data in tests."""
+
+    def list(self, kind: str) -> tuple[list[Obj], str]:
+        """Return (items, resourceVersion of the list)."""
+
+    def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
+              read_timeout: float) -> Iterator[dict[str, Any]]:
+        """Yield decoded watch events ({"type": ..., "object": {...}}) until the stream ends."""
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off with full jitter (AWS architecture blog style)."""
+
+    base: float = 0.2
+    cap: float = 10.0
+    attempt: int = 0
+
+    def next_delay(self) -> float:
+        """The next pause: uniform in [0, min(cap, base * 2**attempt)], at least 50 ms."""
+        ceiling = min(self.cap, self.base * (2 ** self.attempt))
+        self.attempt += 1
+        return max(0.05, random.uniform(0, ceiling))
+
+    def reset(self) -> None:
+        """Called after a success: start from the shortest pause again."""
+        self.attempt = 0
+
+
+class Hub:
+    """One informer thread per kind feeding one cache on one event loop."""
+
+    def __init__(self, source: Source, *, loop: asyncio.AbstractEventLoop, kinds: tuple[str, ...] = KINDS,
+                 watch_timeout: int = 300, read_timeout: float = 60.0, forbidden_retry: float = 60.0,
+                 history: int = 2000) -> None:
+        self.source = source
+        self.loop = loop
+        self.kinds = kinds
+        self.watch_timeout = watch_timeout
+        self.read_timeout = read_timeout
+        self.forbidden_retry = forbidden_retry
+        self.cache = ClusterCache(history=history)
+        self.timeline = Timeline()
+        self.relists = 0
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._synced = asyncio.Event()
+        self._notify_scheduled = False
+        self._pending: list[tuple[Change, bool]] = []
+        self._listeners: list[Callable[[list[Change]], None]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Start one guarded daemon thread per kind."""
+        for kind in self.kinds:
+            thread = threading.Thread(target=self._guard, args=(kind,), name=f"lbdemo-watch-{kind}",
+                                      daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self, *, timeout: float = 5.0) -> None:
+        """Ask every thread to stop and wait a little for them (they are daemons anyway)."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    async def wait_synced(self, timeout: float) -> bool:
+        """Wait until every kind has been listed once (or the timeout passes)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._synced.wait(), timeout)
+        return self._synced.is_set()
+
+    def add_listener(self, listener: Callable[[list[Change]], None]) -> None:
+        """Call ``listener(changes)`` on the loop after each batch of applied changes."""
+        self._listeners.append(listener)
+
+    # --- the informer loop (runs in the kind's thread) -------------------------------------
+    def _guard(self, kind: str) -> None:
+        """Run the informer loop forever; log and restart it if it ever crashes."""
+        while not self._stop.is_set():
+            try:
+                self._informer(kind)
+            except Exception:
+                log.exception("watch thread for %s crashed; restarting in 1 s", kind)
+                self._stop.wait(1.0)
+
+    def _informer(self, kind: str) -> None:
+        """list -> watch -> (re)watch or relist, until the hub stops. See the module docstring."""
+        backoff = Backoff()
+        resource_version: str | None = None
+        while not self._stop.is_set():
+            try:
+                if resource_version is None:
+                    items, resource_version = self.source.list(kind)
+                    self._post(self._on_listed, kind, items)
+                    backoff.reset()
+                resource_version = self._watch_once(kind, resource_version)
+                backoff.reset()
+            except WatchGone:
+                log.info("watch of %s: resourceVersion %s expired (410); relisting", kind, resource_version)
+                resource_version = None
+            except WatchForbidden:
+                log.warning("not allowed to list/watch %s; retrying in %.0f s", kind, self.forbidden_retry)
+                self._post(self._on_forbidden, kind)
+                resource_version = None
+                self._stop.wait(self.forbidden_retry)
+            except KindNotServed:
+                if kind != "EndpointSlice":
+                    raise
+                log.info("the cluster serves no EndpointSlices; watching core/v1 Endpoints instead")
+                kind = "Endpoints"
+                resource_version = None
+            except Exception as exc:
+                delay = backoff.next_delay()
+                log.warning("watch of %s failed (%s: %s); relisting in %.2f s", kind, type(exc).__name__,
+                            exc, delay)
+                resource_version = None
+                self._stop.wait(delay)
+
+    def _watch_once(self, kind: str, resource_version: str) -> str:
+        """Follow one watch stream; return the resourceVersion to continue from when it ends."""
+        timeout = int(self.watch_timeout * random.uniform(0.8, 1.0)) or 1
+        for event in self.source.watch(kind, resource_version, timeout_seconds=timeout,
+                                       read_timeout=self.read_timeout):
+            if self._stop.is_set():
+                break
+            event_type = event.get("type")
+            obj = event.get("object") or {}
+            if event_type == "ERROR":
+                if obj.get("code") == 410:
+                    raise WatchGone(obj.get("message", "expired"))
+                raise RuntimeError(f"watch error {obj.get('code')}: {obj.get('message')}")
+            resource_version = str((obj.get("metadata") or {}).get("resourceVersion") or resource_version)
+            if event_type in {"ADDED", "MODIFIED", "DELETED"}:
+                self._post(self._on_event, kind, event_type, obj)
+        return resource_version
+
+    def _post(self, handler: Callable[..., None], *args: Any) -> None:
+        """The one hand-off point from a watch thread to the event loop."""
+        observed = time.time()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
+            self.loop.call_soon_threadsafe(handler, *args, observed)
+
+    # --- on the loop -----------------------------------------------------------------------
+    def _on_listed(self, kind: str, items: list[Obj], observed: float) -> None:
+        """A (re)list arrived: replace the kind's objects and publish the difference."""
+        if kind in self.cache.synced:
+            self.relists += 1
+        self._publish(self.cache.replace(kind, items, observed=observed), relist=True)
+        needed = {k for k in self.kinds if k != "EndpointSlice"}
+        endpoints_ok = ("EndpointSlice" not in self.kinds
+                        or bool({"EndpointSlice", "Endpoints"} & self.cache.synced))
+        if needed <= self.cache.synced and endpoints_ok:
+            self._synced.set()
+
+    def _on_forbidden(self, kind: str, observed: float) -> None:
+        """We may not read this kind: show none of it rather than stale objects."""
+        self._on_listed(kind, [], observed)
+
+    def _on_event(self, kind: str, event: str, obj: Obj, observed: float) -> None:
+        """A watch event arrived: apply it and publish the change."""
+        change = self.cache.apply(kind, event, obj, observed=observed)
+        if change is not None:
+            self._publish([change], relist=False)
+
+    def _publish(self, changes: list[Change], *, relist: bool) -> None:
+        """Feed the timeline and listeners, and schedule one channel-layer notification."""
+        if not changes:
+            return
+        self.timeline.observe(changes, self.cache)
+        for listener in self._listeners:
+            listener(changes)
+        self._pending.extend((change, relist) for change in changes)
+        if not self._notify_scheduled:
+            self._notify_scheduled = True
+            self.loop.call_soon(self._schedule_notify)
+
+    def _schedule_notify(self) -> None:
+        """Send the batched notifications in a task (group_send is a coroutine)."""
+        self._notify_scheduled = False
+        pending, self._pending = self._pending, []
+        self.loop.create_task(self._notify(pending, self.cache.seq))
+
+    async def _notify(self, pending: list[tuple[Change, bool]], seq: int) -> None:
+        """Wake the dashboard consumers once, and tell other features about every change."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        await layer.group_send(VIEW_GROUP, {"type": "cluster.changed", "seq": seq})
+        for change, relist in pending:
+            await layer.group_send(CLUSTER_GROUP, {
+                "type": "cluster.event", "kind": change.kind, "event": change.event, "name": change.name,
+                "seq": change.seq, "observed": change.observed, "relist": relist,
+            })
+
+
+class KubeSource:
+    """Lists and watches through the official ``kubernetes`` client, in the configured namespace.
+
+    Responses are read raw (``_preload_content=False``) and decoded as JSON dicts: the cache
+    keeps plain data, and a watch stream is parsed line by line as it arrives.
+    """
+
+    def __init__(self, *, namespace: str, api_client_factory: Callable[[], Any]) -> None:
+        self.namespace = namespace
+        self._factory = api_client_factory
+        self._local = threading.local()
+
+    def _call(self, kind: str) -> Callable[..., Any]:
+        """The client's list function for a kind, bound to a per-thread ApiClient."""
+        from kubernetes import client
+
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = self._local.api = self._factory()
+        core, apps, discovery = client.CoreV1Api(api), client.AppsV1Api(api), client.DiscoveryV1Api(api)
+        ns = self.namespace
+        calls: dict[str, Callable[..., Any]] = {
+            "Pod": lambda **kw: core.list_namespaced_pod(ns, **kw),
+            "ReplicaSet": lambda **kw: apps.list_namespaced_replica_set(ns, **kw),
+            "Deployment": lambda **kw: apps.list_namespaced_deployment(ns, **kw),
+            "EndpointSlice": lambda **kw: discovery.list_namespaced_endpoint_slice(ns, **kw),
+            "Endpoints": lambda **kw: core.list_namespaced_endpoints(ns, **kw),
+            "Service": lambda **kw: core.list_namespaced_service(ns, **kw),
+            "Event": lambda **kw: core.list_namespaced_event(ns, **kw),
+            "Node": lambda **kw: core.list_node(**kw),
+        }
+        return calls[kind]
+
+    @staticmethod
+    def _raise_for(exc: Exception) -> None:
+        """Turn the client's ApiException into the hub's exceptions where one applies."""
+        from kubernetes.client.exceptions import ApiException
+
+        if isinstance(exc, ApiException):
+            if exc.status == 410:
+                raise WatchGone(str(exc.reason)) from exc
+            if exc.status == 403:
+                raise WatchForbidden(str(exc.reason)) from exc
+            if exc.status == 404:
+                raise KindNotServed(str(exc.reason)) from exc
+        raise exc
+
+    def list(self, kind: str) -> tuple[list[Obj], str]:
+        """LIST the kind; items and the list's resourceVersion."""
+        try:
+            response = self._call(kind)(_preload_content=False, _request_timeout=(5, 30))
+        except Exception as exc:
+            self._raise_for(exc)
+        body = json.loads(response.data)
+        return body.get("items") or [], str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+    def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
+              read_timeout: float) -> Iterator[dict[str, Any]]:
+        """WATCH from ``resource_version``; yields events until the server ends the stream."""
+        from kubernetes.watch.watch import iter_resp_lines
+
+        try:
+            response = self._call(kind)(watch=True, resource_version=resource_version,
+                                        allow_watch_bookmarks=True, timeout_seconds=timeout_seconds,
+                                        _preload_content=False, _request_timeout=(5, read_timeout))
+        except Exception as exc:
+            self._raise_for(exc)
+        try:
+            for line in iter_resp_lines(response):
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            response.close()
+            response.release_conn()
+
+
+_hub: Hub | None = None
+_hub_lock = threading.Lock()
+
+
+def get_hub() -> Hub:
+    """The process's hub, created and started on first use; call it on the event loop."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            from dashboard.kube import api_client
+
+            source = KubeSource(namespace=settings.LBDEMO_NAMESPACE, api_client_factory=api_client)
+            _hub = Hub(source, loop=asyncio.get_running_loop(),
+                       watch_timeout=settings.LBDEMO_WATCH_TIMEOUT_SECONDS,
+                       read_timeout=float(settings.LBDEMO_WATCH_READ_TIMEOUT))
+            _hub.start()
+        return _hub
+
+
+def install_hub(hub: Hub | None) -> None:
+    """Make ``hub`` the process's hub (tests feed one with canned streams), or clear it."""
+    global _hub
+    with _hub_lock:
+        _hub = hub

@@ -1,0 +1,62 @@
+"""The official Kubernetes 1.37 type schemas, loaded once, for the modules that need type knowledge.
+
+Strategic merge patch needs each list's merge key and patch strategy, and `/openapi/v3` needs
+the component schemas; both come from the same source of truth Kubernetes generates from its Go
+types. The `kubernetes-validate` package ships them (as JSON Schema `$defs` with the
+`x-kubernetes-*` extensions intact), so the sandbox reads them from there instead of keeping a
+hand-written copy that could drift.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+SCHEMA_VERSION = "v1.37.0-local"
+
+# The root definition of every resource the sandbox serves, by plural.
+ROOT_DEFINITIONS: dict[str, str] = {
+    "pods": "io.k8s.api.core.v1.Pod",
+    "services": "io.k8s.api.core.v1.Service",
+    "endpoints": "io.k8s.api.core.v1.Endpoints",
+    "events": "io.k8s.api.core.v1.Event",
+    "nodes": "io.k8s.api.core.v1.Node",
+    "namespaces": "io.k8s.api.core.v1.Namespace",
+    "configmaps": "io.k8s.api.core.v1.ConfigMap",
+    "serviceaccounts": "io.k8s.api.core.v1.ServiceAccount",
+    "deployments": "io.k8s.api.apps.v1.Deployment",
+    "replicasets": "io.k8s.api.apps.v1.ReplicaSet",
+    "endpointslices": "io.k8s.api.discovery.v1.EndpointSlice",
+    "roles": "io.k8s.api.rbac.v1.Role",
+    "rolebindings": "io.k8s.api.rbac.v1.RoleBinding",
+    "scale": "io.k8s.api.autoscaling.v1.Scale",
+}
+
+
+@cache
+def definitions() -> dict[str, dict[str, Any]]:
+    """Every definition by its OpenAPI name (e.g. `io.k8s.api.core.v1.Pod`)."""
+    base = resources.files("kubernetes_validate") / "kubernetes-json-schema" / SCHEMA_VERSION
+    path = base / "_definitions.json"
+    return json.loads(path.read_text())["$defs"]
+
+
+def ref_name(node: dict[str, Any]) -> str | None:
+    """The definition a `$ref` node points to, or None."""
+    ref = node.get("$ref")
+    if not isinstance(ref, str):
+        return None
+    return ref.rsplit("/", 1)[-1]
+
+
+def resolve(node: dict[str, Any] | None) -> dict[str, Any]:
+    """Follow `$ref` (keeping the referring node's own keys, such as a patch strategy)."""
+    if not node:
+        return {}
+    name = ref_name(node)
+    if name is None:
+        return node
+    target = definitions().get(name, {})
+    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}

@@ -2,4 +2,8 @@
 
 from __future__ import annotations
 
-websocket_urlpatterns: list = []
+from dashboard.traffic.routing import websocket_urlpatterns as traffic_websocket_urlpatterns
+
+websocket_urlpatterns: list = [
+    *traffic_websocket_urlpatterns,
+]

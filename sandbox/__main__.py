@@ -1,0 +1,57 @@
+"""Command line of the sandbox: `python -m sandbox <command>`.
+
+Each command is a subparser whose `func` receives the parsed arguments and returns the exit
+code, so adding a command is one `add_parser` block.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def port_number(raw: str) -> int:
+    """argparse type for a TCP port."""
+    value = int(raw)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{raw} is not a TCP port")
+    return value
+
+
+def node_count(raw: str) -> int:
+    """argparse type for the number of simulated nodes."""
+    value = int(raw)
+    if not 1 <= value <= 50:
+        raise argparse.ArgumentTypeError("--nodes must be between 1 and 50")
+    return value
+
+
+def run_up(args: argparse.Namespace) -> int:
+    """`up`: run the cluster in the foreground until SIGTERM/SIGINT."""
+    from .up import up
+
+    return up(state_dir=Path(args.state_dir), api_port=args.api_port, nodes=args.nodes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with one subparser per command."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox",
+                                     description="lb-demo's local Kubernetes-compatible cluster")
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="run the sandbox cluster in the foreground")
+    up.add_argument("--state-dir", default=".sandbox", help="where state, logs and the kubeconfig live")
+    up.add_argument("--api-port", type=port_number, default=6443, help="API server port on 127.0.0.1")
+    up.add_argument("--nodes", type=node_count, default=3, help="number of simulated nodes")
+    up.set_defaults(func=run_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and run the command."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""API errors as Kubernetes `Status` objects, with the reasons and codes real servers use."""
+
+from __future__ import annotations
+
+from .resources import Resource
+
+
+class ApiError(Exception):
+    """An error the API server answers with a `Status` body (never a bare 500)."""
+
+    def __init__(self, code: int, reason: str, message: str, *, details: dict | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> dict:
+        """The `Status` object for this error."""
+        body: dict = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                      "message": self.message, "reason": self.reason, "code": self.code}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+def _details(res: Resource, name: str) -> dict:
+    """`details` naming an object of a resource, like the real server."""
+    details = {"name": name, "kind": res.plural}
+    if res.group:
+        details["group"] = res.group
+    return details
+
+
+def not_found(res: Resource, name: str) -> ApiError:
+    """404 NotFound for an object."""
+    return ApiError(404, "NotFound", f'{res.qualified_plural} "{name}" not found',
+                    details=_details(res, name))
+
+
+def already_exists(res: Resource, name: str) -> ApiError:
+    """409 AlreadyExists for a create."""
+    return ApiError(409, "AlreadyExists", f'{res.qualified_plural} "{name}" already exists',
+                    details=_details(res, name))
+
+
+def conflict(res: Resource, name: str, why: str) -> ApiError:
+    """409 Conflict (stale resourceVersion, failed precondition...)."""
+    message = f'Operation cannot be fulfilled on {res.qualified_plural} "{name}": {why}'
+    return ApiError(409, "Conflict", message, details=_details(res, name))
+
+
+STALE = "the object has been modified; please apply your changes to the latest version and try again"
+
+
+def invalid(res: Resource, name: str, message: str, causes: list[dict]) -> ApiError:
+    """422 Invalid with field causes."""
+    details = {"name": name, "kind": res.kind, "causes": causes}
+    if res.group:
+        details["group"] = res.group
+    return ApiError(422, "Invalid", message, details=details)
+
+
+def invalid_field(res: Resource, name: str, field: str, detail: str, *,
+                  reason: str = "FieldValueInvalid") -> ApiError:
+    """422 Invalid for a single field."""
+    message = f'{res.qualified_kind} "{name}" is invalid: {field}: {detail}'
+    return invalid(res, name, message, [{"reason": reason, "message": detail, "field": field}])
+
+
+def bad_request(message: str) -> ApiError:
+    """400 BadRequest."""
+    return ApiError(400, "BadRequest", message)
+
+
+def method_not_allowed(method: str) -> ApiError:
+    """405 MethodNotAllowed."""
+    return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
+                                             f"resource ({method})")

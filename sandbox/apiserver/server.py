@@ -1,0 +1,788 @@
+"""The sandbox's HTTP API server: Kubernetes' REST API over aiohttp on 127.0.0.1.
+
+This module owns HTTP concerns only: routing `/api/v1/...` and `/apis/<group>/<version>/...`
+paths to resources (`resources.py`), bearer-token authentication (401), content negotiation
+(JSON, YAML, `as=Table`, `as=PartialObjectMetadata`; 406/415 for what it cannot speak),
+request body limits (413 above 3 MiB), the watch stream (one JSON event per line, never a
+blank line; bookmarks; watch-list), `pods/log`, discovery, `/openapi/v3`, `/version` and the
+health endpoints. Object semantics live in `registry.py`, storage and watch fan-out in
+`store.py`. Every failure is answered with a `Status` object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import hmac
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from aiohttp import web
+
+from . import discovery, errors
+from . import logs as podlogs
+from .certs import server_ssl_context
+from .errors import ApiError
+from .gc import GarbageCollector
+from .registry import NAMESPACES, PODS, Registry
+from .resources import Resource, lookup
+from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
+from .store import Entry, Event, Expired, Store, encode
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 3 * 1024 * 1024
+BOOKMARK_INTERVAL = 15.0
+DEFAULT_WATCH_TIMEOUT = 1800
+PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json")
+BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a resource URL names."""
+
+    res: Resource
+    namespace: str
+    name: str | None
+    sub: str | None
+    namespace_given: bool
+
+
+@dataclass(frozen=True)
+class Negotiated:
+    """The response form a client asked for."""
+
+    yaml: bool = False
+    as_kind: str | None = None
+
+
+def _tables():
+    """The server-side Table printers (written separately; optional until they land)."""
+    try:
+        from . import tables
+    except ImportError:
+        return None
+    return tables
+
+
+def _openapi():
+    """The OpenAPI documents (written separately; optional until they land)."""
+    try:
+        from . import openapi
+    except ImportError:
+        return None
+    return openapi
+
+
+def status_response(exc: ApiError) -> web.Response:
+    """An error as a Status JSON response."""
+    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON)
+
+
+def _bool(query, name: str) -> bool:
+    """A boolean query parameter (`true`/`1`)."""
+    return query.get(name, "").lower() in ("true", "1")
+
+
+def _int(query, name: str, *, minimum: int = 0) -> int | None:
+    """An optional non-negative integer query parameter (400 when malformed)."""
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.bad_request(f'invalid value for {name}: "{raw}" is not an integer') from None
+    if value < minimum:
+        raise errors.bad_request(f"invalid value for {name}: must be greater than or equal to {minimum}")
+    return value
+
+
+def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:
+    """Pick the response form from an Accept header, or 406."""
+    if not accept or not accept.strip():
+        return Negotiated()
+    for media in accept.split(","):
+        parts = [p.strip() for p in media.split(";")]
+        mime = parts[0].lower()
+        params = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        as_kind = params.get("as")
+        if as_kind is not None:
+            if mime != JSON or params.get("g") != "meta.k8s.io" or params.get("v") not in ("v1", "v1beta1"):
+                continue
+            if as_kind == "Table" and table_ok:
+                return Negotiated(as_kind="Table")
+            if as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+                return Negotiated(as_kind=as_kind)
+            continue
+        if mime in (JSON, "application/*", "*/*", "*"):
+            return Negotiated()
+        if mime in ("application/yaml", "application/x-yaml"):
+            return Negotiated(yaml=True)
+    raise ApiError(406, "NotAcceptable", "only the following media types are accepted: application/json, "
+                                         "application/yaml, application/json;as=Table;v=v1;g=meta.k8s.io")
+
+
+def parse_body(body: bytes, content_type: str | None) -> dict:
+    """A request body (JSON or YAML) as a JSON-compatible dict, or 400/415."""
+    mime = (content_type or JSON).split(";")[0].strip().lower()
+    if mime not in BODY_TYPES:
+        raise ApiError(415, "UnsupportedMediaType",
+                       f"the body of the request was in an unknown format - accepted media types include: "
+                       f"{', '.join(BODY_TYPES[:2])}")
+    try:
+        text = body.decode("utf-8")
+        data = json.loads(text, parse_constant=_reject_constant) if mime == JSON else yaml.safe_load(text)
+        data = json.loads(json.dumps(data, default=str, allow_nan=False))
+    except (ValueError, TypeError, RecursionError, yaml.YAMLError) as exc:
+        kind = "JSON" if mime == JSON else "YAML"
+        detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise errors.bad_request(f"the object provided is unrecognized or malformed {kind}: "
+                                 f"{detail}") from None
+    if not isinstance(data, dict):
+        raise errors.bad_request("the object provided is not a JSON object")
+    return data
+
+
+def _partial(obj: dict) -> dict:
+    """An object reduced to PartialObjectMetadata."""
+    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
+
+
+def _reject_constant(name: str) -> None:
+    """json.loads hook: NaN and Infinity are not JSON."""
+    raise ValueError(f"invalid number {name}")
+
+
+def route(path: str) -> Target | dict | None:
+    """Resolve a URL path: a resource Target, a discovery document, or None (404)."""
+    parts = path.strip("/").split("/")
+    if parts[0] == "api":
+        if len(parts) == 1:
+            return {"discovery": "core"}
+        if parts[1] != "v1":
+            return None
+        group, version, rest = "", "v1", parts[2:]
+    elif parts[0] == "apis":
+        if len(parts) == 1:
+            return {"discovery": "groups"}
+        if len(parts) == 2:
+            doc = discovery.api_group(parts[1])
+            return {"document": doc} if doc else None
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return None
+    if not rest:
+        doc = discovery.api_resource_list(group, version)
+        return {"document": doc} if doc else None
+    if any(not p for p in rest):
+        return None
+    namespace, namespace_given = "", False
+    if rest[0] == "namespaces" and len(rest) >= 3:
+        candidate = lookup(group, version, rest[2])
+        if candidate is not None and candidate.namespaced:
+            namespace, namespace_given, rest = rest[1], True, rest[2:]
+    res = lookup(group, version, rest[0])
+    if res is None or len(rest) > 3:
+        return None
+    name = rest[1] if len(rest) > 1 else None
+    sub = rest[2] if len(rest) > 2 else None
+    if res.namespaced and name is not None and not namespace_given:
+        return None
+    return Target(res, namespace, name, sub, namespace_given)
+
+
+def _continue_token(rv: int, last: tuple[str, str]) -> str:
+    """An opaque continue token: the list's RV and the last key served."""
+    raw = json.dumps({"rv": rv, "start": list(last)}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _parse_continue(token: str) -> tuple[int, tuple[str, str]]:
+    """Decode a continue token (400 when it is not one of ours)."""
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return int(data["rv"]), (str(data["start"][0]), str(data["start"][1]))
+    except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+        raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion "
+                                 "(version meta.k8s.io/v1)") from None
+
+
+class ApiServer:
+    """The API server: store + registry + garbage collector behind an aiohttp application."""
+
+    def __init__(self, *, state_dir: Path, token: str, history_size: int = 10_000) -> None:
+        self.state_dir = state_dir
+        self.token = token
+        self.store = Store(state_dir / "store.sqlite3", history_size=history_size)
+        self.registry = Registry(self.store)
+        self.gc = GarbageCollector(self.registry)
+        self._gc_task: asyncio.Task | None = None
+        self._runner: web.AppRunner | None = None
+        self._streams: set[asyncio.Task] = set()
+
+    async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
+        """Open the store, create the boot namespaces, and listen."""
+        await self.store.open()
+        await self.registry.bootstrap()
+        self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
+        app = web.Application(client_max_size=MAX_BODY + 1)
+        app.router.add_route("*", "/{tail:.*}", self.handle)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, reuse_address=True,
+                           ssl_context=server_ssl_context(self.state_dir))
+        await site.start()
+
+    async def stop(self) -> None:
+        """Close watches and log streams, stop listening, flush and close the store."""
+        if self._gc_task is not None:
+            self._gc_task.cancel()
+        for task in list(self._streams):
+            task.cancel()
+        await self.store.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ----- entry point -----------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Authenticate, route and answer one request; every error becomes a Status."""
+        try:
+            path = request.path
+            if len(path) > 1 and path.endswith("/"):
+                path = path.rstrip("/") or "/"
+            if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+                return self._public(path)
+            self._authenticate(request)
+            return await self._dispatch(request, path)
+        except ApiError as exc:
+            return status_response(exc)
+        except asyncio.CancelledError:
+            raise
+        except (ConnectionResetError, web.HTTPException):
+            raise
+        except Exception:
+            log.exception("internal error serving %s %s", request.method, request.path_qs)
+            return status_response(ApiError(500, "InternalError", "Internal error occurred"))
+
+    def _public(self, path: str) -> web.Response:
+        """Health and version endpoints, readable without a token like on a real cluster."""
+        if path == "/version":
+            return web.Response(body=encode(discovery.SERVER_VERSION), content_type=JSON)
+        return web.Response(text="ok", content_type="text/plain")
+
+    def _authenticate(self, request: web.Request) -> None:
+        """401 unless the request carries the cluster's bearer token."""
+        header = request.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
+        """Route to discovery, OpenAPI or a resource handler."""
+        if path.startswith("/openapi/"):
+            return self._openapi(request, path)
+        target = route(path)
+        if target is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if isinstance(target, dict):
+            if request.method != "GET":
+                raise errors.method_not_allowed(request.method)
+            return self._discovery(request, target)
+        return await self._resource(request, target)
+
+    # ----- discovery and OpenAPI ---------------------------------------------------------------
+    def _discovery(self, request: web.Request, target: dict) -> web.Response:
+        """Aggregated or legacy discovery documents."""
+        if "document" in target:
+            return web.Response(body=encode(target["document"]), content_type=JSON)
+        accept = request.headers.get("Accept", "")
+        core = target["discovery"] == "core"
+        for media in accept.split(","):
+            params = dict(p.strip().split("=", 1) for p in media.split(";")[1:] if "=" in p)
+            if params.get("as") == "APIGroupDiscoveryList" and params.get("g") == "apidiscovery.k8s.io" \
+                    and params.get("v") == "v2":
+                return web.Response(body=encode(discovery.aggregated(core)),
+                                    headers={"Content-Type": discovery.AGGREGATED_CONTENT_TYPE})
+            if media.split(";")[0].strip() in (JSON, "*/*", "application/*", ""):
+                break
+        document = discovery.api_versions() if core else discovery.api_group_list()
+        return web.Response(body=encode(document), content_type=JSON)
+
+    def _openapi(self, request: web.Request, path: str) -> web.Response:
+        """`/openapi/v3` index and per-group-version documents."""
+        openapi = _openapi()
+        if openapi is None or request.method != "GET" or not path.startswith("/openapi/v3"):
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        rest = path[len("/openapi/v3"):].strip("/")
+        document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
+        if document is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return web.Response(body=encode(document), content_type=JSON)
+
+    # ----- resources -------------------------------------------------------------------------
+    async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """Dispatch a resource request by verb and subresource."""
+        method, res, sub = request.method, target.res, target.sub
+        query = request.query
+        dry_run = self._dry_run(query)
+        if target.namespace_given and method in ("POST", "PUT", "PATCH"):
+            self.registry.require_namespace(target.namespace)
+        if target.name is None:
+            if method == "GET":
+                if _bool(query, "watch"):
+                    return await self._watch(request, target)
+                return self._list(request, target)
+            if method == "POST":
+                body = await self._object_body(request)
+                obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run)
+                return self._object_response(obj, status=201)
+            if method == "DELETE":
+                return await self._delete_collection(request, target, dry_run=dry_run)
+            raise errors.method_not_allowed(method)
+        name = target.name
+        if sub is None:
+            return await self._object(request, target, dry_run=dry_run)
+        if sub not in res.subresources():
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if sub == "log":
+            if method != "GET":
+                raise errors.method_not_allowed(method)
+            return await self._log(request, target)
+        if sub == "binding":
+            if method != "POST":
+                raise errors.method_not_allowed(method)
+            body = await self._object_body(request)
+            status = await self.registry.bind(target.namespace, name, body)
+            return web.Response(status=201, body=encode(status), content_type=JSON)
+        if sub == "scale":
+            if method == "GET":
+                return self._object_response(self.registry.get_scale(res, target.namespace, name))
+            if method == "PUT":
+                body = await self._object_body(request)
+                scale = await self.registry.update_scale(res, target.namespace, name, body, dry_run=dry_run)
+                return self._object_response(scale)
+            if method == "PATCH":
+                ctype = self._patch_type(request)
+                body = await self._read_body(request)
+                return self._object_response(await self.registry.patch_scale(
+                    res, target.namespace, name, ctype, body, dry_run=dry_run))
+            raise errors.method_not_allowed(method)
+        return await self._object(request, target, dry_run=dry_run)
+
+    @staticmethod
+    def _dry_run(query) -> bool:
+        """`dryRun=All` (the only value Kubernetes accepts)."""
+        values = query.getall("dryRun", [])
+        for value in values:
+            if value != "All":
+                raise errors.bad_request(f'Invalid dryRun value: "{value}": supported values: "All"')
+        return bool(values)
+
+    async def _object(self, request: web.Request, target: Target, *, dry_run: bool) -> web.StreamResponse:
+        """GET/PUT/PATCH/DELETE one object (or its status)."""
+        method, res, name, sub = request.method, target.res, target.name, target.sub
+        assert name is not None
+        if method == "GET":
+            negotiated = negotiate(request.headers.get("Accept"), table_ok=sub is None)
+            entry = self.registry.get(res, target.namespace, name)
+            if negotiated.as_kind == "Table":
+                return self._table_response(res, [entry.obj], request,
+                                            rv=entry.obj["metadata"]["resourceVersion"])
+            return self._encoded(entry.raw, entry.obj, negotiated)
+        if method == "PUT":
+            body = await self._object_body(request)
+            obj = await self.registry.update(res, target.namespace, name, body, subresource=sub,
+                                             dry_run=dry_run)
+            return self._object_response(obj)
+        if method == "PATCH":
+            ctype = self._patch_type(request)
+            body = await self._read_body(request)
+            obj = await self.registry.patch(res, target.namespace, name, ctype, body, subresource=sub,
+                                            dry_run=dry_run)
+            return self._object_response(obj)
+        if method == "DELETE" and sub is None:
+            options = await self._delete_options(request)
+            obj, gone = await self.registry.delete(res, target.namespace, name, options, dry_run=dry_run)
+            if gone and res not in (PODS, NAMESPACES):
+                details = {"name": name, "kind": res.plural, "uid": obj["metadata"].get("uid")}
+                if res.group:
+                    details["group"] = res.group
+                return self._object_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                                              "status": "Success", "details": details})
+            return self._object_response(obj)
+        raise errors.method_not_allowed(method)
+
+    def _patch_type(self, request: web.Request) -> str:
+        """The patch content type, or 415."""
+        ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype not in PATCH_TYPES:
+            raise ApiError(415, "UnsupportedMediaType",
+                           "the body of the request was in an unknown format - accepted media types include: "
+                           + ", ".join(PATCH_TYPES))
+        return ctype
+
+    async def _object_body(self, request: web.Request) -> dict:
+        """The request body parsed as an object (JSON when no Content-Type is sent, like the real server)."""
+        return parse_body(await self._read_body(request), request.headers.get("Content-Type"))
+
+    async def _read_body(self, request: web.Request) -> bytes:
+        """The request body, refusing more than 3 MiB with 413."""
+        too_large = ApiError(413, "RequestEntityTooLarge", f"Request entity too large: limit is {MAX_BODY}")
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise too_large
+        chunks, size = [], 0
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > MAX_BODY:
+                raise too_large
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _delete_options(self, request: web.Request) -> dict:
+        """DeleteOptions from the body and/or query parameters."""
+        raw = await self._read_body(request)
+        options = parse_body(raw, request.headers.get("Content-Type")) if raw.strip() else {}
+        query = request.query
+        grace = _int(query, "gracePeriodSeconds", minimum=-(2**31))
+        if grace is not None:
+            options["gracePeriodSeconds"] = grace
+        if "propagationPolicy" in query:
+            options["propagationPolicy"] = query["propagationPolicy"]
+        if "orphanDependents" in query:
+            options["orphanDependents"] = _bool(query, "orphanDependents")
+        grace = options.get("gracePeriodSeconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int)):
+            raise errors.bad_request("gracePeriodSeconds must be an integer")
+        if not isinstance(options.get("preconditions") or {}, dict):
+            raise errors.bad_request("preconditions must be an object")
+        return options
+
+    async def _delete_collection(self, request: web.Request, target: Target, *,
+                                 dry_run: bool) -> web.Response:
+        """DELETE on a collection: delete every selected object."""
+        options = await self._delete_options(request)
+        entries, rv = self._select(request, target)
+        for entry in entries:
+            meta = entry.obj["metadata"]
+            try:
+                await self.registry.delete(target.res, meta.get("namespace", ""), meta["name"], dict(options),
+                                           dry_run=dry_run)
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+        return self._list_response(target.res, [e.obj for e in entries], rv, request)
+
+    # ----- encoding --------------------------------------------------------------------------
+    def _object_response(self, obj: dict, *, status: int = 200) -> web.Response:
+        """A JSON object response."""
+        return web.Response(status=status, body=encode(obj), content_type=JSON)
+
+    def _encoded(self, raw: bytes, obj: dict, negotiated: Negotiated) -> web.Response:
+        """One object in the negotiated form (JSON, YAML or PartialObjectMetadata)."""
+        if negotiated.as_kind == "PartialObjectMetadata":
+            obj = _partial(obj)
+            raw = encode(obj)
+        if negotiated.yaml:
+            return web.Response(text=yaml.safe_dump(obj, sort_keys=False), content_type="application/yaml")
+        return web.Response(body=raw, content_type=JSON)
+
+    def _table(self, res: Resource, objects: list[dict], request: web.Request, *, rv: str) -> dict:
+        """A meta.k8s.io/v1 Table for objects (plain metadata rows when printers are missing)."""
+        include = request.query.get("includeObject", "Metadata")
+        if include not in ("None", "Metadata", "Object"):
+            raise errors.bad_request(f'includeObject: Unsupported value: "{include}": supported values: '
+                                     '"None", "Metadata", "Object"')
+        tables = _tables()
+        if tables is not None:
+            return tables.table_for(res.plural, objects, wide=True, include_object=include,
+                                    resource_version=rv)
+        rows = []
+        for obj in objects:
+            row: dict = {"cells": [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp")]}
+            if include == "Object":
+                row["object"] = obj
+            elif include == "Metadata":
+                row["object"] = _partial(obj)
+            rows.append(row)
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
+                "columnDefinitions": [
+                    {"name": "Name", "type": "string", "format": "name", "description": "Name",
+                     "priority": 0},
+                    {"name": "Created At", "type": "date", "format": "", "description": "Created",
+                     "priority": 0}],
+                "rows": rows}
+
+    def _table_response(self, res: Resource, objects: list[dict], request: web.Request, *, rv: str,
+                        cont: str = "", remaining: int | None = None) -> web.Response:
+        """A Table response."""
+        table = self._table(res, objects, request, rv=rv)
+        if cont:
+            table["metadata"]["continue"] = cont
+            if remaining is not None:
+                table["metadata"]["remainingItemCount"] = remaining
+        return self._object_response(table)
+
+    # ----- list ------------------------------------------------------------------------------
+    def _filter(self, request: web.Request, res: Resource):
+        """The label+field selector predicate of a list or watch (400 when malformed)."""
+        query = request.query
+        try:
+            labels = parse_label_selector(query.get("labelSelector"))
+            fields = parse_field_selector(query.get("fieldSelector"), res)
+        except SelectorError as exc:
+            raise errors.bad_request(str(exc)) from None
+        if not labels and not fields:
+            return None
+        return make_filter(labels, fields)
+
+    def _select(self, request: web.Request, target: Target) -> tuple[list[Entry], int]:
+        """Selected entries of a list (one namespace or all) and the list's resourceVersion."""
+        predicate = self._filter(request, target.res)
+        namespace = target.namespace if target.namespace_given else None
+        entries = self.store.entries(target.res.key, namespace)
+        if predicate is not None:
+            entries = [e for e in entries if predicate(e.obj)]
+        return entries, self.store.resource_version
+
+    def _list(self, request: web.Request, target: Target) -> web.Response:
+        """LIST with selectors and limit/continue pagination."""
+        negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
+        query = request.query
+        limit = _int(query, "limit")
+        entries, rv = self._select(request, target)
+        token = query.get("continue")
+        if token:
+            rv, start = _parse_continue(token)
+            entries = [e for e in entries
+                       if (e.obj["metadata"].get("namespace", ""), e.obj["metadata"]["name"]) > start]
+        cont, remaining = "", None
+        if limit and len(entries) > limit:
+            last = entries[limit - 1].obj["metadata"]
+            cont = _continue_token(rv, (last.get("namespace", ""), last["name"]))
+            remaining = len(entries) - limit
+            entries = entries[:limit]
+        if negotiated.as_kind == "Table":
+            return self._table_response(target.res, [e.obj for e in entries], request, rv=str(rv), cont=cont,
+                                        remaining=remaining)
+        meta: dict = {"resourceVersion": str(rv)}
+        if cont:
+            meta["continue"] = cont
+            meta["remainingItemCount"] = remaining
+        res = target.res
+        if negotiated.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
+            items = [_partial(e.obj) for e in entries]
+            return self._object_response({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                                          "metadata": meta, "items": items})
+        if negotiated.yaml:
+            document = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
+                        "items": [e.obj for e in entries]}
+            return web.Response(text=yaml.safe_dump(document, sort_keys=False),
+                                content_type="application/yaml")
+        head = encode({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})[:-1]
+        body = b"".join((head, b',"items":[', b",".join(e.raw for e in entries), b"]}"))
+        return web.Response(body=body, content_type=JSON)
+
+    def _list_response(self, res: Resource, objects: list[dict], rv: int,
+                       request: web.Request) -> web.Response:
+        """A plain list response of some objects."""
+        return self._object_response({"kind": f"{res.kind}List", "apiVersion": res.api_version,
+                                      "metadata": {"resourceVersion": str(rv)}, "items": objects})
+
+    # ----- watch -----------------------------------------------------------------------------
+    async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """A watch stream: newline-delimited events until timeout, client close or shutdown."""
+        res, query = target.res, request.query
+        negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
+        predicate = self._filter(request, res)
+        timeout = _int(query, "timeoutSeconds")
+        if timeout is None:
+            timeout = int(DEFAULT_WATCH_TIMEOUT * (1 + random.random()))
+        bookmarks = _bool(query, "allowWatchBookmarks")
+        send_initial = query.get("sendInitialEvents")
+        rv_param = query.get("resourceVersion", "")
+        match = query.get("resourceVersionMatch", "")
+        if send_initial is not None:
+            if match != "NotOlderThan" or not bookmarks:
+                raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: '
+                                               "Forbidden: sendInitialEvents is only supported with "
+                                               "resourceVersionMatch=NotOlderThan and "
+                                               "allowWatchBookmarks=true")
+        elif match:
+            raise errors.bad_request("resourceVersionMatch is forbidden for watch unless sendInitialEvents "
+                                     "is provided")
+        initial_events = _bool(query, "sendInitialEvents") or (send_initial is None and rv_param in ("", "0"))
+        if rv_param in ("", "0"):
+            since = self.store.resource_version
+        else:
+            try:
+                since = int(rv_param)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version: "{rv_param}"') from None
+        namespace = target.namespace if target.namespace_given else None
+        initial: list[Entry] = []
+        if initial_events:
+            initial = self.store.entries(res.key, namespace)
+            if predicate is not None:
+                initial = [e for e in initial if predicate(e.obj)]
+            since = self.store.resource_version
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON,
+                                                           "Cache-Control": "no-cache, private"})
+        response.enable_chunked_encoding()
+        try:
+            watcher = self.store.watch(res.key, namespace=namespace, predicate=predicate, since=since,
+                                       initial=initial)
+        except Expired as exc:
+            await response.prepare(request)
+            expired = ApiError(410, "Expired", str(exc))
+            await response.write(b'{"type":"ERROR","object":' + encode(expired.status()) + b"}\n")
+            return response
+        task = asyncio.current_task()
+        assert task is not None
+        self._streams.add(task)
+        try:
+            await response.prepare(request)
+            await self._pump(response, watcher, res, request, negotiated, timeout=timeout,
+                             bookmarks=bookmarks,
+                             initial_end=len(initial) if _bool(query, "sendInitialEvents") else None)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self.store.unwatch(watcher)
+            self._streams.discard(task)
+        return response
+
+    def _bookmark(self, res: Resource, rv: int, *, initial_end: bool = False) -> bytes:
+        """A BOOKMARK event line."""
+        meta: dict = {"resourceVersion": str(rv)}
+        if initial_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return encode({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
+                                                       "metadata": meta}}) + b"\n"
+
+    async def _pump(self, response: web.StreamResponse, watcher, res: Resource, request: web.Request,
+                    negotiated: Negotiated, *, timeout: int, bookmarks: bool,
+                    initial_end: int | None) -> None:
+        """Copy events from a watcher to the response until it ends."""
+        deadline = time.monotonic() + timeout
+        next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+        last_rv = self.store.resource_version if initial_end is not None else 0
+        pending_initial = initial_end
+        first_table = True
+        if pending_initial == 0:
+            await response.write(self._bookmark(res, self.store.resource_version, initial_end=True))
+            pending_initial = None
+        while True:
+            wait = min(deadline, next_bookmark) - time.monotonic()
+            if wait <= 0:
+                if time.monotonic() >= deadline:
+                    if bookmarks:
+                        await response.write(self._bookmark(res, max(last_rv, self._watch_rv(watcher))))
+                    return
+                if bookmarks:
+                    await response.write(self._bookmark(res, max(last_rv, self._watch_rv(watcher))))
+                next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+                continue
+            try:
+                event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
+            except TimeoutError:
+                continue
+            batch = [event]
+            while not watcher.queue.empty() and len(batch) < 500:
+                batch.append(watcher.queue.get_nowait())
+            lines = []
+            for item in batch:
+                if item is None:
+                    break
+                last_rv = max(last_rv, item.rv)
+                lines.append(self._event_line(item, res, request, negotiated, first_table))
+                first_table = False
+                if pending_initial is not None:
+                    pending_initial -= 1
+                    if pending_initial == 0:
+                        lines.append(self._bookmark(res, self.store.resource_version, initial_end=True))
+                        pending_initial = None
+            if lines:
+                await response.write(b"".join(lines))
+            if any(item is None for item in batch):
+                return
+
+    def _watch_rv(self, watcher) -> int:
+        """The resourceVersion a bookmark can safely report for an idle watcher."""
+        return self.store.resource_version if watcher.queue.empty() else 0
+
+    def _event_line(self, event: Event, res: Resource, request: web.Request, negotiated: Negotiated,
+                    first_table: bool) -> bytes:
+        """One watch event as a JSON line, in the negotiated form."""
+        if negotiated.as_kind == "Table":
+            table = self._table(res, [event.obj], request, rv=str(event.rv))
+            if not first_table:
+                table["columnDefinitions"] = []
+            return encode({"type": event.type, "object": table}) + b"\n"
+        if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
+            return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
+        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw + b"}\n"
+
+    # ----- pods/log --------------------------------------------------------------------------
+    async def _log(self, request: web.Request, target: Target) -> web.StreamResponse:
+        """`pods/log`: the container's output as text; `follow=true` streams it as it grows."""
+        query = request.query
+        pod = self.registry.get(target.res, target.namespace, target.name or "").obj
+        container = podlogs.pick_container(pod, query.get("container"))
+        path = podlogs.locate(self.state_dir, pod, container, previous=_bool(query, "previous"))
+        tail = _int(query, "tailLines")
+        limit = _int(query, "limitBytes", minimum=1)
+        data, offset = podlogs.read_tail(path, tail_lines=tail, limit_bytes=limit)
+        if not _bool(query, "follow") or _bool(query, "previous"):
+            return web.Response(body=data, content_type="text/plain")
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        task = asyncio.current_task()
+        assert task is not None
+        self._streams.add(task)
+        sent = len(data)
+        uid = pod["metadata"]["uid"]
+        try:
+            if data:
+                await response.write(data)
+            while limit is None or sent < limit:
+                chunk = await asyncio.get_running_loop().run_in_executor(None, _read_from, path, offset)
+                if chunk:
+                    offset += len(chunk)
+                    if limit is not None:
+                        chunk = chunk[:limit - sent]
+                    sent += len(chunk)
+                    await response.write(chunk)
+                    continue
+                entry = self.store.get(target.res.key, target.namespace, target.name or "")
+                if entry is None or entry.obj["metadata"].get("uid") != uid or \
+                        podlogs.newer_run_exists(path) or not podlogs.container_running(entry.obj, container):
+                    return response
+                await asyncio.sleep(0.25)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams.discard(task)
+        return response
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    """Bytes appended to a file since `offset` (at most 1 MiB at a time)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(1024 * 1024)
+    except OSError:
+        return b""
+

@@ -1,0 +1,126 @@
+"""Pure aggregation: heatmap cells, pods that come and go, lanes, latency, evenness vs chance."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+
+from dashboard.traffic.stats import LatencyHistogram, TrafficStats, chi_square_sf, split_evenness
+
+
+def ok(
+    stats: TrafficStats,
+    t: float,
+    pod: str,
+    *,
+    lane: int = 0,
+    conn: int = 1,
+    new: bool = False,
+    latency: float = 0.001,
+    status: int = 200,
+) -> None:
+    stats.observe(
+        t=t, latency=latency, lane=lane, conn=conn, new_conn=new, pod=pod, status=status, error=None
+    )
+
+
+def test_requests_land_in_pod_by_time_bucket_cells() -> None:
+    stats = TrafficStats(bucket=0.5)
+    ok(stats, 0.1, "a", new=True)
+    ok(stats, 0.2, "a")
+    ok(stats, 0.7, "b", conn=2, new=True)
+    snap = stats.snapshot()
+    assert sorted(map(tuple, snap["cells"])) == [("a", 0, 2), ("b", 1, 1)]
+    assert [row["pod"] for row in snap["rows"]] == ["a", "b"]
+
+
+def test_delta_carries_only_changed_cells_with_absolute_counts() -> None:
+    stats = TrafficStats(bucket=1.0)
+    ok(stats, 0.1, "a", new=True)
+    first = stats.take_delta()
+    assert first["cells"] == [["a", 0, 1]]
+    ok(stats, 0.5, "a")
+    ok(stats, 1.5, "a")
+    second = stats.take_delta()
+    assert sorted(map(tuple, second["cells"])) == [("a", 0, 2), ("a", 1, 1)]
+    assert stats.take_delta()["cells"] == []
+
+
+def test_endpoint_rows_include_idle_ready_pods_and_mark_comings_and_goings() -> None:
+    stats = TrafficStats()
+    assert stats.set_endpoints(0.0, {"a": "ready", "b": "ready"}) == [("a", "added"), ("b", "added")]
+    ok(stats, 0.5, "a", new=True)
+    changes = stats.set_endpoints(2.0, {"a": "ready", "b": "unready", "c": "ready"})
+    assert changes == [("b", "unready"), ("c", "added")]
+    changes = stats.set_endpoints(3.0, {"a": "terminating", "c": "ready"})
+    assert changes == [("a", "terminating"), ("b", "gone")]
+    table = {row["pod"]: row for row in stats.pod_table()}
+    assert table["b"]["gone"] == 3.0 and table["c"]["requests"] == 0
+    # Eligible for the even split: pods that served traffic or are ready now (not b, gone unserved).
+    assert stats.eligible_pods() == ["a", "c"]
+
+
+def test_errors_are_counted_by_kind_and_5xx_from_status() -> None:
+    stats = TrafficStats()
+    stats.observe(t=0.1, latency=0.01, lane=0, conn=1, new_conn=True, pod=None, status=None, error="refused")
+    stats.observe(t=0.2, latency=0.01, lane=0, conn=2, new_conn=True, pod=None, status=None, error="reset")
+    stats.observe(t=0.3, latency=0.01, lane=0, conn=3, new_conn=True, pod="a", status=503, error=None)
+    ok(stats, 0.4, "a", conn=3)
+    summary = stats.summary()
+    assert summary["errors"] == {"refused": 1, "reset": 1, "timeout": 0, "5xx": 1, "other": 0}
+    assert summary["ok"] == 1 and summary["requests"] == 4
+    assert summary["statuses"] == {"200": 1, "503": 1}
+
+
+def test_lanes_show_each_connection_and_its_pod() -> None:
+    stats = TrafficStats()
+    ok(stats, 0.1, "a", lane=0, conn=1, new=True)
+    ok(stats, 0.2, "a", lane=0, conn=1)
+    ok(stats, 0.3, "b", lane=0, conn=3, new=True)
+    ok(stats, 0.1, "c", lane=1, conn=2, new=True)
+    lanes = {lane["lane"]: lane["segments"] for lane in stats.lane_view()}
+    assert [(seg[0], seg[1], seg[4]) for seg in lanes[0]] == [(1, "a", 2), (3, "b", 1)]
+    assert [(seg[0], seg[1]) for seg in lanes[1]] == [(2, "c")]
+
+
+def test_latency_histogram_percentiles_are_within_two_percent() -> None:
+    rng = random.Random(7)
+    values = [rng.lognormvariate(-6, 1) for _ in range(20000)]
+    hist = LatencyHistogram()
+    for value in values:
+        hist.add(value)
+    ordered = sorted(values)
+    for p in (50, 90, 99):
+        exact = ordered[math.ceil(len(ordered) * p / 100) - 1]
+        assert hist.percentile(p) == pytest.approx(exact, rel=0.021)
+    assert hist.percentile(100) == max(values)
+
+
+def test_chi_square_survival_matches_known_values() -> None:
+    assert chi_square_sf(3.841, 1) == pytest.approx(0.05, abs=1e-3)
+    assert chi_square_sf(5.991, 2) == pytest.approx(0.05, abs=1e-3)
+    assert chi_square_sf(0.0, 3) == 1.0
+    assert chi_square_sf(30.0, 2) == pytest.approx(math.exp(-15), rel=1e-6)
+
+
+def test_evenness_uses_connections_for_the_spread_expected_by_chance() -> None:
+    # One keep-alive connection: all requests on one of three pods is what chance gives.
+    one = split_evenness({"a": 1000, "b": 0, "c": 0}, {"a": 1, "b": 0, "c": 0})
+    assert one["max_deviation"] == pytest.approx(2 / 3)
+    assert one["chance_sd"] == pytest.approx(math.sqrt(1 / 3 * 2 / 3 / 1))
+    # 3000 independent connections split evenly: deviation tiny, chance small too.
+    many = split_evenness({"a": 1000, "b": 1000, "c": 1000}, {"a": 1000, "b": 1000, "c": 1000})
+    assert many["max_deviation"] == 0 and many["p_value"] == pytest.approx(1.0)
+    assert many["chance_sd"] == pytest.approx(math.sqrt(1 / 3 * 2 / 3 / 3000))
+    empty = split_evenness({}, {})
+    assert empty["even_share"] is None
+
+
+def test_markers_are_sent_once_in_deltas_and_kept_in_snapshots() -> None:
+    stats = TrafficStats()
+    stats.add_marker(1.25, "backend scaled 3→5", kind="scale")
+    assert stats.take_delta()["markers"] == [{"t": 1.25, "label": "backend scaled 3→5", "kind": "scale"}]
+    assert stats.take_delta()["markers"] == []
+    assert stats.snapshot()["markers"][0]["kind"] == "scale"

@@ -1,0 +1,421 @@
+"""The `/openapi/v3` documents: what plain `kubectl apply` and `kubectl explain` read.
+
+Before it sends anything, `kubectl apply` (validation on by default) fetches `/openapi/v3`, then
+the document of the object's group-version, and looks for a PATCH operation tagged with the
+object's `x-kubernetes-group-version-kind` that takes a `fieldValidation` query parameter; with
+it, kubectl leaves validation to the server (`fieldValidation=Strict`), without it kubectl
+refuses to apply. `kubectl explain` walks the same document's component schemas.
+
+The documents are generated once from the resource registry (paths and operations, shaped like
+kube-apiserver's) and the official 1.37 schemas (`schemas.py`), converted from JSON Schema to
+OpenAPI 3.0 the way Kubernetes publishes them: `$ref`s under `#/components/schemas/`, a
+referenced field with its own description wrapped in `allOf`, int-or-string as
+`format: int-or-string`. Each response is computed once and cached with its hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cache
+from typing import Any
+
+from sandbox.apiserver.resources import RESOURCES, Resource
+from sandbox.apiserver.schemas import ROOT_DEFINITIONS, definitions, ref_name
+
+REF_PREFIX = "#/components/schemas/"
+META = "io.k8s.apimachinery.pkg.apis.meta.v1."
+PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
+               "application/strategic-merge-patch+json")
+RESPONSE_TYPES = ("application/json", "application/yaml", "application/vnd.kubernetes.protobuf")
+
+QUERY_PARAMETERS: dict[str, tuple[str, str]] = {
+    "pretty": (
+        "string",
+        "If 'true', then the output is pretty printed. Defaults to 'false' unless the user-agent "
+        "indicates a browser or command-line HTTP tool (curl and wget).",
+    ),
+    "dryRun": (
+        "string",
+        "When present, indicates that modifications should not be persisted. An invalid or unrecognized "
+        "dryRun directive will result in an error response and no further processing of the request. "
+        "Valid values are: - All: all dry run stages will be processed",
+    ),
+    "fieldManager": (
+        "string",
+        "fieldManager is a name associated with the actor or entity that is making these changes. The "
+        "value must be less than or 128 characters long, and only contain printable characters, as "
+        "defined by https://golang.org/pkg/unicode/#IsPrint.",
+    ),
+    "fieldValidation": (
+        "string",
+        "fieldValidation instructs the server on how to handle objects in the request (POST/PUT/PATCH) "
+        "containing unknown or duplicate fields. Valid values are: - Ignore: This will ignore any unknown"
+        " fields that are silently dropped from the object, and will ignore all but the last duplicate "
+        "field that the decoder encounters. - Warn: This will send a warning via the standard warning "
+        "response header for each unknown field that is dropped from the object, and for each duplicate "
+        "field that is encountered. - Strict: This will fail the request with a BadRequest error if any "
+        "unknown fields would be dropped from the object, or if any duplicate fields are present. The "
+        "error returned from the server will contain all unknown and duplicate fields encountered.",
+    ),
+    "force": (
+        "boolean",
+        "Force is going to \"force\" Apply requests. It means user will re-acquire conflicting fields owned"
+        " by other people. Force flag must be unset for non-apply patch requests.",
+    ),
+    "gracePeriodSeconds": (
+        "integer",
+        "The duration in seconds before the object should be deleted.",
+    ),
+    "propagationPolicy": (
+        "string",
+        "Whether and how garbage collection will be performed.",
+    ),
+    "allowWatchBookmarks": (
+        "boolean",
+        "allowWatchBookmarks requests watch events with type \"BOOKMARK\".",
+    ),
+    "continue": (
+        "string",
+        "The continue option should be set when retrieving more results from the server.",
+    ),
+    "fieldSelector": (
+        "string",
+        "A selector to restrict the list of returned objects by their fields. Defaults to everything.",
+    ),
+    "labelSelector": (
+        "string",
+        "A selector to restrict the list of returned objects by their labels. Defaults to everything.",
+    ),
+    "limit": (
+        "integer",
+        "limit is a maximum number of responses to return for a list call.",
+    ),
+    "resourceVersion": (
+        "string",
+        "resourceVersion sets a constraint on what resource versions a request may be served from.",
+    ),
+    "resourceVersionMatch": (
+        "string",
+        "resourceVersionMatch determines how resourceVersion is applied to list calls.",
+    ),
+    "sendInitialEvents": (
+        "boolean",
+        "`sendInitialEvents=true` may be set together with `watch=true`.",
+    ),
+    "timeoutSeconds": (
+        "integer",
+        "Timeout for the list/watch call.",
+    ),
+    "watch": (
+        "boolean",
+        "Watch for changes to the described resources and return them as a stream of add, update, and "
+        "remove notifications.",
+    ),
+    "container": (
+        "string",
+        "The container for which to stream logs.",
+    ),
+    "follow": (
+        "boolean",
+        "Follow the log stream of the pod.",
+    ),
+    "tailLines": (
+        "integer",
+        "If set, the number of lines from the end of the logs to show.",
+    ),
+    "sinceSeconds": (
+        "integer",
+        "A relative time in seconds before the current time from which to show logs.",
+    ),
+    "timestamps": (
+        "boolean",
+        "If true, add an RFC3339 timestamp at the beginning of every line of log output.",
+    ),
+    "previous": (
+        "boolean",
+        "Return previous terminated container logs. Defaults to false.",
+    ),
+}
+LIST_PARAMETERS = ("allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit",
+                   "resourceVersion", "resourceVersionMatch", "sendInitialEvents", "timeoutSeconds", "watch")
+WRITE_PARAMETERS = ("dryRun", "fieldManager", "fieldValidation")
+LOG_PARAMETERS = ("container", "follow", "previous", "sinceSeconds", "tailLines", "timestamps")
+
+
+def _query(name: str) -> dict[str, Any]:
+    type_, description = QUERY_PARAMETERS[name]
+    schema: dict[str, Any] = {"type": type_, "uniqueItems": True}
+    return {"name": name, "in": "query", "description": description, "schema": schema}
+
+
+def _path_param(name: str, description: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "description": description, "required": True,
+            "schema": {"type": "string", "uniqueItems": True}}
+
+
+def _ref(definition: str) -> dict[str, Any]:
+    return {"$ref": REF_PREFIX + definition}
+
+
+def _content(definition: str, types: tuple[str, ...] = RESPONSE_TYPES) -> dict[str, Any]:
+    return {t: {"schema": _ref(definition)} for t in types}
+
+
+def _responses(definition: str, *codes: str) -> dict[str, Any]:
+    names = {"200": "OK", "201": "Created", "202": "Accepted"}
+    out: dict[str, Any] = {code: {"description": names[code], "content": _content(definition)}
+                           for code in codes}
+    out["401"] = {"description": "Unauthorized"}
+    return out
+
+
+def _operation_id(verb: str, res: Resource, *, namespaced: bool, suffix: str = "") -> str:
+    group = "".join(p.capitalize() for p in (res.group or "core").split(".")[:1])
+    scope = "Namespaced" if namespaced else ""
+    return f"{verb}{group}{res.version.capitalize()}{scope}{res.kind}{suffix}"
+
+
+def _gvk(res: Resource, kind: str | None = None, group: str | None = None,
+         version: str | None = None) -> dict[str, str]:
+    return {"group": res.group if group is None else group, "kind": kind or res.kind,
+            "version": version or res.version}
+
+
+def _op(verb: str, action: str, res: Resource, description: str, *, namespaced: bool, definition: str,
+        codes: tuple[str, ...], params: tuple[str, ...] = (), body: str | None = None,
+        patch: bool = False, suffix: str = "", gvk: dict[str, str] | None = None) -> dict[str, Any]:
+    tag = f"{(res.group or 'core').split('.')[0]}_{res.version}"
+    op: dict[str, Any] = {
+        "tags": [tag],
+        "description": description,
+        "operationId": _operation_id(verb, res, namespaced=namespaced, suffix=suffix),
+        "parameters": [_query(p) for p in params],
+        "responses": _responses(definition, *codes),
+        "x-kubernetes-action": action,
+        "x-kubernetes-group-version-kind": gvk or _gvk(res),
+    }
+    if patch:
+        op["requestBody"] = {"content": {t: {"schema": _ref(META + "Patch")} for t in PATCH_TYPES},
+                             "required": True}
+    elif body:
+        op["requestBody"] = {"content": {"*/*": {"schema": _ref(body)}}, "required": True}
+    return op
+
+
+def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
+    base = f"/api/{res.version}" if not res.group else f"/apis/{res.group}/{res.version}"
+    definition = ROOT_DEFINITIONS[res.plural]
+    list_definition = definition + "List"
+    kind = res.kind
+    ns_prefix = f"{base}/namespaces/{{namespace}}" if res.namespaced else base
+    ns_param = [_path_param("namespace", "object name and auth scope, such as for teams and projects")] \
+        if res.namespaced else []
+    name_param = _path_param("name", f"name of the {kind}")
+    pretty = _query("pretty")
+    scoped = res.namespaced
+    paths: dict[str, dict[str, Any]] = {}
+    collection = {
+        "get": _op("list", "list", res, f"list or watch objects of kind {kind}", namespaced=scoped,
+                   definition=list_definition, codes=("200",), params=LIST_PARAMETERS),
+        "post": _op("create", "post", res, f"create a {kind}", namespaced=scoped, definition=definition,
+                    codes=("200", "201", "202"), params=WRITE_PARAMETERS, body=definition),
+        "parameters": [*ns_param, pretty],
+    }
+    if "deletecollection" in res.verbs:
+        collection["delete"] = _op("deletecollection", "deletecollection", res,
+                                   f"delete collection of {kind}", namespaced=scoped,
+                                   definition=META + "Status", codes=("200",),
+                                   params=("dryRun", "gracePeriodSeconds", "propagationPolicy",
+                                           *LIST_PARAMETERS[:-1]),
+                                   body=META + "DeleteOptions")
+        collection["delete"]["operationId"] = _operation_id("deleteCollection", res, namespaced=scoped)
+    paths[f"{ns_prefix}/{res.plural}"] = collection
+    paths[f"{ns_prefix}/{res.plural}/{{name}}"] = {
+        "get": _op("read", "get", res, f"read the specified {kind}", namespaced=scoped, definition=definition,
+                   codes=("200",)),
+        "put": _op("replace", "put", res, f"replace the specified {kind}", namespaced=scoped,
+                   definition=definition, codes=("200", "201"), params=WRITE_PARAMETERS, body=definition),
+        "patch": _op("patch", "patch", res, f"partially update the specified {kind}", namespaced=scoped,
+                     definition=definition, codes=("200", "201"), params=(*WRITE_PARAMETERS, "force"),
+                     patch=True),
+        "delete": _op("delete", "delete", res, f"delete a {kind}", namespaced=scoped,
+                      definition=META + "Status", codes=("200", "202"),
+                      params=("dryRun", "gracePeriodSeconds", "propagationPolicy"),
+                      body=META + "DeleteOptions"),
+        "parameters": [name_param, *ns_param, pretty],
+    }
+    if res.namespaced:
+        paths[f"{base}/{res.plural}"] = {
+            "get": _op("list", "list", res, f"list or watch objects of kind {kind}", namespaced=False,
+                       definition=list_definition, codes=("200",), params=LIST_PARAMETERS,
+                       suffix="ForAllNamespaces"),
+            "parameters": [pretty],
+        }
+    if res.status:
+        paths[f"{ns_prefix}/{res.plural}/{{name}}/status"] = _subresource_ops(
+            res, "Status", definition, scoped, [name_param, *ns_param, pretty], kind)
+    if res.scale:
+        scale = ROOT_DEFINITIONS["scale"]
+        paths[f"{ns_prefix}/{res.plural}/{{name}}/scale"] = _subresource_ops(
+            res, "Scale", scale, scoped, [name_param, *ns_param, pretty], kind,
+            gvk={"group": "autoscaling", "kind": "Scale", "version": "v1"})
+    if res.log:
+        paths[f"{ns_prefix}/{res.plural}/{{name}}/log"] = {
+            "get": {**_op("read", "get", res, f"read log of the specified {kind}", namespaced=scoped,
+                          definition=definition, codes=("200",),
+                          params=LOG_PARAMETERS,
+                          suffix="Log"),
+                    "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {
+                        "type": "string"}}}}, "401": {"description": "Unauthorized"}}},
+            "parameters": [_path_param("name", f"name of the {kind}"), *ns_param, pretty],
+        }
+    return paths
+
+
+def _subresource_ops(res: Resource, suffix: str, definition: str, scoped: bool, parameters: list[dict],
+                     kind: str, *, gvk: dict[str, str] | None = None) -> dict[str, Any]:
+    lower = suffix.lower()
+    return {
+        "get": _op("read", "get", res, f"read {lower} of the specified {kind}", namespaced=scoped,
+                   definition=definition, codes=("200",), suffix=suffix, gvk=gvk),
+        "put": _op("replace", "put", res, f"replace {lower} of the specified {kind}", namespaced=scoped,
+                   definition=definition, codes=("200", "201"), params=WRITE_PARAMETERS, body=definition,
+                   suffix=suffix, gvk=gvk),
+        "patch": _op("patch", "patch", res, f"partially update {lower} of the specified {kind}",
+                     namespaced=scoped, definition=definition, codes=("200", "201"),
+                     params=(*WRITE_PARAMETERS, "force"), patch=True, suffix=suffix, gvk=gvk),
+        "parameters": parameters,
+    }
+
+
+# --- JSON Schema -> OpenAPI 3.0 ------------------------------------------------------------------
+
+
+def _convert(node: Any) -> Any:
+    """Convert one JSON Schema node of the official schemas to Kubernetes' OpenAPI v3 form."""
+    if isinstance(node, list):
+        return [_convert(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    name = ref_name(node)
+    if name is not None:
+        siblings = {k: _convert(v) for k, v in node.items() if k != "$ref"}
+        if not siblings:
+            return _ref(name)
+        return {"allOf": [_ref(name)], **siblings}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key == "type" and isinstance(value, list):
+            types = [t for t in value if t != "null"]
+            if types:
+                out["type"] = types[0]
+        elif key == "oneOf" and all(isinstance(v, dict) and "type" in v for v in value):
+            types = {t for v in value for t in (v["type"] if isinstance(v["type"], list) else [v["type"]])}
+            out["type"] = "string"
+            if "integer" in types or "number" in types:
+                out["x-kubernetes-int-or-string"] = True
+                out["format"] = "int-or-string"
+        elif key in ("properties", "patternProperties"):
+            out[key] = {k: _convert(v) for k, v in value.items()}
+        elif key == "enum" and isinstance(value, list):
+            out[key] = [v for v in value if v is not None]
+        else:
+            out[key] = _convert(value)
+    return out
+
+
+def _closure(roots: list[str]) -> list[str]:
+    """Every definition reachable from ``roots`` through `$ref`s, roots first."""
+    defs = definitions()
+    seen: list[str] = []
+    stack = list(roots)
+    while stack:
+        name = stack.pop(0)
+        if name in seen or name not in defs:
+            continue
+        seen.append(name)
+        stack.extend(_refs(defs[name]))
+    return seen
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [r for n in node for r in _refs(n)]
+    if not isinstance(node, dict):
+        return []
+    found = [name] if (name := ref_name(node)) else []
+    return found + [r for v in node.values() for r in _refs(v)]
+
+
+# --- documents -----------------------------------------------------------------------------------
+
+
+def _group_version_path(res: Resource) -> str:
+    return f"api/{res.version}" if not res.group else f"apis/{res.group}/{res.version}"
+
+
+@cache
+def _documents() -> dict[str, tuple[str, bytes]]:
+    """Each group-version's document, serialized once, with its hash."""
+    grouped: dict[str, list[Resource]] = {}
+    for res in RESOURCES:
+        grouped.setdefault(_group_version_path(res), []).append(res)
+    out: dict[str, tuple[str, bytes]] = {}
+    for path, resources in grouped.items():
+        paths: dict[str, Any] = {}
+        roots = [META + "Status", META + "DeleteOptions", META + "Patch", META + "APIResourceList"]
+        for res in resources:
+            paths.update(_resource_paths(res))
+            roots += [ROOT_DEFINITIONS[res.plural], ROOT_DEFINITIONS[res.plural] + "List"]
+            if res.scale:
+                roots.append(ROOT_DEFINITIONS["scale"])
+        schemas = {name: _convert(definitions()[name]) for name in _closure(roots)}
+        version = resources[0].version
+        paths[f"/{path}/"] = {
+            "get": {"tags": [f"{(resources[0].group or 'core').split('.')[0]}_{version}"],
+                    "description": "get available resources",
+                    "operationId": f"get{(resources[0].group or 'core').split('.')[0].capitalize()}"
+                                   f"{version.capitalize()}APIResources",
+                    "responses": _responses(META + "APIResourceList", "200")},
+        }
+        document = {
+            "openapi": "3.0.0",
+            "info": {"title": "Kubernetes", "version": "v1.37.1"},
+            "paths": paths,
+            "components": {
+                "schemas": schemas,
+                "securitySchemes": {"BearerToken": {
+                    "type": "apiKey", "description": "Bearer Token authentication", "name": "authorization",
+                    "in": "header"}},
+            },
+            "security": [{"BearerToken": []}],
+        }
+        body = json.dumps(document, separators=(",", ":")).encode()
+        out[path] = (hashlib.sha512(body).hexdigest().upper()[:128], body)
+    return out
+
+
+@cache
+def openapi_v3_index() -> dict[str, Any]:
+    """The `/openapi/v3` discovery document: one entry per served group-version."""
+    return {"paths": {path: {"serverRelativeURL": f"/openapi/v3/{path}?hash={digest}"}
+                      for path, (digest, _) in sorted(_documents().items())}}
+
+
+def openapi_v3_document(path: str) -> dict[str, Any] | None:
+    """The OpenAPI v3 document of a group-version (`api/v1`, `apis/apps/v1`, ...), or None."""
+    body = openapi_v3_document_bytes(path)
+    return None if body is None else json.loads(body)
+
+
+def openapi_v3_document_bytes(path: str) -> bytes | None:
+    """The serialized document (cached, ready to send), or None for an unknown group-version."""
+    entry = _documents().get(path.strip("/"))
+    return None if entry is None else entry[1]
+
+
+def openapi_v3_hash(path: str) -> str | None:
+    """The hash clients put in `?hash=` (lets the server mark responses immutable)."""
+    entry = _documents().get(path.strip("/"))
+    return None if entry is None else entry[0]

@@ -29,9 +29,35 @@ def node_count(raw: str) -> int:
 
 def run_up(args: argparse.Namespace) -> int:
     """`up`: run the cluster in the foreground until SIGTERM/SIGINT."""
+    import os
+
     from .up import up
 
+    if args.proxy_mode:
+        os.environ["SANDBOX_PROXY_MODE"] = args.proxy_mode
     return up(state_dir=Path(args.state_dir), api_port=args.api_port, nodes=args.nodes)
+
+
+def run_image_load(args: argparse.Namespace) -> int:
+    """`image load NAME[:TAG]`: copy an image into the node (like `minikube image load`)."""
+    from .images import ImageError, ImageStore
+
+    try:
+        image = ImageStore(Path(args.state_dir)).load(args.name)
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"Loaded image {image.name} ({image.id[:19]}) into the sandbox node")
+    return 0
+
+
+def run_image_ls(args: argparse.Namespace) -> int:
+    """`image ls`: the images on the node."""
+    from .images import ImageStore
+
+    for name, meta in ImageStore(Path(args.state_dir)).list():
+        print(f"docker.io/library/{name}\t{meta['id'][7:19]}\t{meta['loadedAt']}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +69,18 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", default=".sandbox", help="where state, logs and the kubeconfig live")
     up.add_argument("--api-port", type=port_number, default=6443, help="API server port on 127.0.0.1")
     up.add_argument("--nodes", type=node_count, default=3, help="number of simulated nodes")
+    up.add_argument("--proxy-mode", choices=("random", "round-robin", "least-conn"), default=None,
+                    help="how the Service proxy picks a pod per connection (default random, like iptables)")
     up.set_defaults(func=run_up)
+    image = commands.add_parser("image", help="manage the images loaded into the sandbox's node")
+    image_commands = image.add_subparsers(dest="image_command", required=True)
+    load = image_commands.add_parser("load", help="load an image from the local catalogue into the node")
+    load.add_argument("name", help="NAME[:TAG], e.g. lb-demo:v3")
+    load.add_argument("--state-dir", default=".sandbox", help="the sandbox's state directory")
+    load.set_defaults(func=run_image_load)
+    ls = image_commands.add_parser("ls", help="list the images loaded into the node")
+    ls.add_argument("--state-dir", default=".sandbox", help="the sandbox's state directory")
+    ls.set_defaults(func=run_image_ls)
     return parser
 
 

@@ -1,0 +1,195 @@
+"""Starts the sandbox's cluster components next to the API server, as separate processes.
+
+`sandbox up` calls `start_components()` once its API server listens. Two child processes
+are started, each an ordinary API client (they learn everything through watches and write
+through HTTP, like Kubernetes' components):
+
+- the *node agents* process (``python -m sandbox.cluster``): the controller-manager
+  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers), the scheduler and one
+  kubelet per node, sharing informers;
+- the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own.
+
+Both die with `sandbox up` even when it is SIGKILLed (``PR_SET_PDEATHSIG``), and so do the
+pod processes they start. A graceful stop (SIGTERM) lets the kubelets stop their containers
+first. The first boot also loads the default images into the node's image store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.deployment import DeploymentController
+from sandbox.controllers.endpoints import EndpointsController
+from sandbox.controllers.replicaset import ReplicaSetController
+from sandbox.images import ImageStore
+from sandbox.kubelet.kubelet import Kubelet, node_name
+from sandbox.scheduler import Scheduler
+
+log = logging.getLogger("sandbox.cluster")
+
+REPO = Path(__file__).resolve().parent.parent
+STOP_TIMEOUT = 15.0
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """preexec_fn of component processes: SIGKILL them if `sandbox up` dies."""
+    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() == 1:
+        os._exit(1)
+
+
+async def start_components(
+    *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str | None = None
+) -> Callable[[], Awaitable[None]]:
+    """Start the node agents and the proxy; return the coroutine function that stops them."""
+    state_dir = Path(state_dir)
+    ImageStore(state_dir).ensure_defaults()
+    env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
+    if proxy_mode:
+        env["SANDBOX_PROXY_MODE"] = proxy_mode
+    common = ["--api-url", api_url, "--state-dir", str(state_dir)]
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sandbox.cluster",
+            *common,
+            "--nodes",
+            str(nodes),
+            env=env,
+            cwd=str(REPO),
+            preexec_fn=_die_with_parent,
+        ),
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sandbox.proxy",
+            *common,
+            env=env,
+            cwd=str(REPO),
+            preexec_fn=_die_with_parent,
+        ),
+    ]
+
+    async def stop() -> None:
+        """SIGTERM both (the kubelets stop their pods), SIGKILL what is left after a timeout."""
+        for proc in procs:
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+
+    return stop
+
+
+async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int) -> None:
+    """The node-agents process: controllers, scheduler and kubelets until SIGTERM/SIGINT."""
+    ca_file = state_dir / "ca.crt"
+    client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
+    informers = InformerFactory(client)
+    images = ImageStore(state_dir)
+    kubelets = [
+        Kubelet(client, informers, index=i, state_dir=state_dir, images=images) for i in range(1, nodes + 1)
+    ]
+    controllers = [
+        ReplicaSetController(client, informers),
+        DeploymentController(client, informers),
+        EndpointsController(client, informers),
+        Scheduler(client, informers),
+    ]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = TaskGroup()
+    try:
+        for kubelet in kubelets:
+            await _retry(kubelet.register)
+        await _retry(lambda: _forget_removed_nodes(client, nodes))
+        informers.start(tasks)
+        await informers.wait_synced()
+        for kubelet in kubelets:
+            tasks.spawn(kubelet.heartbeat(), name=f"heartbeat:{kubelet.node_name}")
+        for controller in controllers:
+            tasks.spawn(controller.run(), name=f"controller:{type(controller).__name__}")
+        log.info("%d node(s), controllers and scheduler running", nodes)
+        await stop.wait()
+    finally:
+        await asyncio.gather(*(k.shutdown() for k in kubelets), return_exceptions=True)
+        await tasks.cancel_all()
+        await client.close()
+
+
+async def _retry(action: Callable[[], Awaitable[object]], *, attempts: int = 50) -> None:
+    """Retry a start-up call while the API server is still coming up."""
+    for attempt in range(attempts):
+        try:
+            await action()
+            return
+        except (TimeoutError, OSError, ApiError) as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("waiting for the API server: %s", exc)
+            await asyncio.sleep(0.2)
+
+
+async def _forget_removed_nodes(client: ApiClient, nodes: int) -> None:
+    """After a restart with fewer ``--nodes``: delete the extra Nodes and force-delete their pods."""
+    wanted = {node_name(i) for i in range(1, nodes + 1)}
+    listed = await client.list(NODES)
+    for node in listed.get("items") or []:
+        name = node["metadata"]["name"]
+        if name.startswith("sandbox-node-") and name not in wanted:
+            pods = await client.list(PODS, field_selector=f"spec.nodeName={name}")
+            for pod in pods.get("items") or []:
+                with contextlib.suppress(ApiError):
+                    await client.delete(
+                        PODS, pod["metadata"]["name"], namespace=pod["metadata"]["namespace"], grace_period=0
+                    )
+            with contextlib.suppress(ApiError):
+                await client.delete(NODES, name)
+
+
+def main() -> None:
+    """``python -m sandbox.cluster --api-url URL --state-dir D --nodes N`` (token in $SANDBOX_API_TOKEN)."""
+    parser = argparse.ArgumentParser(prog="python -m sandbox.cluster", description=__doc__.splitlines()[0])
+    parser.add_argument("--api-url", required=True)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s node-agents %(levelname)s %(name)s: %(message)s"
+    )
+    token = os.environ.get("SANDBOX_API_TOKEN", "")
+    try:
+        import uvloop
+
+        runner = uvloop.run
+    except ImportError:
+        runner = asyncio.run
+    runner(
+        run_node_agents(
+            api_url=args.api_url, token=token, state_dir=args.state_dir.resolve(), nodes=args.nodes
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""The sandbox's images: a catalogue standing in for the machine's local Docker, and the
+node's image store that the kubelet pulls from.
+
+This reproduces the seed notes' minikube lesson. An image that exists "on your laptop"
+(the catalogue) is not automatically on the cluster's node: a pod using it fails with
+ErrImagePull / ImagePullBackOff until ``python -m sandbox image load NAME[:TAG]`` copies it
+into the node's store (``STATE_DIR/images.json``), exactly like ``minikube image load``.
+
+An image here is what the kubelet needs to start a container: an entrypoint (``python -m
+backend_pod``) and environment defaults (VERSION, COLOR), like a Dockerfile's CMD and ENV.
+`lb-demo` (= `lb-demo:latest`, also tagged `v1`) and `lb-demo:v2` are loaded on first boot;
+`lb-demo:v3` is in the catalogue only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+STORE_FILE = "images.json"
+DEFAULT_LOADED = ("lb-demo:latest", "lb-demo:v2")
+
+
+@dataclass(frozen=True)
+class Image:
+    """One image: how to run it and what it sets in the environment."""
+
+    name: str
+    entrypoint: tuple[str, ...]
+    env: dict[str, str] = field(default_factory=dict)
+    size: int = 48_234_496
+
+    @property
+    def id(self) -> str:
+        """A content digest standing in for the image ID."""
+        config = json.dumps({"entrypoint": self.entrypoint, "env": self.env}, sort_keys=True)
+        return "sha256:" + hashlib.sha256(config.encode()).hexdigest()
+
+    def command(self) -> list[str]:
+        """argv of the entrypoint; ``python`` is this interpreter."""
+        return [sys.executable if arg in ("python", "python3") else arg for arg in self.entrypoint]
+
+
+_BACKEND = ("python", "-m", "backend_pod")
+CATALOGUE: dict[str, Image] = {
+    "lb-demo:latest": Image("lb-demo:latest", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v1": Image("lb-demo:v1", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v2": Image("lb-demo:v2", _BACKEND, {"VERSION": "v2", "COLOR": "#16a34a"}),
+    "lb-demo:v3": Image("lb-demo:v3", _BACKEND, {"VERSION": "v3", "COLOR": "#db2777"}),
+}
+
+
+class ImageError(Exception):
+    """An image reference that cannot be resolved or loaded."""
+
+
+def normalize(ref: str) -> str:
+    """``lb-demo`` -> ``lb-demo:latest``; ``docker.io/library/x:t`` -> ``x:t``."""
+    ref = ref.strip()
+    if not ref or any(c.isspace() for c in ref):
+        raise ImageError(f"invalid image reference {ref!r}")
+    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+        if ref.startswith(prefix):
+            ref = ref[len(prefix) :]
+    last = ref.rsplit("/", 1)[-1]
+    if "@" not in last and ":" not in last:
+        ref += ":latest"
+    return ref
+
+
+class ImageStore:
+    """The node's loaded images, persisted in ``STATE_DIR/images.json`` (safe across processes)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = Path(state_dir) / STORE_FILE
+        self._cache: tuple[float, dict[str, dict]] | None = None
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield
+
+    def _read(self) -> dict[str, dict]:
+        try:
+            mtime = self.path.stat().st_mtime
+        except FileNotFoundError:
+            return {}
+        if self._cache and self._cache[0] == mtime:
+            return self._cache[1]
+        try:
+            data = json.loads(self.path.read_text()).get("images", {})
+        except (OSError, ValueError):
+            return {}
+        self._cache = (mtime, data)
+        return data
+
+    def _write(self, images: dict[str, dict]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"images": images}, indent=2, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    def exists(self) -> bool:
+        """Whether the store was ever initialised."""
+        return self.path.exists()
+
+    def load(self, ref: str) -> Image:
+        """Copy an image from the catalogue into the node (``image load``)."""
+        name = normalize(ref)
+        image = CATALOGUE.get(name)
+        if image is None:
+            known = ", ".join(sorted(CATALOGUE))
+            raise ImageError(f"image {ref!r} not found in the local image catalogue (known: {known})")
+        with self._locked():
+            images = dict(self._read())
+            images[name] = {
+                "id": image.id,
+                "size": image.size,
+                "loadedAt": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            self._write(images)
+        return image
+
+    def ensure_defaults(self) -> None:
+        """On first boot, load the images the sample manifests use."""
+        with self._locked():
+            if self.path.exists():
+                return
+        for name in DEFAULT_LOADED:
+            self.load(name)
+
+    def lookup(self, ref: str) -> Image | None:
+        """The loaded image ``ref`` refers to, or None if it is not on the node."""
+        try:
+            name = normalize(ref)
+        except ImageError:
+            return None
+        if name not in self._read():
+            return None
+        return CATALOGUE.get(name)
+
+    def list(self) -> list[tuple[str, dict]]:
+        """Loaded images with their metadata, sorted by name."""
+        return sorted(self._read().items())

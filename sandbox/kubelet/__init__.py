@@ -1,0 +1,1 @@
+"""The sandbox kubelet: the node agent that runs pods as real processes (see `kubelet.py`)."""

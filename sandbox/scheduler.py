@@ -1,0 +1,165 @@
+"""The scheduler: binds every pending pod to a node, spreading pods out (kube-scheduler's job).
+
+It watches pods without ``spec.nodeName`` and Node objects. Feasible nodes are Ready, not
+cordoned (``spec.unschedulable``), match the pod's nodeSelector and have room under their
+``pods`` capacity. Among them it prefers the node with the fewest pods of the same owner
+(like the default PodTopologySpread on hostname), then the fewest pods overall, then the
+name, so three replicas land on three nodes. The choice is written with a Binding
+(``pods/<name>/binding``), followed by a ``Scheduled`` event; a pod that fits nowhere gets
+PodScheduled=False/Unschedulable and a ``FailedScheduling`` event, and is retried.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
+from sandbox.controllers.workqueue import WorkQueue
+from sandbox.meta import condition, controller_ref, now_iso
+from sandbox.record import NORMAL, WARNING, EventRecorder
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NAME = "default-scheduler"
+
+
+def node_is_ready(node: Obj) -> bool:
+    """The node's Ready condition is True."""
+    cond = condition(node, "Ready")
+    return bool(cond and cond.get("status") == "True")
+
+
+class Scheduler:
+    """Binds unscheduled pods to nodes."""
+
+    def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
+        self.client = client
+        self.pod_informer: Informer = informers.informer(PODS)
+        self.node_informer: Informer = informers.informer(NODES)
+        self.queue = WorkQueue("scheduler")
+        self.recorder = EventRecorder(client, component=SCHEDULER_NAME)
+        self._assumed: dict[str, str] = {}
+        self.pod_informer.add_handler(self._on_pod)
+        self.node_informer.add_handler(self._on_node)
+
+    def _wants(self, pod: Obj) -> bool:
+        spec = pod.get("spec", {})
+        return (
+            not spec.get("nodeName")
+            and not pod["metadata"].get("deletionTimestamp")
+            and spec.get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME
+            and pod.get("status", {}).get("phase") not in ("Succeeded", "Failed")
+        )
+
+    def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        if new is not None and self._wants(new):
+            self.queue.add(key_of(new))
+        if new is None or new.get("spec", {}).get("nodeName"):
+            self._assumed.pop(key_of(new or old), None)
+
+    def _on_node(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A node appeared or changed: pending pods may fit now."""
+        for pod in self.pod_informer.items():
+            if self._wants(pod):
+                self.queue.add(key_of(pod))
+
+    async def run(self) -> None:
+        """Schedule forever, one pod at a time (like kube-scheduler's single scheduling cycle)."""
+        await self.queue.run(self.schedule, workers=1)
+
+    def pick_node(self, pod: Obj) -> tuple[str | None, str]:
+        """The best node for ``pod``, or None and the reason nothing fits."""
+        nodes = list(self.node_informer.items())
+        if not nodes:
+            return None, "no nodes available to schedule pods"
+        counts: dict[str, int] = {}
+        owner_counts: dict[str, int] = {}
+        owner = (controller_ref(pod) or {}).get("uid")
+        for other in self.pod_informer.items():
+            node = other.get("spec", {}).get("nodeName") or self._assumed.get(key_of(other))
+            if not node or other.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+                continue
+            counts[node] = counts.get(node, 0) + 1
+            if owner and (controller_ref(other) or {}).get("uid") == owner:
+                owner_counts[node] = owner_counts.get(node, 0) + 1
+        selector = pod.get("spec", {}).get("nodeSelector") or {}
+        reasons: dict[str, int] = {}
+        feasible = []
+        for node in nodes:
+            name = node["metadata"]["name"]
+            labels = node["metadata"].get("labels") or {}
+            capacity = int(((node.get("status") or {}).get("allocatable") or {}).get("pods", "110"))
+            if not node_is_ready(node):
+                reasons["node(s) were not ready"] = reasons.get("node(s) were not ready", 0) + 1
+            elif node.get("spec", {}).get("unschedulable"):
+                reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
+            elif any(labels.get(k) != v for k, v in selector.items()):
+                why = "node(s) didn't match Pod's node affinity/selector"
+                reasons[why] = reasons.get(why, 0) + 1
+            elif counts.get(name, 0) >= capacity:
+                reasons["Too many pods"] = reasons.get("Too many pods", 0) + 1
+            else:
+                feasible.append(name)
+        if not feasible:
+            detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
+            return None, f"0/{len(nodes)} nodes are available: {detail}."
+        best = min(feasible, key=lambda n: (owner_counts.get(n, 0), counts.get(n, 0), n))
+        return best, ""
+
+    async def schedule(self, key: str) -> None:
+        """Bind one pending pod."""
+        pod = self.pod_informer.get(key)
+        if pod is None or not self._wants(pod) or key in self._assumed:
+            return
+        node, why = self.pick_node(pod)
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        if node is None:
+            self.recorder.event(pod, WARNING, "FailedScheduling", why)
+            cond = condition(pod, "PodScheduled")
+            if not cond or cond.get("reason") != "Unschedulable" or cond.get("message") != why:
+                await self._patch_status(
+                    pod,
+                    {
+                        "conditions": [
+                            {
+                                "type": "PodScheduled",
+                                "status": "False",
+                                "reason": "Unschedulable",
+                                "message": why,
+                                "lastProbeTime": None,
+                                "lastTransitionTime": now_iso(),
+                            }
+                        ]
+                    },
+                )
+            self.queue.add_after(key, 5.0)
+            return
+        binding = {
+            "apiVersion": "v1",
+            "kind": "Binding",
+            "metadata": {"name": name, "namespace": ns, "uid": pod["metadata"]["uid"]},
+            "target": {"apiVersion": "v1", "kind": "Node", "name": node},
+        }
+        try:
+            await self.client.request(
+                "POST", PODS.path(namespace=ns, name=name, subresource="binding"), body=binding
+            )
+        except ApiError as exc:
+            if exc.not_found or exc.conflict:
+                return
+            raise
+        self._assumed[key] = node
+        self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
+
+    async def _patch_status(self, pod: Obj, status: Obj) -> None:
+        try:
+            await self.client.patch(
+                PODS,
+                pod["metadata"]["name"],
+                {"status": status},
+                namespace=pod["metadata"]["namespace"],
+                subresource="status",
+            )
+        except ApiError as exc:
+            if not exc.not_found:
+                raise

@@ -105,15 +105,22 @@ def _json_patch(original: dict, operations: Any) -> Any:
         if not (isinstance(op, dict) and isinstance(op.get("op"), str) and isinstance(op.get("path"), str)):
             raise PatchError(400, "invalid JSON patch: every operation needs string \"op\" and \"path\"")
     try:
-        patch = jsonpatch.JsonPatch(operations)
-        return patch.apply(original, in_place=False)
-    except jsonpatch.InvalidJsonPatch as exc:
+        patches = [jsonpatch.JsonPatch([op]) for op in operations]
+    except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException) as exc:
         raise PatchError(400, str(exc)) from exc
-    except jsonpatch.JsonPatchTestFailed as exc:
-        raise PatchError(422, f"test operation failed: {exc}") from exc
-    except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPatchException, jsonpointer.JsonPointerException,
-            TypeError, ValueError, KeyError, IndexError) as exc:
-        raise PatchError(422, str(exc) or type(exc).__name__) from exc
+    document = copy.deepcopy(original)
+    for op, single in zip(operations, patches, strict=True):
+        try:
+            document = single.apply(document, in_place=True)
+        except jsonpatch.InvalidJsonPatch as exc:
+            raise PatchError(400, str(exc)) from exc
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise PatchError(422, f"testing value {op['path']} failed: test failed") from exc
+        except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException,
+                TypeError, ValueError, KeyError, IndexError) as exc:
+            detail = str(exc) or type(exc).__name__
+            raise PatchError(422, f"{op['op']} operation does not apply: {detail}") from exc
+    return document
 
 
 # --- strategic merge patch ---------------------------------------------------------------------

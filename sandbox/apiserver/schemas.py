@@ -60,3 +60,37 @@ def resolve(node: dict[str, Any] | None) -> dict[str, Any]:
         return node
     target = definitions().get(name, {})
     return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+
+
+def unknown_fields(plural: str, obj: Any) -> list[str]:
+    """Paths of the fields in ``obj`` its schema does not declare (`spec.containers[0].foo`), in
+    document order: what `fieldValidation=Strict` rejects and `Warn` reports."""
+    root = ROOT_DEFINITIONS.get(plural)
+    if root is None:
+        return []
+    found: list[str] = []
+    _walk_unknown(obj, resolve({"$ref": f"#/$defs/{root}"}), "", found)
+    return found
+
+
+def _walk_unknown(value: Any, schema: dict[str, Any], path: str, found: list[str]) -> None:
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            child = f"{path}.{key}" if path else str(key)
+            if isinstance(props, dict) and key in props:
+                _walk_unknown(item, resolve(props[key]), child, found)
+            elif isinstance(extra, dict):
+                _walk_unknown(item, resolve(extra), child, found)
+            elif isinstance(props, dict):
+                found.append(child)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        items = resolve(schema["items"])
+        for i, item in enumerate(value):
+            _walk_unknown(item, items, f"{path}[{i}]", found)
+
+
+def strict_decoding_message(fields: list[str]) -> str:
+    """The 400 message of a Strict request with unknown fields."""
+    return "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in fields)

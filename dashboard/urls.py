@@ -8,9 +8,13 @@ from django.urls import include, path
 from dashboard import views
 
 urlpatterns = [
+    path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
     path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html",
                                                 redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
+    path("actions/scale", views.deployment_scale, name="deployment-scale"),
+    path("actions/pod/delete", views.pod_delete, name="pod-delete"),
+    path("actions/pod/readiness", views.pod_readiness, name="pod-readiness"),
     path("traffic/", include("dashboard.traffic.urls")),
 ]

@@ -1,0 +1,161 @@
+"""What the learner can do to the cluster from the page: scale, kill a pod, flip its readiness.
+
+Plain functions, callable from a view, a test or a shell alike. Each one is scoped to the
+configured namespace and the backend's label selector: a request naming another Deployment,
+or a pod the selector does not match (the stray app=frontend pod, anything else), raises
+:class:`ActionError` with status 403 before anything is changed. Bad input raises 400, a
+missing object 404. The functions return as soon as the API accepted the request; the
+result reaches the page through the watch, like kubectl's.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import deque
+from typing import Any
+
+from django.conf import settings
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from dashboard.kube import api_client
+from dashboard.presenters import parse_selector, selector_matches
+
+# DNS-1123 subdomain: what Kubernetes accepts as a pod or deployment name.
+NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
+
+
+class ActionError(Exception):
+    """An action was refused or failed; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def valid_name(name: object) -> str:
+    """Return ``name`` if it is a valid Kubernetes object name, else raise 400."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise ActionError(400, "name must be a Kubernetes object name (lower-case letters, digits, '-', '.')")
+    return name
+
+
+def _api_error(exc: ApiException, what: str) -> ActionError:
+    """Translate an API error into an ActionError with a useful status."""
+    if exc.status == 404:
+        return ActionError(404, f"{what} does not exist")
+    if exc.status in {401, 403}:
+        return ActionError(502, f"the dashboard may not do that in the cluster ({exc.status} {exc.reason})")
+    if exc.status == 409:
+        return ActionError(409, f"{what} changed meanwhile; try again")
+    if exc.status == 422:
+        return ActionError(400, f"the cluster refused the change: {exc.reason}")
+    return ActionError(502, f"the Kubernetes API answered {exc.status} {exc.reason}")
+
+
+def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
+    """Set the backend Deployment's desired replicas (0..LBDEMO_MAX_REPLICAS)."""
+    name = settings.LBDEMO_DEPLOYMENT if deployment is None else valid_name(deployment)
+    if name != settings.LBDEMO_DEPLOYMENT:
+        raise ActionError(403, f"only the Deployment {settings.LBDEMO_DEPLOYMENT!r} can be scaled here")
+    if isinstance(replicas, bool) or not isinstance(replicas, int):
+        raise ActionError(400, "replicas must be a whole number")
+    if not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS:
+        raise ActionError(400, f"replicas must be between 0 and {settings.LBDEMO_MAX_REPLICAS}")
+    with api_client() as api:
+        try:
+            client.AppsV1Api(api).patch_namespaced_deployment_scale(
+                name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}})
+        except ApiException as exc:
+            raise _api_error(exc, f"Deployment {name!r}") from exc
+    return replicas
+
+
+def _backend_pod(api: client.ApiClient, name: str) -> dict[str, Any]:
+    """Read a pod and refuse (403) unless the backend selector matches it."""
+    try:
+        response = client.CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
+                                                             _preload_content=False)
+    except ApiException as exc:
+        raise _api_error(exc, f"pod {name!r}") from exc
+    pod = json.loads(response.data)
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    if not selector_matches(labels, parse_selector(settings.LBDEMO_SELECTOR)):
+        raise ActionError(403, f"pod {name!r} is not a backend pod ({settings.LBDEMO_SELECTOR}); refused")
+    return pod
+
+
+def pod_delete(*, name: str) -> str:
+    """Delete one backend pod (gracefully, like `kubectl delete pod`); its ReplicaSet replaces it."""
+    valid_name(name)
+    with api_client() as api:
+        pod = _backend_pod(api, name)
+        uid = (pod.get("metadata") or {}).get("uid")
+        try:
+            client.CoreV1Api(api).delete_namespaced_pod(
+                name, settings.LBDEMO_NAMESPACE, body={"preconditions": {"uid": uid}} if uid else None)
+        except ApiException as exc:
+            raise _api_error(exc, f"pod {name!r}") from exc
+    return name
+
+
+def pod_port(pod: dict[str, Any]) -> int:
+    """The backend container's HTTP port: the port named "http", else the first one, else 8080."""
+    ports = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
+    named = next((p for p in ports if p.get("name") == "http"), None) or (ports[0] if ports else None)
+    return int(named.get("containerPort")) if named and named.get("containerPort") else 8080
+
+
+def pod_readiness_set(*, name: str, ready: bool) -> bool:
+    """Flip a backend pod's readiness switch (backend_pod's /readyz/enable or /readyz/disable).
+
+    The readiness probe then fails (or passes) and the pod leaves (or rejoins) the Service's
+    endpoints — the pod keeps running, exactly as with a real app that reports unready.
+    """
+    valid_name(name)
+    if not isinstance(ready, bool):
+        raise ActionError(400, "ready must be true or false")
+    with api_client() as api:
+        pod = _backend_pod(api, name)
+    if (pod.get("metadata") or {}).get("deletionTimestamp"):
+        raise ActionError(409, f"pod {name!r} is terminating")
+    ip = (pod.get("status") or {}).get("podIP")
+    if not ip:
+        raise ActionError(409, f"pod {name!r} has no IP yet")
+    url = f"http://{ip}:{pod_port(pod)}/readyz/{'enable' if ready else 'disable'}"
+    request = urllib.request.Request(url, method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(request, timeout=3) as answer:
+            answer.read()
+    except (urllib.error.URLError, OSError) as exc:
+        raise ActionError(502, f"pod {name!r} did not accept the readiness switch ({exc})") from exc
+    return ready
+
+
+class RateLimiter:
+    """A sliding-window limit of actions per user per minute (in memory: one dashboard process)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._recent: dict[str, deque[float]] = {}
+
+    def allow(self, user_key: str, *, per_minute: int, now: float | None = None) -> bool:
+        """Record an attempt and say whether it is within the user's budget."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            recent = self._recent.setdefault(user_key, deque())
+            while recent and now - recent[0] >= 60.0:
+                recent.popleft()
+            if len(recent) >= per_minute:
+                return False
+            recent.append(now)
+            return True
+
+
+rate_limiter = RateLimiter()

@@ -1,0 +1,196 @@
+"""Presenters: kubectl's STATUS and AGE, selectors, endpoints, workloads, and the healing timeline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from dashboard.cache import ClusterCache
+from dashboard.presenters import (
+    deployment_view,
+    endpoints_view,
+    human_age,
+    parse_selector,
+    pod_card,
+    pod_status,
+    replicaset_views,
+    selector_matches,
+)
+from dashboard.timeline import Timeline
+from tests.dashboard.canned import pod
+
+NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("waiting", "expected"),
+    [
+        ("ContainerCreating", "ContainerCreating"),
+        ("CrashLoopBackOff", "CrashLoopBackOff"),
+        ("ImagePullBackOff", "ImagePullBackOff"),
+        ("ErrImagePull", "ErrImagePull"),
+        ("", "Running"),
+    ],
+)
+def test_status_is_the_waiting_reason_like_kubectl(waiting: str, expected: str) -> None:
+    assert pod_status(pod("p", "1", waiting=waiting, ready=not waiting)) == expected
+
+
+def test_terminating_wins_and_terminated_reasons_show() -> None:
+    assert pod_status(pod("p", "1", terminating=True)) == "Terminating"
+    p = pod("p", "1")
+    p["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 137, "signal": 9}}
+    assert pod_status(p) == "Signal:9"
+    p["status"]["containerStatuses"][0]["state"] = {"terminated": {"exitCode": 1, "reason": "Error"}}
+    assert pod_status(p) == "Error"
+    pending = pod("q", "1")
+    pending["status"] = {"phase": "Pending"}
+    assert pod_status(pending) == "Pending"
+
+
+def test_card_counts_ready_containers_and_restarts() -> None:
+    card = pod_card(
+        pod("p", "1", restarts=3, ready=False, waiting="CrashLoopBackOff"),
+        now=NOW,
+        selector=parse_selector("app=backend"),
+        endpoints={"p": "not-ready"},
+    )
+    assert (card.ready, card.restarts, card.status_class, card.endpoint) == ("0/1", 3, "bad", "not-ready")
+    assert card.age == "10m" and card.selected
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [
+        (0, "0s"),
+        (119, "119s"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 + 60, "3h1m"),
+        (30 * 3600, "30h"),
+        (50 * 3600, "2d2h"),
+        (40 * 86400, "40d"),
+    ],
+)
+def test_age_like_kubectl(seconds: int, text: str) -> None:
+    assert human_age(NOW - timedelta(seconds=seconds), NOW) == text
+
+
+def test_selector() -> None:
+    terms = parse_selector("app=backend, tier!=db")
+    assert selector_matches({"app": "backend"}, terms)
+    assert not selector_matches({"app": "backend", "tier": "db"}, terms)
+    assert not selector_matches({"app": "frontend"}, terms)
+    assert not selector_matches({"app": "backend"}, [])
+    with pytest.raises(ValueError, match="unsupported"):
+        parse_selector("app in (a,b)")
+
+
+def test_endpoints_split_ready_not_ready_terminating() -> None:
+    item = {
+        "metadata": {"name": "s", "labels": {"kubernetes.io/service-name": "svc"}},
+        "ports": [{"port": 8080}],
+        "endpoints": [
+            {
+                "addresses": ["10.0.0.1"],
+                "conditions": {"ready": True},
+                "targetRef": {"kind": "Pod", "name": "a"},
+            },
+            {
+                "addresses": ["10.0.0.2"],
+                "conditions": {"ready": False},
+                "targetRef": {"kind": "Pod", "name": "b"},
+            },
+            {
+                "addresses": ["10.0.0.3"],
+                "conditions": {"ready": False, "terminating": True},
+                "targetRef": {"kind": "Pod", "name": "c"},
+            },
+        ],
+    }
+    other = {**item, "metadata": {"name": "o", "labels": {"kubernetes.io/service-name": "other"}}}
+    view = endpoints_view([item, other], [], service="svc")
+    assert [e.pod for e in view.ready] == ["a"] and [e.pod for e in view.not_ready] == ["b"]
+    assert [e.pod for e in view.terminating] == ["c"] and view.ready[0].port == "8080"
+    legacy = {
+        "metadata": {"name": "svc"},
+        "subsets": [
+            {
+                "addresses": [{"ip": "10.0.0.9"}],
+                "notReadyAddresses": [{"ip": "10.0.0.8"}],
+                "ports": [{"port": 80}],
+            }
+        ],
+    }
+    view = endpoints_view([], [legacy], service="svc")
+    assert (
+        view.source == "Endpoints" and view.ready[0].ip == "10.0.0.9" and view.not_ready[0].ip == "10.0.0.8"
+    )
+
+
+def test_deployment_and_replicasets() -> None:
+    deployment = {
+        "metadata": {"name": "backend"},
+        "spec": {
+            "replicas": 5,
+            "selector": {"matchLabels": {"app": "b"}},
+            "template": {"spec": {"containers": [{"image": "x"}]}},
+        },
+        "status": {"replicas": 4, "readyReplicas": 3},
+    }
+    view = deployment_view([deployment], name="backend", max_replicas=10)
+    assert (view.desired, view.current, view.ready, view.image, view.selector) == (5, 4, 3, "x", "app=b")
+    assert not deployment_view([], name="backend", max_replicas=10).exists
+    owner = [{"kind": "Deployment", "name": "backend"}]
+    rs = [
+        {
+            "metadata": {
+                "name": f"backend-{h}",
+                "ownerReferences": owner,
+                "labels": {"pod-template-hash": h},
+                "annotations": {"deployment.kubernetes.io/revision": r},
+            },
+            "spec": {"replicas": n},
+            "status": {},
+        }
+        for h, r, n in (("aaa", "1", 0), ("bbb", "2", 5))
+    ]
+    rs.append({"metadata": {"name": "stranger", "ownerReferences": [{"kind": "Deployment", "name": "x"}]}})
+    views = replicaset_views(rs, deployment="backend")
+    assert [(v.name, v.revision, v.active) for v in views] == [
+        ("backend-bbb", "2", True),
+        ("backend-aaa", "1", False),
+    ]
+
+
+def test_timeline_measures_a_kill_and_its_replacement() -> None:
+    cache, timeline = ClusterCache(), Timeline()
+
+    def feed(kind: str, event: str, obj: dict, at: float) -> None:
+        timeline.observe([cache.apply(kind, event, obj, observed=at)], cache)
+
+    feed("Pod", "ADDED", pod("old", "1"), 0.0)
+    feed("Pod", "MODIFIED", pod("old", "2", terminating=True), 10.0)
+    feed("Pod", "ADDED", pod("new", "3", node="", phase="Pending", ready=False), 10.05)
+    feed("Pod", "ADDED", pod("scaled-up-elsewhere", "4", owner="other-rs"), 10.06)
+    feed("Pod", "MODIFIED", pod("new", "5", phase="Pending", ready=False, waiting="ContainerCreating"), 10.1)
+    feed("Pod", "MODIFIED", pod("new", "6", ready=False), 10.5)
+    feed("Pod", "MODIFIED", pod("new", "7"), 11.0)
+    ready_slice = {
+        "metadata": {"name": "s", "resourceVersion": "8"},
+        "endpoints": [{"conditions": {"ready": True}, "targetRef": {"kind": "Pod", "name": "new"}}],
+    }
+    feed("EndpointSlice", "MODIFIED", ready_slice, 11.2)
+    [entry] = timeline.visible(now=12.0)
+    assert entry.replacement == "new" and entry.complete
+    assert entry.offsets_ms() == {
+        "created": 50,
+        "scheduled": 100,
+        "running": 500,
+        "ready": 1000,
+        "endpoint": 1200,
+    }
+    feed("Pod", "DELETED", pod("old", "9"), 20.0)
+    assert len(timeline.entries) == 1
+    assert timeline.visible(now=1000.0) == [entry]

@@ -103,6 +103,7 @@ def start_backend(name: str, **env: str) -> Backend:
             "BIND_ADDRESS": "127.0.0.1",
             "POD_NAME": name,
             "POD_IP": "127.0.0.1",
+            "SHUTDOWN_MODE": "abrupt",
             **env,
         },
         stdout=subprocess.DEVNULL,

@@ -1,0 +1,204 @@
+"""Benchmark of backend_pod: throughput on one core, startup time, memory, and failed requests
+when a pod is killed under load in each SHUTDOWN_MODE.
+
+Run: ``.venv/bin/python bench/backend.py [--duration S] [--connections N]``. The server is
+pinned to one core with ``taskset`` and the load generators (Debian's ``wrk`` and ``hey``) to
+another when the machine has two, so the figure is "requests per second on one core". Nothing
+here asserts: it prints figures for the README and the issue notes. Other processes on a shared
+machine lower the numbers; run it twice and take the better run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dashboard.launcher import free_port  # noqa: E402 - needs the repo on sys.path first
+
+SERVER_CPU = "0"
+CLIENT_CPUS = "1" if (os.cpu_count() or 1) > 1 else "0"
+
+
+def taskset(cpus: str) -> list[str]:
+    """A ``taskset -c cpus`` prefix, or nothing if taskset is missing."""
+    return ["taskset", "-c", cpus] if shutil.which("taskset") else []
+
+
+class Server:
+    """One backend_pod process for the benchmark."""
+
+    def __init__(self, *, env: dict[str, str] | None = None, name: str = "bench-pod") -> None:
+        self.port = free_port()
+        full_env = {**os.environ, "PORT": str(self.port), "BIND_ADDRESS": "127.0.0.1", "POD_NAME": name,
+                    **(env or {})}
+        self.started = time.perf_counter()
+        self.proc = subprocess.Popen([*taskset(SERVER_CPU), sys.executable, "-m", "backend_pod"], cwd=REPO,
+                                     env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.startup = self._wait_listening()
+
+    def _wait_listening(self) -> float:
+        """Seconds from spawn until the port accepts a connection."""
+        deadline = self.started + 30
+        while time.perf_counter() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"backend_pod exited with {self.proc.returncode}")
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return time.perf_counter() - self.started
+            time.sleep(0.001)
+        raise RuntimeError("backend_pod did not listen within 30 s")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def rss_kib(self) -> tuple[int, int]:
+        """(current RSS, peak RSS) in KiB of the python process."""
+        pid = self.proc.pid
+        status = Path(f"/proc/{pid}/status").read_text()
+        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
+        hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+        return rss, hwm
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+def run_wrk(url: str, *, duration: int, connections: int) -> str:
+    """wrk keep-alive throughput: 'N req/s, p50/p99 latency' from its output."""
+    out = subprocess.run([*taskset(CLIENT_CPUS), "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
+                          "--latency", url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = re.search(r"50%\s+(\S+)", out).group(1)
+    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
+    return f"{rps:,.0f} req/s  p50 {p50}  p99 {p99}" + (f"  ({errors.group(0)})" if errors else "")
+
+
+def run_hey(url: str, *, duration: int, connections: int, keepalive: bool) -> str:
+    """hey throughput with or without keep-alive."""
+    cmd = [*taskset(CLIENT_CPUS), "hey", "-z", f"{duration}s", "-c", str(connections)]
+    if not keepalive:
+        cmd.append("-disable-keepalive")
+    out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99% in ([\d.]+) secs", out)
+    codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
+    code_text = ", ".join(f"{n}x{c}" for c, n in codes)
+    return f"{rps:,.0f} req/s  p99 {float(p99.group(1)) * 1000:.1f}ms  [{code_text}]"
+
+
+def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) -> tuple[int, int, int]:
+    """Kill pod A (SIGTERM) while clients loop keep-alive requests; new connections go to pod B
+    ``propagation`` seconds later (like endpoints reaching kube-proxy). Returns
+    (requests ok, requests failed, requests served by A after SIGTERM)."""
+    pod_a = Server(env={"SHUTDOWN_MODE": mode, "DRAIN_SECONDS": "2"}, name="pod-a")
+    pod_b = Server(name="pod-b")
+    moved = threading.Event()
+    stop = threading.Event()
+    killed = threading.Event()
+    ok, failed, after_kill = Counter(), Counter(), Counter()
+
+    def loop(i: int) -> None:
+        conn = None
+        while not stop.is_set():
+            if conn is None:
+                target = pod_b if moved.is_set() else pod_a
+                conn = http.client.HTTPConnection("127.0.0.1", target.port, timeout=10)
+            try:
+                conn.request("GET", "/delay?ms=5")
+                resp = conn.getresponse()
+                resp.read()
+                ok[i] += 1
+                if killed.is_set() and resp.headers["X-Pod-Name"] == "pod-a":
+                    after_kill[i] += 1
+                if resp.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException):
+                failed[i] += 1
+                conn.close()
+                conn = None
+                time.sleep(0.005)
+
+    threads = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.0)
+    pod_a.proc.send_signal(signal.SIGTERM)
+    killed.set()
+    time.sleep(propagation)
+    moved.set()
+    pod_a.proc.wait(timeout=30)
+    time.sleep(0.5)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    pod_a.stop()
+    pod_b.stop()
+    return sum(ok.values()), sum(failed.values()), sum(after_kill.values())
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per load run (default 8)")
+    parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")
+    args = parser.parse_args()
+    missing = [tool for tool in ("wrk", "hey") if not shutil.which(tool)]
+    if missing:
+        print(f"missing load generators: {', '.join(missing)} (apt-get install {' '.join(missing)})")
+        return 1
+    print(f"backend_pod benchmark: server pinned to CPU {SERVER_CPU}, load generator on CPU {CLIENT_CPUS}, "
+          f"{args.connections} connections, {args.duration} s per run")
+
+    startups = []
+    for _ in range(5):
+        server = Server()
+        startups.append(server.startup)
+        server.stop()
+    print(f"startup (spawn -> listening), 5 runs: median {statistics.median(startups) * 1000:.0f} ms, "
+          f"max {max(startups) * 1000:.0f} ms")
+
+    server = Server()
+    try:
+        rss, _ = server.rss_kib()
+        print(f"memory at start: RSS {rss / 1024:.1f} MiB")
+        print(f"wrk  keep-alive GET /        : "
+              f"{run_wrk(server.url, duration=args.duration, connections=args.connections)}")
+        print(f"hey  keep-alive GET /        : "
+              f"{run_hey(server.url, duration=args.duration, connections=args.connections, keepalive=True)}")
+        print(f"hey  new connection per req  : "
+              f"{run_hey(server.url, duration=args.duration, connections=args.connections, keepalive=False)}")
+        print(f"wrk  keep-alive GET /healthz : "
+              f"{run_wrk(server.url + 'healthz', duration=args.duration, connections=args.connections)}")
+        rss, hwm = server.rss_kib()
+        print(f"memory after load: RSS {rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB")
+    finally:
+        server.stop()
+
+    for mode in ("drain", "abrupt"):
+        ok, failed, after = kill_under_load(mode)
+        print(f"SIGTERM under load, SHUTDOWN_MODE={mode:<6}: {failed} failed, {ok} ok "
+              f"({after} served by the terminating pod after SIGTERM)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,8 +4,8 @@ Order of start-up:
 1. open the state directory (default `.sandbox`): SQLite store, a bearer token kept across
    restarts (`DIR/token`);
 2. start the API server on 127.0.0.1:PORT;
-3. on the first boot only, create the sample manifests `k8s/backend.yaml` and
-   `k8s/frontend.yaml` through the same registry path as an API create (with the
+3. on the first boot only (until `DIR/bootstrapped` exists), create the sample manifests
+   `k8s/backend.yaml` and `k8s/frontend.yaml` through the same registry path as an API create (with the
    `last-applied-configuration` annotation `kubectl apply` would add);
 4. write `DIR/kubeconfig` (cluster/context `lb-demo-sandbox`, user `lb-demo-admin`, server
    `https://127.0.0.1:PORT` with the cluster CA: kubectl sends tokens only over TLS; the CA
@@ -35,6 +35,7 @@ from pathlib import Path
 import yaml
 
 from .apiserver.certs import ensure_certificates
+from .apiserver.errors import ApiError
 from .apiserver.resources import by_kind
 from .apiserver.server import ApiServer
 
@@ -82,10 +83,13 @@ def write_kubeconfig(state_dir: Path, *, server: str, token: str, ca_file: Path)
     return path
 
 
-def last_applied(doc: dict) -> str:
-    """The annotation value `kubectl apply` stores: the manifest as compact, key-sorted JSON."""
+def last_applied(doc: dict, *, namespace: str) -> str:
+    """The annotation value `kubectl apply` stores: the manifest (with its namespace) as compact,
+    key-sorted JSON."""
     manifest = json.loads(json.dumps(doc))
     manifest.setdefault("metadata", {}).setdefault("annotations", {})
+    if namespace:
+        manifest["metadata"]["namespace"] = namespace
     return json.dumps(manifest, sort_keys=True, separators=(",", ":")) + "\n"
 
 
@@ -104,9 +108,15 @@ async def apply_samples(server: ApiServer, manifests: tuple[Path, ...] = SAMPLE_
                             doc.get("apiVersion"), doc.get("kind"))
                 continue
             body = json.loads(json.dumps(doc))
-            body.setdefault("metadata", {}).setdefault("annotations", {})[LAST_APPLIED] = last_applied(doc)
-            namespace = body["metadata"].get("namespace", "default") if res.namespaced else ""
-            await server.registry.create(res, namespace, body)
+            namespace = body.setdefault("metadata", {}).get("namespace", "default") if res.namespaced else ""
+            annotations = body["metadata"].setdefault("annotations", {})
+            annotations[LAST_APPLIED] = last_applied(doc, namespace=namespace)
+            try:
+                await server.registry.create(res, namespace, body)
+            except ApiError as exc:
+                if exc.reason != "AlreadyExists":
+                    raise
+                continue
             log.info("created %s %s from %s", res.kind, body["metadata"]["name"], path.name)
 
 
@@ -126,15 +136,16 @@ async def start_cluster_components(*, api_url: str, token: str, state_dir: Path,
 async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event) -> None:
     """Run the whole sandbox until `stop` is set."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    first_boot = not (state_dir / "store.sqlite3").exists()
+    bootstrapped = state_dir / "bootstrapped"
     token = load_token(state_dir)
     server = ApiServer(state_dir=state_dir, token=token)
     await server.start(host="127.0.0.1", port=api_port)
     api_url = f"https://127.0.0.1:{api_port}"
     stop_components: ComponentsStop = None
     try:
-        if first_boot:
+        if not bootstrapped.exists():
             await apply_samples(server)
+            bootstrapped.touch()
         kubeconfig = write_kubeconfig(state_dir, server=api_url, token=token,
                                       ca_file=ensure_certificates(state_dir)[0])
         log.info("API server listening on %s; KUBECONFIG=%s", api_url, kubeconfig)

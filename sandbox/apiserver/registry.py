@@ -306,9 +306,9 @@ class Registry:
             raise errors.conflict(res, name, errors.STALE)
         new = self._merge_for_update(res, old, body, subresource)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        default_and_validate(res, new, old=old)
         if res.plural == "services" and subresource is None:
             self._allocate_service(new, old)
+        default_and_validate(res, new, old=old)
         if res.generation and subresource is None and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
         if new == old:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from . import errors
+from . import errors, schemas
 from .errors import ApiError
 from .resources import Resource, lookup
 from .selectors import selector_from_match_labels
@@ -76,6 +77,37 @@ def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -
     except validation.Invalid as exc:
         name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName") or ""
         raise errors.invalid(res, name, exc.message, exc.causes) from None
+
+
+FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
+_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _prune(obj: dict, path: str) -> None:
+    """Delete the field at a path like `spec.containers[0].foo`."""
+    tokens = [int(index) if index else name for name, index in _PATH_TOKEN.findall(path)]
+    current: object = obj
+    for token in tokens[:-1]:
+        try:
+            current = current[token]  # type: ignore[index]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(current, dict):
+        current.pop(tokens[-1], None)
+
+
+def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None) -> None:
+    """fieldValidation: drop fields the schema does not know; Strict rejects them (400), Warn reports them."""
+    unknown = schemas.unknown_fields(plural, obj)
+    if not unknown:
+        return
+    messages = [f'unknown field "{path}"' for path in unknown]
+    if mode == "Strict":
+        raise errors.bad_request("strict decoding error: " + ", ".join(messages))
+    for path in reversed(unknown):
+        _prune(obj, path)
+    if mode == "Warn" and warnings is not None:
+        warnings.extend(messages)
 
 
 def _spec_of(obj: dict) -> dict:
@@ -143,9 +175,11 @@ class Registry:
         meta["namespace"] = namespace
         return namespace
 
-    async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False) -> dict:
-        """Create an object (POST); returns the stored object."""
+    async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False,
+                     field_validation: str = "Warn", warnings: list[str] | None = None) -> dict:
+        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`."""
         self._check_type(res, body)
+        check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
         namespace = self._check_namespace(res, namespace, meta)
         name, generate = meta.get("name"), meta.get("generateName")
@@ -291,10 +325,12 @@ class Registry:
         return new
 
     async def update(self, res: Resource, namespace: str, name: str, body: dict, *,
-                     subresource: str | None = None, dry_run: bool = False) -> dict:
+                     subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
+                     warnings: list[str] | None = None) -> dict:
         """Replace an object (PUT, or the result of a PATCH); returns the stored object."""
         old = self.get(res, namespace, name).obj
         self._check_type(res, body)
+        check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
         if meta.get("name", name) != name:
             raise errors.bad_request(f"the name of the object ({meta.get('name')}) does not match the name "
@@ -329,14 +365,16 @@ class Registry:
             not meta.get("deletionGracePeriodSeconds")
 
     async def patch(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,
-                    subresource: str | None = None, dry_run: bool = False) -> dict:
+                    subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
+                    warnings: list[str] | None = None) -> dict:
         """Apply a merge, strategic-merge or JSON patch, then update like a PUT."""
         old = self.get(res, namespace, name).obj
         patched = self._apply_patch(res, content_type, old, body)
         patched_rv = patched.get("metadata", {}).get("resourceVersion")
         if patched_rv in (None, ""):
             patched.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
-        return await self.update(res, namespace, name, patched, subresource=subresource, dry_run=dry_run)
+        return await self.update(res, namespace, name, patched, subresource=subresource, dry_run=dry_run,
+                                 field_validation=field_validation, warnings=warnings)
 
     @staticmethod
     def _apply_patch(res: Resource, content_type: str, original: dict, body: bytes) -> dict:

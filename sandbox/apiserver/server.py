@@ -30,7 +30,7 @@ from . import logs as podlogs
 from .certs import server_ssl_context
 from .errors import ApiError
 from .gc import GarbageCollector
-from .registry import NAMESPACES, PODS, Registry
+from .registry import FIELD_VALIDATION, NAMESPACES, PODS, Registry
 from .resources import Resource, lookup
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import Entry, Event, Expired, Store, encode
@@ -345,8 +345,11 @@ class ApiServer:
                 return self._list(request, target)
             if method == "POST":
                 body = await self._object_body(request)
-                obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run)
-                return self._object_response(obj, status=201)
+                warnings: list[str] = []
+                obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run,
+                                                 field_validation=self._field_validation(query),
+                                                 warnings=warnings)
+                return self._object_response(obj, status=201, warnings=warnings)
             if method == "DELETE":
                 return await self._delete_collection(request, target, dry_run=dry_run)
             raise errors.method_not_allowed(method)
@@ -381,6 +384,15 @@ class ApiServer:
         return await self._object(request, target, dry_run=dry_run)
 
     @staticmethod
+    def _field_validation(query) -> str:
+        """`fieldValidation`: Ignore, Warn (the default) or Strict."""
+        mode = query.get("fieldValidation") or "Warn"
+        if mode not in FIELD_VALIDATION:
+            raise errors.bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
+                                     '"Ignore", "Warn", "Strict"')
+        return mode
+
+    @staticmethod
     def _dry_run(query) -> bool:
         """`dryRun=All` (the only value Kubernetes accepts)."""
         values = query.getall("dryRun", [])
@@ -402,15 +414,19 @@ class ApiServer:
             return self._encoded(entry.raw, entry.obj, negotiated)
         if method == "PUT":
             body = await self._object_body(request)
+            warnings: list[str] = []
             obj = await self.registry.update(res, target.namespace, name, body, subresource=sub,
-                                             dry_run=dry_run)
-            return self._object_response(obj)
+                                             dry_run=dry_run, warnings=warnings,
+                                             field_validation=self._field_validation(request.query))
+            return self._object_response(obj, warnings=warnings)
         if method == "PATCH":
             ctype = self._patch_type(request)
             body = await self._read_body(request)
+            warnings = []
             obj = await self.registry.patch(res, target.namespace, name, ctype, body, subresource=sub,
-                                            dry_run=dry_run)
-            return self._object_response(obj)
+                                            dry_run=dry_run, warnings=warnings,
+                                            field_validation=self._field_validation(request.query))
+            return self._object_response(obj, warnings=warnings)
         if method == "DELETE" and sub is None:
             options = await self._delete_options(request)
             obj, gone = await self.registry.delete(res, target.namespace, name, options, dry_run=dry_run)
@@ -484,9 +500,12 @@ class ApiServer:
         return self._list_response(target.res, [e.obj for e in entries], rv, request)
 
     # ----- encoding --------------------------------------------------------------------------
-    def _object_response(self, obj: dict, *, status: int = 200) -> web.Response:
-        """A JSON object response."""
-        return web.Response(status=status, body=encode(obj), content_type=JSON)
+    def _object_response(self, obj: dict, *, status: int = 200, warnings: list[str] = ()) -> web.Response:
+        """A JSON object response, with `Warning: 299` headers like the real server's."""
+        response = web.Response(status=status, body=encode(obj), content_type=JSON)
+        for warning in warnings:
+            response.headers.add("Warning", "299 - " + json.dumps(warning))
+        return response
 
     def _encoded(self, raw: bytes, obj: dict, negotiated: Negotiated) -> web.Response:
         """One object in the negotiated form (JSON, YAML or PartialObjectMetadata)."""

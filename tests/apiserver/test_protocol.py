@@ -403,3 +403,18 @@ def test_objects_deserialize_and_validate_with_official_schemas(local_api: Local
         kubernetes_validate.validate(obj, "1.37.0", strict=True)
         response = local_api.request("GET", path)
         assert api.deserialize(response.data.decode(), model, "application/json") is not None
+
+
+def test_field_validation_strict_warn_and_pruning(local_api: LocalApi) -> None:
+    body = pod_body("fv")
+    body["spec"]["containers"][0]["bogus"] = 1
+    status, strict = local_api.json("POST", PODS + "?fieldValidation=Strict", body=body)
+    assert (status, strict["message"]) == (
+        400,
+        'strict decoding error: unknown field "spec.containers[0].bogus"',
+    )
+    response = local_api.request("POST", PODS + "?fieldValidation=Warn", body=body)
+    assert response.status == 201
+    assert response.headers["Warning"] == '299 - "unknown field \\"spec.containers[0].bogus\\""'
+    assert "bogus" not in json.loads(response.data)["spec"]["containers"][0]
+    assert local_api.json("POST", PODS + "?fieldValidation=Loud", body=body)[0] == 400

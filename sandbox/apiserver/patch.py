@@ -130,17 +130,7 @@ def strategic_merge_patch(original: dict, patch: dict, *, plural: str) -> dict:
     """Apply a strategic merge patch to a copy of ``original`` using the schema of ``plural``."""
     root = ROOT_DEFINITIONS.get(plural)
     schema = resolve({"$ref": f"#/$defs/{root}"}) if root else {}
-    result = _merge_map(copy.deepcopy(original), patch, schema)
-    if result is _DELETED:
-        return {}
-    return result
-
-
-class _Deleted:
-    """Marker: the merged value is removed (`$patch: delete`)."""
-
-
-_DELETED = _Deleted()
+    return _merge_map(copy.deepcopy(original), patch, schema)
 
 
 def _field_meta(schema: dict, key: str) -> tuple[dict, str, list[str]]:
@@ -163,14 +153,15 @@ def _items(schema: dict) -> dict:
     return resolve(items) if isinstance(items, dict) else {}
 
 
-def _merge_map(original: dict, patch: dict, schema: dict) -> dict | _Deleted:
-    """`mergeMap`: merge ``patch`` into ``original`` (which this function owns and mutates)."""
+def _merge_map(original: dict, patch: dict, schema: dict) -> dict:
+    """`mergeMap`: merge ``patch`` into ``original`` (which this function owns and mutates).
+    `$patch: replace` takes the patch as the whole map, `$patch: delete` empties it."""
     directive = patch.get(DIRECTIVE)
     if directive is not None:
         if directive == "replace":
             return _strip(patch, schema)
         if directive == "delete":
-            return _DELETED
+            return {}
         if directive != "merge":
             raise PatchError(400, f"Unable to find unknown directive {json.dumps(directive)} in "
                                   f"{json.dumps(patch)}")
@@ -215,11 +206,7 @@ def _merge_map(original: dict, patch: dict, schema: dict) -> dict | _Deleted:
                                                          and isinstance(value, int | float)):
             original[key] = _strip(value, field_schema)
             continue
-        merged = _merge_value(current, value, field_schema, merge_key, strategies, orders.get(key))
-        if merged is _DELETED:
-            original.pop(key, None)
-        else:
-            original[key] = merged
+        original[key] = _merge_value(current, value, field_schema, merge_key, strategies, orders.get(key))
     for key, order in orders.items():
         current = original.get(key)
         if key not in patch and isinstance(current, list):
@@ -310,16 +297,10 @@ def _merge_object_list(original: list, patch: list, item_schema: dict, merge_key
                                   f"{merge_key}")
         for i, item in enumerate(original):
             if isinstance(item, dict) and item.get(merge_key) == element[merge_key]:
-                merged_item = _merge_map(item, element, item_schema)
-                if merged_item is _DELETED:
-                    original.pop(i)
-                else:
-                    original[i] = merged_item
+                original[i] = _merge_map(item, element, item_schema)
                 break
         else:
-            merged_item = _merge_map({}, element, item_schema)
-            if merged_item is not _DELETED:
-                original.append(merged_item)
+            original.append(_merge_map({}, element, item_schema))
     return original
 
 

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 
 DEFAULT_COLOR = "#2f7ed8"
 SHUTDOWN_MODES = ("drain", "abrupt")
-ACCESS_LOG_MODES = ("off", "conn", "all")
 ACCESS_LOG_ALIASES = {
     "0": "off", "false": "off", "no": "off", "off": "off",
     "conn": "conn", "connections": "conn",
@@ -160,7 +159,8 @@ _HELP = {
     "max_conn_age": "close each connection with the first response after this many seconds (0 = never)",
     "shutdown_mode": "on SIGTERM: drain (default) or abrupt",
     "drain_seconds": "drain: seconds to keep serving after SIGTERM (default 5)",
-    "access_log": "off, conn (one line per closed connection, default) or all (also every request)",
+    "access_log": "off, conn (default: a line per closed connection that carried more than probes) "
+                  "or all (every connection and request)",
 }
 
 

@@ -48,6 +48,9 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _STATUS_LINES: dict[int, str] = {}
 _LINGER_RESET = struct.pack("ii", 1, 0)
+# Requests the kubelet makes every few seconds; connections that carried only these are left out
+# of the default connection log so `kubectl logs` shows traffic, not probes.
+_PROBE_HANDLERS = frozenset({"healthz", "readyz"})
 
 
 class _Clock:
@@ -86,6 +89,7 @@ class Connection(asyncio.Protocol):
         self.pending: Request | None = None  # head parsed, body still arriving
         self.request_started = 0.0  # loop time the buffered partial request began
         self.seq = 0
+        self.traffic = 0  # requests other than probes
         self.request_id = ""
         self.busy = False  # a Deferred response is on its way
         self.write_paused = False
@@ -151,7 +155,7 @@ class Connection(asyncio.Protocol):
             self.timer = None
         why = "reset" if exc is not None and self.close_reason == "client" else self.close_reason
         state.count_closed(why)
-        if state.access_log != "off":
+        if state.access_log == "all" or (state.access_log == "conn" and self.traffic):
             state.log.batch("conn_closed", conn=self.cid, client=self.peer, requests=self.seq,
                             age_ms=int((self.loop.time() - self.opened) * 1000), reason=why)
 
@@ -266,6 +270,8 @@ class Connection(asyncio.Protocol):
         if body and req.method != "HEAD":
             self.out.append(body)
         state = self.state
+        if name not in _PROBE_HANDLERS:
+            self.traffic += 1
         key = (status, name)
         state.requests[key] = state.requests.get(key, 0) + 1
         if state.access_log == "all":

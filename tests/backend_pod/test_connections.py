@@ -249,3 +249,17 @@ def test_http_client_library_compatibility(backend: Backend) -> None:
     conn.request("GET", f"http://{backend.host}:{backend.port}/healthz?x")  # absolute-form target
     assert conn.getresponse().status == 200
     conn.close()
+
+
+def test_request_arriving_byte_by_byte(backend: Backend) -> None:
+    request = (b"POST /config?max_conn_age=0 HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+               b"GET / HTTP/1.1\r\nHost: x\r\n")
+    with socket.create_connection((backend.host, backend.port), timeout=TIMEOUT) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(request)):
+            sock.sendall(request[i:i + 1])
+        sock.sendall(b"Connection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert [status for status, _, _ in split_responses(data)] == [200, 200]

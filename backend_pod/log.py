@@ -15,13 +15,16 @@ import time
 from typing import TextIO
 
 _PLAIN = re.compile(r"[A-Za-z0-9._:/@+#=-]+\Z")
+_second: list[object] = [-1, ""]  # the last formatted second and its text (served on every request)
 
 
 def timestamp(now: float | None = None) -> str:
     """UTC time as ISO 8601 with milliseconds, e.g. 2026-01-02T03:04:05.678Z."""
     now = time.time() if now is None else now
     seconds = int(now)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((now - seconds) * 1000):03d}Z"
+    if _second[0] != seconds:
+        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
+    return f"{_second[1]}.{int((now - seconds) * 1000):03d}Z"
 
 
 def _value(value: object) -> str:

@@ -80,6 +80,10 @@ def _status_line(status: int) -> str:
 class Connection(asyncio.Protocol):
     """One client TCP connection: parses requests in order and answers each one."""
 
+    __slots__ = ("buf", "busy", "cid", "close_reason", "closing", "ident", "last_active", "local_ip", "loop",
+                 "opened", "out", "peer", "peer_eof", "pending", "pod_json", "request_id", "request_started",
+                 "seq", "server", "state", "timer", "traffic", "transport", "write_paused")
+
     def __init__(self, server: Server) -> None:
         self.server = server
         self.state = server.state

@@ -282,7 +282,7 @@ def node_groups(nodes: list[Obj], cards: list[PodCard]) -> list[NodeGroup]:
     ready = {str((n.get("metadata") or {}).get("name")): condition_true(n, "Ready") for n in nodes}
     names = sorted(set(ready) | (set(by_node) - {UNSCHEDULED}))
     names.append(UNSCHEDULED)
-    return [NodeGroup(name=n, group_id=node_group_id(n), ready=ready.get(n, n != UNSCHEDULED),
+    return [NodeGroup(name=n, group_id=node_group_id(n), ready=ready.get(n, True),
                       pods=tuple(by_node.get(n, ()))) for n in names]
 
 

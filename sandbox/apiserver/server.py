@@ -137,9 +137,12 @@ def parse_body(body: bytes, content_type: str | None) -> dict:
     """A request body (JSON or YAML) as a JSON-compatible dict, or 400/415."""
     mime = (content_type or JSON).split(";")[0].strip().lower()
     if mime not in BODY_TYPES:
+        hint = ""
+        if "protobuf" in mime:
+            hint = " (this sandbox does not decode protobuf; `kubectl apply -f` sends JSON)"
         raise ApiError(415, "UnsupportedMediaType",
                        f"the body of the request was in an unknown format - accepted media types include: "
-                       f"{', '.join(BODY_TYPES[:2])}")
+                       f"{', '.join(BODY_TYPES[:2])}{hint}")
     try:
         text = body.decode("utf-8")
         data = json.loads(text, parse_constant=_reject_constant) if mime == JSON else yaml.safe_load(text)

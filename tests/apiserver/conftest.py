@@ -128,6 +128,12 @@ def header_of(output: str) -> list[str]:
 def namespace(sandbox: Sandbox) -> Iterator[str]:
     """A fresh namespace in the shared sandbox for one test, deleted afterwards."""
     name = f"t-{uuid.uuid4().hex[:8]}"
-    kubectl(sandbox, "create", "namespace", name)
+    kubectl(
+        sandbox,
+        "apply",
+        "-f",
+        "-",
+        stdin=json.dumps({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+    )
     yield name
     kubectl(sandbox, "delete", "namespace", name, "--wait=false", check=False)

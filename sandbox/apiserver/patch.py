@@ -25,7 +25,7 @@ from typing import Any
 import jsonpatch
 import jsonpointer
 
-from sandbox.apiserver.schemas import ROOT_DEFINITIONS, resolve
+from sandbox.apiserver.schemas import resolve, root_schema
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -128,9 +128,7 @@ def _json_patch(original: dict, operations: Any) -> Any:
 
 def strategic_merge_patch(original: dict, patch: dict, *, plural: str) -> dict:
     """Apply a strategic merge patch to a copy of ``original`` using the schema of ``plural``."""
-    root = ROOT_DEFINITIONS.get(plural)
-    schema = resolve({"$ref": f"#/$defs/{root}"}) if root else {}
-    return _merge_map(copy.deepcopy(original), patch, schema)
+    return _merge_map(copy.deepcopy(original), patch, root_schema(plural))
 
 
 def _field_meta(schema: dict, key: str) -> tuple[dict, str, list[str]]:

@@ -51,25 +51,40 @@ def ref_name(node: dict[str, Any]) -> str | None:
     return ref.rsplit("/", 1)[-1]
 
 
+# id(node) -> (node, resolved): schema nodes live as long as the process, so each is resolved once.
+_resolved: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+
+
 def resolve(node: dict[str, Any] | None) -> dict[str, Any]:
-    """Follow `$ref` (keeping the referring node's own keys, such as a patch strategy)."""
+    """Follow a schema node's `$ref` (keeping the node's own keys, such as a patch strategy).
+    Only for nodes of the loaded schemas (`root_schema`, `definitions`): results are memoized."""
     if not node:
         return {}
+    hit = _resolved.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
     name = ref_name(node)
-    if name is None:
-        return node
-    target = definitions().get(name, {})
-    return {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    result = node if name is None else {**definitions().get(name, {}),
+                                        **{k: v for k, v in node.items() if k != "$ref"}}
+    _resolved[id(node)] = (node, result)
+    return result
+
+
+@cache
+def root_schema(plural: str) -> dict[str, Any]:
+    """The resolved schema of the objects of ``plural`` (empty for an unknown plural)."""
+    root = ROOT_DEFINITIONS.get(plural)
+    return resolve(definitions().get(root, {})) if root else {}
 
 
 def unknown_fields(plural: str, obj: Any) -> list[str]:
     """Paths of the fields in ``obj`` its schema does not declare (`spec.containers[0].foo`), in
     document order: what `fieldValidation=Strict` rejects and `Warn` reports."""
-    root = ROOT_DEFINITIONS.get(plural)
-    if root is None:
+    schema = root_schema(plural)
+    if not schema:
         return []
     found: list[str] = []
-    _walk_unknown(obj, resolve({"$ref": f"#/$defs/{root}"}), "", found)
+    _walk_unknown(obj, schema, "", found)
     return found
 
 

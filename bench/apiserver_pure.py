@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sandbox.apiserver import openapi, schemas  # noqa: E402 - needs the repo on sys.path first
-from sandbox.apiserver.patch import apply_patch  # noqa: E402
+from sandbox.apiserver.patch import MERGE_PATCH, apply_patch  # noqa: E402
 from sandbox.apiserver.tables import table_for  # noqa: E402
 from sandbox.apiserver.validation import default_object, validate_object  # noqa: E402
 
@@ -102,7 +102,7 @@ def main() -> None:
     scale = {"apiVersion": "autoscaling/v1", "kind": "Scale", "spec": {"replicas": 3},
              "status": {"replicas": 3}}
     scale_body = b'{"spec":{"replicas":5}}'
-    merge = median_seconds(lambda: apply_patch("application/merge-patch+json", scale, scale_body, plural="scale"),
+    merge = median_seconds(lambda: apply_patch(MERGE_PATCH, scale, scale_body, plural="scale"),
                            repeat=args.repeat, inner=500)
     print(f"kubectl scale's merge patch: {merge * 1e6:.1f} us")
 

@@ -12,7 +12,8 @@ runs the informer loop, written once here:
 4. ``ERROR 410 Gone`` (history expired) means LIST again at once;
 5. any other failure — connection refused or reset, the API server restarting, a 5xx, or a
    stream that stays silent longer than the client read timeout (LBDEMO_WATCH_READ_TIMEOUT,
-   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 10 s) and
+   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a cluster
+   that comes back is seen again within seconds) and
    LISTs again, so whatever was missed in between is repaired by the relist;
 6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
    retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
@@ -93,7 +94,7 @@ class Backoff:
     """Exponential back-off with full jitter (AWS architecture blog style)."""
 
     base: float = 0.2
-    cap: float = 10.0
+    cap: float = 3.0
     attempt: int = 0
 
     def next_delay(self) -> float:

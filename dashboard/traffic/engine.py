@@ -132,12 +132,15 @@ class ResponseError(Exception):
 class _HttpConnection(asyncio.Protocol):
     """One client TCP connection speaking HTTP/1.1, one request at a time."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, conn_id: int, timeout: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, conn_id: int, timeout: float,
+                 on_drop: Callable[[_HttpConnection], None]) -> None:
         self.loop = loop
         self.id = conn_id
         self.timeout = timeout
+        self.on_drop = on_drop
         self.transport: asyncio.Transport | None = None
         self.closed = False
+        self.close_announced = False
         self.sent = 0
         self.buf = bytearray()
         self.waiter: asyncio.Future | None = None
@@ -182,12 +185,12 @@ class _HttpConnection(asyncio.Protocol):
 
     def close(self) -> None:
         """Close politely (FIN) if still open."""
-        self.closed = True
+        self.closed = self.close_announced = True
         if self.transport is not None:
             self.transport.close()
 
     def _abort(self) -> None:
-        self.closed = True
+        self.closed = self.close_announced = True
         if self.transport is not None:
             self.transport.abort()
 
@@ -196,8 +199,12 @@ class _HttpConnection(asyncio.Protocol):
         self._abort()
 
     def _gone(self, exc: Exception | None = None) -> None:
+        if self.closed:
+            return
         self.closed = True
         if self.waiter is None:
+            if not self.close_announced:
+                self.on_drop(self)  # an idle keep-alive the server closed without a word
             return
         if self._length == -3 and self._head is not None:
             self._finish()
@@ -280,6 +287,7 @@ class _HttpConnection(asyncio.Protocol):
             length = 0
         if length == -3:
             close = True
+        self.close_announced = close
         self._head = (status, pod, ip, close)
         self._length = length
 
@@ -449,6 +457,8 @@ class TrafficEngine:
                 return
         assert conn is not None
         last = spec.mode == "new-conn" or (spec.max_per_conn and conn.sent + 1 >= spec.max_per_conn)
+        if last:
+            conn.close_announced = True
         try:
             status, pod, ip, server_closes = await conn.request(self._close if last else self._keep)
         except ResponseError as error:
@@ -468,8 +478,9 @@ class TrafficEngine:
         conn_id = self._conn_ids
         try:
             _, conn = await asyncio.wait_for(
-                loop.create_connection(lambda: _HttpConnection(loop, conn_id, self.spec.timeout),
-                                       self.target.host, self.target.port),
+                loop.create_connection(
+                    lambda: _HttpConnection(loop, conn_id, self.spec.timeout, self._dropped),
+                    self.target.host, self.target.port),
                 self.spec.timeout)
         except TimeoutError:
             kind = "timeout"
@@ -485,6 +496,9 @@ class TrafficEngine:
         self._conns[lane] = None
         self._record(due, lane, conn_id, True, None, "", None, kind)
         return None
+
+    def _dropped(self, conn: _HttpConnection) -> None:
+        self.stats.note_dropped(t=self.clock() - self.start, conn=conn.id)
 
     def _record(self, due: float, lane: int, conn_id: int, new_conn: bool, pod: str | None, ip: str,
                 status: int | None, error: str | None) -> None:

@@ -178,6 +178,7 @@ class TrafficStats:
         self.requests = 0
         self.ok = 0
         self.unsent = 0
+        self.dropped = 0
         self.connections = 0
         self.last_t = 0.0
         self._bucket_latencies: dict[int, list[float]] = {}
@@ -231,6 +232,11 @@ class TrafficStats:
             self.error_cells[cell] = self.error_cells.get(cell, 0) + 1
             self._dirty_errors.add(cell)
             segment.errors += 1
+
+    def note_dropped(self, *, t: float, conn: int) -> None:
+        """Count an idle keep-alive connection the server closed without announcing it (no
+        ``Connection: close``): what a pod that dies abruptly does to its clients' connections."""
+        self.dropped += 1
 
     def set_endpoints(self, t: float, endpoints: dict[str, str]) -> list[tuple[str, str]]:
         """Update the pods behind the Service from the cluster: name -> ready/unready/terminating.
@@ -319,6 +325,7 @@ class TrafficStats:
             "ok": self.ok,
             "connections": self.connections,
             "unsent": self.unsent,
+            "dropped": self.dropped,
             "errors": {kind: self.errors.get(kind, 0) for kind in ERROR_KINDS},
             "statuses": {str(code): count for code, count in sorted(self.statuses.items())},
             "latency_ms": self.latency.summary(),

@@ -175,3 +175,51 @@ def test_only_http_urls_are_targets() -> None:
     for bad in ("https://example.com/", "ftp://x/", "127.0.0.1:80", "http://:80/", "http://h:99999/"):
         with pytest.raises(SpecError):
             Target.from_url(bad)
+
+
+async def test_idle_connections_closed_without_warning_are_counted_as_dropped() -> None:
+    async def answer_then_vanish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pod-Name: flaky\r\n\r\nok")
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()
+
+    server = await asyncio.start_server(answer_then_vanish, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        stats = await run_traffic(
+            Target(host="127.0.0.1", port=port), LoadSpec(conns=1, rps=5, requests=3, duration=None)
+        )
+    assert stats.ok == 3 and sum(stats.errors.values()) == 0
+    assert stats.connections == 3
+    assert stats.dropped >= 2
+
+
+async def test_a_draining_pod_loses_no_request(backend_factory) -> None:
+    backend = backend_factory("pod-drain", SHUTDOWN_MODE="drain", DRAIN_SECONDS="3")
+    engine = TrafficEngine(
+        Target.from_url(backend.url), LoadSpec(conns=2, rps=100, duration=2.0), TrafficStats()
+    )
+    task = asyncio.ensure_future(engine.run())
+    while engine.done < 20:
+        await asyncio.sleep(0.02)
+    backend.proc.terminate()
+    stats = await asyncio.wait_for(task, 30)
+    assert stats.ok > 20
+    assert sum(stats.errors.values()) == 0 and stats.dropped == 0
+    assert stats.connections > 2  # Connection: close during the drain made the client reconnect
+
+
+async def test_an_abruptly_stopped_pod_breaks_its_connections(backend_factory) -> None:
+    backend = backend_factory("pod-abrupt", SHUTDOWN_MODE="abrupt")
+    engine = TrafficEngine(
+        Target.from_url(backend.url), LoadSpec(conns=2, rps=100, duration=1.5), TrafficStats()
+    )
+    task = asyncio.ensure_future(engine.run())
+    while engine.done < 20:
+        await asyncio.sleep(0.02)
+    backend.proc.terminate()
+    stats = await asyncio.wait_for(task, 30)
+    assert stats.errors["reset"] + stats.dropped >= 1
+    assert stats.errors["refused"] > 0  # nothing listens any more

@@ -39,7 +39,7 @@ IDLE_TIMEOUT = 120.0  # seconds a keep-alive connection may sit without a reques
 REQUEST_TIMEOUT = 30.0  # seconds to receive a whole request once its first byte arrived
 WRITE_TIMEOUT = 60.0  # seconds a client may leave our responses unread
 LINGER_SECONDS = 2.0  # after we shut our side: wait this long for the client to close its side
-DRAIN_IDLE_CLOSE = 1.0  # while draining, close keep-alive connections idle this long
+DRAIN_IDLE_CLOSE = 2.0  # while draining, close keep-alive connections idle this long
 FINISH_GRACE = 5.0  # after the drain window: time left to requests still in flight
 SWEEP_INTERVAL = 0.25
 

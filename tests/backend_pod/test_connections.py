@@ -128,15 +128,17 @@ def test_recycling_changed_at_runtime_applies_to_open_connections(backend: Backe
 
 
 def test_recycling_by_connection_age(start_backend: Callable[..., Backend]) -> None:
-    backend = start_backend(env={"MAX_CONN_AGE": "0.5"})
+    backend = start_backend(env={"MAX_CONN_AGE": "60"})
+    assert backend.get("/config").json()["max_conn_age"] == 60
     conn = backend.connection()
     first = backend.get("/", conn=conn)
     assert first.headers.get("Connection") is None
-    time.sleep(0.6)  # let the connection grow older than MAX_CONN_AGE
+    backend.post("/config?max_conn_age=0.3")
+    time.sleep(0.4)  # the connection is now older than the new MAX_CONN_AGE
     aged = backend.get("/", conn=conn)
     conn.close()
     assert aged.headers["X-Conn-Id"] == first.headers["X-Conn-Id"]
-    assert aged.headers["Connection"] == "close" and aged.json()["connection"]["age_ms"] >= 500
+    assert aged.headers["Connection"] == "close" and aged.json()["connection"]["age_ms"] >= 300
     assert "reason=max_age" in backend.wait_log("reason=max_age")
 
 

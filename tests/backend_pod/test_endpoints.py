@@ -123,9 +123,9 @@ def test_switches_need_post(backend: Backend) -> None:
 
 
 def test_start_delay_keeps_readyz_failing_then_ready(start_backend: Callable[..., Backend]) -> None:
-    backend = start_backend(env={"START_DELAY": "1.5"})
+    backend = start_backend(env={"START_DELAY": "4"})
     early = backend.get("/readyz")
-    assert early.status == 503 and early.json()["reason"].startswith("starting (START_DELAY 1.5 s")
+    assert early.status == 503 and early.json()["reason"].startswith("starting (START_DELAY 4 s")
     assert backend.get("/healthz").status == 200
     wait_until(lambda: backend.get("/readyz").status == 200, what="readiness after START_DELAY")
     logs = backend.logs()

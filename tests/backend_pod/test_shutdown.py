@@ -14,7 +14,7 @@ from tests.backend_pod.conftest import TIMEOUT, Backend, wait_until
 
 
 def test_drain_reports_unready_keeps_serving_and_exits_zero(start_backend: Callable[..., Backend]) -> None:
-    backend = start_backend(env={"DRAIN_SECONDS": "2"})
+    backend = start_backend(env={"DRAIN_SECONDS": "4"})
     conn = backend.connection()
     assert backend.get("/", conn=conn).headers.get("Connection") is None
     backend.signal(signal.SIGTERM)
@@ -32,7 +32,7 @@ def test_drain_reports_unready_keeps_serving_and_exits_zero(start_backend: Calla
     assert backend.wait_exit() == 0
     logs = backend.logs()
     for event in ("event=SIGTERM shutdown_mode=drain", 'event=unready reason="draining after SIGTERM"',
-                  "event=draining seconds=2", "event=drain_window_over", "event=exit status=0"):
+                  "event=draining seconds=4", "event=drain_window_over", "event=exit status=0"):
         assert event in logs
     assert logs.index("event=SIGTERM") < logs.index("event=draining") < logs.index("event=exit")
     with socket.socket() as sock:
@@ -56,7 +56,7 @@ def test_drain_closes_idle_keepalive_connections(start_backend: Callable[..., Ba
 def test_drain_lets_in_flight_requests_finish(start_backend: Callable[..., Backend]) -> None:
     backend = start_backend(env={"DRAIN_SECONDS": "0.2"})
     conn = backend.connection()
-    conn.request("GET", "/delay?ms=1500")
+    conn.request("GET", "/delay?ms=3000")
     wait_until(lambda: backend.metric("backend_in_flight_requests") == 1, what="the request in flight")
     backend.signal(signal.SIGTERM)
     resp = conn.getresponse()

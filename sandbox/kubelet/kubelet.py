@@ -127,18 +127,25 @@ def pod_network_octet(state_dir: Path) -> int:
 
 
 def bound_addresses() -> set[str]:
-    """Local IPv4 addresses that have a TCP socket bound on them right now (from /proc/net/tcp)."""
-    out = set()
+    """Local IPv4 addresses with a listening TCP socket right now (from /proc/net/tcp; cached 1 s)."""
+    now = time.monotonic()
+    if _bound_cache and now - _bound_cache[0] < 1.0:
+        return _bound_cache[1]
+    out: set[str] = set()
     try:
         lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
     except OSError:
         return out
     for line in lines:
-        parts = line.split()
-        if len(parts) > 3:
-            hex_ip = parts[1].split(":")[0]
+        parts = line.split(None, 4)
+        if len(parts) > 3 and parts[3] == "0A":
+            hex_ip = parts[1][:8]
             out.add(".".join(str(int(hex_ip[i : i + 2], 16)) for i in (6, 4, 2, 0)))
+    _bound_cache[:] = [now, out]
     return out
+
+
+_bound_cache: list = []
 
 
 def expand(value: str, env: dict[str, str]) -> str:
@@ -222,15 +229,16 @@ class ContainerRunner:
     def restore(self, previous: Obj) -> None:
         """Carry restartCount and the last run over from a status written before a sandbox restart."""
         self.restart_count = int(previous.get("restartCount") or 0)
-        if "running" in (previous.get("state") or {}) or "terminated" in (previous.get("state") or {}):
-            started = (previous["state"].get("running") or previous["state"].get("terminated") or {}).get(
-                "startedAt"
-            )
+        state = previous.get("state") or {}
+        if "terminated" in state:
+            self.last_state = {"terminated": state["terminated"]}
+            self.restart_count += 1
+        elif "running" in state:
             self.last_state = {
                 "terminated": {
                     "exitCode": 255,
                     "reason": "Unknown",
-                    "startedAt": started,
+                    "startedAt": state["running"].get("startedAt"),
                     "finishedAt": now_iso(),
                     **({"containerID": previous["containerID"]} if previous.get("containerID") else {}),
                 }
@@ -703,17 +711,22 @@ class PodWorker:
                 log.warning("could not delete pod %s: %s", self.key, exc)
 
     async def shutdown(self) -> None:
-        """The node is going down: stop containers quickly, leave the pod object alone."""
+        """The node is going down: stop the containers quickly and report them terminated and not
+        Ready (the pod object stays; the next start of the sandbox restarts its containers)."""
         for runner in self.runners:
             runner.stopping = True
         if self.task is not None:
             self.task.cancel()
-        await asyncio.gather(
-            *(r.container.stop(3.0) for r in self.runners if r.container is not None and r.container.running),
-            return_exceptions=True,
-        )
         if self._writer is not None:
             self._writer.cancel()
+        running = [r for r in self.runners if r.container is not None and r.container.running]
+        await asyncio.gather(*(r.container.stop(3.0) for r in running), return_exceptions=True)
+        for runner in running:
+            runner._record_exit(await runner.container.wait())
+        if running and not self.gone and not self.terminating:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(2.0):
+                    await self._flush_status()
 
     def compute_status(self) -> Obj:
         """The pod status as the kubelet reports it."""

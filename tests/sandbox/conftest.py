@@ -1,0 +1,108 @@
+"""Helpers for the sandbox cluster tests: kubectl against a live sandbox, bounded polling, and a
+Service of our own on a random ClusterIP so parallel sandboxes on one machine never collide."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.conftest import KUBECTL, Sandbox
+
+T = TypeVar("T")
+
+
+class Kube:
+    """The bundled kubectl pointed at one sandbox."""
+
+    def __init__(self, box: Sandbox) -> None:
+        self.box = box
+
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
+        """Run kubectl; fail the test with its stderr when it fails."""
+        proc = subprocess.run(
+            [str(KUBECTL), *args],
+            env=self.box.kubectl_env(),
+            input=stdin,
+            text=True,
+            capture_output=True,
+            timeout=60,
+        )
+        if check and proc.returncode != 0:
+            pytest.fail(f"kubectl {' '.join(args)} failed: {proc.stderr}")
+        return proc.stdout
+
+    def get(self, *args: str) -> dict[str, Any]:
+        """``kubectl get ... -o json``."""
+        return json.loads(self.run("get", *args, "-o", "json"))
+
+    def pods(self, selector: str = "app=backend") -> list[dict[str, Any]]:
+        """Pods matching a label selector."""
+        return self.get("pods", "-l", selector)["items"]
+
+    def ready_pods(self, selector: str = "app=backend") -> list[dict[str, Any]]:
+        """Matching pods that are Ready and not terminating."""
+        return [p for p in self.pods(selector) if is_ready(p) and not p["metadata"].get("deletionTimestamp")]
+
+    def endpoint_ips(self, service: str = "backend-service") -> tuple[set[str], set[str]]:
+        """(addresses, notReadyAddresses) of a Service's Endpoints."""
+        ep = self.get("endpoints", service)
+        ready, not_ready = set(), set()
+        for subset in ep.get("subsets") or []:
+            ready |= {a["ip"] for a in subset.get("addresses") or []}
+            not_ready |= {a["ip"] for a in subset.get("notReadyAddresses") or []}
+        return ready, not_ready
+
+    def make_service(
+        self, name: str = "lb-test", *, selector: str = "backend", affinity: bool = False
+    ) -> str:
+        """Create a ClusterIP Service for app=<selector> on a random ClusterIP; return that IP."""
+        ip = f"127.96.{random.randint(100, 254)}.{random.randint(2, 254)}"
+        spec: dict[str, Any] = {
+            "clusterIP": ip,
+            "selector": {"app": selector},
+            "ports": [{"name": "http", "port": 80, "targetPort": "http"}],
+        }
+        if affinity:
+            spec["sessionAffinity"] = "ClientIP"
+        self.run(
+            "apply",
+            "-f",
+            "-",
+            stdin=json.dumps(
+                {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec}
+            ),
+        )
+        return ip
+
+
+def is_ready(pod: dict[str, Any]) -> bool:
+    """The pod's Ready condition is True."""
+    return any(
+        c["type"] == "Ready" and c["status"] == "True" for c in pod.get("status", {}).get("conditions") or []
+    )
+
+
+def wait_until(check: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.3, what: str) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+@pytest.fixture
+def kube(sandbox_factory: Callable[..., Sandbox]) -> Kube:
+    """kubectl against a fresh private sandbox whose sample backend has 3 Ready pods."""
+    k = Kube(sandbox_factory())
+    wait_until(lambda: len(k.ready_pods()) == 3, timeout=90, what="3 Ready backend pods")
+    return k

@@ -1,0 +1,251 @@
+"""The seed notes' observations, reproduced against a live sandbox with the bundled kubectl.
+
+Every behaviour here emerges from the sandbox's controllers, scheduler, kubelets and proxy;
+traffic goes through a real Service listener to real pod processes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import psutil
+import pytest
+
+from tests.sandbox.conftest import Kube, is_ready, wait_until
+
+pytestmark = pytest.mark.sandbox
+
+
+def get_pod_name(ip: str, *, conn: http.client.HTTPConnection | None = None) -> tuple[str, dict]:
+    """GET / through ``ip``:80 (a new connection unless ``conn`` is given); (X-Pod-Name, body)."""
+    own = conn is None
+    conn = conn or http.client.HTTPConnection(ip, 80, timeout=5)
+    try:
+        conn.request("GET", "/", headers={"Accept": "application/json"})
+        resp = conn.getresponse()
+        body = json.loads(resp.read())
+        assert resp.status == 200
+        return resp.getheader("X-Pod-Name") or "", body
+    finally:
+        if own:
+            conn.close()
+
+
+def test_scale_to_five_gates_new_pods_on_readiness(kube: Kube) -> None:
+    """`kubectl scale --replicas=5` gives 5 Ready pods; no pod is in the endpoints before it is Ready."""
+    kube.run("scale", "deployment", "backend", "--replicas=5")
+    seen_not_ready_outside = False
+
+    def five_ready() -> bool:
+        nonlocal seen_not_ready_outside
+        ready_ips, _ = kube.endpoint_ips()
+        pods = kube.pods()
+        by_ip = {p["status"].get("podIP"): p for p in pods}
+        for ip in ready_ips:
+            assert ip in by_ip and is_ready(by_ip[ip]), f"{ip} is in the endpoints but its pod is not Ready"
+        if any(not is_ready(p) and p["status"].get("podIP") not in ready_ips for p in pods):
+            seen_not_ready_outside = True
+        return len([p for p in pods if is_ready(p)]) == 5 and len(ready_ips) == 5
+
+    wait_until(five_ready, timeout=60, interval=0.1, what="5 Ready pods in the endpoints")
+    assert seen_not_ready_outside, "never saw a new, not yet Ready pod kept out of the endpoints"
+    deploy = kube.get("deployment", "backend")
+    assert deploy["status"]["availableReplicas"] == 5
+    events = kube.run("get", "events", "--field-selector", "reason=ScalingReplicaSet")
+    assert "from 3 to 5" in events
+
+
+def test_deleted_pod_is_replaced_with_new_name_and_ip(kube: Kube) -> None:
+    """Deleting a pod: the ReplicaSet creates a replacement with another name and another IP."""
+    victim = kube.ready_pods()[0]
+    name, ip = victim["metadata"]["name"], victim["status"]["podIP"]
+    kube.run("delete", "pod", name, "--wait=false")
+
+    def replaced() -> list[dict]:
+        pods = kube.ready_pods()
+        return (
+            [p for p in pods if p["metadata"]["name"] != name]
+            if len(pods) == 3 and name not in {p["metadata"]["name"] for p in pods}
+            else []
+        )
+
+    pods = wait_until(replaced, timeout=60, what="a Ready replacement pod")
+    assert ip not in {p["status"]["podIP"] for p in pods}
+    wait_until(
+        lambda: not [p for p in kube.pods() if p["metadata"]["name"] == name],
+        timeout=40,
+        what="the deleted pod to be gone",
+    )
+
+
+def test_readiness_failure_removes_pod_from_endpoints_without_killing_it(kube: Kube) -> None:
+    """POST /readyz/disable: the pod goes NotReady, leaves the Service, keeps running; back when enabled."""
+    pod = kube.ready_pods()[0]
+    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    conn = http.client.HTTPConnection(ip, 8080, timeout=5)
+    conn.request("POST", "/readyz/disable")
+    assert conn.getresponse().status == 200
+    conn.close()
+    wait_until(
+        lambda: ip in kube.endpoint_ips()[1] and ip not in kube.endpoint_ips()[0],
+        timeout=30,
+        what="the pod in notReadyAddresses",
+    )
+    current = kube.get("pod", name)
+    assert not is_ready(current)
+    assert current["status"]["phase"] == "Running"
+    assert current["status"]["containerStatuses"][0]["restartCount"] == 0
+    assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in kube.run(
+        "describe", "pod", name
+    )
+    conn = http.client.HTTPConnection(ip, 8080, timeout=5)
+    conn.request("POST", "/readyz/enable")
+    assert conn.getresponse().status == 200
+    conn.close()
+    wait_until(lambda: ip in kube.endpoint_ips()[0], timeout=30, what="the pod back in the addresses")
+
+
+def test_keepalive_sticks_to_one_pod_new_connections_spread(kube: Kube) -> None:
+    """One keep-alive connection: always the same pod. New connections: every Ready pod, never frontend."""
+    ip = kube.make_service()
+    wait_until(lambda: _answers(ip), timeout=30, what="the Service to answer")
+    conn = http.client.HTTPConnection(ip, 80, timeout=5)
+    names = {get_pod_name(ip, conn=conn)[0] for _ in range(30)}
+    conn.close()
+    assert len(names) == 1
+    ready = {p["metadata"]["name"] for p in kube.ready_pods()}
+    spread = {get_pod_name(ip)[0] for _ in range(120)}
+    assert spread == ready
+    frontend = wait_until(lambda: kube.ready_pods("app=frontend"), timeout=60, what="the frontend pod Ready")[
+        0
+    ]
+    assert frontend["status"]["podIP"] not in kube.endpoint_ips()[0] | kube.endpoint_ips()[1]
+
+
+def _answers(ip: str) -> bool:
+    try:
+        return bool(get_pod_name(ip)[0])
+    except OSError:
+        return False
+
+
+def test_killed_container_is_restarted(kube: Kube) -> None:
+    """kill -9 of a container process from outside: noticed, restarted, restartCount 1."""
+    pod = kube.ready_pods()[0]
+    name = pod["metadata"]["name"]
+    pid = int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("sandbox://"))
+    os.kill(pid, signal.SIGKILL)
+
+    def restarted() -> dict | None:
+        status = kube.get("pod", name)["status"]["containerStatuses"][0]
+        return status if status["restartCount"] == 1 and status["ready"] else None
+
+    status = wait_until(restarted, timeout=60, what="the container to be restarted")
+    assert status["lastState"]["terminated"]["exitCode"] == 137
+    assert status["containerID"] != f"sandbox://{pid}"
+
+
+def test_rollout_to_v2_keeps_the_service_answering(kube: Kube) -> None:
+    """`kubectl set image ... lb-demo:v2` rolls ReplicaSets over while requests never fail."""
+    ip = kube.make_service()
+    wait_until(lambda: _answers(ip), timeout=30, what="the Service to answer")
+    versions: list[str] = []
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def traffic() -> None:
+        while not stop.is_set():
+            try:
+                versions.append(get_pod_name(ip)[1]["pod"]["version"])
+            except Exception as exc:
+                errors.append(repr(exc))
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=traffic, daemon=True)
+    thread.start()
+    try:
+        old_rs = {rs["metadata"]["name"] for rs in kube.get("replicasets")["items"]}
+        kube.run("set", "image", "deployment/backend", "backend=lb-demo:v2")
+        kube.run("rollout", "status", "deployment/backend", "--timeout=120s")
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not errors, errors[:5]
+    assert "v1" in versions and versions[-1] == "v2"
+    rss = {rs["metadata"]["name"]: rs for rs in kube.get("replicasets")["items"]}
+    new = [rs for name, rs in rss.items() if name not in old_rs]
+    assert len(new) == 1 and new[0]["spec"]["replicas"] == 3
+    assert all(rss[name]["spec"]["replicas"] == 0 for name in old_rs)
+    assert new[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "2"
+
+
+def test_unloaded_image_backs_off_until_loaded(kube: Kube) -> None:
+    """lb-demo:v3 is not on the node: ErrImagePull/ImagePullBackOff until `sandbox image load`."""
+    kube.run("set", "image", "deployment/backend", "backend=lb-demo:v3")
+
+    def backing_off() -> list[dict]:
+        return [
+            p
+            for p in kube.pods()
+            if any(
+                (c.get("state", {}).get("waiting") or {}).get("reason") == "ImagePullBackOff"
+                for c in p["status"].get("containerStatuses") or []
+            )
+        ]
+
+    stuck = wait_until(backing_off, timeout=60, what="a pod in ImagePullBackOff")[0]
+    assert "not found in the sandbox node's image store" in kube.run(
+        "describe", "pod", stuck["metadata"]["name"]
+    )
+    assert len(kube.ready_pods()) == 3, "the old pods keep serving while the new image cannot be pulled"
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "sandbox",
+            "image",
+            "load",
+            "lb-demo:v3",
+            "--state-dir",
+            str(kube.box.state_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    kube.run("rollout", "status", "deployment/backend", "--timeout=120s")
+    images = {p["spec"]["containers"][0]["image"] for p in kube.ready_pods()}
+    assert images == {"lb-demo:v3"}
+
+
+def test_stop_leaves_no_pod_process_and_restart_restores_state(kube: Kube, sandbox_factory) -> None:
+    """Stopping the sandbox ends every pod process; starting it again brings 3 Ready pods back."""
+    state_dir = kube.box.state_dir
+    pids = [_pid(p) for p in kube.pods("app in (backend,frontend)")]
+    assert len(pids) == 4 and all(psutil.pid_exists(pid) for pid in pids)
+    kube.box.stop()
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    again = Kube(sandbox_factory(state_dir=state_dir))
+
+    def restarted() -> list[dict]:
+        pods = again.ready_pods()
+        fresh = [p for p in pods if _pid(p) not in pids]
+        return fresh if len(fresh) == 3 else []
+
+    pods = wait_until(restarted, timeout=90, what="3 Ready backend pods with new processes after the restart")
+    assert all(p["status"]["containerStatuses"][0]["restartCount"] >= 1 for p in pods)
+    assert all(psutil.pid_exists(_pid(p)) for p in pods)
+
+
+def _pid(pod: dict) -> int:
+    """The process id in a pod's containerID (``sandbox://<pid>``)."""
+    return int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("sandbox://"))

@@ -80,12 +80,19 @@ def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -
 
 
 FIELD_VALIDATION = ("Ignore", "Warn", "Strict")
-_PATH_TOKEN = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+_INDEXED = re.compile(r"^(.*?)((?:\[\d+\])+)$")
 
 
 def _prune(obj: dict, path: str) -> None:
-    """Delete the field at a path like `spec.containers[0].foo`."""
-    tokens = [int(index) if index else name for name, index in _PATH_TOKEN.findall(path)]
+    """Delete the field at a path like `spec.containers[0].foo` (names may be empty)."""
+    tokens: list[str | int] = []
+    for part in path.split("."):
+        match = _INDEXED.match(part)
+        if match:
+            tokens.append(match.group(1))
+            tokens.extend(int(i) for i in re.findall(r"\d+", match.group(2)))
+        else:
+            tokens.append(part)
     current: object = obj
     for token in tokens[:-1]:
         try:

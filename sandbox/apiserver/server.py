@@ -157,6 +157,15 @@ def parse_body(body: bytes, content_type: str | None) -> dict:
     return data
 
 
+def _verb(method: str, named: bool, watch: bool) -> str:
+    """The Kubernetes verb of a request on a resource (not a subresource)."""
+    if method == "GET":
+        return "watch" if watch else "get" if named else "list"
+    if method == "DELETE":
+        return "delete" if named else "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+
+
 def _partial(obj: dict) -> dict:
     """An object reduced to PartialObjectMetadata."""
     return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]}
@@ -338,6 +347,8 @@ class ApiServer:
         """Dispatch a resource request by verb and subresource."""
         method, res, sub = request.method, target.res, target.sub
         query = request.query
+        if sub is None and _verb(method, target.name is not None, _bool(query, "watch")) not in res.verbs:
+            raise errors.method_not_allowed(method)
         dry_run = self._dry_run(query)
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)

@@ -10,6 +10,7 @@ hand-written copy that could drift.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -109,3 +110,118 @@ def _walk_unknown(value: Any, schema: dict[str, Any], path: str, found: list[str
 def strict_decoding_message(fields: list[str]) -> str:
     """The 400 message of a Strict request with unknown fields."""
     return "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in fields)
+
+
+# --- decoding ------------------------------------------------------------------------------------
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def decode_error(plural: str, obj: Any) -> str | None:
+    """Why the real server could not decode ``obj`` into its Go type (400 BadRequest), or None.
+
+    A value of the wrong JSON type (`"replicas": "3"`, `"containers": {}`), an int32 out of range
+    or a malformed timestamp never reaches validation on a real server; storing it would hand
+    clients objects their strict models reject. The message follows Go's encoding/json."""
+    root = ROOT_DEFINITIONS.get(plural)
+    if root is None or not isinstance(obj, dict):
+        return None
+    error = _decode(obj, definitions()[root], parent=root.rsplit(".", 1)[-1], path="")
+    if error is None:
+        return None
+    group_version = root.rsplit(".", 2)[-2]
+    kind = root.rsplit(".", 1)[-1]
+    return f'{kind} in version "{group_version}" cannot be handled as a {kind}: {error}'
+
+
+def _types(schema: dict[str, Any]) -> set[str]:
+    declared = schema.get("type")
+    if isinstance(declared, str):
+        return {declared}
+    if isinstance(declared, list):
+        return {t for t in declared if t != "null"}
+    if isinstance(schema.get("oneOf"), list):
+        return {t for option in schema["oneOf"] for t in _types(option)}
+    return set()
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    return f"number {value}"
+
+
+def _go_type(schema: dict[str, Any], name: str | None) -> str:
+    if name:
+        return f"{name.rsplit('.', 2)[-2]}.{name.rsplit('.', 1)[-1]}"
+    types = _types(schema)
+    if "array" in types:
+        items = schema.get("items") or {}
+        return "[]" + _go_type(resolve(items), ref_name(items))
+    if "object" in types:
+        extra = schema.get("additionalProperties")
+        value = _go_type(resolve(extra), ref_name(extra)) if isinstance(extra, dict) else "string"
+        return "map[string]" + value
+    if "integer" in types:
+        return str(schema.get("format") or "int64")
+    return {"boolean": "bool", "number": "float64"}.get(next(iter(types), "string"), "string")
+
+
+def _matches(value: Any, types: set[str]) -> bool:
+    if not types:
+        return True
+    if isinstance(value, bool):
+        return "boolean" in types
+    if isinstance(value, int):
+        return bool(types & {"integer", "number"})
+    if isinstance(value, float):
+        return "number" in types
+    if isinstance(value, str):
+        return "string" in types
+    if isinstance(value, list):
+        return "array" in types
+    return isinstance(value, dict) and "object" in types
+
+
+def _decode(value: Any, node: dict[str, Any], *, parent: str, path: str) -> str | None:
+    """The first decoding error in ``value`` (Go stops at the first one). ``node`` is the schema
+    node of the field (maybe a `$ref`), ``parent`` the Go struct the field belongs to."""
+    if value is None:
+        return None
+    name = ref_name(node)
+    schema = resolve(node)
+    types = _types(schema)
+    where = f"Go struct field {parent}.{path}" if path else "Go value"
+    if not _matches(value, types):
+        return f"json: cannot unmarshal {_json_kind(value)} into {where} of type {_go_type(schema, name)}"
+    if isinstance(value, int) and not isinstance(value, bool) and "integer" in types:
+        low, high = _INT_RANGES.get(str(schema.get("format")), _INT_RANGES["int64"])
+        if not low <= value <= high:
+            return f"json: cannot unmarshal number {value} into {where} of type {_go_type(schema, name)}"
+    if isinstance(value, str) and schema.get("format") == "date-time" and not _RFC3339.match(value):
+        return f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"'
+    owner = name.rsplit(".", 1)[-1] if name else parent
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            child = props.get(key) if isinstance(props, dict) else None
+            if child is None and isinstance(extra, dict):
+                child = extra
+            if child is not None:
+                error = _decode(item, child, parent=owner, path=f"{path}.{key}" if path else str(key))
+                if error:
+                    return error
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        for item in value:
+            error = _decode(item, schema["items"], parent=owner, path=path)
+            if error:
+                return error
+    return None

@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.apiserver.openapi import openapi_v3_document, openapi_v3_document_bytes, openapi_v3_index
 from sandbox.apiserver.resources import RESOURCES, Resource
-from sandbox.apiserver.schemas import strict_decoding_message, unknown_fields
+from sandbox.apiserver.schemas import decode_error, strict_decoding_message, unknown_fields
 
 
 def gv_path(res: Resource) -> str:
@@ -102,3 +102,65 @@ def test_unknown_fields_for_strict_field_validation() -> None:
     assert (
         unknown_fields("deployments", {"spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}}) == []
     )
+
+
+@pytest.mark.parametrize(
+    ("plural", "obj", "message"),
+    [
+        (
+            "pods",
+            {"spec": "x"},
+            "json: cannot unmarshal string into Go struct field Pod.spec of type v1.PodSpec",
+        ),
+        (
+            "pods",
+            {"spec": {"containers": {"name": "a"}}},
+            "json: cannot unmarshal object into Go struct field PodSpec.spec.containers "
+            "of type []v1.Container",
+        ),
+        (
+            "deployments",
+            {"spec": {"replicas": "3"}},
+            "json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32",
+        ),
+        (
+            "deployments",
+            {"spec": {"replicas": 2**31}},
+            "json: cannot unmarshal number 2147483648 into Go struct field DeploymentSpec.spec.replicas "
+            "of type int32",
+        ),
+        (
+            "events",
+            {"lastTimestamp": "yesterday"},
+            'parsing time "yesterday" as "2006-01-02T15:04:05Z07:00": cannot parse "yesterday" as "2006"',
+        ),
+    ],
+)
+def test_decode_errors_like_go(plural: str, obj: dict, message: str) -> None:
+    error = decode_error(plural, obj)
+    assert error is not None
+    assert error.endswith(message)
+    kind = {"pods": "Pod", "deployments": "Deployment", "events": "Event"}[plural]
+    assert error.startswith(f'{kind} in version "v1" cannot be handled as a {kind}: ')
+
+
+def test_well_typed_objects_decode() -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "labels": {"a": "b"}, "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "containers": [
+                {
+                    "name": "a",
+                    "image": "x",
+                    "ports": [{"containerPort": 80}],
+                    "resources": {"limits": {"cpu": 1, "memory": "1Gi"}},
+                    "readinessProbe": {"httpGet": {"port": "http"}},
+                }
+            ],
+            "terminationGracePeriodSeconds": None,
+        },
+    }
+    assert decode_error("pods", pod) is None
+    assert decode_error("services", {"spec": {"ports": [{"port": 80, "targetPort": "http"}]}}) is None

@@ -321,7 +321,7 @@ _CONFIG_KEYS = ("max_conn_requests", "max_conn_age", "access_log")
 def _config_from_json(body: bytes) -> dict[str, object] | Response:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         return error(400, "body is not valid JSON")
     if not isinstance(data, dict):
         return error(400, 'body must be a JSON object like {"max_conn_requests": 10}')
@@ -333,12 +333,14 @@ def _config_from_json(body: bytes) -> dict[str, object] | Response:
             if not isinstance(value, str):
                 return error(400, "access_log must be one of off, conn, all")
             changes[key] = value
-        elif isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        elif isinstance(value, bool) or not isinstance(value, int | float):
             return error(400, f"{key} must be a number")
+        elif isinstance(value, float) and not math.isfinite(value):
+            return error(400, f"{key} must be a finite number")
         elif key == "max_conn_requests" and value != int(value):
             return error(400, "max_conn_requests must be a whole number")
         else:
-            changes[key] = str(int(value)) if key == "max_conn_requests" else repr(float(value))
+            changes[key] = str(int(value)) if key == "max_conn_requests" else str(value)
     return changes
 
 

@@ -219,7 +219,11 @@ class Connection(asyncio.Protocol):
         rid = req.headers.get("x-request-id")
         self.request_id = rid if rid is not None and _REQUEST_ID.match(rid) else f"{self.cid}.{self.seq}"
         req.keep_alive = self.keep_after(req)
-        name, result = dispatch(self.state, self, req)
+        try:
+            name, result = dispatch(self.state, self, req)
+        except Exception as exc:  # a bug must cost one request, never the connection or the process
+            self.state.log.event("handler_error", path=req.target[:200], error=repr(exc)[:500])
+            name, result = "error", error(500, "internal error while handling the request")
         if type(result) is Deferred:
             self.busy = True
             self.transport.pause_reading()

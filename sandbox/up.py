@@ -15,7 +15,8 @@ Order of start-up:
    `await start_components(api_url=..., token=..., state_dir=..., nodes=...)` (api_url is
    https; verify with `state_dir / "ca.crt"`, or read `DIR/kubeconfig`); it may return
    an async callable that stops them, which is awaited on shutdown before the API server stops.
-SIGTERM or SIGINT stops everything cleanly.
+SIGTERM or SIGINT stops everything cleanly. The event loop is uvloop (measurably lower watch
+fan-out latency than the default loop; see bench/apiserver.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import uvloop
 import yaml
 
 from .apiserver.certs import ensure_certificates
@@ -171,7 +173,7 @@ def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
         await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop)
 
     try:
-        asyncio.run(main())
+        uvloop.run(main())
     except OSError as exc:
         log.error("cannot start the sandbox: %s", exc)
         return 1

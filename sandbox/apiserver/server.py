@@ -726,10 +726,14 @@ class ApiServer:
                     await response.write(self._bookmark(res, max(last_rv, self._watch_rv(watcher))))
                 next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
                 continue
-            try:
-                event = await asyncio.wait_for(watcher.queue.get(), timeout=wait)
-            except TimeoutError:
-                continue
+            if watcher.queue.empty():
+                try:
+                    async with asyncio.timeout(wait):
+                        event = await watcher.queue.get()
+                except TimeoutError:
+                    continue
+            else:
+                event = watcher.queue.get_nowait()
             batch = [event]
             while not watcher.queue.empty() and len(batch) < 500:
                 batch.append(watcher.queue.get_nowait())

@@ -32,6 +32,25 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
+def ensure_port_free(host: str, port: int, *, what: str) -> None:
+    """Fail clearly when another program already listens where a lab process should."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            raise LabError(f"{host}:{port} is already in use, so {what} cannot listen there; "
+                           f"stop the other program or choose another port") from None
+
+
+def log_tail(log_file: Path | None, lines: int = 15) -> str:
+    """The last lines of a child's log, to explain why it failed."""
+    if log_file is None or not log_file.exists():
+        return ""
+    tail = log_file.read_text(errors="replace").splitlines()[-lines:]
+    return "\n" + "\n".join(f"  | {line}" for line in tail)
+
+
 def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: float, what: str) -> None:
     """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits."""
     deadline = time.monotonic() + timeout
@@ -76,21 +95,26 @@ class Lab:
         """Start `python -m sandbox up` and return its kubeconfig once the API server listens."""
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = state_dir / "kubeconfig"
+        ensure_port_free("127.0.0.1", api_port, what="the sandbox API server")
         cmd = [sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir),
                "--api-port", str(api_port), "--nodes", str(nodes)]
         proc = self._spawn(cmd, env={}, log_file=log_file)
-        wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server")
-        deadline = time.monotonic() + timeout
-        while not kubeconfig.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise LabError("the sandbox did not write its kubeconfig")
-            time.sleep(0.05)
+        try:
+            wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server")
+            deadline = time.monotonic() + timeout
+            while not kubeconfig.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise LabError("the sandbox did not write its kubeconfig")
+                time.sleep(0.05)
+        except LabError as exc:
+            raise LabError(f"{exc}{log_tail(log_file)}") from None
         self.kubeconfig, self.api_port = kubeconfig, api_port
         return kubeconfig
 
     def start_dashboard(self, *, port: int, env: Mapping[str, str], timeout: float = 60.0,
                         log_file: Path | None = None) -> None:
         """Migrate the dashboard's small database, then serve it with daphne on 127.0.0.1:port."""
+        ensure_port_free("127.0.0.1", port, what="the dashboard")
         full_env = {"DJANGO_SETTINGS_MODULE": "dashboard.settings", **env}
         migrate = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
                                  cwd=BASE_DIR, env={**os.environ, **full_env}, capture_output=True, text=True)
@@ -99,7 +123,10 @@ class Lab:
         cmd = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
                "dashboard.asgi:application"]
         proc = self._spawn(cmd, env=full_env, log_file=log_file)
-        wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)")
+        try:
+            wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)")
+        except LabError as exc:
+            raise LabError(f"{exc}{log_tail(log_file)}") from None
         self.dashboard_url = f"http://127.0.0.1:{port}/"
 
     def _spawn(self, cmd: list[str], *, env: Mapping[str, str], log_file: Path | None) -> subprocess.Popen:

@@ -57,6 +57,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         self.flush_handle: asyncio.TimerHandle | None = None
         self.flushing = False
         self.last_frame = 0.0
+        self.shown_healthy = True
         await self.channel_layer.group_add(VIEW_GROUP, self.channel_name)
         await self.accept()
         synced = await self.hub.wait_synced(self.first_sync_wait)
@@ -140,19 +141,22 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         if changes is None:
             await self.send_snapshot(synced=True)
             return
-        if not changes:
+        healthy = self.hub.healthy
+        if not changes and healthy == self.shown_healthy:
             return
         seq = self.hub.cache.seq
         fragments = self.builder.delta(changes, self.hub.cache, self.hub.timeline.visible(time.time()),
-                                       now=utcnow())
+                                       now=utcnow()) if changes else []
         fragments.append(status_fragment(seq=seq, pod_count=len(self.hub.cache.objects.get("Pod", {})),
-                                         synced=True))
+                                         synced=healthy))
+        self.shown_healthy = healthy
         await self._send_frame(seq, fragments)
 
     async def send_snapshot(self, *, synced: bool) -> None:
         """Send the whole page as one frame."""
+        self.shown_healthy = self.hub.healthy
         seq, fragments = self.builder.snapshot(self.hub.cache, self.hub.timeline.visible(time.time()),
-                                               now=utcnow(), synced=synced)
+                                               now=utcnow(), synced=synced and self.shown_healthy)
         await self._send_frame(seq, fragments)
 
     async def _send_frame(self, seq: int, fragments: list[Fragment]) -> None:

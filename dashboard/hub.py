@@ -14,7 +14,8 @@ runs the informer loop, written once here:
    stream that stays silent longer than the client read timeout (LBDEMO_WATCH_READ_TIMEOUT,
    the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a cluster
    that comes back is seen again within seconds) and
-   LISTs again, so whatever was missed in between is repaired by the relist;
+   LISTs again, so whatever was missed in between is repaired by the relist; while any kind
+   is failing, :attr:`Hub.healthy` is false and the pages say they are reaching the cluster;
 6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
    retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
 
@@ -123,6 +124,7 @@ class Hub:
         self.cache = ClusterCache(history=history)
         self.timeline = Timeline()
         self.relists = 0
+        self.failing: set[str] = set()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._synced = asyncio.Event()
@@ -175,6 +177,7 @@ class Hub:
                 if resource_version is None:
                     items, resource_version = self.source.list(kind)
                     self._post(self._on_listed, kind, items)
+                    self._post(self._on_health, kind, True)
                     backoff.reset()
                 resource_version = self._watch_once(kind, resource_version)
                 backoff.reset()
@@ -197,6 +200,7 @@ class Hub:
                 log.warning("watch of %s failed (%s: %s); relisting in %.2f s", kind, type(exc).__name__,
                             exc, delay)
                 resource_version = None
+                self._post(self._on_health, kind, False)
                 self._stop.wait(delay)
 
     def _watch_once(self, kind: str, resource_version: str) -> str:
@@ -234,6 +238,22 @@ class Hub:
                         or bool({"EndpointSlice", "Endpoints"} & self.cache.synced))
         if needed <= self.cache.synced and endpoints_ok:
             self._synced.set()
+
+    @property
+    def healthy(self) -> bool:
+        """True while no kind's last list/watch attempt failed (the page shows "live")."""
+        return not self.failing
+
+    def _on_health(self, kind: str, ok: bool, observed: float) -> None:
+        """Record whether a kind's informer works; wake the pages when that flips."""
+        before = self.healthy
+        if ok:
+            self.failing.discard(kind)
+        else:
+            self.failing.add(kind)
+        if self.healthy != before and not self._notify_scheduled:
+            self._notify_scheduled = True
+            self.loop.call_soon(self._schedule_notify)
 
     def _on_forbidden(self, kind: str, observed: float) -> None:
         """We may not read this kind: show none of it rather than stale objects."""

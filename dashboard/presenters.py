@@ -461,7 +461,13 @@ class EventView:
     message: str
     count: int
     age: str
-    sort_key: str
+    sort_key: tuple[str, int]
+
+
+def resource_version_number(obj: Obj) -> int:
+    """The resourceVersion as a number where it is one (it orders events within a second)."""
+    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return int(rv) if rv.isdigit() else 0
 
 
 def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) -> list[EventView]:
@@ -475,7 +481,7 @@ def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) 
             type=str(item.get("type") or "Normal"), reason=str(item.get("reason") or ""),
             object=f"{str(involved.get('kind') or '').lower()}/{involved.get('name') or ''}",
             message=str(item.get("message") or item.get("note") or ""), count=int(item.get("count") or 1),
-            age=human_age(parse_time(when), now), sort_key=str(when),
+            age=human_age(parse_time(when), now), sort_key=(str(when), resource_version_number(item)),
         ))
     views.sort(key=lambda e: e.sort_key, reverse=True)
     return views[:limit]

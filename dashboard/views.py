@@ -39,7 +39,7 @@ async def page_view() -> presenters.ClusterView:
     synced = await hub.wait_synced(FIRST_SYNC_WAIT)
     seq, objects = hub.cache.snapshot()
     return presenters.cluster_view(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
-                                   timeline=hub.timeline.visible(time.time()), synced=synced)
+                                   timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
 
 
 @login_required_view

@@ -5,7 +5,8 @@ paths to resources (`resources.py`), bearer-token authentication (401), content 
 (JSON, YAML, `as=Table`, `as=PartialObjectMetadata`; 406/415 for what it cannot speak),
 request body limits (413 above 3 MiB), the watch stream (one JSON event per line, never a
 blank line; bookmarks; watch-list), `pods/log`, discovery, `/openapi/v3`, `/version` and the
-health endpoints. Object semantics live in `registry.py`, storage and watch fan-out in
+health endpoints. Request bodies may be JSON, YAML or (for what `kubectl create` sends)
+protobuf, see `protobuf.py`. Object semantics live in `registry.py`, storage and watch fan-out in
 `store.py`. Every failure is answered with a `Status` object.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from . import discovery, errors
+from . import discovery, errors, protobuf
 from . import logs as podlogs
 from .certs import server_ssl_context
 from .errors import ApiError
@@ -45,6 +46,7 @@ PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
 BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 
 
 @dataclass(frozen=True)
@@ -136,13 +138,18 @@ def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:
 def parse_body(body: bytes, content_type: str | None) -> dict:
     """A request body (JSON or YAML) as a JSON-compatible dict, or 400/415."""
     mime = (content_type or JSON).split(";")[0].strip().lower()
+    if mime == PROTOBUF:
+        try:
+            return protobuf.decode_object(body)
+        except protobuf.Unsupported as exc:
+            raise ApiError(415, "UnsupportedMediaType", f"{exc}; send JSON (e.g. kubectl apply -f)") from None
+        except protobuf.ProtobufError as exc:
+            raise errors.bad_request(f"the object provided is unrecognized or malformed protobuf: "
+                                     f"{exc}") from None
     if mime not in BODY_TYPES:
-        hint = ""
-        if "protobuf" in mime:
-            hint = " (this sandbox does not decode protobuf; `kubectl apply -f` sends JSON)"
         raise ApiError(415, "UnsupportedMediaType",
                        f"the body of the request was in an unknown format - accepted media types include: "
-                       f"{', '.join(BODY_TYPES[:2])}{hint}")
+                       f"{', '.join(BODY_TYPES[:2])}, {PROTOBUF}")
     try:
         text = body.decode("utf-8")
         data = json.loads(text, parse_constant=_reject_constant) if mime == JSON else yaml.safe_load(text)

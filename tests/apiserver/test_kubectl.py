@@ -263,3 +263,46 @@ def test_scale_apply_and_delete_on_a_private_sandbox(sandbox_factory, tmp_path: 
     assert deleted.strip().startswith('pod "frontend" deleted')
     missing = kubectl(box, "get", "pod", "frontend", check=False)
     assert missing.returncode != 0 and 'pods "frontend" not found' in missing.stderr
+
+
+def test_kubectl_create_commands_send_protobuf(sandbox: Sandbox, namespace: str) -> None:
+    ns = ("-n", namespace)
+    assert (
+        kubectl(
+            sandbox, "create", "deployment", "made", "--image=lb-demo", "--replicas=0", "--port=8080", *ns
+        ).stdout.strip()
+        == "deployment.apps/made created"
+    )
+    kubectl(sandbox, "create", "configmap", "settings", "--from-literal=colour=blue", *ns)
+    kubectl(sandbox, "create", "serviceaccount", "robot", *ns)
+    kubectl(sandbox, "create", "service", "clusterip", "made", "--tcp=80:8080", *ns)
+    kubectl(sandbox, "create", "role", "reader", "--verb=get,list", "--resource=pods", *ns)
+    kubectl(
+        sandbox,
+        "create",
+        "rolebinding",
+        "reader",
+        "--role=reader",
+        f"--serviceaccount={namespace}:robot",
+        *ns,
+    )
+    deployment = json.loads(kubectl(sandbox, "get", "deployment", "made", "-o", "json", *ns).stdout)
+    assert deployment["spec"]["replicas"] == 0
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert (container["image"], container["ports"][0]["containerPort"]) == ("lb-demo", 8080)
+    assert (
+        kubectl(sandbox, "get", "configmap", "settings", "-o", "jsonpath={.data.colour}", *ns).stdout
+        == "blue"
+    )
+    service = json.loads(kubectl(sandbox, "get", "service", "made", "-o", "json", *ns).stdout)
+    assert service["spec"]["ports"][0]["targetPort"] == 8080 and service["spec"]["selector"] == {
+        "app": "made"
+    }
+    rules = json.loads(kubectl(sandbox, "get", "role", "reader", "-o", "json", *ns).stdout)["rules"]
+    assert rules == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    subjects = json.loads(kubectl(sandbox, "get", "rolebinding", "reader", "-o", "json", *ns).stdout)[
+        "subjects"
+    ]
+    assert [(s["kind"], s["name"], s["namespace"]) for s in subjects] == [
+        ("ServiceAccount", "robot", namespace)
+    ]

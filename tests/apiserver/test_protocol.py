@@ -121,8 +121,17 @@ def test_bad_requests_change_nothing(local_api: LocalApi) -> None:
             413,
             "RequestEntityTooLarge",
         ),
+        ({"body": b"{}", "headers": {"Content-Type": "text/plain"}}, 415, "UnsupportedMediaType"),
         (
             {"body": b"{}", "headers": {"Content-Type": "application/vnd.kubernetes.protobuf"}},
+            400,
+            "BadRequest",
+        ),
+        (
+            {
+                "body": b"k8s\x00\x0a\x10\x0a\x02v1\x12\x0aPriorityXY",
+                "headers": {"Content-Type": "application/vnd.kubernetes.protobuf"},
+            },
             415,
             "UnsupportedMediaType",
         ),

@@ -12,20 +12,37 @@ after any deletion and every few seconds anyway.
   until its dependents are gone; with Orphan, the `orphan` finalizer until its dependents no
   longer reference it.
 - A namespace being deleted has its content deleted, then disappears itself.
+- Events expire an hour after they last changed (the real API server gives them a TTL), so a
+  long-running lab does not accumulate them forever.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable
+from datetime import UTC, datetime, timedelta
 
 from .errors import ApiError
 from .registry import NAMESPACES, Registry
-from .resources import BY_KEY
+from .resources import BY_KEY, lookup
 from .store import Entry, copy_object
 
 log = logging.getLogger(__name__)
+
+EVENTS = lookup("", "v1", "events")
+EVENT_TTL = timedelta(hours=1)
+
+
+def _parse_time(stamp: str) -> datetime | None:
+    """An RFC 3339 timestamp (seconds or microseconds), or None when unparsable."""
+    for layout in ("%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S.%fZ"):
+        try:
+            return datetime.strptime(stamp, layout).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    return None
 
 
 async def _quietly(operations: list[Awaitable]) -> None:
@@ -52,6 +69,7 @@ class GarbageCollector:
         """Run passes forever: after a kick (coalesced), soon after a pass that acted, or every
         `interval` seconds."""
         busy = False
+        next_expiry = 0.0
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout=0.5 if busy else self.interval)
@@ -61,6 +79,9 @@ class GarbageCollector:
             self._wake.clear()
             try:
                 busy = await self.sweep()
+                if time.monotonic() >= next_expiry:
+                    await self.expire_events()
+                    next_expiry = time.monotonic() + 60
             except Exception:
                 log.exception("garbage collection pass failed; retrying on the next pass")
 
@@ -89,6 +110,21 @@ class GarbageCollector:
                 work.append(self._drop_refs(key, entry, {r.get("uid") for r in dangling}))
         await _quietly(work)
         return bool(work)
+
+    async def expire_events(self, *, now: datetime | None = None) -> int:
+        """Delete Events whose last change is older than EVENT_TTL; returns how many."""
+        cutoff = (now or datetime.now(UTC)) - EVENT_TTL
+        work = []
+        for entry in self.registry.store.entries(EVENTS.key):
+            obj = entry.obj
+            meta = obj["metadata"]
+            stamps = (obj.get("lastTimestamp"), obj.get("eventTime"), meta.get("creationTimestamp"))
+            times = [t for t in (_parse_time(s) for s in stamps if isinstance(s, str)) if t is not None]
+            latest = max(times, default=None)
+            if latest is not None and latest < cutoff:
+                work.append(self._delete(EVENTS.key, entry, "Background"))
+        await _quietly(work)
+        return len(work)
 
     def _finalize(self, key: str, entry: Entry, deps: list[tuple[str, Entry]]) -> list[Awaitable]:
         """Work for an owner that is being deleted."""

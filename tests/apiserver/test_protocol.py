@@ -6,8 +6,10 @@ comes from the API server itself."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import kubernetes_validate
 from kubernetes import client
@@ -427,3 +429,30 @@ def test_field_validation_strict_warn_and_pruning(local_api: LocalApi) -> None:
     assert response.headers["Warning"] == '299 - "unknown field \\"spec.containers[0].bogus\\""'
     assert "bogus" not in json.loads(response.data)["spec"]["containers"][0]
     assert local_api.json("POST", PODS + "?fieldValidation=Loud", body=body)[0] == 400
+
+
+def test_events_expire_an_hour_after_their_last_change(local_api: LocalApi) -> None:
+    def event(name: str, stamp: str) -> dict:
+        return {
+            "metadata": {"name": name},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"},
+            "reason": "Test",
+            "message": "m",
+            "type": "Normal",
+            "lastTimestamp": stamp,
+        }
+
+    local_api.json("POST", "/api/v1/namespaces/default/events", body=event("old", "2020-01-01T00:00:00Z"))
+    local_api.json(
+        "POST",
+        "/api/v1/namespaces/default/events",
+        body=event("new", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+    )
+
+    def expire(after: timedelta) -> int:
+        run = local_api.server.gc.expire_events(now=datetime.now(UTC) + after)
+        return asyncio.run_coroutine_threadsafe(run, local_api.loop).result(30)
+
+    assert expire(timedelta(minutes=30)) == 0, "both were created just now"
+    assert expire(timedelta(hours=2)) == 2
+    assert local_api.json("GET", "/api/v1/namespaces/default/events")[1]["items"] == []

@@ -119,11 +119,8 @@ def find_head_end(buf: bytes, pos: int) -> tuple[int, int]:
 def parse_head(buf: bytes, pos: int) -> tuple[Request, int] | None:
     """Parse the request line and headers starting at ``pos``; None if the head is incomplete.
 
-    Returns the request and the offset of its body. Leading empty lines are skipped, as RFC 9112
-    asks of servers.
+    Returns the request and the offset of its body. The caller skips empty lines before a request.
     """
-    while buf.startswith(b"\r\n", pos) or buf.startswith(b"\n", pos):
-        pos += 2 if buf[pos] == 13 else 1
     end, body_start = find_head_end(buf, pos)
     if end < 0:
         if len(buf) - pos > MAX_HEAD_BYTES:

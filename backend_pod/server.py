@@ -185,6 +185,10 @@ class Connection(asyncio.Protocol):
             while pos < len(buf) and not (self.closing or self.busy or self.write_paused):
                 req = self.pending
                 if req is None:
+                    while pos < len(buf) and buf[pos] in b"\r\n":
+                        pos += 1  # empty lines before a request are ignored (RFC 9112 section 2.2)
+                    if pos == len(buf):
+                        break
                     parsed = parse_head(buf, pos)
                     if parsed is None:
                         break

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from backend_pod.config import ConfigError, Settings, load_settings
-from tests.backend_pod.conftest import TIMEOUT, spawn
+from tests.backend_pod.conftest import TIMEOUT, spawn, wait_until
 
 
 def test_defaults() -> None:
@@ -100,3 +101,17 @@ def test_help_lists_every_variable() -> None:
                 "COLOR", "START_DELAY", "MAX_CONN_REQUESTS", "MAX_CONN_AGE", "SHUTDOWN_MODE",
                 "DRAIN_SECONDS", "ACCESS_LOG"):
         assert f"[{var}]" in out
+
+
+def test_port_zero_listens_on_a_free_port_and_logs_it(tmp_path: Path) -> None:
+    log = tmp_path / "out.log"
+    proc = spawn(log, env={"PORT": "0", "BIND_ADDRESS": "127.0.0.1", "POD_NAME": "p"})
+    try:
+        match = wait_until(lambda: re.search(r"event=listening address=127\.0\.0\.1:(\d+)", log.read_text()),
+                           what="the listening line")
+        with socket.create_connection(("127.0.0.1", int(match.group(1))), timeout=TIMEOUT) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+    finally:
+        proc.kill()
+        proc.wait(timeout=TIMEOUT)

@@ -265,3 +265,15 @@ def test_request_arriving_byte_by_byte(backend: Backend) -> None:
         while chunk := sock.recv(65536):
             data += chunk
     assert [status for status, _, _ in split_responses(data)] == [200, 200]
+
+
+def test_empty_lines_between_requests_are_ignored(backend: Backend) -> None:
+    with socket.create_connection((backend.host, backend.port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 OK")
+        wait_until(lambda: backend.metric("backend_open_connections") == 2, what="the connection kept open")
+        sock.sendall(b"\nGET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert [h["x-conn-seq"] for _, h, _ in split_responses(data)] == ["2"]

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.apiserver.quantity import parse_quantity
+from sandbox.apiserver.schemas import decode_error
 
 # --- field errors -------------------------------------------------------------------------------
 
@@ -76,6 +77,8 @@ def render_value(value: Any) -> str:
 class Invalid(Exception):
     """A 422 Invalid: `.causes` are the Status causes, `.message` the Status message."""
 
+    code = 422
+
     def __init__(self, *, kind: str, group: str, name: str, errors: list[FieldError]) -> None:
         self.errors = errors
         self.kind = kind
@@ -86,6 +89,23 @@ class Invalid(Exception):
         listed = str(errors[0]) if len(errors) == 1 else "[" + ", ".join(str(e) for e in errors) + "]"
         self.message = f'{qualified} "{name}" is invalid: {listed}'
         super().__init__(self.message)
+
+
+class Undecodable(Invalid):
+    """An object that does not decode into its Go type (`"replicas": "3"`): a real server answers
+    400 BadRequest with `.message` before validating. It subclasses Invalid so that a caller
+    that only knows Invalid still refuses it; `.code` tells the two apart."""
+
+    code = 400
+
+    def __init__(self, *, kind: str, group: str, name: str, message: str) -> None:
+        Exception.__init__(self, message)
+        self.errors = []
+        self.kind = kind
+        self.group = group
+        self.name = name
+        self.causes = []
+        self.message = message
 
 
 class Errors(list[FieldError]):
@@ -270,10 +290,18 @@ NAME_RULE = {"services": "dns1035", "namespaces": "label"}
 
 
 def validate_object(plural: str, obj: dict, *, old: dict | None = None) -> None:
-    """Validate ``obj`` (already defaulted) for a create, or an update of ``old``; raise Invalid."""
+    """Validate ``obj`` (already defaulted) for a create, or an update of ``old``: raise
+    Undecodable (400) when it does not even decode, Invalid (422) with causes when it breaks a rule."""
     kind, group = KINDS.get(plural, (plural, ""))
-    errs = Errors()
+    if not isinstance(obj, dict):
+        message = f"{kind} cannot be handled as a {kind}: the body is not a JSON object"
+        raise Undecodable(kind=kind, group=group, name="", message=message)
     meta = obj.get("metadata")
+    name = str(meta.get("name") or meta.get("generateName") or "") if isinstance(meta, dict) else ""
+    undecodable = decode_error(plural, obj)
+    if undecodable is not None:
+        raise Undecodable(kind=kind, group=group, name=name, message=undecodable)
+    errs = Errors()
     if not isinstance(meta, dict):
         errs.required("metadata")
         meta = {}
@@ -286,8 +314,7 @@ def validate_object(plural: str, obj: dict, *, old: dict | None = None) -> None:
         if updater is not None:
             updater(errs, obj, old)
     if errs:
-        raise Invalid(kind=kind, group=group, name=str(meta.get("name") or meta.get("generateName") or ""),
-                      errors=list(errs))
+        raise Invalid(kind=kind, group=group, name=name, errors=list(errs))
 
 
 def _validate_meta(errs: Errors, plural: str, meta: dict, *, old_meta: dict | None) -> None:
@@ -1286,8 +1313,7 @@ def default_object(plural: str, obj: dict) -> dict:
     """Apply the API server's defaults to ``obj`` in place (and return it)."""
     if not isinstance(obj, dict):
         return obj
-    if not isinstance(obj.get("metadata"), dict):
-        obj["metadata"] = {}
+    _dict_at(obj, "metadata")
     defaulter = _DEFAULTERS.get(plural)
     if defaulter is not None:
         defaulter(obj)
@@ -1295,11 +1321,20 @@ def default_object(plural: str, obj: dict) -> dict:
 
 
 def _dict_at(obj: dict, key: str) -> dict:
+    """The object at ``key``, created when absent. A value of the wrong type is left for
+    `decode_error` to report (defaults then go to a throwaway dict)."""
     value = obj.get(key)
-    if not isinstance(value, dict):
-        value = {}
-        obj[key] = value
-    return value
+    if value is None:
+        value = obj[key] = {}
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _map(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
 
 
 def _image_pull_policy(image: Any) -> str:
@@ -1339,16 +1374,12 @@ def _default_container(ctr: Any) -> None:
     ctr.setdefault("imagePullPolicy", _image_pull_policy(ctr.get("image")))
     ctr.setdefault("terminationMessagePath", "/dev/termination-log")
     ctr.setdefault("terminationMessagePolicy", "File")
-    if not isinstance(ctr.get("resources"), dict):
-        ctr["resources"] = {}
-    for port in ctr.get("ports") or []:
+    _dict_at(ctr, "resources")
+    for port in _list(ctr.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
-    for var in ctr.get("env") or []:
-        if not isinstance(var, dict):
-            continue
-        field_ref = (var.get("valueFrom") or {}).get("fieldRef") if isinstance(var.get("valueFrom"), dict) \
-            else None
+    for var in _list(ctr.get("env")):
+        field_ref = _map(_map(var).get("valueFrom")).get("fieldRef")
         if isinstance(field_ref, dict):
             field_ref.setdefault("apiVersion", "v1")
     for key in ("livenessProbe", "readinessProbe", "startupProbe"):
@@ -1366,12 +1397,11 @@ def default_pod_spec(spec: dict) -> None:
     spec.setdefault("dnsPolicy", "ClusterFirst")
     spec.setdefault("schedulerName", "default-scheduler")
     spec.setdefault("terminationGracePeriodSeconds", 30)
-    if not isinstance(spec.get("securityContext"), dict):
-        spec["securityContext"] = {}
+    _dict_at(spec, "securityContext")
     for group in ("initContainers", "containers"):
-        for ctr in spec.get(group) or []:
+        for ctr in _list(spec.get(group)):
             _default_container(ctr)
-    for vol in spec.get("volumes") or []:
+    for vol in _list(spec.get("volumes")):
         if not isinstance(vol, dict):
             continue
         for source in ("configMap", "secret", "projected", "downwardAPI"):
@@ -1386,13 +1416,13 @@ def qos_class(spec: dict) -> str:
     requests: dict[str, Any] = {}
     limits: dict[str, Any] = {}
     guaranteed = True
-    containers = [c for c in (spec.get("containers") or []) + (spec.get("initContainers") or [])
+    containers = [c for c in _list(spec.get("containers")) + _list(spec.get("initContainers"))
                   if isinstance(c, dict)]
     for ctr in containers:
-        resources = ctr.get("resources") or {}
-        ctr_requests = {k: _quantity_or_zero(v) for k, v in (resources.get("requests") or {}).items()
+        resources = _map(ctr.get("resources"))
+        ctr_requests = {k: _quantity_or_zero(v) for k, v in _map(resources.get("requests")).items()
                         if k in ("cpu", "memory")}
-        ctr_limits = {k: _quantity_or_zero(v) for k, v in (resources.get("limits") or {}).items()
+        ctr_limits = {k: _quantity_or_zero(v) for k, v in _map(resources.get("limits")).items()
                       if k in ("cpu", "memory")}
         for name, value in ctr_requests.items():
             if value:
@@ -1420,15 +1450,14 @@ def _quantity_or_zero(value: Any) -> Any:
 def _default_pod(obj: dict) -> None:
     spec = _dict_at(obj, "spec")
     for group in ("initContainers", "containers"):
-        for ctr in spec.get(group) or []:
+        for ctr in _list(spec.get(group)):
             # SetDefaults_Pod: a limit without a request makes the request equal to the limit.
-            if isinstance(ctr, dict) and isinstance(ctr.get("resources"), dict):
-                limits = ctr["resources"].get("limits")
-                if isinstance(limits, dict) and limits:
-                    requests = ctr["resources"].setdefault("requests", {})
-                    if isinstance(requests, dict):
-                        for name, value in limits.items():
-                            requests.setdefault(name, value)
+            resources = _map(_map(ctr).get("resources"))
+            limits = _map(resources.get("limits"))
+            if limits:
+                requests = _dict_at(resources, "requests")
+                for name, value in limits.items():
+                    requests.setdefault(name, value)
     default_pod_spec(spec)
     spec.setdefault("enableServiceLinks", True)
     # Admission plugins every cluster runs: ServiceAccount, Priority, DefaultTolerationSeconds.
@@ -1451,8 +1480,7 @@ def _default_pod(obj: dict) -> None:
 
 def _default_template(spec: dict) -> None:
     template = _dict_at(spec, "template")
-    if not isinstance(template.get("metadata"), dict):
-        template["metadata"] = {}
+    _dict_at(template, "metadata")
     default_pod_spec(_dict_at(template, "spec"))
 
 
@@ -1461,15 +1489,14 @@ def _default_deployment(obj: dict) -> None:
     spec.setdefault("replicas", 1)
     strategy = _dict_at(spec, "strategy")
     strategy.setdefault("type", "RollingUpdate")
-    if strategy["type"] == "RollingUpdate":
+    if strategy.get("type") == "RollingUpdate":
         rolling = _dict_at(strategy, "rollingUpdate")
         rolling.setdefault("maxUnavailable", "25%")
         rolling.setdefault("maxSurge", "25%")
     spec.setdefault("revisionHistoryLimit", 10)
     spec.setdefault("progressDeadlineSeconds", 600)
     _default_template(spec)
-    if not isinstance(obj.get("status"), dict):
-        obj["status"] = {}
+    _dict_at(obj, "status")
 
 
 def _default_replicaset(obj: dict) -> None:
@@ -1486,10 +1513,11 @@ def _default_service(obj: dict) -> None:
     if spec["sessionAffinity"] == "ClientIP":
         config = _dict_at(_dict_at(spec, "sessionAffinityConfig"), "clientIP")
         config.setdefault("timeoutSeconds", 10800)
-    for port in spec.get("ports") or []:
+    for port in _list(spec.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
-            if port.get("targetPort") in (None, 0, "") and "port" in port:
+            target = port.get("targetPort")
+            if (target is None or target == "" or (_is_int(target) and target == 0)) and "port" in port:
                 port["targetPort"] = port["port"]
     if spec["type"] != "ExternalName":
         spec.setdefault("internalTrafficPolicy", "Cluster")
@@ -1499,33 +1527,29 @@ def _default_service(obj: dict) -> None:
         spec.setdefault("externalTrafficPolicy", "Cluster")
     if spec["type"] == "LoadBalancer":
         spec.setdefault("allocateLoadBalancerNodePorts", True)
-    status = _dict_at(obj, "status")
-    if not isinstance(status.get("loadBalancer"), dict):
-        status["loadBalancer"] = {}
+    _dict_at(_dict_at(obj, "status"), "loadBalancer")
 
 
 def _default_namespace(obj: dict) -> None:
-    name = obj["metadata"].get("name")
+    meta = _dict_at(obj, "metadata")
+    name = meta.get("name")
     if isinstance(name, str) and name:
-        labels = obj["metadata"].get("labels")
-        if not isinstance(labels, dict):
-            labels = obj["metadata"]["labels"] = {}
-        labels["kubernetes.io/metadata.name"] = name
+        _dict_at(meta, "labels")["kubernetes.io/metadata.name"] = name
     spec = _dict_at(obj, "spec")
     spec.setdefault("finalizers", ["kubernetes"])
     _dict_at(obj, "status").setdefault("phase", "Active")
 
 
 def _default_endpoints(obj: dict) -> None:
-    for subset in obj.get("subsets") or []:
+    for subset in _list(obj.get("subsets")):
         if isinstance(subset, dict):
-            for port in subset.get("ports") or []:
+            for port in _list(subset.get("ports")):
                 if isinstance(port, dict):
                     port.setdefault("protocol", "TCP")
 
 
 def _default_endpointslice(obj: dict) -> None:
-    for port in obj.get("ports") or []:
+    for port in _list(obj.get("ports")):
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
             port.setdefault("name", "")
@@ -1540,7 +1564,7 @@ def _default_node(obj: dict) -> None:
 
 
 def _default_rolebinding(obj: dict) -> None:
-    for subject in obj.get("subjects") or []:
+    for subject in _list(obj.get("subjects")):
         if isinstance(subject, dict) and "apiGroup" not in subject:
             if subject.get("kind") == "ServiceAccount":
                 subject["apiGroup"] = ""

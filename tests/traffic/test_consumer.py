@@ -13,7 +13,7 @@ from dashboard.traffic.cluster import ClusterView
 from dashboard.traffic.consumers import TrafficConsumer
 from dashboard.traffic.engine import LoadSpec
 from dashboard.traffic.runs import RunRegistry
-from tests.traffic.test_runs import resolved_for
+from tests.traffic.helpers import own_loop, resolved_for
 
 LEARNER = SimpleNamespace(pk=7, is_authenticated=True)
 
@@ -32,12 +32,14 @@ def communicator(user: object) -> WebsocketCommunicator:
     return comm
 
 
+@own_loop
 async def test_anonymous_handshake_is_refused(registry: RunRegistry) -> None:
     comm = communicator(SimpleNamespace(pk=None, is_authenticated=False))
     connected, code = await comm.connect()
     assert not connected and code == 4401
 
 
+@own_loop
 async def test_snapshot_then_frames_until_the_run_ends(three_pods, registry: RunRegistry) -> None:
     comm = communicator(LEARNER)
     connected, _ = await comm.connect()
@@ -69,6 +71,7 @@ async def test_snapshot_then_frames_until_the_run_ends(three_pods, registry: Run
     await comm.disconnect()
 
 
+@own_loop
 async def test_unknown_frames_get_an_error_and_resync_gets_a_snapshot(three_pods, registry) -> None:
     comm = communicator(LEARNER)
     await comm.connect()

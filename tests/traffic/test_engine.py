@@ -13,12 +13,14 @@ import pytest
 from dashboard.launcher import free_port
 from dashboard.traffic.engine import LoadSpec, SpecError, Target, TrafficEngine, run_traffic
 from dashboard.traffic.stats import TrafficStats
+from tests.traffic.helpers import own_loop
 
 
 def served(stats: TrafficStats) -> dict[str, int]:
     return {row["pod"]: row["requests"] for row in stats.pod_table() if row["requests"]}
 
 
+@own_loop
 async def test_one_keepalive_connection_is_served_by_one_pod(three_pods) -> None:
     stats = await run_traffic(Target.from_url(three_pods.url), LoadSpec(conns=1, requests=300, duration=None))
     assert stats.ok == 300
@@ -26,6 +28,7 @@ async def test_one_keepalive_connection_is_served_by_one_pod(three_pods) -> None
     assert len(served(stats)) == 1
 
 
+@own_loop
 async def test_new_connection_per_request_reaches_every_pod(three_pods) -> None:
     spec = LoadSpec(mode="new-conn", conns=4, requests=120, duration=None)
     stats = await run_traffic(Target.from_url(three_pods.url), spec)
@@ -34,6 +37,7 @@ async def test_new_connection_per_request_reaches_every_pod(three_pods) -> None:
     assert set(served(stats)) == {"pod-a", "pod-b", "pod-c"}
 
 
+@own_loop
 async def test_recycling_after_n_requests_opens_new_connections(three_pods) -> None:
     spec = LoadSpec(conns=1, requests=200, duration=None, max_per_conn=10)
     stats = await run_traffic(Target.from_url(three_pods.url), spec)
@@ -44,6 +48,7 @@ async def test_recycling_after_n_requests_opens_new_connections(three_pods) -> N
     assert all(segment[4] == 10 for segment in lanes)
 
 
+@own_loop
 async def test_open_loop_sends_every_planned_request(three_pods) -> None:
     spec = LoadSpec(conns=4, rps=200, duration=1.0)
     engine = TrafficEngine(Target.from_url(three_pods.url), spec, TrafficStats())
@@ -53,6 +58,7 @@ async def test_open_loop_sends_every_planned_request(three_pods) -> None:
     assert stats.connections == 4
 
 
+@own_loop
 async def test_open_loop_counts_queueing_as_latency(three_pods) -> None:
     # One connection, each request takes >= 200 ms, but 20 are due per second: the ones that
     # wait must show their wait (no coordinated omission), and the ones never sent are counted.
@@ -63,6 +69,7 @@ async def test_open_loop_counts_queueing_as_latency(three_pods) -> None:
     assert stats.latency.max >= 0.5
 
 
+@own_loop
 async def test_refused_connections_are_counted_as_refused() -> None:
     target = Target(host="127.0.0.1", port=free_port())
     stats = await run_traffic(target, LoadSpec(conns=2, requests=10, duration=None))
@@ -70,6 +77,7 @@ async def test_refused_connections_are_counted_as_refused() -> None:
     assert stats.ok == 0
 
 
+@own_loop
 async def test_server_errors_are_counted_as_5xx(three_pods) -> None:
     stats = await run_traffic(
         Target.from_url(three_pods.url + "status/503"), LoadSpec(conns=1, requests=20, duration=None)
@@ -78,6 +86,7 @@ async def test_server_errors_are_counted_as_5xx(three_pods) -> None:
     assert stats.statuses[503] == 20
 
 
+@own_loop
 async def test_slow_answers_time_out(three_pods) -> None:
     stats = await run_traffic(
         Target.from_url(three_pods.url + "delay?ms=3000"),
@@ -86,6 +95,7 @@ async def test_slow_answers_time_out(three_pods) -> None:
     assert stats.errors["timeout"] == 2
 
 
+@own_loop
 async def test_connections_closed_mid_request_are_resets() -> None:
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -100,6 +110,7 @@ async def test_connections_closed_mid_request_are_resets() -> None:
     assert stats.errors["reset"] == 5
 
 
+@own_loop
 async def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
     answers = [
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Pod-Name: chunky\r\n\r\n"
@@ -128,6 +139,7 @@ async def test_chunked_and_close_delimited_bodies_are_read_whole() -> None:
     assert stats.connections == 1
 
 
+@own_loop
 async def test_stop_ends_a_run_early(three_pods) -> None:
     engine = TrafficEngine(
         Target.from_url(three_pods.url), LoadSpec(conns=2, rps=100, duration=60), TrafficStats()
@@ -177,6 +189,7 @@ def test_only_http_urls_are_targets() -> None:
             Target.from_url(bad)
 
 
+@own_loop
 async def test_idle_connections_closed_without_warning_are_counted_as_dropped() -> None:
     async def answer_then_vanish(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
@@ -196,6 +209,7 @@ async def test_idle_connections_closed_without_warning_are_counted_as_dropped() 
     assert stats.dropped >= 2
 
 
+@own_loop
 async def test_a_draining_pod_loses_no_request(backend_factory) -> None:
     backend = backend_factory("pod-drain", SHUTDOWN_MODE="drain", DRAIN_SECONDS="3")
     engine = TrafficEngine(
@@ -211,6 +225,7 @@ async def test_a_draining_pod_loses_no_request(backend_factory) -> None:
     assert stats.connections > 2  # Connection: close during the drain made the client reconnect
 
 
+@own_loop
 async def test_an_abruptly_stopped_pod_breaks_its_connections(backend_factory) -> None:
     backend = backend_factory("pod-abrupt", SHUTDOWN_MODE="abrupt")
     engine = TrafficEngine(

@@ -3,30 +3,15 @@ carry what the page draws, and cluster changes become rows and heatmap marks."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from django.test import override_settings
 
 from dashboard.traffic.cluster import ClusterView, describe_changes
-from dashboard.traffic.engine import LoadSpec, SpecError, Target
+from dashboard.traffic.engine import LoadSpec, SpecError
 from dashboard.traffic.runs import RunConflict, RunRegistry, parse_run_form
-from dashboard.traffic.targets import ResolvedTarget, TargetOption
+from tests.traffic.helpers import resolved_for, wait_until
 
 FORM = {"target": "backend-service:80", "mode": "keepalive", "conns": "4", "rps": "100", "duration": "30"}
-
-
-def resolved_for(url: str, service: str | None = "backend-service") -> ResolvedTarget:
-    option = TargetOption(id="backend-service:80", label="backend-service :80", service=service, port=80)
-    return ResolvedTarget(option=option, target=Target.from_url(url), via="test", selector={"app": "backend"})
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
 
 
 def test_form_is_parsed_into_a_capped_spec() -> None:

@@ -340,13 +340,14 @@ def _validate_meta(errs: Errors, plural: str, meta: dict, *, old_meta: dict | No
     validate_labels(errs, meta.get("labels"), "metadata.labels")
     _validate_annotations(errs, meta.get("annotations"), "metadata.annotations")
     for i, ref in enumerate(meta.get("ownerReferences") or []):
-        path = f"metadata.ownerReferences[{i}]"
+        # validateOwnerReference reports under the list's path, without the index.
+        path = "metadata.ownerReferences"
         if not isinstance(ref, dict):
-            errs.invalid(path, ref, "must be an object")
+            errs.invalid(f"{path}[{i}]", ref, "must be an object")
             continue
-        for key in ("apiVersion", "kind", "name", "uid"):
+        for key, what in (("apiVersion", "version"), ("kind", "kind"), ("name", "name"), ("uid", "uid")):
             if not ref.get(key):
-                errs.invalid(f"{path}.{key}", ref.get(key) or "", f"{key} must not be empty")
+                errs.invalid(f"{path}.{key}", ref.get(key) or "", f"{what} must not be empty")
     refs = meta.get("ownerReferences") or []
     controllers = [r for r in refs if isinstance(r, dict) and r.get("controller")]
     if len(controllers) > 1:

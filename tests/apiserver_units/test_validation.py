@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.apiserver.validation import Invalid, default_object, qos_class, validate_object
+from sandbox.apiserver.validation import Invalid, Undecodable, default_object, qos_class, validate_object
 
 REPO = Path(__file__).resolve().parents[2]
 PLURALS = {"Deployment": "deployments", "Service": "services", "Pod": "pods"}
@@ -550,3 +550,34 @@ def test_pod_spec_is_immutable_except_image_deadline_and_new_tolerations() -> No
     assert cause["message"].startswith(
         "Forbidden: pod updates may not change fields other than `spec.containers[*].image`"
     )
+
+
+def test_owner_references_need_their_identity() -> None:
+    obj = pod()
+    obj["metadata"]["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs"}]
+    err = invalid("pods", obj)
+    assert err.causes == [
+        {
+            "reason": "FieldValueInvalid",
+            "field": "metadata.ownerReferences.uid",
+            "message": 'Invalid value: "": uid must not be empty',
+        }
+    ]
+
+
+def test_wrong_json_types_are_undecodable_not_invalid() -> None:
+    obj = deployment(replicas="3")
+    default_object("deployments", obj)
+    with pytest.raises(Undecodable) as info:
+        validate_object("deployments", obj)
+    assert info.value.code == 400
+    assert info.value.causes == []
+    assert info.value.message == (
+        'Deployment in version "v1" cannot be handled as a Deployment: json: cannot unmarshal string into Go '
+        "struct field DeploymentSpec.spec.replicas of type int32"
+    )
+    bad_strategy = deployment(strategy="Recreate")
+    default_object("deployments", bad_strategy)
+    assert bad_strategy["spec"]["strategy"] == "Recreate"  # defaults never paper over a wrong type
+    with pytest.raises(Undecodable):
+        validate_object("deployments", bad_strategy)

@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,6 +76,30 @@ class Server:
         hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
         return rss, hwm
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the server has used so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def requests_served(self) -> int:
+        """The server's own count of responses (from /metrics, excluding this scrape)."""
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+        return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("backend_http_requests_total{"))
+
+    def measured(self, label: str, run: Callable[[], str]) -> None:
+        """Print a load run's own figures and the server's requests per CPU-second during it.
+
+        Requests per CPU-second is what one core sustains when the server has it to itself; on
+        a busy shared machine it is the steadier figure of the two."""
+        served, cpu = self.requests_served(), self.cpu_seconds()
+        figures = run()
+        served, cpu = self.requests_served() - served - 1, self.cpu_seconds() - cpu
+        print(f"{label:<30}: {figures}  | {served / cpu:,.0f} req per server CPU-second")
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
@@ -86,8 +111,8 @@ def run_wrk(url: str, *, duration: int, connections: int) -> str:
     out = subprocess.run([*taskset(CLIENT_CPUS), "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
                           "--latency", url], capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"50%\s+(\S+)", out).group(1)
-    p99 = re.search(r"99%\s+(\S+)", out).group(1)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     return f"{rps:,.0f} req/s  p50 {p50}  p99 {p99}" + (f"  ({errors.group(0)})" if errors else "")
 
@@ -180,14 +205,12 @@ def main() -> int:
     try:
         rss, _ = server.rss_kib()
         print(f"memory at start: RSS {rss / 1024:.1f} MiB")
-        print(f"wrk  keep-alive GET /        : "
-              f"{run_wrk(server.url, duration=args.duration, connections=args.connections)}")
-        print(f"hey  keep-alive GET /        : "
-              f"{run_hey(server.url, duration=args.duration, connections=args.connections, keepalive=True)}")
-        print(f"hey  new connection per req  : "
-              f"{run_hey(server.url, duration=args.duration, connections=args.connections, keepalive=False)}")
-        print(f"wrk  keep-alive GET /healthz : "
-              f"{run_wrk(server.url + 'healthz', duration=args.duration, connections=args.connections)}")
+        load = {"duration": args.duration, "connections": args.connections}
+        server.measured("wrk keep-alive GET /", lambda: run_wrk(server.url, **load))
+        server.measured("hey keep-alive GET /", lambda: run_hey(server.url, keepalive=True, **load))
+        server.measured("hey new connection per request",
+                        lambda: run_hey(server.url, keepalive=False, **load))
+        server.measured("wrk keep-alive GET /healthz", lambda: run_wrk(server.url + "healthz", **load))
         rss, hwm = server.rss_kib()
         print(f"memory after load: RSS {rss / 1024:.1f} MiB, peak {hwm / 1024:.1f} MiB")
     finally:

@@ -11,6 +11,7 @@ handling in `server.py`, so this module reads like the endpoint list in the READ
     GET|POST /config        connection recycling and access log, changeable at run time
     GET  /delay?ms=N        answer after N ms (0..30000)
     GET  /status/{code}     answer with that status (200..599)
+    ANY  /echo              the identity plus the request as received (method, target, headers)
     GET  /metrics           Prometheus text format
 """
 
@@ -296,6 +297,19 @@ def delay(state: State, conn: Connection, req: Request) -> Result:
     return Deferred(ms / 1000, lambda: (200, JSON, identity_body(state, conn, req, f',"delay_ms":{ms}'), ""))
 
 
+def echo(state: State, conn: Connection, req: Request) -> Result:
+    """ANY /echo: the identity plus the request as the pod received it (like traefik/whoami).
+
+    Behind a Service the client address is the proxy's, and an L4 proxy adds no headers: what
+    arrives here is what the client sent.
+    """
+    request = {"method": req.method, "target": req.target,
+               "http_version": "1.1" if req.version == 11 else "1.0", "headers": req.headers,
+               "body_bytes": len(req.body or b"")}
+    extra = f',"request":{json.dumps(request, separators=(",", ":"))}'
+    return 200, JSON, identity_body(state, conn, req, extra), ""
+
+
 def status(state: State, conn: Connection, req: Request) -> Result:
     """GET /status/{code}: answer with that status code (200..599) and the identity."""
     raw = req.path[len("/status/"):]
@@ -463,6 +477,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "/config": ("config", ("GET", "HEAD", "POST"), config),
     "/delay": ("delay", ("GET", "HEAD", "POST"), delay),
     "/metrics": ("metrics", READ, metrics),
+    "/echo": ("echo", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"), echo),
 }
 STATUS_ROUTE = ("status", ("GET", "HEAD", "POST"), status)
 
@@ -473,7 +488,7 @@ def dispatch(state: State, conn: Connection, req: Request) -> tuple[str, Result]
     if route is None:
         if not req.path.startswith("/status/"):
             return "not_found", error(404, f"no such path {req.path[:200]!r}; try / /healthz /readyz "
-                                           "/metrics /config /delay?ms=100 /status/503")
+                                           "/metrics /config /echo /delay?ms=100 /status/503")
         route = STATUS_ROUTE
     name, methods, handler = route
     if req.method not in methods:

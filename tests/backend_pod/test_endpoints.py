@@ -242,3 +242,16 @@ def test_config_rejects_bad_input_and_changes_nothing(backend: Backend) -> None:
         assert message in resp.json()["error"], (path, body, resp.json())
     assert backend.get("/config").json()["max_conn_requests"] == 4
     assert backend.get("/config?x=1").status == 400
+
+
+def test_echo_shows_the_request_as_received(backend: Backend) -> None:
+    resp = backend.post("/echo?a=1", body=b"12345",
+                        headers={"X-Custom": "hello", "Content-Type": "text/plain"})
+    assert resp.status == 200
+    data = resp.json()
+    assert data["pod"]["name"] == "backend-test-0"
+    request = data["request"]
+    assert (request["method"], request["target"], request["http_version"]) == ("POST", "/echo?a=1", "1.1")
+    assert request["headers"]["x-custom"] == "hello" and request["body_bytes"] == 5
+    assert backend.request("DELETE", "/echo").json()["request"]["method"] == "DELETE"
+    assert backend.request("TRACE", "/echo").status == 405

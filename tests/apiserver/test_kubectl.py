@@ -257,6 +257,8 @@ def test_scale_apply_and_delete_on_a_private_sandbox(sandbox_factory, tmp_path: 
     assert "deployment.apps/backend configured" in kubectl(box, "apply", "-f", str(changed)).stdout
     spec = json.loads(kubectl(box, "get", "deployment", "backend", "-o", "json").stdout)["spec"]
     assert spec["replicas"] == 2 and spec["template"]["spec"]["containers"][0]["image"] == "lb-demo:v2"
+    rollout = kubectl(box, "rollout", "status", "deployment", "backend", "--timeout=240s", timeout=300)
+    assert 'deployment "backend" successfully rolled out' in rollout.stdout
     created = kubectl(box, "apply", "-f", str(REPO / "k8s" / "dashboard") + "/").stdout
     assert "created" in created
     deleted = kubectl(box, "delete", "pod", "frontend", timeout=120).stdout

@@ -395,25 +395,78 @@ def test_namespace_deletion_removes_its_content(local_api: LocalApi) -> None:
 
 
 def test_objects_deserialize_and_validate_with_official_schemas(local_api: LocalApi) -> None:
-    local_api.json("POST", PODS, body=pod_body("v"))
-    local_api.json("POST", DEPLOYMENTS, body=deployment_body("v"))
-    local_api.json(
-        "POST",
-        "/api/v1/namespaces/default/services",
-        body={"metadata": {"name": "v"}, "spec": {"selector": {"app": "v"}, "ports": [{"port": 80}]}},
-    )
+    ns = "/api/v1/namespaces/default"
+    creates = [
+        (PODS, pod_body("v")),
+        (DEPLOYMENTS, deployment_body("v")),
+        (
+            f"{ns}/services",
+            {"metadata": {"name": "v"}, "spec": {"selector": {"app": "v"}, "ports": [{"port": 80}]}},
+        ),
+        ("/api/v1/nodes", {"metadata": {"name": "node-v"}}),
+        (f"{ns}/configmaps", {"metadata": {"name": "v"}, "data": {"k": "v"}}),
+        (
+            f"{ns}/endpoints",
+            {
+                "metadata": {"name": "v"},
+                "subsets": [{"addresses": [{"ip": "127.0.0.2"}], "ports": [{"port": 80}]}],
+            },
+        ),
+        (
+            "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices",
+            {
+                "metadata": {"name": "v-1", "labels": {"kubernetes.io/service-name": "v"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": ["127.0.0.2"], "conditions": {"ready": True}}],
+                "ports": [{"port": 80}],
+            },
+        ),
+        (
+            f"{ns}/events",
+            {
+                "metadata": {"name": "v.1"},
+                "involvedObject": {"kind": "Pod", "name": "v", "namespace": "default"},
+                "reason": "Started",
+                "message": "m",
+                "type": "Normal",
+            },
+        ),
+        (
+            "/apis/apps/v1/namespaces/default/replicasets",
+            {**deployment_body("v"), "kind": "ReplicaSet", "metadata": {"name": "v"}},
+        ),
+        (
+            "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles",
+            {
+                "metadata": {"name": "v"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}],
+            },
+        ),
+    ]
+    for path, body in creates:
+        status, created = local_api.json("POST", path, body=body)
+        assert status == 201, created
     api = client.ApiClient(local_api.kube_configuration())
     for path, model in (
         (PODS + "/v", "V1Pod"),
+        (PODS, "V1PodList"),
         (DEPLOYMENTS + "/v", "V1Deployment"),
-        ("/api/v1/namespaces/default/services/v", "V1Service"),
+        (DEPLOYMENTS + "/v/scale", "V1Scale"),
+        (f"{ns}/services/v", "V1Service"),
         ("/api/v1/namespaces/default", "V1Namespace"),
-        ("/api/v1/namespaces/default/serviceaccounts/default", "V1ServiceAccount"),
+        (f"{ns}/serviceaccounts/default", "V1ServiceAccount"),
+        ("/api/v1/nodes/node-v", "V1Node"),
+        (f"{ns}/configmaps/v", "V1ConfigMap"),
+        (f"{ns}/endpoints/v", "V1Endpoints"),
+        ("/apis/discovery.k8s.io/v1/namespaces/default/endpointslices/v-1", "V1EndpointSlice"),
+        (f"{ns}/events/v.1", "CoreV1Event"),
+        ("/apis/apps/v1/namespaces/default/replicasets/v", "V1ReplicaSet"),
+        ("/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles/v", "V1Role"),
     ):
         _, obj = local_api.json("GET", path)
         kubernetes_validate.validate(obj, "1.37.0", strict=True)
         response = local_api.request("GET", path)
-        assert api.deserialize(response.data.decode(), model, "application/json") is not None
+        assert api.deserialize(response.data.decode(), model, "application/json") is not None, path
 
 
 def test_field_validation_strict_warn_and_pruning(local_api: LocalApi) -> None:

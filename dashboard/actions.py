@@ -20,7 +20,7 @@ from collections import deque
 from typing import Any
 
 from django.conf import settings
-from kubernetes import client
+from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from dashboard.kube import api_client
@@ -70,17 +70,17 @@ def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
         raise ActionError(400, f"replicas must be between 0 and {settings.LBDEMO_MAX_REPLICAS}")
     with api_client() as api:
         try:
-            client.AppsV1Api(api).patch_namespaced_deployment_scale(
+            AppsV1Api(api).patch_namespaced_deployment_scale(
                 name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}})
         except ApiException as exc:
             raise _api_error(exc, f"Deployment {name!r}") from exc
     return replicas
 
 
-def _backend_pod(api: client.ApiClient, name: str) -> dict[str, Any]:
+def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
     """Read a pod and refuse (403) unless the backend selector matches it."""
     try:
-        response = client.CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
+        response = CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
                                                              _preload_content=False)
     except ApiException as exc:
         raise _api_error(exc, f"pod {name!r}") from exc
@@ -98,7 +98,7 @@ def pod_delete(*, name: str) -> str:
         pod = _backend_pod(api, name)
         uid = (pod.get("metadata") or {}).get("uid")
         try:
-            client.CoreV1Api(api).delete_namespaced_pod(
+            CoreV1Api(api).delete_namespaced_pod(
                 name, settings.LBDEMO_NAMESPACE, body={"preconditions": {"uid": uid}} if uid else None)
         except ApiException as exc:
             raise _api_error(exc, f"pod {name!r}") from exc

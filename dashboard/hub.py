@@ -56,6 +56,12 @@ from typing import Any, Protocol
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+# Imported here, not on first use: the client's API classes take seconds to import (pydantic
+# models), which would otherwise land on the first page load instead of on server start.
+from kubernetes.client import AppsV1Api, CoreV1Api, DiscoveryV1Api
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
 from dashboard.cache import Change, ClusterCache, Obj
 from dashboard.timeline import Timeline
 
@@ -310,12 +316,10 @@ class KubeSource:
 
     def _call(self, kind: str) -> Callable[..., Any]:
         """The client's list function for a kind, bound to a per-thread ApiClient."""
-        from kubernetes import client
-
         api = getattr(self._local, "api", None)
         if api is None:
             api = self._local.api = self._factory()
-        core, apps, discovery = client.CoreV1Api(api), client.AppsV1Api(api), client.DiscoveryV1Api(api)
+        core, apps, discovery = CoreV1Api(api), AppsV1Api(api), DiscoveryV1Api(api)
         ns = self.namespace
         calls: dict[str, Callable[..., Any]] = {
             "Pod": lambda **kw: core.list_namespaced_pod(ns, **kw),
@@ -332,8 +336,6 @@ class KubeSource:
     @staticmethod
     def _raise_for(exc: Exception) -> None:
         """Turn the client's ApiException into the hub's exceptions where one applies."""
-        from kubernetes.client.exceptions import ApiException
-
         if isinstance(exc, ApiException):
             if exc.status == 410:
                 raise WatchGone(str(exc.reason)) from exc
@@ -355,8 +357,6 @@ class KubeSource:
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:
         """WATCH from ``resource_version``; yields events until the server ends the stream."""
-        from kubernetes.watch.watch import iter_resp_lines
-
         try:
             response = self._call(kind)(watch=True, resource_version=resource_version,
                                         allow_watch_bookmarks=True, timeout_seconds=timeout_seconds,

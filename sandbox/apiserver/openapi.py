@@ -310,19 +310,35 @@ def _convert(node: Any) -> Any:
             types = [t for t in value if t != "null"]
             if types:
                 out["type"] = types[0]
-        elif key == "oneOf" and all(isinstance(v, dict) and "type" in v for v in value):
-            types = {t for v in value for t in (v["type"] if isinstance(v["type"], list) else [v["type"]])}
-            out["type"] = "string"
-            if "integer" in types or "number" in types:
-                out["x-kubernetes-int-or-string"] = True
-                out["format"] = "int-or-string"
         elif key in ("properties", "patternProperties"):
-            out[key] = {k: _convert(v) for k, v in value.items()}
+            # The JSON Schema adds an `enum` to apiVersion and kind; the API server's document has none.
+            out[key] = {k: _convert({f: v for f, v in prop.items() if not (k in ("apiVersion", "kind")
+                                                                             and f == "enum")})
+                        for k, prop in value.items()}
         elif key == "enum" and isinstance(value, list):
             out[key] = [v for v in value if v is not None]
         else:
             out[key] = _convert(value)
     return out
+
+
+def _component(name: str) -> dict[str, Any]:
+    """One component schema. IntOrString and Quantity are published as `oneOf` types (which is
+    why `kubectl explain` prints `<IntOrString>` and `map[string]Quantity`)."""
+    schema = _convert(definitions()[name])
+    if name == "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
+        schema = {"description": INT_OR_STRING_DOC, "format": "int-or-string",
+                  "oneOf": [{"type": "integer"}, {"type": "string"}]}
+    elif name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
+        schema = {"description": QUANTITY_DOC, "oneOf": [{"type": "string"}, {"type": "number"}]}
+    return schema
+
+
+INT_OR_STRING_DOC = ("IntOrString is a type that can hold an int32 or a string.  When used in JSON or "
+                     "YAML marshalling and unmarshalling, it produces or consumes the inner type.  This "
+                     "allows you to have, for example, a JSON field that can accept a name or number.")
+QUANTITY_DOC = ("Quantity is a fixed-point representation of a number. It provides convenient "
+                "marshaling/unmarshaling in JSON and YAML, in addition to String() and AsInt64() accessors.")
 
 
 def _closure(roots: list[str]) -> list[str]:
@@ -370,7 +386,7 @@ def _documents() -> dict[str, tuple[str, bytes]]:
             roots += [ROOT_DEFINITIONS[res.plural], ROOT_DEFINITIONS[res.plural] + "List"]
             if res.scale:
                 roots.append(ROOT_DEFINITIONS["scale"])
-        schemas = {name: _convert(definitions()[name]) for name in _closure(roots)}
+        schemas = {name: _component(name) for name in _closure(roots)}
         version = resources[0].version
         paths[f"/{path}/"] = {
             "get": {"tags": [f"{(resources[0].group or 'core').split('.')[0]}_{version}"],

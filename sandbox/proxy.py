@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import itertools
 import json
 import logging
@@ -59,6 +60,7 @@ MODES = ("random", "round-robin", "least-conn")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TABLE_FILE = "proxy-connections.json"
 LINGER_RST = struct.pack("ii", 1, 0)
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 
 @dataclass
@@ -126,10 +128,12 @@ class Upstream(asyncio.Protocol):
         self.conn.client.write(data)
 
     def eof_received(self) -> bool:
-        if self.conn.client.can_write_eof():
-            self.conn.client.write_eof()
-            return True
-        return False
+        """The pod finished sending: pass the half-close on; close both once both sides are done."""
+        self.conn.upstream_eof = True
+        if self.conn.client_eof or not self.conn.client.can_write_eof():
+            return False
+        self.conn.client.write_eof()
+        return True
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.conn.close()
@@ -153,6 +157,7 @@ class Connection(asyncio.Protocol):
         self.endpoint: Endpoint | None = None
         self.pending: list[bytes] = []
         self.client_eof = False
+        self.upstream_eof = False
         self.bytes_in = 0
         self.bytes_out = 0
         self.opened = time.time()
@@ -176,10 +181,17 @@ class Connection(asyncio.Protocol):
         asyncio.get_running_loop().create_task(self._connect(ep))
 
     async def _connect(self, ep: Endpoint) -> None:
+        """Connect to the endpoint, then let the client's bytes flow."""
         loop = asyncio.get_running_loop()
         try:
-            transport, _ = await loop.create_connection(lambda: Upstream(self), ep.ip, ep.port)
-        except OSError:
+            try:
+                transport, _ = await loop.create_connection(lambda: Upstream(self), ep.ip, ep.port)
+            except OSError as exc:
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    raise
+                transport = await self._connect_from_spare_source(ep)
+        except OSError as exc:
+            self.proxy.note_failure(ep, exc)
             self._reset()
             return
         if self.closed:
@@ -196,6 +208,26 @@ class Connection(asyncio.Protocol):
         if self.client_eof and transport.can_write_eof():
             transport.write_eof()
         self.client.resume_reading()
+
+    async def _connect_from_spare_source(self, ep: Endpoint) -> asyncio.Transport:
+        """Connect from another loopback source address.
+
+        Every connection to a pod leaves a 4-tuple in TIME-WAIT for a minute on loopback, so
+        thousands of new connections per second exhaust the ephemeral ports between 127.0.0.1
+        and one pod; a source address of its own gives a fresh port range (the port is
+        picked at connect time, IP_BIND_ADDRESS_NO_PORT)."""
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((f"127.253.{random.randint(0, 255)}.{random.randint(1, 254)}", 0))
+            sock.setblocking(False)
+            await loop.sock_connect(sock, (ep.ip, ep.port))
+            transport, _ = await loop.create_connection(lambda: Upstream(self), sock=sock)
+        except BaseException:
+            sock.close()
+            raise
+        return transport  # type: ignore[return-value]
 
     def _reset(self) -> None:
         """Abort the client connection with a RST (like a REJECT)."""
@@ -214,7 +246,10 @@ class Connection(asyncio.Protocol):
             self.pending.append(data)
 
     def eof_received(self) -> bool:
+        """The client finished sending: pass the half-close on; close both once both sides are done."""
         self.client_eof = True
+        if self.upstream_eof:
+            return False
         if self.upstream is not None and self.upstream.can_write_eof():
             self.upstream.write_eof()
         return True
@@ -270,9 +305,25 @@ class Proxy:
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.connections: dict[int, Connection] = {}
         self.table_dirty = True
+        self._failures = 0
+        self._failure_logged = -10.0
         self._sync_wanted = asyncio.Event()
         self.svc_informer.add_handler(self._changed)
         self.slice_informer.add_handler(self._changed)
+
+    def note_failure(self, ep: Endpoint, exc: OSError) -> None:
+        """Log (at most every 5 s) that connecting to an endpoint failed; the client got a reset."""
+        now = time.monotonic()
+        self._failures += 1
+        if now - self._failure_logged >= 5.0:
+            log.warning(
+                "%d connection(s) reset: could not connect to %s:%d (%s)",
+                self._failures,
+                ep.ip,
+                ep.port,
+                exc.strerror or exc,
+            )
+            self._failures, self._failure_logged = 0, now
 
     def _changed(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         self._sync_wanted.set()

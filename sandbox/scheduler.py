@@ -11,6 +11,7 @@ PodScheduled=False/Unschedulable and a ``FailedScheduling`` event, and is retrie
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
@@ -39,6 +40,7 @@ class Scheduler:
         self.queue = WorkQueue("scheduler")
         self.recorder = EventRecorder(client, component=SCHEDULER_NAME)
         self._assumed: dict[str, str] = {}
+        self._binding: set[asyncio.Task] = set()
         self.pod_informer.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
 
@@ -112,7 +114,6 @@ class Scheduler:
         if pod is None or not self._wants(pod) or key in self._assumed:
             return
         node, why = self.pick_node(pod)
-        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
         if node is None:
             self.recorder.event(pod, WARNING, "FailedScheduling", why)
             cond = condition(pod, "PodScheduled")
@@ -134,6 +135,17 @@ class Scheduler:
                 )
             self.queue.add_after(key, 5.0)
             return
+        # Assume the pod is on the node now, so the next scheduling cycle counts it, and bind
+        # in the background: kube-scheduler's binding cycle runs apart from the scheduling cycle.
+        self._assumed[key] = node
+        task = asyncio.get_running_loop().create_task(self._bind(pod, node))
+        self._binding.add(task)
+        task.add_done_callback(self._binding.discard)
+
+    async def _bind(self, pod: Obj, node: str) -> None:
+        """POST the Binding; on failure forget the assumption and retry the pod."""
+        ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+        key = key_of(pod)
         binding = {
             "apiVersion": "v1",
             "kind": "Binding",
@@ -145,10 +157,16 @@ class Scheduler:
                 "POST", PODS.path(namespace=ns, name=name, subresource="binding"), body=binding
             )
         except ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return
-            raise
-        self._assumed[key] = node
+            self._assumed.pop(key, None)
+            if not (exc.not_found or exc.conflict):
+                log.warning("binding %s to %s failed: %s", key, node, exc)
+                self.queue.add_rate_limited(key)
+            return
+        except Exception as exc:
+            self._assumed.pop(key, None)
+            log.warning("binding %s to %s failed: %s", key, node, exc)
+            self.queue.add_rate_limited(key)
+            return
         self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
 
     async def _patch_status(self, pod: Obj, status: Obj) -> None:

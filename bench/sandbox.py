@@ -1,0 +1,353 @@
+"""Benchmark of the sandbox cluster: scale-up speed, pod memory, idle CPU and Service proxy throughput.
+
+Starts a private sandbox (one node per core, three by default), then prints:
+
+- the time from ``replicas=1`` to 20 Ready pods (target under 5 s);
+- the resident memory per pod process (average and max);
+- the idle CPU of the whole sandbox (API server, node agents, proxy and the pods, probes
+  included) with 5 pods, in percent of one core (target under 2 %);
+- the Service proxy's throughput next to HAProxy in TCP mode on the same 5 backends, with
+  keep-alive connections (``wrk``) and with a new connection per request (``hey
+  -disable-keepalive``); targets: at least 0.8 and 0.5 of HAProxy's.
+
+Run: ``.venv/bin/python bench/sandbox.py [--duration S] [--connections N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import urllib3
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from dashboard.launcher import Lab, free_port  # noqa: E402
+
+KUBECTL = REPO / ".venv" / "bin" / "kubectl"
+
+
+class Api:
+    """Just enough of a client for the benchmark: GET and PATCH as JSON over the sandbox's TLS."""
+
+    def __init__(self, kubeconfig: Path) -> None:
+        config = yaml.safe_load(kubeconfig.read_text())
+        self.url = config["clusters"][0]["cluster"]["server"]
+        self.headers = {"Authorization": f"Bearer {config['users'][0]['user']['token']}"}
+        self.http = urllib3.PoolManager(ca_certs=str(kubeconfig.parent / "ca.crt"))
+
+    def get(self, path: str) -> dict:
+        """GET a path and decode the JSON answer."""
+        return json.loads(self.http.request("GET", self.url + path, headers=self.headers).data)
+
+    def send(
+        self, method: str, path: str, body: dict, content_type: str = "application/merge-patch+json"
+    ) -> dict:
+        """Send a JSON body."""
+        resp = self.http.request(
+            method,
+            self.url + path,
+            body=json.dumps(body).encode(),
+            headers={**self.headers, "Content-Type": content_type},
+        )
+        if resp.status >= 400:
+            raise RuntimeError(f"{method} {path}: {resp.status} {resp.data[:300]!r}")
+        return json.loads(resp.data)
+
+    def scale(self, replicas: int) -> None:
+        """Set the backend Deployment's replicas through the scale subresource."""
+        self.send(
+            "PATCH",
+            "/apis/apps/v1/namespaces/default/deployments/backend/scale",
+            {"spec": {"replicas": replicas}},
+        )
+
+    def ready_backend_pods(self) -> list[dict]:
+        """Ready, not terminating backend pods."""
+        pods = self.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dbackend")["items"]
+        return [
+            p
+            for p in pods
+            if not p["metadata"].get("deletionTimestamp")
+            and any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in p.get("status", {}).get("conditions") or []
+            )
+        ]
+
+    def all_backend_pods(self) -> list[dict]:
+        """Every backend pod object."""
+        return self.get("/api/v1/namespaces/default/pods?labelSelector=app%3Dbackend")["items"]
+
+
+def wait_for(check, *, timeout: float, interval: float = 0.05, what: str):
+    """Poll until ``check()`` is truthy."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def pod_pids(api: Api) -> list[int]:
+    """Process ids of the running backend pods."""
+    out = []
+    for pod in api.ready_backend_pods():
+        cid = pod["status"]["containerStatuses"][0].get("containerID", "")
+        if cid.startswith("sandbox://"):
+            out.append(int(cid.removeprefix("sandbox://")))
+    return out
+
+
+def tree_cpu_seconds(root: psutil.Process) -> float:
+    """User+system CPU seconds of a process and all its descendants."""
+    total = 0.0
+    for proc in [root, *root.children(recursive=True)]:
+        try:
+            t = proc.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
+
+
+def bench_scale(api: Api) -> float:
+    """Seconds from replicas=1 (steady) to 20 Ready pods."""
+    api.scale(1)
+    wait_for(
+        lambda: len(api.all_backend_pods()) == 1 and len(api.ready_backend_pods()) == 1,
+        timeout=120,
+        what="1 backend pod",
+    )
+    time.sleep(1.0)
+    began = time.monotonic()
+    api.scale(20)
+    wait_for(lambda: len(api.ready_backend_pods()) >= 20, timeout=120, interval=0.02, what="20 Ready pods")
+    return time.monotonic() - began
+
+
+def median(values: list[tuple[float, float]]) -> tuple[float, float]:
+    """Element-wise median of (rate, cpu) samples."""
+    return statistics.median(v[0] for v in values), statistics.median(v[1] for v in values)
+
+
+def parse_wrk(output: str) -> float:
+    """Requests/s from wrk's output."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return float(m.group(1)) if m else 0.0
+
+
+def parse_hey(output: str) -> tuple[float, int]:
+    """(Requests/s, non-200 or error count) from hey's output."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    codes = re.findall(r"\[(\d+)\]\s+(\d+) responses", output)
+    errors = sum(int(n) for code, n in codes if code != "200")
+    err_section = output.split("Error distribution:")[-1] if "Error distribution:" in output else ""
+    errors += sum(int(n) for n in re.findall(r"\[(\d+)\]", err_section))
+    return (float(m.group(1)) if m else 0.0), errors
+
+
+def cpu_seconds(proc: psutil.Process) -> float:
+    """User+system CPU seconds of one process."""
+    t = proc.cpu_times()
+    return t.user + t.system
+
+
+def run_load(
+    url: str, *, keepalive: bool, duration: int, connections: int, proc: psutil.Process
+) -> tuple[float, float]:
+    """(req/s, CPU microseconds the proxy process spent per request) for one wrk or hey run."""
+    before, began = cpu_seconds(proc), time.monotonic()
+    if keepalive:
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
+        rate, errors = parse_wrk(out), 0
+    else:
+        out = subprocess.run(
+            ["hey", "-disable-keepalive", "-c", str(connections), "-z", f"{duration}s", url],
+            capture_output=True,
+            text=True,
+            timeout=duration + 60,
+        ).stdout
+        rate, errors = parse_hey(out)
+    if errors:
+        raise SystemExit(f"{errors} failed requests against {url}:\n{out[-1500:]}")
+    cpu = (cpu_seconds(proc) - before) / (time.monotonic() - began)
+    return rate, (cpu / rate * 1e6 if rate else 0.0)
+
+
+def start_haproxy(backends: list[str], workdir: Path, *, ports: int) -> tuple[subprocess.Popen, list[int]]:
+    """HAProxy in TCP mode, round-robin over ``backends``, on ``ports`` free loopback ports."""
+    listen = [free_port() for _ in range(ports)]
+    binds = "\n".join(f"    bind 127.0.0.1:{port}" for port in listen)
+    servers = "\n".join(f"    server s{i} {b}" for i, b in enumerate(backends))
+    config = workdir / "haproxy.cfg"
+    config.write_text(f"""global
+    maxconn 4000
+    nbthread 1
+defaults
+    mode tcp
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+frontend fe
+{binds}
+    default_backend be
+backend be
+    balance roundrobin
+{servers}
+""")
+    proc = subprocess.Popen(
+        ["haproxy", "-f", str(config), "-db"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    wait_for(lambda: _listening(listen[-1]), timeout=10, what="haproxy")
+    return proc, listen
+
+
+def _listening(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+def main() -> None:
+    """Start a sandbox, measure, print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=5, help="seconds per throughput run")
+    parser.add_argument("--connections", type=int, default=32, help="concurrent connections for wrk/hey")
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per proxy and mode")
+    args = parser.parse_args()
+    for tool in ("wrk", "hey", "haproxy"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed (make bench installs it with apt-get)")
+    workdir = Path(tempfile.mkdtemp(prefix="lb-demo-bench-"))
+    lab = Lab()
+    try:
+        kubeconfig = lab.start_sandbox(
+            state_dir=workdir / "state",
+            api_port=free_port(),
+            nodes=args.nodes,
+            log_file=workdir / "sandbox.log",
+        )
+        api = Api(kubeconfig)
+        root = psutil.Process(lab.processes[0].pid)
+        wait_for(lambda: len(api.ready_backend_pods()) == 3, timeout=120, what="the 3 sample pods")
+
+        seconds = bench_scale(api)
+        print(f"scale replicas=1 -> 20 Ready pods: {seconds:.2f} s (target < 5 s)")
+        rss = [psutil.Process(pid).memory_info().rss for pid in pod_pids(api)]
+        print(
+            f"pod RSS: avg {sum(rss) / len(rss) / 2**20:.1f} MiB, max {max(rss) / 2**20:.1f} MiB "
+            f"over {len(rss)} pods"
+        )
+
+        api.scale(5)
+        wait_for(
+            lambda: len(api.all_backend_pods()) == 5 and len(api.ready_backend_pods()) == 5,
+            timeout=120,
+            what="5 pods",
+        )
+        time.sleep(3.0)
+        before, t0 = tree_cpu_seconds(root), time.monotonic()
+        time.sleep(10.0)
+        cpu = (tree_cpu_seconds(root) - before) / (time.monotonic() - t0) * 100
+        print(
+            f"idle CPU with 5 pods (whole sandbox incl. pods and probes): {cpu:.2f} % of one core "
+            f"(target < 2 %)"
+        )
+
+        ip = f"127.96.{random.randint(100, 254)}.{random.randint(2, 254)}"
+        api.send(
+            "POST",
+            "/api/v1/namespaces/default/services",
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "bench"},
+                "spec": {
+                    "clusterIP": ip,
+                    "selector": {"app": "backend"},
+                    "ports": [
+                        {"name": f"p{80 + i}", "port": 80 + i, "targetPort": "http"}
+                        for i in range(args.rounds)
+                    ],
+                },
+            },
+            "application/json",
+        )
+        wait_for(lambda: _listening_at(ip, 80 + args.rounds - 1), timeout=30, what="the Service listener")
+        backends = [f"{p['status']['podIP']}:8080" for p in api.ready_backend_pods()]
+        haproxy, hports = start_haproxy(backends, workdir, ports=args.rounds)
+        proxy = next(p for p in root.children() if "sandbox.proxy" in " ".join(p.cmdline()))
+        # Each round uses other listening ports: new-connection runs leave tens of thousands of
+        # loopback 4-tuples in TIME-WAIT, which would exhaust the client's ephemeral ports.
+        targets = {
+            "haproxy": ([f"http://127.0.0.1:{port}/" for port in hports], psutil.Process(haproxy.pid)),
+            "proxy": ([f"http://{ip}:{80 + i}/" for i in range(args.rounds)], proxy),
+        }
+        samples: dict[tuple[str, bool], list[tuple[float, float]]] = {}
+        try:
+            # Alternate the two proxies over several rounds: the machine is shared and noisy.
+            for round_ in range(args.rounds):
+                for keepalive in (True, False):
+                    for name, (urls, proc) in targets.items():
+                        samples.setdefault((name, keepalive), []).append(
+                            run_load(
+                                urls[round_],
+                                keepalive=keepalive,
+                                duration=args.duration,
+                                connections=args.connections,
+                                proc=proc,
+                            )
+                        )
+        finally:
+            haproxy.terminate()
+            haproxy.wait(10)
+        for keepalive, label, target in ((True, "keep-alive (wrk)", 0.8), (False, "new conn   (hey)", 0.5)):
+            h_rate, h_cpu = median(samples[("haproxy", keepalive)])
+            p_rate, p_cpu = median(samples[("proxy", keepalive)])
+            print(
+                f"{label}, {args.connections} conns, median of {args.rounds}: haproxy {h_rate:,.0f} req/s "
+                f"({h_cpu:.0f} us CPU/req), sandbox proxy {p_rate:,.0f} req/s ({p_cpu:.0f} us CPU/req) "
+                f"-> {p_rate / h_rate if h_rate else 0:.2f}x (target >= {target})"
+            )
+    finally:
+        lab.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _listening_at(host: str, port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -85,6 +85,10 @@ def test_kubectl_explain_reads_the_openapi_documents(sandbox: Sandbox) -> None:
     assert re.search(r"^\s+rollingUpdate\s+<RollingUpdateDeployment>", result.stdout, re.M)
     ports = kubectl(sandbox, "explain", "pods.spec.containers.ports.containerPort")
     assert "FIELD: containerPort <integer>" in ports.stdout
+    target = kubectl(sandbox, "explain", "svc.spec.ports.targetPort")
+    assert "FIELD: targetPort <IntOrString>" in target.stdout
+    limits = kubectl(sandbox, "explain", "pods.spec.containers.resources.limits")
+    assert "FIELD: limits <map[string]Quantity>" in limits.stdout
 
 
 def listed(box: Sandbox, *args: str, timeout: float = 60.0) -> str:

@@ -429,9 +429,3 @@ def openapi_v3_document_bytes(path: str) -> bytes | None:
     """The serialized document (cached, ready to send), or None for an unknown group-version."""
     entry = _documents().get(path.strip("/"))
     return None if entry is None else entry[1]
-
-
-def openapi_v3_hash(path: str) -> str | None:
-    """The hash clients put in `?hash=` (lets the server mark responses immutable)."""
-    entry = _documents().get(path.strip("/"))
-    return None if entry is None else entry[0]

@@ -107,11 +107,6 @@ def _walk_unknown(value: Any, schema: dict[str, Any], path: str, found: list[str
             _walk_unknown(item, items, f"{path}[{i}]", found)
 
 
-def strict_decoding_message(fields: list[str]) -> str:
-    """The 400 message of a Strict request with unknown fields."""
-    return "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in fields)
-
-
 # --- decoding ------------------------------------------------------------------------------------
 
 _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}

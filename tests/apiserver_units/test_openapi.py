@@ -9,7 +9,7 @@ import pytest
 
 from sandbox.apiserver.openapi import openapi_v3_document, openapi_v3_document_bytes, openapi_v3_index
 from sandbox.apiserver.resources import RESOURCES, Resource
-from sandbox.apiserver.schemas import decode_error, strict_decoding_message, unknown_fields
+from sandbox.apiserver.schemas import decode_error, unknown_fields
 
 
 def gv_path(res: Resource) -> str:
@@ -96,9 +96,6 @@ def test_unknown_fields_for_strict_field_validation() -> None:
     }
     fields = unknown_fields("pods", pod)
     assert fields == ["metadata.colour", "spec.containerz", "spec.containers[0].ports[0].x"]
-    assert strict_decoding_message(fields[:2]) == (
-        'strict decoding error: unknown field "metadata.colour", unknown field "spec.containerz"'
-    )
     assert (
         unknown_fields("deployments", {"spec": {"template": {"spec": {"containers": [{"name": "a"}]}}}}) == []
     )

@@ -26,7 +26,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from . import errors, schemas
+from . import errors, patch, schemas, validation
 from .errors import ApiError
 from .resources import Resource, lookup
 from .selectors import selector_from_match_labels
@@ -48,29 +48,8 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _validation():
-    """The validation/defaulting module (written separately; optional until it lands)."""
-    try:
-        from . import validation
-    except ImportError:
-        return None
-    return validation
-
-
-def _patch_module():
-    """The patch module (written separately; optional until it lands)."""
-    try:
-        from . import patch
-    except ImportError:
-        return None
-    return patch
-
-
 def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -> None:
     """Apply API defaults then validate, turning validation failures into 422 Invalid."""
-    validation = _validation()
-    if validation is None:
-        return
     validation.default_object(res.plural, obj)
     try:
         validation.validate_object(res.plural, obj, old=old)
@@ -386,9 +365,6 @@ class Registry:
     @staticmethod
     def _apply_patch(res: Resource, content_type: str, original: dict, body: bytes) -> dict:
         """Run the patch module, mapping its errors to Status errors."""
-        patch = _patch_module()
-        if patch is None:
-            raise ApiError(415, "UnsupportedMediaType", f"the patch type {content_type} is not supported yet")
         try:
             result = patch.apply_patch(content_type, copy_object(original), body, plural=res.plural)
         except patch.PatchError as exc:
@@ -439,9 +415,6 @@ class Registry:
                           dry_run: bool = False) -> dict:
         """PATCH a Scale (kubectl scale sends a merge patch)."""
         current = self.get_scale(res, namespace, name)
-        patch = _patch_module()
-        if patch is None:
-            raise ApiError(415, "UnsupportedMediaType", f"the patch type {content_type} is not supported yet")
         try:
             patched = patch.apply_patch(content_type, copy_object(current), body, plural="scale")
         except patch.PatchError as exc:

@@ -26,7 +26,7 @@ from pathlib import Path
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, protobuf
+from . import discovery, errors, openapi, protobuf, tables
 from . import logs as podlogs
 from .certs import server_ssl_context
 from .errors import ApiError
@@ -66,24 +66,6 @@ class Negotiated:
 
     yaml: bool = False
     as_kind: str | None = None
-
-
-def _tables():
-    """The server-side Table printers (written separately; optional until they land)."""
-    try:
-        from . import tables
-    except ImportError:
-        return None
-    return tables
-
-
-def _openapi():
-    """The OpenAPI documents (written separately; optional until they land)."""
-    try:
-        from . import openapi
-    except ImportError:
-        return None
-    return openapi
 
 
 def status_response(exc: ApiError) -> web.Response:
@@ -340,8 +322,7 @@ class ApiServer:
 
     def _openapi(self, request: web.Request, path: str) -> web.Response:
         """`/openapi/v3` index and per-group-version documents."""
-        openapi = _openapi()
-        if openapi is None or request.method != "GET" or not path.startswith("/openapi/v3"):
+        if request.method != "GET" or not path.startswith("/openapi/v3"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         rest = path[len("/openapi/v3"):].strip("/")
         document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
@@ -518,7 +499,7 @@ class ApiServer:
             except ApiError as exc:
                 if exc.code != 404:
                     raise
-        return self._list_response(target.res, [e.obj for e in entries], rv, request)
+        return self._list_response(target.res, [e.obj for e in entries], rv)
 
     # ----- encoding --------------------------------------------------------------------------
     def _object_response(self, obj: dict, *, status: int = 200, warnings: list[str] = ()) -> web.Response:
@@ -538,30 +519,12 @@ class ApiServer:
         return web.Response(body=raw, content_type=JSON)
 
     def _table(self, res: Resource, objects: list[dict], request: web.Request, *, rv: str) -> dict:
-        """A meta.k8s.io/v1 Table for objects (plain metadata rows when printers are missing)."""
+        """A meta.k8s.io/v1 Table for objects, with the real server's columns (`tables.py`)."""
         include = request.query.get("includeObject", "Metadata")
         if include not in ("None", "Metadata", "Object"):
             raise errors.bad_request(f'includeObject: Unsupported value: "{include}": supported values: '
                                      '"None", "Metadata", "Object"')
-        tables = _tables()
-        if tables is not None:
-            return tables.table_for(res.plural, objects, wide=True, include_object=include,
-                                    resource_version=rv)
-        rows = []
-        for obj in objects:
-            row: dict = {"cells": [obj["metadata"]["name"], obj["metadata"].get("creationTimestamp")]}
-            if include == "Object":
-                row["object"] = obj
-            elif include == "Metadata":
-                row["object"] = _partial(obj)
-            rows.append(row)
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv},
-                "columnDefinitions": [
-                    {"name": "Name", "type": "string", "format": "name", "description": "Name",
-                     "priority": 0},
-                    {"name": "Created At", "type": "date", "format": "", "description": "Created",
-                     "priority": 0}],
-                "rows": rows}
+        return tables.table_for(res.plural, objects, wide=True, include_object=include, resource_version=rv)
 
     def _table_response(self, res: Resource, objects: list[dict], request: web.Request, *, rv: str,
                         cont: str = "", remaining: int | None = None) -> web.Response:
@@ -633,8 +596,7 @@ class ApiServer:
         body = b"".join((head, b',"items":[', b",".join(e.raw for e in entries), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
-    def _list_response(self, res: Resource, objects: list[dict], rv: int,
-                       request: web.Request) -> web.Response:
+    def _list_response(self, res: Resource, objects: list[dict], rv: int) -> web.Response:
         """A plain list response of some objects."""
         return self._object_response({"kind": f"{res.kind}List", "apiVersion": res.api_version,
                                       "metadata": {"resourceVersion": str(rv)}, "items": objects})

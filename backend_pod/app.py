@@ -43,7 +43,6 @@ if TYPE_CHECKING:
 
 MAX_DELAY_MS = 30_000
 JSON = "application/json"
-TEXT = "text/plain; charset=utf-8"
 HTML = "text/html; charset=utf-8"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -332,14 +331,15 @@ def config_view(state: State) -> dict[str, object]:
 _CONFIG_KEYS = ("max_conn_requests", "max_conn_age", "access_log")
 
 
-def _config_from_json(body: bytes) -> dict[str, object] | Response:
+def _config_from_json(body: bytes) -> dict[str, str] | Response:
+    """Settings from a JSON body, as text for the same parsers the query form goes through."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError):
         return error(400, "body is not valid JSON")
     if not isinstance(data, dict):
         return error(400, 'body must be a JSON object like {"max_conn_requests": 10}')
-    changes: dict[str, object] = {}
+    changes: dict[str, str] = {}
     for key, value in data.items():
         if key not in _CONFIG_KEYS:
             return error(400, f"unknown setting {key!r}; allowed: {', '.join(_CONFIG_KEYS)}")
@@ -380,9 +380,9 @@ def config(state: State, conn: Connection, req: Request) -> Result:
         return error(400, "no settings given; use max_conn_requests, max_conn_age or access_log")
     try:
         parsed = {
-            key: (parse_count(str(value), name=key) if key == "max_conn_requests"
-                  else parse_seconds(str(value), name=key, maximum=MAX_SECONDS) if key == "max_conn_age"
-                  else parse_access_log(str(value), name=key))
+            key: (parse_count(value, name=key) if key == "max_conn_requests"
+                  else parse_seconds(value, name=key, maximum=MAX_SECONDS) if key == "max_conn_age"
+                  else parse_access_log(value, name=key))
             for key, value in changes.items()
         }
     except ConfigError as exc:

@@ -353,10 +353,9 @@ def _validate_meta(errs: Errors, plural: str, meta: dict, *, old_meta: dict | No
     if len(controllers) > 1:
         errs.invalid("metadata.ownerReferences", meta.get("ownerReferences"),
                      "Only one reference can have Controller set to true")
-    finalizers = meta.get("finalizers") or []
-    for i, fin in enumerate(finalizers):
-        if not isinstance(fin, str) or qualified_name_errors(fin):
-            errs.invalid(f"metadata.finalizers[{i}]", fin, "name part must be a valid qualified name")
+    for i, fin in enumerate(meta.get("finalizers") or []):
+        for msg in qualified_name_errors(str(fin)):
+            errs.invalid(f"metadata.finalizers[{i}]", fin, msg)
     if old_meta is not None:
         for key in ("name", "namespace", "uid", "creationTimestamp"):
             if key in old_meta and meta.get(key) != old_meta.get(key):
@@ -393,9 +392,6 @@ def _validate_annotations(errs: Errors, annotations: Any, path: str) -> None:
         total += len(key) + len(value if isinstance(value, str) else "")
     if total > 256 * 1024:
         errs.too_long(path, f"may not be more than {256 * 1024} bytes")
-
-
-SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 
 
 def validate_label_selector(errs: Errors, selector: Any, path: str) -> None:

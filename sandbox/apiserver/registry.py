@@ -443,8 +443,7 @@ class Registry:
         conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
                            "lastTransitionTime": now()})
         pod["status"]["conditions"] = conditions
-        pod["metadata"].pop("resourceVersion", None)
-        _, durable = self.store.put(PODS.key, self._merge_for_update(PODS, pod, pod, "status"))
+        _, durable = self.store.put(PODS.key, pod)
         await durable
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 

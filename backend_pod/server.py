@@ -369,6 +369,8 @@ class Server:
                        shutdown_mode=s.shutdown_mode, drain_seconds=s.drain_seconds,
                        start_delay=s.start_delay, max_conn_requests=s.max_conn_requests,
                        max_conn_age=s.max_conn_age)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            self.loop.add_signal_handler(signum, self.on_signal, signum)
         try:
             self.listener = await self.loop.create_server(lambda: Connection(self), s.host, s.port,
                                                           reuse_address=True, backlog=1024)
@@ -383,8 +385,6 @@ class Server:
             self.loop.call_later(s.start_delay, self.state.start_delay_over)
         else:
             self.log.event("ready")
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            self.loop.add_signal_handler(signum, self.on_signal, signum)
         sweeper = self.loop.create_task(self.sweep())
         try:
             return await self.done

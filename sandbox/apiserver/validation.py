@@ -1126,10 +1126,6 @@ def _validate_event(errs: Errors, obj: dict) -> None:
     etype = obj.get("type")
     if etype not in (None, "", "Normal", "Warning"):
         errs.not_supported("type", etype, ("Normal", "Warning"))
-    for key, limit in (("reason", 128), ("message", 4096)):
-        value = obj.get(key)
-        if isinstance(value, str) and len(value) > limit and key == "reason":
-            errs.too_long(key, f"may not be more than {limit} bytes")
 
 
 def _validate_ip(errs: Errors, value: Any, path: str) -> None:

@@ -581,3 +581,58 @@ def test_wrong_json_types_are_undecodable_not_invalid() -> None:
     assert bad_strategy["spec"]["strategy"] == "Recreate"  # defaults never paper over a wrong type
     with pytest.raises(Undecodable):
         validate_object("deployments", bad_strategy)
+
+
+@pytest.mark.parametrize(
+    ("plural", "change", "field", "message"),
+    [
+        (
+            "configmaps",
+            {"data": {"bad key": "1"}},
+            "data[bad key]",
+            "Invalid value: \"bad key\": a valid config key must consist of alphanumeric characters, "
+            "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
+            "'[-._a-zA-Z0-9]+')",
+        ),
+        (
+            "endpointslices",
+            {"addressType": "IPv5"},
+            "addressType",
+            'Unsupported value: "IPv5": supported values: "FQDN", "IPv4", "IPv6"',
+        ),
+        (
+            "endpointslices",
+            {"endpoints": [{"addresses": ["300.1.1.1"]}]},
+            "endpoints[0].addresses[0]",
+            'Invalid value: "300.1.1.1": must be a valid IPv4 address',
+        ),
+        (
+            "endpoints",
+            {"subsets": [{"addresses": [{"ip": "nope"}], "ports": [{"port": 8080}]}]},
+            "subsets[0].addresses[0].ip",
+            'Invalid value: "nope": must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)',
+        ),
+        (
+            "events",
+            {"involvedObject": {"kind": "Pod", "name": "p", "namespace": "other"}},
+            "involvedObject.namespace",
+            'Invalid value: "other": does not match event.namespace',
+        ),
+        (
+            "rolebindings",
+            {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Secret", "name": "r"}},
+            "roleRef.kind",
+            'Unsupported value: "Secret": supported values: "ClusterRole", "Role"',
+        ),
+        (
+            "nodes",
+            {"spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}},
+            "spec.taints[0].effect",
+            'Unsupported value: "Sometimes": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"',
+        ),
+    ],
+)
+def test_other_kinds_rules(plural: str, change: dict, field: str, message: str) -> None:
+    obj = {**copy.deepcopy(SAMPLES[plural]), **change}
+    err = invalid(plural, obj)
+    assert {"reason": err.causes[0]["reason"], "field": field, "message": message} == err.causes[0]

@@ -86,9 +86,20 @@ def test_deleted_pod_is_replaced_with_new_name_and_ip(kube: Kube) -> None:
 
 
 def test_readiness_failure_removes_pod_from_endpoints_without_killing_it(kube: Kube) -> None:
-    """POST /readyz/disable: the pod goes NotReady, leaves the Service, keeps running; back when enabled."""
-    pod = kube.ready_pods()[0]
-    name, ip = pod["metadata"]["name"], pod["status"]["podIP"]
+    """POST /readyz/disable: the pod goes NotReady and leaves the Service but keeps running, and a
+    connection already established to it keeps going there (conntrack); back when enabled."""
+    service_ip = kube.make_service()
+    wait_until(lambda: _answers(service_ip), timeout=30, what="the Service to answer")
+    established = http.client.HTTPConnection(service_ip, 80, timeout=5)
+    name = get_pod_name(service_ip, conn=established)[0]
+    table = kube.box.state_dir / "proxy-connections.json"
+    wait_until(
+        lambda: table.exists() and name in {c["pod"] for c in json.loads(table.read_text())["connections"]},
+        timeout=10,
+        what="the connection in the proxy's connection table",
+    )
+    pod = kube.get("pod", name)
+    ip = pod["status"]["podIP"]
     conn = http.client.HTTPConnection(ip, 8080, timeout=5)
     conn.request("POST", "/readyz/disable")
     assert conn.getresponse().status == 200
@@ -105,11 +116,54 @@ def test_readiness_failure_removes_pod_from_endpoints_without_killing_it(kube: K
     assert "Readiness probe failed: HTTP probe failed with statuscode: 503" in kube.run(
         "describe", "pod", name
     )
+    assert get_pod_name(service_ip, conn=established)[0] == name
+    assert name not in {get_pod_name(service_ip)[0] for _ in range(30)}
+    established.close()
     conn = http.client.HTTPConnection(ip, 8080, timeout=5)
     conn.request("POST", "/readyz/enable")
     assert conn.getresponse().status == 200
     conn.close()
     wait_until(lambda: ip in kube.endpoint_ips()[0], timeout=30, what="the pod back in the addresses")
+
+
+def test_relabelled_pod_is_released_and_replaced(kube: Kube) -> None:
+    """A pod relabelled out of the selector keeps running without an owner; a replacement is made."""
+    pod = kube.ready_pods()[0]
+    name = pod["metadata"]["name"]
+    kube.run("label", "pod", name, "app=debug", "--overwrite")
+    wait_until(
+        lambda: (
+            len(kube.ready_pods()) == 3 and name not in {p["metadata"]["name"] for p in kube.ready_pods()}
+        ),
+        timeout=60,
+        what="a replacement pod",
+    )
+    released = wait_until(
+        lambda: (p := kube.get("pod", name)) and not p["metadata"].get("ownerReferences") and p,
+        timeout=30,
+        what="the ownerReference to be removed",
+    )
+    assert is_ready(released) and released["status"]["podIP"] not in kube.endpoint_ips()[0]
+
+
+def test_no_ready_endpoint_refuses_connections(kube: Kube) -> None:
+    """With no ready pod behind it, a Service refuses connections, like iptables' REJECT."""
+    ip = kube.make_service()
+    wait_until(lambda: _answers(ip), timeout=30, what="the Service to answer")
+    kube.run("scale", "deployment", "backend", "--replicas=0")
+
+    def refused() -> bool:
+        try:
+            get_pod_name(ip)
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+        return False
+
+    wait_until(refused, timeout=60, what="connections to be refused")
+    kube.run("scale", "deployment", "backend", "--replicas=1")
+    wait_until(lambda: _answers(ip), timeout=60, what="the Service to answer again")
 
 
 def test_keepalive_sticks_to_one_pod_new_connections_spread(kube: Kube) -> None:

@@ -168,3 +168,10 @@ def test_kill_under_load_abrupt_fails_requests(start_backend: Callable[..., Back
     clients, pod_a = kill_under_load(start_backend, "abrupt")
     assert sum(len(c.errors) for c in clients) >= 1
     assert pod_a.proc.returncode == 128 + signal.SIGTERM
+
+
+def test_sigint_drains_like_sigterm(start_backend: Callable[..., Backend]) -> None:
+    backend = start_backend(env={"DRAIN_SECONDS": "0"})
+    backend.signal(signal.SIGINT)
+    assert backend.wait_exit() == 0
+    assert "event=SIGINT shutdown_mode=drain" in backend.logs()

@@ -509,3 +509,36 @@ def test_events_expire_an_hour_after_their_last_change(local_api: LocalApi) -> N
     assert expire(timedelta(minutes=30)) == 0, "both were created just now"
     assert expire(timedelta(hours=2)) == 2
     assert local_api.json("GET", "/api/v1/namespaces/default/events")[1]["items"] == []
+
+
+def test_collection_delete_dry_run_and_other_response_forms(local_api: LocalApi) -> None:
+    for name, app in (("a1", "a"), ("a2", "a"), ("b1", "b")):
+        local_api.json("POST", PODS, body=pod_body(name, metadata={"name": name, "labels": {"app": app}}))
+    status, dry = local_api.json("POST", PODS + "?dryRun=All", body=pod_body("dry"))
+    assert status == 201 and dry["metadata"]["name"] == "dry"
+    assert local_api.json("GET", PODS + "/dry")[0] == 404
+    response = local_api.request("GET", PODS + "/a1", headers={"Accept": "application/yaml"})
+    assert response.headers["Content-Type"].startswith("application/yaml") and b"name: a1" in response.data
+    accept = {"Accept": "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"}
+    _, partial = local_api.json("GET", PODS, headers=accept)
+    assert partial["kind"] == "PartialObjectMetadataList" and "spec" not in partial["items"][0]
+    status, deleted = local_api.json("DELETE", PODS + "?labelSelector=app%3Da")
+    assert status == 200 and sorted(p["metadata"]["name"] for p in deleted["items"]) == ["a1", "a2"]
+    _, left = local_api.json("GET", PODS)
+    assert [p["metadata"]["name"] for p in left["items"]] == ["b1"]
+    assert local_api.json("DELETE", "/api/v1/namespaces")[0] == 405
+
+
+def test_watch_with_a_label_selector_sees_objects_enter_and_leave(local_api: LocalApi) -> None:
+    local_api.json("POST", PODS, body=pod_body("mover", metadata={"name": "mover", "labels": {"app": "x"}}))
+    _, listed = local_api.json("GET", PODS + "?labelSelector=app%3Dy")
+    rv = listed["metadata"]["resourceVersion"]
+    merge = {"Content-Type": "application/merge-patch+json"}
+    for app in ("y", "y2", "x"):
+        patch = json.dumps({"metadata": {"labels": {"app": app if app != "y2" else "y", "v": app}}}).encode()
+        local_api.json("PATCH", PODS + "/mover", body=patch, headers=merge)
+    response = local_api.request(
+        "GET", PODS + f"?watch=true&resourceVersion={rv}&labelSelector=app%3Dy&timeoutSeconds=1"
+    )
+    events = [json.loads(line) for line in response.data.splitlines()]
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]

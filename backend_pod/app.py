@@ -244,6 +244,8 @@ def readyz(state: State, conn: Connection, req: Request) -> Result:
 
 
 def _readiness_switch(disabled: bool) -> Callable[[State, Connection, Request], Result]:
+    """A handler for POST /readyz/disable (``disabled``) or /readyz/enable."""
+
     def switch(state: State, conn: Connection, req: Request) -> Result:
         if state.readiness_disabled != disabled:
             state.readiness_disabled = disabled
@@ -256,6 +258,8 @@ def _readiness_switch(disabled: bool) -> Callable[[State, Connection, Request], 
 
 
 def _liveness_switch(failing: bool) -> Callable[[State, Connection, Request], Result]:
+    """A handler for POST /healthz/fail (``failing``) or /healthz/recover."""
+
     def switch(state: State, conn: Connection, req: Request) -> Result:
         if state.liveness_failing != failing:
             state.liveness_failing = failing
@@ -394,6 +398,7 @@ def config(state: State, conn: Connection, req: Request) -> Result:
 
 
 def _label(value: str) -> str:
+    """Escape a Prometheus label value."""
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
 
@@ -455,6 +460,7 @@ def metrics(state: State, conn: Connection, req: Request) -> Result:
 
 
 def _rss_bytes() -> int | None:
+    """Resident memory of this process (Linux), or None where /proc is missing."""
     try:
         with open("/proc/self/statm", "rb") as statm:
             return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -91,10 +91,12 @@ def parse_access_log(value: str, *, name: str) -> str:
 
 
 def _port(value: str, *, name: str) -> int:
+    """A TCP port number (0 lets the kernel choose)."""
     return parse_count(value, name=name, maximum=65535)
 
 
 def _host(value: str, *, name: str) -> str:
+    """An IPv4 or IPv6 address literal, normalised."""
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
@@ -102,18 +104,21 @@ def _host(value: str, *, name: str) -> str:
 
 
 def _ident(value: str, *, name: str) -> str:
+    """An identity value that is safe in headers, JSON and HTML."""
     if not _IDENT.match(value):
         raise ConfigError(f"{name}={value!r} must be 1-253 printable ASCII characters without spaces")
     return value
 
 
 def _version(value: str, *, name: str) -> str:
+    """A short, header-safe version label."""
     if not _VERSION.match(value):
         raise ConfigError(f"{name}={value!r} must be 1-64 printable ASCII characters without spaces")
     return value
 
 
 def _color(value: str, *, name: str) -> str:
+    """A CSS colour that is safe to put into a stylesheet."""
     if not _COLOR.match(value):
         raise ConfigError(f"{name}={value!r} must be a CSS colour: #rgb, #rrggbb, #rrggbbaa or a name "
                           "like teal")
@@ -121,6 +126,7 @@ def _color(value: str, *, name: str) -> str:
 
 
 def _mode(value: str, *, name: str) -> str:
+    """drain or abrupt."""
     mode = value.strip().lower()
     if mode not in SHUTDOWN_MODES:
         raise ConfigError(f"{name}={value!r} must be one of {', '.join(SHUTDOWN_MODES)}")

@@ -85,6 +85,7 @@ class Request:
 
 
 def _tokens(value: str) -> set[str]:
+    """The lower-cased tokens of a comma-separated header value."""
     return {item.strip().lower() for item in value.split(",")}
 
 

@@ -28,6 +28,7 @@ def timestamp(now: float | None = None) -> str:
 
 
 def _value(value: object) -> str:
+    """A logfmt value: as is when plain, else JSON-quoted."""
     text = value if isinstance(value, str) else str(value)
     return text if _PLAIN.match(text) else json.dumps(text)
 

@@ -61,6 +61,7 @@ class _Clock:
 
     @classmethod
     def date(cls) -> str:
+        """The current Date header value."""
         now = int(time.time())
         if now != cls.second:
             t = time.gmtime(now)
@@ -71,6 +72,7 @@ class _Clock:
 
 
 def _status_line(status: int) -> str:
+    """The status line of ``status`` (cached)."""
     line = _STATUS_LINES.get(status)
     if line is None:
         line = _STATUS_LINES[status] = f"HTTP/1.1 {status} {reason(status)}\r\n"

@@ -66,6 +66,7 @@ class Server:
 
     @property
     def url(self) -> str:
+        """Base URL of the server."""
         return f"http://127.0.0.1:{self.port}/"
 
     def rss_kib(self) -> tuple[int, int]:
@@ -101,6 +102,7 @@ class Server:
         print(f"{label:<30}: {figures}  | {served / cpu:,.0f} req per server CPU-second")
 
     def stop(self) -> None:
+        """Kill the server."""
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
@@ -142,6 +144,7 @@ def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) ->
     ok, failed, after_kill = Counter(), Counter(), Counter()
 
     def loop(i: int) -> None:
+        """One client: requests over keep-alive, reconnecting when told or on failure."""
         conn = None
         while not stop.is_set():
             if conn is None:
@@ -182,6 +185,7 @@ def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) ->
 
 
 def main() -> int:
+    """Run every measurement and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=8, help="seconds per load run (default 8)")
     parser.add_argument("--connections", type=int, default=50, help="concurrent connections (default 50)")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import random
 import socket
 import time
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -216,8 +218,6 @@ def test_oversize_body_is_refused_with_413_not_a_reset(backend: Backend) -> None
 
 
 def test_random_garbage_never_crashes_the_server(backend: Backend) -> None:
-    import random
-
     rng = random.Random(5)
     for _ in range(40):
         junk = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300)))
@@ -243,8 +243,6 @@ def test_client_closing_mid_request_is_harmless(backend: Backend) -> None:
 
 
 def test_http_client_library_compatibility(backend: Backend) -> None:
-    import urllib.request
-
     with urllib.request.urlopen(f"http://{backend.host}:{backend.port}/", timeout=TIMEOUT) as resp:
         assert json.loads(resp.read())["pod"]["name"] == "backend-test-0"
     conn = http.client.HTTPConnection(backend.host, backend.port, timeout=TIMEOUT)

@@ -44,6 +44,7 @@ DEFAULT_WATCH_TIMEOUT = 1800
 PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
+APPLY_PATCH = "application/apply-patch+yaml"
 BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -422,8 +423,10 @@ class ApiServer:
                                              field_validation=self._field_validation(request.query))
             return self._object_response(obj, warnings=warnings)
         if method == "PATCH":
-            ctype = self._patch_type(request)
+            ctype = self._patch_type(request, apply=True)
             body = await self._read_body(request)
+            if ctype == APPLY_PATCH:
+                return await self._apply(request, target, body, dry_run=dry_run)
             warnings = []
             obj = await self.registry.patch(res, target.namespace, name, ctype, body, subresource=sub,
                                             dry_run=dry_run, warnings=warnings,
@@ -441,14 +444,43 @@ class ApiServer:
             return self._object_response(obj)
         raise errors.method_not_allowed(method)
 
-    def _patch_type(self, request: web.Request) -> str:
-        """The patch content type, or 415."""
+    def _patch_type(self, request: web.Request, *, apply: bool = False) -> str:
+        """The patch content type (server-side apply only where `apply`), or 415."""
         ctype = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
-        if ctype not in PATCH_TYPES:
+        accepted = (*PATCH_TYPES, APPLY_PATCH) if apply else PATCH_TYPES
+        if ctype not in accepted:
             raise ApiError(415, "UnsupportedMediaType",
                            "the body of the request was in an unknown format - accepted media types include: "
-                           + ", ".join(PATCH_TYPES))
+                           + ", ".join(accepted))
         return ctype
+
+    async def _apply(self, request: web.Request, target: Target, body: bytes, *,
+                     dry_run: bool) -> web.Response:
+        """Server-side apply (`kubectl apply --server-side`), simplified: the applied manifest is
+        created when the object does not exist, otherwise strategic-merged into it. There is no
+        field-ownership tracking (managedFields), so no apply conflicts, and a field dropped from
+        the manifest stays until it is set to null."""
+        query = request.query
+        if not query.get("fieldManager"):
+            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                                           "value: is required for apply patch")
+        applied = parse_body(body, "application/yaml")
+        name = target.name or ""
+        meta = applied.get("metadata")
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            given = meta.get("name") if isinstance(meta, dict) else None
+            raise errors.bad_request(f"the name of the object ({given}) does not match the name on the URL "
+                                     f"({name})")
+        warnings: list[str] = []
+        mode = self._field_validation(query)
+        if target.sub is None and self.store.get(target.res.key, target.namespace, name) is None:
+            obj = await self.registry.create(target.res, target.namespace, applied, dry_run=dry_run,
+                                             field_validation=mode, warnings=warnings)
+            return self._object_response(obj, status=201, warnings=warnings)
+        obj = await self.registry.patch(target.res, target.namespace, name, PATCH_TYPES[2], encode(applied),
+                                        subresource=target.sub, dry_run=dry_run, field_validation=mode,
+                                        warnings=warnings)
+        return self._object_response(obj, warnings=warnings)
 
     async def _object_body(self, request: web.Request) -> dict:
         """The request body parsed as an object (JSON when no Content-Type is sent, like the real server)."""

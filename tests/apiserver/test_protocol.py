@@ -156,7 +156,7 @@ def test_bad_requests_change_nothing(local_api: LocalApi) -> None:
     status, body = local_api.json(
         "PATCH", PODS + "/missing", body=b"{}", headers={"Content-Type": "application/apply-patch+yaml"}
     )
-    assert status in (404, 415)
+    assert status == 422, body
     status, body = local_api.json("GET", PODS + "?labelSelector=a%20b%20c")
     assert status == 400 and body["reason"] == "BadRequest"
     status, body = local_api.json("GET", PODS + "?fieldSelector=spec.image%3Dx")
@@ -542,3 +542,19 @@ def test_watch_with_a_label_selector_sees_objects_enter_and_leave(local_api: Loc
     )
     events = [json.loads(line) for line in response.data.splitlines()]
     assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+
+
+def test_server_side_apply_creates_then_merges(local_api: LocalApi) -> None:
+    apply = {"Content-Type": "application/apply-patch+yaml"}
+    manifest = deployment_body("ssa", replicas=1)
+    url = DEPLOYMENTS + "/ssa?fieldManager=kubectl&force=false"
+    assert (
+        local_api.json("PATCH", DEPLOYMENTS + "/ssa", body=json.dumps(manifest).encode(), headers=apply)[0]
+        == 422
+    )
+    status, created = local_api.json("PATCH", url, body=json.dumps(manifest).encode(), headers=apply)
+    assert status == 201 and created["spec"]["replicas"] == 1
+    yaml_body = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\nspec:\n  replicas: 3\n"
+    status, updated = local_api.json("PATCH", url, body=yaml_body, headers=apply)
+    assert status == 200 and updated["spec"]["replicas"] == 3 and updated["metadata"]["generation"] == 2
+    assert updated["spec"]["template"]["spec"]["containers"][0]["image"] == "lb-demo"

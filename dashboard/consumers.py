@@ -1,9 +1,11 @@
 """The cluster websocket: one per open page, streaming the cache as htmx out-of-band swaps.
 
 On connect (after the auth and origin checks) the page gets a full snapshot carrying the
-cache's sequence number, then deltas. The hub's ``cluster.changed`` wake-ups are coalesced:
-a frame goes out at most every ``frame_interval`` seconds and carries everything that changed
-since the last one (read from the cache's change log, so nothing queues up per client).
+cache's sequence number — unless the page says it was rendered from exactly the current state
+(``?since=<hub epoch>-<seq>``), in which case nothing needs resending —, then deltas. The
+hub's ``cluster.changed`` wake-ups are coalesced: a frame goes out at most every
+``frame_interval`` seconds and carries everything that changed since the last one (read from
+the cache's change log, so nothing queues up per client).
 
 Flow control instead of an unbounded buffer: the page acknowledges every frame
 (``{"type": "ack", "seq": N}``); at most ``max_in_flight`` frames may be unacknowledged.
@@ -22,6 +24,7 @@ import json
 import logging
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -61,7 +64,20 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         await self.channel_layer.group_add(VIEW_GROUP, self.channel_name)
         await self.accept()
         synced = await self.hub.wait_synced(self.first_sync_wait)
+        if self._page_is_current():
+            # The page was rendered from exactly this state a moment ago: remember what it
+            # shows instead of rendering and sending the same thing again.
+            self.builder.snapshot(self.hub.cache, self.hub.timeline.visible(time.time()), now=utcnow())
+            self.sent_seq = self.hub.cache.seq
+            self.shown_healthy = self.hub.healthy
+            return
         await self.send_snapshot(synced=synced)
+
+    def _page_is_current(self) -> bool:
+        """True if the page says (``?since=<epoch>-<seq>``) it shows this hub's current state."""
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        since = (query.get("since") or [""])[0]
+        return since == f"{self.hub.epoch}-{self.hub.cache.seq}" and self.hub.healthy
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop timers and leave the group."""

@@ -47,6 +47,7 @@ import contextlib
 import json
 import logging
 import random
+import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -128,6 +129,9 @@ class Hub:
         self.read_timeout = read_timeout
         self.forbidden_retry = forbidden_retry
         self.cache = ClusterCache(history=history)
+        # Names this hub's sequence numbers: a page rendered by another process (before a
+        # restart) never mistakes its sequence number for one of ours.
+        self.epoch = secrets.token_hex(4)
         self.timeline = Timeline()
         self.relists = 0
         self.failing: set[str] = set()

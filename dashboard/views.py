@@ -33,13 +33,15 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-async def page_view() -> presenters.ClusterView:
-    """Build the page's view from the cache, on the event loop that owns it."""
+async def page_view() -> tuple[presenters.ClusterView, str]:
+    """Build the page's view from the cache, on the event loop that owns it; also return the
+    ``<hub epoch>-<seq>`` the page hands to its websocket (no resend of an unchanged state)."""
     hub = get_hub()
     synced = await hub.wait_synced(FIRST_SYNC_WAIT)
     seq, objects = hub.cache.snapshot()
-    return presenters.cluster_view(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
+    view = presenters.cluster_view(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
                                    timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
+    return view, f"{hub.epoch}-{seq}"
 
 
 @login_required_view
@@ -47,8 +49,8 @@ async def page_view() -> presenters.ClusterView:
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
     """The live cluster page, fully rendered from the cache; the websocket keeps it current."""
-    view = async_to_sync(page_view)()
-    context = {"view": view, "max_replicas": settings.LBDEMO_MAX_REPLICAS}
+    view, since = async_to_sync(page_view)()
+    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS}
     return render(request, "dashboard/index.html", context)
 
 

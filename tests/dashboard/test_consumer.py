@@ -114,3 +114,25 @@ async def test_a_client_that_stops_reading_is_dropped(canned_hub: object,
         frames += 1
     assert output["code"] == 1013
     assert frames == 2
+
+
+async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub: object) -> None:
+    source = pods_source("backend-a")
+    hub = canned_hub(source)
+    assert await hub.wait_synced(10)
+    cookie = await session_cookie()
+    headers = [(b"origin", b"http://127.0.0.1:8000"), (b"host", b"127.0.0.1:8000"), (b"cookie", cookie)]
+    current = f"/ws/cluster/?since={hub.epoch}-{hub.cache.seq}"
+    ws = WebsocketCommunicator(application, current, headers=headers)
+    connected, _ = await ws.connect()
+    assert connected
+    assert await ws.receive_nothing(timeout=0.5)
+    source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
+    delta = await ws.receive_from(timeout=10)
+    assert "backend-b" in delta and 'id="nodes"' not in delta
+    await ws.disconnect()
+    other_process = f"/ws/cluster/?since=otherprocess-{hub.cache.seq}"
+    stale = WebsocketCommunicator(application, other_process, headers=headers)
+    await stale.connect()
+    assert 'id="nodes"' in await stale.receive_from(timeout=10)
+    await stale.disconnect()

@@ -21,8 +21,13 @@ MAX_HEADERS = 100
 MAX_BODY_BYTES = 1024 * 1024
 
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
-# Control characters other than HTAB, and CR not followed by LF, are never valid in a head.
-_BAD_HEAD_CHARS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+# Bytes allowed in a head: visible ASCII, space, HTAB, obs-text (0x80-0xff) and line ends. Other
+# control characters are never valid, and CR only as part of CRLF (checked separately).
+_HEAD_BYTES = bytes(range(0x20, 0x7f)) + b"\t\r\n" + bytes(range(0x80, 0x100))
+# Field names and methods seen valid before; clients repeat the same few, so the token check
+# usually is one set lookup. Bounded so a client cannot grow it.
+_KNOWN_TOKENS: set[str] = {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"}
+_KNOWN_TOKENS_MAX = 512
 _VERSION = re.compile(r"HTTP/(\d)\.(\d)\Z")
 _CHUNK_SIZE = re.compile(rb"([0-9a-fA-F]{1,8})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
@@ -84,6 +89,17 @@ class Request:
         self.keep_alive = True
 
 
+def _is_token(text: str) -> bool:
+    """Whether ``text`` is an RFC 9110 token (method or field name)."""
+    if text in _KNOWN_TOKENS:
+        return True
+    if not _TOKEN.match(text):
+        return False
+    if len(_KNOWN_TOKENS) < _KNOWN_TOKENS_MAX:
+        _KNOWN_TOKENS.add(text)
+    return True
+
+
 def _tokens(value: str) -> set[str]:
     """The lower-cased tokens of a comma-separated header value."""
     return {item.strip().lower() for item in value.split(",")}
@@ -129,9 +145,10 @@ def parse_head(buf: bytes, pos: int) -> tuple[Request, int] | None:
         return None
     if end - pos > MAX_HEAD_BYTES:
         raise HttpError(431, f"request head exceeds {MAX_HEAD_BYTES} bytes")
-    text = buf[pos:end].decode("latin-1")
-    if _BAD_HEAD_CHARS.search(text + "\n"):
+    head = buf[pos:end + 1]  # ends with the line end of the last field line
+    if head.translate(None, _HEAD_BYTES) or head.count(b"\r") != head.count(b"\r\n"):
         raise HttpError(400, "request head contains control characters")
+    text = head[:-1].decode("latin-1")
     if "\r" in text:
         text = text.replace("\r\n", "\n").rstrip("\r")
     lines = text.split("\n")
@@ -139,7 +156,7 @@ def parse_head(buf: bytes, pos: int) -> tuple[Request, int] | None:
     if len(parts) != 3:
         raise HttpError(400, "malformed request line: expected 'METHOD /path HTTP/1.1'")
     method, target, proto = parts
-    if not _TOKEN.match(method):
+    if not _is_token(method):
         raise HttpError(400, "malformed request line: invalid method")
     if proto == "HTTP/1.1":
         version = 11
@@ -161,7 +178,7 @@ def parse_head(buf: bytes, pos: int) -> tuple[Request, int] | None:
     headers: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
-        if not sep or not _TOKEN.match(name):
+        if not sep or not _is_token(name):
             if line[:1] in (" ", "\t"):
                 raise HttpError(400, "obsolete header line folding is not accepted")
             raise HttpError(400, "malformed header field line")

@@ -1,0 +1,64 @@
+"""Targets come only from Services of the watched namespace, resolved on the server; the run's
+cluster poll sees the Service's endpoints and Deployments. Against a live sandbox."""
+
+from __future__ import annotations
+
+import pytest
+
+from dashboard import kube
+from dashboard.traffic.cluster import poll_cluster
+from dashboard.traffic.targets import TargetError, resolve_target, target_options
+from tests.traffic.helpers import wait_until
+
+pytestmark = pytest.mark.sandbox
+
+
+@pytest.fixture
+def on_sandbox(sandbox, settings):
+    """Point the dashboard's client at the session's sandbox."""
+    settings.LBDEMO_KUBECONFIG = str(sandbox.kubeconfig)
+    settings.LBDEMO_CONTEXT = ""
+    settings.LBDEMO_NAMESPACE = "default"
+    settings.LBDEMO_TRAFFIC_URL = ""
+    kube.cluster_configuration.cache_clear()
+    yield sandbox
+    kube.cluster_configuration.cache_clear()
+
+
+def test_options_are_the_namespace_services_with_selectors(on_sandbox) -> None:
+    options = target_options()
+    assert options[0].id == "backend-service:80"
+    assert options[0].label == "backend-service :80 (http)"
+    assert all(option.service != "kubernetes" for option in options)  # no selector: not a target
+
+
+def test_a_service_resolves_to_its_cluster_ip(on_sandbox) -> None:
+    resolved = resolve_target("backend-service:80")
+    assert resolved.via == "ClusterIP"
+    assert resolved.target.host.startswith("127.96.") and resolved.target.port == 80
+    assert resolved.selector == {"app": "backend"}
+
+
+@pytest.mark.parametrize(
+    ("target_id", "message"),
+    [
+        ("missing:80", "does not exist"),
+        ("backend-service:81", "has no port 81"),
+        ("http://127.0.0.1:8080/", "choose a target"),
+        ("backend-service", "choose a target"),
+    ],
+)
+def test_unknown_targets_are_refused(on_sandbox, target_id: str, message: str) -> None:
+    with pytest.raises(TargetError, match=message):
+        resolve_target(target_id)
+
+
+def test_the_run_poll_sees_ready_endpoints_and_the_deployment(on_sandbox) -> None:
+    def three_ready() -> bool:
+        view = poll_cluster(service="backend-service", selector={"app": "backend"}, namespace="default")
+        return sorted(view.endpoints.values()) == ["ready"] * 3
+
+    wait_until(three_ready, timeout=60)
+    view = poll_cluster(service="backend-service", selector={"app": "backend"}, namespace="default")
+    assert all(name.startswith("backend-") for name in view.endpoints)
+    assert list(view.deployments) == ["backend"] and view.deployments["backend"][0] == 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -169,20 +170,44 @@ def _go_type(schema: dict[str, Any], name: str | None) -> str:
     return {"boolean": "bool", "number": "float64"}.get(next(iter(types), "string"), "string")
 
 
-def _matches(value: Any, types: set[str]) -> bool:
-    if not types:
-        return True
-    if isinstance(value, bool):
-        return "boolean" in types
-    if isinstance(value, int):
-        return bool(types & {"integer", "number"})
-    if isinstance(value, float):
-        return "number" in types
-    if isinstance(value, str):
-        return "string" in types
-    if isinstance(value, list):
-        return "array" in types
-    return isinstance(value, dict) and "object" in types
+@dataclass(frozen=True)
+class _Node:
+    """What decoding needs to know about one schema node, computed once per node."""
+
+    name: str | None
+    schema: dict[str, Any]
+    accepts: tuple[type, ...]
+    integer: bool
+    date_time: bool
+    props: dict[str, Any]
+    extra: dict[str, Any] | None
+    items: dict[str, Any] | None
+
+
+_PYTHON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
+    "boolean": (bool,),
+}
+_nodes: dict[int, tuple[dict[str, Any], _Node]] = {}
+
+
+def _node(node: dict[str, Any]) -> _Node:
+    hit = _nodes.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    schema = resolve(node)
+    types = _types(schema)
+    props = schema.get("properties")
+    extra = schema.get("additionalProperties")
+    items = schema.get("items")
+    info = _Node(name=ref_name(node), schema=schema,
+                 accepts=tuple(t for name in types for t in _PYTHON_TYPES.get(name, ())),
+                 integer="integer" in types, date_time=schema.get("format") == "date-time",
+                 props=props if isinstance(props, dict) else {},
+                 extra=extra if isinstance(extra, dict) else None,
+                 items=items if isinstance(items, dict) else None)
+    _nodes[id(node)] = (node, info)
+    return info
 
 
 def _decode(value: Any, node: dict[str, Any], *, parent: str, path: str) -> str | None:
@@ -190,33 +215,77 @@ def _decode(value: Any, node: dict[str, Any], *, parent: str, path: str) -> str 
     node of the field (maybe a `$ref`), ``parent`` the Go struct the field belongs to."""
     if value is None:
         return None
-    name = ref_name(node)
-    schema = resolve(node)
-    types = _types(schema)
-    where = f"Go struct field {parent}.{path}" if path else "Go value"
-    if not _matches(value, types):
-        return f"json: cannot unmarshal {_json_kind(value)} into {where} of type {_go_type(schema, name)}"
-    if isinstance(value, int) and not isinstance(value, bool) and "integer" in types:
-        low, high = _INT_RANGES.get(str(schema.get("format")), _INT_RANGES["int64"])
+    info = _node(node)
+    if info.accepts and (not isinstance(value, info.accepts) or (isinstance(value, bool) and bool not in
+                                                                 info.accepts)):
+        where = f"Go struct field {parent}.{path}" if path else "Go value"
+        return (f"json: cannot unmarshal {_json_kind(value)} into {where} of type "
+                f"{_go_type(info.schema, info.name)}")
+    if info.integer and isinstance(value, int) and not isinstance(value, bool):
+        low, high = _INT_RANGES.get(str(info.schema.get("format")), _INT_RANGES["int64"])
         if not low <= value <= high:
-            return f"json: cannot unmarshal number {value} into {where} of type {_go_type(schema, name)}"
-    if isinstance(value, str) and schema.get("format") == "date-time" and not _RFC3339.match(value):
+            where = f"Go struct field {parent}.{path}" if path else "Go value"
+            go_type = _go_type(info.schema, info.name)
+            return f"json: cannot unmarshal number {value} into {where} of type {go_type}"
+    if info.date_time and isinstance(value, str) and not _RFC3339.match(value):
         return f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"'
-    owner = name.rsplit(".", 1)[-1] if name else parent
     if isinstance(value, dict):
-        props = schema.get("properties")
-        extra = schema.get("additionalProperties")
+        owner = info.name.rsplit(".", 1)[-1] if info.name else parent
         for key, item in value.items():
-            child = props.get(key) if isinstance(props, dict) else None
-            if child is None and isinstance(extra, dict):
-                child = extra
+            child = info.props.get(key) or info.extra
             if child is not None:
                 error = _decode(item, child, parent=owner, path=f"{path}.{key}" if path else str(key))
                 if error:
                     return error
-    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+    elif isinstance(value, list) and info.items is not None:
+        owner = info.name.rsplit(".", 1)[-1] if info.name else parent
         for item in value:
-            error = _decode(item, schema["items"], parent=owner, path=path)
+            error = _decode(item, info.items, parent=owner, path=path)
             if error:
                 return error
     return None
+
+
+def normalize_nulls(plural: str, obj: Any) -> None:
+    """Do to JSON nulls what decoding into the Go types does, in place: a null field is absent
+    (a nil pointer, omitted when encoded again), a null list item or map value is its type's zero
+    value (`[null]` in `finalizers` is `[""]`). Stored objects then hold no null a client's
+    strict model would refuse, exactly like a real server's."""
+    root = ROOT_DEFINITIONS.get(plural)
+    if root is not None and isinstance(obj, dict):
+        _nulls(obj, definitions()[root])
+
+
+def _nulls(value: Any, node: dict[str, Any]) -> None:
+    info = _node(node)
+    if isinstance(value, dict):
+        if info.props:
+            for key in [k for k, v in value.items() if v is None]:
+                del value[key]
+            for key, item in value.items():
+                child = info.props.get(key)
+                if child is not None:
+                    _nulls(item, child)
+        elif info.extra is not None:
+            for key, item in value.items():
+                if item is None:
+                    value[key] = _zero(info.extra)
+                else:
+                    _nulls(item, info.extra)
+    elif isinstance(value, list) and info.items is not None:
+        for i, item in enumerate(value):
+            if item is None:
+                value[i] = _zero(info.items)
+            else:
+                _nulls(item, info.items)
+
+
+def _zero(node: dict[str, Any]) -> Any:
+    """The JSON form of a Go zero value of the type of ``node``."""
+    info = _node(node)
+    if info.name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
+        return "0"
+    for kind, zero in ((dict, {}), (list, []), (str, ""), (bool, False), (int, 0), (float, 0)):
+        if kind in info.accepts:
+            return zero
+    return {}

@@ -94,7 +94,7 @@ def format_selector(selector: Mapping[str, Any] | None) -> str:
     for key, value in (selector.get("matchLabels") or {}).items():
         reqs.append((key, f"{key}={value}"))
     for expr in selector.get("matchExpressions") or []:
-        if not isinstance(expr, Mapping):
+        if not isinstance(expr, dict):
             continue
         key, op = str(expr.get("key") or ""), expr.get("operator")
         values = ",".join(sorted(str(v) for v in expr.get("values") or []))
@@ -110,14 +110,14 @@ def _or_none(value: Any, placeholder: str = "<none>") -> Any:
 
 def _containers_cells(template_spec: Mapping[str, Any] | None) -> tuple[str, str]:
     """`layoutContainerCells`: container names and images, comma separated."""
-    containers = [c for c in (template_spec or {}).get("containers") or [] if isinstance(c, Mapping)]
+    containers = [c for c in (template_spec or {}).get("containers") or [] if isinstance(c, dict)]
     return (",".join(str(c.get("name") or "") for c in containers),
             ",".join(str(c.get("image") or "") for c in containers))
 
 
 def _get(obj: Mapping[str, Any], *path: str) -> Any:
     for key in path:
-        if not isinstance(obj, Mapping):
+        if not isinstance(obj, dict):
             return None
         obj = obj.get(key)  # type: ignore[assignment]
     return obj
@@ -255,7 +255,7 @@ def _columns(plural: str) -> list[dict[str, Any]]:
 
 
 def _is_restartable_init(container: Mapping[str, Any] | None) -> bool:
-    return isinstance(container, Mapping) and container.get("restartPolicy") == "Always"
+    return isinstance(container, dict) and container.get("restartPolicy") == "Always"
 
 
 def _later(current: datetime | None, candidate: Any) -> datetime | None:
@@ -266,7 +266,7 @@ def _later(current: datetime | None, candidate: Any) -> datetime | None:
 
 
 def _condition_true(status: Mapping[str, Any], kind: str) -> bool:
-    return any(isinstance(c, Mapping) and c.get("type") == kind and c.get("status") == "True"
+    return any(isinstance(c, dict) and c.get("type") == kind and c.get("status") == "True"
                for c in status.get("conditions") or [])
 
 
@@ -275,7 +275,7 @@ def pod_status_cells(pod: Mapping[str, Any], now: datetime) -> tuple[str, str, s
     spec = pod.get("spec") or {}
     status = pod.get("status") or {}
     containers = spec.get("containers") or []
-    init_specs = {c.get("name"): c for c in spec.get("initContainers") or [] if isinstance(c, Mapping)}
+    init_specs = {c.get("name"): c for c in spec.get("initContainers") or [] if isinstance(c, dict)}
     total = len(containers) + sum(1 for c in init_specs.values() if _is_restartable_init(c))
     ready = 0
     restarts = 0
@@ -285,12 +285,12 @@ def pod_status_cells(pod: Mapping[str, Any], now: datetime) -> tuple[str, str, s
     phase = status.get("phase") or ""
     reason = status.get("reason") or phase
     for condition in status.get("conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "PodScheduled" \
+        if isinstance(condition, dict) and condition.get("type") == "PodScheduled" \
                 and condition.get("reason") == "SchedulingGated":
             reason = "SchedulingGated"
 
     initializing = False
-    init_statuses = [s for s in status.get("initContainerStatuses") or [] if isinstance(s, Mapping)]
+    init_statuses = [s for s in status.get("initContainerStatuses") or [] if isinstance(s, dict)]
     for i, cstatus in enumerate(init_statuses):
         restarts += _int(cstatus.get("restartCount"))
         finished = _get(cstatus, "lastState", "terminated", "finishedAt")
@@ -302,13 +302,13 @@ def pod_status_cells(pod: Mapping[str, Any], now: datetime) -> tuple[str, str, s
         state = cstatus.get("state") or {}
         terminated = state.get("terminated")
         waiting = state.get("waiting")
-        if isinstance(terminated, Mapping) and _int(terminated.get("exitCode")) == 0:
+        if isinstance(terminated, dict) and _int(terminated.get("exitCode")) == 0:
             continue
         if restartable and cstatus.get("started"):
             if cstatus.get("ready"):
                 ready += 1
             continue
-        if isinstance(terminated, Mapping):
+        if isinstance(terminated, dict):
             if not terminated.get("reason"):
                 if _int(terminated.get("signal")):
                     reason = f"Init:Signal:{_int(terminated.get('signal'))}"
@@ -316,7 +316,7 @@ def pod_status_cells(pod: Mapping[str, Any], now: datetime) -> tuple[str, str, s
                     reason = f"Init:ExitCode:{_int(terminated.get('exitCode'))}"
             else:
                 reason = f"Init:{terminated['reason']}"
-        elif isinstance(waiting, Mapping) and waiting.get("reason") not in (None, "", "PodInitializing"):
+        elif isinstance(waiting, dict) and waiting.get("reason") not in (None, "", "PodInitializing"):
             reason = f"Init:{waiting['reason']}"
         else:
             reason = f"Init:{i}/{len(init_specs)}"
@@ -327,16 +327,16 @@ def pod_status_cells(pod: Mapping[str, Any], now: datetime) -> tuple[str, str, s
         restarts = restartable_restarts
         last_restart = last_restartable_restart
         has_running = False
-        for cstatus in reversed([s for s in status.get("containerStatuses") or [] if isinstance(s, Mapping)]):
+        for cstatus in reversed([s for s in status.get("containerStatuses") or [] if isinstance(s, dict)]):
             restarts += _int(cstatus.get("restartCount"))
             last_restart = _later(last_restart, _get(cstatus, "lastState", "terminated", "finishedAt"))
             state = cstatus.get("state") or {}
             waiting, terminated = state.get("waiting"), state.get("terminated")
-            if isinstance(waiting, Mapping) and waiting.get("reason"):
+            if isinstance(waiting, dict) and waiting.get("reason"):
                 reason = waiting["reason"]
-            elif isinstance(terminated, Mapping) and terminated.get("reason"):
+            elif isinstance(terminated, dict) and terminated.get("reason"):
                 reason = terminated["reason"]
-            elif isinstance(terminated, Mapping):
+            elif isinstance(terminated, dict):
                 if _int(terminated.get("signal")):
                     reason = f"Signal:{_int(terminated.get('signal'))}"
                 else:
@@ -362,14 +362,14 @@ def _pod_row(pod: dict, now: datetime) -> Row:
     spec, status = pod.get("spec") or {}, pod.get("status") or {}
     ready, reason, restarts = pod_status_cells(pod, now)
     ips = status.get("podIPs") or []
-    ip = (ips[0].get("ip") if ips and isinstance(ips[0], Mapping) else None) or status.get("podIP")
+    ip = (ips[0].get("ip") if ips and isinstance(ips[0], dict) else None) or status.get("podIP")
     gates = spec.get("readinessGates") or []
     gates_cell = "<none>"
     if gates:
         conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []
-                      if isinstance(c, Mapping)}
+                      if isinstance(c, dict)}
         true = sum(1 for g in gates
-                   if isinstance(g, Mapping) and conditions.get(g.get("conditionType")) == "True")
+                   if isinstance(g, dict) and conditions.get(g.get("conditionType")) == "True")
         gates_cell = f"{true}/{len(gates)}"
     return [_name(pod), ready, reason, restarts, _age(pod, now), _or_none(ip), _or_none(spec.get("nodeName")),
             _or_none(status.get("nominatedNodeName")), gates_cell]
@@ -401,7 +401,7 @@ def _service_external_ip(spec: Mapping[str, Any], status: Mapping[str, Any]) -> 
         return ",".join(external) if external else "<none>"
     if stype == "LoadBalancer":
         ingress = [str(i.get("ip") or i.get("hostname") or "") for i in
-                   _get(status, "loadBalancer", "ingress") or [] if isinstance(i, Mapping)]
+                   _get(status, "loadBalancer", "ingress") or [] if isinstance(i, dict)]
         combined = [i for i in ingress if i] + external
         return ",".join(combined) if combined else "<pending>"
     if stype == "ExternalName":
@@ -413,7 +413,7 @@ def service_ports(ports: list[Any] | None) -> str:
     """`makePortString`: `80/TCP`, `80:30080/TCP`, comma separated (`<none>` when empty)."""
     pieces = []
     for port in ports or []:
-        if not isinstance(port, Mapping):
+        if not isinstance(port, dict):
             continue
         protocol = port.get("protocol") or "TCP"
         if _int(port.get("nodePort")) > 0:
@@ -436,10 +436,10 @@ def format_endpoints(subsets: list[Any] | None, *, limit: int = 3) -> str:
     shown: list[str] = []
     count = 0
     for subset in subsets or []:
-        if not isinstance(subset, Mapping):
+        if not isinstance(subset, dict):
             continue
-        addresses = [a for a in subset.get("addresses") or [] if isinstance(a, Mapping)]
-        ports = [p for p in subset.get("ports") or [] if isinstance(p, Mapping)]
+        addresses = [a for a in subset.get("addresses") or [] if isinstance(a, dict)]
+        ports = [p for p in subset.get("ports") or [] if isinstance(p, dict)]
         pairs = [str(a.get("ip")) for a in addresses] if not ports else \
             [f"{a.get('ip')}:{p.get('port')}" for p in ports for a in addresses]
         for pair in pairs:
@@ -465,8 +465,8 @@ def _limited(items: list[str], *, limit: int = 3, empty: str = "<unset>") -> str
 
 def _endpointslice_row(obj: dict, now: datetime) -> Row:
     ports = [str(p.get("port")) if p.get("port") is not None else "<unset>"
-             for p in obj.get("ports") or [] if isinstance(p, Mapping)]
-    addresses = [str(a) for ep in obj.get("endpoints") or [] if isinstance(ep, Mapping)
+             for p in obj.get("ports") or [] if isinstance(p, dict)]
+    addresses = [str(a) for ep in obj.get("endpoints") or [] if isinstance(ep, dict)
                  for a in ep.get("addresses") or []]
     return [_name(obj), obj.get("addressType") or "", _limited(ports), _limited(addresses), _age(obj, now)]
 
@@ -478,7 +478,7 @@ def _event_row(obj: dict, now: datetime) -> Row:
     last = since(obj.get("lastTimestamp"), now) if obj.get("lastTimestamp") else first
     count = _int(obj.get("count"))
     series = obj.get("series")
-    if isinstance(series, Mapping):
+    if isinstance(series, dict):
         last = since(series.get("lastObservedTime"), now)
         count = _int(series.get("count"))
     elif count == 0:
@@ -508,14 +508,14 @@ def _node_row(obj: dict, now: datetime) -> Row:
     status, spec = obj.get("status") or {}, obj.get("spec") or {}
     states = []
     for condition in status.get("conditions") or []:
-        if isinstance(condition, Mapping) and condition.get("type") == "Ready":
+        if isinstance(condition, dict) and condition.get("type") == "Ready":
             states = ["Ready" if condition.get("status") == "True" else "NotReady"]
     if not states:
         states = ["Unknown"]
     if spec.get("unschedulable"):
         states.append("SchedulingDisabled")
     info = status.get("nodeInfo") or {}
-    addresses = [a for a in status.get("addresses") or [] if isinstance(a, Mapping)]
+    addresses = [a for a in status.get("addresses") or [] if isinstance(a, dict)]
 
     def address(kind: str) -> str:
         return next((str(a.get("address")) for a in addresses if a.get("type") == kind), "<none>")
@@ -545,7 +545,7 @@ def _created_at_row(obj: dict, now: datetime) -> Row:
 
 def _rolebinding_row(obj: dict, now: datetime) -> Row:
     ref = obj.get("roleRef") or {}
-    subjects = [s for s in obj.get("subjects") or [] if isinstance(s, Mapping)]
+    subjects = [s for s in obj.get("subjects") or [] if isinstance(s, dict)]
 
     def names(kind: str) -> str:
         picked = [f"{s.get('namespace')}/{s.get('name')}" if kind == "ServiceAccount" else str(s.get("name"))

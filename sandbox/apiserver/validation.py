@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sandbox.apiserver.quantity import parse_quantity
-from sandbox.apiserver.schemas import decode_error
+from sandbox.apiserver.schemas import decode_error, normalize_nulls
 
 # --- field errors -------------------------------------------------------------------------------
 
@@ -1303,9 +1303,10 @@ DEFAULT_TOLERATIONS = (
 
 
 def default_object(plural: str, obj: dict) -> dict:
-    """Apply the API server's defaults to ``obj`` in place (and return it)."""
+    """Decode ``obj`` as the API server would (nulls) and apply its defaults, in place; returns it."""
     if not isinstance(obj, dict):
         return obj
+    normalize_nulls(plural, obj)
     _dict_at(obj, "metadata")
     defaulter = _DEFAULTERS.get(plural)
     if defaulter is not None:

@@ -590,7 +590,7 @@ def test_wrong_json_types_are_undecodable_not_invalid() -> None:
             "configmaps",
             {"data": {"bad key": "1"}},
             "data[bad key]",
-            "Invalid value: \"bad key\": a valid config key must consist of alphanumeric characters, "
+            'Invalid value: "bad key": a valid config key must consist of alphanumeric characters, '
             "'-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is "
             "'[-._a-zA-Z0-9]+')",
         ),
@@ -636,3 +636,22 @@ def test_other_kinds_rules(plural: str, change: dict, field: str, message: str) 
     obj = {**copy.deepcopy(SAMPLES[plural]), **change}
     err = invalid(plural, obj)
     assert {"reason": err.causes[0]["reason"], "field": field, "message": message} == err.causes[0]
+
+
+def test_nulls_decode_like_go() -> None:
+    obj = pod()
+    obj["metadata"].update(finalizers=[None, "example.com/keep"], labels=None, annotations={"a": None})
+    obj["spec"]["containers"][0].update(args=[None, "x"], ports=[None], workingDir=None)
+    default_object("pods", obj)
+    assert obj["metadata"]["finalizers"] == ["", "example.com/keep"]
+    assert "labels" not in obj["metadata"]
+    assert obj["metadata"]["annotations"] == {"a": ""}
+    web = obj["spec"]["containers"][0]
+    assert web["args"] == ["", "x"]
+    assert web["ports"] == [{"protocol": "TCP"}]
+    assert "workingDir" not in web
+    err = invalid("pods", obj)
+    assert {c["field"] for c in err.causes} == {
+        "metadata.finalizers[0]",
+        "spec.containers[0].ports[0].containerPort",
+    }

@@ -59,6 +59,16 @@ def apply_patch(content_type: str, original: dict, body: bytes, *, plural: str) 
         patch = json.loads(body or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
         raise PatchError(400, f"error decoding patch: {exc}") from exc
+    except RecursionError:
+        raise PatchError(400, "error decoding patch: json: exceeded max depth") from None
+    try:
+        return _apply(media, original, patch, plural=plural)
+    except RecursionError:
+        raise PatchError(422, "the patch nests too deeply to be applied") from None
+
+
+def _apply(media: str, original: dict, patch: Any, *, plural: str) -> dict:
+    """Apply a decoded patch of one of the three types."""
     if media == JSON_PATCH:
         result = _json_patch(original, patch)
     elif media == MERGE_PATCH:

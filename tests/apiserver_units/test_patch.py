@@ -409,3 +409,13 @@ def test_unknown_patch_type_is_415() -> None:
     with pytest.raises(PatchError) as info:
         apply_patch("application/xml", {}, b"<a/>", plural="pods")
     assert info.value.code == 415
+
+
+@pytest.mark.parametrize("content_type", [SMP, MERGE, JSON_PATCH])
+def test_absurdly_deep_patches_are_refused_not_crashed(content_type: str) -> None:
+    for depth in (600, 5000):
+        body = ('{"metadata":' * depth + "1" + "}" * depth).encode()
+        try:
+            apply_patch(content_type, {"metadata": {"name": "a"}}, body, plural="pods")
+        except PatchError as exc:
+            assert exc.code in (400, 422)

@@ -223,9 +223,11 @@ def _parse_continue(token: str) -> tuple[int, tuple[str, str]]:
 class ApiServer:
     """The API server: store + registry + garbage collector behind an aiohttp application."""
 
-    def __init__(self, *, state_dir: Path, token: str, history_size: int = 10_000) -> None:
+    def __init__(self, *, state_dir: Path, token: str, history_size: int = 10_000,
+                 bookmark_interval: float = BOOKMARK_INTERVAL) -> None:
         self.state_dir = state_dir
         self.token = token
+        self.bookmark_interval = bookmark_interval
         self.store = Store(state_dir / "store.sqlite3", history_size=history_size)
         self.registry = Registry(self.store)
         self.gc = GarbageCollector(self.registry)
@@ -709,7 +711,7 @@ class ApiServer:
                     initial_end: int | None) -> None:
         """Copy events from a watcher to the response until it ends."""
         deadline = time.monotonic() + timeout
-        next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+        next_bookmark = time.monotonic() + self.bookmark_interval
         last_rv = self.store.resource_version if initial_end is not None else 0
         pending_initial = initial_end
         first_table = True
@@ -725,7 +727,7 @@ class ApiServer:
                     return
                 if bookmarks:
                     await response.write(self._bookmark(res, max(last_rv, self._watch_rv(watcher))))
-                next_bookmark = time.monotonic() + BOOKMARK_INTERVAL
+                next_bookmark = time.monotonic() + self.bookmark_interval
                 continue
             if watcher.queue.empty():
                 try:

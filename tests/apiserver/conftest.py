@@ -74,18 +74,23 @@ class LocalApi:
 
 @pytest.fixture
 def local_api(tmp_path: Path) -> Iterator[LocalApi]:
-    """A fresh in-process API server with a small watch history (50 events)."""
-    yield from _run_local_api(tmp_path / "state", history_size=50)
+    """A fresh in-process API server with a small watch history (50 events) and bookmarks every
+    half second."""
+    yield from _run_local_api(tmp_path / "state", history_size=50, bookmark_interval=0.5)
 
 
-def _run_local_api(state_dir: Path, *, history_size: int) -> Iterator[LocalApi]:
+def _run_local_api(
+    state_dir: Path, *, history_size: int, bookmark_interval: float = 15.0
+) -> Iterator[LocalApi]:
     """Start an ApiServer on a loop in a thread; stop it afterwards."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     port = free_port()
     token = uuid.uuid4().hex
-    server = ApiServer(state_dir=state_dir, token=token, history_size=history_size)
+    server = ApiServer(
+        state_dir=state_dir, token=token, history_size=history_size, bookmark_interval=bookmark_interval
+    )
     asyncio.run_coroutine_threadsafe(server.start(port=port), loop).result(30)
     ca_file = ensure_certificates(state_dir)[0]
     context = ssl.create_default_context(cafile=str(ca_file))

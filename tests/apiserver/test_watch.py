@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 from kubernetes import client, watch
@@ -75,7 +76,7 @@ def test_bookmarks_at_timeout_and_no_blank_lines(local_api: LocalApi) -> None:
     lines = response.data.split(b"\n")
     assert lines[-1] == b"" and all(lines[:-1]), "every line is an event; no blank keep-alives"
     events = [json.loads(line) for line in lines[:-1]]
-    assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
+    assert events[0]["type"] == "ADDED" and {e["type"] for e in events[1:]} == {"BOOKMARK"}
     assert int(events[-1]["object"]["metadata"]["resourceVersion"]) >= int(
         events[0]["object"]["metadata"]["resourceVersion"]
     )
@@ -111,3 +112,33 @@ def test_watch_events_in_table_form(local_api: LocalApi) -> None:
     assert [e["object"]["kind"] for e in events] == ["Table", "Table"]
     assert events[0]["object"]["columnDefinitions"] and not events[1]["object"]["columnDefinitions"]
     assert events[1]["object"]["rows"][0]["cells"][0] == "t2"
+
+
+def test_idle_watches_stay_open_with_periodic_bookmarks(local_api: LocalApi) -> None:
+    api = core(local_api)
+    rv = api.list_namespaced_pod("default").metadata.resource_version
+    started = time.monotonic()
+    response = local_api.request(
+        "GET", PODS + f"?watch=true&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=2"
+    )
+    assert time.monotonic() - started >= 1.9, "the stream stays open until timeoutSeconds"
+    events = [json.loads(line) for line in response.data.splitlines()]
+    assert len(events) >= 3 and {e["type"] for e in events} == {"BOOKMARK"}
+    assert all(e["object"]["metadata"]["resourceVersion"] == rv for e in events)
+    without = local_api.request("GET", PODS + f"?watch=true&resourceVersion={rv}&timeoutSeconds=1")
+    assert without.data == b"", "no bookmarks unless asked, and never blank keep-alive lines"
+
+
+def test_delete_preconditions(local_api: LocalApi) -> None:
+    api = core(local_api)
+    created = api.create_namespaced_pod("default", pod_body("guarded"))
+    wrong = {"preconditions": {"uid": "not-the-uid"}}
+    status, body = local_api.json("DELETE", PODS + "/guarded", body=wrong)
+    assert status == 409 and body["reason"] == "Conflict" and "Precondition failed" in body["message"]
+    stale = {"preconditions": {"resourceVersion": "1"}}
+    assert local_api.json("DELETE", PODS + "/guarded", body=stale)[0] == 409
+    right = {
+        "preconditions": {"uid": created.metadata.uid, "resourceVersion": created.metadata.resource_version}
+    }
+    assert local_api.json("DELETE", PODS + "/guarded", body=right)[0] == 200
+    assert local_api.json("GET", PODS + "/guarded")[0] == 404

@@ -181,8 +181,8 @@ class TrafficStats:
         self.dropped = 0
         self.connections = 0
         self.last_t = 0.0
-        self._bucket_latencies: dict[int, list[float]] = {}
-        self.bucket_latency: dict[int, tuple[float, float]] = {}
+        self._bucket_latencies: dict[int, list[float]] = {}  # cells still filling
+        self._final_latency: dict[int, tuple[float, float]] = {}  # (p50, p99) ms of settled cells
         self._dirty_cells: set[tuple[str, int]] = set()
         self._dirty_errors: set[int] = set()
         self._dirty_rows: set[str] = set()
@@ -310,6 +310,9 @@ class TrafficStats:
         ]
 
     def _bucket_latency(self, cell: int) -> tuple[float, float]:
+        final = self._final_latency.get(cell)
+        if final is not None:
+            return final
         values = self._bucket_latencies.get(cell, [])
         if not values:
             return (0.0, 0.0)
@@ -341,7 +344,8 @@ class TrafficStats:
             "cells": [[name, cell, count] for name, row in self.rows.items()
                       for cell, count in row.cells.items()],
             "error_cells": [[cell, count] for cell, count in self.error_cells.items()],
-            "latency_cells": [[cell, *self._bucket_latency(cell)] for cell in sorted(self._bucket_latencies)],
+            "latency_cells": [[cell, *self._bucket_latency(cell)]
+                              for cell in sorted(self._final_latency.keys() | self._bucket_latencies.keys())],
             "lanes": self.lane_view(),
             "markers": list(self.markers),
             "summary": self.summary(),
@@ -364,7 +368,15 @@ class TrafficStats:
         self._dirty_lanes.clear()
         self._dirty_latency.clear()
         self._new_markers = 0
+        self._settle_latency()
         return delta
+
+    def _settle_latency(self) -> None:
+        """Keep only (p50, p99) of cells that can no longer change (answers land at "now")."""
+        current = int(self.last_t / self.bucket)
+        for cell in [cell for cell in self._bucket_latencies if cell < current - 1]:
+            self._final_latency[cell] = self._bucket_latency(cell)
+            del self._bucket_latencies[cell]
 
     @staticmethod
     def _row_meta(row: PodRow) -> dict[str, object]:

@@ -124,3 +124,14 @@ def test_markers_are_sent_once_in_deltas_and_kept_in_snapshots() -> None:
     assert stats.take_delta()["markers"] == [{"t": 1.25, "label": "backend scaled 3→5", "kind": "scale"}]
     assert stats.take_delta()["markers"] == []
     assert stats.snapshot()["markers"][0]["kind"] == "scale"
+
+
+def test_latency_per_time_slice_survives_settling() -> None:
+    stats = TrafficStats(bucket=0.5)
+    for ms in (1, 2, 3, 4, 100):
+        ok(stats, 0.1, "a", latency=ms / 1000)
+    first = stats.take_delta()
+    assert first["latency_cells"] == [[0, 3.0, 100.0]]
+    ok(stats, 2.0, "a", latency=0.005)
+    stats.take_delta()  # cell 0 is now settled: only its percentiles are kept
+    assert stats.snapshot()["latency_cells"] == [[0, 3.0, 100.0], [4, 5.0, 5.0]]

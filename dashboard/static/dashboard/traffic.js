@@ -239,15 +239,20 @@
     });
     ctx.fillStyle = "#cc0000";
     ctx.fillText("errors", 4, errorY + rowHeight / 2);
-    model.markers.forEach((marker, i) => {
+    let labelEnd = 0;
+    model.markers.forEach((marker) => {
       const x = labelWidth + (marker.t / model.bucket) * colWidth;
       ctx.strokeStyle = MARK_COLORS[marker.kind] || "#555753";
       ctx.beginPath();
       ctx.moveTo(x, top - 2);
       ctx.lineTo(x, errorY + rowHeight);
       ctx.stroke();
-      ctx.fillStyle = ctx.strokeStyle;
-      ctx.fillText(marker.label, Math.min(x + 2, heatmap.width - 120), 6);
+      const textX = Math.min(x + 2, heatmap.width - ctx.measureText(marker.label).width - 2);
+      if (textX >= labelEnd) { // labels that would overlap are left to the list below the map
+        ctx.fillStyle = ctx.strokeStyle;
+        ctx.fillText(marker.label, textX, 6);
+        labelEnd = textX + ctx.measureText(marker.label).width + 6;
+      }
     });
     if (model.run && model.run.state === "running") {
       const x = labelWidth + (model.run.progress.elapsed / model.bucket) * colWidth;
@@ -264,6 +269,49 @@
     heatmap.dataset.podsWithTraffic = withTraffic.join(" ");
     heatmap.dataset.markers = String(model.markers.length);
     heatmap.dataset.markerLabels = model.markers.map((m) => m.label).join("|");
+  }
+
+  function drawLatency() {
+    const canvas = $("traffic-latency-chart");
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    const labelWidth = 170;
+    const colWidth = (canvas.width - labelWidth) / totalColumns();
+    const cells = Array.from(model.latencyCells.entries()).sort((a, b) => a[0] - b[0]);
+    let top = 1;
+    cells.forEach(([, [, p99]]) => { if (p99 > top) top = p99; });
+    const y = (ms) => canvas.height - 4 - (ms / top) * (canvas.height - 14);
+    ctx.font = "11px sans-serif";
+    ctx.textBaseline = "middle";
+    [["p99", 1, "#cc0000"], ["p50", 0, "#204a87"]].forEach(([name, index, color], row) => {
+      ctx.strokeStyle = color;
+      ctx.beginPath();
+      cells.forEach(([cell, values], i) => {
+        const x = labelWidth + (cell + 0.5) * colWidth;
+        if (i === 0) ctx.moveTo(x, y(values[index])); else ctx.lineTo(x, y(values[index]));
+      });
+      ctx.stroke();
+      ctx.fillStyle = color;
+      ctx.fillText("latency " + name, 4, 12 + row * 14);
+    });
+    ctx.fillStyle = "#555753";
+    ctx.fillText(top.toFixed(1) + " ms", labelWidth - 60, 8);
+  }
+
+  function renderMarkers() {
+    const list = $("traffic-markers");
+    const key = model.runId + ":" + model.markers.length;
+    if (list.dataset.key === key) return;
+    list.dataset.key = key;
+    list.replaceChildren(...model.markers.map((marker) => {
+      const item = document.createElement("li");
+      item.dataset.kind = marker.kind;
+      const time = document.createElement("span");
+      time.className = "t";
+      time.textContent = marker.t.toFixed(1) + " s";
+      item.append(time, document.createTextNode(marker.label));
+      return item;
+    }));
   }
 
   function drawLanes() {
@@ -332,7 +380,14 @@
         bar.append(even);
         even.style.marginLeft = Math.max(0, Math.round(pod.even * 120) - Math.round(pod.share * 120)) + "px";
       }
-      tr.append(cell(pod.pod), cell(String(pod.requests)), cell(pct(pod.share)),
+      const name = cell(pod.pod);
+      if (pod.state && pod.state !== "ready") {
+        const note = document.createElement("span");
+        note.className = "state";
+        note.textContent = " (" + (pod.state === "unready" ? "not ready" : pod.state) + ")";
+        name.append(note);
+      }
+      tr.append(name, cell(String(pod.requests)), cell(pct(pod.share)),
         cell(pod.even === null ? "–" : pct(pod.even)), cell(String(pod.conns)), bar);
       return tr;
     });
@@ -386,6 +441,8 @@
 
   function render() {
     drawHeatmap();
+    drawLatency();
+    renderMarkers();
     drawLanes();
     renderTables();
     renderProgress();

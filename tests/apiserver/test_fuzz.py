@@ -46,6 +46,14 @@ CONTENT_TYPES = [
     "text/plain",
     "",
 ]
+ACCEPTS = [
+    "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+    "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io",
+    "application/json;as=PartialObjectMetadata;v=v1;g=meta.k8s.io",
+    "application/yaml",
+    "application/vnd.kubernetes.protobuf",
+    "text/html",
+]
 QUERY_KEYS = [
     "limit",
     "continue",
@@ -127,12 +135,22 @@ def _settle(api: LocalApi) -> None:
         pass
 
 
-def _check(api: LocalApi, method: str, path: str, body: bytes | None, content_type: str, query: dict) -> None:
+def _check(
+    api: LocalApi,
+    method: str,
+    path: str,
+    body: bytes | None,
+    content_type: str,
+    query: dict,
+    accept: str = "",
+) -> None:
     """Send one request; assert no 5xx and no state change on refusal."""
     _seed(api)
     _settle(api)
     before = api.resource_version()
     headers = {"Content-Type": content_type} if content_type else {}
+    if accept:
+        headers["Accept"] = accept
     url = path + ("?" + urlencode(query) if query else "")
     response = api.request(method, url, body=body, headers=headers, timeout=20)
     assert response.status < 500, (method, url, body, response.data[:300])
@@ -157,8 +175,15 @@ def test_random_writes_never_fail_the_server(
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(path=st.sampled_from(PATHS), query=queries, label=st.text(max_size=40), field=st.text(max_size=40))
+@given(
+    path=st.sampled_from(PATHS),
+    query=queries,
+    label=st.text(max_size=40),
+    field=st.text(max_size=40),
+    accept=st.sampled_from(ACCEPTS)
+    | st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=40),
+)
 def test_random_reads_and_selectors_never_fail_the_server(
-    fuzz_api: LocalApi, path: str, query: dict, label: str, field: str
+    fuzz_api: LocalApi, path: str, query: dict, label: str, field: str, accept: str
 ) -> None:
-    _check(fuzz_api, "GET", path, None, "", {**query, "labelSelector": label, "fieldSelector": field})
+    _check(fuzz_api, "GET", path, None, "", {**query, "labelSelector": label, "fieldSelector": field}, accept)

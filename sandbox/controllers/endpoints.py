@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
 MANAGED_BY = "endpointslice-controller.k8s.io"
+ENDPOINTS_MANAGED_BY_LABEL = "endpoints.kubernetes.io/managed-by"
+ENDPOINTS_MANAGED_BY = "endpoint-controller"
 
 
 def resolve_port(pod: Obj, target: int | str | None, default: int) -> int | None:
@@ -123,7 +125,10 @@ class EndpointsController:
     async def sync(self, key: str) -> None:
         """Reconcile the Endpoints and EndpointSlices of one Service."""
         svc = self.svc_informer.get(key)
-        if svc is None or not svc["spec"].get("selector") or svc["metadata"].get("deletionTimestamp"):
+        if svc is None:
+            await self._delete_endpoints(key)
+            return
+        if not svc["spec"].get("selector") or svc["metadata"].get("deletionTimestamp"):
             return
         ns = svc["metadata"]["namespace"]
         publish_not_ready = bool(svc["spec"].get("publishNotReadyAddresses"))
@@ -139,6 +144,25 @@ class EndpointsController:
         )
         await self._sync_slices(svc, pods, publish_not_ready)
         await self._sync_endpoints(svc, pods, publish_not_ready)
+
+    async def _delete_endpoints(self, key: str) -> None:
+        """The Service is gone: so are its Endpoints (its EndpointSlices go with their owner)."""
+        ep = self.ep_informer.get(key)
+        if (
+            ep is None
+            or (ep["metadata"].get("labels") or {}).get(ENDPOINTS_MANAGED_BY_LABEL) != ENDPOINTS_MANAGED_BY
+        ):
+            return
+        try:
+            await self.client.delete(
+                ENDPOINTS,
+                ep["metadata"]["name"],
+                namespace=ep["metadata"]["namespace"],
+                uid=ep["metadata"]["uid"],
+            )
+        except ApiError as exc:
+            if not (exc.not_found or exc.conflict):
+                raise
 
     async def _sync_slices(self, svc: Obj, pods: list[Obj], publish_not_ready: bool) -> None:
         groups: dict[tuple, list[Obj]] = {}
@@ -248,7 +272,7 @@ class EndpointsController:
                     p.pop("name", None)
             rendered.append(subset)
         ns, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
-        labels = dict(svc["metadata"].get("labels") or {})
+        labels = {**(svc["metadata"].get("labels") or {}), ENDPOINTS_MANAGED_BY_LABEL: ENDPOINTS_MANAGED_BY}
         current = self.ep_informer.get(f"{ns}/{name}")
         if current is None:
             try:

@@ -14,7 +14,9 @@ Trade-off: the whole state lives in one process's memory and every mutation happ
 event loop thread, so no locks are needed and list/watch are trivially consistent. Durability
 is by group commit: mutations are applied in memory and queued; a single writer thread commits
 everything queued so far in one transaction, and each writer awaits the commit of its batch
-before the API acknowledges it.
+before the API acknowledges it. Readers and watchers may see a change a few milliseconds before
+it is durable; if the process dies in that window the change is lost (it was never
+acknowledged) and, after the restart, its resourceVersion is handed out again.
 
 Stored dicts are shared and must never be mutated: callers copy (`copy_object`) before editing.
 The store is deliberately ignorant of Kubernetes semantics (validation, graceful deletion, GC);

@@ -16,7 +16,9 @@ is by group commit: mutations are applied in memory and queued; a single writer 
 everything queued so far in one transaction, and each writer awaits the commit of its batch
 before the API acknowledges it. Readers and watchers may see a change a few milliseconds before
 it is durable; if the process dies in that window the change is lost (it was never
-acknowledged) and, after the restart, its resourceVersion is handed out again.
+acknowledged). So that a client that saw such a lost change cannot resume as if nothing
+happened, a restart skips RESTART_GAP resourceVersions: a watch from inside the skipped range
+gets 410 Expired and relists, while a watch from the last durable version simply continues.
 
 Stored dicts are shared and must never be mutated: callers copy (`copy_object`) before editing.
 The store is deliberately ignorant of Kubernetes semantics (validation, graceful deletion, GC);
@@ -36,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 WATCH_QUEUE_LIMIT = 50_000
+RESTART_GAP = 100_000
 
 
 def encode(obj: dict) -> bytes:
@@ -125,6 +128,7 @@ class Store:
         self._rv = 0
         self._history: deque[Event] = deque()
         self._floor = 0
+        self._gap_end = 0
         self._watchers: dict[str, set[Watcher]] = {}
         self._pending: list[tuple] = []
         self._waiters: list[asyncio.Future] = []
@@ -141,7 +145,8 @@ class Store:
         for key, namespace, name, data in rows:
             obj = json.loads(data)
             self._objects.setdefault(key, {}).setdefault(namespace, {})[name] = Entry(obj, encode(obj))
-        self._rv = self._floor = rv
+        self._floor = rv
+        self._rv = self._gap_end = rv + RESTART_GAP if rv else 0
         self._wake = asyncio.Event()
         self._committer = asyncio.create_task(self._commit_loop(), name="store-commit")
 
@@ -307,8 +312,8 @@ class Store:
 
         Raises Expired when changes after `since` are no longer in the history.
         """
-        if since < self._floor:
-            raise Expired(since, self._floor + 1)
+        if since < self._floor or self._floor < since < self._gap_end:
+            raise Expired(since, self._gap_end + 1)
         watcher = Watcher(key, namespace, predicate)
         for entry in initial or ():
             meta = entry.obj["metadata"]

@@ -2,8 +2,10 @@
 
 For every port of every Service it listens on ``<clusterIP>:<port>`` (the API server gives
 ClusterIPs from 127.96.0.0/16, so they are real local addresses) and, for NodePort and
-LoadBalancer Services, on ``127.0.0.1:<nodePort>``. Each *new* connection is sent to one
-ready endpoint from the Service's EndpointSlices, chosen like kube-proxy does it:
+LoadBalancer Services, on ``<node InternalIP>:<nodePort>`` for every node and on
+``127.0.0.1:<nodePort>`` (when no other sandbox on the machine holds that port). Each *new*
+connection is sent to one ready endpoint from the Service's EndpointSlices, chosen like
+kube-proxy does it:
 
 - ``random`` (default; iptables mode picks a rule at random per connection),
 - ``round-robin`` and ``least-conn`` (IPVS's rr and lc schedulers),
@@ -45,6 +47,7 @@ from pathlib import Path
 
 from sandbox.client import (
     ENDPOINTSLICES,
+    NODES,
     SERVICES,
     ApiClient,
     Informer,
@@ -303,6 +306,7 @@ class Proxy:
         self.informers = informers
         self.svc_informer: Informer = informers.informer(SERVICES)
         self.slice_informer: Informer = informers.informer(ENDPOINTSLICES)
+        self.node_informer: Informer = informers.informer(NODES)
         self.service_ports: dict[str, ServicePort] = {}
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.connections: dict[int, Connection] = {}
@@ -312,6 +316,7 @@ class Proxy:
         self._sync_wanted = asyncio.Event()
         self.svc_informer.add_handler(self._changed)
         self.slice_informer.add_handler(self._changed)
+        self.node_informer.add_handler(self._changed)
 
     def note_failure(self, ep: Endpoint, exc: OSError) -> None:
         """Log (at most every 5 s) that connecting to an endpoint failed; the client got a reset."""
@@ -341,6 +346,12 @@ class Proxy:
             name = (sl["metadata"].get("labels") or {}).get(SERVICE_NAME_LABEL)
             if name:
                 slices_by_svc.setdefault(f"{sl['metadata']['namespace']}/{name}", []).append(sl)
+        node_addresses = ["127.0.0.1"] + [
+            a["address"]
+            for node in self.node_informer.items()
+            for a in (node.get("status") or {}).get("addresses") or []
+            if a.get("type") == "InternalIP" and a.get("address", "").startswith("127.")
+        ]
         for svc in self.svc_informer.items():
             spec = svc.get("spec") or {}
             if spec.get("type") == "ExternalName":
@@ -379,7 +390,8 @@ class Proxy:
                 if cluster_ip and cluster_ip != "None":
                     binds[(cluster_ip, int(sp["port"]))] = key
                 if spec.get("type") in ("NodePort", "LoadBalancer") and sp.get("nodePort"):
-                    binds[("127.0.0.1", int(sp["nodePort"]))] = key
+                    for address in node_addresses:
+                        binds[(address, int(sp["nodePort"]))] = key
         return ports, binds
 
     async def sync(self) -> None:

@@ -2,8 +2,8 @@
 
 For every pod the scheduler bound to its node it runs a `PodWorker`:
 
-1. "sandbox": a fresh loopback pod IP (``127.244.<node>.<n>``, never reused while the state
-   directory lives), PodReadyToStartContainers, ContainerCreating;
+1. "sandbox": a fresh loopback pod IP (``127.<B>.<node>.<n>``, B drawn per state directory;
+   never reused while the state directory lives), PodReadyToStartContainers, ContainerCreating;
 2. per container: image "pull" from the node's image store (Pulling/Pulled events, or
    ErrImagePull then ImagePullBackOff with back-off when it is not loaded), then start the
    process (Created/Started), with the image's env, the container's env (fieldRef resolved),
@@ -65,9 +65,10 @@ def node_name(index: int) -> str:
     return f"sandbox-node-{index}"
 
 
-def node_ip(index: int) -> str:
-    """The InternalIP of node ``index`` (a loopback address)."""
-    return f"127.0.1.{index}"
+def node_ip(index: int, network_octet: int) -> str:
+    """The InternalIP of node ``index``: ``127.<B>.0.<index>`` in this sandbox's network, so
+    NodePorts bound on it never collide with another sandbox's on the same machine."""
+    return f"127.{network_octet}.0.{index}"
 
 
 class IpAllocator:
@@ -836,10 +837,10 @@ class Kubelet:
         self.client = client
         self.index = index
         self.node_name = node_name(index)
-        self.host_ip = node_ip(index)
+        self.ipam = IpAllocator(state_dir, index)
+        self.host_ip = node_ip(index, self.ipam.base)
         self.state_dir = Path(state_dir)
         self.images = images
-        self.ipam = IpAllocator(state_dir, index)
         self.recorder = EventRecorder(client, component="kubelet", host=self.node_name)
         self.pod_informer: Informer = informers.informer(PODS)
         self.workers: dict[str, PodWorker] = {}
@@ -947,7 +948,10 @@ class Kubelet:
                 },
                 "annotations": {"node.alpha.kubernetes.io/ttl": "0"},
             },
-            "spec": {"podCIDR": f"127.244.{self.index}.0/24", "podCIDRs": [f"127.244.{self.index}.0/24"]},
+            "spec": {
+                "podCIDR": f"127.{self.ipam.base}.{self.index}.0/24",
+                "podCIDRs": [f"127.{self.ipam.base}.{self.index}.0/24"],
+            },
             "status": {
                 "capacity": capacity,
                 "allocatable": dict(capacity),

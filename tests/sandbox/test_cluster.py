@@ -177,6 +177,12 @@ def test_keepalive_sticks_to_one_pod_new_connections_spread(kube: Kube) -> None:
     ready = {p["metadata"]["name"] for p in kube.ready_pods()}
     spread = {get_pod_name(ip)[0] for _ in range(120)}
     assert spread == ready
+    node = kube.get("nodes")["items"][-1]
+    node_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    via_node_port = http.client.HTTPConnection(node_ip, 30080, timeout=5)
+    via_node_port.request("GET", "/")
+    assert via_node_port.getresponse().getheader("X-Pod-Name") in ready
+    via_node_port.close()
     frontend = wait_until(lambda: kube.ready_pods("app=frontend"), timeout=60, what="the frontend pod Ready")[
         0
     ]

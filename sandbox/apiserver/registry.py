@@ -49,10 +49,13 @@ def now() -> str:
 
 
 def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -> None:
-    """Apply API defaults then validate, turning validation failures into 422 Invalid."""
+    """Apply API defaults then validate: an object that does not decode is 400 BadRequest (as a
+    real server's decoder answers), any other validation failure 422 Invalid."""
     validation.default_object(res.plural, obj)
     try:
         validation.validate_object(res.plural, obj, old=old)
+    except validation.Undecodable as exc:
+        raise errors.bad_request(exc.message) from None
     except validation.Invalid as exc:
         name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName") or ""
         raise errors.invalid(res, name, exc.message, exc.causes) from None

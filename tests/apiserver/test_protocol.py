@@ -112,6 +112,15 @@ def test_create_conflicts_and_validation(local_api: LocalApi) -> None:
     assert status == 404 and missing["message"] == 'namespaces "nowhere" not found'
 
 
+def test_a_body_that_does_not_decode_is_a_bad_request(local_api: LocalApi) -> None:
+    body = deployment_body("typed")
+    body["spec"]["replicas"] = "3"
+    status, refused = local_api.json("POST", DEPLOYMENTS, body=body)
+    assert (status, refused["reason"]) == (400, "BadRequest")
+    assert "replicas" in refused["message"]
+    assert local_api.json("GET", DEPLOYMENTS + "/typed")[0] == 404
+
+
 def test_bad_requests_change_nothing(local_api: LocalApi) -> None:
     before = local_api.resource_version()
     cases = [

@@ -767,7 +767,7 @@ class ApiServer:
         if negotiated.as_kind == "Table":
             table = self._table(res, [event.obj], request, rv=str(event.rv))
             if not first_table:
-                table["columnDefinitions"] = []
+                table["columnDefinitions"] = None  # a real server sends null after the first event
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"

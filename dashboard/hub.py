@@ -12,10 +12,10 @@ runs the informer loop, written once here:
 4. ``ERROR 410 Gone`` (history expired) means LIST again at once;
 5. any other failure — connection refused or reset, the API server restarting, a 5xx, or a
    stream that stays silent longer than the client read timeout (LBDEMO_WATCH_READ_TIMEOUT,
-   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a cluster
-   that comes back is seen again within seconds) and
-   LISTs again, so whatever was missed in between is repaired by the relist; while any kind
-   is failing, :attr:`Hub.healthy` is false and the pages say they are reaching the cluster;
+   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a
+   cluster that comes back is seen again within seconds) and LISTs again, so whatever was
+   missed in between is repaired by the relist; while any kind is failing,
+   :attr:`Hub.healthy` is false and the pages say they are reaching the cluster;
 6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
    retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
 

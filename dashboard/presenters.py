@@ -176,6 +176,7 @@ class PodCard:
     name: str
     ip: str
     node: str
+    phase: str
     status: str
     status_class: str
     ready: str
@@ -247,6 +248,7 @@ def pod_card(pod: Obj, *, now: datetime, selector: list[tuple[str, str, str]], e
     name = str(metadata.get("name") or "")
     return PodCard(
         uid=str(metadata.get("uid") or name), name=name, ip=str(status.get("podIP") or ""), node=node,
+        phase=str(status.get("phase") or "Unknown"),
         status=text, status_class=status_class(text), ready=f"{ready}/{total}",
         is_ready=condition_true(pod, "Ready"),
         restarts=sum(int(c.get("restartCount") or 0) for c in containers),

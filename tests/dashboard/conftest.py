@@ -7,7 +7,9 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
+from django.db import connections
 
 from dashboard import hub as hub_module
 from tests.dashboard.canned import CannedSource
@@ -19,6 +21,22 @@ def fresh_channel_layer() -> Iterator[None]:
     channel_layers.backends.clear()
     yield
     channel_layers.backends.clear()
+
+
+def _drop_connections() -> None:
+    """Forget this thread's DB connections (closing an in-memory test DB's would be a no-op)."""
+    for alias in list(connections):
+        connections[alias].close()
+        del connections[alias]
+
+
+@pytest.fixture
+async def release_db_thread() -> AsyncIterator[None]:
+    """After an async test that used the DB through consumers, drop the connection asgiref's
+    shared sync thread kept. Channels checks old connections on every message in that thread,
+    and a later test without database access would fail there on our leftover connection."""
+    yield
+    await sync_to_async(_drop_connections)()
 
 
 async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:

@@ -93,6 +93,7 @@ def test_actions_are_rate_limited_per_user(settings: object, browser_client: Cli
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("release_db_thread")
 async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: object) -> None:
     source = CannedSource()
     frontend = pod("frontend", "2", labels={"app": "frontend"})

@@ -15,7 +15,7 @@ from dashboard.asgi import application
 from dashboard.consumers import ClusterConsumer
 from tests.dashboard.canned import CannedSource, event, pod
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("release_db_thread")]
 
 
 @database_sync_to_async

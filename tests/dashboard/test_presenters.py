@@ -57,7 +57,7 @@ def test_card_counts_ready_containers_and_restarts() -> None:
         endpoints={"p": "not-ready"},
     )
     assert (card.ready, card.restarts, card.status_class, card.endpoint) == ("0/1", 3, "bad", "not-ready")
-    assert card.age == "10m" and card.selected
+    assert card.age == "10m" and card.selected and card.phase == "Running"
 
 
 @pytest.mark.parametrize(

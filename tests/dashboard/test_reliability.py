@@ -119,7 +119,10 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         lab.stop()
         await asyncio.to_thread(core.api_client.rest_client.pool_manager.clear)
         lab, _ = restartable(state_dir, port)
+        await asyncio.to_thread(core.patch_namespaced_pod, "frontend", "default",
+                                {"metadata": {"labels": {"step": "restarted"}}})
         await converge(hub, truth, "API server restart")
+        assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "restarted"
         assert hub.relists > relists
     finally:
         hub.stop()

@@ -16,9 +16,8 @@ from typing import Any
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from dashboard.auth import AuthenticatedConsumerMixin
+from dashboard.hub import CLUSTER_GROUP
 from dashboard.traffic.runs import FRAME_INTERVAL, registry
-
-CLUSTER_GROUP = "lbdemo.cluster"
 
 
 class TrafficConsumer(AuthenticatedConsumerMixin, AsyncJsonWebsocketConsumer):

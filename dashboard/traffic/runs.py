@@ -294,11 +294,6 @@ class RunRegistry:
         with self._lock:
             return [run for run in self._runs.values() if run.active]
 
-    def poke_all(self) -> None:
-        """Tell every active run the cluster changed."""
-        for run in self.active_runs():
-            run.poke()
-
     def stop_all(self, *, timeout: float = 10.0) -> None:
         """Stop every run and wait for them (tests, shutdown)."""
         runs = self.active_runs()

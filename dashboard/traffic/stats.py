@@ -186,7 +186,7 @@ class TrafficStats:
         self._dirty_cells: set[tuple[str, int]] = set()
         self._dirty_errors: set[int] = set()
         self._dirty_rows: set[str] = set()
-        self._dirty_lanes: set[int] = set()
+        self._dirty_lanes: dict[int, int] = {}  # lane -> first connection id changed since the last delta
         self._new_markers = 0
         self._dirty_latency: set[int] = set()
 
@@ -197,7 +197,7 @@ class TrafficStats:
         self.requests += 1
         self.last_t = max(self.last_t, t)
         cell = int(t / self.bucket)
-        self._dirty_lanes.add(lane)
+        self._dirty_lanes.setdefault(lane, conn)
         segments = self.lanes.setdefault(lane, [])
         if not segments or segments[-1].conn != conn:
             segments.append(LaneSegment(conn=conn, pod=pod, start=t, end=t))
@@ -300,14 +300,17 @@ class TrafficStats:
             for row in self.rows.values()
         ]
 
-    def lane_view(self, lanes: set[int] | None = None) -> list[dict[str, object]]:
-        """Each client lane's recent connections and the pod each was pinned to."""
-        selected = sorted(self.lanes if lanes is None else lanes & self.lanes.keys())
-        return [
-            {"lane": lane, "segments": [[s.conn, s.pod, round(s.start, 3), round(s.end, 3), s.requests,
-                                         s.errors] for s in self.lanes[lane]]}
-            for lane in selected
-        ]
+    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, object]]:
+        """Each client lane's recent connections and the pod each was pinned to; with ``changed``
+        (lane -> first changed connection id) only those lanes, from that connection on."""
+        selected = sorted(self.lanes if changed is None else changed.keys() & self.lanes.keys())
+        views = []
+        for lane in selected:
+            since = 0 if changed is None else changed[lane]
+            views.append({"lane": lane, "segments": [
+                [s.conn, s.pod, round(s.start, 3), round(s.end, 3), s.requests, s.errors]
+                for s in self.lanes[lane] if s.conn >= since]})
+        return views
 
     def _bucket_latency(self, cell: int) -> tuple[float, float]:
         final = self._final_latency.get(cell)

@@ -15,6 +15,8 @@ from dashboard.traffic.engine import LoadSpec
 from dashboard.traffic.runs import RunRegistry
 from tests.traffic.helpers import own_loop, resolved_for
 
+# Channels closes stale database connections around every message it dispatches.
+pytestmark = pytest.mark.django_db(transaction=True)
 LEARNER = SimpleNamespace(pk=7, is_authenticated=True)
 
 

@@ -135,3 +135,15 @@ def test_latency_per_time_slice_survives_settling() -> None:
     ok(stats, 2.0, "a", latency=0.005)
     stats.take_delta()  # cell 0 is now settled: only its percentiles are kept
     assert stats.snapshot()["latency_cells"] == [[0, 3.0, 100.0], [4, 5.0, 5.0]]
+
+
+def test_lane_deltas_carry_only_connections_changed_since_the_last_one() -> None:
+    stats = TrafficStats()
+    ok(stats, 0.1, "a", lane=0, conn=1, new=True)
+    ok(stats, 0.2, "b", lane=0, conn=2, new=True)
+    assert [seg[0] for seg in stats.take_delta()["lanes"][0]["segments"]] == [1, 2]
+    ok(stats, 0.3, "b", lane=0, conn=2)
+    ok(stats, 0.4, "c", lane=0, conn=3, new=True)
+    assert [seg[0] for seg in stats.take_delta()["lanes"][0]["segments"]] == [2, 3]
+    assert stats.take_delta()["lanes"] == []
+    assert [seg[0] for seg in stats.snapshot()["lanes"][0]["segments"]] == [1, 2, 3]

@@ -20,6 +20,7 @@
   const heatmap = $("traffic-heatmap");
   const lanesCanvas = $("traffic-lanes");
   const KINDS = ["refused", "reset", "timeout", "5xx", "other"];
+  const LANE_HISTORY = 24; // as dashboard/traffic/stats.py keeps
   const MARK_COLORS = { scale: "#4e9a06", rollout: "#75507b", kill: "#cc0000", gone: "#888a85",
     pod: "#3465a4", ready: "#4e9a06", unready: "#c4a000" };
 
@@ -145,7 +146,11 @@
     data.cells.forEach(([pod, cell, count]) => setCell(pod, cell, count));
     data.error_cells.forEach(([cell, count]) => model.errorCells.set(cell, count));
     data.latency_cells.forEach(([cell, p50, p99]) => model.latencyCells.set(cell, [p50, p99]));
-    data.lanes.forEach((lane) => model.lanes.set(lane.lane, lane.segments));
+    data.lanes.forEach((lane) => { // segments from the first changed connection on replace ours
+      const first = lane.segments.length ? lane.segments[0][0] : Infinity;
+      const kept = (model.lanes.get(lane.lane) || []).filter((segment) => segment[0] < first);
+      model.lanes.set(lane.lane, kept.concat(lane.segments).slice(-LANE_HISTORY));
+    });
     model.markers.push(...data.markers);
     model.summary = data.summary;
     model.run = data.run;

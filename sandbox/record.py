@@ -14,10 +14,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.client import EVENTS, ApiClient, ApiError, Obj
-from sandbox.meta import now_iso
 
 log = logging.getLogger(__name__)
 
@@ -48,20 +48,28 @@ class EventRecorder:
         self.client = client
         self.component = component
         self.host = host
-        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str | None]] = asyncio.Queue(maxsize=1000)
+        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str | None, int]] = asyncio.Queue(maxsize=1000)
         self._seen: dict[tuple[Any, ...], tuple[str, str, int]] = {}
         self._task: asyncio.Task | None = None
 
     def event(
-        self, obj: Obj, type_: str, reason: str, message: str, *, field_path: str | None = None
+        self,
+        obj: Obj,
+        type_: str,
+        reason: str,
+        message: str,
+        *,
+        field_path: str | None = None,
+        when_ns: int | None = None,
     ) -> None:
-        """Record an event about ``obj`` (never blocks; dropped with a log line if the queue is full)."""
+        """Record an event about ``obj`` that happened now (or at ``when_ns``); never blocks, and is
+        dropped with a log line if the queue is full."""
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(
                 self._drain(), name=f"events:{self.component}"
             )
         try:
-            self._queue.put_nowait((obj, type_, reason, message, field_path))
+            self._queue.put_nowait((obj, type_, reason, message, field_path, when_ns or time.time_ns()))
         except asyncio.QueueFull:
             log.warning("event queue full, dropping %s %s", reason, message)
 
@@ -75,11 +83,15 @@ class EventRecorder:
             except Exception as exc:
                 log.info("could not record event %s: %s", item[2], exc)
 
-    async def _write(self, obj: Obj, type_: str, reason: str, message: str, field_path: str | None) -> None:
+    async def _write(
+        self, obj: Obj, type_: str, reason: str, message: str, field_path: str | None, when_ns: int
+    ) -> None:
+        """Create the Event, or count a repeat; times are those of the `event()` call, so events
+        of different components sort in the order they happened, not the order they were written."""
         ref = object_reference(obj, field_path=field_path)
         namespace = ref.get("namespace") or "default"
         key = (ref.get("uid"), ref.get("name"), field_path, type_, reason, message)
-        stamp = now_iso()
+        stamp = datetime.fromtimestamp(when_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         seen = self._seen.get(key)
         if seen is not None:
             name, ns, count = seen
@@ -92,7 +104,7 @@ class EventRecorder:
             except ApiError as exc:
                 if not exc.not_found:
                     raise
-        name = f"{ref.get('name', 'unknown')}.{time.time_ns():x}"
+        name = f"{ref.get('name', 'unknown')}.{when_ns:x}"
         event = {
             "apiVersion": "v1",
             "kind": "Event",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
 from sandbox.controllers.workqueue import WorkQueue
@@ -152,6 +153,7 @@ class Scheduler:
             "metadata": {"name": name, "namespace": ns, "uid": pod["metadata"]["uid"]},
             "target": {"apiVersion": "v1", "kind": "Node", "name": node},
         }
+        decided = time.time_ns()
         try:
             await self.client.request(
                 "POST", PODS.path(namespace=ns, name=name, subresource="binding"), body=binding
@@ -167,7 +169,9 @@ class Scheduler:
             log.warning("binding %s to %s failed: %s", key, node, exc)
             self.queue.add_rate_limited(key)
             return
-        self.recorder.event(pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
+        self.recorder.event(
+            pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}", when_ns=decided
+        )
 
     async def _patch_status(self, pod: Obj, status: Obj) -> None:
         try:

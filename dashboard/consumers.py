@@ -13,8 +13,8 @@ Beyond that the consumer stops sending and lets changes coalesce; a client that 
 for ``slow_client_timeout`` seconds is dropped (close code 1013, "try again later", on which
 the htmx ws extension reconnects and gets a fresh snapshot). When the change log no longer
 reaches back to what the page has seen, the next frame is a snapshot (a resync). The page
-may also ask for one: ``{"type": "resync"}``. Anything else it sends closes the socket with
-4400, and nothing changes.
+may also ask for one: ``{"type": "resync"}`` (honoured at most once a second). Anything else
+it sends closes the socket with 4400, and nothing changes.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 WS_CLOSE_BAD_INPUT = 4400
 WS_CLOSE_TRY_AGAIN = 1013
 MAX_CLIENT_FRAME = 1024
+# A page may ask for a full snapshot at most this often (each one renders the whole page).
+RESYNC_INTERVAL = 1.0
 
 
 class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
@@ -61,6 +63,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         self.flushing = False
         self.last_frame = 0.0
         self.shown_healthy = True
+        self.last_snapshot = 0.0
         await self.channel_layer.group_add(VIEW_GROUP, self.channel_name)
         await self.accept()
         synced = await self.hub.wait_synced(self.first_sync_wait)
@@ -98,7 +101,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
             self.unacked = [s for s in self.unacked if s > seq]
             if len(self.unacked) < self.max_in_flight:
                 self.stuck_since = None
-        else:
+        elif time.monotonic() - self.last_snapshot >= RESYNC_INTERVAL:
             self.resync_requested = True
         self.schedule_flush()
 
@@ -171,6 +174,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
     async def send_snapshot(self, *, synced: bool) -> None:
         """Send the whole page as one frame."""
         self.shown_healthy = self.hub.healthy
+        self.last_snapshot = time.monotonic()
         seq, fragments = self.builder.snapshot(self.hub.cache, self.hub.timeline.visible(time.time()),
                                                now=utcnow(), synced=synced and self.shown_healthy)
         await self._send_frame(seq, fragments)

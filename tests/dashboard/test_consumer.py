@@ -11,6 +11,7 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from dashboard import consumers
 from dashboard.asgi import application
 from dashboard.consumers import ClusterConsumer
 from tests.dashboard.canned import CannedSource, event, pod
@@ -50,7 +51,8 @@ async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: o
     assert not connected
 
 
-async def test_snapshot_then_deltas(canned_hub: object) -> None:
+async def test_snapshot_then_deltas(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 0.0)
     source = pods_source("backend-a")
     canned_hub(source)
     ws = await connect(await session_cookie())
@@ -136,3 +138,14 @@ async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub:
     await stale.connect()
     assert 'id="nodes"' in await stale.receive_from(timeout=10)
     await stale.disconnect()
+
+
+async def test_resync_requests_are_rate_limited(canned_hub: object) -> None:
+    canned_hub(pods_source("backend-a"))
+    ws = await connect(await session_cookie())
+    await ws.connect()
+    await ws.receive_from(timeout=10)
+    for _ in range(5):
+        await ws.send_to(text_data=json.dumps({"type": "resync"}))
+    assert await ws.receive_nothing(timeout=0.5)
+    await ws.disconnect()

@@ -108,9 +108,13 @@
     const slider = document.getElementById("scale-slider");
     const output = document.getElementById("scale-value");
     if (slider) {
+      // While the learner drags, frames must not move the thumb; shortly after release they may.
+      const release = () => { setTimeout(() => { sliderBusy = false; syncSlider(); }, 1500); };
       slider.addEventListener("pointerdown", () => { sliderBusy = true; });
+      slider.addEventListener("pointerup", release);
+      slider.addEventListener("pointercancel", release);
       slider.addEventListener("input", () => { if (output) output.textContent = slider.value; });
-      slider.addEventListener("change", () => { setTimeout(() => { sliderBusy = false; }, 1500); });
+      slider.addEventListener("change", release);
     }
     setInterval(tickAges, 1000);
   });

@@ -309,3 +309,75 @@ def test_stop_leaves_no_pod_process_and_restart_restores_state(kube: Kube, sandb
 def _pid(pod: dict) -> int:
     """The process id in a pod's containerID (``sandbox://<pid>``)."""
     return int(pod["status"]["containerStatuses"][0]["containerID"].removeprefix("sandbox://"))
+
+
+def test_client_ip_affinity_pins_new_connections_to_one_pod(kube: Kube) -> None:
+    """sessionAffinity: ClientIP sends every new connection from one client address to one pod."""
+    ip = kube.make_service("sticky", affinity=True)
+    wait_until(lambda: _answers(ip), timeout=30, what="the Service to answer")
+    assert len({get_pod_name(ip)[0] for _ in range(40)}) == 1
+
+
+CRASHER_AND_PROBED = """
+apiVersion: v1
+kind: Pod
+metadata: {name: crasher}
+spec:
+  containers:
+  - name: main
+    image: lb-demo
+    command: ["python", "-c", "print('starting'); raise SystemExit(3)"]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+  - name: main
+    image: lb-demo:v2
+    ports: [{name: web, containerPort: 8080}]
+    startupProbe: {tcpSocket: {port: web}, periodSeconds: 1, failureThreshold: 30}
+    readinessProbe:
+      exec:
+        command:
+        - python
+        - -c
+        - "import os, urllib.request as u; u.urlopen('http://' + os.environ['POD_IP'] + ':8080/readyz')"
+      periodSeconds: 1
+    livenessProbe: {httpGet: {path: /healthz, port: web}, periodSeconds: 1, failureThreshold: 2}
+"""
+
+
+def test_crash_loop_back_off_and_probes_of_every_kind(kube: Kube) -> None:
+    """A container that keeps exiting goes to CrashLoopBackOff with BackOff events and its logs;
+    tcpSocket startup, exec readiness and httpGet liveness probes gate and restart a container."""
+    kube.run("apply", "-f", "-", stdin=CRASHER_AND_PROBED)
+
+    def backing_off() -> dict | None:
+        status = (kube.get("pod", "crasher")["status"].get("containerStatuses") or [{}])[0]
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        return status if waiting.get("reason") == "CrashLoopBackOff" else None
+
+    status = wait_until(backing_off, timeout=60, what="CrashLoopBackOff")
+    assert status["restartCount"] >= 1
+    assert status["lastState"]["terminated"]["exitCode"] == 3
+    assert "Back-off restarting failed container main" in kube.run("describe", "pod", "crasher")
+    assert "starting" in kube.run("logs", "crasher")
+
+    probed = wait_until(
+        lambda: kube.ready_pods("!app") and kube.get("pod", "probed"), timeout=60, what="the probed pod Ready"
+    )
+    assert is_ready(probed) and probed["status"]["containerStatuses"][0]["started"]
+    conn = http.client.HTTPConnection(probed["status"]["podIP"], 8080, timeout=5)
+    conn.request("POST", "/healthz/fail")
+    assert conn.getresponse().status == 200
+    conn.close()
+
+    def restarted() -> bool:
+        status = kube.get("pod", "probed")["status"]["containerStatuses"][0]
+        return status["restartCount"] == 1 and status["ready"]
+
+    wait_until(restarted, timeout=90, what="the liveness probe to restart the container")
+    described = kube.run("describe", "pod", "probed")
+    assert "Liveness probe failed: HTTP probe failed with statuscode: 503" in described
+    assert "Container main failed liveness probe, will be restarted" in described

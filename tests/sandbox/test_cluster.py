@@ -288,12 +288,13 @@ def test_unloaded_image_backs_off_until_loaded(kube: Kube) -> None:
 
 
 def test_stop_leaves_no_pod_process_and_restart_restores_state(kube: Kube, sandbox_factory) -> None:
-    """Stopping the sandbox ends every pod process; starting it again brings 3 Ready pods back."""
+    """Stopping the sandbox ends every pod process; starting it again brings 3 Ready pods back;
+    even a SIGKILLed sandbox leaves no pod process behind."""
     state_dir = kube.box.state_dir
     pids = [_pid(p) for p in kube.pods("app in (backend,frontend)")]
     assert len(pids) == 4 and all(psutil.pid_exists(pid) for pid in pids)
     kube.box.stop()
-    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+    assert not [pid for pid in pids if _alive(pid)]
     again = Kube(sandbox_factory(state_dir=state_dir))
 
     def restarted() -> list[dict]:
@@ -304,6 +305,23 @@ def test_stop_leaves_no_pod_process_and_restart_restores_state(kube: Kube, sandb
     pods = wait_until(restarted, timeout=90, what="3 Ready backend pods with new processes after the restart")
     assert all(p["status"]["containerStatuses"][0]["restartCount"] >= 1 for p in pods)
     assert all(psutil.pid_exists(_pid(p)) for p in pods)
+    sandbox_up = again.box.lab.processes[0]
+    os.kill(sandbox_up.pid, signal.SIGKILL)
+    sandbox_up.wait(10)
+    survivors = [_pid(p) for p in pods]
+    wait_until(
+        lambda: not [pid for pid in survivors if _alive(pid)],
+        timeout=10,
+        what="pod processes to die with a SIGKILLed sandbox",
+    )
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def _pid(pod: dict) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -18,6 +19,8 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from dashboard.auth import AuthenticatedConsumerMixin
 from dashboard.hub import CLUSTER_GROUP
 from dashboard.traffic.runs import FRAME_INTERVAL, registry
+
+log = logging.getLogger(__name__)
 
 
 class TrafficConsumer(AuthenticatedConsumerMixin, AsyncJsonWebsocketConsumer):
@@ -64,26 +67,31 @@ class TrafficConsumer(AuthenticatedConsumerMixin, AsyncJsonWebsocketConsumer):
             run.poke()
 
     async def _pump_frames(self) -> None:
+        """Runs for the life of the socket: snapshot on a new run or a gap, else the new frames."""
         run_id: int | None = None
         seq = 0
         idle_sent = False
         while True:
-            run = registry.get(self.owner)
-            if run is None:
-                if not idle_sent:
-                    await self.send_json({"type": "idle"})
-                    idle_sent = True
-            elif run.id != run_id or self._resync.is_set():
-                self._resync.clear()
-                snapshot = await run.snapshot()
-                await self.send_json(snapshot)
-                run_id, seq = run.id, snapshot["seq"]
-            else:
-                frames = run.frames_since(seq)
-                if frames is None:
-                    self._resync.set()
-                    continue
-                if frames:
-                    await self.send_json({"type": "frames", "frames": frames})
-                    seq = frames[-1]["seq"]
+            try:
+                run = registry.get(self.owner)
+                if run is None:
+                    if not idle_sent:
+                        await self.send_json({"type": "idle"})
+                        idle_sent = True
+                elif run.id != run_id or self._resync.is_set():
+                    self._resync.clear()
+                    snapshot = await run.snapshot()
+                    await self.send_json(snapshot)
+                    run_id, seq = run.id, snapshot["seq"]
+                else:
+                    frames = run.frames_since(seq)
+                    if frames is None:
+                        self._resync.set()
+                        continue
+                    if frames:
+                        await self.send_json({"type": "frames", "frames": frames})
+                        seq = frames[-1]["seq"]
+            except Exception:  # never leave the page silently frozen: log, then resync
+                log.exception("traffic socket for %s: push failed; resyncing", self.owner)
+                self._resync.set()
             await asyncio.sleep(FRAME_INTERVAL)

@@ -109,10 +109,6 @@ class ImageStore:
         tmp.write_text(json.dumps({"images": images}, indent=2, sort_keys=True))
         os.replace(tmp, self.path)
 
-    def exists(self) -> bool:
-        """Whether the store was ever initialised."""
-        return self.path.exists()
-
     def load(self, ref: str) -> Image:
         """Copy an image from the catalogue into the node (``image load``)."""
         name = normalize(ref)

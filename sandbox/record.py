@@ -11,7 +11,6 @@ Writes go through a bounded queue drained by one task, so recording never blocks
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from datetime import UTC, datetime
@@ -124,16 +123,3 @@ class EventRecorder:
         if len(self._seen) > 4096:
             self._seen.clear()
         self._seen[key] = (name, namespace, 1)
-
-    async def flush(self, timeout: float = 2.0) -> None:
-        """Wait (bounded) until queued events are written."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
-
-    async def close(self) -> None:
-        """Stop the writer task."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task

@@ -97,3 +97,45 @@ async def test_unknown_frames_get_an_error_and_resync_gets_a_snapshot(three_pods
         assert message["type"] == "frames"
     assert message["run"]["state"] == "finished"
     await comm.disconnect()
+
+
+@own_loop
+async def test_cluster_events_from_the_watch_hub_make_the_run_poll_at_once(
+    three_pods, registry: RunRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from channels.layers import get_channel_layer
+
+    from dashboard.hub import CLUSTER_GROUP
+    from dashboard.traffic import runs
+
+    monkeypatch.setattr(runs, "POLL_INTERVAL", 60.0)  # without a poke, no second poll
+    polls: list[float] = []
+
+    def poll(**_: object) -> ClusterView:
+        polls.append(1.0)
+        return ClusterView(endpoints={"pod-a": "ready"}, deployments={})
+
+    comm = communicator(LEARNER)
+    await comm.connect()
+    assert (await comm.receive_json_from(timeout=10))["type"] == "idle"
+    run = await asyncio.to_thread(
+        registry.start,
+        owner="user:7",
+        resolved=resolved_for(three_pods.url),
+        spec=LoadSpec(conns=1, rps=20, duration=30),
+        namespace="default",
+        poll=poll,
+    )
+    assert (await comm.receive_json_from(timeout=10))["type"] == "snapshot"
+    while not polls:
+        await asyncio.sleep(0.05)
+    await get_channel_layer().group_send(
+        CLUSTER_GROUP, {"type": "cluster.event", "kind": "Pod", "event": "ADDED", "name": "x", "seq": 1}
+    )
+    for _ in range(600):  # up to 30 s; without the poke the next poll is a minute away
+        if len(polls) >= 2:
+            break
+        await asyncio.sleep(0.05)
+    assert len(polls) >= 2
+    run.stop()
+    await comm.disconnect()

@@ -143,8 +143,8 @@ class DeploymentController:
         deploy = copy.deepcopy(deploy)
         rss = await self._owned_replicasets(deploy)
         new_rs, old_rss = await self._new_and_old(deploy, rss)
-        if deploy["spec"].get("paused"):
-            await self._scale_paused(deploy, new_rs, old_rss)
+        if deploy["spec"].get("paused") or self._is_scaling_event(deploy, [new_rs, *old_rss]):
+            await self._proportional_scale(deploy, new_rs, old_rss)
         elif (deploy["spec"].get("strategy") or {}).get("type") == "Recreate":
             await self._recreate(deploy, new_rs, old_rss)
         else:
@@ -350,13 +350,82 @@ class DeploymentController:
         if new_rs is not None:
             await self._scale(deploy, new_rs, int(deploy["spec"].get("replicas", 1)))
 
-    async def _scale_paused(self, deploy: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
-        """A paused Deployment still follows replica changes, on its newest active ReplicaSet."""
-        target = new_rs or max(old_rss, key=revision_of, default=None)
-        if target is not None and not any(
-            int(rs["spec"].get("replicas", 0)) for rs in old_rss if rs is not target
+    @staticmethod
+    def _is_scaling_event(deploy: Obj, rss: list[Obj | None]) -> bool:
+        """``spec.replicas`` changed since the active ReplicaSets were last sized (their
+        desired-replicas annotation says otherwise)."""
+        replicas = int(deploy["spec"].get("replicas", 1))
+        for rs in rss:
+            if rs is None or int(rs["spec"].get("replicas", 0)) == 0:
+                continue
+            desired = (rs["metadata"].get("annotations") or {}).get(DESIRED)
+            if desired is not None and desired.isdigit() and int(desired) != replicas:
+                return True
+        return False
+
+    async def _proportional_scale(self, deploy: Obj, new_rs: Obj | None, old_rss: list[Obj]) -> None:
+        """A replicas change (or a paused Deployment): resize without rolling (sync.go's scale).
+
+        One active ReplicaSet takes the new size; with several (mid-rollout) the change is
+        shared out in proportion to their sizes, within replicas + maxSurge, the rest going to
+        the largest, so a rollout that is stuck still gets its share of extra old pods."""
+        replicas = int(deploy["spec"].get("replicas", 1))
+        size = lambda rs: int(rs["spec"].get("replicas", 0))  # noqa: E731
+        active = [rs for rs in [new_rs, *old_rss] if rs is not None and size(rs) > 0]
+        if len(active) <= 1:
+            latest = max([new_rs] if new_rs else old_rss, key=revision_of, default=None)
+            target = active[0] if active else latest
+            if target is not None:
+                await self._scale(deploy, target, replicas)
+            return
+        status = (new_rs or {}).get("status") or {}
+        if (
+            new_rs is not None
+            and size(new_rs) == replicas
+            and int(status.get("availableReplicas", 0)) == replicas
         ):
-            await self._scale(deploy, target, int(deploy["spec"].get("replicas", 1)))
+            for rs in old_rss:
+                await self._scale(deploy, rs, 0)
+            return
+        if (deploy["spec"].get("strategy") or {}).get("type") == "Recreate":
+            return
+        surge, _ = surge_and_unavailable(deploy)
+        to_add = replicas + surge - sum(size(rs) for rs in active)
+        newest_first = sorted(
+            active, key=lambda rs: rs["metadata"].get("creationTimestamp", ""), reverse=True
+        )
+        order = sorted(newest_first if to_add > 0 else newest_first[::-1], key=lambda rs: -size(rs))
+        sizes: dict[str, int] = {}
+        added = 0
+        for rs in order:
+            share = self._proportion(rs, deploy, to_add, added, surge)
+            sizes[rs["metadata"]["uid"]] = size(rs) + share
+            added += share
+        if to_add:
+            first = order[0]["metadata"]["uid"]
+            sizes[first] = max(sizes[first] + to_add - added, 0)
+        for rs in order:
+            await self._scale(deploy, rs, sizes[rs["metadata"]["uid"]])
+
+    @staticmethod
+    def _proportion(rs: Obj, deploy: Obj, to_add: int, added: int, surge: int) -> int:
+        """How many replicas ``rs`` gains (or loses) in a proportional scale."""
+        current = int(rs["spec"].get("replicas", 0))
+        if current == 0 or to_add == 0 or to_add == added:
+            return 0
+        replicas = int(deploy["spec"].get("replicas", 1))
+        if replicas == 0:
+            fraction = -current
+        else:
+            annotated = (rs["metadata"].get("annotations") or {}).get(MAX_REPLICAS, "")
+            previous = (
+                int(annotated)
+                if annotated.isdigit()
+                else int((deploy.get("status") or {}).get("replicas", 0))
+            )
+            fraction = int(current * (replicas + surge) / previous + 0.5) - current if previous else 0
+        allowed = to_add - added
+        return min(fraction, allowed) if to_add > 0 else max(fraction, allowed)
 
     async def _cleanup(self, deploy: Obj, old_rss: list[Obj]) -> None:
         """Delete the oldest empty old ReplicaSets beyond revisionHistoryLimit."""

@@ -9,7 +9,13 @@ from pathlib import Path
 import pytest
 
 from sandbox.client import PODS, Informer, _params
-from sandbox.controllers.deployment import ALPHANUMS, strip_hash, surge_and_unavailable, template_hash
+from sandbox.controllers.deployment import (
+    ALPHANUMS,
+    DeploymentController,
+    strip_hash,
+    surge_and_unavailable,
+    template_hash,
+)
 from sandbox.controllers.endpoints import resolve_port
 from sandbox.controllers.replicaset import pod_delete_rank
 from sandbox.images import ImageError, ImageStore, normalize
@@ -218,3 +224,35 @@ async def test_informer_lists_watches_and_relists_on_410() -> None:
     ]
     assert set(informer.store) == {"default/a", "default/c"}
     assert informer.get("default/a")["kind"] == "Pod"
+
+
+def test_proportional_scaling_shares_a_replicas_change_mid_rollout() -> None:
+    deploy = {
+        "spec": {"replicas": 5, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}},
+        "status": {"replicas": 4},
+    }
+    old = {
+        "metadata": {
+            "annotations": {
+                "deployment.kubernetes.io/desired-replicas": "3",
+                "deployment.kubernetes.io/max-replicas": "4",
+            }
+        },
+        "spec": {"replicas": 3},
+    }
+    new = {
+        "metadata": {
+            "annotations": {
+                "deployment.kubernetes.io/desired-replicas": "3",
+                "deployment.kubernetes.io/max-replicas": "4",
+            }
+        },
+        "spec": {"replicas": 1},
+    }
+    assert DeploymentController._is_scaling_event(deploy, [new, old])
+    surge, _ = surge_and_unavailable(deploy)
+    share_old = DeploymentController._proportion(old, deploy, 2, 0, surge)
+    assert share_old == 2
+    assert DeploymentController._proportion(new, deploy, 2, share_old, surge) == 0
+    deploy["spec"]["replicas"] = 3
+    assert not DeploymentController._is_scaling_event(deploy, [new, old])

@@ -1,10 +1,11 @@
 """The self-healing timeline: how long the cluster took to replace a killed pod, step by step.
 
-When a pod owned by a ReplicaSet starts terminating (or vanishes), the timeline opens an
-entry; the next pod that the same ReplicaSet creates is its replacement, and the entry
-records when the dashboard saw that replacement created, scheduled onto a node, running,
-ready, and finally listed as a ready endpoint of a Service. Times are the dashboard's own
-observation times (millisecond resolution), measured from the moment the kill was seen —
+When a pod owned by a ReplicaSet starts terminating (or vanishes) while that ReplicaSet still
+wants as many pods as before (a kill, not a scale-down), the timeline opens an entry; the next
+pod that the same ReplicaSet creates is its replacement, and the entry records when the
+dashboard saw that replacement created, scheduled onto a node, running, ready, and finally
+listed as a ready endpoint of a Service. Times are the dashboard's own observation times
+(millisecond resolution), measured from the moment the kill was seen —
 Kubernetes timestamps only have whole seconds.
 
 Fed by the hub on the event loop with every batch of cache changes; pure data.
@@ -104,20 +105,35 @@ class Timeline:
         """Update the entries from one batch of applied changes."""
         for change in changes:
             if change.kind == "Pod":
-                self._observe_pod(change)
+                self._observe_pod(change, cache)
             elif change.kind in {"EndpointSlice", "Endpoints"} and change.event != "DELETED":
                 ready = ready_endpoint_pods(change.obj, change.kind)
                 for entry in self.entries:
                     if entry.replacement in ready and "endpoint" not in entry.times:
                         entry.times["endpoint"] = change.observed
 
-    def _observe_pod(self, change: Change) -> None:
+    @staticmethod
+    def _replacement_expected(name: str, owner: str, cache: ClusterCache) -> bool:
+        """Whether the owning ReplicaSet wants more pods than remain without this one (a kill),
+        rather than fewer (a scale-down, which gets no replacement and no entry)."""
+        owner_rs = next((rs for rs in cache.list("ReplicaSet")
+                         if (rs.get("metadata") or {}).get("uid") == owner), None)
+        if owner_rs is None:
+            return True
+        desired = int((owner_rs.get("spec") or {}).get("replicas") or 0)
+        remaining = sum(1 for p in cache.list("Pod")
+                        if controller_uid(p) == owner and (p.get("metadata") or {}).get("name") != name
+                        and not (p.get("metadata") or {}).get("deletionTimestamp"))
+        return desired > remaining
+
+    def _observe_pod(self, change: Change, cache: ClusterCache) -> None:
         """Open an entry on a kill, match a replacement on a create, note its progress."""
         pod, name = change.obj, change.name
         owner = controller_uid(pod)
         terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp")) or change.event == "DELETED"
         if terminating:
-            if owner and self._entry_for_killed(name) is None:
+            if (owner and self._entry_for_killed(name) is None
+                    and self._replacement_expected(name, owner, cache)):
                 self.entries.appendleft(Healing(killed=name, owner=owner, killed_at=change.observed))
             return
         entry = self._entry_for_replacement(name)

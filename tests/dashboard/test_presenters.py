@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -194,3 +195,18 @@ def test_timeline_measures_a_kill_and_its_replacement() -> None:
     feed("Pod", "DELETED", pod("old", "9"), 20.0)
     assert len(timeline.entries) == 1
     assert timeline.visible(now=1000.0) == [entry]
+
+
+def test_timeline_ignores_a_scale_down() -> None:
+    cache, timeline = ClusterCache(), Timeline()
+    replicaset = {"metadata": {"name": "backend-abc", "uid": "rs-uid-1", "resourceVersion": "1"},
+                  "spec": {"replicas": 1}}
+    cache.apply("ReplicaSet", "ADDED", replicaset, observed=0.0)
+    for name, rv in (("a", "2"), ("b", "3")):
+        cache.apply("Pod", "ADDED", pod(name, rv), observed=0.0)
+    change = cache.apply("Pod", "MODIFIED", pod("b", "4", terminating=True), observed=1.0)
+    timeline.observe([change], cache)
+    assert timeline.entries == deque()
+    change = cache.apply("Pod", "MODIFIED", pod("a", "5", terminating=True), observed=2.0)
+    timeline.observe([change], cache)
+    assert [e.killed for e in timeline.entries] == ["a"]

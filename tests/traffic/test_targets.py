@@ -7,7 +7,7 @@ import pytest
 
 from dashboard import kube
 from dashboard.traffic.cluster import poll_cluster
-from dashboard.traffic.targets import TargetError, resolve_target, target_options
+from dashboard.traffic.targets import TargetError, reachable, resolve_target, target_options
 from tests.traffic.helpers import wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -25,6 +25,14 @@ def on_sandbox(sandbox, settings):
     kube.cluster_configuration.cache_clear()
 
 
+def target_ip() -> str:
+    """backend-service's ClusterIP, read through the client like the dashboard does."""
+    from kubernetes import client
+
+    with kube.api_client() as api:
+        return client.CoreV1Api(api).read_namespaced_service("backend-service", "default").spec.cluster_ip
+
+
 def test_options_are_the_namespace_services_with_selectors(on_sandbox) -> None:
     options = target_options()
     assert options[0].id == "backend-service:80"
@@ -33,6 +41,8 @@ def test_options_are_the_namespace_services_with_selectors(on_sandbox) -> None:
 
 
 def test_a_service_resolves_to_its_cluster_ip(on_sandbox) -> None:
+    # The proxy (re)binds Service listeners within seconds of start-up or of a conflict ending.
+    wait_until(lambda: reachable(target_ip(), 80, timeout=1.0), timeout=60)
     resolved = resolve_target("backend-service:80")
     assert resolved.via == "ClusterIP"
     assert resolved.target.host.startswith("127.96.") and resolved.target.port == 80

@@ -19,13 +19,27 @@
     if (text) text.textContent = on ? "reconnecting…" : (text.dataset.live || "live");
   }
 
-  function showToast(message) {
+  function showToast(message, sticky) {
     const toast = document.getElementById("toast");
     if (!toast) return;
     toast.textContent = message;
     toast.classList.add("visible");
     clearTimeout(toastTimer);
-    toastTimer = setTimeout(() => toast.classList.remove("visible"), 4000);
+    if (!sticky) toastTimer = setTimeout(() => toast.classList.remove("visible"), 4000);
+  }
+
+  // After a few failed reconnects, find out whether the session ended (the server then
+  // refuses the handshake, which the browser only reports as a dropped socket).
+  let failedReconnects = 0;
+  function checkSession() {
+    fetch(window.location.pathname, { credentials: "same-origin", redirect: "manual",
+                                      headers: { "HX-Request": "true" } })
+      .then((r) => {
+        if (r.status === 403 || r.type === "opaqueredirect") {
+          showToast("You are logged out: reload the page to log in again.", true);
+        }
+      })
+      .catch(() => { /* the dashboard itself is down; the socket keeps retrying */ });
   }
 
   // Cards new to this page fade in; cards the server marked "leaving" fade out and go.
@@ -88,8 +102,12 @@
     syncSlider();
     document.dispatchEvent(new CustomEvent("lbdemo:frame", { detail: { seq: seq } }));
   });
-  document.addEventListener("htmx:wsOpen", () => setReconnecting(false));
-  document.addEventListener("htmx:wsClose", () => setReconnecting(true));
+  document.addEventListener("htmx:wsOpen", () => { failedReconnects = 0; setReconnecting(false); });
+  document.addEventListener("htmx:wsClose", () => {
+    setReconnecting(true);
+    failedReconnects += 1;
+    if (failedReconnects === 3) checkSession();
+  });
   document.addEventListener("htmx:wsError", () => setReconnecting(true));
 
   document.addEventListener("htmx:responseError", (event) => {

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import fcntl
 import importlib
 import importlib.util
 import json
@@ -161,9 +162,37 @@ async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event
         await server.stop()
 
 
+class StateDirInUse(RuntimeError):
+    """Another sandbox already runs on this state directory."""
+
+
+def lock_state_dir(state_dir: Path) -> int:
+    """Hold `DIR/lock` for the life of the process so that two sandboxes never share one store.
+
+    The lock is an flock, released by the kernel when the process dies however it dies; the
+    file records the holder's pid for the error message."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 32).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise StateDirInUse(f"the state directory {state_dir} is in use by another sandbox (pid {holder}); "
+                            "stop it first or choose another --state-dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd
+
+
 def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
     """Foreground entry point of `python -m sandbox up`; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        lock_fd = lock_state_dir(state_dir.resolve())
+    except StateDirInUse as exc:
+        log.error("cannot start the sandbox: %s", exc)
+        return 1
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -177,4 +206,6 @@ def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
     except OSError as exc:
         log.error("cannot start the sandbox: %s", exc)
         return 1
+    finally:
+        os.close(lock_fd)
     return 0

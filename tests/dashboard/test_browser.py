@@ -65,10 +65,14 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     """A fresh logged-in page (operator token), showing the live cluster."""
     context = browser.new_context(viewport={"width": 1500, "height": 1000})
     page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(f"{lab.url}?token={OPERATOR_TOKEN}")
     expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
     yield page
     context.close()
+    assert problems == [], "the page broke its CSP or threw"
 
 
 def backend_cards(page: Page, selector: str = "") -> object:

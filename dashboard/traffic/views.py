@@ -9,6 +9,7 @@ a 400 with a plain message and starts nothing.
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,6 +18,8 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard.traffic.engine import SpecError
 from dashboard.traffic.runs import RunConflict, parse_run_form, registry, traffic_limits
 from dashboard.traffic.targets import resolve_target, target_options
+
+log = logging.getLogger(__name__)
 
 
 async def _owner(request: HttpRequest) -> str | None:
@@ -57,6 +60,9 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
         resolved = await asyncio.to_thread(resolve_target, target_id)
     except SpecError as error:
         return _refuse(str(error), 400)
+    except Exception as error:  # the API server is down or refuses us: say so, start nothing
+        log.warning("cannot resolve traffic target: %s", error)
+        return _refuse(f"Cannot read the target Service from the cluster right now: {error}", 503)
     current = registry.get(owner)
     if current is not None and current.active:
         return _refuse("A traffic run is already in progress; stop it first.", 409)

@@ -102,3 +102,18 @@ def test_start_stop_and_one_run_per_user(three_pods, registry, user_client) -> N
         run.join(30)
     assert run.state == "stopped"
     assert run.stats.ok >= 5
+
+
+def test_an_unreachable_cluster_is_a_503_and_starts_nothing(registry, user_client, settings) -> None:
+    from dashboard import kube
+
+    settings.LBDEMO_TRAFFIC_URL = ""
+    settings.LBDEMO_KUBECONFIG = ""  # no kubeconfig and not in a cluster: no API to ask
+    kube.cluster_configuration.cache_clear()
+    try:
+        response = post(user_client, "/traffic/start", {**FORM, "target": "backend-service:80"})
+    finally:
+        kube.cluster_configuration.cache_clear()
+    assert response.status_code == 503
+    assert "Cannot read the target Service" in response.content.decode()
+    assert registry.active_runs() == []

@@ -21,6 +21,7 @@
   const lanesCanvas = $("traffic-lanes");
   const KINDS = ["refused", "reset", "timeout", "5xx", "other"];
   const LANE_HISTORY = 24; // as dashboard/traffic/stats.py keeps
+  const HEATMAP_HEIGHT = heatmap.height;
   const MARK_COLORS = { scale: "#4e9a06", rollout: "#75507b", kill: "#cc0000", gone: "#888a85",
     pod: "#3465a4", ready: "#4e9a06", unready: "#c4a000" };
 
@@ -203,11 +204,13 @@
   }
 
   function drawHeatmap() {
-    const ctx = heatmap.getContext("2d");
     const labelWidth = 170;
     const rows = model.rows.length + 1; // + the errors row
-    const rowHeight = Math.max(10, Math.min(28, Math.floor((heatmap.height - 20) / Math.max(rows, 1))));
     const top = 16;
+    const rowHeight = Math.max(10, Math.min(28, Math.floor((HEATMAP_HEIGHT - top - 4) / rows)));
+    const height = Math.max(HEATMAP_HEIGHT, top + rows * rowHeight + 4); // many pods: grow, never squash
+    if (heatmap.height !== height) heatmap.height = height;
+    const ctx = heatmap.getContext("2d");
     const columns = totalColumns();
     const colWidth = (heatmap.width - labelWidth) / columns;
     ctx.clearRect(0, 0, heatmap.width, heatmap.height);

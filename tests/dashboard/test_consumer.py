@@ -140,7 +140,8 @@ async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub:
     await stale.disconnect()
 
 
-async def test_resync_requests_are_rate_limited(canned_hub: object) -> None:
+async def test_resync_requests_are_rate_limited(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 600.0)
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
     await ws.connect()

@@ -25,6 +25,10 @@ class LabError(RuntimeError):
     """A lab process could not be started or did not become ready in time."""
 
 
+class LabInterrupted(Exception):
+    """A stop was requested (Ctrl-C) while the lab was still starting."""
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """Ask the kernel for a TCP port that is free right now on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -51,10 +55,14 @@ def log_tail(log_file: Path | None, lines: int = 15) -> str:
     return "\n" + "\n".join(f"  | {line}" for line in tail)
 
 
-def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: float, what: str) -> None:
-    """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits."""
+def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: float, what: str,
+                  lab: Lab | None = None) -> None:
+    """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits or the lab
+    is asked to stop."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if lab is not None:
+            lab.check_interrupted()
         if proc.poll() is not None:
             raise LabError(f"{what} exited with code {proc.returncode} before it was ready")
         try:
@@ -65,7 +73,7 @@ def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: floa
     raise LabError(f"{what} did not listen on {host}:{port} within {timeout:.0f} s")
 
 
-def stop_process(proc: subprocess.Popen, *, grace: float = 15.0) -> None:
+def stop_process(proc: subprocess.Popen, *, grace: float = 30.0) -> None:
     """Stop a child and everything in its process group: SIGTERM, then SIGKILL after ``grace``."""
     if proc.poll() is not None:
         return
@@ -89,6 +97,14 @@ class Lab:
     kubeconfig: Path | None = None
     api_port: int | None = None
     dashboard_url: str | None = None
+    # Set from a signal handler: start-up steps notice it between polls and unwind cleanly
+    # (raising from the handler itself could strike inside Popen and orphan a child).
+    interrupted: bool = False
+
+    def check_interrupted(self) -> None:
+        """Raise LabInterrupted once a stop has been requested."""
+        if self.interrupted:
+            raise LabInterrupted
 
     def start_sandbox(self, *, state_dir: Path, api_port: int, nodes: int = 3, timeout: float = 60.0,
                       log_file: Path | None = None) -> Path:
@@ -100,9 +116,11 @@ class Lab:
                "--api-port", str(api_port), "--nodes", str(nodes)]
         proc = self._spawn(cmd, env={}, log_file=log_file)
         try:
-            wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server")
+            wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server",
+                          lab=self)
             deadline = time.monotonic() + timeout
             while not kubeconfig.exists():
+                self.check_interrupted()
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise LabError("the sandbox did not write its kubeconfig")
                 time.sleep(0.05)
@@ -124,7 +142,8 @@ class Lab:
                "dashboard.asgi:application"]
         proc = self._spawn(cmd, env=full_env, log_file=log_file)
         try:
-            wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)")
+            wait_for_port("127.0.0.1", port, proc=proc, timeout=timeout, what="the dashboard (daphne)",
+                          lab=self)
         except LabError as exc:
             raise LabError(f"{exc}{log_tail(log_file)}") from None
         self.dashboard_url = f"http://127.0.0.1:{port}/"

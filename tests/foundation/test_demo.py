@@ -69,3 +69,30 @@ def test_demo_prints_a_login_url_serves_the_lab_and_stops_without_orphans(tmp_pa
         time.sleep(0.2)
     left = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert not left, f"processes left behind: {left}"
+
+
+def test_ctrl_c_during_start_up_stops_cleanly(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
+         "--state-dir", str(tmp_path / "state")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    read_until(proc, r"Starting the sandbox cluster", timeout=60)
+    proc.send_signal(signal.SIGINT)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "Traceback" not in output
+    assert "Dashboard:" not in output, "an interrupted start-up does not go on to print the URL"
+    assert not processes_mentioning(str(tmp_path)), "no sandbox or pod process is left behind"
+
+
+def processes_mentioning(text: str) -> list[psutil.Process]:
+    """Live processes whose command line mentions ``text`` (e.g. a test's state directory)."""
+    found = []
+    for process in psutil.process_iter(["cmdline", "status"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if text in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
+            found.append(process)
+    return found

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dashboard.launcher import BASE_DIR, Lab, LabError
+from dashboard.launcher import BASE_DIR, Lab, LabError, LabInterrupted
 
 
 def port_number(raw: str) -> int:
@@ -38,18 +38,16 @@ class Command(BaseCommand):
         parser.add_argument("--namespace", default="default", help="namespace to watch and act in")
         parser.add_argument("--port", type=port_number, default=8000, help="dashboard port on 127.0.0.1")
         parser.add_argument("--api-port", type=port_number, default=6443, help="sandbox API server port")
-        parser.add_argument("--nodes", type=int, choices=range(1, 11), default=3, metavar="1..10",
+        parser.add_argument("--nodes", type=int, choices=range(1, 51), default=3, metavar="1..50",
                             help="number of sandbox nodes")
         parser.add_argument("--state-dir", default=str(BASE_DIR / ".sandbox"), help="sandbox state directory")
 
     def handle(self, *args: object, **options: object) -> None:
         """Start the lab, print the login URL, and wait until interrupted or a child dies."""
         lab = Lab()
-        stopping = False
 
         def request_stop(signum: int, frame: object) -> None:
-            nonlocal stopping
-            stopping = True
+            lab.interrupted = True
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
@@ -72,21 +70,25 @@ class Command(BaseCommand):
                 kubeconfig = str(lab.start_sandbox(state_dir=state_dir, api_port=int(options["api_port"]),
                                                    nodes=int(options["nodes"]),
                                                    log_file=state_dir / "sandbox.log"))
-                self.stdout.write(f"Sandbox API: http://127.0.0.1:{options['api_port']}  "
+                self.stdout.write(f"Sandbox API: https://127.0.0.1:{options['api_port']}  "
                                   f"(KUBECONFIG={kubeconfig} .venv/bin/kubectl get pods)")
             env["KUBECONFIG"] = kubeconfig
             if options["context"]:
                 env["LBDEMO_CONTEXT"] = str(options["context"])
+            lab.check_interrupted()
             lab.start_dashboard(port=int(options["port"]), env=env, log_file=state_dir / "dashboard.log")
+            lab.check_interrupted()
             self.stdout.write(self.style.SUCCESS(f"Dashboard: {lab.dashboard_url}?token={token}"))
             self.stdout.write("Press Ctrl-C to stop.")
-            while not stopping:
+            while not lab.interrupted:
                 dead = lab.first_exited()
                 if dead is not None:
                     command = " ".join(map(str, dead.args[:4]))
                     raise CommandError(f"{command} exited with code {dead.returncode}; "
                                        f"see the logs in {state_dir}")
                 time.sleep(0.2)
+        except LabInterrupted:
+            pass
         except LabError as exc:
             raise CommandError(f"{exc}; see the logs in {state_dir}") from exc
         finally:

@@ -17,14 +17,20 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import urllib3
 from django.conf import settings
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 from dashboard.kube import api_client
 from dashboard.presenters import parse_selector, selector_matches
+
+# Actions answer the learner at once: an API server that does not answer in this time is down.
+API_TIMEOUT = 5.0
 
 # DNS-1123 subdomain: what Kubernetes accepts as a pod or deployment name.
 NAME_RE = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
@@ -59,6 +65,18 @@ def _api_error(exc: ApiException, what: str) -> ActionError:
     return ActionError(502, f"the Kubernetes API answered {exc.status} {exc.reason}")
 
 
+@contextmanager
+def cluster_call(what: str) -> Iterator[None]:
+    """Run API calls about ``what``, turning API errors and an unreachable API server into
+    ActionErrors (an unreachable cluster is 503, not a crash)."""
+    try:
+        yield
+    except ApiException as exc:
+        raise _api_error(exc, what) from exc
+    except urllib3.exceptions.HTTPError as exc:
+        raise ActionError(503, "cannot reach the cluster's API server; try again in a moment") from exc
+
+
 def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
     """Set the backend Deployment's desired replicas (0..LBDEMO_MAX_REPLICAS)."""
     name = settings.LBDEMO_DEPLOYMENT if deployment is None else valid_name(deployment)
@@ -68,22 +86,17 @@ def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
         raise ActionError(400, "replicas must be a whole number")
     if not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS:
         raise ActionError(400, f"replicas must be between 0 and {settings.LBDEMO_MAX_REPLICAS}")
-    with api_client() as api:
-        try:
-            AppsV1Api(api).patch_namespaced_deployment_scale(
-                name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}})
-        except ApiException as exc:
-            raise _api_error(exc, f"Deployment {name!r}") from exc
+    with api_client() as api, cluster_call(f"Deployment {name!r}"):
+        AppsV1Api(api).patch_namespaced_deployment_scale(
+            name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}}, _request_timeout=API_TIMEOUT)
     return replicas
 
 
 def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
     """Read a pod and refuse (403) unless the backend selector matches it."""
-    try:
+    with cluster_call(f"pod {name!r}"):
         response = CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
-                                                             _preload_content=False)
-    except ApiException as exc:
-        raise _api_error(exc, f"pod {name!r}") from exc
+                                                      _preload_content=False, _request_timeout=API_TIMEOUT)
     pod = json.loads(response.data)
     labels = (pod.get("metadata") or {}).get("labels") or {}
     if not selector_matches(labels, parse_selector(settings.LBDEMO_SELECTOR)):
@@ -97,11 +110,10 @@ def pod_delete(*, name: str) -> str:
     with api_client() as api:
         pod = _backend_pod(api, name)
         uid = (pod.get("metadata") or {}).get("uid")
-        try:
+        with cluster_call(f"pod {name!r}"):
             CoreV1Api(api).delete_namespaced_pod(
-                name, settings.LBDEMO_NAMESPACE, body={"preconditions": {"uid": uid}} if uid else None)
-        except ApiException as exc:
-            raise _api_error(exc, f"pod {name!r}") from exc
+                name, settings.LBDEMO_NAMESPACE, body={"preconditions": {"uid": uid}} if uid else None,
+                _request_timeout=API_TIMEOUT)
     return name
 
 

@@ -111,3 +111,28 @@ async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: obj
     assert "script-src 'self'" in response["Content-Security-Policy"]
     anonymous = await AsyncClient().get("/")
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+
+
+def test_actions_answer_503_when_the_cluster_cannot_be_reached(settings: object, tmp_path: object,
+                                                               browser_client: Client,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from dashboard.launcher import free_port
+
+    kubeconfig = tmp_path / "kubeconfig"  # type: ignore[operator]
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: gone\n"
+        f"clusters: [{{name: gone, cluster: {{server: 'http://127.0.0.1:{free_port()}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: gone, context: {cluster: gone, user: u}}]\n"
+    )
+    settings.LBDEMO_KUBECONFIG = str(kubeconfig)  # type: ignore[attr-defined]
+    monkeypatch.setattr(actions, "rate_limiter", actions.RateLimiter())
+    cluster_configuration.cache_clear()
+    try:
+        attempts = [("/actions/scale", {"replicas": "2"}), ("/actions/pod/delete", {"name": "backend-x"})]
+        for url, data in attempts:
+            response = browser_client.post(url, data)
+            assert response.status_code == 503, (url, response.content)
+            assert "cannot reach the cluster" in response.json()["error"]
+    finally:
+        cluster_configuration.cache_clear()

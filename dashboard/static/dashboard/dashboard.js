@@ -114,6 +114,9 @@
     let message = "The action failed (" + event.detail.xhr.status + ").";
     try { message = JSON.parse(event.detail.xhr.responseText).error || message; } catch (e) { /* not JSON */ }
     showToast(message);
+    // A refused scale changes nothing: put the slider back on the Deployment's real value.
+    sliderBusy = false;
+    syncSlider();
   });
   document.addEventListener("htmx:sendError", () => showToast("The dashboard did not answer."));
   document.addEventListener("htmx:beforeRequest", (event) => {

@@ -149,9 +149,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[object]:
-    """One real headless Debian Chromium for the session, driven by Playwright."""
+    """A real headless Debian Chromium per test module, driven by Playwright.
+
+    Module scope, not session: Playwright's sync API keeps an asyncio loop running while it
+    is open, which would break every pytest-asyncio test collected after it."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

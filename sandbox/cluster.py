@@ -11,7 +11,8 @@ through HTTP, like Kubernetes' components):
 
 Both die with `sandbox up` even when it is SIGKILLed (``PR_SET_PDEATHSIG``), and so do the
 pod processes they start. A graceful stop (SIGTERM) lets the kubelets stop their containers
-first. The first boot also loads the default images into the node's image store.
+first, honouring preStop hooks and grace periods (see `Kubelet.shutdown`). The first boot
+also loads the default images into the node's image store.
 """
 
 from __future__ import annotations
@@ -38,7 +39,9 @@ from sandbox.scheduler import Scheduler
 log = logging.getLogger("sandbox.cluster")
 
 REPO = Path(__file__).resolve().parent.parent
-STOP_TIMEOUT = 15.0
+# Above the kubelets' NODE_SHUTDOWN_GRACE plus their final status writes, well below the
+# 30 s the lab launcher gives the whole sandbox before SIGKILL.
+STOP_TIMEOUT = 18.0
 PR_SET_PDEATHSIG = 1
 
 
@@ -92,6 +95,7 @@ async def start_components(
             try:
                 await asyncio.wait_for(proc.wait(), timeout=STOP_TIMEOUT)
             except TimeoutError:
+                log.warning("component pid %d did not stop within %.0f s: killed", proc.pid, STOP_TIMEOUT)
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()

@@ -72,6 +72,12 @@ class EventRecorder:
         except asyncio.QueueFull:
             log.warning("event queue full, dropping %s %s", reason, message)
 
+    async def flush(self, *, timeout: float) -> None:
+        """Wait until every event recorded so far is written (a component about to exit calls
+        this); raises TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            await self._queue.join()
+
     async def _drain(self) -> None:
         while True:
             item = await self._queue.get()
@@ -81,6 +87,8 @@ class EventRecorder:
                 raise
             except Exception as exc:
                 log.info("could not record event %s: %s", item[2], exc)
+            finally:
+                self._queue.task_done()
 
     async def _write(
         self, obj: Obj, type_: str, reason: str, message: str, field_path: str | None, when_ns: int

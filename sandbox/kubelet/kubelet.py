@@ -17,9 +17,12 @@ For every pod the scheduler bound to its node it runs a `PodWorker`:
 
 Status is computed from this state and written with a merge patch on ``pods/<name>/status``,
 coalesced: at most one write in flight per pod, and nothing written when nothing changed.
+When the sandbox stops, the kubelet does a graceful node shutdown: it starts, pulls and
+restarts nothing more, stops every container in parallel (Killing, preStop, SIGTERM, the pod's
+grace period capped at NODE_SHUTDOWN_GRACE, SIGKILL) and writes their terminated state.
 After a restart of the sandbox, pods bound to this node whose processes are gone are started
-again (new IP, restartCount + 1, lastState Unknown), which brings the cluster back to its
-desired state.
+again (new IP, restartCount + 1, lastState the recorded exit, or Unknown after a crash), which
+brings the cluster back to its desired state.
 """
 
 from __future__ import annotations
@@ -56,6 +59,11 @@ PULL_BACKOFF = (5.0, 40.0)
 CRASH_BACKOFF = (10.0, 300.0)
 BACKOFF_RESET = 600.0
 NODE_STATUS_PERIOD = 60.0
+# Graceful node shutdown (the kubelet's shutdownGracePeriod): the longest a pod may take to stop
+# when the sandbox stops; the sample backend needs 2 s of preStop plus 5 s of draining.
+NODE_SHUTDOWN_GRACE = 10.0
+RUNNER_EXIT_WAIT = 1.0
+STATUS_FLUSH_WAIT = 2.0
 LEASE_PERIOD = 10.0
 _VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
 
@@ -417,6 +425,9 @@ class ContainerRunner:
             )
             self.last_state = {"terminated": self.state["terminated"]}
             return 128, False
+        if self.stopping:
+            # The node began shutting down while the process was being started.
+            return await self.container.stop(0), False
         self.event(NORMAL, "Created", f"Created container: {self.name}")
         self.event(NORMAL, "Started", f"Started container {self.name}")
         startup = self.spec.get("startupProbe")
@@ -630,6 +641,7 @@ class PodWorker:
             c["type"]: c for c in (pod.get("status") or {}).get("conditions") or []
         }
         self.task: asyncio.Task | None = None
+        self.runner_tasks: list[asyncio.Task] = []
         self._writer: asyncio.Task | None = None
 
     def update(self, pod: Obj) -> None:
@@ -652,8 +664,8 @@ class PodWorker:
         return int(value)
 
     async def sleep(self, seconds: float) -> None:
-        """Sleep, but wake up at once when the pod starts terminating."""
-        if self.terminating:
+        """Sleep, but wake up at once when the pod starts terminating or the node shuts down."""
+        if self.terminating or self.kubelet.shutting_down:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
@@ -671,6 +683,7 @@ class PodWorker:
             self.start_time = self.start_time or now_iso()
             self.changed()
             runners = [asyncio.get_running_loop().create_task(r.run()) for r in self.runners]
+            self.runner_tasks = runners
             terminate = asyncio.ensure_future(self._wake.wait())
             while not self.terminating and not all(r.done() for r in runners):
                 await asyncio.wait(
@@ -711,22 +724,34 @@ class PodWorker:
             if not (exc.not_found or exc.conflict):
                 log.warning("could not delete pod %s: %s", self.key, exc)
 
-    async def shutdown(self) -> None:
-        """The node is going down: stop the containers quickly and report them terminated and not
-        Ready (the pod object stays; the next start of the sandbox restarts its containers)."""
+    async def shutdown(self, *, grace_cap: float) -> None:
+        """The node is going down: stop the containers like a deletion would (preStop, SIGTERM,
+        the pod's grace period capped at ``grace_cap``, SIGKILL), start nothing new, and report
+        them terminated and not Ready. The pod object stays; the next start of the sandbox runs
+        its containers again (one restart, as after a node reboot)."""
         for runner in self.runners:
             runner.stopping = True
         if self.task is not None:
             self.task.cancel()
         if self._writer is not None:
             self._writer.cancel()
+        self._wake.set()
         running = [r for r in self.runners if r.container is not None and r.container.running]
-        await asyncio.gather(*(r.container.stop(3.0) for r in running), return_exceptions=True)
-        for runner in running:
-            runner._record_exit(await runner.container.wait())
+        if not self.gone:
+            for runner in running:
+                runner.event(NORMAL, "Killing", f"Stopping container {runner.name}")
+        grace = min(float(self.grace_period()), grace_cap)
+        await asyncio.gather(*(r.stop_process(grace=grace) for r in running), return_exceptions=True)
+        if self.runner_tasks:
+            _, pending = await asyncio.wait(self.runner_tasks, timeout=RUNNER_EXIT_WAIT)
+            for task in pending:
+                task.cancel()
+        for runner in self.runners:
+            if runner.container is not None and "running" in runner.state:
+                runner._record_exit(await runner.container.wait())
         if running and not self.gone and not self.terminating:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(2.0):
+                async with asyncio.timeout(STATUS_FLUSH_WAIT):
                     await self._flush_status()
 
     def compute_status(self) -> Obj:
@@ -847,8 +872,11 @@ class Kubelet:
         self.boot_id = str(uuid.uuid4())
         self.pod_informer.add_handler(self._on_pod)
         self._leases = True
+        self.shutting_down = False
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        if self.shutting_down:
+            return
         pod = new or old
         assert pod is not None
         if pod.get("spec", {}).get("nodeName") != self.node_name:
@@ -1030,9 +1058,15 @@ class Kubelet:
                 if exc2.not_found:
                     self._leases = False
 
-    async def shutdown(self) -> None:
-        """Stop every container of this node (the pod objects stay: a restart resumes them)."""
-        await asyncio.gather(*(w.shutdown() for w in list(self.workers.values())), return_exceptions=True)
-        signal_all = [r.container for w in self.workers.values() for r in w.runners if r.container]
-        for container in signal_all:
+    async def shutdown(self, *, grace_cap: float = NODE_SHUTDOWN_GRACE) -> None:
+        """Graceful node shutdown: from now on nothing is started, pulled or restarted; every
+        pod's containers are stopped in parallel, honouring their preStop hooks and grace
+        periods (capped at ``grace_cap`` seconds); their final state is written and the Events
+        are flushed. The pod objects stay: a restart resumes them."""
+        self.shutting_down = True
+        workers = list(self.workers.values())
+        await asyncio.gather(*(w.shutdown(grace_cap=grace_cap) for w in workers), return_exceptions=True)
+        for container in [r.container for w in workers for r in w.runners if r.container]:
             container.kill(signal.SIGKILL)
+        with contextlib.suppress(TimeoutError):
+            await self.recorder.flush(timeout=STATUS_FLUSH_WAIT)

@@ -23,6 +23,11 @@ changed, to ``STATE_DIR/proxy-connections.json``:
 "default/backend-service:http", "listener": "127.96.0.10:80", "endpoint": "127.244.1.2:8080",
 "pod": "backend-...", "opened": 1764020000.1, "bytesIn": 120, "bytesOut": 2048}, ...]}``.
 
+A listener that cannot be bound (the address is taken by another program or another sandbox)
+is retried every 5 s; besides the log line, the Service gets a Warning Event
+``FailedToBindPort`` naming the address and the error (once per listener; the recorder counts
+repeats), so ``kubectl describe service`` and ``kubectl get events`` show why it does not answer.
+
 The proxy runs in its own process (``python -m sandbox.proxy``) on uvloop, with
 protocol-level transports and pause/resume flow control, so it gets a core of its own.
 """
@@ -56,6 +61,7 @@ from sandbox.client import (
     TaskGroup,
     key_of,
 )
+from sandbox.record import WARNING, EventRecorder
 
 log = logging.getLogger("sandbox.proxy")
 
@@ -66,6 +72,8 @@ LINGER_RST = struct.pack("ii", 1, 0)
 PENDING_LIMIT = 256 * 1024
 PROXY_NICE = -10
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+SYNC_RETRY = 5.0
+EVENT_FLUSH_WAIT = 2.0
 
 
 @dataclass
@@ -307,6 +315,7 @@ class Proxy:
         self.svc_informer: Informer = informers.informer(SERVICES)
         self.slice_informer: Informer = informers.informer(ENDPOINTSLICES)
         self.node_informer: Informer = informers.informer(NODES)
+        self.recorder = EventRecorder(client, component="kube-proxy")
         self.service_ports: dict[str, ServicePort] = {}
         self.listeners: dict[tuple[str, int], Listener] = {}
         self.connections: dict[int, Connection] = {}
@@ -441,6 +450,22 @@ class Proxy:
                     exc.strerror or exc,
                 )
                 listener.warned = True
+                self._bind_failed(listener, exc)
+
+    def _bind_failed(self, listener: Listener, exc: OSError) -> None:
+        """A Warning Event on the Service: its address cannot be listened on (retried every 5 s)."""
+        service_key, _, port_name = listener.service_key.partition(":")
+        svc = self.svc_informer.get(service_key)
+        if svc is None:
+            return
+        error = (exc.strerror or str(exc)).lower()
+        self.recorder.event(
+            {**svc, "kind": "Service", "apiVersion": "v1"},
+            WARNING,
+            "FailedToBindPort",
+            f"cannot listen on {listener.host}:{listener.port} for port {port_name}: {error} "
+            f"(another program or sandbox holds it?); retrying every {SYNC_RETRY:.0f}s",
+        )
 
     async def run_sync(self) -> None:
         """Resync on every cache change (coalesced), and every 5 s to retry failed binds."""
@@ -452,7 +477,7 @@ class Proxy:
             except Exception:
                 log.exception("proxy sync failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sync_wanted.wait(), timeout=5.0)
+                await asyncio.wait_for(self._sync_wanted.wait(), timeout=SYNC_RETRY)
 
     def table(self) -> Obj:
         """The live connection table."""
@@ -510,6 +535,8 @@ async def serve(*, api_url: str, token: str, state_dir: Path, mode: str) -> None
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     await proxy.close()
+    with contextlib.suppress(TimeoutError):
+        await proxy.recorder.flush(timeout=EVENT_FLUSH_WAIT)
     await tasks.cancel_all()
     await client.close()
 

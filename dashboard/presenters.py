@@ -367,30 +367,87 @@ def replicaset_views(replicasets: list[Obj], *, deployment: str) -> list[Replica
 
 # --- service and endpoints ------------------------------------------------------------------------
 @dataclass(frozen=True)
+class ServicePortView:
+    """One port of the Service, as `kubectl get svc` prints it (PORT(S) ``80:30080/TCP``) and spelt out."""
+
+    name: str
+    port: int
+    protocol: str
+    target: str
+    target_number: int | None
+    node_port: int | None
+
+    @property
+    def kubectl(self) -> str:
+        """kubectl's PORT(S) entry: ``port[:nodePort]/protocol``."""
+        node = f":{self.node_port}" if self.node_port else ""
+        return f"{self.port}{node}/{self.protocol}"
+
+    @property
+    def target_text(self) -> str:
+        """The targetPort, a named one with the container port it resolves to: ``http (8080)``."""
+        if self.target_number is not None and self.target != str(self.target_number):
+            return f"{self.target} ({self.target_number})"
+        return self.target
+
+
+@dataclass(frozen=True)
 class ServiceView:
-    """The Service: its stable address and how it selects pods."""
+    """The Service: its type, stable address, ports and how it selects pods."""
 
     name: str
     exists: bool
     type: str = ""
     cluster_ip: str = ""
-    ports: tuple[str, ...] = ()
+    ports: tuple[ServicePortView, ...] = ()
     selector: str = ""
 
+    @property
+    def kubectl_ports(self) -> str:
+        """kubectl's PORT(S) column: ``80:30080/TCP,443:30443/TCP``."""
+        return ",".join(p.kubectl for p in self.ports) or "<none>"
 
-def service_view(services: list[Obj], *, name: str) -> ServiceView:
-    """The configured Service, or a placeholder saying it does not exist."""
+
+def resolved_target_ports(slices: list[Obj], endpoints: list[Obj], *, service: str) -> dict[str, int]:
+    """Service port name -> the container port its targetPort resolves to, as the endpoints
+    controller published it (EndpointSlice/Endpoints ports carry the Service port's name and
+    the resolved number)."""
+    resolved: dict[str, int] = {}
+    for item in endpoints:
+        if (item.get("metadata") or {}).get("name") == service:
+            for subset in item.get("subsets") or []:
+                for port in subset.get("ports") or []:
+                    if port.get("port"):
+                        resolved[str(port.get("name") or "")] = int(port["port"])
+    for item in slices:
+        if labels_of(item).get("kubernetes.io/service-name") == service:
+            for port in item.get("ports") or []:
+                if port.get("port"):
+                    resolved[str(port.get("name") or "")] = int(port["port"])
+    return resolved
+
+
+def service_view(services: list[Obj], *, name: str, slices: list[Obj] | None = None,
+                 endpoints: list[Obj] | None = None) -> ServiceView:
+    """The configured Service, or a placeholder saying it does not exist; a named targetPort is
+    resolved through the Service's EndpointSlices (or legacy Endpoints) when they are given."""
     found = next((s for s in services if (s.get("metadata") or {}).get("name") == name), None)
     if found is None:
         return ServiceView(name=name, exists=False)
     spec = found.get("spec") or {}
+    resolved = resolved_target_ports(slices or [], endpoints or [], service=name)
     ports = []
     for port in spec.get("ports") or []:
-        target = port.get("targetPort", port.get("port"))
-        text = f"{port.get('port')}/{port.get('protocol') or 'TCP'} -> {target}"
-        if port.get("nodePort"):
-            text += f" (nodePort {port['nodePort']})"
-        ports.append(text)
+        number = int(port.get("port") or 0)
+        target = port.get("targetPort", number)
+        if isinstance(target, int) or str(target).isdigit():
+            target_number: int | None = int(target)
+        else:
+            target_number = resolved.get(str(port.get("name") or ""))
+        ports.append(ServicePortView(
+            name=str(port.get("name") or ""), port=number, protocol=str(port.get("protocol") or "TCP"),
+            target=str(target), target_number=target_number,
+            node_port=int(port["nodePort"]) if port.get("nodePort") else None))
     return ServiceView(name=name, exists=True, type=str(spec.get("type") or "ClusterIP"),
                        cluster_ip=str(spec.get("clusterIP") or ""), ports=tuple(ports),
                        selector=",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())))
@@ -455,7 +512,7 @@ def endpoints_view(slices: list[Obj], endpoints: list[Obj], *, service: str) -> 
 # --- events and timeline -----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EventView:
-    """One line of the events feed (like `kubectl get events`)."""
+    """One line of the events feed (like `kubectl get events`): repeats are one line with a count."""
 
     type: str
     reason: str
@@ -464,6 +521,14 @@ class EventView:
     count: int
     age: str
     sort_key: tuple[str, int]
+    over: str = ""  # kubectl's "(x3 over 20s)": how long the repeats have gone on
+
+    @property
+    def repeats(self) -> str:
+        """``(x3 over 20s)`` for a repeated event, empty for a single one."""
+        if self.count <= 1:
+            return ""
+        return f"(x{self.count} over {self.over})" if self.over else f"(x{self.count})"
 
 
 def resource_version_number(obj: Obj) -> int:
@@ -473,18 +538,38 @@ def resource_version_number(obj: Obj) -> int:
 
 
 def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) -> list[EventView]:
-    """The newest events first."""
-    views = []
+    """At most ``limit`` lines, newest first. Events with the same type, reason, object and
+    message are one line whose count is their summed counts (the recorder already counts
+    repeats into one Event; this also merges repeats written as separate Events, e.g. across a
+    recorder restart), stamped with the latest occurrence."""
+    merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for item in events:
         involved = item.get("involvedObject") or item.get("regarding") or {}
-        when = (item.get("lastTimestamp") or item.get("eventTime") or item.get("firstTimestamp")
-                or (item.get("metadata") or {}).get("creationTimestamp") or "")
-        views.append(EventView(
-            type=str(item.get("type") or "Normal"), reason=str(item.get("reason") or ""),
-            object=f"{str(involved.get('kind') or '').lower()}/{involved.get('name') or ''}",
-            message=str(item.get("message") or item.get("note") or ""), count=int(item.get("count") or 1),
-            age=human_age(parse_time(when), now), sort_key=(str(when), resource_version_number(item)),
-        ))
+        last = str(item.get("lastTimestamp") or item.get("eventTime") or item.get("firstTimestamp")
+                   or (item.get("metadata") or {}).get("creationTimestamp") or "")
+        first = str(item.get("firstTimestamp") or item.get("eventTime") or last)
+        type_ = str(item.get("type") or "Normal")
+        reason = str(item.get("reason") or "")
+        obj = f"{str(involved.get('kind') or '').lower()}/{involved.get('name') or ''}"
+        message = str(item.get("message") or item.get("note") or "")
+        key = (type_, reason, obj, message)
+        series = item.get("series") or {}
+        count = int(series.get("count") or item.get("count") or 1)
+        sort_key = (last, resource_version_number(item))
+        entry = merged.get(key)
+        if entry is None:
+            merged[key] = {"count": count, "first": first, "sort_key": sort_key}
+        else:
+            entry["count"] += count
+            entry["first"] = min(filter(None, (entry["first"], first)), default="")
+            entry["sort_key"] = max(entry["sort_key"], sort_key)
+    views = []
+    for (type_, reason, obj, message), entry in merged.items():
+        last_at, first_at = parse_time(entry["sort_key"][0]), parse_time(entry["first"])
+        over = (human_age(first_at, last_at) if entry["count"] > 1 and first_at and last_at
+                and last_at > first_at else "")
+        views.append(EventView(type=type_, reason=reason, object=obj, message=message, count=entry["count"],
+                               age=human_age(last_at, now), sort_key=entry["sort_key"], over=over))
     views.sort(key=lambda e: e.sort_key, reverse=True)
     return views[:limit]
 
@@ -565,7 +650,8 @@ def cluster_view(objects: dict[str, list[Obj]], *, seq: int, scope: Scope, now: 
         replicasets=tuple(replicaset_views(objects.get("ReplicaSet", []), deployment=scope.deployment)),
         groups=tuple(node_groups(objects.get("Node", []), [c for c in cards if c.selected])),
         other_pods=tuple(c for c in cards if not c.selected),
-        service=service_view(objects.get("Service", []), name=scope.service),
+        service=service_view(objects.get("Service", []), name=scope.service,
+                             slices=objects.get("EndpointSlice", []), endpoints=objects.get("Endpoints", [])),
         endpoints=endpoints_view(objects.get("EndpointSlice", []), objects.get("Endpoints", []),
                                  service=scope.service),
         events=tuple(event_views(objects.get("Event", []), now=now)),

@@ -27,7 +27,7 @@ from django.template.loader import render_to_string
 
 from dashboard import presenters
 from dashboard.cache import Change, ClusterCache
-from dashboard.presenters import ClusterView, PodCard, Scope
+from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
 from dashboard.timeline import Healing
 
 ENDPOINT_KINDS = {"EndpointSlice", "Endpoints"}
@@ -85,6 +85,7 @@ class FrameBuilder:
     scope: Scope
     cards: dict[str, PodCard] = field(default_factory=dict)
     groups: set[str] = field(default_factory=set)
+    service: ServiceView | None = None
 
     def snapshot(self, cache: ClusterCache, timeline: list[Healing], *, now: datetime,
                  synced: bool = True) -> tuple[int, list[Fragment]]:
@@ -97,6 +98,7 @@ class FrameBuilder:
 
     def _remember(self, view: ClusterView) -> None:
         """Record the cards and groups a freshly rendered page (or node section) shows."""
+        self.service = view.service
         self.groups = {g.group_id for g in view.groups} | {presenters.OTHER_GROUP_ID}
         self.cards = {c.uid: c for g in view.groups for c in g.pods}
         self.cards.update({c.uid: c for c in view.other_pods})
@@ -113,9 +115,13 @@ class FrameBuilder:
         if "ReplicaSet" in kinds:
             out.append(oob("_replicasets.html", replicasets=presenters.replicaset_views(
                 cache.list("ReplicaSet"), deployment=scope.deployment)))
-        if "Service" in kinds:
-            out.append(oob("_service.html", service=presenters.service_view(cache.list("Service"),
-                                                                            name=scope.service)))
+        if "Service" in kinds or kinds & ENDPOINT_KINDS:  # endpoints resolve a named targetPort
+            service = presenters.service_view(cache.list("Service"), name=scope.service,
+                                              slices=cache.list("EndpointSlice"),
+                                              endpoints=cache.list("Endpoints"))
+            if service != self.service:
+                out.append(oob("_service.html", service=service))
+                self.service = service
         if kinds & ENDPOINT_KINDS:
             out.append(oob("_endpoints.html", endpoints=presenters.endpoints_view(
                 cache.list("EndpointSlice"), cache.list("Endpoints"), service=scope.service)))

@@ -181,6 +181,7 @@ class TrafficStats:
         self.dropped = 0
         self.connections = 0
         self.last_t = 0.0
+        self.watching = False  # True once the cluster reports endpoints (the dashboard, not the CLI)
         self._bucket_latencies: dict[int, list[float]] = {}  # cells still filling
         self._final_latency: dict[int, tuple[float, float]] = {}  # (p50, p99) ms of settled cells
         self._dirty_cells: set[tuple[str, int]] = set()
@@ -243,6 +244,7 @@ class TrafficStats:
 
         Returns what changed as (pod, what) pairs, what in added/ready/unready/terminating/gone.
         """
+        self.watching = True
         changes: list[tuple[str, str]] = []
         for name, state in endpoints.items():
             row = self.rows.get(name)
@@ -279,18 +281,27 @@ class TrafficStats:
 
     # --- output ------------------------------------------------------------------------------
     def eligible_pods(self) -> list[str]:
-        """Pods an even split is computed over: ones that served traffic or were ready endpoints."""
-        return [name for name, row in self.rows.items() if row.requests or row.state == "ready"]
+        """Pods an even split is computed over: the ready endpoints, i.e. those receiving new
+        connections now. Pods that left or are not ready (or terminating) have no even share.
+        Without cluster knowledge (the CLI) it is every pod that served traffic."""
+        if self.watching:
+            return [name for name, row in self.rows.items() if row.state == "ready"]
+        return [name for name, row in self.rows.items() if row.requests]
 
-    def evenness(self) -> dict[str, float | int | None]:
-        """Deviation of the split from even, with the spread expected by chance."""
+    def evenness(self) -> dict[str, float | int | str | None]:
+        """Deviation of the split among :meth:`eligible_pods` from even, with the spread expected
+        by chance; ``basis`` says which pods that is."""
         pods = self.eligible_pods()
-        return split_evenness({p: self.rows[p].requests for p in pods}, {p: self.rows[p].conns for p in pods})
+        split: dict[str, float | int | str | None] = dict(
+            split_evenness({p: self.rows[p].requests for p in pods}, {p: self.rows[p].conns for p in pods}))
+        split["basis"] = "ready" if self.watching else "served"
+        return split
 
     def pod_table(self) -> list[dict[str, object]]:
-        """Per-pod totals in row order, with share and the even share."""
-        pods = self.eligible_pods()
-        served = sum(self.rows[p].requests for p in pods)
+        """Per-pod totals in row order: share of all answered requests, and the even share
+        (1 / number of eligible pods) for eligible pods only, None for the others."""
+        pods = set(self.eligible_pods())
+        served = sum(row.requests for row in self.rows.values())
         even = 1 / len(pods) if pods else None
         return [
             {"pod": row.name, "ip": row.ip, "requests": row.requests, "conns": row.conns,

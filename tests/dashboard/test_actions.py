@@ -106,6 +106,7 @@ async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: obj
     assert response.status_code == 200
     html = response.content.decode()
     assert "backend-a" in html and 'ws-connect="/ws/cluster/?since=' in html and 'id="traffic-lab"' in html
+    assert '<link rel="icon" href="/static/dashboard/favicon.svg" type="image/svg+xml">' in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline script"
     assert " style=" not in html and " on" + "click=" not in html
     assert "script-src 'self'" in response["Content-Security-Policy"]

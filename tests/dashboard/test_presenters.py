@@ -11,12 +11,14 @@ from dashboard.cache import ClusterCache
 from dashboard.presenters import (
     deployment_view,
     endpoints_view,
+    event_views,
     human_age,
     parse_selector,
     pod_card,
     pod_status,
     replicaset_views,
     selector_matches,
+    service_view,
 )
 from dashboard.timeline import Timeline
 from tests.dashboard.canned import pod
@@ -210,3 +212,57 @@ def test_timeline_ignores_a_scale_down() -> None:
     change = cache.apply("Pod", "MODIFIED", pod("a", "5", terminating=True), observed=2.0)
     timeline.observe([change], cache)
     assert [e.killed for e in timeline.entries] == ["a"]
+
+
+def test_service_view_reads_like_kubectl_get_svc_and_resolves_a_named_target_port() -> None:
+    service = {"metadata": {"name": "svc"},
+               "spec": {"type": "NodePort", "clusterIP": "127.96.0.2", "selector": {"app": "backend"},
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http", "nodePort": 30080,
+                                   "protocol": "TCP"},
+                                  {"name": "metrics", "port": 9090, "targetPort": 9091}]}}
+    sliced = {"metadata": {"labels": {"kubernetes.io/service-name": "svc"}},
+              "ports": [{"name": "http", "port": 8080}, {"name": "metrics", "port": 9091}]}
+    unrelated = {"metadata": {"labels": {"kubernetes.io/service-name": "other"}},
+                 "ports": [{"name": "http", "port": 1111}]}
+    view = service_view([service], name="svc", slices=[unrelated, sliced], endpoints=[])
+    assert (view.type, view.cluster_ip) == ("NodePort", "127.96.0.2")
+    assert view.kubectl_ports == "80:30080/TCP,9090/TCP"
+    http, metrics = view.ports
+    assert (http.port, http.target_text, http.node_port) == (80, "http (8080)", 30080)
+    assert (metrics.target_text, metrics.node_port, metrics.protocol) == ("9091", None, "TCP")
+    # Without endpoints the named port stays a name; legacy Endpoints resolve it too.
+    assert service_view([service], name="svc").ports[0].target_text == "http"
+    legacy = {"metadata": {"name": "svc"}, "subsets": [{"ports": [{"name": "http", "port": 8081}]}]}
+    assert service_view([service], name="svc", endpoints=[legacy]).ports[0].target_text == "http (8081)"
+    # targetPort defaults to the port; a ClusterIP Service has no nodePort.
+    plain = {"metadata": {"name": "p"}, "spec": {"clusterIP": "127.96.0.9", "ports": [{"port": 80}]}}
+    only = service_view([plain], name="p")
+    assert (only.type, only.kubectl_ports, only.ports[0].target_text) == ("ClusterIP", "80/TCP", "80")
+    assert not service_view([], name="svc").exists
+
+
+def event(name: str, rv: str, *, reason: str = "Unhealthy", obj: str = "backend-a", count: int = 1,
+          first: str = "2026-11-24T21:09:00Z", last: str = "2026-11-24T21:09:00Z",
+          message: str = "Readiness probe failed: connection refused") -> dict:
+    return {"metadata": {"name": name, "resourceVersion": rv}, "type": "Warning", "reason": reason,
+            "involvedObject": {"kind": "Pod", "name": obj}, "message": message, "count": count,
+            "firstTimestamp": first, "lastTimestamp": last}
+
+
+def test_events_aggregate_repeats_newest_first_and_are_bounded() -> None:
+    events = [
+        event("a.1", "10", count=2, first="2026-11-24T21:09:00Z", last="2026-11-24T21:09:04Z"),
+        # The same event written again as a new object (e.g. after a recorder restart): merged.
+        event("a.2", "20", count=1, first="2026-11-24T21:09:10Z", last="2026-11-24T21:09:10Z"),
+        event("b.1", "15", obj="backend-b", first="2026-11-24T21:09:05Z", last="2026-11-24T21:09:05Z"),
+        event("a.3", "12", message="Readiness probe failed: HTTP probe failed with statuscode: 503",
+              first="2026-11-24T21:09:06Z", last="2026-11-24T21:09:06Z"),
+    ]
+    views = event_views(events, now=NOW)
+    assert [(v.object, v.count) for v in views] == [("pod/backend-a", 3), ("pod/backend-a", 1),
+                                                     ("pod/backend-b", 1)]
+    assert views[0].repeats == "(x3 over 10s)" and views[0].age == "50s" and views[1].repeats == ""
+    many = [event(f"e{i}", str(i), obj=f"pod-{i}", first=f"2026-11-24T21:0{i // 60}:{i % 60:02d}Z",
+                  last=f"2026-11-24T21:0{i // 60}:{i % 60:02d}Z") for i in range(100)]
+    shown = event_views(many, now=NOW, limit=30)
+    assert len(shown) == 30 and shown[0].object == "pod/pod-99" and shown[-1].object == "pod/pod-70"

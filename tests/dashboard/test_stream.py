@@ -148,3 +148,24 @@ def test_cluster_strings_are_escaped() -> None:
     html = render_fragments(FrameBuilder(SCOPE).snapshot(cache, [], now=NOW)[1])
     assert "<script>" not in html and "<img" not in html and "<b>Boom" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_the_service_card_follows_the_endpoints_that_resolve_its_named_target_port() -> None:
+    cache, builder = seeded(), FrameBuilder(SCOPE)
+    service = {"metadata": {"name": "backend-service", "resourceVersion": "3"},
+               "spec": {"type": "NodePort", "clusterIP": "127.96.0.2", "selector": {"app": "backend"},
+                        "ports": [{"name": "http", "port": 80, "targetPort": "http", "nodePort": 30080}]}}
+    cache.replace("Service", [service], observed=1.0)
+    seq, fragments = builder.snapshot(cache, [], now=NOW)
+    assert "targetPort</span> <code class=\"target-port\">http</code>" in render_fragments(fragments)
+    named = slice_with("backend-a")
+    named["ports"] = [{"name": "http", "port": 8080}]
+    cache.replace("EndpointSlice", [named], observed=2.0)
+    html = frame(builder, cache, seq)
+    assert 'id="service"' in html and '<code class="target-port">http (8080)</code>' in html
+    seq = cache.seq
+    moved = slice_with("backend-a", "backend-b")  # same resolved port: the card is not re-sent
+    moved["ports"] = [{"name": "http", "port": 8080}]
+    cache.replace("EndpointSlice", [moved], observed=3.0)
+    html = frame(builder, cache, seq)
+    assert 'id="endpoints"' in html and 'id="service"' not in html

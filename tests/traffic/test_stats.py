@@ -58,8 +58,43 @@ def test_endpoint_rows_include_idle_ready_pods_and_mark_comings_and_goings() -> 
     assert changes == [("a", "terminating"), ("b", "gone")]
     table = {row["pod"]: row for row in stats.pod_table()}
     assert table["b"]["gone"] == 3.0 and table["c"]["requests"] == 0
-    # Eligible for the even split: pods that served traffic or are ready now (not b, gone unserved).
-    assert stats.eligible_pods() == ["a", "c"]
+    # Eligible for the even split: only pods that are ready endpoints now (a terminates, b is gone).
+    assert stats.eligible_pods() == ["c"]
+    assert table["a"]["even"] is None and table["b"]["even"] is None and table["c"]["even"] == 1.0
+
+
+def test_even_share_counts_only_ready_endpoints_not_pods_that_left_or_are_not_ready() -> None:
+    stats = TrafficStats()
+    stats.set_endpoints(0.0, {name: "ready" for name in "abcdefg"})
+    for index, name in enumerate("abcdefg"):
+        for k in range(10):
+            ok(stats, 0.1 + k / 100, name, lane=index, conn=index + 1, new=k == 0)
+    # Two pods leave, one turns not ready, one terminates: 4 ready endpoints receive new connections.
+    stats.set_endpoints(1.0, {"a": "ready", "b": "ready", "c": "ready", "d": "ready", "e": "unready",
+                              "f": "terminating"})
+    table = {row["pod"]: row for row in stats.pod_table()}
+    assert {name for name, row in table.items() if row["even"] is not None} == {"a", "b", "c", "d"}
+    assert all(table[name]["even"] == pytest.approx(1 / 4) for name in "abcd")
+    assert [table[name]["even"] for name in "efg"] == [None, None, None]
+    # The share column is of every answered request, so it still sums to 100 %.
+    assert sum(row["share"] for row in table.values()) == pytest.approx(1.0)
+    assert table["g"]["share"] == pytest.approx(1 / 7) and table["g"]["state"] == "gone"
+    # The deviation-vs-chance computation runs over the same four pods.
+    split = stats.evenness()
+    assert split["pods"] == 4 and split["even_share"] == pytest.approx(1 / 4) and split["basis"] == "ready"
+    assert split["max_deviation"] == pytest.approx(0.0) and split["connections"] == 4
+    assert split["chance_sd"] == pytest.approx(math.sqrt(1 / 4 * 3 / 4 / 4))
+
+
+def test_without_cluster_knowledge_the_even_split_is_over_pods_that_served() -> None:
+    stats = TrafficStats()
+    ok(stats, 0.1, "a", new=True)
+    ok(stats, 0.2, "a")
+    ok(stats, 0.3, "b", conn=2, new=True)
+    assert stats.eligible_pods() == ["a", "b"]
+    split = stats.evenness()
+    assert split["basis"] == "served" and split["pods"] == 2
+    assert split["max_deviation"] == pytest.approx(2 / 3 - 1 / 2)
 
 
 def test_errors_are_counted_by_kind_and_5xx_from_status() -> None:

@@ -403,7 +403,9 @@
     const split = summary.split;
     let text = "";
     if (split.max_deviation !== null) {
-      text = "Furthest pod is " + (split.max_deviation * 100).toFixed(1) + " pp from an even share";
+      const among = split.basis === "ready" ? " ready endpoint" : " pod";
+      text = "Among the " + split.pods + among + (split.pods === 1 ? "" : "s") + " (even share " +
+        pct(split.even_share) + "), the furthest is " + (split.max_deviation * 100).toFixed(1) + " pp from it";
       if (split.chance_sd !== null) {
         text += "; chance alone would give ±" + (split.chance_sd * 100).toFixed(1) + " pp with " +
           split.connections + " connection" + (split.connections === 1 ? "" : "s") + " balanced";

@@ -40,10 +40,10 @@ def run_up(args: argparse.Namespace) -> int:
 
 def run_image_load(args: argparse.Namespace) -> int:
     """`image load NAME[:TAG]`: copy an image into the node (like `minikube image load`)."""
-    from .images import ImageError, ImageStore
+    from .images import ImageError, sandbox_image_store
 
     try:
-        image = ImageStore(Path(args.state_dir)).load(args.name)
+        image = sandbox_image_store(Path(args.state_dir)).load(args.name)
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -53,9 +53,14 @@ def run_image_load(args: argparse.Namespace) -> int:
 
 def run_image_ls(args: argparse.Namespace) -> int:
     """`image ls`: the images on the node."""
-    from .images import ImageStore
+    from .images import ImageError, sandbox_image_store
 
-    for name, meta in ImageStore(Path(args.state_dir)).list():
+    try:
+        store = sandbox_image_store(Path(args.state_dir))
+    except ImageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    for name, meta in store.list():
         print(f"docker.io/library/{name}\t{meta['id'][7:19]}\t{meta['loadedAt']}")
     return 0
 

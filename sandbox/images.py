@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sandbox.apiserver.store import DB_FILE
+
 STORE_FILE = "images.json"
 DEFAULT_LOADED = ("lb-demo:latest", "lb-demo:v2")
 
@@ -74,6 +76,17 @@ def normalize(ref: str) -> str:
     if "@" not in last and ":" not in last:
         ref += ":latest"
     return ref
+
+
+def sandbox_image_store(state_dir: Path) -> ImageStore:
+    """The image store of the sandbox whose state lives in ``state_dir``, running or stopped
+    (loading before the first start after a boot is legitimate); an ImageError when no sandbox
+    ever ran there, so `image load` cannot silently fill a directory no sandbox reads."""
+    if not (Path(state_dir) / DB_FILE).is_file():
+        raise ImageError(
+            f"no sandbox state in {state_dir} (start one with: python -m sandbox up --state-dir {state_dir})"
+        )
+    return ImageStore(state_dir)
 
 
 class ImageStore:

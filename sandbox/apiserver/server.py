@@ -34,7 +34,7 @@ from .gc import GarbageCollector
 from .registry import FIELD_VALIDATION, NAMESPACES, PODS, Registry
 from .resources import Resource, lookup
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
-from .store import Entry, Event, Expired, Store, encode
+from .store import DB_FILE, Entry, Event, Expired, Store, encode
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ class ApiServer:
         self.state_dir = state_dir
         self.token = token
         self.bookmark_interval = bookmark_interval
-        self.store = Store(state_dir / "store.sqlite3", history_size=history_size)
+        self.store = Store(state_dir / DB_FILE, history_size=history_size)
         self.registry = Registry(self.store)
         self.gc = GarbageCollector(self.registry)
         self._gc_task: asyncio.Task | None = None

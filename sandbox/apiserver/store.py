@@ -37,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+DB_FILE = "store.sqlite3"
 WATCH_QUEUE_LIMIT = 50_000
 RESTART_GAP = 100_000
 

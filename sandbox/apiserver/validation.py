@@ -23,6 +23,7 @@ from typing import Any
 
 from sandbox.apiserver.quantity import parse_quantity
 from sandbox.apiserver.schemas import decode_error, normalize_nulls
+from sandbox.meta import selector_matches
 
 # --- field errors -------------------------------------------------------------------------------
 
@@ -423,24 +424,6 @@ def validate_label_selector(errs: Errors, selector: Any, path: str) -> None:
             for msg in label_value_errors(str(value)):
                 errs.invalid(f"{rpath}.values[{j}]", value, msg)
     validate_labels(errs, selector.get("matchLabels"), f"{path}.matchLabels")
-
-
-def selector_matches(selector: Mapping, labels: Mapping) -> bool:
-    """Whether a LabelSelector (matchLabels + matchExpressions) selects ``labels``."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True
 
 
 # pods ------------------------------------------------------------------------------------------

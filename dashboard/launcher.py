@@ -8,6 +8,7 @@ after a grace period) when the lab stops, so no process is left behind.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from sandbox.procutil import die_with_parent
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -149,10 +152,12 @@ class Lab:
         self.dashboard_url = f"http://127.0.0.1:{port}/"
 
     def _spawn(self, cmd: list[str], *, env: Mapping[str, str], log_file: Path | None) -> subprocess.Popen:
-        """Start a child in its own process group so it can be stopped with everything it started."""
+        """Start a child in its own process group so it can be stopped with everything it started;
+        should this process be killed outright, the child gets SIGTERM and stops cleanly."""
         out = open(log_file, "ab") if log_file else None  # noqa: SIM115 - closed when the child exits
         proc = subprocess.Popen(cmd, cwd=BASE_DIR, env={**os.environ, **env}, stdout=out, stderr=out,
-                                start_new_session=True)
+                                start_new_session=True,
+                                preexec_fn=functools.partial(die_with_parent, signal.SIGTERM))
         self.processes.append(proc)
         return proc
 

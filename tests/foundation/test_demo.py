@@ -96,3 +96,21 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
         if text in cmdline and process.info["status"] != psutil.STATUS_ZOMBIE:
             found.append(process)
     return found
+
+
+def test_a_killed_demo_takes_its_lab_with_it(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBECONFIG", None)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
+         "--state-dir", str(tmp_path / "state")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    read_until(proc, r"Dashboard: ", timeout=120)
+    assert processes_mentioning(str(tmp_path)), "the sandbox runs"
+    proc.kill()  # SIGKILL: the demo gets no chance to clean up
+    proc.wait(timeout=10)
+    deadline = time.monotonic() + 45
+    while processes_mentioning(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert not processes_mentioning(str(tmp_path)), "the sandbox and its pods stop when the demo dies"

@@ -145,7 +145,7 @@ def split_evenness(requests: dict[str, int], conns: dict[str, int]) -> dict[str,
     total = sum(requests.values())
     n_conns = sum(conns.values())
     if pods == 0 or total == 0:
-        return {"pods": pods, "even_share": None, "max_deviation": None, "chance_sd": None,
+        return {"pods": pods, "requests": total, "even_share": None, "max_deviation": None, "chance_sd": None,
                 "connections": n_conns, "chi2": None, "p_value": None}
     even = 1.0 / pods
     deviation = max(abs(count / total - even) for count in requests.values())
@@ -155,8 +155,8 @@ def split_evenness(requests: dict[str, int], conns: dict[str, int]) -> dict[str,
         expected = n_conns / pods
         chi2 = sum((c - expected) ** 2 / expected for c in conns.values())
         p_value = chi_square_sf(chi2, pods - 1)
-    return {"pods": pods, "even_share": even, "max_deviation": deviation, "chance_sd": chance,
-            "connections": n_conns, "chi2": chi2, "p_value": p_value}
+    return {"pods": pods, "requests": total, "even_share": even, "max_deviation": deviation,
+            "chance_sd": chance, "connections": n_conns, "chi2": chi2, "p_value": p_value}
 
 
 class TrafficStats:

@@ -121,6 +121,17 @@ def test_page_shows_the_backend_pods_grouped_by_node(page: Page, api: client.Api
     assert shown_backend_pods(page) == pod_names(api)
     expect(page.locator("#deployment .desired dd")).to_have_text("3")
     expect(page.locator("#replicasets .replicaset.active")).to_have_count(1)
+    # The Service card reads like `kubectl get svc`, the named targetPort resolved by the endpoints.
+    expect(page.locator("#service .service-type")).to_have_text("NodePort")
+    expect(page.locator("#service .kubectl-ports")).to_have_text("80:30080/TCP")
+    expect(page.locator("#service .target-port")).to_have_text("http (8080)", timeout=SLOW)
+    # Every endpoint address is one line: ip:port never wraps inside the port.
+    addresses = page.locator("#endpoints .endpoint-column.ready li code")
+    expect(addresses).to_have_count(3)
+    for i in range(addresses.count()):
+        box = addresses.nth(i).bounding_box()
+        line = float(addresses.nth(i).evaluate("e => parseFloat(getComputedStyle(e).lineHeight)"))
+        assert box is not None and box["height"] < 1.5 * line, "an endpoint address wrapped"
     page.screenshot(path=str(artifacts_dir / "dashboard-pods.png"), full_page=True)
 
 

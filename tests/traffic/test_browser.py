@@ -103,7 +103,8 @@ class Panel:
             heat: {...document.getElementById('traffic-heatmap').dataset},
             lanes: {...document.getElementById('traffic-lanes').dataset},
             pods: Array.from(document.querySelectorAll('#traffic-pods tbody tr')).map((r) => ({
-                pod: r.dataset.pod, state: r.dataset.state, requests: Number(r.dataset.requests)})),
+                pod: r.dataset.pod, state: r.dataset.state, requests: Number(r.dataset.requests),
+                even: r.cells[3].textContent})),
         })""")
 
     def served(self) -> dict[str, int]:
@@ -233,6 +234,9 @@ def test_scaling_up_moves_keepalive_traffic_only_when_connections_are_recycled(l
     assert "backend scaled 5→7" in panel.state()["heat"]["markerLabels"]
 
 
+NO_SHARE = "\u2013"  # the en dash the table shows for a pod without an even share
+
+
 def kill_busy_pod_under_load(cluster: Cluster, panel: Panel, name: str) -> dict[str, str]:
     panel.start(mode="keepalive", conns=4, rps=200, duration=60)
     panel.wait_requests(100)
@@ -248,6 +252,11 @@ def kill_busy_pod_under_load(cluster: Cluster, panel: Panel, name: str) -> dict[
     panel.screenshot(name)
     state = panel.state()
     assert f"{victim} terminating" in state["heat"]["markerLabels"]
+    # The even share is over the ready endpoints only; the pod that left has none.
+    ready = [row for row in state["pods"] if row["state"] == "ready"]
+    assert ready and {row["even"] for row in ready} == {f"{100 / len(ready):.1f}%"}
+    assert {row["even"] for row in state["pods"] if row["state"] != "ready"} <= {NO_SHARE}
+    assert next(row for row in state["pods"] if row["pod"] == victim)["even"] == NO_SHARE
     return state["panel"]
 
 

@@ -82,7 +82,8 @@ def test_even_share_counts_only_ready_endpoints_not_pods_that_left_or_are_not_re
     # The deviation-vs-chance computation runs over the same four pods.
     split = stats.evenness()
     assert split["pods"] == 4 and split["even_share"] == pytest.approx(1 / 4) and split["basis"] == "ready"
-    assert split["max_deviation"] == pytest.approx(0.0) and split["connections"] == 4
+    assert split["max_deviation"] == pytest.approx(0.0) and split["requests"] == 40
+    assert split["connections"] == 4
     assert split["chance_sd"] == pytest.approx(math.sqrt(1 / 4 * 3 / 4 / 4))
 
 

@@ -404,8 +404,9 @@
     let text = "";
     if (split.max_deviation !== null) {
       const among = split.basis === "ready" ? " ready endpoint" : " pod";
-      text = "Among the " + split.pods + among + (split.pods === 1 ? "" : "s") + " (even share " +
-        pct(split.even_share) + "), the furthest is " + (split.max_deviation * 100).toFixed(1) + " pp from it";
+      text = "Among the " + split.pods + among + (split.pods === 1 ? "" : "s") + " and the " + split.requests +
+        " request" + (split.requests === 1 ? "" : "s") + " they served (even share " + pct(split.even_share) +
+        " each), the furthest is " + (split.max_deviation * 100).toFixed(1) + " pp from it";
       if (split.chance_sd !== null) {
         text += "; chance alone would give ±" + (split.chance_sd * 100).toFixed(1) + " pp with " +
           split.connections + " connection" + (split.connections === 1 ? "" : "s") + " balanced";

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import ctypes
 import logging
 import os
 import signal
@@ -34,6 +33,7 @@ from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.images import ImageStore
 from sandbox.kubelet.kubelet import Kubelet, node_name
+from sandbox.procutil import die_with_parent
 from sandbox.scheduler import Scheduler
 
 log = logging.getLogger("sandbox.cluster")
@@ -42,15 +42,6 @@ REPO = Path(__file__).resolve().parent.parent
 # Above the kubelets' NODE_SHUTDOWN_GRACE plus their final status writes, well below the
 # 30 s the lab launcher gives the whole sandbox before SIGKILL.
 STOP_TIMEOUT = 18.0
-PR_SET_PDEATHSIG = 1
-
-
-def _die_with_parent() -> None:
-    """preexec_fn of component processes: SIGKILL them if `sandbox up` dies."""
-    ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:
-        os._exit(1)
-
 
 async def start_components(
     *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str | None = None
@@ -72,7 +63,7 @@ async def start_components(
             str(nodes),
             env=env,
             cwd=str(REPO),
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         ),
         await asyncio.create_subprocess_exec(
             sys.executable,
@@ -81,7 +72,7 @@ async def start_components(
             *common,
             env=env,
             cwd=str(REPO),
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         ),
     ]
 

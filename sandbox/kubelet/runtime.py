@@ -11,21 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import os
 import signal
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+from sandbox.procutil import die_with_parent
 
 
-def die_with_parent() -> None:
-    """preexec_fn: start a new session and ask the kernel to SIGKILL us when our parent dies."""
+def new_session_dying_with_parent() -> None:
+    """preexec_fn of containers: a session of their own (no terminal Ctrl-C reaches them), and
+    SIGKILL from the kernel when the kubelet's process dies."""
     os.setsid()
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() == 1:
-        os._exit(137)
+    die_with_parent(signal.SIGKILL)
 
 
 class Container:
@@ -85,7 +82,7 @@ async def start_container(argv: list[str], *, env: dict[str, str], cwd: Path, lo
             stdin=asyncio.subprocess.DEVNULL,
             stdout=out,
             stderr=out,
-            preexec_fn=die_with_parent,
+            preexec_fn=new_session_dying_with_parent,
         )
     return Container(proc, log_path)
 
@@ -99,7 +96,7 @@ async def run_exec(argv: list[str], *, env: dict[str, str], cwd: Path, timeout: 
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        preexec_fn=die_with_parent,
+        preexec_fn=new_session_dying_with_parent,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=timeout)

@@ -143,7 +143,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Only for an operator who runs collectstatic; nothing in lb-demo needs it.
+STATIC_ROOT = os.environ.get("LBDEMO_STATIC_ROOT") or None
 # daphne serves no static files itself; WhiteNoise does, straight from the apps' static
 # folders, so neither the lab nor the image needs a collectstatic step.
 WHITENOISE_USE_FINDERS = True

@@ -21,6 +21,17 @@ from dashboard.launcher import free_port
 REPO = Path(__file__).resolve().parents[2]
 
 
+def start_demo(tmp_path: Path) -> subprocess.Popen:
+    """Run `manage.py demo` as a user would, on free ports, with its state under ``tmp_path``."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("KUBECONFIG", None)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
+         "--state-dir", str(tmp_path / "state")],
+        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
 def read_until(proc: subprocess.Popen, pattern: str, *, timeout: float) -> re.Match:
     """Read the demo's stdout until a line matches, failing if it exits or takes too long."""
     deadline = time.monotonic() + timeout
@@ -39,13 +50,7 @@ def read_until(proc: subprocess.Popen, pattern: str, *, timeout: float) -> re.Ma
 
 
 def test_demo_prints_a_login_url_serves_the_lab_and_stops_without_orphans(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
-         "--state-dir", str(tmp_path / "state")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = start_demo(tmp_path)
     try:
         url = read_until(proc, r"Dashboard: (http://127\.0\.0\.1:\d+/\?token=\S+)", timeout=120).group(1)
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
@@ -72,13 +77,7 @@ def test_demo_prints_a_login_url_serves_the_lab_and_stops_without_orphans(tmp_pa
 
 
 def test_ctrl_c_during_start_up_stops_cleanly(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
-         "--state-dir", str(tmp_path / "state")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = start_demo(tmp_path)
     read_until(proc, r"Starting the sandbox cluster", timeout=60)
     proc.send_signal(signal.SIGINT)
     output, _ = proc.communicate(timeout=60)
@@ -99,13 +98,7 @@ def processes_mentioning(text: str) -> list[psutil.Process]:
 
 
 def test_a_killed_demo_takes_its_lab_with_it(tmp_path: Path) -> None:
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("KUBECONFIG", None)
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "demo", "--port", str(free_port()), "--api-port", str(free_port()),
-         "--state-dir", str(tmp_path / "state")],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
+    proc = start_demo(tmp_path)
     read_until(proc, r"Dashboard: ", timeout=120)
     assert processes_mentioning(str(tmp_path)), "the sandbox runs"
     proc.kill()  # SIGKILL: the demo gets no chance to clean up

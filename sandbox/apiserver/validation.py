@@ -488,6 +488,18 @@ def validate_pod_spec(errs: Errors, spec: Any, path: str) -> None:
             errs.invalid(f"{path}.serviceAccountName", sa, msg)
 
 
+def _validate_unique_name(errs: Errors, name: Any, path: str, names: set[str]) -> None:
+    """A required DNS-1123 label name, unique among its siblings (volumes, containers)."""
+    if not name:
+        errs.required(path)
+        return
+    for msg in dns1123_label_errors(str(name)):
+        errs.invalid(path, name, msg)
+    if name in names:
+        errs.duplicate(path, name)
+    names.add(name)
+
+
 def _validate_volumes(errs: Errors, volumes: Any, path: str) -> set[str]:
     names: set[str] = set()
     for i, vol in enumerate(volumes or []):
@@ -495,15 +507,7 @@ def _validate_volumes(errs: Errors, volumes: Any, path: str) -> set[str]:
         if not isinstance(vol, dict):
             errs.invalid(vpath, vol, "must be a volume")
             continue
-        name = vol.get("name")
-        if not name:
-            errs.required(f"{vpath}.name")
-        else:
-            for msg in dns1123_label_errors(str(name)):
-                errs.invalid(f"{vpath}.name", name, msg)
-            if name in names:
-                errs.duplicate(f"{vpath}.name", name)
-            names.add(name)
+        _validate_unique_name(errs, vol.get("name"), f"{vpath}.name", names)
         sources = [k for k in vol if k != "name"]
         if not sources:
             errs.required(vpath, "must specify a volume type")
@@ -517,15 +521,7 @@ def _validate_container(errs: Errors, ctr: Any, path: str, *, names: set[str], p
     if not isinstance(ctr, dict):
         errs.invalid(path, ctr, "must be a container")
         return
-    name = ctr.get("name")
-    if not name:
-        errs.required(f"{path}.name")
-    else:
-        for msg in dns1123_label_errors(str(name)):
-            errs.invalid(f"{path}.name", name, msg)
-        if name in names:
-            errs.duplicate(f"{path}.name", name)
-        names.add(name)
+    _validate_unique_name(errs, ctr.get("name"), f"{path}.name", names)
     if not ctr.get("image"):
         errs.required(f"{path}.image")
     pull = ctr.get("imagePullPolicy")

@@ -178,40 +178,36 @@ def _regex_error(msg: str, pattern: str, *examples: str) -> str:
     return f"{msg} (e.g. {shown}, regex used for validation is '{pattern}')"
 
 
+def _name_errors(value: str, *, max_length: int, pattern: str, rule: str,
+                 examples: tuple[str, ...]) -> list[str]:
+    """Length and format errors of a name, worded like apimachinery's validators."""
+    errs = []
+    if len(value) > max_length:
+        errs.append(f"must be no more than {max_length} characters")
+    if not _full[pattern].match(value):
+        errs.append(_regex_error(rule, pattern, *examples))
+    return errs
+
+
 def dns1123_label_errors(value: str) -> list[str]:
     """`IsDNS1123Label`."""
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _full[DNS1123_LABEL].match(value):
-        errs.append(_regex_error("a lowercase RFC 1123 label must consist of lower case alphanumeric "
-                                 "characters or '-', and must start and end with an alphanumeric character",
-                                 DNS1123_LABEL, "my-name", "123-abc"))
-    return errs
+    return _name_errors(value, max_length=63, pattern=DNS1123_LABEL, examples=("my-name", "123-abc"),
+                        rule="a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                             "or '-', and must start and end with an alphanumeric character")
 
 
 def dns1123_subdomain_errors(value: str) -> list[str]:
     """`IsDNS1123Subdomain`."""
-    errs = []
-    if len(value) > 253:
-        errs.append("must be no more than 253 characters")
-    if not _full[DNS1123_SUBDOMAIN].match(value):
-        errs.append(_regex_error("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                                 "characters, '-' or '.', and must start and end with an alphanumeric "
-                                 "character", DNS1123_SUBDOMAIN, "example.com"))
-    return errs
+    return _name_errors(value, max_length=253, pattern=DNS1123_SUBDOMAIN, examples=("example.com",),
+                        rule="a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                             "characters, '-' or '.', and must start and end with an alphanumeric character")
 
 
 def dns1035_label_errors(value: str) -> list[str]:
     """`IsDNS1035Label` (Service names)."""
-    errs = []
-    if len(value) > 63:
-        errs.append("must be no more than 63 characters")
-    if not _full[DNS1035_LABEL].match(value):
-        errs.append(_regex_error("a DNS-1035 label must consist of lower case alphanumeric characters or "
-                                 "'-', start with an alphabetic character, and end with an alphanumeric "
-                                 "character", DNS1035_LABEL, "my-name", "abc-123"))
-    return errs
+    return _name_errors(value, max_length=63, pattern=DNS1035_LABEL, examples=("my-name", "abc-123"),
+                        rule="a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                             "start with an alphabetic character, and end with an alphanumeric character")
 
 
 def qualified_name_errors(value: str) -> list[str]:

@@ -7,6 +7,7 @@ sample objects themselves."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests import polling
 from tests.conftest import KUBECTL, REPO, Sandbox
 
 from .conftest import header_of, kubectl
@@ -38,12 +40,7 @@ def ghost_pod(name: str, namespace: str, **labels: str) -> dict:
     }
 
 
-def wait_for(predicate, *, timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll until predicate() is true (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"{what} not reached within {timeout:.0f} s"
-        time.sleep(0.1)
+wait_for = functools.partial(polling.wait_until, timeout=60.0, interval=0.1)
 
 
 def test_seed_commands_read_the_sample_app(sandbox: Sandbox) -> None:

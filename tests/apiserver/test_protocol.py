@@ -7,6 +7,7 @@ comes from the API server itself."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -15,6 +16,7 @@ import kubernetes_validate
 from kubernetes import client
 
 from sandbox.apiserver.discovery import AGGREGATED_CONTENT_TYPE
+from tests import polling
 
 from .conftest import LocalApi
 
@@ -51,12 +53,7 @@ def deployment_body(name: str, replicas: int = 2) -> dict:
     }
 
 
-def wait_until(predicate, *, timeout: float = 30.0) -> None:
-    """Poll until predicate() is true (bounded)."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+wait_until = functools.partial(polling.wait_until, timeout=30.0, interval=0.05)
 
 
 def test_authentication_and_public_endpoints(local_api: LocalApi) -> None:

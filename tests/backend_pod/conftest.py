@@ -7,6 +7,7 @@ a file the test can read.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
@@ -14,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from dashboard.launcher import BASE_DIR, free_port, wait_for_port
+from tests import polling
 
 # Variables the backend reads; removed from the inherited environment so tests set them explicitly.
 BACKEND_VARS = ("PORT", "BIND_ADDRESS", "POD_NAME", "HOSTNAME", "POD_IP", "NODE_NAME", "POD_NAMESPACE",
@@ -30,16 +31,7 @@ BACKEND_VARS = ("PORT", "BIND_ADDRESS", "POD_NAME", "HOSTNAME", "POD_IP", "NODE_
 TIMEOUT = 30.0
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float = TIMEOUT, what: str) -> object:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(0.02)
+wait_until = functools.partial(polling.wait_until, timeout=TIMEOUT, interval=0.02)
 
 
 @dataclass

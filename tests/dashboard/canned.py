@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-import time
 from collections import deque
 from collections.abc import Iterator
 from typing import Any
+
+from tests import polling
 
 RS_UID = "rs-uid-1"
 
@@ -101,10 +103,4 @@ class CannedSource:
             yield item
 
 
-def wait_until(predicate: Any, timeout: float = 10.0) -> None:
-    """Block (in a test thread) until predicate() is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        time.sleep(0.01)
+wait_until = functools.partial(polling.wait_until, timeout=10.0, interval=0.01)

@@ -3,18 +3,17 @@ Service of our own on a random ClusterIP so parallel sandboxes on one machine ne
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import subprocess
-import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
+from tests import polling
 from tests.conftest import KUBECTL, Sandbox
-
-T = TypeVar("T")
 
 
 class Kube:
@@ -88,16 +87,7 @@ def is_ready(pod: dict[str, Any]) -> bool:
     )
 
 
-def wait_until(check: Callable[[], T], *, timeout: float = 60.0, interval: float = 0.3, what: str) -> T:
-    """Poll ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+wait_until = functools.partial(polling.wait_until, timeout=60.0, interval=0.3)
 
 
 @pytest.fixture

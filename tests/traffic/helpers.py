@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import functools
-import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 from dashboard.traffic.engine import Target
 from dashboard.traffic.targets import ResolvedTarget, TargetOption
+from tests import polling
 
 
 def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
@@ -34,9 +34,4 @@ def resolved_for(url: str, service: str | None = "backend-service") -> ResolvedT
     return ResolvedTarget(option=option, target=Target.from_url(url), via="test", selector={"app": "backend"})
 
 
-def wait_until(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.05)
+wait_until = functools.partial(polling.wait_until, timeout=30.0, interval=0.05)

@@ -11,30 +11,22 @@ backend-service), so labs started by other tests on this machine cannot answer i
 
 from __future__ import annotations
 
+import functools
 import random
-import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, config
 
+from tests import polling
+
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 SERVICE = "traffic-lab"
 
 
-def wait_for(condition: Callable[[], Any], *, timeout: float = 40.0, what: str = "condition") -> Any:
-    """Poll until ``condition()`` is truthy and return it; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
+wait_for = functools.partial(polling.wait_until, timeout=40.0, interval=0.2)
 
 
 class Cluster:

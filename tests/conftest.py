@@ -1,14 +1,27 @@
 """Shared test fixtures: live sandbox clusters, the lab (sandbox + dashboard) and Chromium.
 
+Booting a sandbox costs seconds of both cores, so tests share one where they can:
+- ``sandbox``: one live sandbox for the whole session;
+- ``sample_namespace``: a fresh namespace of that shared sandbox holding the sample app
+  (k8s/backend.yaml and k8s/frontend.yaml), deleted afterwards: for tests that change the app
+  (scale it, kill its pods, roll it out) but not the cluster;
+- ``sandbox_factory`` / ``lab_factory``: fresh private sandboxes (and dashboards), only for tests
+  that stop, restart or break the cluster itself.
+The run's summary says how many sandboxes this process booted.
+
 Area-specific fixtures live in each test folder's own conftest.py.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,15 +31,17 @@ from lab.launcher import Lab, free_port
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 KUBECTL = REPO / ".venv" / "bin" / "kubectl"
+SAMPLE_MANIFESTS = (REPO / "k8s" / "backend.yaml", REPO / "k8s" / "frontend.yaml")
 
 
 class Sandbox:
     """A running `python -m sandbox up`, as a test sees it: kubeconfig, API URL, token."""
 
     def __init__(self, lab: Lab, state_dir: Path) -> None:
+        assert lab.kubeconfig is not None, "the lab has not started a sandbox"
         self.lab = lab
         self.state_dir = state_dir
-        self.kubeconfig = lab.kubeconfig
+        self.kubeconfig: Path = lab.kubeconfig
         config = yaml.safe_load(self.kubeconfig.read_text())
         self.url: str = config["clusters"][0]["cluster"]["server"]
         self.token: str = config["users"][0]["user"]["token"]
@@ -34,6 +49,14 @@ class Sandbox:
     def kubectl_env(self) -> dict[str, str]:
         """Environment for running the bundled kubectl against this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
+        """Run the bundled kubectl against this sandbox; its stdout, or AssertionError with stderr."""
+        result = subprocess.run([str(KUBECTL), *args], env=self.kubectl_env(), input=stdin, text=True,
+                                capture_output=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result.stdout
 
     def stop(self) -> None:
         """Stop the sandbox and every pod process it started."""
@@ -59,6 +82,32 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box = start_sandbox(tmp_path_factory.mktemp("sandbox-shared") / "state")
     yield box
     box.stop()
+
+
+def sample_app_for_a_namespace() -> str:
+    """The sample app's manifests as applied into a namespace of their own. The only change is the
+    backend Service's fixed nodePort 30080: node ports are cluster-wide, so each namespace's
+    Service gets one allocated by the API server instead (read it from the Service)."""
+    docs: list[dict[str, Any]] = []
+    for path in SAMPLE_MANIFESTS:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Service":
+                for port in doc["spec"].get("ports") or []:
+                    port.pop("nodePort", None)
+            if doc:
+                docs.append(doc)
+    return yaml.safe_dump_all(docs)
+
+
+@pytest.fixture
+def sample_namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A fresh namespace in the shared sandbox with the sample app applied into it; deleted (with
+    everything in it) when the test ends. The pods are created, not yet Ready."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    sandbox.kubectl("create", "namespace", name)
+    sandbox.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    yield name
+    sandbox.kubectl("delete", "namespace", name, "--wait=false")
 
 
 @pytest.fixture
@@ -143,6 +192,31 @@ def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
     yield make
     for running in started:
         running.stop()
+
+
+SANDBOX_BOOTS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Count every sandbox this process boots (fixtures and tests that restart one alike)."""
+    original = Lab.start_sandbox
+    if getattr(original, "counted", False):
+        return
+
+    @functools.wraps(original)
+    def counted(self: Lab, **kwargs: Any) -> Path:
+        SANDBOX_BOOTS.append(os.environ.get("PYTEST_CURRENT_TEST", "?"))
+        return original(self, **kwargs)
+
+    counted.counted = True  # type: ignore[attr-defined]
+    Lab.start_sandbox = counted  # type: ignore[method-assign]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many sandboxes were booted: the cost that shared fixtures keep down."""
+    if SANDBOX_BOOTS:
+        terminalreporter.write_line(f"sandbox boots in this process: {len(SANDBOX_BOOTS)} "
+                                    "(manage.py demo subprocesses not included)")
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

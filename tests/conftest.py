@@ -18,6 +18,7 @@ import functools
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -110,8 +111,37 @@ def sample_namespace(sandbox: Sandbox) -> Iterator[str]:
     sandbox.kubectl("delete", "namespace", name, "--wait=false")
 
 
+class BackgroundStops:
+    """Stops that the next test need not wait for. A sandbox stop is a graceful node shutdown
+    (every pod's preStop hook and drain: ~7 s of mostly sleeping), so a private sandbox whose
+    test is over is stopped on a thread while the run goes on; the session waits for all of them
+    at its end, so no process outlives the run."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def stop(self, stop: Callable[[], None]) -> None:
+        """Run ``stop`` on a thread of its own."""
+        thread = threading.Thread(target=stop, name=f"stop-{len(self.threads)}")
+        thread.start()
+        self.threads.append(thread)
+
+    def wait(self) -> None:
+        """Wait until every stop has finished (each escalates to SIGKILL on its own)."""
+        for thread in self.threads:
+            thread.join()
+
+
+@pytest.fixture(scope="session")
+def background_stops() -> Iterator[BackgroundStops]:
+    """The session's stops in the background, all waited for when the session ends."""
+    stops = BackgroundStops()
+    yield stops
+    stops.wait()
+
+
 @pytest.fixture
-def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
+def sandbox_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., Sandbox]]:
     """Start fresh, private sandboxes for one test; all are stopped when the test ends."""
     started: list[Sandbox] = []
 
@@ -122,7 +152,7 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
 
     yield make
     for box in started:
-        box.stop()
+        background_stops.stop(box.stop)
 
 
 @pytest.fixture(scope="session")
@@ -144,29 +174,37 @@ def chromium_path() -> str:
 class RunningLab:
     """`make demo`'s setup as a test sees it: a sandbox plus the dashboard logged in by token."""
 
-    def __init__(self, lab: Lab, sandbox: Sandbox, token: str) -> None:
+    def __init__(self, lab: Lab, sandbox: Sandbox, token: str, *, owns_sandbox: bool = True,
+                 namespace: str = "default") -> None:
         self.lab = lab
         self.sandbox = sandbox
         self.token = token
+        self.namespace = namespace
+        self.owns_sandbox = owns_sandbox
         self.url: str = lab.dashboard_url or ""
         self.login_url = f"{self.url}?token={token}"
 
     def stop(self) -> None:
-        """Stop the dashboard, then the sandbox."""
+        """Stop the dashboard, then the sandbox (unless it is the shared one)."""
         self.lab.stop()
-        self.sandbox.stop()
+        if self.owns_sandbox:
+            self.sandbox.stop()
 
 
-def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None) -> RunningLab:
-    """Start a sandbox and the dashboard exactly as `manage.py demo` does, on free ports."""
+def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None, sandbox: Sandbox | None = None,
+              namespace: str = "default") -> RunningLab:
+    """Start a sandbox and the dashboard exactly as `manage.py demo` does, on free ports. With
+    ``sandbox``, the dashboard watches ``namespace`` of that (running, shared) sandbox instead."""
     import secrets
 
-    box = start_sandbox(state_dir)
+    box = sandbox or start_sandbox(state_dir)
     lab = Lab()
     token = secrets.token_urlsafe(24)
+    state_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "KUBECONFIG": str(box.kubeconfig),
         "LBDEMO_LOGIN_TOKEN": token,
+        "LBDEMO_NAMESPACE": namespace,
         "LBDEMO_DB_PATH": str(state_dir.parent / "dashboard.sqlite3"),
         **(extra_env or {}),
     }
@@ -174,13 +212,23 @@ def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None) -> Ru
         lab.start_dashboard(port=free_port(), env=env, log_file=state_dir.parent / "dashboard.log")
     except Exception:
         lab.stop()
-        box.stop()
+        if sandbox is None:
+            box.stop()
         raise
-    return RunningLab(lab, box, token)
+    return RunningLab(lab, box, token, owns_sandbox=sandbox is None, namespace=namespace)
 
 
 @pytest.fixture
-def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
+def sample_lab(tmp_path: Path, sandbox: Sandbox, sample_namespace: str) -> Iterator[RunningLab]:
+    """The dashboard as `make demo` starts it, watching a fresh sample namespace of the shared
+    sandbox: for tests that drive the page and change the app, not the cluster."""
+    running = start_lab(tmp_path / "lab" / "state", sandbox=sandbox, namespace=sample_namespace)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def lab_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., RunningLab]]:
     """Start private labs (sandbox + dashboard) for one test; all stop when it ends."""
     started: list[RunningLab] = []
 
@@ -191,7 +239,7 @@ def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
 
     yield make
     for running in started:
-        running.stop()
+        background_stops.stop(running.stop)
 
 
 SANDBOX_BOOTS: list[str] = []

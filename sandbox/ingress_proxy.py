@@ -15,7 +15,8 @@ For each request on a client connection, in order (pipelined requests wait their
 4. the request goes upstream with hop-by-hop headers removed and ``X-Forwarded-For``
    (appended), ``X-Forwarded-Host``, ``X-Forwarded-Proto``, ``X-Forwarded-Port`` and
    ``X-Real-IP`` set; the response comes back with hop-by-hop headers removed and its body
-   re-framed for the client (chunked when the length is unknown);
+   as the pod framed it (HTTP/1.0 clients are proxied as HTTP/1.0, so never get chunked
+   bodies; a body without length ends the client connection with it);
 5. the upstream connection goes back to the pool when the pod kept it alive.
 
 A pooled connection the pod closed in the meantime (the race every keep-alive pool has) is
@@ -35,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 
@@ -52,6 +54,10 @@ REPLAY_LIMIT = 64 * 1024
 PAUSE_LIMIT = 256 * 1024
 SWEEP_PERIOD = 1.0
 
+# Response header lines dropped on the way to the client (Transfer-Encoding stays: the body is
+# forwarded with the pod's own framing).
+STRIPPED = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
+HOP_BY_HOP_LINE = re.compile(rb"\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade)[ \t]*:")
 HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
 )
@@ -113,7 +119,11 @@ class BackendEndpoints:
 
 
 class Upstream(asyncio.Protocol):
-    """A connection from the proxy to one pod; serves one exchange at a time."""
+    """A connection from the proxy to one pod; serves one exchange at a time.
+
+    Responses are forwarded as they arrive: llhttp (httptools) finds where each ends, the head
+    is rewritten only when it carries hop-by-hop headers or the client needs another
+    Connection header, and body bytes pass through untouched (the pod's own framing)."""
 
     def __init__(self, proxy: IngressProxy, pool: EndpointPool) -> None:
         self.proxy = proxy
@@ -121,12 +131,22 @@ class Upstream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self.exchange: Exchange | None = None
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.reason = b""
         self.reused = False
         self.responded = False
         self.closed = False
         self.sent_at = 0.0
+        self.in_head = True
+        self.head_buf = b""
+        self.done = False
+        self.done_keep_alive = False
+        self.skip_body = False
+
+    def reset(self) -> None:
+        """Ready for the next exchange."""
+        self.responded = False
+        self.in_head = True
+        self.head_buf = b""
+        self.done = False
         self.skip_body = False
 
     # -- connection events ---------------------------------------------------------------------
@@ -146,10 +166,35 @@ class Upstream(asyncio.Protocol):
             if not self.skip_body:
                 raise
         except httptools.HttpParserError:
-            log.warning("bad response from %s:%d; closing", self.pool.ip, self.pool.port)
+            log.warning("bad response from %s:%d (%s); closing", self.pool.ip, self.pool.port, self.pool.pod)
             self.close()
+            self.exchange = None
             ex.upstream_failed(self, bad=True)
-        ex.flush()
+            return
+        out = self._head(ex, data) if self.in_head else data
+        if out:
+            ex.client.transport.write(out)
+        if self.done:
+            self.done = False
+            ex.response_done(self, keep_alive=self.done_keep_alive)
+
+    def _head(self, ex: Exchange, data: bytes) -> bytes:
+        """Bytes to send once the response head is complete (informational heads pass through)."""
+        buf = self.head_buf + data if self.head_buf else data
+        out = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.head_buf = buf
+                return out
+            head, buf = buf[: end + 2], buf[end + 4 :]
+            status = int(head[9:12]) if head[9:12].isdigit() else 0
+            if 100 <= status < 200 and status != 101:
+                out += head + b"\r\n"
+                continue
+            self.in_head = False
+            self.head_buf = b""
+            return out + ex.response_head(head, status) + buf
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -176,42 +221,21 @@ class Upstream(asyncio.Protocol):
 
     # -- httptools callbacks (the response) ----------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.headers = []
-        self.reason = b""
-
-    def on_status(self, reason: bytes) -> None:
-        self.reason += reason
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers.append((name, value))
-
     def on_headers_complete(self) -> None:
         ex = self.exchange
-        if ex is None:
-            return
-        status = self.parser.get_status_code()
-        ex.response_head(status, self.reason, self.headers, self.parser.should_keep_alive())
-        if ex.head_request and status >= 200:
+        if ex is not None and ex.head_request and self.parser.get_status_code() >= 200:
             # A response to HEAD announces a length but has no body; llhttp cannot be told, so
             # the exchange ends here and the connection gets a fresh parser.
+            self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
             self.skip_body = True
             self.parser = httptools.HttpResponseParser(self)
-            ex.response_done(self, keep_alive=True)
             raise _SkipBody
 
-    def on_body(self, body: bytes) -> None:
-        if self.exchange is not None:
-            self.exchange.response_body(body)
-
     def on_message_complete(self) -> None:
-        ex = self.exchange
-        if ex is None:
-            return
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
             return
-        ex.response_done(self, keep_alive=self.parser.should_keep_alive())
+        self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
 
 
 class _SkipBody(Exception):
@@ -228,12 +252,10 @@ class Exchange:
         "head",
         "head_request",
         "keep_alive",
-        "out",
         "pending_answer",
         "pool",
         "replay",
         "request_complete",
-        "response_chunked",
         "response_started",
         "response_until_close",
         "target",
@@ -258,9 +280,7 @@ class Exchange:
         self.upstream: Upstream | None = None
         self.pool: EndpointPool | None = None
         self.tried: set[EndpointPool] = set()
-        self.out: list[bytes] = []
         self.response_started = False
-        self.response_chunked = False
         self.response_until_close = False
 
     # -- request side --------------------------------------------------------------------------
@@ -319,8 +339,7 @@ class Exchange:
         """Send the request (head and the body so far) on ``up``."""
         self.upstream = up
         up.exchange = self
-        up.responded = False
-        up.skip_body = False
+        up.reset()
         up.sent_at = time.monotonic()
         self.client.proxy.busy.add(up)
         assert up.transport is not None
@@ -370,59 +389,31 @@ class Exchange:
 
     # -- response side -------------------------------------------------------------------------
 
-    def response_head(self, status: int, reason: bytes, headers: list[tuple[bytes, bytes]],
-                      upstream_keep_alive: bool) -> None:
-        """The pod's response head: pass it on without hop-by-hop headers, framed for the client."""
-        informational = 100 <= status < 200
-        lines = [b"HTTP/1.1 %d %b\r\n" % (status, reason or b"")]
-        has_length = False
-        chunked = False
-        for name, value in headers:
-            low = name.lower()
-            if low in HOP_BY_HOP:
-                if low == b"transfer-encoding" and b"chunked" in value.lower():
-                    chunked = True
-                continue
-            if low == b"content-length":
-                has_length = True
-            lines.append(b"%b: %b\r\n" % (name, value))
-        if informational:
-            self.out.append(b"".join(lines) + b"\r\n")
-            return
+    def response_head(self, head: bytes, status: int) -> bytes:
+        """The pod's final response head as the client gets it: no hop-by-hop headers, and the
+        Connection header this client connection needs."""
+        low = head.lower()
+        if (
+            not self.head_request
+            and status not in NO_BODY_STATUS
+            and b"\ncontent-length:" not in low
+            and b"\ntransfer-encoding:" not in low
+        ):
+            # No length: the body ends when the pod closes, so this client connection ends too.
+            self.response_until_close = True
+            self.keep_alive = False
+        if HOP_BY_HOP_LINE.search(low):
+            lines = head.split(b"\r\n")
+            head = b"\r\n".join(x for x in lines if x.partition(b":")[0].strip().lower() not in STRIPPED)
         self.response_started = True
-        no_body = self.head_request or status in NO_BODY_STATUS
-        if not no_body and (chunked or not has_length):
-            if self.version == "1.1":
-                self.response_chunked = True
-                lines.append(b"Transfer-Encoding: chunked\r\n")
-            else:
-                self.response_until_close = True
-                self.keep_alive = False
         if not self.keep_alive:
-            lines.append(b"Connection: close\r\n")
-        elif self.version == "1.0":
-            lines.append(b"Connection: keep-alive\r\n")
-        lines.append(b"\r\n")
-        self.out.append(b"".join(lines))
-
-    def response_body(self, body: bytes) -> None:
-        """A piece of the response body."""
-        if self.response_chunked:
-            self.out.append(b"%x\r\n%b\r\n" % (len(body), body))
-        else:
-            self.out.append(body)
-
-    def flush(self) -> None:
-        """Write what the last read produced to the client in one call."""
-        if self.out:
-            self.client.transport.write(b"".join(self.out) if len(self.out) > 1 else self.out[0])
-            self.out.clear()
+            return head + b"Connection: close\r\n\r\n"
+        if self.version == "1.0":
+            return head + b"Connection: keep-alive\r\n\r\n"
+        return head + b"\r\n"
 
     def response_done(self, up: Upstream, *, keep_alive: bool) -> None:
         """The response is complete: release the upstream connection, go on with the next request."""
-        if self.response_chunked:
-            self.out.append(b"0\r\n\r\n")
-        self.flush()
         self.release(up, keep_alive=keep_alive and self.request_complete)
         self.client.exchange_done(self)
 
@@ -454,11 +445,9 @@ class Exchange:
         if self.client.closed:
             return
         if self.response_until_close and not bad:
-            self.flush()
             self.client.exchange_done(self)
             return
         if self.response_started:
-            self.flush()
             self.client.abort()
             return
         if not bad and up.reused and not up.responded and self.replay is not None:
@@ -597,7 +586,10 @@ class ClientConnection(asyncio.Protocol):
         forwarded_for = b""
         chunked = False
         has_body = False
-        lines = [b"%b %b HTTP/1.1\r\n" % (method, self.url)]
+        # HTTP/1.0 clients are proxied as HTTP/1.0 (with keep-alive), so the pod never answers
+        # them chunked and every response passes through with its own framing.
+        lines = [b"%b %b HTTP/1.1\r\n" % (method, self.url) if version == "1.1" else
+                 b"%b %b HTTP/1.0\r\nConnection: keep-alive\r\n" % (method, self.url)]
         for name, value in self.headers:
             low = name.lower()
             if low == b"host":

@@ -55,21 +55,42 @@ def test_routes_by_host_and_path_and_answers_404_without_a_match(
     ingress: IngressHarness, start_backend: Callable[..., Pod]
 ) -> None:
     web, api = start_backend(), start_backend()
-    ingresses = [{
-        "metadata": {"name": "shop", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {"ingressClassName": "nginx", "rules": [
-            {"host": "shop.example", "http": {"paths": [
-                {"path": "/", "pathType": "Prefix",
-                 "backend": {"service": {"name": "web", "port": {"number": 80}}}},
-                {"path": "/api", "pathType": "Prefix",
-                 "backend": {"service": {"name": "api", "port": {"name": "http"}}}},
-            ]}},
-        ]},
-    }]
+    ingresses = [
+        {
+            "metadata": {"name": "shop", "namespace": "default", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {
+                "ingressClassName": "nginx",
+                "rules": [
+                    {
+                        "host": "shop.example",
+                        "http": {
+                            "paths": [
+                                {
+                                    "path": "/",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "web", "port": {"number": 80}}},
+                                },
+                                {
+                                    "path": "/api",
+                                    "pathType": "Prefix",
+                                    "backend": {"service": {"name": "api", "port": {"name": "http"}}},
+                                },
+                            ]
+                        },
+                    },
+                ],
+            },
+        }
+    ]
     classes = [{"metadata": {"name": "nginx"}, "spec": {"controller": "test/ingress"}}]
     routes = build_routes(ingresses, classes, controller="test/ingress")
-    ingress.update(routes, {Backend("default", "web", 80): endpoints([web]),
-                            Backend("default", "api", "http"): [(api.host, api.port, "api-pod")]})
+    ingress.update(
+        routes,
+        {
+            Backend("default", "web", 80): endpoints([web]),
+            Backend("default", "api", "http"): [(api.host, api.port, "api-pod")],
+        },
+    )
     conn = client(ingress)
     assert get(conn, "/api/orders?x=1", Host="shop.example")[1]["X-Pod-Name"] == "backend-test-1"
     assert get(conn, "/apis", Host="shop.example")[1]["X-Pod-Name"] == "backend-test-0"
@@ -121,8 +142,13 @@ def test_request_bodies_and_head_requests(ingress: IngressHarness, start_backend
     conn.request("POST", "/echo", body=b"x" * 5000)
     resp = conn.getresponse()
     assert json.loads(resp.read())["request"]["body_bytes"] == 5000
-    conn.request("POST", "/echo", body=iter([b"abc", b"defg"]), encode_chunked=True,
-                 headers={"Transfer-Encoding": "chunked"})
+    conn.request(
+        "POST",
+        "/echo",
+        body=iter([b"abc", b"defg"]),
+        encode_chunked=True,
+        headers={"Transfer-Encoding": "chunked"},
+    )
     resp = conn.getresponse()
     assert json.loads(resp.read())["request"]["body_bytes"] == 7
     conn.request("HEAD", "/")
@@ -154,8 +180,9 @@ def test_http10_client_and_pipelined_requests(
 ) -> None:
     ingress.serve([start_backend() for _ in range(2)])
     with socket.create_connection(("127.0.0.1", ingress.port), timeout=30) as sock:
-        sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
-                     b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        sock.sendall(
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\nGET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from dashboard.launcher import free_port
+from lab.launcher import free_port
 from sandbox.ingress_proxy import IngressProxy
 from sandbox.ingress_rules import Backend, RouteTable, Target
 from tests.backend_pod.conftest import Backend as Pod

@@ -44,14 +44,12 @@ REPO = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 18.0
 
 async def start_components(
-    *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str | None = None
+    *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str = "random"
 ) -> Callable[[], Awaitable[None]]:
     """Start the node agents and the proxy; return the coroutine function that stops them."""
     state_dir = Path(state_dir)
     ImageStore(state_dir).ensure_defaults()
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
-    if proxy_mode:
-        env["SANDBOX_PROXY_MODE"] = proxy_mode
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
     procs = [
         await asyncio.create_subprocess_exec(
@@ -70,6 +68,8 @@ async def start_components(
             "-m",
             "sandbox.proxy",
             *common,
+            "--mode",
+            proxy_mode,
             env=env,
             cwd=str(REPO),
             preexec_fn=die_with_parent,

@@ -12,7 +12,7 @@ Order of start-up:
    is also `DIR/ca.crt`, see `apiserver/certs.py`);
 5. start the cluster components — THE one place they start: `start_components()` from
    `sandbox/cluster.py` when that module exists, called as
-   `await start_components(api_url=..., token=..., state_dir=..., nodes=...)` (api_url is
+   `await start_components(api_url=..., token=..., state_dir=..., nodes=..., proxy_mode=...)` (api_url is
    https; verify with `state_dir / "ca.crt"`, or read `DIR/kubeconfig`); it may return
    an async callable that stops them, which is awaited on shutdown before the API server stops.
 SIGTERM or SIGINT stops everything cleanly. The event loop is uvloop (measurably lower watch
@@ -126,17 +126,19 @@ async def apply_samples(server: ApiServer, manifests: tuple[Path, ...] = SAMPLE_
 ComponentsStop = Callable[[], Awaitable[None]] | None
 
 
-async def start_cluster_components(*, api_url: str, token: str, state_dir: Path,
-                                   nodes: int) -> ComponentsStop:
+async def start_cluster_components(*, api_url: str, token: str, state_dir: Path, nodes: int,
+                                   proxy_mode: str) -> ComponentsStop:
     """Start controllers, scheduler, kubelets and proxy from `sandbox.cluster`, if it exists."""
     if importlib.util.find_spec("sandbox.cluster") is None:
         log.info("sandbox.cluster is not present: running the API server only")
         return None
     cluster = importlib.import_module("sandbox.cluster")
-    return await cluster.start_components(api_url=api_url, token=token, state_dir=state_dir, nodes=nodes)
+    return await cluster.start_components(api_url=api_url, token=token, state_dir=state_dir, nodes=nodes,
+                                          proxy_mode=proxy_mode)
 
 
-async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event) -> None:
+async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event,
+              proxy_mode: str = "random") -> None:
     """Run the whole sandbox until `stop` is set."""
     state_dir.mkdir(parents=True, exist_ok=True)
     bootstrapped = state_dir / "bootstrapped"
@@ -153,7 +155,7 @@ async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event
                                       ca_file=ensure_certificates(state_dir)[0])
         log.info("API server listening on %s; KUBECONFIG=%s", api_url, kubeconfig)
         stop_components = await start_cluster_components(api_url=api_url, token=token, state_dir=state_dir,
-                                                         nodes=nodes)
+                                                         nodes=nodes, proxy_mode=proxy_mode)
         await stop.wait()
     finally:
         log.info("stopping the sandbox")
@@ -185,7 +187,7 @@ def lock_state_dir(state_dir: Path) -> int:
     return fd
 
 
-def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
+def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random") -> int:
     """Foreground entry point of `python -m sandbox up`; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -199,7 +201,8 @@ def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop)
+        await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop,
+                  proxy_mode=proxy_mode)
 
     try:
         uvloop.run(main())

@@ -117,7 +117,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     kubelets = [
         Kubelet(client, informers, index=i, state_dir=state_dir, images=images) for i in range(1, nodes + 1)
     ]
-    controllers = [
+    controllers: list[ReplicaSetController | DeploymentController | EndpointsController | Scheduler] = [
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
         EndpointsController(client, informers),
@@ -187,6 +187,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s node-agents %(levelname)s %(name)s: %(message)s"
     )
     token = os.environ.get("SANDBOX_API_TOKEN", "")
+    runner: Callable[..., object]
     try:
         import uvloop
 

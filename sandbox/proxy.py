@@ -47,6 +47,7 @@ import signal
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -210,7 +211,7 @@ class Connection(asyncio.Protocol):
         if self.closed:
             transport.close()
             return
-        self.upstream = transport  # type: ignore[assignment]
+        self.upstream = transport
         if self.pending:
             transport.writelines(self.pending)
             self.pending.clear()
@@ -237,7 +238,7 @@ class Connection(asyncio.Protocol):
         except BaseException:
             sock.close()
             raise
-        return transport  # type: ignore[return-value]
+        return transport
 
     def _reset(self) -> None:
         """Abort the client connection with a RST (like a REJECT)."""
@@ -423,11 +424,11 @@ class Proxy:
                     listener.server.close()
                 del self.listeners[addr]
         for addr, key in wanted.items():
-            listener = self.listeners.get(addr)
-            if listener is None:
-                listener = self.listeners[addr] = Listener(key, addr[0], addr[1])
-            if listener.server is None:
-                await self._listen(listener)
+            bound = self.listeners.get(addr)
+            if bound is None:
+                bound = self.listeners[addr] = Listener(key, addr[0], addr[1])
+            if bound.server is None:
+                await self._listen(bound)
 
     async def _listen(self, listener: Listener) -> None:
         loop = asyncio.get_running_loop()
@@ -554,6 +555,7 @@ def main() -> None:
     # nearest a user-space proxy gets is a higher scheduling priority (only root may raise it).
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, PROXY_NICE)
+    runner: Callable[..., object]
     try:
         import uvloop
 

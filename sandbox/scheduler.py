@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 
-from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
+from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, event_key, key_of
 from sandbox.controllers.workqueue import WorkQueue
 from sandbox.meta import condition, controller_ref, now_iso
 from sandbox.record import NORMAL, WARNING, EventRecorder
@@ -58,7 +58,7 @@ class Scheduler:
         if new is not None and self._wants(new):
             self.queue.add(key_of(new))
         if new is None or new.get("spec", {}).get("nodeName"):
-            self._assumed.pop(key_of(new or old), None)
+            self._assumed.pop(event_key(old, new), None)
 
     def _on_node(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A node appeared or changed: pending pods may fit now."""

@@ -391,9 +391,8 @@ def test_crash_loop_back_off_and_probes_of_every_kind(kube: Kube) -> None:
     assert "Back-off restarting failed container main" in kube.run("describe", "pod", "crasher")
     assert "starting" in kube.run("logs", "crasher")
 
-    probed = wait_until(
-        lambda: kube.ready_pods("!app") and kube.get("pod", "probed"), timeout=60, what="the probed pod Ready"
-    )
+    wait_until(lambda: kube.ready_pods("!app"), timeout=60, what="the probed pod Ready")
+    probed = kube.get("pod", "probed")
     assert is_ready(probed) and probed["status"]["containerStatuses"][0]["started"]
     conn = http.client.HTTPConnection(probed["status"]["podIP"], 8080, timeout=5)
     conn.request("POST", "/healthz/fail")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR_KINDS = ("refused", "reset", "timeout", "5xx", "other")
 PERCENTILES = (50, 90, 95, 99)
@@ -335,7 +336,7 @@ class TrafficStats:
         p99 = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * 0.99) - 1)]
         return (round(p50 * 1000, 3), round(p99 * 1000, 3))
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The end-of-run numbers (also part of every live frame)."""
         return {
             "requests": self.requests,
@@ -350,7 +351,7 @@ class TrafficStats:
             "split": self.evenness(),
         }
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """Full state for a newly connected viewer; resets nothing."""
         return {
             "bucket": self.bucket,
@@ -365,7 +366,7 @@ class TrafficStats:
             "summary": self.summary(),
         }
 
-    def take_delta(self) -> dict[str, object]:
+    def take_delta(self) -> dict[str, Any]:
         """What changed since the previous call (absolute values, so applying twice is harmless)."""
         delta = {
             "rows": [self._row_meta(self.rows[name]) for name in self._dirty_rows],

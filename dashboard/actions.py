@@ -26,8 +26,8 @@ from django.conf import settings
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+from dashboard import objects
 from dashboard.kube import api_client
-from dashboard.presenters import parse_selector, selector_matches
 
 # Actions answer the learner at once: an API server that does not answer in this time is down.
 API_TIMEOUT = 5.0
@@ -98,8 +98,7 @@ def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
         response = CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
                                                       _preload_content=False, _request_timeout=API_TIMEOUT)
     pod = json.loads(response.data)
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    if not selector_matches(labels, parse_selector(settings.LBDEMO_SELECTOR)):
+    if not objects.parse_selector(settings.LBDEMO_SELECTOR).selects(pod):
         raise ActionError(403, f"pod {name!r} is not a backend pod ({settings.LBDEMO_SELECTOR}); refused")
     return pod
 

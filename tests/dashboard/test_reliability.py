@@ -64,8 +64,8 @@ class StaleFirstList(KubeSource):
 
     stale_once = True
 
-    def list(self, kind: str) -> tuple[list[dict], str]:
-        items, rv = super().list(kind)
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[dict], str]:
+        items, rv = super().list(kind, resource_version=resource_version)
         if kind == "Pod" and self.stale_once:
             self.stale_once = False
             return [], "1"

@@ -57,6 +57,7 @@ from sandbox.apiserver.kinds import (
     replicaset,
     role,
     rolebinding,
+    secret,
     service,
     serviceaccount,
 )
@@ -70,6 +71,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     endpoints.STRATEGY,
     event.STRATEGY,
     configmap.STRATEGY,
+    secret.STRATEGY,
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,

@@ -51,6 +51,8 @@ from sandbox.apiserver.kinds import (
     endpoints,
     endpointslice,
     event,
+    ingress,
+    ingressclass,
     namespace,
     node,
     pod,
@@ -78,4 +80,6 @@ STRATEGIES: tuple[Strategy, ...] = (
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,
+    ingressclass.STRATEGY,
+    ingress.STRATEGY,
 )

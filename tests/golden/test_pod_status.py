@@ -13,8 +13,8 @@ import yaml
 
 from dashboard import objects
 
-# The API server's printer (helper "api" may move it into a per-kind module: update this line).
-from sandbox.apiserver.tables import pod_status_cells
+# The API server's Table printer for pods (its per-kind module).
+from sandbox.apiserver.kinds.pod import pod_status_cells
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
 CASES: list[dict[str, Any]] = yaml.safe_load((Path(__file__).parent / "pod_status.yaml").read_text())

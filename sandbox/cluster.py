@@ -27,6 +27,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
@@ -96,7 +97,7 @@ async def start_components(
 
 async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int) -> None:
     """The node-agents process: controllers, scheduler and kubelets until SIGTERM/SIGINT."""
-    ca_file = state_dir / "ca.crt"
+    ca_file = statedir.ca_cert(state_dir)
     client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
     informers = InformerFactory(client)
     images = ImageStore(state_dir)

@@ -5,8 +5,9 @@ are started, each an ordinary API client (they learn everything through watches 
 through HTTP, like Kubernetes' components):
 
 - the *node agents* process (``python -m sandbox.cluster``): the controller-manager
-  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers), the scheduler and one
-  kubelet per node, sharing informers;
+  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers, and the serving-gate add-on
+  of k8s/backend.yaml's readiness gate), the scheduler and one kubelet per node, sharing
+  informers;
 - the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own.
 
 Both die with `sandbox up` even when it is SIGKILLed (``PR_SET_PDEATHSIG``), and so do the
@@ -32,6 +33,7 @@ from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, Ta
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.replicaset import ReplicaSetController
+from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
 from sandbox.kubelet.kubelet import Kubelet, node_name
 from sandbox.procutil import die_with_parent
@@ -108,6 +110,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
         EndpointsController(client, informers),
+        ServingGateController(client, informers),
         Scheduler(client, informers),
     ]
     stop = asyncio.Event()

@@ -52,11 +52,14 @@ class Image:
 
 
 _BACKEND = ("python", "-m", "backend_pod")
+REPO = Path(__file__).resolve().parent.parent
+# Dockerfile.backend's ENV, plus where the backend_pod package is.
+_PY_ENV = {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 CATALOGUE: dict[str, Image] = {
-    "lb-demo:latest": Image("lb-demo:latest", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
-    "lb-demo:v1": Image("lb-demo:v1", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
-    "lb-demo:v2": Image("lb-demo:v2", _BACKEND, {"VERSION": "v2", "COLOR": "#16a34a"}),
-    "lb-demo:v3": Image("lb-demo:v3", _BACKEND, {"VERSION": "v3", "COLOR": "#db2777"}),
+    "lb-demo:latest": Image("lb-demo:latest", _BACKEND, {**_PY_ENV, "VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v1": Image("lb-demo:v1", _BACKEND, {**_PY_ENV, "VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v2": Image("lb-demo:v2", _BACKEND, {**_PY_ENV, "VERSION": "v2", "COLOR": "#16a34a"}),
+    "lb-demo:v3": Image("lb-demo:v3", _BACKEND, {**_PY_ENV, "VERSION": "v3", "COLOR": "#db2777"}),
 }
 
 

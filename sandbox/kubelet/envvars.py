@@ -59,7 +59,8 @@ def container_env(
 ) -> dict[str, str]:
     """The environment a container starts with."""
     env = {
-        "PATH": DEFAULT_PATH,
+        "PATH": os.environ.get("PATH", DEFAULT_PATH),
+        "HOME": "/root",
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         **image_env,
     }

@@ -18,15 +18,32 @@ GATE = "lb-demo.dev/serving"
         ([{"requests": {"cpu": "0", "memory": "0"}}], None, "BestEffort"),
         ([{"requests": {"cpu": "50m"}}], None, "Burstable"),
         # Quantities compare as quantities: 1 == 1000m, 1Gi == 1024Mi.
-        ([{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}],
-         None, "Guaranteed"),
-        ([{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}], None, "Burstable"),
-        ([{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}, {}], None, "Burstable"),
+        (
+            [{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}],
+            None,
+            "Guaranteed",
+        ),
+        (
+            [{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}],
+            None,
+            "Burstable",
+        ),
+        (
+            [{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}, {}],
+            None,
+            "Burstable",
+        ),
         ([{"requests": {"ephemeral-storage": "1Gi"}}], None, "BestEffort"),
-        ([{}], {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}, "Guaranteed"),
+        (
+            [{}],
+            {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "Guaranteed",
+        ),
     ],
 )
-def test_qos_class_compares_quantities(containers: list[dict], pod_level: dict | None, expected: str) -> None:
+def test_qos_class_compares_quantities(
+    containers: list[dict], pod_level: dict | None, expected: str
+) -> None:
     spec: dict = {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(containers)]}
     if pod_level:
         spec["resources"] = pod_level
@@ -58,16 +75,29 @@ def test_valid_image_references_normalize() -> None:
 def _pod(gates: list[str], conditions: list[dict]) -> dict:
     return {
         "metadata": {"name": "p", "namespace": "default", "uid": "u"},
-        "spec": {"containers": [{"name": "backend"}], "readinessGates": [{"conditionType": g} for g in gates]},
+        "spec": {
+            "containers": [{"name": "backend"}],
+            "readinessGates": [{"conditionType": g} for g in gates],
+        },
         "status": {"conditions": conditions},
     }
 
 
 def _status(pod: dict, *, ready: bool, previous: list[dict] | None = None, now: str = "T1") -> dict:
-    container = {"name": "backend", "ready": ready, "state": {"running": {"startedAt": "T0"}}, "lastState": {}}
+    container = {
+        "name": "backend",
+        "ready": ready,
+        "state": {"running": {"startedAt": "T0"}},
+        "lastState": {},
+    }
     return generate_pod_status(
-        pod, [ContainerFacts(container, False)], pod_ip="127.200.1.2", host_ip="127.200.0.1",
-        start_time="T0", previous=previous or [], now=now,
+        pod,
+        [ContainerFacts(container, False)],
+        pod_ip="127.200.1.2",
+        host_ip="127.200.0.1",
+        start_time="T0",
+        previous=previous or [],
+        now=now,
     )
 
 
@@ -83,16 +113,26 @@ def test_ready_needs_ready_containers_and_every_gate_true() -> None:
     assert ready["message"] == f'corresponding condition of pod readiness gate "{GATE}" does not exist.'
 
     false = _status(_pod([GATE], [{"type": GATE, "status": "False"}]), ready=True)
-    assert _condition(false, "Ready")["message"] == f'the status of pod readiness gate "{GATE}" is not "True", but False'
+    assert (
+        _condition(false, "Ready")["message"]
+        == f'the status of pod readiness gate "{GATE}" is not "True", but False'
+    )
 
     true = _status(_pod([GATE], [{"type": GATE, "status": "True"}]), ready=True)
     assert _condition(true, "Ready")["status"] == "True"
     # The kubelet reports only its own conditions: the gate's stays its owner's.
-    assert {c["type"] for c in true["conditions"]} == {"PodReadyToStartContainers", "Initialized", "Ready",
-                                                       "ContainersReady"}
+    assert {c["type"] for c in true["conditions"]} == {
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    }
 
     unready = _condition(_status(_pod([GATE], [{"type": GATE, "status": "True"}]), ready=False), "Ready")
-    assert (unready["reason"], unready["message"]) == ("ContainersNotReady", "containers with unready status: [backend]")
+    assert (unready["reason"], unready["message"]) == (
+        "ContainersNotReady",
+        "containers with unready status: [backend]",
+    )
 
 
 def test_transition_time_holds_while_the_status_does() -> None:

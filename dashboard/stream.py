@@ -25,7 +25,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from dashboard import presenters
+from dashboard import presenters, topology
 from dashboard.cache import Change, ClusterCache
 from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
 from dashboard.timeline import Healing
@@ -68,6 +68,11 @@ def status_fragment(*, seq: int, pod_count: int, synced: bool) -> Fragment:
     return oob("_status.html", seq=seq, pod_count=pod_count, synced=synced)
 
 
+def topology_fragment(payload: dict[str, Any]) -> Fragment:
+    """The topology view's patch (dashboard.topology), read by topology.js after each frame."""
+    return oob("_topology_patch.html", seq=payload["seq"], payload=topology.encode(payload))
+
+
 def oob(template: str, **context: Any) -> Fragment:
     """A partial of dashboard/ rendered as an out-of-band replacement of its element."""
     return Fragment(f"dashboard/{template}", {**context, "oob": "true"})
@@ -86,6 +91,7 @@ class FrameBuilder:
     cards: dict[str, PodCard] = field(default_factory=dict)
     groups: set[str] = field(default_factory=set)
     service: ServiceView | None = None
+    topology: topology.TopologyStream | None = None
 
     def snapshot(self, cache: ClusterCache, timeline: list[Healing], *, now: datetime,
                  synced: bool = True) -> tuple[int, list[Fragment]]:
@@ -94,7 +100,13 @@ class FrameBuilder:
         view = presenters.cluster_view(objects, seq=seq, scope=self.scope, now=now, timeline=timeline,
                                        synced=synced)
         self._remember(view)
-        return seq, section_fragments(view)
+        return seq, [*section_fragments(view), topology_fragment(self._topology().snapshot(cache))]
+
+    def _topology(self) -> topology.TopologyStream:
+        """This page's topology stream (dashboard.topology), created on first use."""
+        if self.topology is None:
+            self.topology = topology.TopologyStream(self.scope)
+        return self.topology
 
     def _remember(self, view: ClusterView) -> None:
         """Record the cards and groups a freshly rendered page (or node section) shows."""
@@ -130,6 +142,9 @@ class FrameBuilder:
         if kinds & ({"Pod", "Node"} | ENDPOINT_KINDS):
             out.extend(self._pod_fragments(changes, cache, kinds, now=now))
             out.append(oob("_timeline.html", timeline=presenters.healing_views(timeline)))
+        patch = self._topology().delta(cache, kinds)
+        if patch is not None:
+            out.append(topology_fragment(patch))
         return out
 
     def _pod_fragments(self, changes: list[Change], cache: ClusterCache, kinds: set[str], *,

@@ -47,7 +47,6 @@ import signal
 import socket
 import struct
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +62,7 @@ from sandbox.client import (
     TaskGroup,
     key_of,
 )
+from sandbox.procutil import run_main
 from sandbox.record import WARNING, EventRecorder
 
 log = logging.getLogger("sandbox.proxy")
@@ -556,14 +556,7 @@ def main() -> None:
     # nearest a user-space proxy gets is a higher scheduling priority (only root may raise it).
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, PROXY_NICE)
-    runner: Callable[..., object]
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, mode=args.mode))
+    run_main(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, mode=args.mode))
 
 
 if __name__ == "__main__":

@@ -298,7 +298,7 @@ class TrafficStats:
         split["basis"] = "ready" if self.watching else "served"
         return split
 
-    def pod_table(self) -> list[dict[str, object]]:
+    def pod_table(self) -> list[dict[str, Any]]:
         """Per-pod totals in row order: share of all answered requests, and the even share
         (1 / number of eligible pods) for eligible pods only, None for the others."""
         pods = set(self.eligible_pods())
@@ -312,7 +312,7 @@ class TrafficStats:
             for row in self.rows.values()
         ]
 
-    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, object]]:
+    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, Any]]:
         """Each client lane's recent connections and the pod each was pinned to; with ``changed``
         (lane -> first changed connection id) only those lanes, from that connection on."""
         selected = sorted(self.lanes if changed is None else changed.keys() & self.lanes.keys())
@@ -394,6 +394,6 @@ class TrafficStats:
             del self._bucket_latencies[cell]
 
     @staticmethod
-    def _row_meta(row: PodRow) -> dict[str, object]:
+    def _row_meta(row: PodRow) -> dict[str, Any]:
         return {"pod": row.name, "ip": row.ip, "first": round(row.first, 3), "state": row.state,
                 "gone": None if row.gone is None else round(row.gone, 3)}

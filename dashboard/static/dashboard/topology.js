@@ -151,7 +151,10 @@
     return "group:outside:" + (pod.app || "-");
   }
 
-  function inGroupMode(pod) { return (pod.selected ? grouped : outGrouped) && !expandAll; }
+  let groupSizes = new Map();
+  function inGroupMode(pod) {
+    return (pod.selected ? grouped : outGrouped) && !expandAll && (groupSizes.get(groupKeyOf(pod)) || 0) > 1;
+  }
   function isGrouped(pod) { return inGroupMode(pod) && !expanded.has(groupKeyOf(pod)); }
 
   // The key under which a model node is drawn: itself, or the group that holds it.
@@ -171,6 +174,12 @@
     outGrouped = outGrouped ? outside > OUT_UNGROUP_AT : outside > OUT_GROUP_AT;
     if (grouped !== wasGrouped || outGrouped !== wasOut) boxSlots.clear(); // the one global re-layout
     if (expandButton) expandButton.hidden = !(grouped || outGrouped);
+    groupSizes = new Map();
+    if (grouped || outGrouped) {
+      model.nodes.forEach((n) => {
+        if (n.kind === "Pod") groupSizes.set(groupKeyOf(n), (groupSizes.get(groupKeyOf(n)) || 0) + 1);
+      });
+    }
   }
 
   function slotIn(map, key) {
@@ -347,24 +356,28 @@
     return name.slice(0, max - tail - 1) + "…" + name.slice(-tail);
   }
 
-  // Texts wider than their chip are squeezed to fit: measured for all new elements at once
-  // (all reads, then all writes: one layout per render).
+  // Texts wider than their chip are squeezed to fit. Measured on a canvas with the same font
+  // as topology.css gives them, so no page layout is forced.
   let toFit = [];
+  const measure = document.createElement("canvas").getContext("2d");
+  const FONTS = { name: "600 12px system-ui, sans-serif", podName: "600 11.5px system-ui, sans-serif",
+    sub: "10.5px system-ui, sans-serif" };
   function fitTexts() {
-    const texts = [];
-    toFit.forEach((g) => g.querySelectorAll("text.name, text.sub").forEach((t) => texts.push(t)));
+    toFit.forEach((g) => {
+      const rect = g.querySelector("rect");
+      if (!rect) return;
+      const width = Number(rect.getAttribute("width"));
+      const small = g.classList.contains("pod") || g.classList.contains("group");
+      g.querySelectorAll("text.name, text.sub").forEach((t) => {
+        measure.font = t.classList.contains("sub") ? FONTS.sub : small ? FONTS.podName : FONTS.name;
+        const room = width - 2 * Number(t.getAttribute("x"));
+        if (measure.measureText(t.textContent).width > room) {
+          t.setAttribute("textLength", room);
+          t.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        }
+      });
+    });
     toFit = [];
-    const room = texts.map((t) => {
-      const rect = t.parentNode.querySelector("rect");
-      return rect ? Number(rect.getAttribute("width")) - 2 * Number(t.getAttribute("x")) : 0;
-    });
-    const lengths = texts.map((t) => t.getComputedTextLength());
-    texts.forEach((t, i) => {
-      if (room[i] > 0 && lengths[i] > room[i]) {
-        t.setAttribute("textLength", room[i]);
-        t.setAttribute("lengthAdjust", "spacingAndGlyphs");
-      }
-    });
   }
 
   // Create or update one element by key; build() makes it, sig says whether it must be redrawn.
@@ -658,7 +671,10 @@
     root.dataset.seq = String(model.seq);
     root.dataset.grouped = String(grouped);
     root.dataset.renderMs = (performance.now() - started).toFixed(1);
-    if (initial) root.dataset.firstRenderAt = performance.now().toFixed(1);
+    if (initial) {
+      root.dataset.firstRenderAt = performance.now().toFixed(1);
+      root.dataset.firstRenderMs = root.dataset.renderMs;
+    }
     initial = false;
     if (leaving.size) setTimeout(schedule, LEAVE_MS / 2);
   }

@@ -105,7 +105,8 @@ def measure(page: object, core: client.CoreV1Api, pod: str, *, count: int, key: 
 
 def open_page(browser: object, url: str) -> tuple[object, object]:
     """A logged-in page whose topology has drawn the graph it arrived with."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1500, "height": 1000},  # type: ignore[attr-defined]
+                                  bypass_csp=True)  # page.wait_for_function evaluates strings
     page = context.new_page()
     page.goto(url, wait_until="load")
     page.goto(url.split("?")[0], wait_until="load")

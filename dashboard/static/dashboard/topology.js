@@ -81,6 +81,20 @@
   const expandButton = document.getElementById("topology-expand");
 
   // --- patches --------------------------------------------------------------------------------
+  // Wire format (dashboard/topology.py): nodes as objects, pods as arrays of pod_fields, edges as
+  // [from, to, state]; ids are "Kind/name", and a pod's ReplicaSet edge is its owner field.
+  let podFields = [];
+  function upsert(patch) {
+    patch.nodes.forEach((n) => { n.id = n.kind + "/" + n.name; model.nodes.set(n.id, n); });
+    patch.pods.forEach((values) => {
+      const n = { kind: "Pod" };
+      podFields.forEach((field, i) => { n[field] = values[i]; });
+      n.id = "Pod/" + n.name;
+      model.nodes.set(n.id, n);
+    });
+    patch.edges.forEach(([from, to, state]) => model.edges.set(from + ">" + to, { from, to, state }));
+  }
+
   function readPatch() {
     const el = document.getElementById("topology-patch");
     if (!el) return;
@@ -90,13 +104,14 @@
     let patch;
     try { patch = JSON.parse(text); } catch (e) { return; }
     if (patch.reset) {
-      model.nodes = new Map(patch.nodes.map((n) => [n.id, n]));
-      model.edges = new Map(patch.edges.map((e) => [e.id, e]));
+      podFields = patch.pod_fields;
+      model.nodes = new Map();
+      model.edges = new Map();
+      upsert(patch);
     } else if (patch.from === model.seq) {
       patch.removed_nodes.forEach((id) => model.nodes.delete(id));
-      patch.removed_edges.forEach((id) => model.edges.delete(id));
-      patch.nodes.forEach((n) => model.nodes.set(n.id, n));
-      patch.edges.forEach((e) => model.edges.set(e.id, e));
+      patch.removed_edges.forEach(([from, to]) => model.edges.delete(from + ">" + to));
+      upsert(patch);
     } else {
       needResync = true; // a frame was missed: ask the server for a snapshot
       return;
@@ -209,8 +224,7 @@
       if (!items.has(box)) items.set(box, new Map());
       items.get(box).set(key, item);
     };
-    const pods = podsOf(() => true).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 :
-      (a.name < b.name ? -1 : 1)));
+    const pods = podsOf(() => true); // oldest first: the server sends them so, new ones come last
     const groups = new Map();
     // Boxes keep the order they first appeared in (new ones sorted by name among themselves).
     const fresh = new Set();
@@ -554,7 +568,13 @@
   function drawEdges(L, seen) {
     // Model edges, folded onto what is visible (a collapsed group takes its pods' edges).
     const folded = new Map();
-    model.edges.forEach((e) => {
+    const owned = [];
+    model.nodes.forEach((n) => {
+      if (n.kind === "Pod" && n.owner && model.nodes.has("ReplicaSet/" + n.owner)) {
+        owned.push({ from: "ReplicaSet/" + n.owner, to: n.id, state: "owns" });
+      }
+    });
+    owned.concat(Array.from(model.edges.values())).forEach((e) => {
       const from = visibleKey(e.from), to = visibleKey(e.to);
       if (!L.pos.has(from) || !L.pos.has(to)) return;
       const key = from + ">" + to + "|" + e.state;

@@ -235,6 +235,7 @@ def test_new_connection_run_draws_request_flows_with_rates(page: Page, artifacts
     assert len(labels) == 3 and all(label.endswith(" req/s") for label in labels)
     assert page.locator('#topology .topo-edge[data-state=flow][data-from="Client/client"]').count() == 1
     assert not [e for e in drawn(page)["edges"] if e["state"] == "connection"]
+    page.wait_for_timeout(2500)  # a full second of rates behind every label
     readme_shot(page, artifacts_dir, "topology-new-connection")
     stop_run(page)
 

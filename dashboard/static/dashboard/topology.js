@@ -622,6 +622,11 @@
           path.append(el("title", {}, "connection " + (c.lane + 1) + " → " + c.pod + " (pinned: keep-alive reuses it)"));
           return path;
         }, seen);
+        const same = conns.filter((o) => visibleKey("Pod/" + o.pod) === podKey);
+        const at = { x: b.x + 6, y: b.y + 14 + 12 * same.indexOf(c) };
+        const text = "conn " + (c.lane + 1);
+        put(layers.labels, "clabel:" + c.lane, at.x + "|" + at.y + "|" + text, () => el("text", {
+          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y }, text), seen);
       });
       return;
     }
@@ -646,7 +651,7 @@
         "data-state": "flow", "data-rate": String(Math.round(rate)) }), seen);
       const at = anchor(pod, "bottom");
       put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text,
-        () => el("text", { class: "edge-label rate", x: at.x, y: at.y + 13 }, text), seen);
+        () => el("text", { class: "edge-label rate", x: at.x + 6, y: at.y + 14 }, text), seen);
     });
   }
 

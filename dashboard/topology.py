@@ -37,6 +37,8 @@ from typing import Any
 
 from dashboard import presenters
 from dashboard.cache import ClusterCache
+from dashboard.objects import Selector, condition_true, pod_status
+from dashboard.objects import labels as labels_of
 from dashboard.presenters import Scope
 
 Obj = dict[str, Any]
@@ -99,7 +101,7 @@ class _Parts:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
-    pod_memo: dict[str, tuple[str, Node]] = field(default_factory=dict)
+    pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
 
     def add(self, node: Node) -> None:
         self.nodes[node["id"]] = node
@@ -161,7 +163,7 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
                 "id": node_id("Node", _name(item)),
                 "kind": "Node",
                 "name": _name(item),
-                "ready": presenters.condition_true(item, "Ready"),
+                "ready": condition_true(item, "Ready"),
             }
         )
 
@@ -170,12 +172,12 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
 POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip")
 
 
-def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
+def pod_node(pod: Obj, *, selector: Selector) -> Node:
     """One pod: where it runs, its kubectl STATUS and a colour class, readiness, selection, and
     the ReplicaSet that owns it (the ReplicaSet → pod edge: the page draws it from ``owner``)."""
     metadata, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
-    text = presenters.pod_status(pod)
-    labels = presenters.labels_of(pod)
+    text = pod_status(pod)
+    labels = labels_of(pod)
     return {
         "id": node_id("Pod", str(metadata.get("name") or "")),
         "kind": "Pod",
@@ -183,8 +185,8 @@ def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
         "node": str(spec.get("nodeName") or presenters.UNSCHEDULED),
         "status": text,
         "tone": presenters.status_class(text),
-        "ready": presenters.condition_true(pod, "Ready"),
-        "selected": presenters.selector_matches(labels, selector),
+        "ready": condition_true(pod, "Ready"),
+        "selected": selector.matches(labels),
         "app": labels.get("app", ""),
         "owner": _controller(pod, "ReplicaSet"),
         "ip": str(status.get("podIP") or ""),
@@ -192,17 +194,19 @@ def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
 
 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
-    """Pods, oldest first; a pod unchanged since the last graph (same resourceVersion) reuses
-    its node, so a frame costs little more than the pods that changed."""
+    """Pods, oldest first, selected by the live Service's selector (LBDEMO_SELECTOR without one);
+    a pod unchanged since the last graph (same resourceVersion and selector) reuses its node, so
+    a frame costs little more than the pods that changed."""
+    selector = presenters.effective_selector(objects.get("Service", []), scope)
     memo = parts.pod_memo
     for pod in sorted(objects.get("Pod", []), key=presenters.created_key):
         name, rv = _name(pod), str(_meta(pod).get("resourceVersion") or "")
         known = memo.get(name)
-        if known is not None and known[0] == rv and rv:
-            node = known[1]
+        if known is not None and rv and known[0] == rv and known[1] == selector:
+            node = known[2]
         else:
-            node = pod_node(pod, selector=scope.selector)
-            memo[name] = (rv, node)
+            node = pod_node(pod, selector=selector)
+            memo[name] = (rv, selector, node)
         parts.add(node)
 
 
@@ -314,7 +318,10 @@ KIND_BUILDERS: tuple[Builder, ...] = (
 
 
 def topology_graph(
-    objects: dict[str, list[Obj]], *, scope: Scope, pod_memo: dict[str, tuple[str, Node]] | None = None
+    objects: dict[str, list[Obj]],
+    *,
+    scope: Scope,
+    pod_memo: dict[str, tuple[str, Selector, Node]] | None = None,
 ) -> Graph:
     """The graph of one consistent snapshot of the cache (``pod_memo``: pod nodes of an earlier
     graph by name, with their resourceVersion, reused when unchanged)."""
@@ -334,7 +341,7 @@ class _Shared:
     scope: Scope
     seq: int = -1
     graph: Graph | None = None
-    pod_memo: dict[str, tuple[str, Node]] = field(default_factory=dict)
+    pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
 
 
 _shared: _Shared | None = None

@@ -7,7 +7,8 @@ import re
 
 from dashboard import topology
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, render_fragments
 from tests.dashboard.canned import pod
 from tests.dashboard.test_stream import NOW, node
@@ -349,3 +350,15 @@ def test_unchanged_pods_are_not_rebuilt_and_a_snapshot_stays_small() -> None:
     assert second.nodes["Pod/backend-0007"]["ready"] is False
     diff = topology.graph_diff(first, second)
     assert [p[0] for p in diff["pods"]] == ["backend-0007"] and not diff["edges"]
+
+
+def test_pods_follow_the_live_services_selector() -> None:
+    cache = seeded_cache()
+    cache.apply("Pod", "ADDED", pod("frontend", "1", labels={"app": "frontend"}, owner=""), observed=1.5)
+    before = topology.graph_of(cache, scope=SCOPE)
+    assert before.nodes["Pod/a"]["selected"] and not before.nodes["Pod/frontend"]["selected"]
+    moved = service(selector={"app": "frontend"})
+    moved["metadata"]["resourceVersion"] = "2"
+    cache.apply("Service", "MODIFIED", moved, observed=2.0)
+    after = topology.graph_of(cache, scope=SCOPE)
+    assert not after.nodes["Pod/a"]["selected"] and after.nodes["Pod/frontend"]["selected"]

@@ -51,6 +51,7 @@ from sandbox.apiserver.kinds import (
     endpoints,
     endpointslice,
     event,
+    horizontalpodautoscaler,
     ingress,
     ingressclass,
     namespace,
@@ -80,4 +81,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     rolebinding.STRATEGY,
     ingressclass.STRATEGY,
     ingress.STRATEGY,
+    horizontalpodautoscaler.STRATEGY,
 )

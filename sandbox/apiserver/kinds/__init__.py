@@ -60,6 +60,7 @@ from sandbox.apiserver.kinds import (
     replicaset,
     role,
     rolebinding,
+    secret,
     service,
     serviceaccount,
 )
@@ -73,6 +74,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     endpoints.STRATEGY,
     event.STRATEGY,
     configmap.STRATEGY,
+    secret.STRATEGY,
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,

@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox import statedir
+
 log = logging.getLogger("sandbox.kubelet.metrics")
 
 PERIOD = 5.0
-METRICS_DIR = "metrics"
 # A node file older than this is a stopped or hung node: its pods have no metrics.
 STALE_AFTER = 6 * PERIOD
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -99,7 +100,7 @@ class MetricsCollector:
     def __init__(self, *, node: str, state_dir: Path, containers: Callable[[], Iterable[ContainerRef]],
                  period: float = PERIOD) -> None:
         self.node = node
-        self.path = Path(state_dir) / METRICS_DIR / f"{node}.json"
+        self.path = statedir.path(state_dir, statedir.METRICS) / f"{node}.json"
         self.containers = containers
         self.period = period
         self._previous: dict[tuple[str, str, int], tuple[float, float]] = {}
@@ -165,7 +166,7 @@ def read_samples(state_dir: Path, *, now: float | None = None) -> list[dict[str,
     """Every node's latest sample that is not stale (what metrics-server would have scraped)."""
     now = time.time() if now is None else now
     samples = []
-    for path in sorted((Path(state_dir) / METRICS_DIR).glob("*.json")):
+    for path in sorted(statedir.path(state_dir, statedir.METRICS).glob("*.json")):
         try:
             sample = json.loads(path.read_text())
         except (OSError, ValueError):

@@ -54,6 +54,7 @@ from sandbox.apiserver.kinds import (
     horizontalpodautoscaler,
     ingress,
     ingressclass,
+    metrics,
     namespace,
     node,
     pod,
@@ -84,4 +85,6 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     horizontalpodautoscaler.STRATEGY,
+    metrics.POD_STRATEGY,
+    metrics.NODE_STRATEGY,
 )

@@ -62,6 +62,7 @@ from sandbox.apiserver.kinds import (
     role,
     rolebinding,
     secret,
+    selfsubjectreview,
     service,
     serviceaccount,
 )
@@ -84,6 +85,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     rolebinding.STRATEGY,
     ingressclass.STRATEGY,
     ingress.STRATEGY,
+    selfsubjectreview.STRATEGY,
     horizontalpodautoscaler.STRATEGY,
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,

@@ -280,7 +280,8 @@ class HorizontalPodAutoscalerController:
             metric_items = listed.get("items") or []
         except ApiError:
             metric_items = []
-        best, best_name, statuses = 0, "", []
+        best, best_name = 0, ""
+        statuses: list[Obj] = []
         failures: list[str] = []
         first_failure: tuple[str, str] | None = None
         for spec in specs:
@@ -342,11 +343,11 @@ class HorizontalPodAutoscalerController:
             current, int(target.get("averageUtilization") or 80), infos, samples, now=now,
             tolerance=self.tolerance, cpu_initialization_period=self.cpu_initialization_period,
             initial_readiness_delay=self.initial_readiness_delay, resource=resource)
-        average = f"{proposal.average_milli}m" if resource == "cpu" else str(proposal.average_milli // 1000)
+        value = f"{proposal.average_milli}m" if resource == "cpu" else str(proposal.average_milli // 1000)
         return proposal.replicas, f"{resource} resource utilization (percentage of request)", {
             "type": "Resource",
             "resource": {"name": resource, "current": {"averageUtilization": proposal.utilization,
-                                                       "averageValue": average}},
+                                                       "averageValue": value}},
         }
 
     async def write_status(self, hpa: Obj, status: Obj) -> None:

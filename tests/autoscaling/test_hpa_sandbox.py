@@ -195,7 +195,7 @@ def test_autoscale_scales_up_under_load_and_back_down(sandbox: Sandbox, busy_app
 
 
 def test_bad_hpas_are_rejected_with_causes(sandbox: Sandbox) -> None:
-    bad = {
+    bad: dict = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "bad"},

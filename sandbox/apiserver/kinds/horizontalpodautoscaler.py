@@ -122,8 +122,8 @@ def _validate_rules(errs: Errors, path: str, rules: Any) -> None:
 
 
 def _validate(errs: Errors, obj: dict) -> None:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    ref = spec.get("scaleTargetRef") if isinstance(spec.get("scaleTargetRef"), dict) else {}
+    spec: dict = obj["spec"] if isinstance(obj.get("spec"), dict) else {}
+    ref: dict = spec["scaleTargetRef"] if isinstance(spec.get("scaleTargetRef"), dict) else {}
     for key in ("kind", "name"):
         value = ref.get(key)
         if not value:

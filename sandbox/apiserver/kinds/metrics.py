@@ -103,8 +103,6 @@ def _usage_cells(usage: dict[str, str]) -> list[str]:
 class MetricsStrategy(Strategy):
     """Read-only, computed per request: the `serve` hook answers GET (list or one object)."""
 
-    resource: Any
-
     def items(self, server: ApiServer) -> list[dict[str, Any]]:
         """The objects of this resource right now."""
         raise NotImplementedError

@@ -7,11 +7,13 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.conftest import REPO, RunningLab, start_lab
 
@@ -65,18 +67,35 @@ class Rail:
 
     def start(self, lesson: str, answer: int) -> None:
         """Start a lesson and answer its question."""
-        self.lesson(lesson).locator(".lesson-start button").click()
+        self.click_posting(self.lesson(lesson).locator(".lesson-start button"), "**/lessons/start")
         expect(self.lesson(lesson)).to_have_attribute("data-state", "active", timeout=SLOW)
         expect(self.lesson(lesson).locator(".lesson-answer")).to_be_visible(timeout=SLOW)
         self.lesson(lesson).locator(f'.lesson-answer input[value="{answer}"]').check()
-        self.lesson(lesson).locator(".lesson-answer button").click()
+        self.click_posting(self.lesson(lesson).locator(".lesson-answer button"), "**/lessons/answer")
         expect(self.lesson(lesson).locator(".your-answer")).to_be_visible(timeout=SLOW)
 
     def press(self, lesson: str, label: str) -> None:
         """Click one of the lesson's buttons; the command log grows by one entry."""
         before = self.page.locator("#command-log > li").count()
-        self.lesson(lesson).locator(".lesson-button", has_text=label).first.click()
-        expect(self.page.locator("#command-log > li")).to_have_count(before + 1, timeout=SLOW)
+        self.click_posting(self.lesson(lesson).locator(".lesson-button", has_text=label).first, "**/lessons/action")
+        deadline = time.monotonic() + SLOW / 1000
+        while self.page.locator("#command-log > li").count() < before + 1:
+            toast = self.page.locator("#toast.visible")
+            assert not toast.count(), f"{label!r} was refused: {toast.inner_text()}"
+            assert time.monotonic() < deadline, f"{label!r} logged no command"
+            time.sleep(0.1)
+
+    def click_posting(self, target: Locator, url: str) -> None:
+        """Click a button whose form posts to ``url``; click again if the rail was re-rendered
+        under the pointer and the click reached a button that had just been replaced."""
+        for _ in range(3):
+            try:
+                with self.page.expect_request(url, timeout=5_000):
+                    target.click()
+                return
+            except PlaywrightTimeoutError:
+                continue
+        raise AssertionError(f"clicking {target} posted nothing to {url}")
 
     def command(self, lesson: str, label: str) -> str:
         """The command printed beside a button."""
@@ -100,7 +119,7 @@ class Rail:
 
     def reset(self) -> None:
         """The reset button, then until the sample app is back: 3 ready backend pods, v1."""
-        self.page.locator("#lessons-reset").click()
+        self.click_posting(self.page.locator("#lessons-reset"), "**/lessons/reset")
         ready = self.page.locator('#nodes .pod-card[data-status="Running"][data-ready="true"]')
         expect(self.page.locator("#nodes .pod-card")).to_have_count(3, timeout=SLOW)
         expect(ready).to_have_count(3, timeout=SLOW)

@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, presenters
+from dashboard import actions, presenters, topology
 from dashboard.actions import ActionError
 from dashboard.auth import login_required_view
 from dashboard.hub import get_hub
@@ -35,15 +35,17 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-async def page_view() -> tuple[presenters.ClusterView, str]:
+async def page_view() -> tuple[presenters.ClusterView, str, str]:
     """Build the page's view from the cache, on the event loop that owns it; also return the
-    ``<hub epoch>-<seq>`` the page hands to its websocket (no resend of an unchanged state)."""
+    ``<hub epoch>-<seq>`` the page hands to its websocket (no resend of an unchanged state) and
+    the topology graph of the same state (dashboard.topology)."""
     hub = get_hub()
     synced = await hub.wait_synced(FIRST_SYNC_WAIT)
     seq, objects = hub.cache.snapshot()
     view = presenters.cluster_view(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
                                    timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
-    return view, f"{hub.epoch}-{seq}"
+    graph = topology.topology_graph(objects, scope=settings_scope())
+    return view, f"{hub.epoch}-{seq}", topology.encode(topology.reset_payload(graph, seq=seq))
 
 
 @login_required_view
@@ -51,8 +53,8 @@ async def page_view() -> tuple[presenters.ClusterView, str]:
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
     """The live cluster page, fully rendered from the cache; the websocket keeps it current."""
-    view, since = async_to_sync(page_view)()
-    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS}
+    view, since, graph = async_to_sync(page_view)()
+    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS, "topology": graph}
     return render(request, "dashboard/index.html", context)
 
 

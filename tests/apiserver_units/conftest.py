@@ -17,12 +17,15 @@ MODEL = {
     "nodes": "V1Node",
     "namespaces": "V1Namespace",
     "configmaps": "V1ConfigMap",
+    "secrets": "V1Secret",
     "serviceaccounts": "V1ServiceAccount",
     "deployments": "V1Deployment",
     "replicasets": "V1ReplicaSet",
     "endpointslices": "V1EndpointSlice",
     "roles": "V1Role",
     "rolebindings": "V1RoleBinding",
+    "ingressclasses": "V1IngressClass",
+    "ingresses": "V1Ingress",
 }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, render_fragments
 from tests.dashboard.canned import pod
 

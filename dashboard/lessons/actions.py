@@ -35,7 +35,7 @@ from dashboard.actions import (
     valid_name,
 )
 from dashboard.kube import api_client
-from dashboard.presenters import parse_selector, selector_matches
+from dashboard.objects import parse_selector
 
 # Images the lessons may set or load: the sample app's versions, nothing typed freely.
 IMAGES = ("lb-demo", "lb-demo:v1", "lb-demo:v2", "lb-demo:v3")
@@ -49,14 +49,19 @@ def _deployment(api: Any) -> dict[str, Any]:
     """The configured Deployment as a dict."""
     with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
         response = AppsV1Api(api).read_namespaced_deployment(
-            settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, _preload_content=False,
-            _request_timeout=API_TIMEOUT)
+            settings.LBDEMO_DEPLOYMENT,
+            settings.LBDEMO_NAMESPACE,
+            _preload_content=False,
+            _request_timeout=API_TIMEOUT,
+        )
     return json.loads(response.data)
 
 
 def _container(deployment: dict[str, Any]) -> str:
     """The name of the Deployment's first container."""
-    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get("containers") or []
+    containers = ((deployment.get("spec") or {}).get("template") or {}).get("spec", {}).get(
+        "containers"
+    ) or []
     if not containers:
         raise ActionError(409, "the Deployment has no container")
     return str(containers[0]["name"])
@@ -73,9 +78,12 @@ def pod_relabel(*, name: str, value: str = "debug") -> str:
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             raise ActionError(409, f"pod {name!r} is terminating")
         with cluster_call(f"pod {name!r}"):
-            CoreV1Api(api).patch_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
-                                                {"metadata": {"labels": {"app": value}}},
-                                                _request_timeout=API_TIMEOUT)
+            CoreV1Api(api).patch_namespaced_pod(
+                name,
+                settings.LBDEMO_NAMESPACE,
+                {"metadata": {"labels": {"app": value}}},
+                _request_timeout=API_TIMEOUT,
+            )
     return name
 
 
@@ -92,9 +100,11 @@ def deployment_image_set(*, image: str) -> str:
         container = _container(_deployment(api))
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
             AppsV1Api(api).patch_namespaced_deployment(
-                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE,
+                settings.LBDEMO_DEPLOYMENT,
+                settings.LBDEMO_NAMESPACE,
                 {"spec": {"template": {"spec": {"containers": [{"name": container, "image": image}]}}}},
-                _request_timeout=API_TIMEOUT)
+                _request_timeout=API_TIMEOUT,
+            )
     return image
 
 
@@ -109,9 +119,12 @@ def deployment_yaml() -> str:
 def desired_state_yaml(deployment: dict[str, Any]) -> str:
     """A Deployment object reduced to what a learner edits and applies."""
     metadata = deployment.get("metadata") or {}
-    desired = {"apiVersion": "apps/v1", "kind": "Deployment",
-               "metadata": {"name": metadata.get("name"), "labels": metadata.get("labels") or {}},
-               "spec": deployment.get("spec") or {}}
+    desired = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": metadata.get("name"), "labels": metadata.get("labels") or {}},
+        "spec": deployment.get("spec") or {},
+    }
     return yaml.safe_dump(desired, sort_keys=False, default_flow_style=False)
 
 
@@ -124,7 +137,11 @@ def deployment_apply(*, text: str) -> int:
         desired = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ActionError(400, f"not valid YAML: {str(exc).splitlines()[0]}") from exc
-    if not isinstance(desired, dict) or desired.get("kind") != "Deployment" or desired.get("apiVersion") != "apps/v1":
+    if (
+        not isinstance(desired, dict)
+        or desired.get("kind") != "Deployment"
+        or desired.get("apiVersion") != "apps/v1"
+    ):
         raise ActionError(400, "the YAML must be one apps/v1 Deployment")
     metadata = desired.get("metadata") or {}
     if not isinstance(metadata, dict) or metadata.get("name") != settings.LBDEMO_DEPLOYMENT:
@@ -135,15 +152,22 @@ def deployment_apply(*, text: str) -> int:
     if not isinstance(spec, dict):
         raise ActionError(400, "the Deployment needs a spec")
     replicas = spec.get("replicas", 1)
-    if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS:
-        raise ActionError(400, f"replicas must be a whole number between 0 and {settings.LBDEMO_MAX_REPLICAS}")
+    if (
+        isinstance(replicas, bool)
+        or not isinstance(replicas, int)
+        or not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS
+    ):
+        raise ActionError(
+            400, f"replicas must be a whole number between 0 and {settings.LBDEMO_MAX_REPLICAS}"
+        )
     with api_client() as api:
         live = _deployment(api)
         body = {**live, "spec": spec}
         body.pop("status", None)
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
-            AppsV1Api(api).replace_namespaced_deployment(settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE,
-                                                         body, _request_timeout=API_TIMEOUT)
+            AppsV1Api(api).replace_namespaced_deployment(
+                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, body, _request_timeout=API_TIMEOUT
+            )
     return replicas
 
 
@@ -159,11 +183,17 @@ def deployment_probe_break() -> str:
         containers = deployment["spec"]["template"]["spec"].get("containers") or []
         if not containers or "httpGet" not in (containers[0].get("readinessProbe") or {}):
             raise ActionError(409, "the Deployment's container has no HTTP readiness probe to break")
-        patch = [{"op": "replace", "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path",
-                  "value": BROKEN_PROBE_PATH}]
+        patch = [
+            {
+                "op": "replace",
+                "path": "/spec/template/spec/containers/0/readinessProbe/httpGet/path",
+                "value": BROKEN_PROBE_PATH,
+            }
+        ]
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
-            AppsV1Api(api).patch_namespaced_deployment(settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE,
-                                                       patch, _request_timeout=API_TIMEOUT)
+            AppsV1Api(api).patch_namespaced_deployment(
+                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, patch, _request_timeout=API_TIMEOUT
+            )
     return BROKEN_PROBE_PATH
 
 
@@ -172,18 +202,28 @@ def deployment_rollback() -> int:
     ReplicaSet with the revision before the newest into the Deployment. Returns that revision."""
     with api_client() as api:
         deployment = _deployment(api)
-        selector = ",".join(f"{k}={v}" for k, v in
-                            ((deployment["spec"].get("selector") or {}).get("matchLabels") or {}).items())
+        selector = ",".join(
+            f"{k}={v}"
+            for k, v in ((deployment["spec"].get("selector") or {}).get("matchLabels") or {}).items()
+        )
         with cluster_call("ReplicaSets"):
             response = AppsV1Api(api).list_namespaced_replica_set(
-                settings.LBDEMO_NAMESPACE, label_selector=selector, _preload_content=False,
-                _request_timeout=API_TIMEOUT)
+                settings.LBDEMO_NAMESPACE,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=API_TIMEOUT,
+            )
         uid = deployment["metadata"]["uid"]
-        owned = [rs for rs in json.loads(response.data).get("items") or []
-                 if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])]
+        owned = [
+            rs
+            for rs in json.loads(response.data).get("items") or []
+            if any(ref.get("uid") == uid for ref in rs["metadata"].get("ownerReferences") or [])
+        ]
 
         def revision(rs: dict[str, Any]) -> int:
-            return int((rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0)
+            return int(
+                (rs["metadata"].get("annotations") or {}).get("deployment.kubernetes.io/revision") or 0
+            )
 
         ordered = sorted(owned, key=revision)
         if len(ordered) < 2:
@@ -193,8 +233,11 @@ def deployment_rollback() -> int:
         (template.get("metadata") or {}).get("labels", {}).pop("pod-template-hash", None)
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
             AppsV1Api(api).patch_namespaced_deployment(
-                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE,
-                [{"op": "replace", "path": "/spec/template", "value": template}], _request_timeout=API_TIMEOUT)
+                settings.LBDEMO_DEPLOYMENT,
+                settings.LBDEMO_NAMESPACE,
+                [{"op": "replace", "path": "/spec/template", "value": template}],
+                _request_timeout=API_TIMEOUT,
+            )
     return revision(previous)
 
 
@@ -214,8 +257,10 @@ def image_load(*, image: str) -> str:
     if image not in IMAGES:
         raise ActionError(400, f"image must be one of {', '.join(IMAGES)}")
     if not image_load_available():
-        raise ActionError(501, f"this cluster's nodes cannot be loaded from the page; run: "
-                               f"{image_load_command(image=image)}")
+        raise ActionError(
+            501,
+            f"this cluster's nodes cannot be loaded from the page; run: {image_load_command(image=image)}",
+        )
     argv = shlex.split(image_load_command(image=image))
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=IMAGE_LOAD_TIMEOUT, check=False)
@@ -230,19 +275,24 @@ def sample_app_reset() -> dict[str, int]:
     """Put the sample app back to its starting state: the Deployment's spec from k8s/backend.yaml
     (3 replicas, v1, the working probe), every backend pod's readiness on, and the lessons' strays
     (pods relabelled app=debug) deleted. Returns what was done."""
-    starting = next(doc for doc in yaml.safe_load_all(SAMPLE_MANIFEST.read_text())
-                    if doc and doc.get("kind") == "Deployment")
+    starting = next(
+        doc
+        for doc in yaml.safe_load_all(SAMPLE_MANIFEST.read_text())
+        if doc and doc.get("kind") == "Deployment"
+    )
     deleted = readied = 0
     with api_client() as api:
         live = _deployment(api)
         body = {**live, "spec": {**starting["spec"], "selector": live["spec"]["selector"]}}
         body.pop("status", None)
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
-            AppsV1Api(api).replace_namespaced_deployment(settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE,
-                                                         body, _request_timeout=API_TIMEOUT)
+            AppsV1Api(api).replace_namespaced_deployment(
+                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, body, _request_timeout=API_TIMEOUT
+            )
         with cluster_call("pods"):
-            response = CoreV1Api(api).list_namespaced_pod(settings.LBDEMO_NAMESPACE, _preload_content=False,
-                                                          _request_timeout=API_TIMEOUT)
+            response = CoreV1Api(api).list_namespaced_pod(
+                settings.LBDEMO_NAMESPACE, _preload_content=False, _request_timeout=API_TIMEOUT
+            )
         pods = json.loads(response.data).get("items") or []
         selector = parse_selector(settings.LBDEMO_SELECTOR)
         for pod in pods:
@@ -252,12 +302,18 @@ def sample_app_reset() -> dict[str, int]:
                 continue
             if labels.get("app") in RELABEL_VALUES and "pod-template-hash" in labels:
                 with cluster_call(f"pod {metadata.get('name')!r}"):
-                    CoreV1Api(api).delete_namespaced_pod(metadata["name"], settings.LBDEMO_NAMESPACE,
-                                                         _request_timeout=API_TIMEOUT)
+                    CoreV1Api(api).delete_namespaced_pod(
+                        metadata["name"], settings.LBDEMO_NAMESPACE, _request_timeout=API_TIMEOUT
+                    )
                 deleted += 1
-            elif selector_matches(labels, selector) and (pod.get("status") or {}).get("phase") == "Running" and \
-                    not any(c.get("type") == "Ready" and c.get("status") == "True"
-                            for c in (pod.get("status") or {}).get("conditions") or []):
+            elif (
+                selector.matches(labels)
+                and (pod.get("status") or {}).get("phase") == "Running"
+                and not any(
+                    c.get("type") == "Ready" and c.get("status") == "True"
+                    for c in (pod.get("status") or {}).get("conditions") or []
+                )
+            ):
                 try:
                     pod_readiness_set(name=metadata["name"], ready=True)
                     readied += 1

@@ -15,6 +15,7 @@ the endpoints within a moment; a request in flight at the edge is not a violatio
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -139,10 +140,16 @@ def kills(ctx: Context) -> list[Kill]:
         if not owner:
             continue
         replicas = history.replicas.at(at, -1)
-        candidates = [p for p in history.pods.values()
-                      if p.uid != track.uid and p.uid not in taken and p.owner.steps
-                      and p.owner.steps[0][1] == owner and at - 0.5 <= p.created <= at + 60
-                      and history.replicas.at(p.created, -1) == replicas]
+        candidates = [
+            p
+            for p in history.pods.values()
+            if p.uid != track.uid
+            and p.uid not in taken
+            and p.owner.steps
+            and p.owner.steps[0][1] == owner
+            and at - 0.5 <= p.created <= at + 60
+            and history.replicas.at(p.created, -1) == replicas
+        ]
         replacement = min(candidates, key=lambda p: p.created, default=None)
         ready_at = None
         if replacement is not None:
@@ -155,8 +162,7 @@ def kills(ctx: Context) -> list[Kill]:
 def replicas_changes(ctx: Context) -> list[tuple[float, int, int]]:
     """(time, before, after) of each change of the Deployment's spec.replicas during the lesson."""
     steps = ctx.history.replicas.steps
-    return [(t, steps[i - 1][1], value) for i, (t, value) in enumerate(steps)
-            if i > 0 and t >= ctx.since]
+    return [(t, steps[i - 1][1], value) for i, (t, value) in enumerate(steps) if i > 0 and t >= ctx.since]
 
 
 def reached(history: ClusterHistory, value: int, after: float) -> float | None:
@@ -189,8 +195,10 @@ def pod_replaced(ctx: Context) -> Verdict | None:
             continue
         if new.ip and new.ip == kill.pod.ip:
             return failed(f"{new.name} became Ready with the same IP {new.ip} as {kill.pod.name}")
-        return passed(f"replacement {new.name} Ready {kill.ready_at - kill.at:.1f} s after {kill.pod.name} "
-                      f"was killed; new IP {new.ip or '?'} (was {kill.pod.ip or '?'})")
+        return passed(
+            f"replacement {new.name} Ready {kill.ready_at - kill.at:.1f} s after {kill.pod.name} "
+            f"was killed; new IP {new.ip or '?'} (was {kill.pod.ip or '?'})"
+        )
     return None
 
 
@@ -203,14 +211,17 @@ def service_kept_answering(ctx: Context) -> Verdict | None:
         span = kill.ready_at - kill.at
         if fewest == 0:
             return failed(f"{ctx.service} had no ready endpoint for part of the {span:.1f} s replacement")
-        return passed(f"{ctx.service} kept at least {plural(fewest, 'ready endpoint')} throughout the "
-                      f"{span:.1f} s from the kill to the replacement's Ready")
+        return passed(
+            f"{ctx.service} kept at least {plural(fewest, 'ready endpoint')} throughout the "
+            f"{span:.1f} s from the kill to the replacement's Ready"
+        )
     return None
 
 
 # --- 2. ReplicaSet count, Deployment intent -----------------------------------------------------
 def scaled(direction: int) -> CheckFn:
     """spec.replicas moved up (1) or down (-1) and the pods followed."""
+
     def check(ctx: Context) -> Verdict | None:
         for t, before, after in replicas_changes(ctx):
             if (after - before) * direction <= 0:
@@ -219,16 +230,19 @@ def scaled(direction: int) -> CheckFn:
             if done is None:
                 continue
             moved = "created" if direction > 0 else "deleted"
-            return passed(f"Deployment spec.replicas {before}→{after}; the ReplicaSet {moved} "
-                          f"{plural(abs(after - before), 'pod')}, {after}/{after} ready {done - t:.1f} s later")
+            return passed(
+                f"Deployment spec.replicas {before}→{after}; the ReplicaSet {moved} "
+                f"{plural(abs(after - before), 'pod')}, {after}/{after} ready {done - t:.1f} s later"
+            )
         return None
+
     return check
 
 
 def two_killed(ctx: Context) -> Verdict | None:
     """Two pods killed within 10 s: the Deployment's spec stays, the ReplicaSet recreates both."""
     done = [k for k in kills(ctx) if k.ready_at is not None]
-    for first, second in zip(done, done[1:], strict=False):
+    for first, second in itertools.pairwise(done):
         gap = second.at - first.at
         if gap > 10:
             continue
@@ -239,10 +253,12 @@ def two_killed(ctx: Context) -> Verdict | None:
         assert first.replacement and second.replacement and first.ready_at and second.ready_at
         rs = ctx.history.replicaset_of(first.pod) or "its ReplicaSet"
         healed = max(first.ready_at, second.ready_at) - second.at
-        return passed(f"{first.pod.name} and {second.pod.name} killed {gap:.1f} s apart; the Deployment "
-                      f"did not change (spec.replicas {replicas}, generation {generation}); {rs} created "
-                      f"{first.replacement.name} and {second.replacement.name}, Ready {healed:.1f} s after "
-                      "the second kill")
+        return passed(
+            f"{first.pod.name} and {second.pod.name} killed {gap:.1f} s apart; the Deployment "
+            f"did not change (spec.replicas {replicas}, generation {generation}); {rs} created "
+            f"{first.replacement.name} and {second.replacement.name}, Ready {healed:.1f} s after "
+            "the second kill"
+        )
     return None
 
 
@@ -261,8 +277,10 @@ def frontend_no_traffic(ctx: Context) -> Verdict | None:
             got = run.pods.get(track.name)
             if got is not None and got.requests:
                 return failed(f"{track.name} ({track.labels.last}) got {got.requests} requests")
-            return passed(f"0 of {run.ok} requests reached {track.name} ({track.labels.last}, Running and "
-                          f"Ready); {plural(len(run.pods), 'backend pod')} served them")
+            return passed(
+                f"0 of {run.ok} requests reached {track.name} ({track.labels.last}, Running and "
+                f"Ready); {plural(len(run.pods), 'backend pod')} served them"
+            )
     return None
 
 
@@ -291,16 +309,27 @@ def relabel_left_endpoints(ctx: Context) -> Verdict | None:
     for relabel in relabels(ctx):
         left = relabel.pod.endpoint.first_time("none", after=relabel.at - 0.5)
         if left is not None:
-            return passed(f"{relabel.pod.name} (now {relabel.pod.labels.at(relabel.at, '')}) left the endpoints "
-                          f"{max(0.0, left - relabel.at):.1f} s after the relabel")
+            return passed(
+                f"{relabel.pod.name} (now {relabel.pod.labels.at(relabel.at, '')}) left the endpoints "
+                f"{max(0.0, left - relabel.at):.1f} s after the relabel"
+            )
     return None
 
 
 def replacement_of_relabelled(ctx: Context, relabel: Relabel) -> PodTrack | None:
     """The pod the relabelled pod's ReplicaSet created after it let go."""
-    return min((p for p in ctx.history.pods.values()
-                if p.uid != relabel.pod.uid and p.owner.steps and p.owner.steps[0][1] == relabel.owner
-                and p.created >= relabel.at - 0.5), key=lambda p: p.created, default=None)
+    return min(
+        (
+            p
+            for p in ctx.history.pods.values()
+            if p.uid != relabel.pod.uid
+            and p.owner.steps
+            and p.owner.steps[0][1] == relabel.owner
+            and p.created >= relabel.at - 0.5
+        ),
+        key=lambda p: p.created,
+        default=None,
+    )
 
 
 def released_and_replaced(ctx: Context) -> Verdict | None:
@@ -310,8 +339,10 @@ def released_and_replaced(ctx: Context) -> Verdict | None:
         new = replacement_of_relabelled(ctx, relabel)
         if released is None or new is None or not relabel.owner:
             continue
-        return passed(f"the ReplicaSet released {relabel.pod.name} {max(0.0, released - relabel.at):.1f} s "
-                      f"after the relabel and created {new.name} {max(0.0, new.created - relabel.at):.1f} s after")
+        return passed(
+            f"the ReplicaSet released {relabel.pod.name} {max(0.0, released - relabel.at):.1f} s "
+            f"after the relabel and created {new.name} {max(0.0, new.created - relabel.at):.1f} s after"
+        )
     return None
 
 
@@ -328,8 +359,10 @@ def orphan_keeps_running(ctx: Context) -> Verdict | None:
         status = orphan.status.at(ready, "")
         if status != "Running":
             continue
-        return passed(f"{orphan.name} still Running, owned by nothing, when {new.name} became Ready "
-                      f"{ready - relabel.at:.1f} s after the relabel")
+        return passed(
+            f"{orphan.name} still Running, owned by nothing, when {new.name} became Ready "
+            f"{ready - relabel.at:.1f} s after the relabel"
+        )
     return None
 
 
@@ -353,9 +386,11 @@ def starting_pod_no_traffic(ctx: Context) -> Verdict | None:
             after = run.pods[track.name].requests if track.name in run.pods else 0
             if got:
                 return failed(f"{track.name} got {got} requests while it was starting (not a ready endpoint)")
-            return passed(f"{track.name} spent {end - start:.1f} s of the run starting (ContainerCreating, "
-                          f"then Running but not ready) and got 0 of the {others} requests then; "
-                          f"{after} once Ready")
+            return passed(
+                f"{track.name} spent {end - start:.1f} s of the run starting (ContainerCreating, "
+                f"then Running but not ready) and got 0 of the {others} requests then; "
+                f"{after} once Ready"
+            )
     return None
 
 
@@ -369,7 +404,9 @@ def unready_transitions(ctx: Context) -> list[tuple[PodTrack, float, float | Non
                 continue
             if track.terminating is not None and track.terminating <= t + 0.5:
                 continue
-            left = next((t2 for t2, state in track.endpoint.steps if t2 >= t - 0.5 and state != "ready"), None)
+            left = next(
+                (t2 for t2, state in track.endpoint.steps if t2 >= t - 0.5 and state != "ready"), None
+            )
             out.append((track, t, left))
     return out
 
@@ -378,8 +415,10 @@ def unready_left_endpoints(ctx: Context) -> Verdict | None:
     """A pod switched unready leaves the ready endpoints, still Running."""
     for track, t, left in unready_transitions(ctx):
         if left is not None:
-            return passed(f"{track.name} turned unready and left the ready endpoints "
-                          f"{max(0.0, left - t):.1f} s later, still Running")
+            return passed(
+                f"{track.name} turned unready and left the ready endpoints "
+                f"{max(0.0, left - t):.1f} s later, still Running"
+            )
     return None
 
 
@@ -391,8 +430,10 @@ def rejoined_endpoints(ctx: Context) -> Verdict | None:
         back = track.ready.first_time(True, after=t)
         rejoined = track.endpoint.first_time("ready", after=left) if back else None
         if back is not None and rejoined is not None:
-            return passed(f"{track.name} turned ready again and rejoined the endpoints "
-                          f"{max(0.0, rejoined - back):.1f} s later")
+            return passed(
+                f"{track.name} turned ready again and rejoined the endpoints "
+                f"{max(0.0, rejoined - back):.1f} s later"
+            )
     return None
 
 
@@ -404,12 +445,16 @@ def keepalive_pinned(ctx: Context) -> Verdict | None:
         if run.ok < 2 * MIN_REQUESTS:
             continue
         if run.mode == "keepalive" and run.connections <= 2 * run.conns:
-            return passed(f"{plural(run.connections, 'connection')} carried {run.ok} requests "
-                          f"(~{run.ok // max(1, run.connections)} each); each stayed on the pod the Service "
-                          f"picked when it opened ({plural(len(run.pods), 'pod')} served)")
+            return passed(
+                f"{plural(run.connections, 'connection')} carried {run.ok} requests "
+                f"(~{run.ok // max(1, run.connections)} each); each stayed on the pod the Service "
+                f"picked when it opened ({plural(len(run.pods), 'pod')} served)"
+            )
         if verdict is None:
-            verdict = failed(f"that run opened {run.connections} connections for {run.ok} requests: "
-                             "with new connections nothing stays pinned")
+            verdict = failed(
+                f"that run opened {run.connections} connections for {run.ok} requests: "
+                "with new connections nothing stays pinned"
+            )
     return verdict
 
 
@@ -419,13 +464,18 @@ def new_connections_spread(ctx: Context) -> Verdict | None:
         if run.mode != "new-conn" or run.ok < 4 * MIN_REQUESTS or run.p_value is None:
             continue
         ready = ctx.history.ready_endpoints.at(run.started, 0)
-        shares = " / ".join(f"{100 * p.requests / run.ok:.0f} %" for p in
-                            sorted(run.pods.values(), key=lambda p: -p.requests))
+        shares = " / ".join(
+            f"{100 * p.requests / run.ok:.0f} %" for p in sorted(run.pods.values(), key=lambda p: -p.requests)
+        )
         if run.p_value < 0.001:
-            return failed(f"{run.connections} new connections split {shares}: uneven (χ² p = {run.p_value:.2g})")
+            return failed(
+                f"{run.connections} new connections split {shares}: uneven (χ² p = {run.p_value:.2g})"
+            )
         if len(run.pods) >= min(2, ready):
-            return passed(f"{run.connections} new connections spread over {plural(len(run.pods), 'pod')} "
-                          f"({shares}); χ² p = {run.p_value:.2f} against each pod's expected share")
+            return passed(
+                f"{run.connections} new connections spread over {plural(len(run.pods), 'pod')} "
+                f"({shares}); χ² p = {run.p_value:.2f} against each pod's expected share"
+            )
     return None
 
 
@@ -446,8 +496,10 @@ def scale_up_during_keepalive(ctx: Context) -> Verdict | None:
         names = ", ".join(t.name for t, _ in joined)
         if got:
             return failed(f"{names} joined mid-run and got {got} requests: connections were reopened")
-        return passed(f"{plural(len(joined), 'pod')} ({names}) joined {first:.1f} s into the run and got 0 of "
-                      f"its {run.ok} requests: the {plural(run.conns, 'connection')} stayed where they were")
+        return passed(
+            f"{plural(len(joined), 'pod')} ({names}) joined {first:.1f} s into the run and got 0 of "
+            f"its {run.ok} requests: the {plural(run.conns, 'connection')} stayed where they were"
+        )
     return None
 
 
@@ -458,7 +510,9 @@ def scaled_up_under_traffic(ctx: Context) -> tuple[RunRecord, float] | None:
     for run in runs_through(ctx):
         if run.ok < 2 * MIN_REQUESTS or history.ready_endpoints.at(run.started, 0) > 1:
             continue
-        five = next((t for t, n in history.ready_endpoints.steps if run.started < t <= run.ended and n >= 5), None)
+        five = next(
+            (t for t, n in history.ready_endpoints.steps if run.started < t <= run.ended and n >= 5), None
+        )
         if five is not None:
             return run, five
     return None
@@ -472,8 +526,10 @@ def scale_one_to_five(ctx: Context) -> Verdict | None:
     run, five = found
     if run.failed:
         return failed(f"{run.failed} of {run.requests} requests failed while scaling")
-    return passed(f"1→5 ready endpoints {five - run.started:.1f} s into the run; {run.requests} requests, "
-                  f"0 failed, served by {plural(len(run.pods), 'pod')}")
+    return passed(
+        f"1→5 ready endpoints {five - run.started:.1f} s into the run; {run.requests} requests, "
+        f"0 failed, served by {plural(len(run.pods), 'pod')}"
+    )
 
 
 def nothing_else_changed(ctx: Context) -> Verdict | None:
@@ -484,14 +540,18 @@ def nothing_else_changed(ctx: Context) -> Verdict | None:
     run, _ = found
     history = ctx.history
     templates = {v for t, v in history.template.steps if ctx.since <= t <= run.ended} | {
-        history.template.at(ctx.since, "")}
+        history.template.at(ctx.since, "")
+    }
     services = {v for t, v in history.service_spec.steps if ctx.since <= t <= run.ended} | {
-        history.service_spec.at(ctx.since, "")}
+        history.service_spec.at(ctx.since, "")
+    }
     hashes = {track.template_hash for name in run.pods if (track := history.by_name(name))}
     if len(templates) > 1 or len(services) > 1 or len(hashes) > 1:
         return failed("the pod template or the Service changed while scaling")
-    return passed(f"image {history.image.at(run.ended, '?')}, one pod template ({hashes.pop() if hashes else '?'}) "
-                  f"for all {plural(len(run.pods), 'pod')}, {ctx.service} unchanged: only the count moved")
+    return passed(
+        f"image {history.image.at(run.ended, '?')}, one pod template ({hashes.pop() if hashes else '?'}) "
+        f"for all {plural(len(run.pods), 'pod')}, {ctx.service} unchanged: only the count moved"
+    )
 
 
 # --- 7. nodes must have the image ---------------------------------------------------------------
@@ -504,8 +564,10 @@ def image_pull_failed(ctx: Context) -> Verdict | None:
     """A pod of the new template shows ErrImagePull / ImagePullBackOff."""
     for track in pull_failures(ctx):
         statuses = sorted({s for _, s in track.status.steps if s in {"ErrImagePull", "ImagePullBackOff"}})
-        return passed(f"{track.name}: {' then '.join(statuses)} — image {track.image} is not on its node "
-                      f"({track.pull_errors[0] - track.created:.1f} s after the pod was created)")
+        return passed(
+            f"{track.name}: {' then '.join(statuses)} — image {track.image} is not on its node "
+            f"({track.pull_errors[0] - track.created:.1f} s after the pod was created)"
+        )
     return None
 
 
@@ -517,8 +579,10 @@ def old_pods_kept_serving(ctx: Context) -> Verdict | None:
         fewest = ctx.history.min_ready_endpoints(start, end)
         if fewest == 0:
             return failed(f"{ctx.service} had no ready endpoint while {track.name} could not pull its image")
-        return passed(f"meanwhile {ctx.service} kept {plural(fewest, 'ready endpoint')} of the old version: "
-                      "the rollout waits (maxUnavailable 0)")
+        return passed(
+            f"meanwhile {ctx.service} kept {plural(fewest, 'ready endpoint')} of the old version: "
+            "the rollout waits (maxUnavailable 0)"
+        )
     return None
 
 
@@ -527,15 +591,19 @@ def loaded_image_started(ctx: Context) -> Verdict | None:
     for track in pull_failures(ctx):
         ready = track.ready.first_time(True, after=track.pull_errors[-1])
         if ready is not None:
-            return passed(f"{track.name} ({track.image}) Ready {ready - track.pull_errors[-1]:.1f} s after its "
-                          "last pull error: the node has the image now")
+            return passed(
+                f"{track.name} ({track.image}) Ready {ready - track.pull_errors[-1]:.1f} s after its "
+                "last pull error: the node has the image now"
+            )
     for track in ctx.history.backend_pods():  # a pod that failed, was replaced, and the new one ran
         if track.created >= ctx.since and not track.pull_errors and pull_failures(ctx):
             image = track.image
             if any(f.image == image for f in pull_failures(ctx)):
                 ready = track.ready.first_time(True, after=track.created)
                 if ready is not None and ready > max(f.pull_errors[-1] for f in pull_failures(ctx)):
-                    return passed(f"{track.name} ({image}) started and became Ready once the node had the image")
+                    return passed(
+                        f"{track.name} ({image}) started and became Ready once the node had the image"
+                    )
     return None
 
 
@@ -547,8 +615,10 @@ def desired_state_applied(ctx: Context) -> Verdict | None:
         if done is None:
             continue
         generation = ctx.history.generation.at(t, 0)
-        return passed(f"desired state replicas: {before}→{after} (generation {generation}); the controllers "
-                      f"reconciled it: {after}/{after} ready {done - t:.1f} s later")
+        return passed(
+            f"desired state replicas: {before}→{after} (generation {generation}); the controllers "
+            f"reconciled it: {after}/{after} ready {done - t:.1f} s later"
+        )
     return None
 
 
@@ -558,8 +628,10 @@ def deleting_does_not_scale(ctx: Context) -> Verdict | None:
         if kill.ready_at is None or kill.replacement is None:
             continue
         replicas = ctx.history.replicas.at(kill.ready_at, -1)
-        return passed(f"deleting {kill.pod.name} by hand did not scale: the ReplicaSet replaced it with "
-                      f"{kill.replacement.name} ({kill.ready_at - kill.at:.1f} s); spec.replicas stayed {replicas}")
+        return passed(
+            f"deleting {kill.pod.name} by hand did not scale: the ReplicaSet replaced it with "
+            f"{kill.replacement.name} ({kill.ready_at - kill.at:.1f} s); spec.replicas stayed {replicas}"
+        )
     return None
 
 
@@ -567,15 +639,23 @@ def deleting_does_not_scale(ctx: Context) -> Verdict | None:
 def stuck_pods(ctx: Context) -> list[PodTrack]:
     """Pods of a template introduced during the lesson that ran but never became Ready."""
     start_hash = {t.template_hash for t in ctx.history.backend_pods() if t.created < ctx.since}
-    return [t for t in ctx.history.backend_pods()
-            if t.created >= ctx.since and t.template_hash not in start_hash
-            and any(s == "Running" for _, s in t.status.steps) and not any(r for _, r in t.ready.steps)]
+    return [
+        t
+        for t in ctx.history.backend_pods()
+        if t.created >= ctx.since
+        and t.template_hash not in start_hash
+        and any(s == "Running" for _, s in t.status.steps)
+        and not any(r for _, r in t.ready.steps)
+    ]
 
 
 def probe_failures(ctx: Context, track: PodTrack) -> list[str]:
     """Messages of the Unhealthy Events seen for a pod during the lesson."""
-    return [e.message for e in ctx.history.events
-            if e.t >= ctx.since and e.name == track.name and e.reason == "Unhealthy"]
+    return [
+        e.message
+        for e in ctx.history.events
+        if e.t >= ctx.since and e.name == track.name and e.reason == "Unhealthy"
+    ]
 
 
 def probe_event(ctx: Context) -> Verdict | None:
@@ -583,7 +663,9 @@ def probe_event(ctx: Context) -> Verdict | None:
     for track in stuck_pods(ctx):
         messages = probe_failures(ctx, track)
         if messages:
-            return passed(f"Event Unhealthy on {track.name}: {messages[-1]} (seen {plural(len(messages), 'time')})")
+            return passed(
+                f"Event Unhealthy on {track.name}: {messages[-1]} (seen {plural(len(messages), 'time')})"
+            )
     return None
 
 
@@ -594,8 +676,10 @@ def endpoints_not_ready(ctx: Context) -> Verdict | None:
         if at is None:
             continue
         serving = ctx.history.ready_endpoints.at(at, 0)
-        return passed(f"{ctx.service} lists {track.name} under notReadyAddresses (Running, READY 0/1) while "
-                      f"{plural(serving, 'old pod')} keep serving: the rollout is stuck, not down")
+        return passed(
+            f"{ctx.service} lists {track.name} under notReadyAddresses (Running, READY 0/1) while "
+            f"{plural(serving, 'old pod')} keep serving: the rollout is stuck, not down"
+        )
     return None
 
 
@@ -614,8 +698,10 @@ def rolled_back(ctx: Context) -> Verdict | None:
         done = reached(history, replicas, t)
         gone = all(s.terminating is not None for s in stuck)
         if done is not None and gone:
-            return passed(f"rolled back to the previous template: {replicas}/{replicas} ready and "
-                          f"{plural(len(stuck), 'broken pod')} removed {done - t:.1f} s after the undo")
+            return passed(
+                f"rolled back to the previous template: {replicas}/{replicas} ready and "
+                f"{plural(len(stuck), 'broken pod')} removed {done - t:.1f} s after the undo"
+            )
     return None
 
 
@@ -636,11 +722,14 @@ def rollouts(ctx: Context) -> list[Rollout]:
     """Template changes of the Deployment during the lesson, with their ReplicaSets."""
     history = ctx.history
     out = []
-    for index, (t, digest) in enumerate(history.template.steps):
+    for index, (t, _digest) in enumerate(history.template.steps):
         if index == 0 or t < ctx.since:
             continue
-        old_pods = [p for p in history.backend_pods() if p.created < t and p.template_hash and
-                    (p.terminating is None or p.terminating >= t)]
+        old_pods = [
+            p
+            for p in history.backend_pods()
+            if p.created < t and p.template_hash and (p.terminating is None or p.terminating >= t)
+        ]
         new_pods = [p for p in history.backend_pods() if p.created >= t and p.template_hash]
         if not old_pods or not new_pods:
             continue
@@ -649,13 +738,28 @@ def rollouts(ctx: Context) -> list[Rollout]:
         if old == new or old not in history.replicasets or new not in history.replicasets:
             continue
         old_desired, old_ready = history.replicasets[old]
-        new_desired, new_ready = history.replicasets[new]
+        _new_desired, new_ready = history.replicasets[new]
         replicas = history.replicas.at(t, 0)
-        done = next((t2 for t2, ready in new_ready.steps if t2 >= t and ready >= replicas
-                     and old_desired.at(t2, 1) == 0 and old_ready.at(t2, 1) == 0), None)
+        done = next(
+            (
+                t2
+                for t2, ready in new_ready.steps
+                if t2 >= t and ready >= replicas and old_desired.at(t2, 1) == 0 and old_ready.at(t2, 1) == 0
+            ),
+            None,
+        )
         if done is None:
-            done = next((t2 for t2, ready in old_ready.steps if t2 >= t and ready == 0
-                         and new_ready.at(t2, 0) >= replicas and old_desired.at(t2, 1) == 0), None)
+            done = next(
+                (
+                    t2
+                    for t2, ready in old_ready.steps
+                    if t2 >= t
+                    and ready == 0
+                    and new_ready.at(t2, 0) >= replicas
+                    and old_desired.at(t2, 1) == 0
+                ),
+                None,
+            )
         out.append(Rollout(t, done, old, new, old_desired.at(t - 1e-6, 0), replicas))
     return out
 
@@ -667,12 +771,15 @@ def two_replicasets(ctx: Context) -> Verdict | None:
             continue
         old_ready = ctx.history.replicasets[rollout.old][1]
         new_ready = ctx.history.replicasets[rollout.new][1]
-        overlap = any(new_ready.at(t, 0) > 0 and ready > 0 for t, ready in old_ready.steps if t >= rollout.started) \
-            or any(old_ready.at(t, 0) > 0 and ready > 0 for t, ready in new_ready.steps if t >= rollout.started)
+        overlap = any(
+            new_ready.at(t, 0) > 0 and ready > 0 for t, ready in old_ready.steps if t >= rollout.started
+        ) or any(old_ready.at(t, 0) > 0 and ready > 0 for t, ready in new_ready.steps if t >= rollout.started)
         if not overlap:
             continue
-        return passed(f"{rollout.old} {rollout.before}→0 while {rollout.new} 0→{rollout.after}, both serving "
-                      f"for a while; done {rollout.done - rollout.started:.1f} s after the new template")
+        return passed(
+            f"{rollout.old} {rollout.before}→0 while {rollout.new} 0→{rollout.after}, both serving "
+            f"for a while; done {rollout.done - rollout.started:.1f} s after the new template"
+        )
     return None
 
 
@@ -696,8 +803,10 @@ def rollout_zero_failed(ctx: Context) -> Verdict | None:
     assert rollout.done is not None
     if run.failed:
         return failed(f"{run.failed} of {run.requests} requests failed during the rollout")
-    return passed(f"0 of {run.requests} requests failed during the {rollout.done - rollout.started:.1f} s "
-                  "rollout: each old pod left the endpoints, finished its requests, then stopped")
+    return passed(
+        f"0 of {run.requests} requests failed during the {rollout.done - rollout.started:.1f} s "
+        "rollout: each old pod left the endpoints, finished its requests, then stopped"
+    )
 
 
 def both_versions_served(ctx: Context) -> Verdict | None:
@@ -714,6 +823,8 @@ def both_versions_served(ctx: Context) -> Verdict | None:
             by_rs[rs] = by_rs.get(rs, 0) + served.requests
     old, new = by_rs.get(rollout.old, 0), by_rs.get(rollout.new, 0)
     if old and new:
-        return passed(f"{old} requests answered by {rollout.old} pods, then {new} by {rollout.new} pods "
-                      "(the heatmap marks the rollout)")
+        return passed(
+            f"{old} requests answered by {rollout.old} pods, then {new} by {rollout.new} pods "
+            "(the heatmap marks the rollout)"
+        )
     return None

@@ -8,11 +8,13 @@ belong to the other lab): the NodePort on a node's InternalIP, else the ClusterI
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
 
 from dashboard.cache import ClusterCache
+from servinggate import CONDITION_TYPE
 
 
 def namespace_flag() -> str:
@@ -31,17 +33,22 @@ def delete_command(names: list[str]) -> str:
     return f"kubectl{namespace_flag()} delete pod --wait=false {' '.join(names)}"
 
 
-def readiness_command(name: str, ready: bool, *, ip: str = "", port: int = 8080) -> str:
-    """What the readiness switch does to a pod: its backend's runtime switch."""
-    target = f"{ip}:{port}" if ip else (f"$(kubectl{namespace_flag()} get pod {name} "
-                                        "-o jsonpath='{.status.podIP}'):" + str(port))
-    return f"curl -X POST http://{target}/readyz/{'enable' if ready else 'disable'}"
+def readiness_command(name: str, ready: bool) -> str:
+    """What the readiness switch does: set the pod's readiness-gate condition through pods/status."""
+    patch = json.dumps(
+        {"status": {"conditions": [{"type": CONDITION_TYPE, "status": str(ready)}]}}, separators=(",", ":")
+    )
+    return f"kubectl{namespace_flag()} patch pod {name} --subresource=status --type=strategic -p '{patch}'"
 
 
-def traffic_command(url: str, *, mode: str, conns: int, rps: float, duration: float, max_per_conn: int = 0) -> str:
+def traffic_command(
+    url: str, *, mode: str, conns: int, rps: float, duration: float, max_per_conn: int = 0
+) -> str:
     """The traffic engine on its own, with the same settings as a run from the page."""
-    command = (f".venv/bin/python -m dashboard.traffic {url} --mode {mode} --conns {conns} "
-               f"--rps {rps:g} --duration {duration:g}")
+    command = (
+        f".venv/bin/python -m dashboard.traffic {url} --mode {mode} --conns {conns} "
+        f"--rps {rps:g} --duration {duration:g}"
+    )
     return command + (f" --max-per-conn {max_per_conn}" if max_per_conn else "")
 
 

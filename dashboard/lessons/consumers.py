@@ -25,8 +25,9 @@ log = logging.getLogger(__name__)
 
 def render_rail(rail: RailView) -> str:
     """The rail and the command log as out-of-band swaps (pure; safe in a worker thread)."""
-    return (render_to_string("lessons/_rail.html", {"rail": rail, "oob": "true"})
-            + render_to_string("lessons/_command_log.html", {"commands": rail.commands, "oob": "true"}))
+    return render_to_string("lessons/_rail.html", {"rail": rail, "oob": "true"}) + render_to_string(
+        "lessons/_command_log.html", {"commands": rail.commands, "oob": "true"}
+    )
 
 
 class LessonsConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):

@@ -93,12 +93,25 @@ def run_record(run: Any) -> RunRecord | None:
     split = stats.evenness()
     errors = sum(stats.errors.values()) + stats.dropped
     return RunRecord(
-        owner=int(owner[5:]), mode=run.spec.mode, conns=run.spec.conns, max_per_conn=run.spec.max_per_conn,
-        service=str(run.resolved.option.service or ""), started=started, ended=ended, bucket=stats.bucket,
-        requests=stats.requests, ok=stats.ok, failed=errors, connections=stats.connections,
-        pods={name: PodServed(requests=row.requests, conns=row.conns, cells=dict(row.cells))
-              for name, row in stats.rows.items() if row.requests},
-        p_value=split.get("p_value"))  # type: ignore[arg-type]
+        owner=int(owner[5:]),
+        mode=run.spec.mode,
+        conns=run.spec.conns,
+        max_per_conn=run.spec.max_per_conn,
+        service=str(run.resolved.option.service or ""),
+        started=started,
+        ended=ended,
+        bucket=stats.bucket,
+        requests=stats.requests,
+        ok=stats.ok,
+        failed=errors,
+        connections=stats.connections,
+        pods={
+            name: PodServed(requests=row.requests, conns=row.conns, cells=dict(row.cells))
+            for name, row in stats.rows.items()
+            if row.requests
+        },
+        p_value=split.get("p_value"),
+    )  # type: ignore[arg-type]
 
 
 class LessonEngine:
@@ -168,9 +181,9 @@ class LessonEngine:
         self._announce(user_id)
 
     # --- observation ------------------------------------------------------------------------------
-    def _on_changes(self, changes: list[Any]) -> None:
+    def _on_changes(self, changes: list[Any], cache: Any) -> None:
         """Hub listener (on the loop): record, then re-judge every active lesson."""
-        self.history.observe(changes, self.hub.cache)
+        self.history.observe(changes, cache)
         for user in self.users.values():
             self._evaluate(user)
 
@@ -194,8 +207,12 @@ class LessonEngine:
         if progress is None or progress.started_at is None:
             return
         lesson = BY_ID[progress.lesson]
-        ctx = Context(since=progress.started_at, now=time.time(), history=self.history,
-                      runs=[r for r in user.runs if r.started >= progress.started_at - 1.0])
+        ctx = Context(
+            since=progress.started_at,
+            now=time.time(),
+            history=self.history,
+            runs=[r for r in user.runs if r.started >= progress.started_at - 1.0],
+        )
         changed = False
         for check in lesson.checks:
             if progress.check_state(check.id) == "passed":
@@ -256,9 +273,14 @@ def load_user(user_id: int) -> UserLessons:
     for row in LessonProgress.objects.filter(user_id=user_id):
         if row.lesson not in progress:
             continue
-        progress[row.lesson] = Progress(lesson=row.lesson, state=row.state, answer=row.answer,
-                                        started_at=row.started_at, finished_at=row.finished_at,
-                                        checks=dict(row.checks or {}))
+        progress[row.lesson] = Progress(
+            lesson=row.lesson,
+            state=row.state,
+            answer=row.answer,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            checks=dict(row.checks or {}),
+        )
         if row.started_at is not None and row.started_at > latest:
             current, latest = row.lesson, row.started_at
     entries = list(CommandLogEntry.objects.filter(user_id=user_id).order_by("-id")[:COMMANDS_SHOWN])
@@ -271,9 +293,16 @@ def save_progress(user_id: int, progress: Progress) -> None:
     from dashboard.lessons.models import LessonProgress
 
     LessonProgress.objects.update_or_create(
-        user_id=user_id, lesson=progress.lesson,
-        defaults={"state": progress.state, "answer": progress.answer, "started_at": progress.started_at,
-                  "finished_at": progress.finished_at, "checks": progress.checks})
+        user_id=user_id,
+        lesson=progress.lesson,
+        defaults={
+            "state": progress.state,
+            "answer": progress.answer,
+            "started_at": progress.started_at,
+            "finished_at": progress.finished_at,
+            "checks": progress.checks,
+        },
+    )
 
 
 def save_command(user_id: int, at: float, command: str) -> None:

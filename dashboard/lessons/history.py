@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from dashboard.cache import Change, ClusterCache, Obj
-from dashboard.presenters import Scope, endpoint_states, first_image, labels_of, pod_status, selector_matches
-from dashboard.timeline import controller_uid, pod_is_ready
+from dashboard.objects import controller_uid, endpoint_states, labels, pod_ready, pod_status
+from dashboard.presenters import Scope, first_image
 
 T = TypeVar("T")
 
@@ -164,8 +164,11 @@ class ClusterHistory:
 
     def seed(self, cache: ClusterCache, now: float) -> None:
         """Record the cache's present state (the history starts when the lessons do)."""
-        changes = [Change(0, kind, "ADDED", name, obj, now)
-                   for kind, objects in cache.objects.items() for name, obj in objects.items()]
+        changes = [
+            Change(0, kind, "ADDED", name, obj, now)
+            for kind, objects in cache.objects.items()
+            for name, obj in objects.items()
+        ]
         self.observe(changes, cache)
 
     def _pod(self, change: Change) -> None:
@@ -179,18 +182,18 @@ class ClusterHistory:
             track.deleted = track.deleted or t
             track.terminating = track.terminating or t
             return
-        labels = labels_of(pod)
-        track.selected.record(t, selector_matches(labels, self.scope.selector))
-        track.labels.record(t, ",".join(f"{k}={v}" for k, v in sorted(labels.items())))
+        pod_labels = labels(pod)
+        track.selected.record(t, self.scope.selector.matches(pod_labels))
+        track.labels.record(t, ",".join(f"{k}={v}" for k, v in sorted(pod_labels.items())))
         track.owner.record(t, controller_uid(pod))
         status = pod_status(pod)
         track.status.record(t, status)
         if status in {"ErrImagePull", "ImagePullBackOff"}:
             track.pull_errors.append(t)
-        track.ready.record(t, pod_is_ready(pod))
+        track.ready.record(t, pod_ready(pod))
         track.ip = str((pod.get("status") or {}).get("podIP") or track.ip)
         track.image = first_image(pod.get("spec") or {})
-        track.template_hash = labels.get("pod-template-hash", "")
+        track.template_hash = pod_labels.get("pod-template-hash", "")
         if metadata.get("deletionTimestamp") and track.terminating is None:
             track.terminating = t
 
@@ -224,9 +227,16 @@ class ClusterHistory:
             return
         self._event_counts[key] = count
         involved = obj.get("involvedObject") or obj.get("regarding") or {}
-        self.events.append(EventRecord(t=change.observed, reason=str(obj.get("reason") or ""),
-                                       kind=str(involved.get("kind") or ""), name=str(involved.get("name") or ""),
-                                       message=str(obj.get("message") or obj.get("note") or ""), count=count))
+        self.events.append(
+            EventRecord(
+                t=change.observed,
+                reason=str(obj.get("reason") or ""),
+                kind=str(involved.get("kind") or ""),
+                name=str(involved.get("name") or ""),
+                message=str(obj.get("message") or obj.get("note") or ""),
+                count=count,
+            )
+        )
         del self.events[:-500]
 
     def _endpoints(self, cache: ClusterCache, t: float) -> None:
@@ -237,15 +247,19 @@ class ClusterHistory:
                 track.endpoint.record(t, states.get(track.name, "none") if track.deleted is None else "none")
 
     def _forget(self, now: float) -> None:
-        for uid in [uid for uid, track in self.pods.items()
-                    if track.deleted is not None and now - track.deleted > self.keep_seconds]:
+        for uid in [
+            uid
+            for uid, track in self.pods.items()
+            if track.deleted is not None and now - track.deleted > self.keep_seconds
+        ]:
             del self.pods[uid]
 
     # --- questions the checks ask ----------------------------------------------------------------
     def backend_pods(self) -> list[PodTrack]:
         """Pods that were selected by the backend selector at some point, oldest first."""
-        return sorted((p for p in self.pods.values() if any(v for _, v in p.selected.steps)),
-                      key=lambda p: p.created)
+        return sorted(
+            (p for p in self.pods.values() if any(v for _, v in p.selected.steps)), key=lambda p: p.created
+        )
 
     def by_name(self, name: str) -> PodTrack | None:
         """The newest pod of that name."""

@@ -24,8 +24,7 @@ from dashboard.lessons import actions as lesson_actions
 from dashboard.lessons import commands
 from dashboard.lessons.definitions import BY_ID, Action
 from dashboard.lessons.engine import get_engine
-from dashboard.presenters import parse_selector, selector_matches
-from dashboard.timeline import pod_is_ready
+from dashboard.objects import parse_selector, pod_ready
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,16 @@ def _lesson_field(request: HttpRequest) -> str:
     return lesson
 
 
-async def _respond(request: HttpRequest, run: Callable[[int], Awaitable[Any]], *, limited: bool) -> HttpResponse:
+async def _respond(
+    request: HttpRequest, run: Callable[[int], Awaitable[Any]], *, limited: bool
+) -> HttpResponse:
     """Authenticate, rate-limit, run, and answer 202 or the ActionError's status."""
     user_id = await _user_id(request)
     if user_id is None:
         return _error(403, "Log in first.")
-    if limited and not actions.rate_limiter.allow(str(user_id), per_minute=settings.LBDEMO_ACTIONS_PER_MINUTE):
+    if limited and not actions.rate_limiter.allow(
+        str(user_id), per_minute=settings.LBDEMO_ACTIONS_PER_MINUTE
+    ):
         return _error(429, "too many actions; wait a moment")
     try:
         result = await run(user_id)
@@ -63,16 +66,19 @@ async def _respond(request: HttpRequest, run: Callable[[int], Awaitable[Any]], *
 @require_POST
 async def lesson_start(request: HttpRequest) -> HttpResponse:
     """POST lesson=ID: start (or restart) a lesson; its checks observe from now on."""
+
     async def run(user_id: int) -> str:
         lesson = _lesson_field(request)
         await get_engine().start(user_id, lesson)
         return lesson
+
     return await _respond(request, run, limited=False)
 
 
 @require_POST
 async def lesson_answer(request: HttpRequest) -> HttpResponse:
     """POST lesson=ID choice=N: keep the learner's prediction."""
+
     async def run(user_id: int) -> int:
         lesson = _lesson_field(request)
         raw = (request.POST.get("choice") or "").strip()
@@ -80,12 +86,14 @@ async def lesson_answer(request: HttpRequest) -> HttpResponse:
             raise ActionError(400, "choose one of the answers")
         await get_engine().answer(user_id, lesson, int(raw))
         return int(raw)
+
     return await _respond(request, run, limited=False)
 
 
 @require_POST
 async def lesson_action(request: HttpRequest) -> HttpResponse:
     """POST lesson=ID index=N [yaml=TEXT]: press one of the lesson's buttons."""
+
     async def run(user_id: int) -> object:
         lesson = BY_ID[_lesson_field(request)]
         raw = (request.POST.get("index") or "").strip()
@@ -95,21 +103,26 @@ async def lesson_action(request: HttpRequest) -> HttpResponse:
         result, command = await perform(action, user_id=user_id, yaml_text=request.POST.get("yaml") or "")
         await get_engine().log_command(user_id, command)
         return result
+
     return await _respond(request, run, limited=True)
 
 
 @require_POST
 async def sample_app_reset(request: HttpRequest) -> HttpResponse:
     """POST: put the sample app back to its starting state (and stop the user's traffic run)."""
+
     async def run(user_id: int) -> object:
         from dashboard.traffic.runs import registry
 
         registry.stop(f"user:{user_id}")
         result = await asyncio.to_thread(lesson_actions.sample_app_reset)
         await get_engine().log_command(
-            user_id, f"kubectl{commands.namespace_flag()} apply -f k8s/backend.yaml && "
-                     f"kubectl{commands.namespace_flag()} delete pod -l app=debug")
+            user_id,
+            f"kubectl{commands.namespace_flag()} apply -f k8s/backend.yaml && "
+            f"kubectl{commands.namespace_flag()} delete pod -l app=debug",
+        )
         return result
+
     return await _respond(request, run, limited=True)
 
 
@@ -131,11 +144,15 @@ def _backend_pods(*, ready: bool | None = None) -> list[dict[str, Any]]:
     filters by the Ready condition (None: any)."""
     cache = get_engine().hub.cache
     selector = parse_selector(settings.LBDEMO_SELECTOR)
-    pods = [p for p in cache.list("Pod") if selector_matches((p.get("metadata") or {}).get("labels"), selector)
-            and not (p.get("metadata") or {}).get("deletionTimestamp")
-            and (p.get("status") or {}).get("phase") == "Running"]
+    pods = [
+        p
+        for p in cache.list("Pod")
+        if selector.selects(p)
+        and not (p.get("metadata") or {}).get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") == "Running"
+    ]
     if ready is not None:
-        pods = [p for p in pods if pod_is_ready(p) == ready]
+        pods = [p for p in pods if pod_ready(p) == ready]
     return sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""))
 
 
@@ -150,7 +167,9 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
     kind, params = action.kind, action.params
     cache = get_engine().hub.cache
     if kind == "kill":
-        names = [p["metadata"]["name"] for p in _pick(_backend_pods(), int(params["count"]), "running backend pod")]
+        names = [
+            p["metadata"]["name"] for p in _pick(_backend_pods(), int(params["count"]), "running backend pod")
+        ]
         for name in names:
             await asyncio.to_thread(actions.pod_delete, name=name)
         return names, commands.delete_command(names)
@@ -164,10 +183,12 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
         return name, lesson_actions.pod_relabel_command(name=name)
     if kind == "readiness":
         ready = params["ready"] == "true"
-        pod = _pick(_backend_pods(ready=not ready), 1, "ready backend pod" if not ready else "unready backend pod")[0]
+        pod = _pick(
+            _backend_pods(ready=not ready), 1, "ready backend pod" if not ready else "unready backend pod"
+        )[0]
         name = pod["metadata"]["name"]
         await asyncio.to_thread(actions.pod_readiness_set, name=name, ready=ready)
-        return name, commands.readiness_command(name, ready, ip=str((pod.get("status") or {}).get("podIP") or ""))
+        return name, commands.readiness_command(name, ready)
     if kind == "traffic":
         return await start_traffic(user_id, params)
     if kind == "set-image":
@@ -185,10 +206,16 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
         return replicas, lesson_actions.deployment_apply_command(text=yaml_text)
     if kind == "break-probe":
         path = await asyncio.to_thread(lesson_actions.deployment_probe_break)
-        return path, action.command % {"ns": commands.namespace_flag(), "deployment": settings.LBDEMO_DEPLOYMENT}
+        return path, action.command % {
+            "ns": commands.namespace_flag(),
+            "deployment": settings.LBDEMO_DEPLOYMENT,
+        }
     if kind == "undo":
         revision = await asyncio.to_thread(lesson_actions.deployment_rollback)
-        return revision, f"kubectl{commands.namespace_flag()} rollout undo deployment/{settings.LBDEMO_DEPLOYMENT}"
+        return (
+            revision,
+            f"kubectl{commands.namespace_flag()} rollout undo deployment/{settings.LBDEMO_DEPLOYMENT}",
+        )
     raise ActionError(400, "this step has no button: run its command")
 
 
@@ -205,16 +232,30 @@ async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[obj
     port = ((service.get("spec") or {}).get("ports") or [{}])[0].get("port", 80)
     limits = traffic_limits()
     try:
-        spec = LoadSpec(mode=str(params["mode"]), conns=int(params["conns"]), rps=float(params["rps"]),
-                        duration=float(params["seconds"]), timeout=5.0).check(
-            max_rps=limits["max_rps"], max_conns=limits["max_conns"], max_seconds=limits["max_seconds"])
+        spec = LoadSpec(
+            mode=str(params["mode"]),
+            conns=int(params["conns"]),
+            rps=float(params["rps"]),
+            duration=float(params["seconds"]),
+            timeout=5.0,
+        ).check(max_rps=limits["max_rps"], max_conns=limits["max_conns"], max_seconds=limits["max_seconds"])
         resolved = await asyncio.to_thread(resolve_target, f"{settings.LBDEMO_SERVICE}:{port}")
-        run = await asyncio.to_thread(registry.start, owner=f"user:{user_id}", resolved=resolved, spec=spec,
-                                      namespace=settings.LBDEMO_NAMESPACE)
+        run = await asyncio.to_thread(
+            registry.start,
+            owner=f"user:{user_id}",
+            resolved=resolved,
+            spec=spec,
+            namespace=settings.LBDEMO_NAMESPACE,
+        )
     except RunConflict as exc:
         raise ActionError(409, str(exc)) from exc
     except SpecError as exc:
         raise ActionError(400, str(exc)) from exc
-    command = commands.traffic_command(commands.service_url(cache), mode=spec.mode, conns=spec.conns,
-                                       rps=spec.rps or 0, duration=spec.duration or 0)
+    command = commands.traffic_command(
+        commands.service_url(cache),
+        mode=spec.mode,
+        conns=spec.conns,
+        rps=spec.rps or 0,
+        duration=spec.duration or 0,
+    )
     return run.id, command

@@ -30,8 +30,10 @@ def image_load_command(state_dir: Path) -> str:
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
     """A sandbox and the dashboard as `make demo` starts them, shared by the module's tests."""
     state = tmp_path_factory.mktemp("lessons-lab") / "state"
-    running = start_lab(state, extra_env={"LBDEMO_TOKEN": OPERATOR_TOKEN,
-                                          "LBDEMO_IMAGE_LOAD_COMMAND": image_load_command(state)})
+    running = start_lab(
+        state,
+        extra_env={"LBDEMO_TOKEN": OPERATOR_TOKEN, "LBDEMO_IMAGE_LOAD_COMMAND": image_load_command(state)},
+    )
     yield running
     running.stop()
 
@@ -77,7 +79,9 @@ class Rail:
     def press(self, lesson: str, label: str) -> None:
         """Click one of the lesson's buttons; the command log grows by one entry."""
         before = self.page.locator("#command-log > li").count()
-        self.click_posting(self.lesson(lesson).locator(".lesson-button", has_text=label).first, "**/lessons/action")
+        self.click_posting(
+            self.lesson(lesson).locator(".lesson-button", has_text=label).first, "**/lessons/action"
+        )
         deadline = time.monotonic() + SLOW / 1000
         while self.page.locator("#command-log > li").count() < before + 1:
             toast = self.page.locator("#toast.visible")
@@ -105,10 +109,14 @@ class Rail:
     def run(self, command: str) -> str:
         """Run a printed command in a shell, as the learner would (kubectl on PATH, this lab's
         kubeconfig)."""
-        env = {**os.environ, "KUBECONFIG": str(self.lab.sandbox.kubeconfig),
-               "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}"}
-        done = subprocess.run(["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True,
-                              timeout=120)
+        env = {
+            **os.environ,
+            "KUBECONFIG": str(self.lab.sandbox.kubeconfig),
+            "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        }
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 

@@ -154,7 +154,8 @@ def test_image(rail: Rail, artifacts_dir: Path) -> None:
     rail.start("image", 0)
     rail.press("image", "set image lb-demo:v3")
     assert "ImagePullBackOff" in rail.wait("image", "pull-failed") or "ErrImagePull" in rail.wait(
-        "image", "pull-failed")
+        "image", "pull-failed"
+    )
     assert "kept" in rail.wait("image", "old-serving")
     rail.press("image", "load lb-demo:v3")
     assert "Ready" in rail.wait("image", "loaded-started")

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,32 +14,65 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='CommandLogEntry',
+            name="CommandLogEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('at', models.FloatField()),
-                ('command', models.TextField()),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='commands', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.FloatField()),
+                ("command", models.TextField()),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="commands",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='LessonProgress',
+            name="LessonProgress",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('lesson', models.CharField(max_length=40)),
-                ('state', models.CharField(choices=[('pending', 'not started'), ('active', 'in progress'), ('done', 'done')], default='pending', max_length=10)),
-                ('answer', models.IntegerField(blank=True, null=True)),
-                ('started_at', models.FloatField(blank=True, null=True)),
-                ('finished_at', models.FloatField(blank=True, null=True)),
-                ('checks', models.JSONField(default=dict)),
-                ('updated', models.DateTimeField(auto_now=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lessons', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("lesson", models.CharField(max_length=40)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[("pending", "not started"), ("active", "in progress"), ("done", "done")],
+                        default="pending",
+                        max_length=10,
+                    ),
+                ),
+                ("answer", models.IntegerField(blank=True, null=True)),
+                ("started_at", models.FloatField(blank=True, null=True)),
+                ("finished_at", models.FloatField(blank=True, null=True)),
+                ("checks", models.JSONField(default=dict)),
+                ("updated", models.DateTimeField(auto_now=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lessons",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('user', 'lesson'), name='one_progress_per_lesson')],
+                "constraints": [
+                    models.UniqueConstraint(fields=("user", "lesson"), name="one_progress_per_lesson")
+                ],
             },
         ),
     ]

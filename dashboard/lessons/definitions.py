@@ -388,7 +388,7 @@ LESSONS: tuple[Lesson, ...] = (
         seed="2.2 Deployment (beyond the notes)",
         question=Question(
             "You roll v1 → v2 under traffic, with pods that drain before they stop. How many requests fail?",
-            ("About a third", "A few at each pod swap", "None"),
+            ("About a third", "A few at each pod swap", "Not a single one"),
             2,
         ),
         steps=(

@@ -65,7 +65,7 @@ def test_demo_prints_a_login_url_serves_the_lab_and_stops_without_orphans(tmp_pa
         assert refused.value.code in (401, 403)
         # This lab's own Service addresses (not 127.0.0.1:30080, which another lab may hold):
         # the printed NodePort address answers from one of this lab's backend pods.
-        service = read_until(proc, r"(http://[\d.]+:30080/)\s+NodePort on sandbox-node-1", timeout=60).group(1)
+        service = read_until(proc, r"(http://[\d.]+:30080/)\s+NodePort on sandbox-node-1", timeout=60)[1]
         assert not service.startswith("http://127.0.0.1:")
         with urllib.request.urlopen(service, timeout=30) as answer:
             assert answer.headers["X-Pod-Name"].startswith("backend-")

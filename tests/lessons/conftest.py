@@ -138,3 +138,18 @@ class Rail:
 def rail(page: Page, lab: RunningLab) -> Rail:
     """The rail of a fresh page."""
     return Rail(page, lab)
+
+
+def settle(rail: Rail, *, ready: int, pods: int | None = None) -> None:
+    """Until the page shows ``ready`` ready endpoints and that many (or ``pods``) backend pods."""
+    expect(rail.page.locator("#nodes .pod-card:not(.leaving)")).to_have_count(pods or ready, timeout=SLOW)
+    expect(rail.page.locator("#endpoints")).to_have_attribute("data-ready", str(ready), timeout=SLOW)
+
+
+def states(rail: Rail, lesson: str) -> dict[str, str]:
+    """Each check of a lesson -> its data-state."""
+    checks = rail.lesson(lesson).locator("[data-check]")
+    return {
+        checks.nth(i).get_attribute("data-check") or "": checks.nth(i).get_attribute("data-state") or ""
+        for i in range(checks.count())
+    }

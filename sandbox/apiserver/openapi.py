@@ -231,6 +231,10 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
                                    body=META + "DeleteOptions")
         collection["delete"]["operationId"] = _operation_id("deleteCollection", res, namespaced=scoped)
     paths[f"{ns_prefix}/{res.plural}"] = collection
+    if "get" not in res.verbs:
+        # A kind that is only created (a review): the collection's POST is all there is.
+        collection.pop("get")
+        return paths
     paths[f"{ns_prefix}/{res.plural}/{{name}}"] = {
         "get": _op("read", "get", res, f"read the specified {kind}", namespaced=scoped, definition=definition,
                    codes=("200",)),

@@ -342,7 +342,10 @@ def _scalar(kind: str, value: int | bytes):
 
 
 def _message(name: str, data: bytes) -> dict:
-    """Decode one message of a known layout into JSON form."""
+    """Decode one message of a known layout into JSON form (`Empty`: a status the server
+    computes itself, ignored whatever it holds)."""
+    if name == "Empty":
+        return {}
     layout = MESSAGES[name]
     out: dict = {}
     for number, value in _fields(data):

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import json
 import logging
 import random
@@ -29,7 +28,9 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, openapi, protobuf, tables
+from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
+from .controlplane import reconcile_kubernetes_service
 from .errors import ApiError
 from .gc import GarbageCollector
 from .query import flag as _bool
@@ -214,22 +215,26 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.store = Store(state_dir / DB_FILE, history_size=history_size)
         self.registry = Registry(self.store)
+        self.issuer = TokenIssuer(state_dir)
+        self.authenticator = Authenticator(admin_token=token, issuer=self.issuer, store=self.store)
         self.gc = GarbageCollector(self.registry)
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.streams: set[asyncio.Task] = set()
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
-        """Open the store, create the boot namespaces, and listen."""
+        """Open the store, create what every cluster starts with (namespaces, the `kubernetes`
+        Service), and listen."""
         await self.store.open()
         await self.registry.bootstrap()
+        cluster_ip = await reconcile_kubernetes_service(self.registry, host=host, port=port)
         self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True,
-                           ssl_context=server_ssl_context(self.state_dir))
+        ssl_context = server_ssl_context(self.state_dir, ips=(cluster_ip,) if cluster_ip else ())
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
 
     async def stop(self) -> None:
@@ -270,11 +275,8 @@ class ApiServer:
         return web.Response(text="ok", content_type="text/plain")
 
     def _authenticate(self, request: web.Request) -> None:
-        """401 unless the request carries the cluster's bearer token."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            raise ApiError(401, "Unauthorized", "Unauthorized")
+        """Who is asking (`request[USER]`, see `auth.py`); 401 for a missing or unknown token."""
+        request[USER] = self.authenticator.authenticate(request.headers.get("Authorization", ""))
 
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         """Route to discovery, OpenAPI or a resource handler."""
@@ -333,6 +335,9 @@ class ApiServer:
                     return await self._watch(request, target)
                 return self._list(request, target)
             if method == "POST":
+                computed = await strategy_for(res).serve_create(self, request, target)
+                if computed is not None:
+                    return computed
                 body = await self.object_body(request)
                 warnings: list[str] = []
                 obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run,

@@ -316,6 +316,11 @@ _engine: LessonEngine | None = None
 _engine_lock = threading.Lock()
 
 
+def current_engine() -> LessonEngine | None:
+    """The process's engine if it has been started (never starts one)."""
+    return _engine
+
+
 def get_engine() -> LessonEngine:
     """The process's engine, created on the hub's loop with the hub; call it on the event loop."""
     global _engine

@@ -79,10 +79,11 @@ async def _log_run(owner: str, resolved: ResolvedTarget, spec: LoadSpec) -> None
     """The lessons' command log: the run as the traffic engine's own command line."""
     from dashboard.lessons.commandlog import command_log_append_async
     from dashboard.lessons.commands import service_url, traffic_command
-    from dashboard.lessons.engine import get_engine
+    from dashboard.lessons.engine import current_engine
 
-    url = (service_url(get_engine().hub.cache, resolved.option.service) if resolved.option.service
-           else resolved.target.url)
+    engine = current_engine()
+    url = (service_url(engine.hub.cache, resolved.option.service) if engine and resolved.option.service
+           else f"http://{resolved.target.host}:{resolved.target.port}{resolved.target.path}")
     await command_log_append_async(user_id=int(owner.split(":", 1)[1]), command=traffic_command(
         url, mode=spec.mode, conns=spec.conns, rps=spec.rps or 0, duration=spec.duration or 0,
         max_per_conn=spec.max_per_conn))

@@ -17,6 +17,7 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -86,7 +87,7 @@ class Command(BaseCommand):
                             help="number of sandbox nodes")
         parser.add_argument("--state-dir", default=str(BASE_DIR / ".sandbox"), help="sandbox state directory")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         """Start the lab, print the login URL, and wait until interrupted or a child dies."""
         lab = Lab()
 
@@ -132,7 +133,8 @@ class Command(BaseCommand):
             while not lab.interrupted:
                 dead = lab.first_exited()
                 if dead is not None:
-                    command = " ".join(map(str, dead.args[:4]))
+                    argv = dead.args if isinstance(dead.args, list) else [dead.args]
+                    command = " ".join(map(str, argv[:4]))
                     raise CommandError(f"{command} exited with code {dead.returncode}; "
                                        f"see the logs in {state_dir}")
                 time.sleep(0.2)

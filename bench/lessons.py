@@ -17,6 +17,7 @@ Nothing asserts; it prints figures. The machine is shared: run twice, keep the b
 from __future__ import annotations
 
 import argparse
+import functools
 import http.cookiejar
 import json
 import secrets
@@ -48,7 +49,7 @@ class Learner:
         self.jar = http.cookiejar.CookieJar()
         self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.jar))
         self.opener.open(f"{url}?token={token}", timeout=60).read()
-        self.csrf = next(c.value for c in self.jar if c.name == "csrftoken")
+        self.csrf = next(c.value or "" for c in self.jar if c.name == "csrftoken")
         from kubernetes import client, config
 
         self.apps = client.AppsV1Api(config.new_client_from_config(config_file=str(kubeconfig)))
@@ -109,6 +110,11 @@ class Learner:
         self.until(f"{replicas} ready replicas", settled)
 
 
+def is_done(learner: Learner, lesson: str) -> bool:
+    """Whether every check of the lesson has passed."""
+    return learner.progress(lesson)[0] == "done"
+
+
 def lesson_yaml(learner: Learner, replicas: int) -> str:
     """The declarative lesson's editor, with replicas changed."""
     with learner.opener.open(learner.url + "lessons/deployment.yaml", timeout=30) as answer:
@@ -116,95 +122,77 @@ def lesson_yaml(learner: Learner, replicas: int) -> str:
     return text.replace("replicas: 3", f"replicas: {replicas}", 1)
 
 
-SCRIPTS: dict[str, tuple[int, Callable[[Learner], None]]] = {
-    "disposable": (1, lambda x: (x.press("disposable", 0), x.passed("disposable", "service-answered"))),
+# Each lesson: the answer to its question, then steps — ("press", button index), ("passed", check),
+# ("ready", replicas) or ("apply", replicas: the declarative lesson's YAML edited and applied).
+Step = tuple[str, int | str]
+SCRIPTS: dict[str, tuple[int, list[Step]]] = {
+    "disposable": (1, [("press", 0), ("passed", "service-answered")]),
     "replicaset": (
         2,
-        lambda x: (
-            x.press("replicaset", 0),
-            x.passed("replicaset", "scale-up"),
-            x.press("replicaset", 1),
-            x.passed("replicaset", "scale-down"),
-            x.ready(3),
-            x.press("replicaset", 2),
-            x.passed("replicaset", "two-killed"),
-        ),
+        [
+            ("press", 0),
+            ("passed", "scale-up"),
+            ("press", 1),
+            ("passed", "scale-down"),
+            ("ready", 3),
+            ("press", 2),
+            ("passed", "two-killed"),
+        ],
     ),
-    "labels": (
-        1,
-        lambda x: (
-            x.press("labels", 0),
-            x.press("labels", 1),
-            x.passed("labels", "orphan-runs"),
-            x.passed("labels", "frontend-no-traffic"),
-        ),
-    ),
+    "labels": (1, [("press", 0), ("press", 1), ("passed", "orphan-runs"), ("passed", "frontend-no-traffic")]),
     "readiness": (
         0,
-        lambda x: (
-            x.press("readiness", 0),
-            x.press("readiness", 1),
-            x.ready(4),
-            x.press("readiness", 2),
-            x.passed("readiness", "unready-left"),
-            x.press("readiness", 3),
-            x.passed("readiness", "rejoined"),
-            x.passed("readiness", "starting-no-traffic"),
-        ),
+        [
+            ("press", 0),
+            ("press", 1),
+            ("ready", 4),
+            ("press", 2),
+            ("passed", "unready-left"),
+            ("press", 3),
+            ("passed", "rejoined"),
+            ("passed", "starting-no-traffic"),
+        ],
     ),
     "keepalive": (
         1,
-        lambda x: (
-            x.press("keepalive", 0),
-            x.press("keepalive", 1),
-            x.passed("keepalive", "scaleup-keepalive"),
-            x.press("keepalive", 2),
-            x.passed("keepalive", "newconn-spread"),
-        ),
+        [
+            ("press", 0),
+            ("press", 1),
+            ("passed", "scaleup-keepalive"),
+            ("press", 2),
+            ("passed", "newconn-spread"),
+        ],
     ),
-    "scaling": (
-        2,
-        lambda x: (
-            x.press("scaling", 0),
-            x.ready(1),
-            x.press("scaling", 1),
-            x.press("scaling", 2),
-            x.passed("scaling", "nothing-else"),
-        ),
-    ),
-    "declarative": (
-        1,
-        lambda x: (
-            x.press("declarative", 0, yaml=lesson_yaml(x, 4)),
-            x.ready(4),
-            x.press("declarative", 1),
-            x.passed("declarative", "delete-restored"),
-        ),
-    ),
+    "scaling": (2, [("press", 0), ("ready", 1), ("press", 1), ("press", 2), ("passed", "nothing-else")]),
+    "declarative": (1, [("apply", 4), ("ready", 4), ("press", 1), ("passed", "delete-restored")]),
     "debugging": (
         0,
-        lambda x: (
-            x.press("debugging", 0),
-            x.passed("debugging", "not-ready-endpoint"),
-            x.passed("debugging", "probe-event"),
-            x.press("debugging", 2),
-            x.passed("debugging", "rolled-back"),
-        ),
+        [
+            ("press", 0),
+            ("passed", "not-ready-endpoint"),
+            ("passed", "probe-event"),
+            ("press", 2),
+            ("passed", "rolled-back"),
+        ],
     ),
-    "rolling": (
-        2,
-        lambda x: (x.press("rolling", 0), x.press("rolling", 1), x.passed("rolling", "both-versions")),
-    ),
-    "image": (
-        0,
-        lambda x: (
-            x.press("image", 0),
-            x.passed("image", "old-serving"),
-            x.press("image", 1),
-            x.passed("image", "loaded-started"),
-        ),
-    ),
+    "rolling": (2, [("press", 0), ("press", 1), ("passed", "both-versions")]),
+    "image": (0, [("press", 0), ("passed", "old-serving"), ("press", 1), ("passed", "loaded-started")]),
 }
+
+
+def drive(learner: Learner, lesson: str, steps: list[Step]) -> None:
+    """Carry out a lesson's steps."""
+    for kind, value in steps:
+        if kind == "press":
+            learner.press(lesson, int(value))
+        elif kind == "passed":
+            learner.passed(lesson, str(value))
+        elif kind == "ready":
+            learner.ready(int(value))
+        elif kind == "apply":
+            learner.press(lesson, 0, yaml=lesson_yaml(learner, int(value)))
+
+
 ORDER = (
     "disposable",
     "replicaset",
@@ -251,12 +239,12 @@ def main() -> None:
             total = resets = 0.0
             print(f"{'lesson':<12} {'done in':>8}  {'reset':>6}  checks")
             for lesson in chosen:
-                answer, script = SCRIPTS[lesson]
+                answer, steps = SCRIPTS[lesson]
                 t0 = time.monotonic()
                 learner.post("lessons/start", lesson=lesson)
                 learner.post("lessons/answer", lesson=lesson, choice=answer)
-                script(learner)
-                learner.until(f"{lesson} done", lambda lesson=lesson: learner.progress(lesson)[0] == "done")
+                drive(learner, lesson, steps)
+                learner.until(f"{lesson} done", functools.partial(is_done, learner, lesson))
                 took = time.monotonic() - t0
                 t1 = time.monotonic()
                 learner.post("lessons/reset")

@@ -90,7 +90,7 @@ def run_record(run: Any) -> RunRecord | None:
     stats = run.stats
     ended = time.time()
     started = ended - run.engine.elapsed()
-    split = stats.evenness()
+    p_value = stats.evenness().get("p_value")
     errors = sum(stats.errors.values()) + stats.dropped
     return RunRecord(
         owner=int(owner[5:]),
@@ -110,8 +110,8 @@ def run_record(run: Any) -> RunRecord | None:
             for name, row in stats.rows.items()
             if row.requests
         },
-        p_value=split.get("p_value"),
-    )  # type: ignore[arg-type]
+        p_value=p_value if isinstance(p_value, float) else None,
+    )
 
 
 class LessonEngine:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR_KINDS = ("refused", "reset", "timeout", "5xx", "other")
 PERCENTILES = (50, 90, 95, 99)
@@ -297,7 +298,7 @@ class TrafficStats:
         split["basis"] = "ready" if self.watching else "served"
         return split
 
-    def pod_table(self) -> list[dict[str, object]]:
+    def pod_table(self) -> list[dict[str, Any]]:
         """Per-pod totals in row order: share of all answered requests, and the even share
         (1 / number of eligible pods) for eligible pods only, None for the others."""
         pods = set(self.eligible_pods())
@@ -311,7 +312,7 @@ class TrafficStats:
             for row in self.rows.values()
         ]
 
-    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, object]]:
+    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, Any]]:
         """Each client lane's recent connections and the pod each was pinned to; with ``changed``
         (lane -> first changed connection id) only those lanes, from that connection on."""
         selected = sorted(self.lanes if changed is None else changed.keys() & self.lanes.keys())
@@ -335,7 +336,7 @@ class TrafficStats:
         p99 = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * 0.99) - 1)]
         return (round(p50 * 1000, 3), round(p99 * 1000, 3))
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The end-of-run numbers (also part of every live frame)."""
         return {
             "requests": self.requests,
@@ -350,7 +351,7 @@ class TrafficStats:
             "split": self.evenness(),
         }
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """Full state for a newly connected viewer; resets nothing."""
         return {
             "bucket": self.bucket,
@@ -365,7 +366,7 @@ class TrafficStats:
             "summary": self.summary(),
         }
 
-    def take_delta(self) -> dict[str, object]:
+    def take_delta(self) -> dict[str, Any]:
         """What changed since the previous call (absolute values, so applying twice is harmless)."""
         delta = {
             "rows": [self._row_meta(self.rows[name]) for name in self._dirty_rows],
@@ -393,6 +394,6 @@ class TrafficStats:
             del self._bucket_latencies[cell]
 
     @staticmethod
-    def _row_meta(row: PodRow) -> dict[str, object]:
+    def _row_meta(row: PodRow) -> dict[str, Any]:
         return {"pod": row.name, "ip": row.ip, "first": round(row.first, 3), "state": row.state,
                 "gone": None if row.gone is None else round(row.gone, 3)}

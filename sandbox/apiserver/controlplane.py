@@ -17,7 +17,7 @@ the serving certificate names it (see `certs.py`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .errors import ApiError
 from .kinds import endpoints, endpointslice, service
@@ -25,6 +25,7 @@ from .store import copy_object
 
 if TYPE_CHECKING:
     from .registry import Registry
+    from .strategy import Resource
 
 NAME = "kubernetes"
 NAMESPACE = "default"
@@ -37,7 +38,7 @@ def _advertised(host: str) -> str:
     return "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
 
 
-async def _apply(registry: Registry, res, body: dict, *, keep: tuple[str, ...]) -> dict:
+async def _apply(registry: Registry, res: Resource, body: dict, *, keep: tuple[str, ...]) -> dict:
     """Create ``body``, or update the stored object's fields ``keep`` when they differ."""
     entry = registry.store.get(res.key, NAMESPACE, NAME)
     if entry is None:
@@ -60,7 +61,7 @@ async def _apply(registry: Registry, res, body: dict, *, keep: tuple[str, ...]) 
 async def reconcile_kubernetes_service(registry: Registry, *, host: str, port: int) -> str:
     """Create or repair `default/kubernetes` and its endpoints; returns its ClusterIP."""
     address = _advertised(host)
-    svc_body = {"metadata": {"name": NAME, "namespace": NAMESPACE,
+    svc_body: dict[str, Any] = {"metadata": {"name": NAME, "namespace": NAMESPACE,
                              "labels": {"component": "apiserver", "provider": "kubernetes"}},
                 "spec": {"type": "ClusterIP", "sessionAffinity": "None",
                          "ports": [{"name": PORT_NAME, "port": SERVICE_PORT, "protocol": "TCP",

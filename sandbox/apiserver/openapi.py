@@ -215,7 +215,7 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
     pretty = _query("pretty")
     scoped = res.namespaced
     paths: dict[str, dict[str, Any]] = {}
-    collection = {
+    collection: dict[str, Any] = {
         "get": _op("list", "list", res, f"list or watch objects of kind {kind}", namespaced=scoped,
                    definition=list_definition, codes=("200",), params=LIST_PARAMETERS),
         "post": _op("create", "post", res, f"create a {kind}", namespaced=scoped, definition=definition,

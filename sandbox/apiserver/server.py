@@ -21,8 +21,10 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from aiohttp import web
@@ -38,7 +40,10 @@ from .query import integer as _int
 from .registry import FIELD_VALIDATION, Registry
 from .resources import Resource, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
-from .store import DB_FILE, Entry, Event, Expired, Store, encode
+from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
+
+if TYPE_CHECKING:
+    from multidict import MultiMapping
 
 log = logging.getLogger(__name__)
 
@@ -366,14 +371,14 @@ class ApiServer:
                 return self._object_response(scale)
             if method == "PATCH":
                 ctype = self._patch_type(request)
-                body = await self._read_body(request)
+                patch = await self._read_body(request)
                 return self._object_response(await self.registry.patch_scale(
-                    res, target.namespace, name, ctype, body, dry_run=dry_run))
+                    res, target.namespace, name, ctype, patch, dry_run=dry_run))
             raise errors.method_not_allowed(method)
         return await self._object(request, target, dry_run=dry_run)
 
     @staticmethod
-    def _field_validation(query) -> str:
+    def _field_validation(query: Mapping[str, str]) -> str:
         """`fieldValidation`: Ignore, Warn (the default) or Strict."""
         mode = query.get("fieldValidation") or "Warn"
         if mode not in FIELD_VALIDATION:
@@ -382,7 +387,7 @@ class ApiServer:
         return mode
 
     @staticmethod
-    def _dry_run(query) -> bool:
+    def _dry_run(query: MultiMapping[str]) -> bool:
         """`dryRun=All` (the only value Kubernetes accepts)."""
         values = query.getall("dryRun", [])
         for value in values:
@@ -410,11 +415,11 @@ class ApiServer:
             return self._object_response(obj, warnings=warnings)
         if method == "PATCH":
             ctype = self._patch_type(request, apply=True)
-            body = await self._read_body(request)
+            patch = await self._read_body(request)
             if ctype == APPLY_PATCH:
-                return await self._apply(request, target, body, dry_run=dry_run)
+                return await self._apply(request, target, patch, dry_run=dry_run)
             warnings = []
-            obj = await self.registry.patch(res, target.namespace, name, ctype, body, subresource=sub,
+            obj = await self.registry.patch(res, target.namespace, name, ctype, patch, subresource=sub,
                                             dry_run=dry_run, warnings=warnings,
                                             field_validation=self._field_validation(request.query))
             return self._object_response(obj, warnings=warnings)
@@ -520,7 +525,7 @@ class ApiServer:
         return self._list_response(target.res, [e.obj for e in entries], rv)
 
     # ----- encoding --------------------------------------------------------------------------
-    def _object_response(self, obj: dict, *, status: int = 200, warnings: list[str] = ()) -> web.Response:
+    def _object_response(self, obj: dict, *, status: int = 200, warnings: Sequence[str] = ()) -> web.Response:
         """A JSON object response, with `Warning: 299` headers like the real server's."""
         response = web.Response(status=status, body=encode(obj), content_type=JSON)
         for warning in warnings:
@@ -555,7 +560,7 @@ class ApiServer:
         return self._object_response(table)
 
     # ----- list ------------------------------------------------------------------------------
-    def _filter(self, request: web.Request, res: Resource):
+    def _filter(self, request: web.Request, res: Resource) -> Callable[[dict], bool] | None:
         """The label+field selector predicate of a list or watch (400 when malformed)."""
         query = request.query
         try:
@@ -690,7 +695,7 @@ class ApiServer:
         return encode({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
                                                        "metadata": meta}}) + b"\n"
 
-    async def _pump(self, response: web.StreamResponse, watcher, res: Resource, request: web.Request,
+    async def _pump(self, response: web.StreamResponse, watcher: Watcher, res: Resource, request: web.Request,
                     negotiated: Negotiated, *, timeout: int, bookmarks: bool,
                     initial_end: int | None) -> None:
         """Copy events from a watcher to the response until it ends."""
@@ -741,7 +746,7 @@ class ApiServer:
             if any(item is None for item in batch):
                 return
 
-    def _watch_rv(self, watcher) -> int:
+    def _watch_rv(self, watcher: Watcher) -> int:
         """The resourceVersion a bookmark can safely report for an idle watcher."""
         return self.store.resource_version if watcher.queue.empty() else 0
 

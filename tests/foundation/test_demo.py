@@ -36,6 +36,7 @@ def read_until(proc: subprocess.Popen, pattern: str, *, timeout: float) -> re.Ma
     """Read the demo's stdout until a line matches, failing if it exits or takes too long."""
     deadline = time.monotonic() + timeout
     seen: list[str] = []
+    assert proc.stdout is not None, "the demo's stdout is not a pipe"
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:

@@ -11,6 +11,7 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -42,7 +43,7 @@ class Command(BaseCommand):
                             help="number of sandbox nodes")
         parser.add_argument("--state-dir", default=str(BASE_DIR / ".sandbox"), help="sandbox state directory")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: object, **options: Any) -> None:
         """Start the lab, print the login URL, and wait until interrupted or a child dies."""
         lab = Lab()
 
@@ -83,7 +84,8 @@ class Command(BaseCommand):
             while not lab.interrupted:
                 dead = lab.first_exited()
                 if dead is not None:
-                    command = " ".join(map(str, dead.args[:4]))
+                    argv = dead.args if isinstance(dead.args, list) else [dead.args]
+                    command = " ".join(map(str, argv[:4]))
                     raise CommandError(f"{command} exited with code {dead.returncode}; "
                                        f"see the logs in {state_dir}")
                 time.sleep(0.2)

@@ -143,10 +143,10 @@ def _validate_service(errs: Errors, obj: dict) -> None:
                                                            "2001:db8::ffff)")
     if stype == "ExternalName" and not spec.get("externalName"):
         errs.required("spec.externalName")
-    for key in ("externalTrafficPolicy", "internalTrafficPolicy"):
-        value = spec.get(key)
+    for policy in ("externalTrafficPolicy", "internalTrafficPolicy"):
+        value = spec.get(policy)
         if value is not None and value not in ("Cluster", "Local"):
-            errs.not_supported(f"spec.{key}", value, ("Cluster", "Local"))
+            errs.not_supported(f"spec.{policy}", value, ("Cluster", "Local"))
     if spec.get("externalTrafficPolicy") is not None and stype not in ("NodePort", "LoadBalancer"):
         errs.invalid("spec.externalTrafficPolicy", spec["externalTrafficPolicy"],
                      "may only be set when `type` is 'NodePort' or 'LoadBalancer'")
@@ -224,7 +224,8 @@ def _service_row(obj: dict, now: datetime) -> Row:
 
 def _allocated(registry: Registry, *, skip_uid: str | None) -> tuple[set[str], set[int]]:
     """ClusterIPs and nodePorts in use by Services other than `skip_uid`."""
-    ips, ports = set(), set()
+    ips: set[str] = set()
+    ports: set[int] = set()
     for entry in registry.store.entries(RESOURCE.key):
         if entry.obj["metadata"].get("uid") == skip_uid:
             continue

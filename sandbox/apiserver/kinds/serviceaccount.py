@@ -122,7 +122,8 @@ async def serve_token(api: ApiServer, request: web.Request, target: Target) -> w
     bound = _bound_objects(api, namespace, name, spec["boundObjectRef"])
     seconds = int(spec["expirationSeconds"])
     lifetime = EXTENDED_EXPIRATION if "pod" in bound and seconds == WARN_ONLY_EXPIRATION else seconds
-    claims = service_account_claims(sa, audiences=spec["audiences"], expiration=lifetime, **bound)
+    claims = service_account_claims(sa, audiences=spec["audiences"], expiration=lifetime,
+                                    pod=bound.get("pod"), secret=bound.get("secret"), node=bound.get("node"))
     if lifetime != seconds:
         claims["kubernetes.io"]["warnafter"] = claims["iat"] + seconds
     expires = datetime.fromtimestamp(claims["iat"], UTC) + timedelta(seconds=seconds)

@@ -53,6 +53,7 @@ from sandbox.apiserver.kinds import (
     event,
     ingress,
     ingressclass,
+    lease,
     namespace,
     node,
     pod,
@@ -84,4 +85,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    lease.STRATEGY,
 )

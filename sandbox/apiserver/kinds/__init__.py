@@ -54,6 +54,7 @@ from sandbox.apiserver.kinds import (
     horizontalpodautoscaler,
     ingress,
     ingressclass,
+    lease,
     metrics,
     namespace,
     node,
@@ -89,4 +90,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     horizontalpodautoscaler.STRATEGY,
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,
+    lease.STRATEGY,
 )

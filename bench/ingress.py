@@ -125,7 +125,8 @@ def main() -> None:
         print(f"Ingress controller vs HAProxy (mode http), both round-robin per request over the same "
               f"{len(backends)} pods, upstream keep-alive:")
         print(f"keep-alive (wrk), {args.connections} conns, median of {args.rounds}: "
-              f"haproxy {h_rate:,.0f} req/s ({h_cpu:.0f} us CPU/req), sandbox ingress {i_rate:,.0f} req/s ({i_cpu:.0f} us CPU/req) "
+              f"haproxy {h_rate:,.0f} req/s ({h_cpu:.0f} us CPU/req), "
+              f"sandbox ingress {i_rate:,.0f} req/s ({i_cpu:.0f} us CPU/req) "
               f"-> {i_rate / h_rate if h_rate else 0:.2f}x (target >= 0.8)")
         print("rounds (req/s): haproxy " + ", ".join(f"{r:,.0f}" for r, _ in samples["haproxy"])
               + "; ingress " + ", ".join(f"{r:,.0f}" for r, _ in samples["ingress"]))

@@ -108,6 +108,8 @@ def test_dashboard_role_grants_exactly_what_the_dashboard_needs() -> None:
     expected = {("", r, v) for r in ("pods", "services", "endpoints", "events") for v in read}
     expected |= {("apps", r, v) for r in ("deployments", "replicasets") for v in read}
     expected |= {("discovery.k8s.io", "endpointslices", v) for v in read}
+    expected |= {("networking.k8s.io", "ingresses", v) for v in read}
+    expected |= {("autoscaling", "horizontalpodautoscalers", v) for v in read}
     expected |= {("apps", "deployments/scale", "patch"), ("", "pods", "delete")}
     expected |= {("", "pods/status", "patch")}  # the readiness switch: the pod's readiness-gate condition
     # the lessons: relabel a pod; set image / apply / undo a rollout / reset the Deployment

@@ -704,6 +704,8 @@
     if (leaving.size) setTimeout(schedule, LEAVE_MS / 2);
   }
 
+  const startedAt = performance.now();
   readPatch();
   render();
+  root.dataset.initMs = (performance.now() - startedAt).toFixed(1); // parse the page's graph + first render
 })();

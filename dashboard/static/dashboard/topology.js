@@ -350,7 +350,7 @@
         y: rowY.clients, w: CHIP_W, h: CHIP_H, target };
       pos.set(node.id, client);
     }
-    const heightTotal = Math.max(below, bandBottom + ROW_GAP) + MARGIN;
+    const heightTotal = Math.max(below - ROW_GAP, bandBottom) + MARGIN;
     const widthTotal = Math.max(bandRight, ...chips.map((c) => c.x + c.w), client ? client.x + client.w : 0) + MARGIN;
     return { items, groups, boxGeom, boxes, pos, chips, client, bandTop, bandBottom, selectedBoxes,
       width: widthTotal, height: heightTotal };

@@ -421,7 +421,7 @@
       case "Service": return n.type + " " + (n.clusterIP || "") + " · " + n.ports;
       case "Ingress": return (n.hosts || "*") + (n.address ? " · " + n.address : "");
       case "HorizontalPodAutoscaler":
-        return n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
+        return "replicas " + n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
           (n.target ? " · cpu " + (n.utilization || "?") + "/" + n.target : "");
       case "Client": {
         if (traffic.mode === "keepalive") {
@@ -623,10 +623,12 @@
           return path;
         }, seen);
         const same = conns.filter((o) => visibleKey("Pod/" + o.pod) === podKey);
-        const at = { x: b.x + 6, y: b.y + 14 + 12 * same.indexOf(c) };
+        const left = b.x < st.x; // the label goes on the side the edge does not leave towards
+        const at = { x: b.x + (left ? -6 : 6), y: b.y + 14 + 12 * same.indexOf(c) };
         const text = "conn " + (c.lane + 1);
         put(layers.labels, "clabel:" + c.lane, at.x + "|" + at.y + "|" + text, () => el("text", {
-          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y }, text), seen);
+          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y,
+          "text-anchor": left ? "end" : "start" }, text), seen);
       });
       return;
     }
@@ -650,8 +652,10 @@
         class: "topo-edge state-flow " + widthClass, d, "data-from": service.node.id, "data-to": key,
         "data-state": "flow", "data-rate": String(Math.round(rate)) }), seen);
       const at = anchor(pod, "bottom");
-      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text,
-        () => el("text", { class: "edge-label rate", x: at.x + 6, y: at.y + 14 }, text), seen);
+      const left = at.x < service.x + service.w / 2;
+      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text, () => el("text", {
+        class: "edge-label rate", x: at.x + (left ? -6 : 6), y: at.y + 14, "text-anchor": left ? "end" : "start" },
+      text), seen);
     });
   }
 

@@ -27,6 +27,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubernetes import client, config
 
@@ -34,6 +35,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lab.launcher import Lab, free_port  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 OBSERVER = """() => {
   window.__seen = {};
@@ -78,24 +82,24 @@ def set_ready(core: client.CoreV1Api, name: str, ready: bool) -> None:
         "conditions": [{"type": "Ready", "status": status}, {"type": "ContainersReady", "status": status}]}})
 
 
-def group_ready(page: object, name: str) -> int:
+def group_ready(page: Page, name: str) -> int:
     """How many ready pods the group element ``name`` counts."""
-    return int(page.evaluate(  # type: ignore[attr-defined]
+    return int(page.evaluate(
         f"document.querySelector('#topology [data-kind=PodGroup][data-name=\"{name}\"]').dataset.ready"))
 
 
-def measure(page: object, core: client.CoreV1Api, pod: str, *, count: int, key: object) -> list[float]:
+def measure(page: Page, core: client.CoreV1Api, pod: str, *, count: int, key: object) -> list[float]:
     """Flip ``pod``'s readiness ``count`` times; ``key(ready)`` names the element that shows it."""
     latencies = []
     for i in range(count):
         ready = i % 2 == 0
         wanted = key(ready)  # type: ignore[operator]
-        page.evaluate(f"delete window.__seen[{wanted!r}]")  # type: ignore[attr-defined]
+        page.evaluate(f"delete window.__seen[{wanted!r}]")
         sent = time.time() * 1000
         set_ready(core, pod, ready)
         deadline = time.monotonic() + 15
         while True:
-            seen = page.evaluate(f"window.__seen[{wanted!r}]")  # type: ignore[attr-defined]
+            seen = page.evaluate(f"window.__seen[{wanted!r}]")
             if seen is not None:
                 latencies.append(seen - sent)
                 break
@@ -106,9 +110,9 @@ def measure(page: object, core: client.CoreV1Api, pod: str, *, count: int, key: 
     return latencies
 
 
-def open_page(browser: object, url: str) -> tuple[object, object]:
+def open_page(browser: Browser, url: str) -> tuple[BrowserContext, Page]:
     """A logged-in page whose topology has drawn the graph it arrived with."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000},  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1500, "height": 1000},
                                   bypass_csp=True)  # page.wait_for_function evaluates strings
     page = context.new_page()
     page.goto(url, wait_until="load")
@@ -128,23 +132,23 @@ def create_pods(core: client.CoreV1Api, start: int, stop: int) -> None:
         list(pool.map(create, range(start, stop)))
 
 
-def first_renders(browser: object, url: str, total: int) -> None:
+def first_renders(browser: Browser, url: str, total: int) -> None:
     """Print the first render at ``total`` pods (median of 5 loads), grouped and expanded."""
     for expand in (False, True):
         runs = []
         for _ in range(5):
             context, page = open_page(browser, url)
             if expand:
-                started = page.evaluate("performance.now()")  # type: ignore[attr-defined]
-                page.click("#topology-expand")  # type: ignore[attr-defined]
-                page.wait_for_function(  # type: ignore[attr-defined]
+                started = page.evaluate("performance.now()")
+                page.click("#topology-expand")
+                page.wait_for_function(
                     "document.querySelectorAll('#topology [data-kind=Pod]').length >= " + str(total))
-                done = page.evaluate("performance.now()")  # type: ignore[attr-defined]
-                figures = page.evaluate(FIRST_RENDER)  # type: ignore[attr-defined]
-                figures["at"], figures["ms"] = done - started, float(page.evaluate(  # type: ignore[attr-defined]
+                done = page.evaluate("performance.now()")
+                figures = page.evaluate(FIRST_RENDER)
+                figures["at"], figures["ms"] = done - started, float(page.evaluate(
                     "document.getElementById('topology').dataset.renderMs"))
             else:
-                figures = page.evaluate(FIRST_RENDER)  # type: ignore[attr-defined]
+                figures = page.evaluate(FIRST_RENDER)
             runs.append(figures)
             context.close()
         median = {key: statistics.median(r[key] for r in runs) for key in runs[0]}
@@ -203,7 +207,7 @@ def main() -> None:
                         continue
                     probe = "bench-0000"
                     context, page = open_page(browser, url)
-                    page.evaluate(OBSERVER)  # type: ignore[attr-defined]
+                    page.evaluate(OBSERVER)
                     group = "app=bench"
                     before = group_ready(page, group)
                     def group_key(ready: bool, group: str = group, before: int = before) -> str:
@@ -212,8 +216,8 @@ def main() -> None:
                     measure(page, core, probe, count=4, key=group_key)  # warm-up
                     grouped = measure(page, core, probe, count=args.changes, key=group_key)
                     report(f"change -> topology updated, {total} pods, grouped (the pod's group)", grouped)
-                    page.click("#topology-expand")  # type: ignore[attr-defined]
-                    page.wait_for_function(  # type: ignore[attr-defined]
+                    page.click("#topology-expand")
+                    page.wait_for_function(
                         "document.querySelectorAll('#topology [data-kind=Pod]').length >= " + str(total))
                     expanded = measure(page, core, probe, count=args.changes,
                                        key=lambda ready: f"Pod:{probe}:{str(ready).lower()}")

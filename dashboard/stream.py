@@ -31,6 +31,7 @@ from dashboard.cache import Change, ClusterCache
 from dashboard.objects import Selector
 from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
 from dashboard.timeline import Healing
+from dashboard.topology import TopologyStream
 
 ENDPOINT_KINDS = {"EndpointSlice", "Endpoints"}
 
@@ -95,7 +96,7 @@ class FrameBuilder:
     groups: set[str] = field(default_factory=set)
     service: ServiceView | None = None
     selector: Selector | None = None
-    topology: topology.TopologyStream | None = None
+    topology: TopologyStream | None = None
 
     def snapshot(self, cache: ClusterCache, timeline: list[Healing], *, now: datetime,
                  synced: bool = True) -> tuple[int, list[Fragment]]:
@@ -107,7 +108,7 @@ class FrameBuilder:
         self.selector = presenters.effective_selector(objects.get("Service", []), self.scope)
         return seq, [*section_fragments(view), topology_fragment(self._topology().snapshot(cache))]
 
-    def _topology(self) -> topology.TopologyStream:
+    def _topology(self) -> TopologyStream:
         """This page's topology stream (dashboard.topology), created on first use."""
         if self.topology is None:
             self.topology = topology.TopologyStream(self.scope)

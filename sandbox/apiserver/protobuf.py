@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 MAGIC = b"k8s\x00"
 
@@ -309,7 +310,7 @@ def _text(value: int | bytes) -> str:
     return value.decode("utf-8")
 
 
-def _scalar(kind: str, value: int | bytes):
+def _scalar(kind: str, value: int | bytes) -> Any:
     """One non-repeated, non-map value of a type code (None when empty)."""
     if kind == "s":
         return _text(value) or None
@@ -342,7 +343,10 @@ def _scalar(kind: str, value: int | bytes):
 
 
 def _message(name: str, data: bytes) -> dict:
-    """Decode one message of a known layout into JSON form."""
+    """Decode one message of a known layout into JSON form (`Empty`: a status the server
+    computes itself, ignored whatever it holds)."""
+    if name == "Empty":
+        return {}
     layout = MESSAGES[name]
     out: dict = {}
     for number, value in _fields(data):
@@ -374,7 +378,8 @@ def decode_object(body: bytes) -> dict:
         raise ProtobufError("the body does not start with the Kubernetes protobuf magic number")
     try:
         envelope = dict(_fields(body[len(MAGIC) :]))
-        type_meta = _message("TypeMeta", envelope.get(1, b"")) if isinstance(envelope.get(1), bytes) else {}
+        raw_type_meta = envelope.get(1)
+        type_meta = _message("TypeMeta", raw_type_meta) if isinstance(raw_type_meta, bytes) else {}
         api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
         if (api_version, kind) not in KINDS:
             raise Unsupported(

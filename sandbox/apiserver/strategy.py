@@ -231,6 +231,13 @@ class Strategy:
         """The value a field selector compares for ``path`` (one of `resource.field_selectors`)."""
         return field_value(obj, path)
 
+    # ----- kinds that are not stored --------------------------------------------------------
+    async def serve_create(self, api: ApiServer, request: web.Request,
+                           target: Target) -> web.StreamResponse | None:
+        """Answer a create of a kind that is computed, not stored (SelfSubjectReview, access
+        reviews), or None to create and store the object as usual."""
+        return None
+
     # ----- lifecycle hooks (the registry calls them) ------------------------------------------
     async def bootstrap(self, registry: Registry) -> None:
         """Create the objects of this kind every cluster starts with."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import shutil
 import signal
@@ -133,11 +134,12 @@ class PodWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
-    def start(self) -> None:
-        """Start the worker and its status writer."""
+    def start(self) -> asyncio.Task[None]:
+        """Start the worker and its status writer; return the worker's task."""
         loop = asyncio.get_running_loop()
-        self.task = loop.create_task(self.run(), name=f"pod:{self.key}")
+        task = self.task = loop.create_task(self.run(), name=f"pod:{self.key}")
         self._writer = loop.create_task(self._write_status_loop(), name=f"status:{self.key}")
+        return task
 
     async def run(self) -> None:
         """Run the pod from sandbox creation to deletion."""
@@ -317,9 +319,12 @@ class Kubelet:
                 return
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
-            worker.start()
-            worker.task.add_done_callback(lambda _t, uid=uid: self._forget(uid))
+            worker.start().add_done_callback(functools.partial(self._forget_task, uid))
         worker.update(pod)
+
+    def _forget_task(self, uid: str, _task: asyncio.Task[None]) -> None:
+        """A pod worker's task ended: forget the worker."""
+        self._forget(uid)
 
     def _forget(self, uid: str) -> None:
         """A pod worker finished: the pod is deleted, so drop its status writer and its logs."""

@@ -10,7 +10,7 @@ from dashboard.cache import ClusterCache
 from dashboard.objects import parse_selector
 from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, render_fragments
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 from tests.dashboard.test_stream import NOW, node
 
 SCOPE = Scope(
@@ -315,7 +315,7 @@ def test_frames_carry_the_topology_patch_the_page_script_reads() -> None:
     unready = owned("b", ready=False)
     unready["metadata"]["resourceVersion"] = "5"
     cache.apply("Pod", "MODIFIED", unready, observed=2.0)
-    html = render_fragments(builder.delta(cache.changes_since(seq), cache, [], now=NOW))
+    html = render_fragments(builder.delta(present(cache.changes_since(seq)), cache, [], now=NOW))
     found = re.search(r'<div id="topology-patch"[^>]*>(.*?)</div>', html, re.S)
     assert found is not None
     patch = json.loads(found.group(1).replace("&quot;", '"'))

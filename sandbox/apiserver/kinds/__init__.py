@@ -60,6 +60,7 @@ from sandbox.apiserver.kinds import (
     role,
     rolebinding,
     secret,
+    selfsubjectreview,
     service,
     serviceaccount,
 )
@@ -82,4 +83,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     rolebinding.STRATEGY,
     ingressclass.STRATEGY,
     ingress.STRATEGY,
+    selfsubjectreview.STRATEGY,
 )

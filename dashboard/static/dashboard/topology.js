@@ -63,7 +63,7 @@
   const boxOrder = [];                 // node names, in order of first appearance
   const boxSlots = new Map();          // box name -> Map(item key -> slot index)
   const rowSlots = new Map();          // row -> Map(item id -> slot index)
-  const leaving = new Map();           // pod id -> {node, box, until}
+  const leaving = new Map();           // pod id -> {until}: fading out, its slot still taken
   const drawn = new Map();             // element key -> {el, sig}
   const bornAt = new Map();            // element key -> time it appeared (entering animation)
 

@@ -69,7 +69,7 @@
 
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("class", "topology-svg");
-  svg.setAttribute("role", "img");
+  svg.setAttribute("role", "group");
   svg.setAttribute("aria-label", "Deployment, ReplicaSets, pods by node, Service and clients");
   const layers = {};
   ["zones", "edges", "nodes", "labels"].forEach((name) => {

@@ -271,7 +271,7 @@ class ApiServer:
             raise
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
-            return status_response(ApiError(500, "InternalError", "Internal error occurred"))
+            return status_response(errors.internal_error("unexpected server error"))
 
     def _public(self, path: str) -> web.Response:
         """Health and version endpoints, readable without a token like on a real cluster."""
@@ -289,7 +289,7 @@ class ApiServer:
             return self._openapi(request, path)
         target = route(path)
         if target is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         if isinstance(target, dict):
             if request.method != "GET":
                 raise errors.method_not_allowed(request.method)
@@ -317,11 +317,11 @@ class ApiServer:
     def _openapi(self, request: web.Request, path: str) -> web.Response:
         """`/openapi/v3` index and per-group-version documents."""
         if request.method != "GET" or not path.startswith("/openapi/v3"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         rest = path[len("/openapi/v3"):].strip("/")
         document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
         if document is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         return web.Response(body=encode(document), content_type=JSON)
 
     # ----- resources -------------------------------------------------------------------------
@@ -331,6 +331,11 @@ class ApiServer:
         query = request.query
         if sub is None and _verb(method, target.name is not None, _bool(query, "watch")) not in res.verbs:
             raise errors.method_not_allowed(method)
+        serve = strategy_for(res).serve
+        if serve is not None:
+            if sub is not None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return await serve(self, request, target)
         dry_run = self._dry_run(query)
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)
@@ -357,7 +362,7 @@ class ApiServer:
             return await self._object(request, target, dry_run=dry_run)
         subresource = res.subresource(sub)
         if subresource is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         if subresource.handler is not None:
             if not subresource.allows(method):
                 raise errors.method_not_allowed(method)
@@ -453,8 +458,8 @@ class ApiServer:
         the manifest stays until it is set to null."""
         query = request.query
         if not query.get("fieldManager"):
-            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
-                                           "value: is required for apply patch")
+            detail = "Required value: is required for apply patch"
+            raise errors.invalid_options("PatchOptions", "fieldManager", detail, reason="FieldValueRequired")
         applied = parse_body(body, "application/yaml")
         name = target.name or ""
         meta = applied.get("metadata")
@@ -639,10 +644,10 @@ class ApiServer:
         match = query.get("resourceVersionMatch", "")
         if send_initial is not None:
             if match != "NotOlderThan" or not bookmarks:
-                raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: '
-                                               "Forbidden: sendInitialEvents is only supported with "
-                                               "resourceVersionMatch=NotOlderThan and "
-                                               "allowWatchBookmarks=true")
+                raise errors.invalid_options("ListOptions", "sendInitialEvents",
+                                             "Forbidden: sendInitialEvents is only supported with "
+                                             "resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true",
+                                             reason="FieldValueForbidden")
         elif match:
             raise errors.bad_request("resourceVersionMatch is forbidden for watch unless sendInitialEvents "
                                      "is provided")

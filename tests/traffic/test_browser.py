@@ -247,11 +247,11 @@ def kill_busy_pod_under_load(cluster: Cluster, panel: Panel, name: str) -> dict[
     panel.screenshot(name)
     state = panel.state()
     assert f"{victim} terminating" in state["heat"]["markerLabels"]
-    # The even share is over the ready endpoints only; the pod that left has none.
-    ready = [row for row in state["pods"] if row["state"] == "ready"]
-    assert ready and {row["even"] for row in ready} == {f"{100 / len(ready):.1f}%"}
-    assert {row["even"] for row in state["pods"] if row["state"] != "ready"} <= {NO_SHARE}
-    assert next(row for row in state["pods"] if row["pod"] == victim)["even"] == NO_SHARE
+    # Expected shares come from when each pod was a ready endpoint: the victim was one when the
+    # run's first connections opened, so it has a share; the shares add up to the whole.
+    assert next(row for row in state["pods"] if row["pod"] == victim)["even"] != NO_SHARE
+    shares = [float(row["even"].rstrip("%")) for row in state["pods"] if row["even"] != NO_SHARE]
+    assert abs(sum(shares) - 100) < 0.5 * len(shares)
     return state["panel"]
 
 

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox.apiserver import errors
-from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.printing import (
     CORE,
     Row,
@@ -56,7 +55,7 @@ def allocate_cluster_ip(used: set[str]) -> str:
             return candidate
     free = next((str(a) for a in SERVICE_CIDR.hosts() if str(a) not in used and a.packed[3] > 1), None)
     if free is None:
-        raise ApiError(500, "InternalError", "Internal error occurred: range is full")
+        raise errors.internal_error("range is full")
     return free
 
 
@@ -281,7 +280,7 @@ def _allocate_service(registry: Registry, svc: dict, old: dict | None) -> None:
         if not node_port:
             free = [p for p in NODE_PORTS if p not in used_ports]
             if not free:
-                raise ApiError(500, "InternalError", "Internal error occurred: node port range is full")
+                raise errors.internal_error("node port range is full")
             node_port = random.choice(free)
         elif not isinstance(node_port, int) or node_port not in NODE_PORTS:
             raise errors.invalid_field(res, name, f"spec.ports[{index}].nodePort",

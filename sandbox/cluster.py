@@ -34,6 +34,7 @@ from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
+from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
@@ -132,6 +133,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
         EndpointsController(client, informers),
+        HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
         Scheduler(client, informers),
     ]
@@ -148,6 +150,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         await informers.wait_synced()
         for kubelet in kubelets:
             tasks.spawn(kubelet.heartbeat(), name=f"heartbeat:{kubelet.node_name}")
+            tasks.spawn(kubelet.metrics.run(), name=f"metrics:{kubelet.node_name}")
         for controller in controllers:
             tasks.spawn(controller.run(), name=f"controller:{type(controller).__name__}")
         log.info("%d node(s), controllers and scheduler running", nodes)

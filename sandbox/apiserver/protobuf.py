@@ -1,7 +1,8 @@
 """Decoding the Kubernetes protobuf request bodies that `kubectl create <kind>` sends.
 
 kubectl's typed clients (`kubectl create namespace|deployment|configmap|secret|service|
-serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`) send
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`,
+`kubectl autoscale`) send
 `application/vnd.kubernetes.protobuf` and, unlike for CBOR, never fall back to JSON. The
 sandbox serves JSON, so it decodes those bodies here:
 
@@ -241,6 +242,20 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
         3: ("status", "Empty"),
     },
     "SelfSubjectRulesReviewSpec": {1: ("namespace", "s")},
+    # autoscaling/v2 (`kubectl autoscale`)
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta"), 2: ("spec", "HorizontalPodAutoscalerSpec"),
+                                3: ("status", "Empty")},
+    "HorizontalPodAutoscalerSpec": {
+        1: ("scaleTargetRef", "CrossVersionObjectReference"),
+        2: ("minReplicas", "k"),
+        3: ("maxReplicas", "i"),
+        4: ("metrics", "*MetricSpec"),
+    },
+    "CrossVersionObjectReference": {1: ("kind", "s"), 2: ("name", "s"), 3: ("apiVersion", "s")},
+    "MetricSpec": {1: ("type", "s"), 4: ("resource", "ResourceMetricSource")},
+    "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "MetricTarget")},
+    "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"),
+                     4: ("averageUtilization", "k")},
     "Empty": {},
 }
 KINDS = {
@@ -256,6 +271,7 @@ KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }

@@ -331,6 +331,11 @@ class ApiServer:
         query = request.query
         if sub is None and _verb(method, target.name is not None, _bool(query, "watch")) not in res.verbs:
             raise errors.method_not_allowed(method)
+        serve = strategy_for(res).serve
+        if serve is not None:
+            if sub is not None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return await serve(self, request, target)
         dry_run = self._dry_run(query)
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)

@@ -158,6 +158,9 @@ class Strategy:
     phase, like a namespace's)."""
 
     resource: ClassVar[Resource]
+    # A kind computed per request instead of stored (metrics.k8s.io): an async method
+    # ``serve(server, request, target)`` that answers its reads; None for stored kinds.
+    serve: ClassVar[Callable[..., Awaitable[web.StreamResponse]] | None] = None
     name_rule: ClassVar[str] = "subdomain"
     reset_status_on_create: ClassVar[bool] = False
     return_deleted_object: ClassVar[bool] = False

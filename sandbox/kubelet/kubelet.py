@@ -47,6 +47,7 @@ from sandbox.client import (
 )
 from sandbox.images import ImageStore
 from sandbox.kubelet.container import ContainerRunner
+from sandbox.kubelet.metrics import ContainerRef, MetricsCollector
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
 from sandbox.kubelet.nodestatus import NodeAgent
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
@@ -296,6 +297,14 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.pod_informer.add_handler(self._on_pod)
         self.shutting_down = False
+        self.metrics = MetricsCollector(node=self.node_name, state_dir=self.state_dir,
+                                        containers=self.running_containers)
+
+    def running_containers(self) -> list[ContainerRef]:
+        """The containers running now, for the resource metrics (`sandbox.kubelet.metrics`)."""
+        return [ContainerRef(w.namespace, w.name, w.uid, r.name, r.container.pid)
+                for w in list(self.workers.values()) for r in w.runners
+                if r.container is not None and r.container.running]
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if self.shutting_down:

@@ -25,10 +25,11 @@
   const NS = "http://www.w3.org/2000/svg";
 
   // --- geometry -------------------------------------------------------------------------------
-  const POD_W = 160, POD_H = 40, GAP = 8, PAD = 10, HEAD = 24, COLS = 2;
-  const colsOf = (box) => (box === "outside" ? 1 : COLS);
-  const boxWidth = (box) => 2 * PAD + colsOf(box) * POD_W + (colsOf(box) - 1) * GAP;
-  const BOX_W = boxWidth("node");
+  const POD_W = 160, POD_H = 40, GAP = 8, PAD = 10, HEAD = 24, MAX_COLS = 3;
+  let cols = 0; // pods per row in a node box: chosen once, so that the nodes fit side by side
+  const colsOf = (box) => (box === "outside" ? 1 : cols || 2);
+  const widthFor = (c) => 2 * PAD + c * POD_W + (c - 1) * GAP;
+  const boxWidth = (box) => widthFor(colsOf(box));
   const CHIP_W = 230, CHIP_H = 46, CHIP_GAP = 28, MARGIN = 16, BOX_GAP = 16, ROW_GAP = 44;
   const GROUP_AT = 40, UNGROUP_AT = 32, OUT_GROUP_AT = 12, OUT_UNGROUP_AT = 8;
   const LEAVE_MS = 800, ENTER_MS = 900;
@@ -62,13 +63,13 @@
   const boxOrder = [];                 // node names, in order of first appearance
   const boxSlots = new Map();          // box name -> Map(item key -> slot index)
   const rowSlots = new Map();          // row -> Map(item id -> slot index)
-  const leaving = new Map();           // pod id -> {node, box, until}
+  const leaving = new Map();           // pod id -> {until}: fading out, its slot still taken
   const drawn = new Map();             // element key -> {el, sig}
   const bornAt = new Map();            // element key -> time it appeared (entering animation)
 
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("class", "topology-svg");
-  svg.setAttribute("role", "img");
+  svg.setAttribute("role", "group");
   svg.setAttribute("aria-label", "Deployment, ReplicaSets, pods by node, Service and clients");
   const layers = {};
   ["zones", "edges", "nodes", "labels"].forEach((name) => {
@@ -264,12 +265,22 @@
       Array.from(map.keys()).forEach((key) => { if (!present.has(key)) map.delete(key); });
       present.forEach((item, key) => { item.slot = slotIn(map, key); });
     });
-    // Boxes flow left to right, wrapping; each band row is as tall as its fullest box.
-    const bandRows = []; // boxes flow left to right and wrap at the panel's width
+    const nodeBoxes = boxes.filter((b) => b !== "outside");
+    if (!cols && nodeBoxes.length) {
+      const room = width - 2 * MARGIN - widthFor(1) - BOX_GAP; // the outside box is one column wide
+      cols = 1;
+      for (let c = MAX_COLS; c > 1; c -= 1) {
+        if (nodeBoxes.length * (widthFor(c) + BOX_GAP) <= room) { cols = c; break; }
+      }
+    }
+    // Boxes flow left to right, wrapping at the panel's width; each band row is as tall as its
+    // fullest box. The outside box starts a row of its own when the nodes needed more than one.
+    const bandRows = [];
     boxes.forEach((box) => {
       const row = bandRows[bandRows.length - 1];
       const used = row ? row.reduce((w, b) => w + boxWidth(b) + BOX_GAP, MARGIN) : 0;
-      if (!row || used + boxWidth(box) > width - MARGIN) bandRows.push([box]); else row.push(box);
+      const alone = box === "outside" && bandRows.length > 1;
+      if (!row || alone || used + boxWidth(box) > width - MARGIN) bandRows.push([box]); else row.push(box);
     });
     const topRows = ROW_ORDER_TOP.length;
     let y = MARGIN + topRows * (CHIP_H + ROW_GAP);
@@ -296,7 +307,7 @@
     const bandBottom = y - BOX_GAP;
     const selectedBoxes = boxes.filter((b) => b !== "outside");
     const firstRow = bandRows[0].filter((b) => b !== "outside");
-    const center = MARGIN + Math.max(BOX_W, firstRow.reduce((w, b) => w + boxWidth(b) + BOX_GAP, -BOX_GAP)) / 2;
+    const center = MARGIN + Math.max(boxWidth("node"), firstRow.reduce((w, b) => w + boxWidth(b) + BOX_GAP, -BOX_GAP)) / 2;
     // Positions of items inside boxes.
     const pos = new Map();
     items.forEach((map, box) => {
@@ -350,7 +361,7 @@
         y: rowY.clients, w: CHIP_W, h: CHIP_H, target };
       pos.set(node.id, client);
     }
-    const heightTotal = Math.max(below, bandBottom + ROW_GAP) + MARGIN;
+    const heightTotal = Math.max(below - ROW_GAP, bandBottom) + MARGIN;
     const widthTotal = Math.max(bandRight, ...chips.map((c) => c.x + c.w), client ? client.x + client.w : 0) + MARGIN;
     return { items, groups, boxGeom, boxes, pos, chips, client, bandTop, bandBottom, selectedBoxes,
       width: widthTotal, height: heightTotal };
@@ -376,6 +387,15 @@
   const measure = document.createElement("canvas").getContext("2d");
   const FONTS = { name: "600 12px system-ui, sans-serif", podName: "600 11.5px system-ui, sans-serif",
     sub: "10.5px system-ui, sans-serif" };
+  function squeeze(text, room, font) {
+    measure.font = font;
+    if (measure.measureText(text.textContent).width > room) {
+      text.setAttribute("textLength", room);
+      text.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    }
+    return text;
+  }
+
   function fitTexts() {
     toFit.forEach((g) => {
       const rect = g.querySelector("rect");
@@ -421,7 +441,7 @@
       case "Service": return n.type + " " + (n.clusterIP || "") + " · " + n.ports;
       case "Ingress": return (n.hosts || "*") + (n.address ? " · " + n.address : "");
       case "HorizontalPodAutoscaler":
-        return n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
+        return "replicas " + n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
           (n.target ? " · cpu " + (n.utilization || "?") + "/" + n.target : "");
       case "Client": {
         if (traffic.mode === "keepalive") {
@@ -533,8 +553,9 @@
       box.append(el("rect", { width: g.w, height: g.h, rx: 8 }));
       return box;
     }, seen);
-    put(layers.labels, "boxlabel:" + name, sig, () => el("text", { class: "box-label" + (outside ? " outside" : ""),
-      x: g.x + 10, y: g.y + 16 }, label), seen);
+    put(layers.labels, "boxlabel:" + name, sig, () => squeeze(el("text", {
+      class: "box-label" + (outside ? " outside" : ""), x: g.x + 10, y: g.y + 16 }, label), g.w - 20,
+    "600 11px system-ui, sans-serif"), seen);
   }
 
   function firstServiceSelector() {
@@ -623,10 +644,12 @@
           return path;
         }, seen);
         const same = conns.filter((o) => visibleKey("Pod/" + o.pod) === podKey);
-        const at = { x: b.x + 6, y: b.y + 14 + 12 * same.indexOf(c) };
+        const left = b.x < st.x; // the label goes on the side the edge does not leave towards
+        const at = { x: b.x + (left ? -6 : 6), y: b.y + 14 + 12 * same.indexOf(c) };
         const text = "conn " + (c.lane + 1);
         put(layers.labels, "clabel:" + c.lane, at.x + "|" + at.y + "|" + text, () => el("text", {
-          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y }, text), seen);
+          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y,
+          "text-anchor": left ? "end" : "start" }, text), seen);
       });
       return;
     }
@@ -650,8 +673,10 @@
         class: "topo-edge state-flow " + widthClass, d, "data-from": service.node.id, "data-to": key,
         "data-state": "flow", "data-rate": String(Math.round(rate)) }), seen);
       const at = anchor(pod, "bottom");
-      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text,
-        () => el("text", { class: "edge-label rate", x: at.x + 6, y: at.y + 14 }, text), seen);
+      const left = at.x < service.x + service.w / 2;
+      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text, () => el("text", {
+        class: "edge-label rate", x: at.x + (left ? -6 : 6), y: at.y + 14, "text-anchor": left ? "end" : "start" },
+      text), seen);
     });
   }
 
@@ -704,6 +729,8 @@
     if (leaving.size) setTimeout(schedule, LEAVE_MS / 2);
   }
 
+  const startedAt = performance.now();
   readPatch();
   render();
+  root.dataset.initMs = (performance.now() - startedAt).toFixed(1); // parse the page's graph + first render
 })();

@@ -59,44 +59,20 @@ async def start_components(
     ImageStore(state_dir).ensure_defaults()
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
+
+    async def spawn(module: str, *args: str) -> asyncio.subprocess.Process:
+        """``python -m module --api-url … --state-dir … args``, dying with this process."""
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", module, *common, *args, env=env,
+                                                    cwd=str(REPO), preexec_fn=die_with_parent)
+
     procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.cluster",
-            *common,
-            "--nodes",
-            str(nodes),
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.proxy",
-            *common,
-            "--mode",
-            proxy_mode,
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.ingress",
-            *common,
-            "--port",
-            str(ingress_port),
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
+        await spawn("sandbox.cluster", "--nodes", str(nodes)),
+        await spawn("sandbox.proxy", "--mode", proxy_mode),
+        await spawn("sandbox.ingress", "--port", str(ingress_port)),
     ]
 
     async def stop() -> None:
-        """SIGTERM both (the kubelets stop their pods), SIGKILL what is left after a timeout."""
+        """SIGTERM them all (the kubelets stop their pods), SIGKILL what is left after a timeout."""
         for proc in procs:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -5,7 +5,8 @@ Booting a sandbox costs seconds of both cores, so tests share one where they can
 - ``sample_namespace``: a fresh namespace of that shared sandbox holding the sample app
   (k8s/backend.yaml and k8s/frontend.yaml), deleted afterwards: for tests that change the app
   (scale it, kill its pods, roll it out) but not the cluster;
-- ``sandbox_factory`` / ``lab_factory``: fresh private sandboxes (and dashboards), only for tests
+- ``sample_lab``: the dashboard on such a namespace;
+- ``sandbox_factory`` (``start_lab`` with a dashboard): fresh private sandboxes, only for tests
   that stop, restart or break the cluster itself.
 The run's summary says how many sandboxes this process booted.
 
@@ -225,21 +226,6 @@ def sample_lab(tmp_path: Path, sandbox: Sandbox, sample_namespace: str) -> Itera
     running = start_lab(tmp_path / "lab" / "state", sandbox=sandbox, namespace=sample_namespace)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def lab_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., RunningLab]]:
-    """Start private labs (sandbox + dashboard) for one test; all stop when it ends."""
-    started: list[RunningLab] = []
-
-    def make(**kwargs: object) -> RunningLab:
-        running = start_lab(tmp_path / f"lab-{len(started)}" / "state", **kwargs)  # type: ignore[arg-type]
-        started.append(running)
-        return running
-
-    yield make
-    for running in started:
-        background_stops.stop(running.stop)
 
 
 SANDBOX_BOOTS: list[str] = []

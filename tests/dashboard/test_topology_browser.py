@@ -21,7 +21,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests import polling
-from tests.conftest import KUBECTL, REPO, RunningLab, start_lab
+from tests.conftest import (
+    KUBECTL,
+    REPO,
+    RunningLab,
+    Sandbox,
+    create_sample_namespace,
+    delete_namespace,
+    start_lab,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -31,13 +39,17 @@ wait_for = functools.partial(polling.wait_until, timeout=SLOW / 1000, interval=0
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    """A sandbox and the dashboard as `make demo` starts them, logged in by an operator token."""
+def lab(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> Iterator[RunningLab]:
+    """The dashboard as `make demo` starts it, logged in by an operator token, on a fresh sample
+    namespace of the shared sandbox (the module changes the app, never the cluster)."""
+    namespace = create_sample_namespace(sandbox)
     running = start_lab(
-        tmp_path_factory.mktemp("topology-lab") / "state", extra_env={"LBDEMO_TOKEN": "topo-op"}
+        tmp_path_factory.mktemp("topology-lab") / "state", extra_env={"LBDEMO_TOKEN": "topo-op"},
+        sandbox=sandbox, namespace=namespace,
     )
     yield running
     running.stop()
+    delete_namespace(sandbox, namespace)
 
 
 @pytest.fixture
@@ -58,7 +70,7 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
 
 def kubectl(lab: RunningLab, *args: str) -> str:
     result = subprocess.run(
-        [str(KUBECTL), *args],
+        [str(KUBECTL), "--namespace", lab.namespace, *args],
         env=lab.sandbox.kubectl_env(),
         capture_output=True,
         text=True,

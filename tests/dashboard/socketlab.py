@@ -83,7 +83,8 @@ class SocketLab:
         if cookie:
             headers["Cookie"] = self.cookie()
         return await session.ws_connect(f"ws://127.0.0.1:{self.port}{path}", headers=headers,
-                                        max_msg_size=0, autoping=True, timeout=aiohttp.ClientWSTimeout(ws_close=10))
+                                        max_msg_size=0, autoping=True,
+                                        timeout=aiohttp.ClientWSTimeout(ws_close=10))
 
 
 async def frames_until(ws: aiohttp.ClientWebSocketResponse, predicate: Callable[[str], bool], *,

@@ -100,7 +100,8 @@ async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: object) -> N
 
 
 @pytest.mark.parametrize("bad", ["not json", json.dumps([1]), json.dumps({"type": "ack", "seq": "x"}),
-                                 json.dumps({"type": "ack", "seq": True}), json.dumps({"type": "ack", "seq": -1}),
+                                 json.dumps({"type": "ack", "seq": True}),
+                                 json.dumps({"type": "ack", "seq": -1}),
                                  json.dumps({"type": "scale", "replicas": 99}), "x" * 5000, "",
                                  "[" * 500 + "]" * 500, '{"a":' * 300 + "1" + "}" * 300, b"\x00binary"])
 async def test_bad_input_closes_with_4400(canned_hub: object, bad: str | bytes) -> None:

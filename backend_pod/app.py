@@ -10,6 +10,7 @@ handling in `server.py`, so this module reads like the endpoint list in the READ
     POST /readyz/disable|enable, /healthz/fail|recover   runtime switches
     GET|POST /config        connection recycling and access log, changeable at run time
     GET  /delay?ms=N        answer after N ms (0..30000)
+    GET  /work?ms=N         burn N ms of CPU (0..1000), then answer: load for the autoscaling lesson
     GET  /status/{code}     answer with that status (200..599)
     ANY  /echo              the identity plus the request as received (method, target, headers)
     GET  /metrics           Prometheus text format
@@ -42,6 +43,10 @@ if TYPE_CHECKING:
     from backend_pod.server import Connection
 
 MAX_DELAY_MS = 30_000
+MAX_WORK_MS = 1_000
+# /work gives up after this many times the asked CPU time in wall-clock time, so a starved pod
+# (a loaded machine, a CPU limit) answers late rather than never.
+WORK_WALL_FACTOR = 20
 JSON = "application/json"
 HTML = "text/html; charset=utf-8"
 PROMETHEUS = "text/plain; version=0.0.4; charset=utf-8"
@@ -300,6 +305,38 @@ def delay(state: State, conn: Connection, req: Request) -> Result:
     return Deferred(ms / 1000, lambda: (200, JSON, identity_body(state, conn, req, f',"delay_ms":{ms}'), ""))
 
 
+def burn_cpu(ms: int) -> float:
+    """Spin on this thread until it has used ``ms`` milliseconds of CPU (bounded in wall time).
+
+    Returns the CPU milliseconds actually used. CPU time, not wall time, is what the kubelet's
+    metrics and so the HPA see: on a busy machine the same request takes longer but costs the
+    same CPU."""
+    start_cpu = time.thread_time()
+    target = start_cpu + ms / 1000
+    deadline = time.monotonic() + WORK_WALL_FACTOR * ms / 1000
+    x = 0
+    while time.thread_time() < target and time.monotonic() < deadline:
+        for _ in range(2000):
+            x = (x * 1103515245 + 12345) & 0xFFFFFFFF
+    return (time.thread_time() - start_cpu) * 1000
+
+
+def work(state: State, conn: Connection, req: Request) -> Result:
+    """GET /work?ms=N: burn N ms of CPU (0..1000) on the server, then answer with the identity.
+
+    The server is single-threaded, like many real services: while one request burns, the pod
+    serves nothing else, so a pod saturates at about 1000/N requests per second."""
+    params = _query(req, ("ms",))
+    if isinstance(params, tuple):
+        return params
+    raw = params.get("ms", "20")
+    if not raw.isdigit() or not raw.isascii() or len(raw) > 6 or int(raw) > MAX_WORK_MS:
+        return error(400, f"ms must be an integer from 0 to {MAX_WORK_MS}, got {raw[:20]!r}")
+    ms = int(raw)
+    used = burn_cpu(ms) if ms else 0.0
+    return 200, JSON, identity_body(state, conn, req, f',"work_ms":{ms},"cpu_ms":{used:.1f}'), ""
+
+
 def echo(state: State, conn: Connection, req: Request) -> Result:
     """ANY /echo: the identity plus the request as the pod received it (like traefik/whoami).
 
@@ -482,6 +519,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...], Handler]] = {
     "/healthz/recover": ("healthz_recover", ("POST",), _liveness_switch(False)),
     "/config": ("config", ("GET", "HEAD", "POST"), config),
     "/delay": ("delay", ("GET", "HEAD", "POST"), delay),
+    "/work": ("work", ("GET", "HEAD", "POST"), work),
     "/metrics": ("metrics", READ, metrics),
     "/echo": ("echo", ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"), echo),
 }

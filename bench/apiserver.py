@@ -29,7 +29,7 @@ import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from dashboard.launcher import free_port, wait_for_port
+from lab.launcher import free_port, wait_for_port
 from sandbox.apiserver.certs import ensure_certificates
 from sandbox.apiserver.server import ApiServer
 

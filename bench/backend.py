@@ -29,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashboard.launcher import free_port  # noqa: E402 - needs the repo on sys.path first
+from lab.launcher import free_port  # noqa: E402 - needs the repo on sys.path first
 
 SERVER_CPU = "0"
 CLIENT_CPUS = "1" if (os.cpu_count() or 1) > 1 else "0"

@@ -32,7 +32,7 @@ from kubernetes import client, config
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashboard.launcher import Lab, free_port  # noqa: E402
+from lab.launcher import Lab, free_port  # noqa: E402
 
 OBSERVER = """() => {
   window.__seen = {};

@@ -38,7 +38,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dashboard.launcher import Lab, free_port  # noqa: E402
+from lab.launcher import Lab, free_port  # noqa: E402
 
 KUBECTL = REPO / ".venv" / "bin" / "kubectl"
 
@@ -261,7 +261,6 @@ def main() -> None:
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed (make bench installs it with apt-get)")
     workdir = Path(tempfile.mkdtemp(prefix="lb-demo-bench-"))
-    os.environ["SANDBOX_PROXY_MODE"] = args.proxy_mode
     lab = Lab()
     try:
         kubeconfig = lab.start_sandbox(
@@ -269,6 +268,7 @@ def main() -> None:
             api_port=free_port(),
             nodes=args.nodes,
             log_file=workdir / "sandbox.log",
+            proxy_mode=args.proxy_mode,
         )
         api = Api(kubeconfig)
         root = psutil.Process(lab.processes[0].pid)

@@ -34,7 +34,7 @@ sys.path.insert(0, str(REPO))
 
 import psutil  # noqa: E402
 
-from dashboard.launcher import Lab, free_port, stop_process, wait_for_port  # noqa: E402
+from lab.launcher import Lab, free_port, stop_process, wait_for_port  # noqa: E402
 
 PY = sys.executable
 SERVER_CPU = "0"

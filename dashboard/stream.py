@@ -52,7 +52,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import presenters
+from dashboard import presenters, topology
 from dashboard.cache import Change, Obj
 from dashboard.presenters import PodCard, Scope
 from dashboard.timeline import Healing
@@ -142,6 +142,13 @@ class Section:
     context: Callable[[ViewInput], dict[str, Any]]
     # Pod sections (cards in groups) are sent card by card, not re-rendered whole.
     pods: bool = False
+    # A section whose element keeps state in the page's script (the topology graph) is sent as
+    # patches instead: ``state(scope)`` makes the stream's memory of it, an object with
+    # ``snapshot(view) -> context`` and ``delta(view, kinds) -> context | None`` (None: nothing
+    # to send) for ``stream_template`` (the element frames replace). The page load still uses
+    # ``template`` and ``context``.
+    state: Callable[[Scope], Any] | None = None
+    stream_template: str = ""
 
 
 SECTIONS: list[Section] = []
@@ -163,6 +170,40 @@ def register_section(section: Section, *, before: str | None = None) -> Section:
 def _deployment(v: ViewInput) -> dict[str, Any]:
     return {"deployment": presenters.deployment_view(v.list("Deployment"), name=v.scope.deployment,
                                                      max_replicas=v.scope.max_replicas)}
+
+
+class TopologyState:
+    """The stream's memory of the topology graph the pages show (dashboard.topology)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.shown: topology.Graph | None = None
+        self.seq = 0
+
+    def snapshot(self, view: ViewInput) -> dict[str, Any]:
+        """The whole graph."""
+        self.shown = topology.topology_graph(dict(view.objects), scope=self.scope)
+        self.seq = view.seq
+        return {"seq": view.seq, "payload": topology.encode(topology.reset_payload(self.shown, seq=view.seq))}
+
+    def delta(self, view: ViewInput, kinds: set[str]) -> dict[str, Any] | None:
+        """A patch from the graph shown to the view's, or None when it is unchanged."""
+        if self.shown is None:
+            return self.snapshot(view)
+        if not topology.GRAPH_KINDS.intersection(kinds):
+            return None
+        graph = topology.topology_graph(dict(view.objects), scope=self.scope)
+        diff = topology.graph_diff(self.shown, graph)
+        if not any(diff.values()):
+            return None
+        payload = {"reset": False, "from": self.seq, "seq": view.seq, **diff}
+        self.shown, self.seq = graph, view.seq
+        return {"seq": view.seq, "payload": topology.encode(payload)}
+
+
+def _topology_page(v: ViewInput) -> dict[str, Any]:
+    graph = topology.topology_graph(dict(v.objects), scope=v.scope)
+    return {"seq": v.seq, "payload": topology.encode(topology.reset_payload(graph, seq=v.seq))}
 
 
 def _service(v: ViewInput) -> dict[str, Any]:
@@ -191,6 +232,8 @@ for _section in (
             lambda v: {"timeline": presenters.healing_views(v.timeline)}),
     Section("events", "events", "dashboard/_events.html", "events", frozenset({"Event"}),
             lambda v: {"events": presenters.event_views(v.list("Event"), now=v.now)}),
+    Section("topology", "topology-panel", "dashboard/_topology.html", "topology", topology.GRAPH_KINDS,
+            _topology_page, state=TopologyState, stream_template="dashboard/_topology_patch.html"),
 ):
     register_section(_section)
 
@@ -306,6 +349,7 @@ class FrameBuilder:
     heads: dict[str, tuple[str, bool]] = field(default_factory=dict)
     shown: dict[str, bytes] = field(default_factory=dict)
     errors: SectionErrors = field(default_factory=SectionErrors)
+    states: dict[str, Any] = field(default_factory=dict)
     seq: int | None = None
 
     @property
@@ -327,13 +371,42 @@ class FrameBuilder:
         """The whole page as messages below the limit; resets what the pages are known to show."""
         self.cards, self.heads, self.shown = {}, {}, {}
         pieces: list[str] = []
+        self.states = {}
         for section in SECTIONS:
             if section.pods:
                 pieces.extend(self._pod_section_pieces(section, view))
+            elif section.state is not None:
+                pieces.extend(self._patch(section, view, None))
             else:
                 pieces.append(self._whole(section, view))
         self.seq = view.seq
         return self._messages(pieces, view, snapshot=True)
+
+    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None) -> list[str]:
+        """A stateful section's snapshot (``kinds`` None) or patch; nothing if it failed (the
+        status names it) or has nothing to send."""
+        try:
+            state = self.states.get(section.name)
+            if state is None:
+                state = self.states[section.name] = section.state(self.scope)  # type: ignore[misc]
+                context = state.snapshot(view)
+            else:
+                context = state.snapshot(view) if kinds is None else state.delta(view, kinds)
+            if context is None:
+                return []
+            html = render_to_string(section.stream_template or section.template, {**context, "oob": "true"})
+        except Exception as exc:
+            self.errors.failed(section, exc)
+            self.states.pop(section.name, None)  # start over from a snapshot of it
+            return []
+        self.errors.ok(section)
+        if _size(html) > self.budget:
+            log.error("the %s section's update is %d bytes, more than a websocket message may carry",
+                      section.label, _size(html))
+            self.errors.failing[section.name] = section.label
+            self.states.pop(section.name, None)
+            return []
+        return [html]
 
     def _whole(self, section: Section, view: ViewInput) -> str:
         """A section rendered whole, or its error box when it does not fit in a message."""
@@ -397,6 +470,9 @@ class FrameBuilder:
             if not (section.kinds & kinds or ANY_KIND in section.kinds):
                 continue
             if section.pods:
+                continue
+            if section.state is not None:
+                pieces.extend(self._patch(section, view, kinds))
                 continue
             html = render_section(section, view, self.errors, oob=True)
             digest = _digest(html)

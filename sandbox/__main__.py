@@ -29,13 +29,10 @@ def node_count(raw: str) -> int:
 
 def run_up(args: argparse.Namespace) -> int:
     """`up`: run the cluster in the foreground until SIGTERM/SIGINT."""
-    import os
-
     from .up import up
 
-    if args.proxy_mode:
-        os.environ["SANDBOX_PROXY_MODE"] = args.proxy_mode
-    return up(state_dir=Path(args.state_dir), api_port=args.api_port, nodes=args.nodes)
+    return up(state_dir=Path(args.state_dir), api_port=args.api_port, nodes=args.nodes,
+              proxy_mode=args.proxy_mode, ingress_port=args.ingress_port)
 
 
 def run_image_load(args: argparse.Namespace) -> int:
@@ -74,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", default=".sandbox", help="where state, logs and the kubeconfig live")
     up.add_argument("--api-port", type=port_number, default=6443, help="API server port on 127.0.0.1")
     up.add_argument("--nodes", type=node_count, default=3, help="number of simulated nodes")
-    up.add_argument("--proxy-mode", choices=("random", "round-robin", "least-conn"), default=None,
+    up.add_argument("--proxy-mode", choices=("random", "round-robin", "least-conn"), default="random",
                     help="how the Service proxy picks a pod per connection (default random, like iptables)")
+    up.add_argument("--ingress-port", type=port_number, default=8080,
+                    help="port of the ingress controller on 127.0.0.1 and the node addresses (default 8080)")
     up.set_defaults(func=run_up)
     image = commands.add_parser("image", help="manage the images loaded into the sandbox's node")
     image_commands = image.add_subparsers(dest="image_command", required=True)

@@ -1,15 +1,16 @@
 """Starts the sandbox's cluster components next to the API server, as separate processes.
 
-`sandbox up` calls `start_components()` once its API server listens. Two child processes
+`sandbox up` calls `start_components()` once its API server listens. Three child processes
 are started, each an ordinary API client (they learn everything through watches and write
 through HTTP, like Kubernetes' components):
 
 - the *node agents* process (``python -m sandbox.cluster``): the controller-manager
   (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers), the scheduler and one
   kubelet per node, sharing informers;
-- the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own.
+- the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own;
+- the *ingress controller* (``python -m sandbox.ingress``), the L7 proxy serving Ingresses.
 
-Both die with `sandbox up` even when it is SIGKILLed (``PR_SET_PDEATHSIG``), and so do the
+All die with `sandbox up` even when it is SIGKILLed (``PR_SET_PDEATHSIG``), and so do the
 pod processes they start. A graceful stop (SIGTERM) lets the kubelets stop their containers
 first, honouring preStop hooks and grace periods (see `Kubelet.shutdown`). The first boot
 also loads the default images into the node's image store.
@@ -44,14 +45,14 @@ REPO = Path(__file__).resolve().parent.parent
 STOP_TIMEOUT = 18.0
 
 async def start_components(
-    *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str | None = None
+    *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str = "random",
+    ingress_port: int = 8080,
 ) -> Callable[[], Awaitable[None]]:
-    """Start the node agents and the proxy; return the coroutine function that stops them."""
+    """Start the node agents, the proxy and the ingress controller; return the coroutine
+    function that stops them."""
     state_dir = Path(state_dir)
     ImageStore(state_dir).ensure_defaults()
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
-    if proxy_mode:
-        env["SANDBOX_PROXY_MODE"] = proxy_mode
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
     procs = [
         await asyncio.create_subprocess_exec(
@@ -70,6 +71,19 @@ async def start_components(
             "-m",
             "sandbox.proxy",
             *common,
+            "--mode",
+            proxy_mode,
+            env=env,
+            cwd=str(REPO),
+            preexec_fn=die_with_parent,
+        ),
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sandbox.ingress",
+            *common,
+            "--port",
+            str(ingress_port),
             env=env,
             cwd=str(REPO),
             preexec_fn=die_with_parent,

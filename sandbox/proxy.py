@@ -546,7 +546,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m sandbox.proxy", description=__doc__.splitlines()[0])
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--mode", choices=MODES, default=os.environ.get("SANDBOX_PROXY_MODE", "random"))
+    parser.add_argument("--mode", choices=MODES, default="random")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s proxy %(levelname)s %(message)s")
     token = os.environ.get("SANDBOX_API_TOKEN", "")

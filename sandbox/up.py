@@ -5,14 +5,15 @@ Order of start-up:
    restarts (`DIR/token`);
 2. start the API server on 127.0.0.1:PORT;
 3. on the first boot only (until `DIR/bootstrapped` exists), create the sample manifests
-   `k8s/backend.yaml` and `k8s/frontend.yaml` through the same registry path as an API create (with the
-   `last-applied-configuration` annotation `kubectl apply` would add);
+   `k8s/backend.yaml`, `k8s/frontend.yaml` and `k8s/ingress.yaml` through the same registry
+   path as an API create (with the `last-applied-configuration` annotation `kubectl apply`
+   would add);
 4. write `DIR/kubeconfig` (cluster/context `lb-demo-sandbox`, user `lb-demo-admin`, server
    `https://127.0.0.1:PORT` with the cluster CA: kubectl sends tokens only over TLS; the CA
    is also `DIR/ca.crt`, see `apiserver/certs.py`);
 5. start the cluster components — THE one place they start: `start_components()` from
    `sandbox/cluster.py` when that module exists, called as
-   `await start_components(api_url=..., token=..., state_dir=..., nodes=...)` (api_url is
+   `await start_components(api_url=..., token=..., state_dir=..., nodes=..., proxy_mode=...)` (api_url is
    https; verify with `state_dir / "ca.crt"`, or read `DIR/kubeconfig`); it may return
    an async callable that stops them, which is awaited on shutdown before the API server stops.
 SIGTERM or SIGINT stops everything cleanly. The event loop is uvloop (measurably lower watch
@@ -45,7 +46,7 @@ from .apiserver.server import ApiServer
 log = logging.getLogger("sandbox")
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE_MANIFESTS = (REPO / "k8s" / "backend.yaml", REPO / "k8s" / "frontend.yaml")
+SAMPLE_MANIFESTS = tuple(REPO / "k8s" / name for name in ("backend.yaml", "frontend.yaml", "ingress.yaml"))
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 CLUSTER_NAME = "lb-demo-sandbox"
 USER_NAME = "lb-demo-admin"
@@ -126,17 +127,19 @@ async def apply_samples(server: ApiServer, manifests: tuple[Path, ...] = SAMPLE_
 ComponentsStop = Callable[[], Awaitable[None]] | None
 
 
-async def start_cluster_components(*, api_url: str, token: str, state_dir: Path,
-                                   nodes: int) -> ComponentsStop:
+async def start_cluster_components(*, api_url: str, token: str, state_dir: Path, nodes: int,
+                                   proxy_mode: str, ingress_port: int = 8080) -> ComponentsStop:
     """Start controllers, scheduler, kubelets and proxy from `sandbox.cluster`, if it exists."""
     if importlib.util.find_spec("sandbox.cluster") is None:
         log.info("sandbox.cluster is not present: running the API server only")
         return None
     cluster = importlib.import_module("sandbox.cluster")
-    return await cluster.start_components(api_url=api_url, token=token, state_dir=state_dir, nodes=nodes)
+    return await cluster.start_components(api_url=api_url, token=token, state_dir=state_dir, nodes=nodes,
+                                          proxy_mode=proxy_mode, ingress_port=ingress_port)
 
 
-async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event) -> None:
+async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event,
+              proxy_mode: str = "random", ingress_port: int = 8080) -> None:
     """Run the whole sandbox until `stop` is set."""
     state_dir.mkdir(parents=True, exist_ok=True)
     bootstrapped = state_dir / "bootstrapped"
@@ -153,7 +156,8 @@ async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event
                                       ca_file=ensure_certificates(state_dir)[0])
         log.info("API server listening on %s; KUBECONFIG=%s", api_url, kubeconfig)
         stop_components = await start_cluster_components(api_url=api_url, token=token, state_dir=state_dir,
-                                                         nodes=nodes)
+                                                         nodes=nodes, proxy_mode=proxy_mode,
+                                                         ingress_port=ingress_port)
         await stop.wait()
     finally:
         log.info("stopping the sandbox")
@@ -185,7 +189,8 @@ def lock_state_dir(state_dir: Path) -> int:
     return fd
 
 
-def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
+def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random",
+       ingress_port: int = 8080) -> int:
     """Foreground entry point of `python -m sandbox up`; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -199,7 +204,8 @@ def up(*, state_dir: Path, api_port: int, nodes: int) -> int:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop)
+        await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop,
+                  proxy_mode=proxy_mode, ingress_port=ingress_port)
 
     try:
         uvloop.run(main())

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dashboard.launcher import Lab, free_port
+from lab.launcher import Lab, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"

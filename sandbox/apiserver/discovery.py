@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from .resources import RESOURCES, SUB_VERBS, Resource, group_versions
+from .resources import RESOURCES, Resource, group_versions
 
 AGGREGATED_CONTENT_TYPE = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 
@@ -20,22 +20,6 @@ SERVER_VERSION = {
     "buildDate": "2026-01-01T00:00:00Z", "goVersion": "python", "compiler": "cpython",
     "platform": "linux/amd64",
 }
-
-
-def _sub_kind(res: Resource, sub: str) -> dict:
-    """The response kind of a subresource (Scale lives in autoscaling/v1)."""
-    if sub == "scale":
-        return {"group": "autoscaling", "version": "v1", "kind": "Scale"}
-    if sub == "log":
-        return {"group": "", "version": "", "kind": "Pod"}
-    if sub == "binding":
-        return {"group": "", "version": "", "kind": "Binding"}
-    return {"group": "", "version": "", "kind": res.kind}
-
-
-def _sub_verbs(sub: str) -> list[str]:
-    """Verbs served on a subresource."""
-    return {"log": ["get"], "binding": ["create"]}.get(sub, list(SUB_VERBS))
 
 
 def _aggregated_resource(res: Resource) -> dict:
@@ -51,8 +35,8 @@ def _aggregated_resource(res: Resource) -> dict:
         entry["shortNames"] = list(res.short_names)
     if res.categories:
         entry["categories"] = list(res.categories)
-    subs = [{"subresource": sub, "responseKind": _sub_kind(res, sub), "verbs": _sub_verbs(sub)}
-            for sub in res.subresources()]
+    subs = [{"subresource": sub.name, "responseKind": sub.response_kind(res.kind), "verbs": list(sub.verbs)}
+            for sub in res.subresources]
     if subs:
         entry["subresources"] = subs
     return entry
@@ -122,10 +106,10 @@ def api_resource_list(group: str, version: str) -> dict | None:
         if res.categories:
             entry["categories"] = list(res.categories)
         resources.append(entry)
-        for sub in res.subresources():
-            kind = _sub_kind(res, sub)
-            sub_entry = {"name": f"{res.plural}/{sub}", "singularName": "", "namespaced": res.namespaced,
-                         "kind": kind["kind"], "verbs": _sub_verbs(sub)}
+        for sub in res.subresources:
+            kind = sub.response_kind(res.kind)
+            sub_entry = {"name": f"{res.plural}/{sub.name}", "singularName": "", "namespaced": res.namespaced,
+                         "kind": kind["kind"], "verbs": list(sub.verbs)}
             if kind["group"]:
                 sub_entry.update(group=kind["group"], version=kind["version"])
             resources.append(sub_entry)

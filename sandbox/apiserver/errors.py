@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from .resources import Resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .strategy import Resource
 
 
 class ApiError(Exception):

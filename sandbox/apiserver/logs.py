@@ -1,4 +1,5 @@
-"""Container logs for `pods/log`, read from the files the kubelet writes.
+"""Container logs for `pods/log`, read from the files the kubelet writes, and the subresource
+itself (`serve_log`, declared by the pod strategy).
 
 File convention (the kubelet's own layout, shared with `sandbox/kubelet`):
 
@@ -13,10 +14,18 @@ supported (the files carry no per-line times); `tailLines` and `limitBytes` are.
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from aiohttp import web
 
 from . import errors
+from .query import flag, integer
+
+if TYPE_CHECKING:
+    from .server import ApiServer, Target
 
 
 def container_log_dir(state_dir: Path, *, namespace: str, pod: str, uid: str, container: str) -> Path:
@@ -102,3 +111,56 @@ def container_running(pod: dict, container: str) -> bool:
         if status.get("name") == container:
             return "terminated" not in (status.get("state") or {})
     return True
+
+
+async def serve_log(api: ApiServer, request: web.Request, target: Target) -> web.StreamResponse:
+    """`pods/log`: the container's output as text; `follow=true` streams it as it grows."""
+    query = request.query
+    pod = api.registry.get(target.res, target.namespace, target.name or "").obj
+    container = pick_container(pod, query.get("container"))
+    path = locate(api.state_dir, pod, container, previous=flag(query, "previous"))
+    tail = integer(query, "tailLines")
+    limit = integer(query, "limitBytes", minimum=1)
+    data, offset = read_tail(path, tail_lines=tail, limit_bytes=limit)
+    if not flag(query, "follow") or flag(query, "previous"):
+        return web.Response(body=data, content_type="text/plain")
+    response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    task = asyncio.current_task()
+    assert task is not None
+    api.streams.add(task)
+    sent = len(data)
+    uid = pod["metadata"]["uid"]
+    try:
+        if data:
+            await response.write(data)
+        while limit is None or sent < limit:
+            chunk = await asyncio.get_running_loop().run_in_executor(None, _read_from, path, offset)
+            if chunk:
+                offset += len(chunk)
+                if limit is not None:
+                    chunk = chunk[:limit - sent]
+                sent += len(chunk)
+                await response.write(chunk)
+                continue
+            entry = api.store.get(target.res.key, target.namespace, target.name or "")
+            if entry is None or entry.obj["metadata"].get("uid") != uid or \
+                    newer_run_exists(path) or not container_running(entry.obj, container):
+                return response
+            await asyncio.sleep(0.25)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        api.streams.discard(task)
+    return response
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    """Bytes appended to a file since `offset` (at most 1 MiB at a time)."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            return handle.read(1024 * 1024)
+    except OSError:
+        return b""

@@ -21,7 +21,7 @@ from functools import cache
 from typing import Any
 
 from sandbox.apiserver.resources import RESOURCES, Resource
-from sandbox.apiserver.schemas import ROOT_DEFINITIONS, definitions, ref_name
+from sandbox.apiserver.schemas import definitions, ref_name
 
 REF_PREFIX = "#/components/schemas/"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
@@ -205,7 +205,7 @@ def _op(verb: str, action: str, res: Resource, description: str, *, namespaced: 
 
 def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
     base = f"/api/{res.version}" if not res.group else f"/apis/{res.group}/{res.version}"
-    definition = ROOT_DEFINITIONS[res.plural]
+    definition = res.definition
     list_definition = definition + "List"
     kind = res.kind
     ns_prefix = f"{base}/namespaces/{{namespace}}" if res.namespaced else base
@@ -252,24 +252,23 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
                        suffix="ForAllNamespaces"),
             "parameters": [pretty],
         }
-    if res.status:
-        paths[f"{ns_prefix}/{res.plural}/{{name}}/status"] = _subresource_ops(
-            res, "Status", definition, scoped, [name_param, *ns_param, pretty], kind)
-    if res.scale:
-        scale = ROOT_DEFINITIONS["scale"]
-        paths[f"{ns_prefix}/{res.plural}/{{name}}/scale"] = _subresource_ops(
-            res, "Scale", scale, scoped, [name_param, *ns_param, pretty], kind,
-            gvk={"group": "autoscaling", "kind": "Scale", "version": "v1"})
-    if res.log:
-        paths[f"{ns_prefix}/{res.plural}/{{name}}/log"] = {
-            "get": {**_op("read", "get", res, f"read log of the specified {kind}", namespaced=scoped,
-                          definition=definition, codes=("200",),
-                          params=LOG_PARAMETERS,
-                          suffix="Log"),
-                    "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {
-                        "type": "string"}}}}, "401": {"description": "Unauthorized"}}},
-            "parameters": [_path_param("name", f"name of the {kind}"), *ns_param, pretty],
-        }
+    for sub in res.subresources:
+        path = f"{ns_prefix}/{res.plural}/{{name}}/{sub.name}"
+        if sub.openapi == "object":
+            group, version, sub_kind = sub.kind
+            gvk = {"group": group, "kind": sub_kind, "version": version} if sub_kind else None
+            paths[path] = _subresource_ops(res, sub.name.capitalize(), sub.definition or definition, scoped,
+                                           [name_param, *ns_param, pretty], kind, gvk=gvk)
+        elif sub.openapi == "log":
+            paths[path] = {
+                "get": {**_op("read", "get", res, f"read log of the specified {kind}", namespaced=scoped,
+                              definition=definition, codes=("200",),
+                              params=LOG_PARAMETERS,
+                              suffix="Log"),
+                        "responses": {"200": {"description": "OK", "content": {"text/plain": {"schema": {
+                            "type": "string"}}}}, "401": {"description": "Unauthorized"}}},
+                "parameters": [_path_param("name", f"name of the {kind}"), *ns_param, pretty],
+            }
     return paths
 
 
@@ -383,9 +382,8 @@ def _documents() -> dict[str, tuple[str, bytes]]:
         roots = [META + "Status", META + "DeleteOptions", META + "Patch", META + "APIResourceList"]
         for res in resources:
             paths.update(_resource_paths(res))
-            roots += [ROOT_DEFINITIONS[res.plural], ROOT_DEFINITIONS[res.plural] + "List"]
-            if res.scale:
-                roots.append(ROOT_DEFINITIONS["scale"])
+            roots += [res.definition, res.definition + "List"]
+            roots += [sub.definition for sub in res.subresources if sub.definition]
         schemas = {name: _component(name) for name in _closure(roots)}
         version = resources[0].version
         paths[f"/{path}/"] = {

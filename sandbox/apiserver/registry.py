@@ -1,77 +1,55 @@
 """REST semantics of every resource, on top of the plain versioned store.
 
-This is the sandbox's counterpart of Kubernetes' `pkg/registry`: what create, update,
-patch and delete mean for an object. Validation, defaulting and patching are delegated to the
-pure modules `validation.py` and `patch.py`; this module owns the object lifecycle:
+This is the sandbox's counterpart of kube-apiserver's generic store
+(`k8s.io/apiserver/pkg/registry/generic/registry/store.go`): what create, update, patch and
+delete mean for an object of any kind. It knows no kind: each kind's strategy
+(`kinds/<kind>.py`, see `strategy.Strategy`) brings its defaults, validation, allocations
+(a Service's clusterIP), start-up objects and deletion behaviour; patching is `patch.py`.
 
 - create: kind/apiVersion/namespace checks, generateName, uid, creationTimestamp,
-  generation, Service clusterIP / nodePort allocation, 409 AlreadyExists;
+  generation, the strategy's allocations, 409 AlreadyExists;
 - update/patch: optimistic concurrency (409 Conflict), the status subresource split (the main
   resource ignores status, `/status` ignores everything else), generation bumped on spec
-  changes, no-op updates that write nothing, the `/scale` subresource, pod binding;
+  changes, no-op updates that write nothing, the `/scale` subresource;
 - delete: DeleteOptions preconditions, propagationPolicy (Foreground/Orphan become the
   `foregroundDeletion`/`orphan` finalizers the garbage collector resolves), finalizers, and
-  graceful pod deletion (deletionTimestamp + deletionGracePeriodSeconds until the kubelet
-  confirms with gracePeriodSeconds=0; a pod not bound to an existing node goes at once).
+  graceful deletion for kinds whose strategy asks for it (pods: deletionTimestamp +
+  deletionGracePeriodSeconds until the kubelet confirms with gracePeriodSeconds=0).
 
 Every method raises `ApiError` for client mistakes; nothing is changed when it does.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import random
 import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from . import errors, patch, schemas, validation
+from . import errors, patch, schemas
 from .errors import ApiError
-from .resources import Resource, lookup
+from .kinds import namespace as namespaces
+from .resources import RESOURCES, Resource, strategy_for
 from .selectors import selector_from_match_labels
 from .store import Entry, Store, copy_object
+from .strategy import now
+from .validation import Invalid, Undecodable
 
-SERVICE_CIDR = ipaddress.ip_network("127.96.0.0/16")
-NODE_PORT_RANGE = range(30000, 32768)
-BOOT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-RESET_STATUS_ON_CREATE = frozenset({"pods", "services", "deployments", "replicasets"})
 NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-NAMESPACES = lookup("", "v1", "namespaces")
-PODS = lookup("", "v1", "pods")
-NODES = lookup("", "v1", "nodes")
-SERVICE_ACCOUNTS = lookup("", "v1", "serviceaccounts")
-
-
-def now() -> str:
-    """The current time as Kubernetes writes timestamps (RFC 3339, seconds, UTC)."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def allocate_cluster_ip(used: set[str]) -> str:
-    """A free ClusterIP picked at random, as kube-apiserver's allocator does. Random rather than
-    lowest-free also keeps sandboxes running side by side (tests, a second lab) from sharing
-    an address, since every sandbox's proxy listens on real loopback IPs of one machine."""
-    first, size = int(SERVICE_CIDR.network_address), SERVICE_CIDR.num_addresses
-    for _ in range(64):
-        candidate = str(ipaddress.ip_address(first + random.randrange(2, size - 1)))
-        if candidate not in used:
-            return candidate
-    free = next((str(a) for a in SERVICE_CIDR.hosts() if str(a) not in used and a.packed[3] > 1), None)
-    if free is None:
-        raise ApiError(500, "InternalError", "Internal error occurred: range is full")
-    return free
+NAMESPACES = namespaces.RESOURCE
 
 
 def default_and_validate(res: Resource, obj: dict, *, old: dict | None = None) -> None:
     """Apply API defaults then validate: an object that does not decode is 400 BadRequest (as a
     real server's decoder answers), any other validation failure 422 Invalid."""
-    validation.default_object(res.plural, obj)
+    strategy = strategy_for(res)
+    strategy.default_object(obj)
     try:
-        validation.validate_object(res.plural, obj, old=old)
-    except validation.Undecodable as exc:
+        strategy.validate_object(obj, old=old)
+    except Undecodable as exc:
         raise errors.bad_request(exc.message) from None
-    except validation.Invalid as exc:
+    except Invalid as exc:
         name = obj.get("metadata", {}).get("name") or obj.get("metadata", {}).get("generateName") or ""
         raise errors.invalid(res, name, exc.message, exc.causes) from None
 
@@ -128,10 +106,9 @@ class Registry:
 
     # ----- bootstrap -------------------------------------------------------------------------
     async def bootstrap(self) -> None:
-        """Create the namespaces (and their default ServiceAccounts) every cluster has."""
-        for name in BOOT_NAMESPACES:
-            if self.store.get(NAMESPACES.key, "", name) is None:
-                await self.create(NAMESPACES, "", {"metadata": {"name": name}})
+        """Create the objects every cluster starts with (each kind's strategy knows its own)."""
+        for res in RESOURCES:
+            await strategy_for(res).bootstrap(self)
 
     # ----- reads -----------------------------------------------------------------------------
     def get(self, res: Resource, namespace: str, name: str) -> Entry:
@@ -210,95 +187,20 @@ class Registry:
             meta["generation"] = 1
         else:
             meta.pop("generation", None)
-        if res.plural in RESET_STATUS_ON_CREATE:
+        strategy = strategy_for(res)
+        if strategy.reset_status_on_create:
             body.pop("status", None)
         default_and_validate(res, body)
         if self.store.get(res.key, namespace, name) is not None:
             raise errors.already_exists(res, name)
-        if res.plural == "services":
-            self._allocate_service(body, None)
+        strategy.allocate(self, body, None)
         if dry_run:
             meta["resourceVersion"] = ""
             return body
         entry, durable = self.store.put(res.key, body)
-        if res is NAMESPACES:
-            await self._ensure_service_account(name)
+        await strategy.after_create(self, entry.obj)
         await durable
         return entry.obj
-
-    async def _ensure_service_account(self, namespace: str) -> None:
-        """The ServiceAccount controller's job: every namespace has a `default` ServiceAccount."""
-        if self.store.get(SERVICE_ACCOUNTS.key, namespace, "default") is None:
-            await self.create(SERVICE_ACCOUNTS, namespace, {"metadata": {"name": "default"}})
-
-    # ----- Service allocations -----------------------------------------------------------------
-    def _allocated(self, *, skip_uid: str | None) -> tuple[set[str], set[int]]:
-        """ClusterIPs and nodePorts in use by Services other than `skip_uid`."""
-        ips, ports = set(), set()
-        for entry in self.store.entries(lookup("", "v1", "services").key):
-            if entry.obj["metadata"].get("uid") == skip_uid:
-                continue
-            spec = entry.obj.get("spec", {})
-            ips.update(spec.get("clusterIPs") or [spec.get("clusterIP")])
-            ports.update(p.get("nodePort") for p in spec.get("ports") or [] if p.get("nodePort"))
-        return ips, ports
-
-    def _allocate_service(self, svc: dict, old: dict | None) -> None:
-        """Give a Service its clusterIP and nodePorts (kept from `old` when the update omits them)."""
-        res = lookup("", "v1", "services")
-        name = svc["metadata"]["name"]
-        spec = svc.setdefault("spec", {})
-        old_spec = (old or {}).get("spec", {})
-        used_ips, used_ports = self._allocated(skip_uid=(old or {}).get("metadata", {}).get("uid"))
-        svc_type = spec.get("type", "ClusterIP")
-        if svc_type == "ExternalName":
-            spec.pop("clusterIP", None)
-            spec.pop("clusterIPs", None)
-        else:
-            ip = spec.get("clusterIP") or old_spec.get("clusterIP")
-            if not ip:
-                ip = allocate_cluster_ip(used_ips)
-            elif ip != "None":
-                try:
-                    address = ipaddress.ip_address(ip)
-                except ValueError:
-                    raise errors.invalid_field(res, name, "spec.clusterIPs[0]",
-                                               f'Invalid value: "{ip}": must be a valid IP address') from None
-                if address not in SERVICE_CIDR:
-                    raise errors.invalid_field(res, name, "spec.clusterIPs",
-                                               f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: the '
-                                               f"provided IP ({ip}) is not in the valid range. The range of "
-                                               f"valid IPs is {SERVICE_CIDR}")
-                if ip in used_ips:
-                    raise errors.invalid_field(res, name, "spec.clusterIPs",
-                                               f'Invalid value: ["{ip}"]: failed to allocate IP {ip}: '
-                                               "provided IP is already allocated")
-            spec["clusterIP"] = ip
-            spec["clusterIPs"] = [ip]
-        needs_node_port = svc_type in ("NodePort", "LoadBalancer")
-        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                     for p in old_spec.get("ports") or []}
-        for index, port in enumerate(spec.get("ports") or []):
-            if not isinstance(port, dict):
-                continue
-            if not needs_node_port:
-                port.pop("nodePort", None)
-                continue
-            node_port = port.get("nodePort") or old_ports.get((port.get("port"), port.get("protocol", "TCP")))
-            if not node_port:
-                free = [p for p in NODE_PORT_RANGE if p not in used_ports]
-                if not free:
-                    raise ApiError(500, "InternalError", "Internal error occurred: node port range is full")
-                node_port = random.choice(free)
-            elif not isinstance(node_port, int) or node_port not in NODE_PORT_RANGE:
-                raise errors.invalid_field(res, name, f"spec.ports[{index}].nodePort",
-                                           f"Invalid value: {node_port}: provided port is not in the valid "
-                                           f"range. The range of valid ports is 30000-32767")
-            elif node_port in used_ports:
-                raise errors.invalid_field(res, name, f"spec.ports[{index}].nodePort",
-                                           f"Invalid value: {node_port}: provided port is already allocated")
-            used_ports.add(node_port)
-            port["nodePort"] = node_port
 
     # ----- update ----------------------------------------------------------------------------
     def _merge_for_update(self, res: Resource, old: dict, new: dict, subresource: str | None) -> dict:
@@ -343,8 +245,8 @@ class Registry:
             raise errors.conflict(res, name, errors.STALE)
         new = self._merge_for_update(res, old, body, subresource)
         new["metadata"]["resourceVersion"] = old["metadata"]["resourceVersion"]
-        if res.plural == "services" and subresource is None:
-            self._allocate_service(new, old)
+        if subresource is None:
+            strategy_for(res).allocate(self, new, old)
         default_and_validate(res, new, old=old)
         if res.generation and subresource is None and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
@@ -436,46 +338,7 @@ class Registry:
             raise ApiError(exc.code, "Invalid" if exc.code == 422 else "BadRequest", exc.message) from None
         return await self.update_scale(res, namespace, name, patched, dry_run=dry_run)
 
-    # ----- binding ---------------------------------------------------------------------------
-    async def bind(self, namespace: str, name: str, binding: dict) -> dict:
-        """pods/binding: assign a pending pod to a node (the scheduler's one write)."""
-        target = binding.get("target") if isinstance(binding, dict) else None
-        node = target.get("name") if isinstance(target, dict) else None
-        if not isinstance(node, str) or not node:
-            raise ApiError(422, "Invalid", f'Binding "{name}" is invalid: target.name: Required value',
-                           details={"name": name, "kind": "Binding", "causes": [
-                               {"reason": "FieldValueRequired", "message": "Required value",
-                                "field": "target.name"}]})
-        pod = copy_object(self.get(PODS, namespace, name).obj)
-        if pod["metadata"].get("deletionTimestamp"):
-            raise errors.conflict(PODS, name, "the pod is being deleted")
-        current = pod.setdefault("spec", {}).get("nodeName")
-        if current:
-            raise errors.conflict(PODS, name, f"pod {name} is already assigned to node \"{current}\"")
-        pod["spec"]["nodeName"] = node
-        conditions = [c for c in pod.setdefault("status", {}).get("conditions") or []
-                      if c.get("type") != "PodScheduled"]
-        conditions.append({"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                           "lastTransitionTime": now()})
-        pod["status"]["conditions"] = conditions
-        _, durable = self.store.put(PODS.key, pod)
-        await durable
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
-
     # ----- delete ----------------------------------------------------------------------------
-    def _grace_period(self, pod: dict, options: dict) -> int:
-        """How long a pod may take to terminate: 0 means delete now."""
-        spec, status = pod.get("spec", {}), pod.get("status", {})
-        node = spec.get("nodeName")
-        if not node or self.store.get(NODES.key, "", node) is None:
-            return 0
-        if status.get("phase") in ("Succeeded", "Failed"):
-            return 0
-        grace = options.get("gracePeriodSeconds")
-        if grace is None:
-            grace = spec.get("terminationGracePeriodSeconds", 30)
-        return max(int(grace), 0)
-
     async def delete(self, res: Resource, namespace: str, name: str, options: dict, *,
                      dry_run: bool = False) -> tuple[dict, bool]:
         """Delete with DeleteOptions. Returns (object, gone): gone is False while deletion is pending."""
@@ -504,22 +367,23 @@ class Registry:
             finalizers.append("foregroundDeletion")
         if policy == "Orphan" and "orphan" not in finalizers:
             finalizers.append("orphan")
-        grace = self._grace_period(obj, options) if res is PODS else 0
+        strategy = strategy_for(res)
+        graceful = strategy.graceful_deletion
+        grace = strategy.grace_period(self.store, obj, options) if graceful else 0
         if meta.get("deletionTimestamp"):
-            shorter = res is PODS and grace < (meta.get("deletionGracePeriodSeconds") or 0)
+            shorter = graceful and grace < (meta.get("deletionGracePeriodSeconds") or 0)
             if not shorter and finalizers == list(meta.get("finalizers") or []):
                 return obj, False
-        elif res is not NAMESPACES and not finalizers and grace == 0:
+        elif not strategy.deletion_always_pending and not finalizers and grace == 0:
             return await self._remove(res, namespace, name, dry_run=dry_run)
-        if res is PODS and grace == 0 and not finalizers:
+        if graceful and grace == 0 and not finalizers:
             return await self._remove(res, namespace, name, dry_run=dry_run)
         deadline = datetime.now(UTC) + timedelta(seconds=grace)
         new_meta["deletionTimestamp"] = deadline.strftime("%Y-%m-%dT%H:%M:%SZ")
         new_meta["deletionGracePeriodSeconds"] = grace
         if finalizers:
             new_meta["finalizers"] = finalizers
-        if res is NAMESPACES:
-            new.setdefault("status", {})["phase"] = "Terminating"
+        strategy.mark_terminating(new)
         if res.generation and not meta.get("deletionTimestamp"):
             new_meta["generation"] = int(meta.get("generation") or 1) + 1
         if dry_run:

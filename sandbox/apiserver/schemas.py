@@ -18,23 +18,17 @@ from typing import Any
 
 SCHEMA_VERSION = "v1.37.0-local"
 
-# The root definition of every resource the sandbox serves, by plural.
-ROOT_DEFINITIONS: dict[str, str] = {
-    "pods": "io.k8s.api.core.v1.Pod",
-    "services": "io.k8s.api.core.v1.Service",
-    "endpoints": "io.k8s.api.core.v1.Endpoints",
-    "events": "io.k8s.api.core.v1.Event",
-    "nodes": "io.k8s.api.core.v1.Node",
-    "namespaces": "io.k8s.api.core.v1.Namespace",
-    "configmaps": "io.k8s.api.core.v1.ConfigMap",
-    "serviceaccounts": "io.k8s.api.core.v1.ServiceAccount",
-    "deployments": "io.k8s.api.apps.v1.Deployment",
-    "replicasets": "io.k8s.api.apps.v1.ReplicaSet",
-    "endpointslices": "io.k8s.api.discovery.v1.EndpointSlice",
-    "roles": "io.k8s.api.rbac.v1.Role",
-    "rolebindings": "io.k8s.api.rbac.v1.RoleBinding",
-    "scale": "io.k8s.api.autoscaling.v1.Scale",
-}
+# Bodies that are not a served kind but are patched or published (the `/scale` subresource).
+EXTRA_DEFINITIONS: dict[str, str] = {"scale": "io.k8s.api.autoscaling.v1.Scale"}
+
+
+def root_definition(plural: str) -> str | None:
+    """The OpenAPI definition of the objects of ``plural`` (from its kind's `Resource` entry)."""
+    # The kind modules import this one, so the registry of kinds is looked up at call time.
+    from sandbox.apiserver.resources import for_plural
+
+    strategy = for_plural(plural)
+    return strategy.resource.definition if strategy is not None else EXTRA_DEFINITIONS.get(plural)
 
 
 @cache
@@ -75,7 +69,7 @@ def resolve(node: dict[str, Any] | None) -> dict[str, Any]:
 @cache
 def root_schema(plural: str) -> dict[str, Any]:
     """The resolved schema of the objects of ``plural`` (empty for an unknown plural)."""
-    root = ROOT_DEFINITIONS.get(plural)
+    root = root_definition(plural)
     return resolve(definitions().get(root, {})) if root else {}
 
 
@@ -120,7 +114,7 @@ def decode_error(plural: str, obj: Any) -> str | None:
     A value of the wrong JSON type (`"replicas": "3"`, `"containers": {}`), an int32 out of range
     or a malformed timestamp never reaches validation on a real server; storing it would hand
     clients objects their strict models reject. The message follows Go's encoding/json."""
-    root = ROOT_DEFINITIONS.get(plural)
+    root = root_definition(plural)
     if root is None or not isinstance(obj, dict):
         return None
     error = _decode(obj, definitions()[root], parent=root.rsplit(".", 1)[-1], path="")
@@ -251,7 +245,7 @@ def normalize_nulls(plural: str, obj: Any) -> None:
     (a nil pointer, omitted when encoded again), a null list item or map value is its type's zero
     value (`[null]` in `finalizers` is `[""]`). Stored objects then hold no null a client's
     strict model would refuse, exactly like a real server's."""
-    root = ROOT_DEFINITIONS.get(plural)
+    root = root_definition(plural)
     if root is not None and isinstance(obj, dict):
         _nulls(obj, definitions()[root])
 

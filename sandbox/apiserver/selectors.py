@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from .resources import Resource
+from .strategy import Resource, field_value
 
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
@@ -208,37 +208,25 @@ def parse_field_selector(text: str | None, resource: Resource) -> tuple[FieldTer
     return tuple(terms)
 
 
-def field_value(obj: dict, path: str) -> str:
-    """The string value of a dotted field path in an object, as field selectors see it."""
-    if path == "source":
-        return str((obj.get("source") or {}).get("component", ""))
-    current: object = obj
-    for part in path.split("."):
-        if not isinstance(current, dict):
-            return ""
-        current = current.get(part)
-    if current is None:
-        return ""
-    if isinstance(current, bool):
-        return "true" if current else "false"
-    return str(current)
-
-
-def fields_match(terms: Iterable[FieldTerm], obj: dict) -> bool:
-    """Whether an object satisfies every field term."""
+def fields_match(terms: Iterable[FieldTerm], obj: dict,
+                 value_of: Callable[[dict, str], str] = field_value) -> bool:
+    """Whether an object satisfies every field term; ``value_of`` is the kind's field-selector
+    predicate (`Strategy.field_value`)."""
     for term in terms:
-        equal = field_value(obj, term.field) == term.value
+        equal = value_of(obj, term.field) == term.value
         if equal == term.negate:
             return False
     return True
 
 
-def make_filter(labels: tuple[Requirement, ...], fields: tuple[FieldTerm, ...]) -> Callable[[dict], bool]:
+def make_filter(labels: tuple[Requirement, ...], fields: tuple[FieldTerm, ...],
+                value_of: Callable[[dict, str], str] = field_value) -> Callable[[dict], bool]:
     """One predicate for both selectors (fast path when neither is set)."""
     if not labels and not fields:
         return lambda obj: True
 
     def predicate(obj: dict) -> bool:
-        return labels_match(labels, obj.get("metadata", {}).get("labels")) and fields_match(fields, obj)
+        return labels_match(labels, obj.get("metadata", {}).get("labels")) and \
+            fields_match(fields, obj, value_of)
 
     return predicate

@@ -4,10 +4,12 @@ This module owns HTTP concerns only: routing `/api/v1/...` and `/apis/<group>/<v
 paths to resources (`resources.py`), bearer-token authentication (401), content negotiation
 (JSON, YAML, `as=Table`, `as=PartialObjectMetadata`; 406/415 for what it cannot speak),
 request body limits (413 above 3 MiB), the watch stream (one JSON event per line, never a
-blank line; bookmarks; watch-list), `pods/log`, discovery, `/openapi/v3`, `/version` and the
-health endpoints. Request bodies may be JSON, YAML or (for what `kubectl create` sends)
-protobuf, see `protobuf.py`. Object semantics live in `registry.py`, storage and watch fan-out in
-`store.py`. Every failure is answered with a `Status` object.
+blank line; bookmarks; watch-list), the generic `status` and `scale` subresources (a kind's
+other subresources, such as `pods/log`, are served by the handler its strategy declares),
+discovery, `/openapi/v3`, `/version` and the health endpoints. Request bodies may be JSON,
+YAML or (for what `kubectl create` sends) protobuf, see `protobuf.py`. Object semantics live
+in `registry.py` and the kinds' strategies, storage and watch fan-out in `store.py`. Every
+failure is answered with a `Status` object.
 """
 
 from __future__ import annotations
@@ -27,12 +29,13 @@ import yaml
 from aiohttp import web
 
 from . import discovery, errors, openapi, protobuf, tables
-from . import logs as podlogs
 from .certs import server_ssl_context
 from .errors import ApiError
 from .gc import GarbageCollector
-from .registry import FIELD_VALIDATION, NAMESPACES, PODS, Registry
-from .resources import Resource, lookup
+from .query import flag as _bool
+from .query import integer as _int
+from .registry import FIELD_VALIDATION, Registry
+from .resources import Resource, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import DB_FILE, Entry, Event, Expired, Store, encode
 
@@ -72,25 +75,6 @@ class Negotiated:
 def status_response(exc: ApiError) -> web.Response:
     """An error as a Status JSON response."""
     return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON)
-
-
-def _bool(query, name: str) -> bool:
-    """A boolean query parameter (`true`/`1`)."""
-    return query.get(name, "").lower() in ("true", "1")
-
-
-def _int(query, name: str, *, minimum: int = 0) -> int | None:
-    """An optional non-negative integer query parameter (400 when malformed)."""
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise errors.bad_request(f'invalid value for {name}: "{raw}" is not an integer') from None
-    if value < minimum:
-        raise errors.bad_request(f"invalid value for {name}: must be greater than or equal to {minimum}")
-    return value
 
 
 def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:
@@ -233,7 +217,7 @@ class ApiServer:
         self.gc = GarbageCollector(self.registry)
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
-        self._streams: set[asyncio.Task] = set()
+        self.streams: set[asyncio.Task] = set()
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
         """Open the store, create the boot namespaces, and listen."""
@@ -252,7 +236,7 @@ class ApiServer:
         """Close watches and log streams, stop listening, flush and close the store."""
         if self._gc_task is not None:
             self._gc_task.cancel()
-        for task in list(self._streams):
+        for task in list(self.streams):
             task.cancel()
         await self.store.close()
         if self._runner is not None:
@@ -349,7 +333,7 @@ class ApiServer:
                     return await self._watch(request, target)
                 return self._list(request, target)
             if method == "POST":
-                body = await self._object_body(request)
+                body = await self.object_body(request)
                 warnings: list[str] = []
                 obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run,
                                                  field_validation=self._field_validation(query),
@@ -361,23 +345,18 @@ class ApiServer:
         name = target.name
         if sub is None:
             return await self._object(request, target, dry_run=dry_run)
-        if sub not in res.subresources():
+        subresource = res.subresource(sub)
+        if subresource is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if sub == "log":
-            if method != "GET":
+        if subresource.handler is not None:
+            if not subresource.allows(method):
                 raise errors.method_not_allowed(method)
-            return await self._log(request, target)
-        if sub == "binding":
-            if method != "POST":
-                raise errors.method_not_allowed(method)
-            body = await self._object_body(request)
-            status = await self.registry.bind(target.namespace, name, body)
-            return web.Response(status=201, body=encode(status), content_type=JSON)
+            return await subresource.handler(self, request, target)
         if sub == "scale":
             if method == "GET":
                 return self._object_response(self.registry.get_scale(res, target.namespace, name))
             if method == "PUT":
-                body = await self._object_body(request)
+                body = await self.object_body(request)
                 scale = await self.registry.update_scale(res, target.namespace, name, body, dry_run=dry_run)
                 return self._object_response(scale)
             if method == "PATCH":
@@ -418,7 +397,7 @@ class ApiServer:
                                             rv=entry.obj["metadata"]["resourceVersion"])
             return self._encoded(entry.raw, entry.obj, negotiated)
         if method == "PUT":
-            body = await self._object_body(request)
+            body = await self.object_body(request)
             warnings: list[str] = []
             obj = await self.registry.update(res, target.namespace, name, body, subresource=sub,
                                              dry_run=dry_run, warnings=warnings,
@@ -437,7 +416,7 @@ class ApiServer:
         if method == "DELETE" and sub is None:
             options = await self._delete_options(request)
             obj, gone = await self.registry.delete(res, target.namespace, name, options, dry_run=dry_run)
-            if gone and res not in (PODS, NAMESPACES):
+            if gone and not strategy_for(res).return_deleted_object:
                 details = {"name": name, "kind": res.plural, "uid": obj["metadata"].get("uid")}
                 if res.group:
                     details["group"] = res.group
@@ -484,7 +463,7 @@ class ApiServer:
                                         warnings=warnings)
         return self._object_response(obj, warnings=warnings)
 
-    async def _object_body(self, request: web.Request) -> dict:
+    async def object_body(self, request: web.Request) -> dict:
         """The request body parsed as an object (JSON when no Content-Type is sent, like the real server)."""
         return parse_body(await self._read_body(request), request.headers.get("Content-Type"))
 
@@ -581,7 +560,7 @@ class ApiServer:
             raise errors.bad_request(str(exc)) from None
         if not labels and not fields:
             return None
-        return make_filter(labels, fields)
+        return make_filter(labels, fields, strategy_for(res).field_value)
 
     def _select(self, request: web.Request, target: Target) -> tuple[list[Entry], int]:
         """Selected entries of a list (one namespace or all) and the list's resourceVersion."""
@@ -685,7 +664,7 @@ class ApiServer:
             return response
         task = asyncio.current_task()
         assert task is not None
-        self._streams.add(task)
+        self.streams.add(task)
         try:
             await response.prepare(request)
             await self._pump(response, watcher, res, request, negotiated, timeout=timeout,
@@ -695,7 +674,7 @@ class ApiServer:
             pass
         finally:
             self.store.unwatch(watcher)
-            self._streams.discard(task)
+            self.streams.discard(task)
         return response
 
     def _bookmark(self, res: Resource, rv: int, *, initial_end: bool = False) -> bytes:
@@ -772,57 +751,3 @@ class ApiServer:
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
         return b'{"type":"' + event.type.encode() + b'","object":' + event.raw + b"}\n"
-
-    # ----- pods/log --------------------------------------------------------------------------
-    async def _log(self, request: web.Request, target: Target) -> web.StreamResponse:
-        """`pods/log`: the container's output as text; `follow=true` streams it as it grows."""
-        query = request.query
-        pod = self.registry.get(target.res, target.namespace, target.name or "").obj
-        container = podlogs.pick_container(pod, query.get("container"))
-        path = podlogs.locate(self.state_dir, pod, container, previous=_bool(query, "previous"))
-        tail = _int(query, "tailLines")
-        limit = _int(query, "limitBytes", minimum=1)
-        data, offset = podlogs.read_tail(path, tail_lines=tail, limit_bytes=limit)
-        if not _bool(query, "follow") or _bool(query, "previous"):
-            return web.Response(body=data, content_type="text/plain")
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        task = asyncio.current_task()
-        assert task is not None
-        self._streams.add(task)
-        sent = len(data)
-        uid = pod["metadata"]["uid"]
-        try:
-            if data:
-                await response.write(data)
-            while limit is None or sent < limit:
-                chunk = await asyncio.get_running_loop().run_in_executor(None, _read_from, path, offset)
-                if chunk:
-                    offset += len(chunk)
-                    if limit is not None:
-                        chunk = chunk[:limit - sent]
-                    sent += len(chunk)
-                    await response.write(chunk)
-                    continue
-                entry = self.store.get(target.res.key, target.namespace, target.name or "")
-                if entry is None or entry.obj["metadata"].get("uid") != uid or \
-                        podlogs.newer_run_exists(path) or not podlogs.container_running(entry.obj, container):
-                    return response
-                await asyncio.sleep(0.25)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._streams.discard(task)
-        return response
-
-
-def _read_from(path: Path, offset: int) -> bytes:
-    """Bytes appended to a file since `offset` (at most 1 MiB at a time)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            return handle.read(1024 * 1024)
-    except OSError:
-        return b""
-

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import urllib3
 
-from dashboard.launcher import free_port
+from lab.launcher import free_port
 from sandbox.apiserver.certs import ensure_certificates
 from sandbox.apiserver.server import ApiServer
 from tests.conftest import KUBECTL, Sandbox

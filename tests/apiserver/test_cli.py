@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from dashboard.launcher import free_port
+from lab.launcher import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

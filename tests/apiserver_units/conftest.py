@@ -23,6 +23,8 @@ MODEL = {
     "endpointslices": "V1EndpointSlice",
     "roles": "V1Role",
     "rolebindings": "V1RoleBinding",
+    "ingressclasses": "V1IngressClass",
+    "ingresses": "V1Ingress",
 }
 
 

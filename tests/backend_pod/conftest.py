@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.launcher import BASE_DIR, free_port, wait_for_port
+from lab.launcher import BASE_DIR, free_port, wait_for_port
 from tests import polling
 
 # Variables the backend reads; removed from the inherited environment so tests set them explicitly.

@@ -255,3 +255,20 @@ def test_echo_shows_the_request_as_received(backend: Backend) -> None:
     assert request["headers"]["x-custom"] == "hello" and request["body_bytes"] == 5
     assert backend.request("DELETE", "/echo").json()["request"]["method"] == "DELETE"
     assert backend.request("TRACE", "/echo").status == 405
+
+
+def test_work_burns_the_requested_cpu_time(backend: Backend) -> None:
+    resp = backend.get("/work?ms=50")
+    assert resp.status == 200
+    data = resp.json()
+    assert data["work_ms"] == 50 and data["pod"]["name"] == "backend-test-0"
+    assert 45 <= data["cpu_ms"] <= 1000
+    assert backend.get("/work").json()["work_ms"] == 20
+
+
+def test_work_is_bounded(backend: Backend) -> None:
+    for query in ("ms=1001", "ms=-1", "ms=x", "ms=5&ms=6", "cpu=5"):
+        resp = backend.get(f"/work?{query}")
+        assert resp.status == 400, query
+        assert resp.json()["error"], query
+    assert backend.get("/work?ms=0").json()["cpu_ms"] == 0

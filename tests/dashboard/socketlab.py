@@ -19,7 +19,7 @@ from typing import Any
 import aiohttp
 import requests
 
-from dashboard.launcher import Lab, free_port
+from lab.launcher import Lab, free_port
 from tests import polling
 from tests.dashboard.fakeapi import FakeApi
 

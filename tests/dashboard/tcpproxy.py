@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 
-from dashboard.launcher import free_port
+from lab.launcher import free_port
 
 
 class TcpProxy:

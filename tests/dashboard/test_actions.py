@@ -117,7 +117,7 @@ async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: obj
 def test_actions_answer_503_when_the_cluster_cannot_be_reached(settings: object, tmp_path: object,
                                                                browser_client: Client,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    from dashboard.launcher import free_port
+    from lab.launcher import free_port
 
     kubeconfig = tmp_path / "kubeconfig"  # type: ignore[operator]
     kubeconfig.write_text(

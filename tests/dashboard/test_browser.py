@@ -19,7 +19,7 @@ import yaml
 from kubernetes import client, config
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from dashboard.launcher import Lab
+from lab.launcher import Lab
 from tests.conftest import CHROMIUM_ARGS, REPO, RunningLab, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]

@@ -13,7 +13,7 @@ import pytest
 from kubernetes import client, config
 
 from dashboard.hub import Hub, KubeSource
-from dashboard.launcher import Lab
+from lab.launcher import Lab
 from tests.dashboard.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.sandbox
@@ -87,7 +87,7 @@ def restartable(tmp_path: Path) -> Iterator[Callable[..., tuple[Lab, int]]]:
 
 async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
                                                                  restartable: Callable) -> None:
-    from dashboard.launcher import free_port
+    from lab.launcher import free_port
 
     state_dir = tmp_path / "state"
     lab, port = restartable(state_dir, free_port())

@@ -16,7 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from dashboard.launcher import free_port
+from lab.launcher import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 

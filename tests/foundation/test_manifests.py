@@ -36,7 +36,7 @@ def test_manifest_set_is_the_seeds_objects() -> None:
         ("Deployment", "backend"), ("Service", "backend-service"), ("Pod", "frontend"),
         ("Deployment", "lb-demo-dashboard"), ("Service", "lb-demo-dashboard"),
         ("ServiceAccount", "lb-demo-dashboard"), ("Role", "lb-demo-dashboard"),
-        ("RoleBinding", "lb-demo-dashboard"),
+        ("RoleBinding", "lb-demo-dashboard"), ("Ingress", "backend"),
     }
 
 
@@ -64,6 +64,16 @@ def test_backend_service_selects_by_label_on_a_node_port() -> None:
     assert (port["port"], port["nodePort"], svc["type"]) == (80, 30080, "NodePort")
     backend_port = find("Deployment", "backend")["spec"]["template"]["spec"]["containers"][0]["ports"][0]
     assert port["targetPort"] in (backend_port["containerPort"], backend_port["name"])
+
+
+def test_backend_ingress_sends_every_path_to_the_backend_service() -> None:
+    spec = find("Ingress", "backend")["spec"]
+    assert spec["ingressClassName"] == "nginx"
+    (rule,) = spec["rules"]
+    (path,) = rule["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/", "Prefix")
+    assert path["backend"]["service"] == {"name": "backend-service", "port": {"name": "http"}}
+    assert find("Service", "backend-service")["spec"]["ports"][0]["name"] == "http"
 
 
 def test_stray_frontend_pod_is_outside_the_service_selector() -> None:

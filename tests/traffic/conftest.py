@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from dashboard.launcher import BASE_DIR, free_port, stop_process, wait_for_port
+from lab.launcher import BASE_DIR, free_port, stop_process, wait_for_port
 
 
 @dataclass

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from dashboard.launcher import BASE_DIR
+from lab.launcher import BASE_DIR
 
 
 def traffic(*args: str) -> subprocess.CompletedProcess[str]:

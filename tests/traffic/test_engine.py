@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
-from dashboard.launcher import free_port
 from dashboard.traffic.engine import LoadSpec, SpecError, Target, TrafficEngine, run_traffic
 from dashboard.traffic.stats import TrafficStats
+from lab.launcher import free_port
 from tests.traffic.helpers import own_loop
 
 

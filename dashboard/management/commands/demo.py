@@ -14,7 +14,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from dashboard.launcher import BASE_DIR, Lab, LabError, LabInterrupted
+from lab.launcher import BASE_DIR, Lab, LabError, LabInterrupted
 
 
 def port_number(raw: str) -> int:

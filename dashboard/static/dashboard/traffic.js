@@ -450,6 +450,31 @@
     setRunning(run.state === "running" || run.state === "starting");
   }
 
+  // What the topology view draws of the run (topology.js listens): the pod each live keep-alive
+  // connection is pinned to, and each pod's requests/s over the last second.
+  function announce() {
+    const run = model.run;
+    const running = Boolean(run && (run.state === "running" || run.state === "starting"));
+    const detail = { running, mode: run ? run.mode : null, target: run ? run.target : null,
+      connections: [], rates: {} };
+    if (running) {
+      const now = run.progress.elapsed;
+      const quiet = Math.max(1.5, run.rps ? 3 * run.conns / run.rps : 1.5); // longer: the connection is idle
+      model.lanes.forEach((segments, lane) => {
+        const last = segments[segments.length - 1];
+        if (last && last[1] && now - last[3] <= quiet) detail.connections.push({ lane, conn: last[0], pod: last[1] });
+      });
+      const current = Math.floor(now / model.bucket);
+      const window = Math.max(1, Math.round(1 / model.bucket)); // completed buckets of the last second
+      model.cells.forEach((cells, pod) => {
+        let count = 0;
+        for (let cell = current - window; cell < current; cell += 1) count += cells.get(cell) || 0;
+        if (count) detail.rates[pod] = count / (window * model.bucket);
+      });
+    }
+    document.dispatchEvent(new CustomEvent("lbdemo:traffic", { detail }));
+  }
+
   function render() {
     drawHeatmap();
     drawLatency();
@@ -457,6 +482,7 @@
     drawLanes();
     renderTables();
     renderProgress();
+    announce();
   }
 
   loadOptions();

@@ -1,7 +1,7 @@
 """Starts and stops the processes of a local lab: the sandbox cluster and the dashboard server.
 
-`manage.py demo` and the browser tests share this module so that tests run exactly what a
-user runs. Every child is started in its own session and is stopped (SIGTERM, then SIGKILL
+`manage.py demo`, the tests and the benchmarks share this module so that tests run exactly what
+a user runs. Every child is started in its own session and is stopped (SIGTERM, then SIGKILL
 after a grace period) when the lab stops, so no process is left behind.
 """
 
@@ -110,13 +110,15 @@ class Lab:
             raise LabInterrupted
 
     def start_sandbox(self, *, state_dir: Path, api_port: int, nodes: int = 3, timeout: float = 60.0,
-                      log_file: Path | None = None) -> Path:
-        """Start `python -m sandbox up` and return its kubeconfig once the API server listens."""
+                      log_file: Path | None = None, proxy_mode: str = "random") -> Path:
+        """Start `python -m sandbox up` and return its kubeconfig once the API server listens.
+
+        ``proxy_mode`` is how the Service proxy picks a pod per connection (`--proxy-mode`)."""
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = state_dir / "kubeconfig"
         ensure_port_free("127.0.0.1", api_port, what="the sandbox API server")
         cmd = [sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir),
-               "--api-port", str(api_port), "--nodes", str(nodes)]
+               "--api-port", str(api_port), "--nodes", str(nodes), "--proxy-mode", proxy_mode]
         proc = self._spawn(cmd, env={}, log_file=log_file)
         try:
             wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server",

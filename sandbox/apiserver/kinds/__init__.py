@@ -1,0 +1,83 @@
+"""Every kind the sandbox API server serves, one module each (kube-apiserver's `pkg/registry/<group>/<kind>`).
+
+A kind module holds everything particular to its kind: the `Resource` entry (group, version,
+kind, plural, the OpenAPI definition of its objects, namespaced or not, short names,
+categories, verbs, subresources, field selectors), and a `Strategy` subclass with its
+defaulting, create and update validation, Table columns and cells, field-selector values and
+lifecycle hooks (allocation, start-up objects, deletion behaviour). The generic code —
+`registry.py` (create/update/patch/delete), `tables.py`, `discovery.py`, `openapi.py`,
+`selectors.py`, `server.py` — only calls those hooks; rules several kinds share live in
+`sandbox/apiserver/validation/` (names, metadata, labels and selectors, ports, pod spec,
+replicated workloads) and `sandbox/apiserver/printing.py` (ages, columns, formatting).
+
+How to add a kind
+-----------------
+1. Write `kinds/<kind>.py` (copy a small one such as `configmap.py`):
+
+       RESOURCE = Resource("apps", "v1", "StatefulSet", "statefulsets", "io.k8s.api.apps.v1.StatefulSet",
+                           short_names=("sts",), categories=("all",), subresources=(STATUS, SCALE),
+                           generation=True)
+
+       class StatefulSetStrategy(Strategy):
+           resource = RESOURCE
+           def default(self, obj): ...                    # SetDefaults_<Kind>
+           def validate(self, errs, obj): ...             # errs.invalid(...), errs.required(...)
+           def validate_update(self, errs, obj, old): ... # immutable fields
+           def columns(self): ...                         # printers.go column definitions
+           def row(self, obj, now): ...                   # one cell per column
+
+       STRATEGY = StatefulSetStrategy()
+
+   Override only what differs from `Strategy` (see its docstring for the class attributes:
+   name format, status reset on create, graceful deletion ...). The OpenAPI definition must
+   exist in the official schemas (`schemas.definitions()`): it drives decoding (400 for a
+   wrong type), unknown-field checks, strategic merge patch and `/openapi/v3`. A subresource
+   other than status/scale declares a `Subresource(..., handler=...)` served by its own code.
+2. Add the module to `STRATEGIES` below (the order is discovery's order).
+3. Write its tests: unit tests of the pure hooks in `tests/apiserver_units/` (defaults,
+   messages, Table cells) and real kubectl / official client tests against a live sandbox in
+   `tests/apiserver/`; add the kind to `MODEL` in `tests/apiserver_units/conftest.py` so the
+   official client's strict models check what the server returns.
+
+Nothing else changes: routing, discovery, the store's key space, OpenAPI, Tables, field
+selectors and the fuzz/property tests all follow the entry.
+"""
+
+from __future__ import annotations
+
+from sandbox.apiserver.kinds import (
+    configmap,
+    deployment,
+    endpoints,
+    endpointslice,
+    event,
+    ingress,
+    ingressclass,
+    namespace,
+    node,
+    pod,
+    replicaset,
+    role,
+    rolebinding,
+    service,
+    serviceaccount,
+)
+from sandbox.apiserver.strategy import Strategy
+
+STRATEGIES: tuple[Strategy, ...] = (
+    namespace.STRATEGY,
+    node.STRATEGY,
+    pod.STRATEGY,
+    service.STRATEGY,
+    endpoints.STRATEGY,
+    event.STRATEGY,
+    configmap.STRATEGY,
+    serviceaccount.STRATEGY,
+    deployment.STRATEGY,
+    replicaset.STRATEGY,
+    endpointslice.STRATEGY,
+    role.STRATEGY,
+    rolebinding.STRATEGY,
+    ingressclass.STRATEGY,
+    ingress.STRATEGY,
+)

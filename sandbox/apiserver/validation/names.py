@@ -1,0 +1,114 @@
+"""Name formats, the sandbox's `k8s.io/apimachinery/pkg/util/validation`: DNS-1123 labels and
+subdomains, DNS-1035 labels, qualified names (label and annotation keys), label values, IP
+addresses, with apimachinery's exact wording (each returns the list of messages, empty if valid).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any
+
+from sandbox.apiserver.validation.fielderrors import Errors
+
+DNS1123_LABEL = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS1123_SUBDOMAIN = DNS1123_LABEL + r"(\." + DNS1123_LABEL + ")*"
+DNS1035_LABEL = "[a-z]([-a-z0-9]*[a-z0-9])?"
+QUALIFIED_NAME = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]"
+LABEL_VALUE = "(" + QUALIFIED_NAME + ")?"
+CONFIG_MAP_KEY = "[-._a-zA-Z0-9]+"
+FORMATS = {p: re.compile("^" + p + "$") for p in
+         (DNS1123_LABEL, DNS1123_SUBDOMAIN, DNS1035_LABEL, QUALIFIED_NAME, LABEL_VALUE, CONFIG_MAP_KEY)}
+
+
+def regex_error(msg: str, pattern: str, *examples: str) -> str:
+    shown = ",  or ".join(f"'{e}'" for e in examples)
+    return f"{msg} (e.g. {shown}, regex used for validation is '{pattern}')"
+
+
+def _name_errors(value: str, *, max_length: int, pattern: str, rule: str,
+                 examples: tuple[str, ...]) -> list[str]:
+    """Length and format errors of a name, worded like apimachinery's validators."""
+    errs = []
+    if len(value) > max_length:
+        errs.append(f"must be no more than {max_length} characters")
+    if not FORMATS[pattern].match(value):
+        errs.append(regex_error(rule, pattern, *examples))
+    return errs
+
+
+def dns1123_label_errors(value: str) -> list[str]:
+    """`IsDNS1123Label`."""
+    return _name_errors(value, max_length=63, pattern=DNS1123_LABEL, examples=("my-name", "123-abc"),
+                        rule="a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
+                             "or '-', and must start and end with an alphanumeric character")
+
+
+def dns1123_subdomain_errors(value: str) -> list[str]:
+    """`IsDNS1123Subdomain`."""
+    return _name_errors(value, max_length=253, pattern=DNS1123_SUBDOMAIN, examples=("example.com",),
+                        rule="a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
+                             "characters, '-' or '.', and must start and end with an alphanumeric character")
+
+
+def dns1035_label_errors(value: str) -> list[str]:
+    """`IsDNS1035Label` (Service names)."""
+    return _name_errors(value, max_length=63, pattern=DNS1035_LABEL, examples=("my-name", "abc-123"),
+                        rule="a DNS-1035 label must consist of lower case alphanumeric characters or '-', "
+                             "start with an alphabetic character, and end with an alphanumeric character")
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """`IsQualifiedName` (label and annotation keys)."""
+    parts = value.split("/")
+    if len(parts) == 1:
+        name = parts[0]
+        errs: list[str] = []
+    elif len(parts) == 2:
+        prefix, name = parts
+        errs = []
+        if not prefix:
+            errs.append("prefix part must be non-empty")
+        else:
+            errs.extend("prefix part " + e for e in dns1123_subdomain_errors(prefix))
+    else:
+        return [regex_error("a qualified name must consist of alphanumeric characters, '-', '_' or '.', "
+                             "and must start and end with an alphanumeric character", QUALIFIED_NAME,
+                             "MyName", "my.name", "123-abc")
+                + " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"]
+    if not name:
+        errs.append("name part must be non-empty")
+    elif len(name) > 63:
+        errs.append("name part must be no more than 63 characters")
+    if name and not FORMATS[QUALIFIED_NAME].match(name):
+        errs.append(regex_error("name part must consist of alphanumeric characters, '-', '_' or '.', and "
+                                 "must start and end with an alphanumeric character", QUALIFIED_NAME,
+                                 "MyName", "my.name", "123-abc"))
+    return errs
+
+
+def label_value_errors(value: str) -> list[str]:
+    """`IsValidLabelValue`."""
+    errs = []
+    if len(value) > 63:
+        errs.append("must be no more than 63 characters")
+    if not FORMATS[LABEL_VALUE].match(value):
+        errs.append(regex_error("a valid label must be an empty string or consist of alphanumeric "
+                                 "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                                 "character", LABEL_VALUE, "MyValue", "my_value", "12345"))
+    return errs
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+NAME_CHECKS = {"label": dns1123_label_errors, "subdomain": dns1123_subdomain_errors,
+               "dns1035": dns1035_label_errors}
+
+
+def validate_ip(errs: Errors, value: Any, path: str) -> None:
+    try:
+        ipaddress.ip_address(str(value))
+    except ValueError:
+        errs.invalid(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")

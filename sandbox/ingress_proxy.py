@@ -1,0 +1,738 @@
+"""The ingress controller's data plane: an HTTP/1.1 reverse proxy that balances every request.
+
+The Service proxy (`sandbox/proxy.py`) forwards bytes: it picks a pod once per TCP connection.
+This proxy speaks HTTP (requests and responses parsed with httptools, the llhttp parser
+uvicorn and Node.js use), so it picks a pod **per request**: one client keep-alive connection
+through an Ingress reaches every ready pod in turn, as with ingress-nginx.
+
+For each request on a client connection, in order (pipelined requests wait their turn):
+
+1. `RouteTable.route(host, path)` chooses a backend (``sandbox/ingress_rules.py``); no
+   match -> ``404 Not Found`` from the proxy itself;
+2. round-robin over that backend's ready endpoints (pod IP:port from EndpointSlices); none ->
+   ``503 Service Temporarily Unavailable``;
+3. an idle upstream connection to that pod from its keep-alive pool, or a new one;
+4. the request goes upstream with hop-by-hop headers removed and ``X-Forwarded-For``
+   (appended), ``X-Forwarded-Host``, ``X-Forwarded-Proto``, ``X-Forwarded-Port`` and
+   ``X-Real-IP`` set; the response comes back with hop-by-hop headers removed and its body
+   as the pod framed it (HTTP/1.0 clients are proxied as HTTP/1.0, so never get chunked
+   bodies; a body without length ends the client connection with it);
+5. the upstream connection goes back to the pool when the pod kept it alive.
+
+A pooled connection the pod closed in the meantime (the race every keep-alive pool has) is
+retried once on a fresh connection when the request was small enough to keep; a pod that
+refuses connections is skipped for the next one (up to 3 tries), then ``502 Bad Gateway``.
+No response head within 60 s (ingress-nginx's proxy-read-timeout) -> ``504 Gateway
+Timeout``; a client idle for 75 s (its keepalive_timeout) is closed.
+
+`IngressProxy.update(routes, endpoints)` swaps the table and endpoint lists at once (the
+controller calls it on every cache change). An endpoint that left the ready set is drained:
+no new requests, its idle pooled connections closed, its requests in flight answered, their
+connections then closed. WebSocket/Upgrade requests are not supported (501).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+
+import httptools
+
+from sandbox.ingress_rules import Backend, RouteTable, Target
+
+log = logging.getLogger("sandbox.ingress")
+
+READ_TIMEOUT = 60.0
+CLIENT_IDLE_TIMEOUT = 75.0
+CONNECT_TRIES = 3
+MAX_IDLE_PER_ENDPOINT = 64
+REPLAY_LIMIT = 64 * 1024
+PAUSE_LIMIT = 256 * 1024
+SWEEP_PERIOD = 1.0
+
+# Response header lines dropped on the way to the client (Transfer-Encoding stays: the body is
+# forwarded with the pod's own framing).
+STRIPPED = frozenset((b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"upgrade"))
+HOP_BY_HOP_LINE = re.compile(rb"\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade)[ \t]*:")
+HOP_BY_HOP = frozenset(
+    (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
+)
+FORWARDED = frozenset((b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port", b"x-real-ip"))
+NO_BODY_STATUS = frozenset((204, 304))
+SERVER = b"Server: lb-demo-ingress\r\n"
+
+
+def error_response(status: int, reason: str, *, close: bool) -> bytes:
+    """A small HTML error page like ingress-nginx's (``<center><h1>503 ...</h1></center>``)."""
+    body = (
+        f"<html>\r\n<head><title>{status} {reason}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{status} {reason}</h1></center>\r\n<hr><center>lb-demo-ingress</center>\r\n"
+        "</body>\r\n</html>\r\n"
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status} {reason}\r\nContent-Type: text/html\r\nContent-Length: {len(body)}\r\n"
+        f"{'Connection: close' if close else 'Connection: keep-alive'}\r\n"
+    ).encode()
+    return head + SERVER + b"\r\n" + body
+
+
+@dataclass(eq=False)
+class EndpointPool:
+    """One pod address: its idle keep-alive connections, requests in flight, drain state."""
+
+    ip: str
+    port: int
+    pod: str
+    idle: list[Upstream] = field(default_factory=list)
+    busy: int = 0
+    requests: int = 0
+    draining: bool = False
+
+    def drain(self) -> None:
+        """The endpoint left the ready set: close idle connections, keep none from now on."""
+        self.draining = True
+        for up in self.idle:
+            up.close()
+        self.idle.clear()
+
+
+@dataclass(eq=False)
+class BackendEndpoints:
+    """A backend's ready endpoints and its round-robin position."""
+
+    pools: list[EndpointPool] = field(default_factory=list)
+    next: int = 0
+
+    def pick(self, skip: set[EndpointPool] | None = None) -> EndpointPool | None:
+        """The next endpoint in round-robin order (not one in ``skip``)."""
+        pools = self.pools
+        for _ in range(len(pools)):
+            pool = pools[self.next % len(pools)]
+            self.next += 1
+            if not skip or pool not in skip:
+                return pool
+        return None
+
+
+class Upstream(asyncio.Protocol):
+    """A connection from the proxy to one pod; serves one exchange at a time.
+
+    Responses are forwarded as they arrive: llhttp (httptools) finds where each ends, the head
+    is rewritten only when it carries hop-by-hop headers or the client needs another
+    Connection header, and body bytes pass through untouched (the pod's own framing)."""
+
+    def __init__(self, proxy: IngressProxy, pool: EndpointPool) -> None:
+        self.proxy = proxy
+        self.pool = pool
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpResponseParser(self)
+        self.exchange: Exchange | None = None
+        self.reused = False
+        self.responded = False
+        self.closed = False
+        self.sent_at = 0.0
+        self.in_head = True
+        self.head_buf = b""
+        self.done = False
+        self.done_keep_alive = False
+        self.skip_body = False
+
+    def reset(self) -> None:
+        """Ready for the next exchange."""
+        self.responded = False
+        self.in_head = True
+        self.head_buf = b""
+        self.done = False
+        self.skip_body = False
+
+    # -- connection events ---------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        ex = self.exchange
+        if ex is None:
+            self.close()
+            return
+        self.responded = True
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError:
+            if not self.skip_body:
+                raise
+        except httptools.HttpParserError:
+            log.warning("bad response from %s:%d (%s); closing", self.pool.ip, self.pool.port, self.pool.pod)
+            self.close()
+            self.exchange = None
+            ex.upstream_failed(self, bad=True)
+            return
+        out = self._head(ex, data) if self.in_head else data
+        if out:
+            ex.client.transport.write(out)
+        if self.done:
+            self.done = False
+            ex.response_done(self, keep_alive=self.done_keep_alive)
+
+    def _head(self, ex: Exchange, data: bytes) -> bytes:
+        """Bytes to send once the response head is complete (informational heads pass through)."""
+        buf = self.head_buf + data if self.head_buf else data
+        out = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                self.head_buf = buf
+                return out
+            head, buf = buf[: end + 2], buf[end + 4 :]
+            status = int(head[9:12]) if head[9:12].isdigit() else 0
+            if 100 <= status < 200 and status != 101:
+                out += head + b"\r\n"
+                continue
+            self.in_head = False
+            self.head_buf = b""
+            return out + ex.response_head(head, status) + buf
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        with contextlib.suppress(ValueError):
+            self.pool.idle.remove(self)
+        ex = self.exchange
+        if ex is not None:
+            self.exchange = None
+            ex.upstream_failed(self, bad=False)
+
+    def pause_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.exchange is not None:
+            self.exchange.client.transport.resume_reading()
+
+    def close(self) -> None:
+        """Close the connection (an exchange on it is not told; callers handle it)."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- httptools callbacks (the response) ----------------------------------------------------
+
+    def on_headers_complete(self) -> None:
+        ex = self.exchange
+        if ex is not None and ex.head_request and self.parser.get_status_code() >= 200:
+            # A response to HEAD announces a length but has no body; llhttp cannot be told, so
+            # the exchange ends here and the connection gets a fresh parser.
+            self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
+            self.skip_body = True
+            self.parser = httptools.HttpResponseParser(self)
+            raise _SkipBody
+
+    def on_message_complete(self) -> None:
+        status = self.parser.get_status_code()
+        if 100 <= status < 200 and status != 101:
+            return
+        self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
+
+
+class _SkipBody(Exception):
+    """Raised from a callback to stop parsing a HEAD response after its head."""
+
+
+class Exchange:
+    """One request from a client connection and its response."""
+
+    __slots__ = (
+        "body_chunks",
+        "chunked",
+        "client",
+        "head",
+        "head_request",
+        "keep_alive",
+        "pending_answer",
+        "pool",
+        "replay",
+        "request_complete",
+        "response_started",
+        "response_until_close",
+        "target",
+        "tried",
+        "upstream",
+        "version",
+    )
+
+    def __init__(self, client: ClientConnection, head: bytes, *, chunked: bool, head_request: bool,
+                 keep_alive: bool, version: str, target: Target | None, has_body: bool) -> None:
+        self.client = client
+        self.pending_answer: tuple[int, str] | None = None
+        self.head = head
+        self.chunked = chunked
+        self.head_request = head_request
+        self.keep_alive = keep_alive
+        self.version = version
+        self.target = target
+        self.body_chunks: list[bytes] = []
+        self.replay: list[bytes] | None = [head]
+        self.request_complete = not has_body
+        self.upstream: Upstream | None = None
+        self.pool: EndpointPool | None = None
+        self.tried: set[EndpointPool] = set()
+        self.response_started = False
+        self.response_until_close = False
+
+    # -- request side --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Route the request and send it upstream (or answer 404/503 at once)."""
+        proxy = self.client.proxy
+        if self.target is None:
+            proxy.answered[404] = proxy.answered.get(404, 0) + 1
+            self.answer(404, "Not Found")
+            return
+        endpoints = proxy.endpoints.get(self.target.backend)
+        pool = endpoints.pick(self.tried) if endpoints is not None else None
+        if pool is None:
+            if self.tried:
+                self.answer(502, "Bad Gateway")
+            else:
+                proxy.answered[503] = proxy.answered.get(503, 0) + 1
+                self.answer(503, "Service Temporarily Unavailable")
+            return
+        self.pool = pool
+        pool.busy += 1
+        pool.requests += 1
+        while pool.idle:
+            up = pool.idle.pop()
+            if not up.closed and up.transport is not None and not up.transport.is_closing():
+                self.attach(up)
+                return
+        asyncio.get_running_loop().create_task(self.connect(pool))
+
+    async def connect(self, pool: EndpointPool) -> None:
+        """Open a new connection to ``pool``'s pod, then send the request on it."""
+        loop = asyncio.get_running_loop()
+        up = Upstream(self.client.proxy, pool)
+        try:
+            await loop.create_connection(lambda: up, pool.ip, pool.port)
+        except OSError as exc:
+            self.client.proxy.note_connect_failure(pool, exc)
+            pool.busy -= 1
+            self.pool = None
+            self.tried.add(pool)
+            if self.client.closed:
+                return
+            if len(self.tried) < CONNECT_TRIES:
+                self.start()
+            else:
+                self.answer(502, "Bad Gateway")
+            return
+        if self.client.closed:
+            pool.busy -= 1
+            up.close()
+            return
+        self.attach(up)
+
+    def attach(self, up: Upstream) -> None:
+        """Send the request (head and the body so far) on ``up``."""
+        self.upstream = up
+        up.exchange = self
+        up.reset()
+        up.sent_at = time.monotonic()
+        self.client.proxy.busy.add(up)
+        assert up.transport is not None
+        if self.body_chunks:
+            up.transport.writelines([self.head, *self.body_chunks])
+            self.body_chunks = []
+        else:
+            up.transport.write(self.head)
+        if self.client.paused_for_body:
+            self.client.resume()
+
+    def request_body(self, body: bytes) -> None:
+        """A piece of the request body from the client."""
+        if self.pending_answer is not None:
+            return
+        data = b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body
+        self._keep_for_replay(data)
+        up = self.upstream
+        if up is not None and up.transport is not None:
+            up.transport.write(data)
+        else:
+            self.body_chunks.append(data)
+            if sum(map(len, self.body_chunks)) > PAUSE_LIMIT:
+                self.client.pause_for_body()
+
+    def request_done(self) -> None:
+        """The client's request is complete."""
+        if self.request_complete:
+            return
+        self.request_complete = True
+        if self.pending_answer is not None:
+            self.answer(*self.pending_answer)
+            return
+        if self.chunked:
+            self._keep_for_replay(b"0\r\n\r\n")
+            up = self.upstream
+            if up is not None and up.transport is not None:
+                up.transport.write(b"0\r\n\r\n")
+            else:
+                self.body_chunks.append(b"0\r\n\r\n")
+
+    def _keep_for_replay(self, data: bytes) -> None:
+        if self.replay is not None:
+            self.replay.append(data)
+            if sum(map(len, self.replay)) > REPLAY_LIMIT:
+                self.replay = None
+
+    # -- response side -------------------------------------------------------------------------
+
+    def response_head(self, head: bytes, status: int) -> bytes:
+        """The pod's final response head as the client gets it: no hop-by-hop headers, and the
+        Connection header this client connection needs."""
+        low = head.lower()
+        if (
+            not self.head_request
+            and status not in NO_BODY_STATUS
+            and b"\ncontent-length:" not in low
+            and b"\ntransfer-encoding:" not in low
+        ):
+            # No length: the body ends when the pod closes, so this client connection ends too.
+            self.response_until_close = True
+            self.keep_alive = False
+        if HOP_BY_HOP_LINE.search(low):
+            lines = head.split(b"\r\n")
+            head = b"\r\n".join(x for x in lines if x.partition(b":")[0].strip().lower() not in STRIPPED)
+        self.response_started = True
+        if not self.keep_alive:
+            return head + b"Connection: close\r\n\r\n"
+        if self.version == "1.0":
+            return head + b"Connection: keep-alive\r\n\r\n"
+        return head + b"\r\n"
+
+    def response_done(self, up: Upstream, *, keep_alive: bool) -> None:
+        """The response is complete: release the upstream connection, go on with the next request."""
+        self.release(up, keep_alive=keep_alive and self.request_complete)
+        self.client.exchange_done(self)
+
+    def release(self, up: Upstream, *, keep_alive: bool) -> None:
+        """Give ``up`` back to its pool (or close it) and forget it."""
+        proxy = self.client.proxy
+        proxy.busy.discard(up)
+        up.exchange = None
+        self.upstream = None
+        pool = up.pool
+        if self.pool is pool:
+            pool.busy -= 1
+            self.pool = None
+        if keep_alive and not pool.draining and not up.closed and len(pool.idle) < MAX_IDLE_PER_ENDPOINT:
+            up.reused = True
+            pool.idle.append(up)
+        else:
+            up.close()
+
+    def upstream_failed(self, up: Upstream, *, bad: bool) -> None:
+        """The upstream connection closed (or sent garbage) before the response was complete."""
+        proxy = self.client.proxy
+        proxy.busy.discard(up)
+        up.exchange = None
+        self.upstream = None
+        if self.pool is up.pool:
+            up.pool.busy -= 1
+            self.pool = None
+        if self.client.closed:
+            return
+        if self.response_until_close and not bad:
+            self.client.exchange_done(self)
+            return
+        if self.response_started:
+            self.client.abort()
+            return
+        if not bad and up.reused and not up.responded and self.replay is not None:
+            # The pod closed an idle pooled connection just as the request went out: resend it
+            # on a fresh connection to the same endpoint.
+            self.body_chunks = self.replay[1:]
+            self.pool = up.pool
+            up.pool.busy += 1
+            asyncio.get_running_loop().create_task(self.connect(up.pool))
+            return
+        self.answer(502, "Bad Gateway")
+
+    def timed_out(self, up: Upstream) -> None:
+        """No response within READ_TIMEOUT."""
+        up.exchange = None
+        self.upstream = None
+        up.close()
+        if self.pool is up.pool:
+            up.pool.busy -= 1
+            self.pool = None
+        if self.response_started:
+            self.client.abort()
+        else:
+            self.answer(504, "Gateway Timeout")
+
+    def answer(self, status: int, reason: str) -> None:
+        """Answer the client from the proxy itself (once its request body has been read)."""
+        if not self.request_complete:
+            self.pending_answer = (status, reason)
+            return
+        self.client.transport.write(error_response(status, reason, close=not self.keep_alive))
+        self.client.exchange_done(self)
+
+
+class ClientConnection(asyncio.Protocol):
+    """A client connection accepted on an ingress listener."""
+
+    def __init__(self, proxy: IngressProxy, port: int) -> None:
+        self.proxy = proxy
+        self.port = b"%d" % port
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer = b""
+        self.local = b""
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.queue: list[Exchange] = []
+        self.closed = False
+        self.idle_since = time.monotonic()
+        self.paused_for_body = False
+        self.writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername") or ("", 0)
+        self.peer = str(peer[0]).encode()
+        local = transport.get_extra_info("sockname") or ("", 0)
+        self.local = str(local[0]).encode()
+        self.proxy.clients.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(501, "Not Implemented")
+        except httptools.HttpParserError:
+            self._reject(400, "Bad Request")
+
+    def _reject(self, status: int, reason: str) -> None:
+        if self.queue:
+            self.abort()
+            return
+        self.transport.write(error_response(status, reason, close=True))
+        self.transport.close()
+        self.closed = True
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.proxy.clients.discard(self)
+        for ex in self.queue:
+            up = ex.upstream
+            if up is not None:
+                ex.release(up, keep_alive=False)
+            elif ex.pool is not None:
+                ex.pool.busy -= 1
+                ex.pool = None
+        self.queue.clear()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        if self.queue and self.queue[0].upstream is not None:
+            up = self.queue[0].upstream
+            if up.transport is not None:
+                up.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.queue and self.queue[0].upstream is not None:
+            up = self.queue[0].upstream
+            if up.transport is not None:
+                up.transport.resume_reading()
+
+    def pause_for_body(self) -> None:
+        """Stop reading while a request body waits for its upstream connection."""
+        if not self.paused_for_body:
+            self.paused_for_body = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """Read again (the body has somewhere to go)."""
+        self.paused_for_body = False
+        self.transport.resume_reading()
+
+    def abort(self) -> None:
+        """Drop the client connection (a response broke off midway)."""
+        self.closed = True
+        self.transport.abort()
+
+    # -- httptools callbacks (the request) -----------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method()
+        version = parser.get_http_version()
+        host = b""
+        forwarded_for = b""
+        chunked = False
+        has_body = False
+        # HTTP/1.0 clients are proxied as HTTP/1.0 (with keep-alive), so the pod never answers
+        # them chunked and every response passes through with its own framing.
+        lines = [b"%b %b HTTP/1.1\r\n" % (method, self.url) if version == "1.1" else
+                 b"%b %b HTTP/1.0\r\nConnection: keep-alive\r\n" % (method, self.url)]
+        for name, value in self.headers:
+            low = name.lower()
+            if low == b"host":
+                host = value
+            elif low == b"content-length":
+                has_body = value.strip() not in (b"0", b"")
+            elif low in HOP_BY_HOP:
+                if low == b"transfer-encoding":
+                    chunked = True
+                continue
+            elif low == b"x-forwarded-for":
+                forwarded_for = value + b", "
+                continue
+            elif low in FORWARDED:
+                continue
+            lines.append(b"%b: %b\r\n" % (name, value))
+        if chunked:
+            lines.append(b"Transfer-Encoding: chunked\r\n")
+        if not host:
+            # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
+            lines.append(b"Host: %b\r\n" % self.local)
+        peer = self.peer
+        lines.append(
+            b"X-Forwarded-For: %b%b\r\nX-Real-IP: %b\r\nX-Forwarded-Host: %b\r\n"
+            b"X-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
+            % (forwarded_for, peer, peer, host, self.port)
+        )
+        path = self.url.partition(b"?")[0]
+        target = self.proxy.routes.route(host.decode("latin-1"), path.decode("latin-1"))
+        ex = Exchange(
+            self,
+            b"".join(lines),
+            chunked=chunked,
+            head_request=method == b"HEAD",
+            keep_alive=parser.should_keep_alive(),
+            version=version,
+            target=target,
+            has_body=has_body or chunked,
+        )
+        self.queue.append(ex)
+        if len(self.queue) == 1:
+            ex.start()
+
+    def on_body(self, body: bytes) -> None:
+        if self.queue:
+            self.queue[-1].request_body(body)
+
+    def on_message_complete(self) -> None:
+        if self.queue:
+            self.queue[-1].request_done()
+
+    # -- exchanges -----------------------------------------------------------------------------
+
+    def exchange_done(self, ex: Exchange) -> None:
+        """The head exchange answered: close, or start the next pipelined request."""
+        if self.queue and self.queue[0] is ex:
+            self.queue.pop(0)
+        if self.closed:
+            return
+        if not ex.keep_alive:
+            self.closed = True
+            self.transport.close()
+            return
+        self.idle_since = time.monotonic()
+        if self.queue:
+            self.queue[0].start()
+
+
+class IngressProxy:
+    """The proxy's state: the route table, endpoints per backend, pools, open connections."""
+
+    def __init__(self) -> None:
+        self.routes = RouteTable()
+        self.endpoints: dict[Backend, BackendEndpoints] = {}
+        self.pools: dict[tuple[str, int], EndpointPool] = {}
+        self.busy: set[Upstream] = set()
+        self.clients: set[ClientConnection] = set()
+        self.answered: dict[int, int] = {}
+        self._failures = 0
+        self._failure_logged = -10.0
+
+    def update(self, routes: RouteTable, endpoints: dict[Backend, list[tuple[str, int, str]]]) -> None:
+        """Swap in a new route table and endpoint lists; drain endpoints that left."""
+        wanted: dict[tuple[str, int], EndpointPool] = {}
+        fresh: dict[Backend, BackendEndpoints] = {}
+        for backend, eps in endpoints.items():
+            pools = []
+            for ip, port, pod in eps:
+                pool = wanted.get((ip, port)) or self.pools.get((ip, port))
+                if pool is None or pool.draining:
+                    pool = EndpointPool(ip, port, pod)
+                pool.pod = pod
+                wanted[(ip, port)] = pool
+                pools.append(pool)
+            old = self.endpoints.get(backend)
+            fresh[backend] = BackendEndpoints(pools, old.next if old is not None else 0)
+        for addr, pool in self.pools.items():
+            if wanted.get(addr) is not pool:
+                pool.drain()
+        self.pools = wanted
+        self.endpoints = fresh
+        self.routes = routes
+
+    def note_connect_failure(self, pool: EndpointPool, exc: OSError) -> None:
+        """Log (at most every 5 s) that connecting to a pod failed."""
+        now = time.monotonic()
+        self._failures += 1
+        if now - self._failure_logged >= 5.0:
+            log.warning("%d upstream connect failure(s): %s:%d (%s) %s", self._failures, pool.ip, pool.port,
+                        pool.pod, exc.strerror or exc)
+            self._failures, self._failure_logged = 0, now
+
+    def sweep(self) -> None:
+        """Time out slow upstream responses and idle clients (called every second)."""
+        now = time.monotonic()
+        for up in list(self.busy):
+            ex = up.exchange
+            if ex is None:
+                self.busy.discard(up)
+            elif not ex.response_started and now - up.sent_at > READ_TIMEOUT:
+                self.busy.discard(up)
+                ex.timed_out(up)
+        for client in list(self.clients):
+            if not client.queue and now - client.idle_since > CLIENT_IDLE_TIMEOUT:
+                client.closed = True
+                client.transport.close()
+
+    async def run_sweeper(self) -> None:
+        """Sweep forever."""
+        while True:
+            await asyncio.sleep(SWEEP_PERIOD)
+            self.sweep()
+
+    async def listen(self, host: str, port: int) -> asyncio.AbstractServer:
+        """Accept client connections on ``host:port``."""
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(
+            lambda: ClientConnection(self, port), host, port, reuse_address=True, backlog=1024
+        )
+
+    def close(self) -> None:
+        """Close every connection."""
+        for client in list(self.clients):
+            client.transport.close()
+        for pool in self.pools.values():
+            pool.drain()

@@ -67,8 +67,10 @@ class MalformedRequestMiddleware:
             # One line, no traceback: the request is the client's mistake (or a probe).
             log.warning("400 malformed %s request from %s: %s: %.200s", str(request.method)[:10],
                         _client(request), type(exc).__name__, exc)
-            return HttpResponseBadRequest(f"Malformed request: {type(exc).__name__}.\n",
-                                          content_type="text/plain")
+            response = HttpResponseBadRequest(f"Malformed request: {type(exc).__name__}.\n",
+                                              content_type="text/plain")
+            response._has_been_logged = True  # type: ignore[attr-defined] # Django's "Bad Request:" line
+            return response
         return self.get_response(request)
 
 

@@ -244,6 +244,8 @@ async def test_a_malformed_replicaset_never_breaks_the_page_or_the_stream(lab: S
     page = requests.get(lab.url + "/", headers={"Cookie": lab.cookie()}, timeout=60)
     assert page.status_code == 200
     assert 'id="replicasets"' in page.text and 'id="nodes"' in page.text
+    assert "no-store" in page.headers["Cache-Control"]
+    assert "connect-src 'self'" in page.headers["Content-Security-Policy"]
     async with aiohttp.ClientSession() as session:
         ws = await lab.ws(session)
         await frames_until(ws, is_live)

@@ -219,6 +219,9 @@ def test_a_failing_section_shows_an_error_box_and_the_status_names_it(
             seq = cache.seq
     assert 'id="replicasets" class="panel section-error"' in html
     assert "cannot show: ReplicaSets" in html
+    page, status = stream.page_sections(view_of(cache))  # the first page load: same isolation
+    assert 'class="panel section-error"' in page["replicasets"] and "cannot show: ReplicaSets" in status
+    assert 'id="deployment"' in page["deployment"]
     assert 'id="deployment"' in html and 'id="pod-uid-backend-a"' in html  # the rest still renders
     assert 'id="replicasets" class="panel section-error"' not in delta  # unchanged box: not re-sent
     assert "cannot show: ReplicaSets" in delta

@@ -2,6 +2,11 @@
 
 Without --kubeconfig it starts the local sandbox cluster (`python -m sandbox up`); with it,
 the dashboard watches that cluster instead. It prints a login URL carrying a one-time token.
+
+Log hygiene: the token is printed to the terminal only. The log files the demo keeps in the
+state directory (dashboard.log, sandbox.log) and the dashboard's database are created 0600
+(readable by the user only) before any child opens them, and the dashboard scrubs tokens from
+what it logs (dashboard.logredact), so nothing written to disk logs anyone in.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from dashboard.settings import private_file
 
 from lab.launcher import BASE_DIR, Lab, LabError, LabInterrupted
 
@@ -54,6 +61,8 @@ class Command(BaseCommand):
         state_dir = Path(str(options["state_dir"])).resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
+        for name in ("dashboard.log", "sandbox.log", "dashboard.sqlite3"):
+            private_file(state_dir / name)
         env = {
             "LBDEMO_LOGIN_TOKEN": token,
             "LBDEMO_NAMESPACE": str(options["namespace"]),

@@ -14,11 +14,10 @@ import json
 import re
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import urllib3
@@ -26,8 +25,10 @@ from django.conf import settings
 from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
+import servinggate
+from dashboard import objects
+from dashboard.hub import api_known_unreachable
 from dashboard.kube import api_client
-from dashboard.presenters import parse_selector, selector_matches
 
 # Actions answer the learner at once: an API server that does not answer in this time is down.
 API_TIMEOUT = 5.0
@@ -77,6 +78,15 @@ def cluster_call(what: str) -> Iterator[None]:
         raise ActionError(503, "cannot reach the cluster's API server; try again in a moment") from exc
 
 
+def cluster_client() -> ApiClient:
+    """An API client for one action; refused at once (503) when the watch hub already knows
+    the API server does not answer, instead of waiting for the request's timeout."""
+    if api_known_unreachable():
+        raise ActionError(503, "cannot reach the cluster's API server (it stopped answering); "
+                               "try again in a moment")
+    return api_client()
+
+
 def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
     """Set the backend Deployment's desired replicas (0..LBDEMO_MAX_REPLICAS)."""
     name = settings.LBDEMO_DEPLOYMENT if deployment is None else valid_name(deployment)
@@ -86,7 +96,7 @@ def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
         raise ActionError(400, "replicas must be a whole number")
     if not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS:
         raise ActionError(400, f"replicas must be between 0 and {settings.LBDEMO_MAX_REPLICAS}")
-    with api_client() as api, cluster_call(f"Deployment {name!r}"):
+    with cluster_client() as api, cluster_call(f"Deployment {name!r}"):
         AppsV1Api(api).patch_namespaced_deployment_scale(
             name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}}, _request_timeout=API_TIMEOUT)
     return replicas
@@ -98,8 +108,7 @@ def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
         response = CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
                                                       _preload_content=False, _request_timeout=API_TIMEOUT)
     pod = json.loads(response.data)
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    if not selector_matches(labels, parse_selector(settings.LBDEMO_SELECTOR)):
+    if not objects.parse_selector(settings.LBDEMO_SELECTOR).selects(pod):
         raise ActionError(403, f"pod {name!r} is not a backend pod ({settings.LBDEMO_SELECTOR}); refused")
     return pod
 
@@ -107,7 +116,7 @@ def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
 def pod_delete(*, name: str) -> str:
     """Delete one backend pod (gracefully, like `kubectl delete pod`); its ReplicaSet replaces it."""
     valid_name(name)
-    with api_client() as api:
+    with cluster_client() as api:
         pod = _backend_pod(api, name)
         uid = (pod.get("metadata") or {}).get("uid")
         with cluster_call(f"pod {name!r}"):
@@ -117,36 +126,29 @@ def pod_delete(*, name: str) -> str:
     return name
 
 
-def pod_port(pod: dict[str, Any]) -> int:
-    """The backend container's HTTP port: the port named "http", else the first one, else 8080."""
-    ports = [p for c in (pod.get("spec") or {}).get("containers") or [] for p in c.get("ports") or []]
-    named = next((p for p in ports if p.get("name") == "http"), None) or (ports[0] if ports else None)
-    return int(named.get("containerPort")) if named and named.get("containerPort") else 8080
-
-
 def pod_readiness_set(*, name: str, ready: bool) -> bool:
-    """Flip a backend pod's readiness switch (backend_pod's /readyz/enable or /readyz/disable).
+    """Flip a backend pod's readiness switch: its readiness-gate condition ``lb-demo.dev/serving``,
+    set True or False through ``pods/<name>/status`` (see the `servinggate` package).
 
-    The readiness probe then fails (or passes) and the pod leaves (or rejoins) the Service's
-    endpoints — the pod keeps running, exactly as with a real app that reports unready.
+    The kubelet then reports the pod Ready (or not, ``ReadinessGatesNotReady``) and the pod joins
+    (or leaves) the Service's endpoints — it keeps running, exactly as with a real app that
+    reports unready. The dashboard never sends a request to the pod itself.
     """
     valid_name(name)
     if not isinstance(ready, bool):
         raise ActionError(400, "ready must be true or false")
-    with api_client() as api:
+    with cluster_client() as api:
         pod = _backend_pod(api, name)
-    if (pod.get("metadata") or {}).get("deletionTimestamp"):
-        raise ActionError(409, f"pod {name!r} is terminating")
-    ip = (pod.get("status") or {}).get("podIP")
-    if not ip:
-        raise ActionError(409, f"pod {name!r} has no IP yet")
-    url = f"http://{ip}:{pod_port(pod)}/readyz/{'enable' if ready else 'disable'}"
-    request = urllib.request.Request(url, method="POST", data=b"")
-    try:
-        with urllib.request.urlopen(request, timeout=3) as answer:
-            answer.read()
-    except (urllib.error.URLError, OSError) as exc:
-        raise ActionError(502, f"pod {name!r} did not accept the readiness switch ({exc})") from exc
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            raise ActionError(409, f"pod {name!r} is terminating")
+        if not servinggate.is_gated(pod):
+            raise ActionError(409, f"pod {name!r} has no readiness gate {servinggate.CONDITION_TYPE} "
+                                   "(its Deployment predates it: kubectl apply -f k8s/backend.yaml)")
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        with cluster_call(f"pod {name!r}"):
+            CoreV1Api(api).patch_namespaced_pod_status(
+                name, settings.LBDEMO_NAMESPACE, servinggate.switch_patch(pod, ready, now=now),
+                _content_type=servinggate.PATCH_CONTENT_TYPE, _request_timeout=API_TIMEOUT)
     return ready
 
 

@@ -22,6 +22,7 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from dashboard import gatekeeper  # noqa: E402
 from dashboard.auth import OriginValidator  # noqa: E402
 from dashboard.logredact import install_access_log_redaction  # noqa: E402
 from dashboard.routing import websocket_urlpatterns  # noqa: E402
@@ -34,3 +35,5 @@ application = ProtocolTypeRouter(
         "websocket": OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+# New backend pods start serving: the readiness-gate rule runs whether or not a page is open.
+gatekeeper.start()

@@ -52,15 +52,18 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import presenters, topology
+from dashboard import objects, presenters, topology
 from dashboard.cache import Change, Obj
+from dashboard.objects import Selector
 from dashboard.presenters import PodCard, Scope
 from dashboard.timeline import Healing
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_KINDS = frozenset({"EndpointSlice", "Endpoints"})
-POD_KINDS = frozenset({"Pod", "Node"}) | ENDPOINT_KINDS
+# The pod sections follow pods, nodes, endpoints and the Service (its selector decides which
+# pods are "selected").
+POD_KINDS = frozenset({"Pod", "Node", "Service"}) | ENDPOINT_KINDS
 ANY_KIND = "*"
 # Room kept in every message for the status element.
 STATUS_RESERVE = 4096
@@ -74,7 +77,7 @@ def settings_scope() -> Scope:
     """The namespace, Deployment, Service and selector the dashboard is configured for."""
     return Scope(namespace=settings.LBDEMO_NAMESPACE, deployment=settings.LBDEMO_DEPLOYMENT,
                  service=settings.LBDEMO_SERVICE, max_replicas=settings.LBDEMO_MAX_REPLICAS,
-                 selector=presenters.parse_selector(settings.LBDEMO_SELECTOR))
+                 selector=objects.parse_selector(settings.LBDEMO_SELECTOR))
 
 
 def message_limit() -> int:
@@ -109,15 +112,20 @@ class ViewInput:
         return presenters.endpoint_states(self.list("EndpointSlice"), self.list("Endpoints"),
                                           self.scope.service)
 
+    @cached_property
+    def selector(self) -> Selector:
+        """The pods the page calls "selected": the live Service's selector, else LBDEMO_SELECTOR."""
+        return presenters.effective_selector(self.list("Service"), self.scope)
+
     def card(self, pod: Obj) -> PodCard:
         """The card of one pod."""
-        return presenters.pod_card(pod, now=self.now, selector=self.scope.selector,
-                                   endpoints=self.endpoint_states)
+        return presenters.pod_card(pod, now=self.now, selector=self.selector, endpoints=self.endpoint_states)
 
     @cached_property
     def cards(self) -> list[PodCard]:
-        """Every pod's card, oldest first."""
-        return [self.card(p) for p in sorted(self.list("Pod"), key=presenters.created_key)]
+        """Every pod's card, oldest first (a pod that cannot be shown is logged and left out)."""
+        return presenters.pod_cards(self.list("Pod"), now=self.now, selector=self.selector,
+                                    endpoints=self.endpoint_states)
 
     @cached_property
     def groups(self) -> list[presenters.NodeGroup]:
@@ -218,6 +226,8 @@ for _section in (
             frozenset({"ReplicaSet"}),
             lambda v: {"replicasets": presenters.replicaset_views(v.list("ReplicaSet"),
                                                                   deployment=v.scope.deployment)}),
+    Section("selector", "pods-selector", "dashboard/_selector.html", "Service selector",
+            frozenset({"Service"}), lambda v: {"selector": presenters.selector_text(v.selector)}),
     Section("nodes", "nodes", "dashboard/_nodes.html", "pods by node", POD_KINDS,
             lambda v: {"groups": v.groups}, pods=True),
     Section("other_pods", "other-pods", "dashboard/_other_pods.html", "pods outside the selector",
@@ -228,7 +238,8 @@ for _section in (
     Section("endpoints", "endpoints", "dashboard/_endpoints.html", "endpoints", ENDPOINT_KINDS,
             lambda v: {"endpoints": presenters.endpoints_view(v.list("EndpointSlice"), v.list("Endpoints"),
                                                               service=v.scope.service)}),
-    Section("timeline", "timeline", "dashboard/_timeline.html", "self-healing timeline", POD_KINDS,
+    Section("timeline", "timeline", "dashboard/_timeline.html", "self-healing timeline",
+            frozenset({"Pod", "Node"}) | ENDPOINT_KINDS,
             lambda v: {"timeline": presenters.healing_views(v.timeline)}),
     Section("events", "events", "dashboard/_events.html", "events", frozenset({"Event"}),
             lambda v: {"events": presenters.event_views(v.list("Event"), now=v.now)}),
@@ -238,12 +249,17 @@ for _section in (
     register_section(_section)
 
 
+# What was last logged for each failing section, shared by every renderer of the process (the
+# stream's and each page load's), so one broken object is one traceback, not one per request.
+_logged: dict[str, tuple[str, float]] = {}
+
+
 class SectionErrors:
     """Which sections failed in their last render, and the rate-limited logging of failures."""
 
     def __init__(self) -> None:
         self.failing: dict[str, str] = {}
-        self._logged: dict[str, tuple[str, float]] = {}
+        self._logged = _logged
 
     def failed(self, section: Section, exc: BaseException) -> None:
         """Record (and log, rate-limited) a failed render."""
@@ -261,9 +277,8 @@ class SectionErrors:
 
     def ok(self, section: Section) -> None:
         """Record a successful render."""
-        if self.failing.pop(section.name, None) is not None:
+        if self.failing.pop(section.name, None) is not None and self._logged.pop(section.name, None):
             log.info("the %s section renders again", section.label)
-            self._logged.pop(section.name, None)
 
     def labels(self) -> list[str]:
         """Labels of the failing sections, in page order."""
@@ -350,6 +365,7 @@ class FrameBuilder:
     shown: dict[str, bytes] = field(default_factory=dict)
     errors: SectionErrors = field(default_factory=SectionErrors)
     states: dict[str, Any] = field(default_factory=dict)
+    selector: Selector | None = None
     seq: int | None = None
 
     @property
@@ -372,6 +388,7 @@ class FrameBuilder:
         self.cards, self.heads, self.shown = {}, {}, {}
         pieces: list[str] = []
         self.states = {}
+        self.selector = view.selector
         for section in SECTIONS:
             if section.pods:
                 pieces.extend(self._pod_section_pieces(section, view))
@@ -505,6 +522,11 @@ class FrameBuilder:
         return pieces
 
     def _pod_swaps(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str]:
+        if view.selector != self.selector:
+            # Another set of pods is "selected" now: rebuild both pod sections.
+            self.selector = view.selector
+            self.cards, self.heads = {}, {}
+            return [p for s in SECTIONS if s.pods for p in self._pod_section_pieces(s, view)]
         current: dict[str, Obj] = {}
         gone: set[str] = set()
         for change in changes:
@@ -613,7 +635,8 @@ class ViewStream:
         self._running = False
         self._last_tick = 0.0
         self._poll: asyncio.TimerHandle | None = None
-        hub.add_listener(lambda changes: self.wake())
+        self._listener = lambda *changed: self.wake()
+        hub.add_listener(self._listener)
 
     # --- subscribers -----------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[], None]) -> None:
@@ -755,7 +778,10 @@ class ViewStream:
                 log.exception("a live-view subscriber failed")
 
     def close(self) -> None:
-        """Stop timers and the worker (tests)."""
+        """Stop timers, the worker and the hub's wake-ups (tests, a replaced hub)."""
+        remove = getattr(self.hub, "remove_listener", None)
+        if remove is not None:
+            remove(self._listener)
         for handle in (self._timer, self._poll):
             if handle is not None:
                 handle.cancel()

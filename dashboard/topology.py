@@ -32,6 +32,8 @@ from typing import Any
 
 from dashboard import presenters
 from dashboard.cache import ClusterCache
+from dashboard.objects import Selector, condition_true, pod_status
+from dashboard.objects import labels as labels_of
 from dashboard.presenters import Scope
 
 Obj = dict[str, Any]
@@ -156,17 +158,17 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
                 "id": node_id("Node", _name(item)),
                 "kind": "Node",
                 "name": _name(item),
-                "ready": presenters.condition_true(item, "Ready"),
+                "ready": condition_true(item, "Ready"),
             }
         )
 
 
-def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
+def pod_node(pod: Obj, *, selector: Selector) -> Node:
     """One pod: where it runs, its kubectl STATUS and a colour class, readiness, selection."""
     metadata, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
     name = str(metadata.get("name") or "")
-    text = presenters.pod_status(pod)
-    labels = presenters.labels_of(pod)
+    text = pod_status(pod)
+    labels = labels_of(pod)
     return {
         "id": node_id("Pod", name),
         "kind": "Pod",
@@ -175,8 +177,8 @@ def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
         "phase": str(status.get("phase") or "Unknown"),
         "status": text,
         "tone": presenters.status_class(text),
-        "ready": presenters.condition_true(pod, "Ready"),
-        "selected": presenters.selector_matches(labels, selector),
+        "ready": condition_true(pod, "Ready"),
+        "selected": selector.matches(labels),
         "app": labels.get("app", ""),
         "owner": _controller(pod, "ReplicaSet"),
         "ip": str(status.get("podIP") or ""),
@@ -185,8 +187,9 @@ def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
 
 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
+    selector = presenters.effective_selector(objects.get("Service", []), scope)
     for pod in sorted(objects.get("Pod", []), key=presenters.created_key):
-        node = pod_node(pod, selector=scope.selector)
+        node = pod_node(pod, selector=selector)
         parts.add(node)
         if node["owner"]:
             parts.link(node_id("ReplicaSet", node["owner"]), node["id"], "owns")

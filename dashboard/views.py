@@ -51,16 +51,12 @@ def page_facts(view: ViewInput) -> dict[str, object]:
     """The few values the page's frame shows outside the sections (each guarded: a broken
     Deployment or Service must not take the page down with it)."""
     facts: dict[str, object] = {"namespace": view.scope.namespace, "deployment": view.scope.deployment,
-                                "desired": 0, "selector": ""}
+                                "desired": 0}
     try:
         facts["desired"] = presenters.deployment_view(view.list("Deployment"), name=view.scope.deployment,
                                                       max_replicas=view.scope.max_replicas).desired
     except Exception:
         log.warning("cannot read the Deployment's desired replicas for the scale slider")
-    try:
-        facts["selector"] = presenters.service_view(view.list("Service"), name=view.scope.service).selector
-    except Exception:
-        log.warning("cannot read the Service's selector for the page heading")
     return facts
 
 

@@ -41,6 +41,7 @@ Obj = dict[str, Any]
 Handler = Callable[[str, Obj | None, Obj | None], None]
 
 MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 

@@ -5,8 +5,9 @@ are started, each an ordinary API client (they learn everything through watches 
 through HTTP, like Kubernetes' components):
 
 - the *node agents* process (``python -m sandbox.cluster``): the controller-manager
-  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers), the scheduler and one
-  kubelet per node, sharing informers;
+  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers, and the serving-gate add-on
+  of k8s/backend.yaml's readiness gate), the scheduler and one kubelet per node, sharing
+  informers;
 - the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own;
 - the *ingress controller* (``python -m sandbox.ingress``), the L7 proxy serving Ingresses.
 
@@ -28,10 +29,12 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.replicaset import ReplicaSetController
+from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
 from sandbox.kubelet.kubelet import Kubelet, node_name
 from sandbox.procutil import die_with_parent
@@ -110,7 +113,7 @@ async def start_components(
 
 async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int) -> None:
     """The node-agents process: controllers, scheduler and kubelets until SIGTERM/SIGINT."""
-    ca_file = state_dir / "ca.crt"
+    ca_file = statedir.ca_cert(state_dir)
     client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
     informers = InformerFactory(client)
     images = ImageStore(state_dir)
@@ -121,6 +124,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
         EndpointsController(client, informers),
+        ServingGateController(client, informers),
         Scheduler(client, informers),
     ]
     stop = asyncio.Event()

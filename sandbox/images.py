@@ -19,15 +19,15 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sandbox.apiserver.store import DB_FILE
+from sandbox import statedir
 
-STORE_FILE = "images.json"
 DEFAULT_LOADED = ("lb-demo:latest", "lb-demo:v2")
 
 
@@ -52,24 +52,61 @@ class Image:
 
 
 _BACKEND = ("python", "-m", "backend_pod")
+REPO = Path(__file__).resolve().parent.parent
+# Dockerfile.backend's ENV, plus where the backend_pod package is.
+_PY_ENV = {"PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
 CATALOGUE: dict[str, Image] = {
-    "lb-demo:latest": Image("lb-demo:latest", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
-    "lb-demo:v1": Image("lb-demo:v1", _BACKEND, {"VERSION": "v1", "COLOR": "#2563eb"}),
-    "lb-demo:v2": Image("lb-demo:v2", _BACKEND, {"VERSION": "v2", "COLOR": "#16a34a"}),
-    "lb-demo:v3": Image("lb-demo:v3", _BACKEND, {"VERSION": "v3", "COLOR": "#db2777"}),
+    "lb-demo:latest": Image("lb-demo:latest", _BACKEND, {**_PY_ENV, "VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v1": Image("lb-demo:v1", _BACKEND, {**_PY_ENV, "VERSION": "v1", "COLOR": "#2563eb"}),
+    "lb-demo:v2": Image("lb-demo:v2", _BACKEND, {**_PY_ENV, "VERSION": "v2", "COLOR": "#16a34a"}),
+    "lb-demo:v3": Image("lb-demo:v3", _BACKEND, {**_PY_ENV, "VERSION": "v3", "COLOR": "#db2777"}),
 }
 
 
 class ImageError(Exception):
-    """An image reference that cannot be resolved or loaded."""
+    """Every error of the image path: a reference that does not parse, an image that is not in
+    the catalogue, a store that cannot be read. The kubelet catches this one class."""
+
+
+class InvalidReference(ImageError):
+    """A reference the distribution grammar rejects (the kubelet's InvalidImageName)."""
+
+
+# github.com/distribution/reference's grammar: [domain/]path[:tag][@digest].
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_PART = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_PART}(?:\.{_DOMAIN_PART})*|\[[0-9a-fA-F:.]+\])(?::[0-9]+)?"
+_TAG = r"[\w][\w.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
+_REFERENCE = re.compile(
+    rf"^(?P<name>(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*)(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?$"
+)
+NAME_TOTAL_LENGTH_MAX = 255
+
+
+def parse_reference(ref: str) -> str:
+    """Validate ``ref`` like ``reference.ParseNormalizedNamed``; InvalidReference with the
+    kubelet's wording (``couldn't parse image reference "x": invalid reference format``)."""
+    def invalid(detail: str = "invalid reference format") -> InvalidReference:
+        return InvalidReference(f"couldn't parse image reference {json.dumps(ref)}: {detail}")
+
+    if not isinstance(ref, str) or not ref:
+        raise invalid()
+    match = _REFERENCE.match(ref)
+    if match is None:
+        if _REFERENCE.match(ref.lower()):  # only the repository path may not hold capitals
+            raise invalid("invalid reference format: repository name must be lowercase")
+        raise invalid()
+    if len(match.group("name")) > NAME_TOTAL_LENGTH_MAX:
+        raise invalid("repository name must not be more than 255 characters")
+    return ref
 
 
 def normalize(ref: str) -> str:
-    """``lb-demo`` -> ``lb-demo:latest``; ``docker.io/library/x:t`` -> ``x:t``."""
-    ref = ref.strip()
-    if not ref or any(c.isspace() for c in ref):
-        raise ImageError(f"invalid image reference {ref!r}")
-    for prefix in ("docker.io/library/", "docker.io/", "library/"):
+    """``lb-demo`` -> ``lb-demo:latest``; ``docker.io/library/x:t`` -> ``x:t``; InvalidReference
+    for what no container runtime would accept (``lb-demo:bad tag``, ``Lb-Demo``)."""
+    parse_reference(ref)
+    for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/", "library/"):
         if ref.startswith(prefix):
             ref = ref[len(prefix) :]
     last = ref.rsplit("/", 1)[-1]
@@ -82,7 +119,7 @@ def sandbox_image_store(state_dir: Path) -> ImageStore:
     """The image store of the sandbox whose state lives in ``state_dir``, running or stopped
     (loading before the first start after a boot is legitimate); an ImageError when no sandbox
     ever ran there, so `image load` cannot silently fill a directory no sandbox reads."""
-    if not (Path(state_dir) / DB_FILE).is_file():
+    if not statedir.store(state_dir).is_file():
         raise ImageError(
             f"no sandbox state in {state_dir} (start one with: python -m sandbox up --state-dir {state_dir})"
         )
@@ -93,7 +130,7 @@ class ImageStore:
     """The node's loaded images, persisted in ``STATE_DIR/images.json`` (safe across processes)."""
 
     def __init__(self, state_dir: Path) -> None:
-        self.path = Path(state_dir) / STORE_FILE
+        self.path = statedir.images(state_dir)
         self._cache: tuple[float, dict[str, dict]] | None = None
 
     @contextlib.contextmanager
@@ -147,7 +184,14 @@ class ImageStore:
         for name in DEFAULT_LOADED:
             self.load(name)
 
-    def lookup(self, ref: str) -> Image | None:
+    def in_catalogue(self, ref: str) -> bool:
+        """Whether ``image load ref`` can succeed."""
+        try:
+            return normalize(ref) in CATALOGUE
+        except ImageError:
+            return False
+
+    def lookup(self, ref: str, *, node: str | None = None) -> Image | None:
         """The loaded image ``ref`` refers to, or None if it is not on the node."""
         try:
             name = normalize(ref)

@@ -50,6 +50,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sandbox import statedir
 from sandbox.client import (
     ENDPOINTSLICES,
     NODES,
@@ -67,7 +68,7 @@ log = logging.getLogger("sandbox.proxy")
 
 MODES = ("random", "round-robin", "least-conn")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
-TABLE_FILE = "proxy-connections.json"
+TABLE_FILE = statedir.PROXY_CONNECTIONS
 LINGER_RST = struct.pack("ii", 1, 0)
 PENDING_LIMIT = 256 * 1024
 PROXY_NICE = -10
@@ -522,7 +523,7 @@ class Proxy:
 
 async def serve(*, api_url: str, token: str, state_dir: Path, mode: str) -> None:
     """Run the proxy until SIGTERM/SIGINT."""
-    ca_file = state_dir / "ca.crt"
+    ca_file = statedir.ca_cert(state_dir)
     client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
     proxy = Proxy(client, state_dir=state_dir, mode=mode)
     tasks = TaskGroup()

@@ -7,6 +7,11 @@ cordoned (``spec.unschedulable``), match the pod's nodeSelector and have room un
 name, so three replicas land on three nodes. The choice is written with a Binding
 (``pods/<name>/binding``), followed by a ``Scheduled`` event; a pod that fits nowhere gets
 PodScheduled=False/Unschedulable and a ``FailedScheduling`` event, and is retried.
+
+A pod with ``spec.schedulingGates`` is not scheduled at all (the SchedulingGates plugin's
+PreEnqueue): it waits with PodScheduled=False, reason ``SchedulingGated`` (the API server
+sets it on create; the scheduler adds it when it is missing), no event, until the gates are
+removed — that update enqueues it like any new pod.
 """
 
 from __future__ import annotations
@@ -15,7 +20,17 @@ import asyncio
 import logging
 import time
 
-from sandbox.client import NODES, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
+from sandbox.client import (
+    NODES,
+    PODS,
+    STRATEGIC_MERGE_PATCH,
+    ApiClient,
+    ApiError,
+    Informer,
+    InformerFactory,
+    Obj,
+    key_of,
+)
 from sandbox.controllers.workqueue import WorkQueue
 from sandbox.meta import condition, controller_ref, now_iso
 from sandbox.record import NORMAL, WARNING, EventRecorder
@@ -23,6 +38,8 @@ from sandbox.record import NORMAL, WARNING, EventRecorder
 log = logging.getLogger(__name__)
 
 SCHEDULER_NAME = "default-scheduler"
+SCHEDULING_GATED = "SchedulingGated"
+SCHEDULING_GATED_MESSAGE = "Scheduling is blocked due to non-empty scheduling gates"
 
 
 def node_is_ready(node: Obj) -> bool:
@@ -46,6 +63,7 @@ class Scheduler:
         self.node_informer.add_handler(self._on_node)
 
     def _wants(self, pod: Obj) -> bool:
+        """An unbound, live pod of this scheduler (gated or not)."""
         spec = pod.get("spec", {})
         return (
             not spec.get("nodeName")
@@ -114,6 +132,9 @@ class Scheduler:
         pod = self.pod_informer.get(key)
         if pod is None or not self._wants(pod) or key in self._assumed:
             return
+        if pod.get("spec", {}).get("schedulingGates"):
+            await self._mark_gated(pod)
+            return
         node, why = self.pick_node(pod)
         if node is None:
             self.recorder.event(pod, WARNING, "FailedScheduling", why)
@@ -173,6 +194,27 @@ class Scheduler:
             pod, NORMAL, "Scheduled", f"Successfully assigned {ns}/{name} to {node}", when_ns=decided
         )
 
+    async def _mark_gated(self, pod: Obj) -> None:
+        """PodScheduled=False/SchedulingGated on a gated pod, unless it already says so."""
+        cond = condition(pod, "PodScheduled")
+        if cond and cond.get("reason") == SCHEDULING_GATED and cond.get("status") == "False":
+            return
+        await self._patch_status(
+            pod,
+            {
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": SCHEDULING_GATED,
+                        "message": SCHEDULING_GATED_MESSAGE,
+                        "lastProbeTime": None,
+                        "lastTransitionTime": now_iso(),
+                    }
+                ]
+            },
+        )
+
     async def _patch_status(self, pod: Obj, status: Obj) -> None:
         try:
             await self.client.patch(
@@ -181,6 +223,7 @@ class Scheduler:
                 {"status": status},
                 namespace=pod["metadata"]["namespace"],
                 subresource="status",
+                content_type=STRATEGIC_MERGE_PATCH,
             )
         except ApiError as exc:
             if not exc.not_found:

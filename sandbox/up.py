@@ -38,6 +38,7 @@ from pathlib import Path
 import uvloop
 import yaml
 
+from . import statedir
 from .apiserver.certs import ensure_certificates
 from .apiserver.errors import ApiError
 from .apiserver.resources import by_kind
@@ -54,7 +55,7 @@ USER_NAME = "lb-demo-admin"
 
 def load_token(state_dir: Path) -> str:
     """The cluster's bearer token: created once, kept across restarts (mode 0600)."""
-    path = state_dir / "token"
+    path = statedir.token(state_dir)
     if path.exists():
         token = path.read_text().strip()
         if token:
@@ -78,7 +79,7 @@ def write_kubeconfig(state_dir: Path, *, server: str, token: str, ca_file: Path)
                       "context": {"cluster": CLUSTER_NAME, "user": USER_NAME, "namespace": "default"}}],
         "current-context": CLUSTER_NAME,
     }
-    path = state_dir / "kubeconfig"
+    path = statedir.kubeconfig(state_dir)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
@@ -141,8 +142,8 @@ async def start_cluster_components(*, api_url: str, token: str, state_dir: Path,
 async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event,
               proxy_mode: str = "random", ingress_port: int = 8080) -> None:
     """Run the whole sandbox until `stop` is set."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    bootstrapped = state_dir / "bootstrapped"
+    statedir.secure(state_dir)
+    bootstrapped = statedir.path(state_dir, statedir.BOOTSTRAPPED)
     token = load_token(state_dir)
     server = ApiServer(state_dir=state_dir, token=token)
     await server.start(host="127.0.0.1", port=api_port)
@@ -175,8 +176,8 @@ def lock_state_dir(state_dir: Path) -> int:
 
     The lock is an flock, released by the kernel when the process dies however it dies; the
     file records the holder's pid for the error message."""
-    state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / "lock", os.O_RDWR | os.O_CREAT, 0o644)
+    statedir.secure(state_dir)
+    fd = os.open(statedir.path(state_dir, statedir.LOCK), os.O_RDWR | os.O_CREAT, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -193,6 +194,9 @@ def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random"
        ingress_port: int = 8080) -> int:
     """Foreground entry point of `python -m sandbox up`; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Everything the sandbox and its components create is owner-only (store, logs, keys);
+    # containers get the usual 022 back (see sandbox/kubelet/runtime.py).
+    os.umask(0o077)
     try:
         lock_fd = lock_state_dir(state_dir.resolve())
     except StateDirInUse as exc:

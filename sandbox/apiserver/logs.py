@@ -21,23 +21,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from sandbox.statedir import container_log_dir, container_log_path  # noqa: F401 - the layout's one definition
+
 from . import errors
 from .query import flag, integer
 
 if TYPE_CHECKING:
     from .server import ApiServer, Target
-
-
-def container_log_dir(state_dir: Path, *, namespace: str, pod: str, uid: str, container: str) -> Path:
-    """The directory holding one container's log files (one per restart)."""
-    return state_dir / "logs" / f"{namespace}_{pod}_{uid}" / container
-
-
-def container_log_path(state_dir: Path, *, namespace: str, pod: str, uid: str, container: str,
-                       restart_count: int) -> Path:
-    """The file the kubelet writes for one run of a container."""
-    return container_log_dir(state_dir, namespace=namespace, pod=pod, uid=uid, container=container) / \
-        f"{restart_count}.log"
 
 
 def _runs(directory: Path) -> list[Path]:

@@ -1,8 +1,9 @@
 """Decoding the Kubernetes protobuf request bodies that `kubectl create <kind>` sends.
 
-kubectl's typed clients (`kubectl create namespace|deployment|configmap|service|
-serviceaccount|role|rolebinding`) send `application/vnd.kubernetes.protobuf` and, unlike for
-CBOR, never fall back to JSON. The sandbox serves JSON, so it decodes those bodies here:
+kubectl's typed clients (`kubectl create namespace|deployment|configmap|secret|service|
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`) send
+`application/vnd.kubernetes.protobuf` and, unlike for CBOR, never fall back to JSON. The
+sandbox serves JSON, so it decodes those bodies here:
 
     "k8s\\0" + runtime.Unknown{typeMeta{apiVersion, kind}, raw=<the object message>}
 
@@ -188,6 +189,57 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "RoleBinding": {1: ("metadata", "ObjectMeta"), 2: ("subjects", "*Subject"), 3: ("roleRef", "RoleRef")},
     "Subject": {1: ("kind", "s"), 2: ("apiGroup", "s"), 3: ("name", "s"), 4: ("namespace", "s")},
     "RoleRef": {1: ("apiGroup", "s"), 2: ("kind", "s"), 3: ("name", "s")},
+    "ClusterRole": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("rules", "*PolicyRule"),
+        3: ("aggregationRule", "AggregationRule"),
+    },
+    "AggregationRule": {1: ("clusterRoleSelectors", "*LabelSelector")},
+    "ClusterRoleBinding": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("subjects", "*Subject"),
+        3: ("roleRef", "RoleRef"),
+    },
+    "Secret": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("data", "{b"),
+        3: ("type", "s"),
+        4: ("stringData", "{s"),
+        5: ("immutable", "?"),
+    },
+    "TokenRequest": {1: ("metadata", "ObjectMeta"), 2: ("spec", "TokenRequestSpec"), 3: ("status", "Empty")},
+    "TokenRequestSpec": {
+        1: ("audiences", "*s"),
+        3: ("boundObjectRef", "BoundObjectReference"),
+        4: ("expirationSeconds", "k"),
+    },
+    "BoundObjectReference": {1: ("kind", "s"), 2: ("apiVersion", "s"), 3: ("name", "s"), 4: ("uid", "s")},
+    "SelfSubjectReview": {1: ("metadata", "ObjectMeta"), 2: ("status", "Empty")},
+    "SelfSubjectAccessReview": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "SelfSubjectAccessReviewSpec"),
+        3: ("status", "Empty"),
+    },
+    "SelfSubjectAccessReviewSpec": {
+        1: ("resourceAttributes", "ResourceAttributes"),
+        2: ("nonResourceAttributes", "NonResourceAttributes"),
+    },
+    "ResourceAttributes": {
+        1: ("namespace", "s"),
+        2: ("verb", "s"),
+        3: ("group", "s"),
+        4: ("version", "s"),
+        5: ("resource", "s"),
+        6: ("subresource", "s"),
+        7: ("name", "s"),
+    },
+    "NonResourceAttributes": {1: ("path", "s"), 2: ("verb", "s")},
+    "SelfSubjectRulesReview": {
+        1: ("metadata", "ObjectMeta"),
+        2: ("spec", "SelfSubjectRulesReviewSpec"),
+        3: ("status", "Empty"),
+    },
+    "SelfSubjectRulesReviewSpec": {1: ("namespace", "s")},
     "Empty": {},
 }
 KINDS = {
@@ -195,6 +247,13 @@ KINDS = {
     ("v1", "ConfigMap"),
     ("v1", "ServiceAccount"),
     ("v1", "Service"),
+    ("v1", "Secret"),
+    ("authentication.k8s.io/v1", "TokenRequest"),
+    ("authentication.k8s.io/v1", "SelfSubjectReview"),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview"),
+    ("authorization.k8s.io/v1", "SelfSubjectRulesReview"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("apps/v1", "Deployment"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),

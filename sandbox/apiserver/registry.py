@@ -191,6 +191,8 @@ class Registry:
         if strategy.reset_status_on_create:
             body.pop("status", None)
         default_and_validate(res, body)
+        if warnings is not None:
+            warnings.extend(strategy.warnings(body, None))
         if self.store.get(res.key, namespace, name) is not None:
             raise errors.already_exists(res, name)
         strategy.allocate(self, body, None)
@@ -248,6 +250,8 @@ class Registry:
         if subresource is None:
             strategy_for(res).allocate(self, new, old)
         default_and_validate(res, new, old=old)
+        if warnings is not None and subresource is None:
+            warnings.extend(strategy_for(res).warnings(new, old))
         if res.generation and subresource is None and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
         if new == old:

@@ -9,6 +9,8 @@ hand-written copy that could drift.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from dataclasses import dataclass
@@ -173,6 +175,7 @@ class _Node:
     accepts: tuple[type, ...]
     integer: bool
     date_time: bool
+    byte: bool
     props: dict[str, Any]
     extra: dict[str, Any] | None
     items: dict[str, Any] | None
@@ -197,6 +200,7 @@ def _node(node: dict[str, Any]) -> _Node:
     info = _Node(name=ref_name(node), schema=schema,
                  accepts=tuple(t for name in types for t in _PYTHON_TYPES.get(name, ())),
                  integer="integer" in types, date_time=schema.get("format") == "date-time",
+                 byte=schema.get("format") == "byte",
                  props=props if isinstance(props, dict) else {},
                  extra=extra if isinstance(extra, dict) else None,
                  items=items if isinstance(items, dict) else None)
@@ -221,6 +225,11 @@ def _decode(value: Any, node: dict[str, Any], *, parent: str, path: str) -> str 
             where = f"Go struct field {parent}.{path}" if path else "Go value"
             go_type = _go_type(info.schema, info.name)
             return f"json: cannot unmarshal number {value} into {where} of type {go_type}"
+    if info.byte and isinstance(value, str):
+        try:
+            go_base64_decode(value)
+        except ValueError as exc:
+            return str(exc)
     if info.date_time and isinstance(value, str) and not _RFC3339.match(value):
         return f'parsing time "{value}" as "2006-01-02T15:04:05Z07:00": cannot parse "{value}" as "2006"'
     if isinstance(value, dict):
@@ -243,8 +252,10 @@ def _decode(value: Any, node: dict[str, Any], *, parent: str, path: str) -> str 
 def normalize_nulls(plural: str, obj: Any) -> None:
     """Do to JSON nulls what decoding into the Go types does, in place: a null field is absent
     (a nil pointer, omitted when encoded again), a null list item or map value is its type's zero
-    value (`[null]` in `finalizers` is `[""]`). Stored objects then hold no null a client's
-    strict model would refuse, exactly like a real server's."""
+    value (`[null]` in `finalizers` is `[""]`); a `[]byte` field (base64, like a Secret's data)
+    is encoded again in canonical form (line breaks dropped), as Go re-encodes what it decoded;
+    a value that does not decode is left for `decode_error` to report. Stored objects then hold
+    no null a client's strict model would refuse, exactly like a real server's."""
     root = root_definition(plural)
     if root is not None and isinstance(obj, dict):
         _nulls(obj, definitions()[root])
@@ -260,18 +271,77 @@ def _nulls(value: Any, node: dict[str, Any]) -> None:
                 child = info.props.get(key)
                 if child is not None:
                     _nulls(item, child)
+                    value[key] = _canonical(item, child)
         elif info.extra is not None:
             for key, item in value.items():
                 if item is None:
                     value[key] = _zero(info.extra)
                 else:
                     _nulls(item, info.extra)
+                    value[key] = _canonical(item, info.extra)
     elif isinstance(value, list) and info.items is not None:
         for i, item in enumerate(value):
             if item is None:
                 value[i] = _zero(info.items)
             else:
                 _nulls(item, info.items)
+
+
+def _canonical(value: Any, node: dict[str, Any]) -> Any:
+    """A base64 `[]byte` value as Go encodes it again; any other value unchanged."""
+    if isinstance(value, str) and _node(node).byte:
+        try:
+            return base64.b64encode(go_base64_decode(value)).decode()
+        except ValueError:
+            return value
+    return value
+
+
+_B64 = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def go_base64_decode(text: str) -> bytes:
+    """Decode standard, padded base64 exactly as Go's `base64.StdEncoding` (what encoding/json
+    uses for `[]byte`): line breaks are skipped, anything else off the alphabet, missing or
+    misplaced padding and trailing data raise ValueError with Go's message, `illegal base64
+    data at input byte N` (N counted in the original text)."""
+    src = text.encode("utf-8", "surrogatepass")
+    si, n, out = 0, len(src), bytearray()
+    while si < n:
+        quantum: list[int] = []
+        while len(quantum) < 4:
+            if si == n:
+                if not quantum:
+                    return bytes(out)
+                raise ValueError(f"illegal base64 data at input byte {si - len(quantum)}")
+            char = src[si]
+            si += 1
+            if char in _B64:
+                quantum.append(char)
+                continue
+            if char in (0x0A, 0x0D):
+                continue
+            if char != 0x3D or len(quantum) < 2:
+                raise ValueError(f"illegal base64 data at input byte {si - 1}")
+            if len(quantum) == 2:
+                while si < n and src[si] in (0x0A, 0x0D):
+                    si += 1
+                if si == n:
+                    raise ValueError(f"illegal base64 data at input byte {n}")
+                if src[si] != 0x3D:
+                    raise ValueError(f"illegal base64 data at input byte {si - 1}")
+                si += 1
+            while si < n and src[si] in (0x0A, 0x0D):
+                si += 1
+            if si < n:
+                raise ValueError(f"illegal base64 data at input byte {si}")
+            break
+        chunk = bytes(quantum)
+        try:
+            out += binascii.a2b_base64(chunk + b"=" * (-len(chunk) % 4))
+        except binascii.Error:
+            raise ValueError(f"illegal base64 data at input byte {si - 1}") from None
+    return bytes(out)
 
 
 def _zero(node: dict[str, Any]) -> Any:

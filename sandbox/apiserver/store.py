@@ -37,7 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-DB_FILE = "store.sqlite3"
+from sandbox.statedir import STORE as DB_FILE  # noqa: F401 - re-exported: the file name has one definition
+
 WATCH_QUEUE_LIMIT = 50_000
 RESTART_GAP = 100_000
 

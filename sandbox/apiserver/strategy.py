@@ -209,6 +209,10 @@ class Strategy:
         if errs:
             raise Invalid(kind=kind, group=group, name=name, errors=list(errs))
 
+    def warnings(self, obj: dict, old: dict | None) -> list[str]:
+        """`WarningsOnCreate` (``old`` None) / `WarningsOnUpdate`: the response's Warning headers."""
+        return []
+
     # ----- tables ---------------------------------------------------------------------------
     def columns(self) -> list[dict[str, Any]]:
         """The Table column definitions (`kubectl get`); NAME and CREATED AT unless overridden."""

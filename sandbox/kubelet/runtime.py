@@ -15,6 +15,7 @@ import os
 import signal
 from pathlib import Path
 
+from sandbox import statedir
 from sandbox.procutil import die_with_parent
 
 
@@ -22,6 +23,7 @@ def new_session_dying_with_parent() -> None:
     """preexec_fn of containers: a session of their own (no terminal Ctrl-C reaches them), and
     SIGKILL from the kernel when the kubelet's process dies."""
     os.setsid()
+    os.umask(0o022)  # the sandbox itself runs with 077; a container gets the usual default
     die_with_parent(signal.SIGKILL)
 
 
@@ -74,7 +76,7 @@ class Container:
 async def start_container(argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> Container:
     """Start ``argv`` as a container process writing to ``log_path``."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as out:
+    with statedir.private_open(log_path, "ab") as out:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             env=env,

@@ -17,6 +17,7 @@ MODEL = {
     "nodes": "V1Node",
     "namespaces": "V1Namespace",
     "configmaps": "V1ConfigMap",
+    "secrets": "V1Secret",
     "serviceaccounts": "V1ServiceAccount",
     "deployments": "V1Deployment",
     "replicasets": "V1ReplicaSet",

@@ -63,12 +63,66 @@ async def test_changes_are_announced_on_both_groups(canned_hub: object) -> None:
     canned_hub(source)
     woken = await layer.receive(view)
     assert woken["type"] == "cluster.changed" and woken["seq"] >= 1
-    added = await layer.receive(cluster)
-    assert {k: added[k] for k in ("type", "kind", "event", "name", "relist")} == {
-        "type": "cluster.event", "kind": "Pod", "event": "ADDED", "name": "a", "relist": True}
-    deleted = await layer.receive(cluster)
+    seen: list[dict] = []
+    while len(seen) < 2:
+        message = await layer.receive(cluster)
+        assert message["type"] == "cluster.changes"
+        seen.extend(message["changes"])
+    added, deleted = seen
+    assert {k: added[k] for k in ("kind", "event", "name", "relist")} == {
+        "kind": "Pod", "event": "ADDED", "name": "a", "relist": True}
     assert (deleted["event"], deleted["name"], deleted["relist"]) == ("DELETED", "a", False)
     assert deleted["seq"] > added["seq"]
+
+
+async def test_a_relist_of_1000_objects_is_one_message_and_nothing_is_dropped(canned_hub: object) -> None:
+    layer = get_channel_layer()
+    cluster = await layer.new_channel()
+    await layer.group_add(CLUSTER_GROUP, cluster)
+    source = CannedSource()
+    many = [pod(f"p-{i}", str(i + 1)) for i in range(1000)]
+    source.script("Pod", lists=[([pod("a", "1")], "1"), (many, "1001")], watches=[[gone()]])
+    hub = canned_hub(source)
+    await until(lambda: len(hub.cache.list("Pod")) == 1000)
+    messages = []
+    while True:
+        messages.append(await layer.receive(cluster))
+        if sum(len(m["changes"]) for m in messages) == 1 + 1000 + 1:  # ADDED a, 1000 ADDED, DELETED a
+            break
+    assert len(messages) <= 3, "one coalesced message per batch, not one per object"
+
+
+async def test_lists_are_paginated_and_relists_come_from_the_watch_cache(canned_hub: object) -> None:
+    source = CannedSource()
+    source.script("Pod", lists=[([pod("a", "1")], "1"), ([pod("a", "1")], "1"), ([pod("a", "3")], "3")],
+                  watches=[ConnectionResetError("reset"), [gone()]])
+    canned_hub(source)
+    await until(lambda: [c for c in source.calls if c[0] == "list"][:3] == [
+        ("list", "Pod", ""),   # first list: a consistent read
+        ("list", "Pod", "0"),  # relist after a failure: served from the watch cache
+        ("list", "Pod", ""),   # after 410 Gone the cache is too old: consistent again
+    ])
+
+
+async def test_a_silent_api_server_is_noticed_within_seconds(canned_hub: object) -> None:
+    import time
+
+    from dashboard.hub import api_known_unreachable
+
+    source = CannedSource()
+    source.script("Pod", lists=[([pod("a", "1")], "1")])
+    hub = canned_hub(source, quiet_seconds=1.0)
+    assert await hub.wait_synced(10)
+    await until(lambda: ("probe", "", "") in source.calls)  # silence is probed, not trusted
+    assert hub.healthy and not api_known_unreachable()
+    source.probe_error = TimeoutError("read timed out")
+    stalled = time.monotonic()
+    await until(lambda: not hub.healthy, timeout=15)
+    print(f"stall noticed after {time.monotonic() - stalled:.1f} s")
+    assert api_known_unreachable()
+    source.probe_error = None
+    await until(lambda: hub.healthy, timeout=15)
+    assert not api_known_unreachable()
 
 
 async def test_forbidden_kind_counts_as_synced_and_shows_nothing(canned_hub: object) -> None:

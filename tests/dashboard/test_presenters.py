@@ -8,16 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.cache import ClusterCache
+from dashboard.objects import human_age, parse_selector, pod_status
 from dashboard.presenters import (
     deployment_view,
     endpoints_view,
     event_views,
-    human_age,
-    parse_selector,
     pod_card,
-    pod_status,
     replicaset_views,
-    selector_matches,
     service_view,
 )
 from dashboard.timeline import Timeline
@@ -81,13 +78,12 @@ def test_age_like_kubectl(seconds: int, text: str) -> None:
 
 
 def test_selector() -> None:
-    terms = parse_selector("app=backend, tier!=db")
-    assert selector_matches({"app": "backend"}, terms)
-    assert not selector_matches({"app": "backend", "tier": "db"}, terms)
-    assert not selector_matches({"app": "frontend"}, terms)
-    assert not selector_matches({"app": "backend"}, [])
-    with pytest.raises(ValueError, match="unsupported"):
-        parse_selector("app in (a,b)")
+    selector = parse_selector("app=backend, tier!=db")
+    assert selector.matches({"app": "backend"})
+    assert not selector.matches({"app": "backend", "tier": "db"})
+    assert not selector.matches({"app": "frontend"})
+    # Set-based selectors are label selectors too (kubectl -l "app in (a,b)").
+    assert parse_selector("app in (a,b)").matches({"app": "b"})
 
 
 def test_endpoints_split_ready_not_ready_terminating() -> None:

@@ -28,6 +28,9 @@ def kube_configuration(kubeconfig: Path, *, port: int | None = None) -> client.C
     if port is not None:
         configuration = copy.copy(configuration)
         configuration.host = f"https://127.0.0.1:{port}"
+        # The kubeconfig loader's token-refresh hook rewrites host from the kubeconfig before
+        # every request, which would send the "proxied" client straight to the API server.
+        configuration.refresh_api_key_hook = None
     return configuration
 
 
@@ -61,8 +64,8 @@ class StaleFirstList(KubeSource):
 
     stale_once = True
 
-    def list(self, kind: str) -> tuple[list[dict], str]:
-        items, rv = super().list(kind)
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[dict], str]:
+        items, rv = super().list(kind, resource_version=resource_version)
         if kind == "Pod" and self.stale_once:
             self.stale_once = False
             return [], "1"

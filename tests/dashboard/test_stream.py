@@ -9,7 +9,8 @@ import pytest
 
 from dashboard import presenters, stream
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, ViewInput
 from tests.dashboard.canned import pod
 
@@ -21,6 +22,12 @@ SCOPE = Scope(
     selector=parse_selector("app=backend"),
     max_replicas=10,
 )
+
+
+@pytest.fixture(autouse=True)
+def fresh_error_log() -> None:
+    """Section failures are logged once per process: start each test with none logged."""
+    stream._logged.clear()
 
 
 def node(name: str) -> dict:

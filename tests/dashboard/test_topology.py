@@ -7,7 +7,8 @@ import re
 
 from dashboard import topology
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, ViewInput
 from tests.dashboard.canned import pod
 from tests.dashboard.test_stream import NOW, node

@@ -55,6 +55,7 @@ def test_backend_deployment_matches_the_seed() -> None:
     assert container["resources"]["requests"].keys() == {"cpu", "memory"}
     assert pod["terminationGracePeriodSeconds"] > 0
     assert "preStop" in container["lifecycle"]
+    assert pod["readinessGates"] == [{"conditionType": "lb-demo.dev/serving"}]
 
 
 def test_backend_service_selects_by_label_on_a_node_port() -> None:
@@ -96,6 +97,7 @@ def test_dashboard_role_grants_exactly_what_the_dashboard_needs() -> None:
     expected |= {("apps", r, v) for r in ("deployments", "replicasets") for v in read}
     expected |= {("discovery.k8s.io", "endpointslices", v) for v in read}
     expected |= {("apps", "deployments/scale", "patch"), ("", "pods", "delete")}
+    expected |= {("", "pods/status", "patch")}  # the readiness switch: the pod's readiness-gate condition
     assert grants == expected
     binding = find("RoleBinding", "lb-demo-dashboard")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",

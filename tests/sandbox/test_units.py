@@ -19,9 +19,12 @@ from sandbox.controllers.deployment import (
 from sandbox.controllers.endpoints import resolve_port
 from sandbox.controllers.replicaset import pod_delete_rank
 from sandbox.images import ImageError, ImageStore, normalize
-from sandbox.kubelet.kubelet import IpAllocator, backoff_delay, expand, field_ref, qos_class
+from sandbox.kubelet.envvars import expand, field_ref
+from sandbox.kubelet.images import backoff_delay
+from sandbox.kubelet.network import IpAllocator
 from sandbox.meta import int_or_percent, map_selector_matches, selector_matches
 from sandbox.proxy import Endpoint, ServicePort
+from sandbox.qos import pod_qos_class as qos_class
 
 
 def test_label_selectors() -> None:

@@ -191,7 +191,7 @@ def test_keepalive_pins_new_connections_spread_and_not_ready_pods_get_none(lab_p
     panel.screenshot("3-not-ready-pod")
     rows = {row["pod"]: row for row in panel.state()["pods"]}
     assert rows[unready]["requests"] == 0
-    assert rows[unready]["state"] == "unready"
+    assert rows[unready]["state"] == "not-ready"  # one endpoint vocabulary with the cluster page
     assert all(rows[pod]["requests"] > 0 for pod in pods - {unready})
 
 

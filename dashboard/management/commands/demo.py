@@ -20,7 +20,6 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from dashboard.settings import private_file
-
 from lab.launcher import BASE_DIR, Lab, LabError, LabInterrupted
 
 

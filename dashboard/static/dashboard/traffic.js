@@ -392,7 +392,7 @@
       if (pod.state && pod.state !== "ready") {
         const note = document.createElement("span");
         note.className = "state";
-        note.textContent = " (" + (pod.state === "unready" ? "not ready" : pod.state) + ")";
+        note.textContent = " (" + (pod.state === "not-ready" ? "not ready" : pod.state) + ")";
         name.append(note);
       }
       tr.append(name, cell(String(pod.requests)), cell(pct(pod.share)),

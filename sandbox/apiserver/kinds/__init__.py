@@ -59,6 +59,7 @@ from sandbox.apiserver.kinds import (
     replicaset,
     role,
     rolebinding,
+    secret,
     service,
     serviceaccount,
 )
@@ -72,6 +73,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     endpoints.STRATEGY,
     event.STRATEGY,
     configmap.STRATEGY,
+    secret.STRATEGY,
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,

@@ -99,6 +99,23 @@ def label_value_errors(value: str) -> list[str]:
     return errs
 
 
+def config_map_key_errors(value: str) -> list[str]:
+    """`IsConfigMapKey` (keys of a Secret's data, a ConfigMap's data and binaryData)."""
+    errs = []
+    if len(value) > 253:
+        errs.append("must be no more than 253 characters")
+    if not FORMATS[CONFIG_MAP_KEY].match(value):
+        errs.append(regex_error("a valid config key must consist of alphanumeric characters, '-', '_' or '.'",
+                                CONFIG_MAP_KEY, "key.name", "KEY_NAME", "key-name"))
+    if value == ".":
+        errs.append("must not be '.'")
+    elif value == "..":
+        errs.append("must not be '..'")
+    elif value.startswith(".."):
+        errs.append("must not start with '..'")
+    return errs
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -1,0 +1,145 @@
+"""Pure parts of the sandbox kubelet: QoS, image references, pod status and readiness gates."""
+
+from __future__ import annotations
+
+import pytest
+
+from sandbox.images import ImageError, InvalidReference, normalize
+from sandbox.kubelet.status import ContainerFacts, generate_pod_status
+from sandbox.qos import qos_class
+
+GATE = "lb-demo.dev/serving"
+
+
+@pytest.mark.parametrize(
+    ("containers", "pod_level", "expected"),
+    [
+        ([{}], None, "BestEffort"),
+        ([{"requests": {"cpu": "0", "memory": "0"}}], None, "BestEffort"),
+        ([{"requests": {"cpu": "50m"}}], None, "Burstable"),
+        # Quantities compare as quantities: 1 == 1000m, 1Gi == 1024Mi.
+        (
+            [{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1000m", "memory": "1024Mi"}}],
+            None,
+            "Guaranteed",
+        ),
+        (
+            [{"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "1Gi"}}],
+            None,
+            "Burstable",
+        ),
+        (
+            [{"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1", "memory": "1Gi"}}, {}],
+            None,
+            "Burstable",
+        ),
+        ([{"requests": {"ephemeral-storage": "1Gi"}}], None, "BestEffort"),
+        (
+            [{}],
+            {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}},
+            "Guaranteed",
+        ),
+    ],
+)
+def test_qos_class_compares_quantities(
+    containers: list[dict], pod_level: dict | None, expected: str
+) -> None:
+    spec: dict = {"containers": [{"name": f"c{i}", "resources": r} for i, r in enumerate(containers)]}
+    if pod_level:
+        spec["resources"] = pod_level
+    assert qos_class(spec) == expected
+
+
+@pytest.mark.parametrize(
+    ("ref", "message"),
+    [
+        ("lb-demo:bad tag", 'couldn\'t parse image reference "lb-demo:bad tag": invalid reference format'),
+        ("Lb-Demo", "repository name must be lowercase"),
+        ("lb-demo:", "invalid reference format"),
+        ("a:b:c", "invalid reference format"),
+        ("", "invalid reference format"),
+    ],
+)
+def test_invalid_image_references_raise_the_image_error_class(ref: str, message: str) -> None:
+    with pytest.raises(InvalidReference, match=message) as caught:
+        normalize(ref)
+    assert isinstance(caught.value, ImageError)
+
+
+def test_valid_image_references_normalize() -> None:
+    assert normalize("nginx") == "nginx:latest"
+    assert normalize("docker.io/library/busybox:1.36") == "busybox:1.36"
+    assert normalize("localhost:5000/team/app:v1") == "localhost:5000/team/app:v1"
+
+
+def _pod(gates: list[str], conditions: list[dict]) -> dict:
+    return {
+        "metadata": {"name": "p", "namespace": "default", "uid": "u"},
+        "spec": {
+            "containers": [{"name": "backend"}],
+            "readinessGates": [{"conditionType": g} for g in gates],
+        },
+        "status": {"conditions": conditions},
+    }
+
+
+def _status(pod: dict, *, ready: bool, previous: list[dict] | None = None, now: str = "T1") -> dict:
+    container = {
+        "name": "backend",
+        "ready": ready,
+        "state": {"running": {"startedAt": "T0"}},
+        "lastState": {},
+    }
+    return generate_pod_status(
+        pod,
+        [ContainerFacts(container, False)],
+        pod_ip="127.200.1.2",
+        host_ip="127.200.0.1",
+        start_time="T0",
+        previous=previous or [],
+        now=now,
+    )
+
+
+def _condition(status: dict, kind: str) -> dict:
+    return next(c for c in status["conditions"] if c["type"] == kind)
+
+
+def test_ready_needs_ready_containers_and_every_gate_true() -> None:
+    missing = _status(_pod([GATE], []), ready=True)
+    assert _condition(missing, "ContainersReady")["status"] == "True"
+    ready = _condition(missing, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "ReadinessGatesNotReady"
+    assert ready["message"] == f'corresponding condition of pod readiness gate "{GATE}" does not exist.'
+
+    false = _status(_pod([GATE], [{"type": GATE, "status": "False"}]), ready=True)
+    assert (
+        _condition(false, "Ready")["message"]
+        == f'the status of pod readiness gate "{GATE}" is not "True", but False'
+    )
+
+    true = _status(_pod([GATE], [{"type": GATE, "status": "True"}]), ready=True)
+    assert _condition(true, "Ready")["status"] == "True"
+    # The kubelet reports only its own conditions: the gate's stays its owner's.
+    assert {c["type"] for c in true["conditions"]} == {
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+    }
+
+    unready = _condition(_status(_pod([GATE], [{"type": GATE, "status": "True"}]), ready=False), "Ready")
+    assert (unready["reason"], unready["message"]) == (
+        "ContainersNotReady",
+        "containers with unready status: [backend]",
+    )
+
+
+def test_transition_time_holds_while_the_status_does() -> None:
+    pod = _pod([], [])
+    first = _status(pod, ready=False, now="T1")
+    second = _status(pod, ready=False, previous=first["conditions"], now="T2")
+    assert _condition(second, "Ready")["lastTransitionTime"] == "T1"
+    third = _status(pod, ready=True, previous=second["conditions"], now="T3")
+    assert _condition(third, "Ready")["lastTransitionTime"] == "T3"
+    assert third["qosClass"] == "BestEffort" and third["phase"] == "Running"

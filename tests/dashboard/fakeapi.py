@@ -5,7 +5,9 @@ endpointslices, services, events in ``default``, and nodes) from memory, over pl
 loopback, so a real daphne can watch a cluster of any shape — 10,000 pods, or objects no real
 API server would normalise — that the test changes directly (:meth:`FakeApi.put`,
 :meth:`FakeApi.delete`). Watches stream one JSON event per line and honour
-``timeoutSeconds``; LISTs carry the current resourceVersion.
+``timeoutSeconds`` and send a BOOKMARK every few seconds (``allowWatchBookmarks``), LISTs
+carry the current resourceVersion, ``/version`` answers the hub's liveness probe, and every
+write (the dashboard's actions, the serving-gate rule) is refused with 405.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
+
+BOOKMARK_INTERVAL = 2.0
 
 COLLECTIONS = {
     "/api/v1/namespaces/default/pods": "Pod",
@@ -111,9 +115,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
+    def _refuse(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self._json(405, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 405,
+                         "reason": "MethodNotAllowed", "message": "the fake API only lists and watches"})
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = _refuse
+
     def do_GET(self) -> None:
         """LIST or WATCH a collection."""
         parts = urlsplit(self.path)
+        if parts.path.rstrip("/") == "/version":
+            self._json(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-fake"})
+            return
         kind = COLLECTIONS.get(parts.path)
         if kind is None:
             self._json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
@@ -146,14 +162,21 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         deadline = time.monotonic() + timeout
+        bookmark_at = time.monotonic() + BOOKMARK_INTERVAL
         try:
             while time.monotonic() < deadline:
                 try:
                     line = q.get(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
                 except queue.Empty:
-                    continue
+                    if time.monotonic() < bookmark_at:
+                        continue
+                    with self.api.lock:
+                        rv = str(self.api.rv)
+                    bookmark = {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": rv}}
+                    line = json.dumps({"type": "BOOKMARK", "object": bookmark}).encode() + b"\n"
                 if line is None:
                     break
+                bookmark_at = time.monotonic() + BOOKMARK_INTERVAL
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()
             self.wfile.write(b"0\r\n\r\n")

@@ -209,3 +209,30 @@ async def test_unknown_websocket_paths_close_with_4404(canned_hub: object) -> No
         connected, _ = await ws.connect()
         assert connected
         assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_message_that_failed_to_send_is_not_recorded_and_a_snapshot_follows(
+        canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = pods_source("backend-a")
+    canned_hub(source)
+    ws = await connect(await session_cookie())
+    await ws.connect()
+    await ack(ws, await ws.receive_from(timeout=10))
+    real = consumers.ClusterConsumer.send
+    failed: list[str] = []
+
+    async def flaky(self: consumers.ClusterConsumer, text_data: str | None = None, **kwargs: object) -> None:
+        if not failed and text_data and "backend-b" in text_data:
+            failed.append(text_data)
+            raise RuntimeError("tried to send WebSocket message with size 1786391 exceeding payload limit")
+        await real(self, text_data=text_data, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(consumers.ClusterConsumer, "send", flaky)
+    source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
+    frame = await ws.receive_from(timeout=10)
+    assert failed and 'id="nodes" class="nodes"' in frame  # the lost delta is repaired by a snapshot
+    whole = frame
+    while 'data-complete="true"' not in whole:
+        whole += await ws.receive_from(timeout=10)
+    assert "backend-b" in whole
+    await ws.disconnect()

@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -299,7 +300,7 @@ class Hub:
         """The one hand-off point from a watch thread to the event loop."""
         observed = time.time()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
-            self.loop.call_soon_threadsafe(handler, *args, observed)
+            self.loop.call_soon_threadsafe(functools.partial(handler, *args, observed))
 
     # --- on the loop -----------------------------------------------------------------------
     def _on_listed(self, kind: str, items: list[Obj], observed: float) -> None:

@@ -76,5 +76,5 @@ def install_access_log_redaction() -> None:
     def write_entry(self: Any, host: Any, date: Any, request: str, *args: Any, **kwargs: Any) -> None:
         original(self, host, date, redact(str(request)), *args, **kwargs)
 
-    AccessLogGenerator.write_entry = write_entry  # type: ignore[method-assign]
-    AccessLogGenerator._lbdemo_redacted = True  # type: ignore[attr-defined]
+    AccessLogGenerator.write_entry = write_entry
+    AccessLogGenerator._lbdemo_redacted = True

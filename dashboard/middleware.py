@@ -69,7 +69,7 @@ class MalformedRequestMiddleware:
                         _client(request), type(exc).__name__, exc)
             response = HttpResponseBadRequest(f"Malformed request: {type(exc).__name__}.\n",
                                               content_type="text/plain")
-            response._has_been_logged = True  # type: ignore[attr-defined] # Django's "Bad Request:" line
+            response._has_been_logged = True  # logged above: no second "Bad Request:" line from Django
             return response
         return self.get_response(request)
 

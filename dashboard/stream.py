@@ -85,6 +85,10 @@ def message_limit() -> int:
     return int(getattr(settings, "LBDEMO_WS_MESSAGE_LIMIT", 1024 * 1024))
 
 
+PodCards = list[PodCard]
+NodeGroups = list[presenters.NodeGroup]
+
+
 class ViewInput:
     """One consistent state of the cache as the sections read it (plain data: any thread)."""
 
@@ -122,18 +126,18 @@ class ViewInput:
         return presenters.pod_card(pod, now=self.now, selector=self.selector, endpoints=self.endpoint_states)
 
     @cached_property
-    def cards(self) -> list[PodCard]:
+    def cards(self) -> PodCards:
         """Every pod's card, oldest first (a pod that cannot be shown is logged and left out)."""
         return presenters.pod_cards(self.list("Pod"), now=self.now, selector=self.selector,
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def groups(self) -> list[presenters.NodeGroup]:
+    def groups(self) -> NodeGroups:
         """The selected pods by node."""
         return presenters.node_groups(self.list("Node"), [c for c in self.cards if c.selected])
 
     @cached_property
-    def other_pods(self) -> list[PodCard]:
+    def other_pods(self) -> PodCards:
         """The pods outside the selector."""
         return [c for c in self.cards if not c.selected]
 
@@ -277,7 +281,8 @@ class SectionErrors:
 
     def ok(self, section: Section) -> None:
         """Record a successful render."""
-        if self.failing.pop(section.name, None) is not None and self._logged.pop(section.name, None):
+        logged = self._logged.pop(section.name, None)
+        if self.failing.pop(section.name, None) is not None and logged is not None:
             log.info("the %s section renders again", section.label)
 
     def labels(self) -> list[str]:

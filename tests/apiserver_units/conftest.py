@@ -26,6 +26,7 @@ MODEL = {
     "rolebindings": "V1RoleBinding",
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
+    "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
 }
 
 

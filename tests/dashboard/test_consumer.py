@@ -15,6 +15,7 @@ from django.test import Client
 from dashboard import consumers, stream
 from dashboard.asgi import application
 from tests.dashboard.canned import CannedSource, event, pod
+from tests.dashboard.conftest import CannedHub
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("release_db_thread")]
 
@@ -47,7 +48,7 @@ async def ack(ws: WebsocketCommunicator, html: str) -> None:
     await ws.send_to(text_data=json.dumps({"type": "ack", "seq": seq}))
 
 
-async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: object) -> None:
+async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: CannedHub) -> None:
     canned_hub(pods_source("backend-a"))
     anonymous = await connect(None)
     connected, _ = await anonymous.connect()
@@ -59,7 +60,7 @@ async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: o
         assert not connected, origin
 
 
-async def test_snapshot_then_deltas(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_snapshot_then_deltas(canned_hub: CannedHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 0.0)
     source = pods_source("backend-a")
     canned_hub(source)
@@ -82,7 +83,7 @@ async def test_snapshot_then_deltas(canned_hub: object, monkeypatch: pytest.Monk
     await ws.disconnect()
 
 
-async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: object) -> None:
+async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: CannedHub) -> None:
     source = pods_source("backend-a")
     hub = canned_hub(source, history=2)
     ws = await connect(await session_cookie())
@@ -104,7 +105,7 @@ async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: object) -> N
                                  json.dumps({"type": "ack", "seq": -1}),
                                  json.dumps({"type": "scale", "replicas": 99}), "x" * 5000, "",
                                  "[" * 500 + "]" * 500, '{"a":' * 300 + "1" + "}" * 300, b"\x00binary"])
-async def test_bad_input_closes_with_4400(canned_hub: object, bad: str | bytes) -> None:
+async def test_bad_input_closes_with_4400(canned_hub: CannedHub, bad: str | bytes) -> None:
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
     await ws.connect()
@@ -118,7 +119,8 @@ async def test_bad_input_closes_with_4400(canned_hub: object, bad: str | bytes) 
     assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4400}
 
 
-async def test_a_client_that_stops_acking_is_dropped_with_4013(canned_hub: object, settings: object) -> None:
+async def test_a_client_that_stops_acking_is_dropped_with_4013(canned_hub: CannedHub,
+                                                               settings: object) -> None:
     settings.LBDEMO_WS_MAX_IN_FLIGHT = 2  # type: ignore[attr-defined]
     settings.LBDEMO_WS_SLOW_CLIENT_SECONDS = 1  # type: ignore[attr-defined]
     source = pods_source("backend-a")
@@ -140,7 +142,7 @@ async def test_a_client_that_stops_acking_is_dropped_with_4013(canned_hub: objec
     assert frames == 2
 
 
-async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub: object) -> None:
+async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub: CannedHub) -> None:
     source = pods_source("backend-a")
     hub = canned_hub(source)
     assert await hub.wait_synced(10)
@@ -164,7 +166,8 @@ async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub:
     await stale.disconnect()
 
 
-async def test_resync_requests_are_rate_limited(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_resync_requests_are_rate_limited(canned_hub: CannedHub,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 600.0)
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
@@ -177,7 +180,7 @@ async def test_resync_requests_are_rate_limited(canned_hub: object, monkeypatch:
     await ws.disconnect()
 
 
-async def test_every_change_is_rendered_once_for_all_pages(canned_hub: object,
+async def test_every_change_is_rendered_once_for_all_pages(canned_hub: CannedHub,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     source = pods_source("backend-a")
     hub = canned_hub(source)
@@ -203,7 +206,7 @@ async def test_every_change_is_rendered_once_for_all_pages(canned_hub: object,
         await ws.disconnect()
 
 
-async def test_unknown_websocket_paths_close_with_4404(canned_hub: object) -> None:
+async def test_unknown_websocket_paths_close_with_4404(canned_hub: CannedHub) -> None:
     for cookie in (None, await session_cookie()):
         ws = await connect(cookie, path="/ws/nope/")
         connected, _ = await ws.connect()
@@ -212,7 +215,7 @@ async def test_unknown_websocket_paths_close_with_4404(canned_hub: object) -> No
 
 
 async def test_a_message_that_failed_to_send_is_not_recorded_and_a_snapshot_follows(
-        canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+        canned_hub: CannedHub, monkeypatch: pytest.MonkeyPatch) -> None:
     source = pods_source("backend-a")
     canned_hub(source)
     ws = await connect(await session_cookie())
@@ -225,7 +228,7 @@ async def test_a_message_that_failed_to_send_is_not_recorded_and_a_snapshot_foll
         if not failed and text_data and "backend-b" in text_data:
             failed.append(text_data)
             raise RuntimeError("tried to send WebSocket message with size 1786391 exceeding payload limit")
-        await real(self, text_data=text_data, **kwargs)  # type: ignore[arg-type]
+        await real(self, text_data=text_data, **kwargs)
 
     monkeypatch.setattr(consumers.ClusterConsumer, "send", flaky)
     source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.contrib.auth import get_user_model
+from django.http import HttpResponse
 from django.test import Client
 
 from dashboard import auth
@@ -37,7 +38,7 @@ def fresh_throttle(settings: object) -> None:
     auth._login_token_spent = False
 
 
-def login(client: Client, username: str, password: str, **extra: str) -> object:
+def login(client: Client, username: str, password: str, **extra: str) -> HttpResponse:
     return client.post("/login/", {"username": username, "password": password}, **extra)
 
 

@@ -98,7 +98,7 @@ async def test_a_foreign_origin_is_refused_by_scheme_host_and_port(lab: SocketLa
 
 async def test_bad_frames_get_the_documented_close_and_no_traceback(lab: SocketLab) -> None:
     before = tracebacks(lab)
-    cases: list[tuple[bytes, int, set[int]]] = [
+    cases: list[tuple[bytes, int, set[int | None]]] = [
         (b"\x00\x01binary", 0x2, {4400}),
         (b"", 0x1, {4400}),
         (b"[" * 500 + b"]" * 500, 0x1, {4400}),
@@ -170,7 +170,7 @@ async def test_fuzzed_frames_never_cause_1011_or_a_traceback(lab: SocketLab) -> 
             depth = rng.randrange(1, 3000)
             return (rng.choice(["[", '{"a":']) * depth).encode(), 0x1
         if kind == 3:
-            seq = rng.choice([-1, 0, 2**63, 10**400, "1", None, [], {}, 1.0, True])
+            seq: object = rng.choice([-1, 0, 2**63, 10**400, "1", None, [], {}, 1.0, True])
             return json.dumps({"type": rng.choice(["ack", "resync", "x", 1, None]), "seq": seq}).encode(), 0x1
         if kind == 4:
             return rng.randbytes(rng.randrange(1, 64)), 0x1
@@ -294,10 +294,11 @@ def test_malformed_requests_get_400_and_one_log_line_never_a_500(lab: SocketLab)
     session.get(f"{lab.url}/login/", timeout=60)
     csrf = session.cookies.get("csrftoken", "")
     statuses: Counter[int] = Counter()
-    origin = {"Origin": lab.origin(), "X-CSRFToken": csrf}
+    origin = {"Origin": lab.origin(), "X-CSRFToken": csrf or ""}
     bodies = [b"", b"a=b&replicas=2", "name=\u00e9\u4e2d".encode("utf-16"), b"\xff\xfe\x00=\x00", b"%" * 50]
     for route in POST_ROUTES:
-        for cookie in ({}, {"Cookie": f"{lab.cookie()}; csrftoken={csrf}"}):
+        no_cookie: dict[str, str] = {}
+        for cookie in (no_cookie, {"Cookie": f"{lab.cookie()}; csrftoken={csrf}"}):
             for charset in charsets():
                 body = bodies[len(charset) % len(bodies)]
                 headers = {**origin, **cookie,

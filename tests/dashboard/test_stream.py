@@ -12,7 +12,7 @@ from dashboard.cache import ClusterCache
 from dashboard.objects import parse_selector
 from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, ViewInput
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
 SCOPE = Scope(
@@ -77,7 +77,7 @@ def snapshot(builder: FrameBuilder, cache: ClusterCache) -> tuple[int, str]:
 
 
 def frame(builder: FrameBuilder, cache: ClusterCache, since: int) -> str:
-    return "".join(builder.delta(cache.changes_since(since), view_of(cache)))
+    return "".join(builder.delta(present(cache.changes_since(since)), view_of(cache)))
 
 
 def test_snapshot_renders_every_section_with_the_pods_in_their_groups() -> None:

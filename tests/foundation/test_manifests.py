@@ -98,6 +98,8 @@ def test_dashboard_role_grants_exactly_what_the_dashboard_needs() -> None:
     expected |= {("discovery.k8s.io", "endpointslices", v) for v in read}
     expected |= {("apps", "deployments/scale", "patch"), ("", "pods", "delete")}
     expected |= {("", "pods/status", "patch")}  # the readiness switch: the pod's readiness-gate condition
+    # the lessons: relabel a pod; set image / apply / undo a rollout / reset the Deployment
+    expected |= {("", "pods", "patch"), ("apps", "deployments", "patch"), ("apps", "deployments", "update")}
     assert grants == expected
     binding = find("RoleBinding", "lb-demo-dashboard")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",

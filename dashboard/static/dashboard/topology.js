@@ -81,6 +81,20 @@
   const expandButton = document.getElementById("topology-expand");
 
   // --- patches --------------------------------------------------------------------------------
+  // Wire format (dashboard/topology.py): nodes as objects, pods as arrays of pod_fields, edges as
+  // [from, to, state]; ids are "Kind/name", and a pod's ReplicaSet edge is its owner field.
+  let podFields = [];
+  function upsert(patch) {
+    patch.nodes.forEach((n) => { n.id = n.kind + "/" + n.name; model.nodes.set(n.id, n); });
+    patch.pods.forEach((values) => {
+      const n = { kind: "Pod" };
+      podFields.forEach((field, i) => { n[field] = values[i]; });
+      n.id = "Pod/" + n.name;
+      model.nodes.set(n.id, n);
+    });
+    patch.edges.forEach(([from, to, state]) => model.edges.set(from + ">" + to, { from, to, state }));
+  }
+
   function readPatch() {
     const el = document.getElementById("topology-patch");
     if (!el) return;
@@ -90,13 +104,14 @@
     let patch;
     try { patch = JSON.parse(text); } catch (e) { return; }
     if (patch.reset) {
-      model.nodes = new Map(patch.nodes.map((n) => [n.id, n]));
-      model.edges = new Map(patch.edges.map((e) => [e.id, e]));
+      podFields = patch.pod_fields;
+      model.nodes = new Map();
+      model.edges = new Map();
+      upsert(patch);
     } else if (patch.from === model.seq) {
       patch.removed_nodes.forEach((id) => model.nodes.delete(id));
-      patch.removed_edges.forEach((id) => model.edges.delete(id));
-      patch.nodes.forEach((n) => model.nodes.set(n.id, n));
-      patch.edges.forEach((e) => model.edges.set(e.id, e));
+      patch.removed_edges.forEach(([from, to]) => model.edges.delete(from + ">" + to));
+      upsert(patch);
     } else {
       needResync = true; // a frame was missed: ask the server for a snapshot
       return;
@@ -151,7 +166,10 @@
     return "group:outside:" + (pod.app || "-");
   }
 
-  function inGroupMode(pod) { return (pod.selected ? grouped : outGrouped) && !expandAll; }
+  let groupSizes = new Map();
+  function inGroupMode(pod) {
+    return (pod.selected ? grouped : outGrouped) && !expandAll && (groupSizes.get(groupKeyOf(pod)) || 0) > 1;
+  }
   function isGrouped(pod) { return inGroupMode(pod) && !expanded.has(groupKeyOf(pod)); }
 
   // The key under which a model node is drawn: itself, or the group that holds it.
@@ -171,6 +189,12 @@
     outGrouped = outGrouped ? outside > OUT_UNGROUP_AT : outside > OUT_GROUP_AT;
     if (grouped !== wasGrouped || outGrouped !== wasOut) boxSlots.clear(); // the one global re-layout
     if (expandButton) expandButton.hidden = !(grouped || outGrouped);
+    groupSizes = new Map();
+    if (grouped || outGrouped) {
+      model.nodes.forEach((n) => {
+        if (n.kind === "Pod") groupSizes.set(groupKeyOf(n), (groupSizes.get(groupKeyOf(n)) || 0) + 1);
+      });
+    }
   }
 
   function slotIn(map, key) {
@@ -200,8 +224,7 @@
       if (!items.has(box)) items.set(box, new Map());
       items.get(box).set(key, item);
     };
-    const pods = podsOf(() => true).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 :
-      (a.name < b.name ? -1 : 1)));
+    const pods = podsOf(() => true); // oldest first: the server sends them so, new ones come last
     const groups = new Map();
     // Boxes keep the order they first appeared in (new ones sorted by name among themselves).
     const fresh = new Set();
@@ -347,24 +370,28 @@
     return name.slice(0, max - tail - 1) + "…" + name.slice(-tail);
   }
 
-  // Texts wider than their chip are squeezed to fit: measured for all new elements at once
-  // (all reads, then all writes: one layout per render).
+  // Texts wider than their chip are squeezed to fit. Measured on a canvas with the same font
+  // as topology.css gives them, so no page layout is forced.
   let toFit = [];
+  const measure = document.createElement("canvas").getContext("2d");
+  const FONTS = { name: "600 12px system-ui, sans-serif", podName: "600 11.5px system-ui, sans-serif",
+    sub: "10.5px system-ui, sans-serif" };
   function fitTexts() {
-    const texts = [];
-    toFit.forEach((g) => g.querySelectorAll("text.name, text.sub").forEach((t) => texts.push(t)));
+    toFit.forEach((g) => {
+      const rect = g.querySelector("rect");
+      if (!rect) return;
+      const width = Number(rect.getAttribute("width"));
+      const small = g.classList.contains("pod") || g.classList.contains("group");
+      g.querySelectorAll("text.name, text.sub").forEach((t) => {
+        measure.font = t.classList.contains("sub") ? FONTS.sub : small ? FONTS.podName : FONTS.name;
+        const room = width - 2 * Number(t.getAttribute("x"));
+        if (measure.measureText(t.textContent).width > room) {
+          t.setAttribute("textLength", room);
+          t.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        }
+      });
+    });
     toFit = [];
-    const room = texts.map((t) => {
-      const rect = t.parentNode.querySelector("rect");
-      return rect ? Number(rect.getAttribute("width")) - 2 * Number(t.getAttribute("x")) : 0;
-    });
-    const lengths = texts.map((t) => t.getComputedTextLength());
-    texts.forEach((t, i) => {
-      if (room[i] > 0 && lengths[i] > room[i]) {
-        t.setAttribute("textLength", room[i]);
-        t.setAttribute("lengthAdjust", "spacingAndGlyphs");
-      }
-    });
   }
 
   // Create or update one element by key; build() makes it, sig says whether it must be redrawn.
@@ -541,7 +568,13 @@
   function drawEdges(L, seen) {
     // Model edges, folded onto what is visible (a collapsed group takes its pods' edges).
     const folded = new Map();
-    model.edges.forEach((e) => {
+    const owned = [];
+    model.nodes.forEach((n) => {
+      if (n.kind === "Pod" && n.owner && model.nodes.has("ReplicaSet/" + n.owner)) {
+        owned.push({ from: "ReplicaSet/" + n.owner, to: n.id, state: "owns" });
+      }
+    });
+    owned.concat(Array.from(model.edges.values())).forEach((e) => {
       const from = visibleKey(e.from), to = visibleKey(e.to);
       if (!L.pos.has(from) || !L.pos.has(to)) return;
       const key = from + ">" + to + "|" + e.state;
@@ -589,6 +622,11 @@
           path.append(el("title", {}, "connection " + (c.lane + 1) + " → " + c.pod + " (pinned: keep-alive reuses it)"));
           return path;
         }, seen);
+        const same = conns.filter((o) => visibleKey("Pod/" + o.pod) === podKey);
+        const at = { x: b.x + 6, y: b.y + 14 + 12 * same.indexOf(c) };
+        const text = "conn " + (c.lane + 1);
+        put(layers.labels, "clabel:" + c.lane, at.x + "|" + at.y + "|" + text, () => el("text", {
+          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y }, text), seen);
       });
       return;
     }
@@ -613,7 +651,7 @@
         "data-state": "flow", "data-rate": String(Math.round(rate)) }), seen);
       const at = anchor(pod, "bottom");
       put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text,
-        () => el("text", { class: "edge-label rate", x: at.x, y: at.y + 13 }, text), seen);
+        () => el("text", { class: "edge-label rate", x: at.x + 6, y: at.y + 14 }, text), seen);
     });
   }
 
@@ -658,7 +696,10 @@
     root.dataset.seq = String(model.seq);
     root.dataset.grouped = String(grouped);
     root.dataset.renderMs = (performance.now() - started).toFixed(1);
-    if (initial) root.dataset.firstRenderAt = performance.now().toFixed(1);
+    if (initial) {
+      root.dataset.firstRenderAt = performance.now().toFixed(1);
+      root.dataset.firstRenderMs = root.dataset.renderMs;
+    }
     initial = false;
     if (leaving.size) setTimeout(schedule, LEAVE_MS / 2);
   }

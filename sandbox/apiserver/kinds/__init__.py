@@ -51,8 +51,10 @@ from sandbox.apiserver.kinds import (
     endpoints,
     endpointslice,
     event,
+    horizontalpodautoscaler,
     ingress,
     ingressclass,
+    metrics,
     namespace,
     node,
     pod,
@@ -60,6 +62,7 @@ from sandbox.apiserver.kinds import (
     role,
     rolebinding,
     secret,
+    selfsubjectreview,
     service,
     serviceaccount,
 )
@@ -82,4 +85,8 @@ STRATEGIES: tuple[Strategy, ...] = (
     rolebinding.STRATEGY,
     ingressclass.STRATEGY,
     ingress.STRATEGY,
+    selfsubjectreview.STRATEGY,
+    horizontalpodautoscaler.STRATEGY,
+    metrics.POD_STRATEGY,
+    metrics.NODE_STRATEGY,
 )

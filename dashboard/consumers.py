@@ -51,6 +51,8 @@ WS_CLOSE_SERVER_ERROR = 4500
 MAX_CLIENT_FRAME = 1024
 # A page may ask for a full snapshot at most this often (each one renders the whole page).
 RESYNC_INTERVAL = 1.0
+# A snapshot not rendered within this many seconds closes the socket (4500; the page retries).
+SNAPSHOT_WAIT = 60.0
 
 
 def spawn(coro: Any, *, what: str) -> asyncio.Task[Any]:
@@ -94,7 +96,13 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         await self.hub.wait_synced(self.first_sync_wait)
         since = self._since()
         if since is not None and self.hub.healthy:
-            snapshot = await self.stream.snapshot()  # shared: rendered once for every page
+            try:
+                # Shared: rendered once for every page that asks meanwhile.
+                snapshot = await asyncio.wait_for(self.stream.snapshot(), SNAPSHOT_WAIT)
+            except Exception:
+                log.exception("no snapshot for a new cluster websocket; closing it (the page retries)")
+                await self._close(WS_CLOSE_SERVER_ERROR)
+                return
             self.position = snapshot.index
             if snapshot.seq == since:
                 # The page was rendered from exactly this state: confirm it instead of resending it.
@@ -204,7 +212,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
                 return
         self.resync_requested = False
         self.queue.clear()
-        snapshot = await self.stream.snapshot()
+        snapshot = await asyncio.wait_for(self.stream.snapshot(), SNAPSHOT_WAIT)
         self.position = snapshot.index
         self.queue.extend((snapshot.seq, m) for m in snapshot.messages)
 

@@ -734,6 +734,18 @@ class ViewStream:
         view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
                                  timeline=self.hub.timeline.visible(time.time()), synced=healthy)
         waiters, self._waiters = self._waiters, []
+        try:
+            await self._render(view, changes, healthy, waiters)
+        except BaseException as exc:
+            for waiter in waiters:  # every page waiting for this snapshot hears of the failure
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError(f"the live view failed to render: {exc}"))
+            raise
+
+    async def _render(self, view: ViewInput, changes: list[Change] | None, healthy: bool,
+                      waiters: list[asyncio.Future[Snapshot]]) -> None:
+        """The rendering half of a tick (in the worker thread), then the hand-out."""
+        seq = view.seq
         health_changed = healthy != self.shown_healthy
         loop = asyncio.get_running_loop()
         frame: Frame | None = None

@@ -52,7 +52,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import objects, presenters, topology
+from dashboard import beyond, objects, presenters, topology
 from dashboard.cache import Change, Obj
 from dashboard.objects import Selector
 from dashboard.presenters import PodCard, Scope
@@ -242,6 +242,13 @@ for _section in (
     Section("endpoints", "endpoints", "dashboard/_endpoints.html", "endpoints", ENDPOINT_KINDS,
             lambda v: {"endpoints": presenters.endpoints_view(v.list("EndpointSlice"), v.list("Endpoints"),
                                                               service=v.scope.service)}),
+    # Ingress and autoscaling panels (dashboard.beyond): the HPA panel shows its last rescale Event.
+    Section("ingresses", "ingresses", "dashboard/_ingresses.html", "Ingress", frozenset({"Ingress"}),
+            lambda v: {"ingresses": beyond.ingress_views(v.list("Ingress"), now=v.now)}),
+    Section("hpas", "hpas", "dashboard/_hpas.html", "autoscaling",
+            frozenset({"HorizontalPodAutoscaler", "Event"}),
+            lambda v: {"hpas": beyond.hpa_views(v.list("HorizontalPodAutoscaler"), v.list("Event"),
+                                                now=v.now)}),
     Section("timeline", "timeline", "dashboard/_timeline.html", "self-healing timeline",
             frozenset({"Pod", "Node"}) | ENDPOINT_KINDS,
             lambda v: {"timeline": presenters.healing_views(v.timeline)}),

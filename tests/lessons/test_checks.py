@@ -211,3 +211,17 @@ def test_the_frontend_check_needs_a_run_while_the_frontend_pod_was_ready() -> No
     assert checks.frontend_no_traffic(rec.ctx(5, 21, [run(10, 20, pods={"b0": {0: 10}})])) is None, (
         "too small"
     )
+
+
+def test_pods_present_when_the_history_starts_are_never_taken_for_replacements() -> None:
+    """The engine may start (and seed its history from the cache) a moment before a kill: the
+    pods already running then were not created during the lesson."""
+    rec = Recorder()
+    rec.cache.apply("Deployment", "ADDED", deployment(3, 3), observed=0)
+    for i in range(3):
+        obj = pod(f"b{i}", ip=f"10.0.0.{i}", ready=True)
+        obj["metadata"]["creationTimestamp"] = "2026-12-01T09:00:00Z"
+        rec.cache.apply("Pod", "ADDED", obj, observed=0)
+    rec.history.seed(rec.cache, 5_000_000_000.0)
+    rec.at(5_000_000_000.1, "Pod", pod("b0", ip="10.0.0.0", ready=True, deleting=True))
+    assert checks.pod_replaced(rec.ctx(5_000_000_000.0, 5_000_000_001.0)) is None

@@ -11,23 +11,22 @@ on the server, at start, in this order:
 3. ``127.0.0.1:<nodePort>`` for NodePort/LoadBalancer Services when the ClusterIP does not
    accept a TCP connection (a dashboard on the node itself, the sandbox without ClusterIPs).
 
-All calls block (official client, TCP probes) and are run in worker threads by the callers.
+Services come from the watch hub's cache (no API call); the only I/O is the TCP probe of a
+candidate address, done with asyncio on the caller's loop with a timeout.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
+import asyncio
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from dashboard import kube
+from dashboard import objects
 from dashboard.traffic.engine import SpecError, Target
-
-log = logging.getLogger(__name__)
 
 OPERATOR_ID = "operator"
 
@@ -53,86 +52,74 @@ class ResolvedTarget:
     option: TargetOption
     target: Target
     via: str
-    selector: dict[str, str]
 
 
-def target_options(*, namespace: str | None = None) -> list[TargetOption]:
-    """The targets the page may offer, in display order."""
+def _tcp_ports(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in objects.dicts(objects.spec(service).get("ports"))
+            if (objects.text(p.get("protocol")) or "TCP") == "TCP" and objects.count(p.get("port"))]
+
+
+def target_options(services: Iterable[dict[str, Any]]) -> list[TargetOption]:
+    """The targets the page may offer, in display order, from the cached Services."""
     if settings.LBDEMO_TRAFFIC_URL:
         return [TargetOption(id=OPERATOR_ID, label=f"{settings.LBDEMO_TRAFFIC_URL} (operator setting)",
                              service=settings.LBDEMO_SERVICE or None, port=None)]
-    namespace = namespace or settings.LBDEMO_NAMESPACE
-    with kube.api_client() as api:
-        services = client.CoreV1Api(api).list_namespaced_service(namespace).items
-    options = []
     preferred = settings.LBDEMO_SERVICE
-    for service in sorted(services, key=lambda s: (s.metadata.name != preferred, s.metadata.name)):
-        if not service.spec.selector:
+    options = []
+    for service in sorted(services, key=lambda s: (objects.name(s) != preferred, objects.name(s))):
+        if not objects.string_map(objects.spec(service).get("selector")):
             continue
-        for port in service.spec.ports or []:
-            if (port.protocol or "TCP") != "TCP":
-                continue
-            name = service.metadata.name
-            label = f"{name} :{port.port}" + (f" ({port.name})" if port.name else "")
-            options.append(TargetOption(id=f"{name}:{port.port}", label=label, service=name, port=port.port))
+        name = objects.name(service)
+        for port in _tcp_ports(service):
+            number, port_name = objects.count(port.get("port")), objects.text(port.get("name"))
+            label = f"{name} :{number}" + (f" ({port_name})" if port_name else "")
+            options.append(TargetOption(id=f"{name}:{number}", label=label, service=name, port=number))
     return options
 
 
-def resolve_target(target_id: str, *, namespace: str | None = None,
-                   probe_timeout: float = 1.0) -> ResolvedTarget:
+async def resolve_target(target_id: str, services: Iterable[dict[str, Any]], *, namespace: str | None = None,
+                         probe_timeout: float = 1.0) -> ResolvedTarget:
     """Turn a target id from the form into an address, or raise TargetError saying why not."""
     namespace = namespace or settings.LBDEMO_NAMESPACE
     if settings.LBDEMO_TRAFFIC_URL:
         if target_id != OPERATOR_ID:
             raise TargetError("only the operator's configured target may be used")
-        option = target_options()[0]
-        selector = _service_selector(option.service, namespace) if option.service else {}
-        return ResolvedTarget(option=option, target=Target.from_url(settings.LBDEMO_TRAFFIC_URL),
-                              via="LBDEMO_TRAFFIC_URL", selector=selector)
+        return ResolvedTarget(option=target_options([])[0], via="LBDEMO_TRAFFIC_URL",
+                              target=Target.from_url(settings.LBDEMO_TRAFFIC_URL))
     name, sep, port_text = target_id.rpartition(":")
-    if not sep or not name or not port_text.isdigit():
+    port_number = objects.whole_number(port_text)
+    if not sep or not name or port_number is None or not 0 < port_number < 65536:
         raise TargetError("choose a target service from the list")
-    with kube.api_client() as api:
-        try:
-            service = client.CoreV1Api(api).read_namespaced_service(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                raise TargetError(f"service {name!r} does not exist in namespace {namespace!r}") from None
-            raise
-    port = next((p for p in service.spec.ports or [] if p.port == int(port_text)), None)
+    service = next((s for s in services if objects.name(s) == name), None)
+    if service is None:
+        raise TargetError(f"service {name!r} does not exist in namespace {namespace!r}")
+    port = next((p for p in _tcp_ports(service) if objects.count(p.get("port")) == port_number), None)
     if port is None:
         raise TargetError(f"service {name!r} has no port {port_text}")
-    option = TargetOption(id=target_id, label=f"{name} :{port.port}", service=name, port=port.port)
+    option = TargetOption(id=target_id, label=f"{name} :{port_number}", service=name, port=port_number)
     candidates = []
-    cluster_ip = service.spec.cluster_ip
+    cluster_ip = objects.text(objects.spec(service).get("clusterIP"))
     if cluster_ip and cluster_ip != "None":
-        candidates.append((cluster_ip, port.port, "ClusterIP"))
-    if port.node_port:
-        candidates.append(("127.0.0.1", port.node_port, "NodePort"))
+        candidates.append((cluster_ip, port_number, "ClusterIP"))
+    node_port = objects.count(port.get("nodePort"))
+    if node_port:
+        candidates.append(("127.0.0.1", node_port, "NodePort"))
     for host, number, via in candidates:
-        if reachable(host, number, timeout=probe_timeout):
+        if await reachable(host, number, timeout=probe_timeout):
             return ResolvedTarget(option=option, target=Target(host=host, port=number, path="/",
-                                                               host_header=f"{name}.{namespace}"),
-                                  via=via, selector=dict(service.spec.selector or {}))
+                                                               host_header=f"{name}.{namespace}"), via=via)
     tried = ", ".join(f"{h}:{p}" for h, p, _ in candidates) or "no address"
     raise TargetError(f"service {name!r} is not reachable from the dashboard (tried {tried}); "
                       "set LBDEMO_TRAFFIC_URL to an address that reaches it")
 
 
-def _service_selector(name: str, namespace: str) -> dict[str, str]:
-    """The Service's selector, or {} if the cluster cannot tell (marks for Deployments are optional)."""
+async def reachable(host: str, port: int, *, timeout: float) -> bool:
+    """True if a TCP connection to host:port succeeds within ``timeout`` (then closed at once)."""
     try:
-        with kube.api_client() as api:
-            return dict(client.CoreV1Api(api).read_namespaced_service(name, namespace).spec.selector or {})
-    except Exception as error:
-        log.warning("cannot read service %s/%s for traffic marks: %s", namespace, name, error)
-        return {}
-
-
-def reachable(host: str, port: int, *, timeout: float) -> bool:
-    """True if a TCP connection to host:port succeeds (then closed at once)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
         return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

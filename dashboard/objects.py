@@ -120,7 +120,7 @@ def labels(obj: object) -> dict[str, str]:
     return string_map(metadata(obj).get("labels"))
 
 
-def annotations(obj: object) -> dict[str, str]:
+def annotations_of(obj: object) -> dict[str, str]:
     """metadata.annotations."""
     return string_map(metadata(obj).get("annotations"))
 
@@ -132,7 +132,7 @@ def deleting(obj: object) -> bool:
 
 def revision(obj: object) -> int | None:
     """A Deployment's or ReplicaSet's ``deployment.kubernetes.io/revision``, None if not a number."""
-    number = whole_number(annotations(obj).get(REVISION_ANNOTATION))
+    number = whole_number(annotations_of(obj).get(REVISION_ANNOTATION))
     return number if number is not None and number >= 0 else None
 
 
@@ -559,7 +559,9 @@ NOTHING = Selector(nothing=True)
 
 def _split_terms(source: str) -> list[str]:
     """Split on the commas that are not inside parentheses."""
-    terms, depth, current = [], 0, []
+    terms: list[str] = []
+    current: list[str] = []
+    depth = 0
     for char in source:
         if char == "(":
             depth += 1

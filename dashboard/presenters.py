@@ -234,7 +234,7 @@ def replicaset_view(rs: Obj) -> ReplicaSetView:
     return ReplicaSetView(
         name=objects.name(rs),
         revision=(str(number) if number is not None
-                  else objects.annotations(rs).get(objects.REVISION_ANNOTATION, "")),
+                  else objects.annotations_of(rs).get(objects.REVISION_ANNOTATION, "")),
         template_hash=objects.labels(rs).get("pod-template-hash", ""),
         image=first_image(template_spec(rs)), desired=desired, current=objects.count(status.get("replicas")),
         ready=objects.count(status.get("readyReplicas")), active=desired > 0,

@@ -47,6 +47,9 @@ BUCKET_SECONDS = 0.25
 # Longest number a form field may hold (the caps are at most six digits).
 MAX_FIELD_DIGITS = 7
 _run_ids = itertools.count(1)
+# Called with each TrafficRun once it has ended (in the run's thread; hand off to your own loop).
+# The lessons rail registers here to judge its traffic checks by the run's statistics.
+finished_listeners: list[Callable[[TrafficRun], None]] = []
 
 
 class RunConflict(Exception):
@@ -202,6 +205,11 @@ class TrafficRun:
             with self._lock:
                 self._final = self._snapshot_now()
             self._on_frame()
+            for listener in list(finished_listeners):
+                try:
+                    listener(self)
+                except Exception:  # a listener's bug must not hide the run's end
+                    log.exception("traffic run %s: a finished-run listener failed", self.id)
 
     async def _ticker(self) -> None:
         while True:

@@ -20,9 +20,9 @@ from django.views.decorators.http import require_GET, require_POST
 from dashboard.auth import error_response, login_required_view
 from dashboard.hub import Hub, get_hub
 from dashboard.traffic.cluster import feed_for
-from dashboard.traffic.engine import SpecError
+from dashboard.traffic.engine import LoadSpec, SpecError
 from dashboard.traffic.runs import LoadCapReached, RunConflict, parse_run_form, registry, traffic_limits
-from dashboard.traffic.targets import resolve_target, target_options
+from dashboard.traffic.targets import ResolvedTarget, resolve_target, target_options
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,15 @@ async def _services(hub: Hub) -> list[dict]:
 @login_required_view(api=True)
 async def traffic_options(request: HttpRequest) -> HttpResponse:
     """Targets the form may choose from, the caps, and the user's current run."""
-    error, services = "", []
+    error, services, ingresses = "", [], []
     if not settings.LBDEMO_TRAFFIC_URL:
         hub = get_hub()
-        services = await _services(hub)
+        services, ingresses = await _services(hub), hub.cache.list("Ingress")
         if not hub.healthy:
             error = "reaching the cluster…; the list may be out of date"
     run = registry.get(await _owner(request))
-    return JsonResponse({"targets": [{"id": o.id, "label": o.label} for o in target_options(services)],
+    targets = target_options(services, ingresses)
+    return JsonResponse({"targets": [{"id": o.id, "label": o.label} for o in targets],
                          "error": error, "limits": traffic_limits(), "namespace": settings.LBDEMO_NAMESPACE,
                          "run": run.meta() if run else None})
 
@@ -79,7 +80,7 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
             return error_response("Cannot read the target Service from the cluster right now "
                                   "(its API server is not answering); try again in a moment.", 503)
     try:
-        resolved = await resolve_target(target_id, services)
+        resolved = await resolve_target(target_id, services, hub.cache.list("Ingress") if hub else [])
     except SpecError as error:
         return error_response(str(error), 400)
     try:
@@ -90,7 +91,22 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
         return error_response(str(error), 429)
     if hub is not None:
         feed_for(hub).follow(run)
+    await _log_run(owner, resolved, spec)
     return JsonResponse({"run": run.meta()}, status=202)
+
+
+async def _log_run(owner: str, resolved: ResolvedTarget, spec: LoadSpec) -> None:
+    """The lessons' command log: the run as the traffic engine's own command line."""
+    from dashboard.lessons.commandlog import command_log_append_async
+    from dashboard.lessons.commands import service_url, traffic_command
+    from dashboard.lessons.engine import current_engine
+
+    engine = current_engine()
+    url = (service_url(engine.hub.cache, resolved.option.service) if engine and resolved.option.service
+           else f"http://{resolved.target.host}:{resolved.target.port}{resolved.target.path}")
+    await command_log_append_async(user_id=int(owner.split(":", 1)[1]), command=traffic_command(
+        url, mode=spec.mode, conns=spec.conns, rps=spec.rps or 0, duration=spec.duration or 0,
+        max_per_conn=spec.max_per_conn))
 
 
 @require_POST

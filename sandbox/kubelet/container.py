@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import sys
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -239,7 +240,7 @@ class ContainerRunner:
             self.started = True
             self.worker.changed()
         readiness, liveness = self.spec.get("readinessProbe"), self.spec.get("livenessProbe")
-        tasks = []
+        tasks: list[Coroutine[Any, Any, object]] = []
         if readiness is not None:
             tasks.append(self._probe("Readiness", readiness))
         else:

@@ -6,11 +6,20 @@ import functools
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from tests import polling
 
 RS_UID = "rs-uid-1"
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A cache answer the test expects to be there (an applied change, a change log)."""
+    assert value is not None, "the cache answered None"
+    return value
 
 
 def pod(name: str, rv: str, *, labels: dict[str, str] | None = None, node: str = "node-1",

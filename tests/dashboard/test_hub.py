@@ -8,15 +8,15 @@ import pytest
 from channels.layers import get_channel_layer
 
 from dashboard.hub import CLUSTER_GROUP, VIEW_GROUP, KindNotServed, WatchForbidden
-from tests.dashboard.canned import CannedSource, event, gone, pod
-from tests.dashboard.conftest import until
+from tests.dashboard.canned import CannedSource, event, gone, pod, present
+from tests.dashboard.conftest import CannedHub, until
 
 
 def names(hub: object, kind: str = "Pod") -> list[str]:
     return sorted(o["metadata"]["name"] for o in hub.cache.list(kind))  # type: ignore[attr-defined]
 
 
-async def test_list_then_watch_from_the_lists_resource_version(canned_hub: object) -> None:
+async def test_list_then_watch_from_the_lists_resource_version(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("Pod", lists=[([pod("a", "5")], "5")],
                   watches=[[event("ADDED", pod("b", "6")),
@@ -24,7 +24,7 @@ async def test_list_then_watch_from_the_lists_resource_version(canned_hub: objec
                             event("MODIFIED", pod("a", "10"))]])
     hub = canned_hub(source)
     assert await hub.wait_synced(10)
-    await until(lambda: hub.cache.get("Pod", "a")["metadata"]["resourceVersion"] == "10")
+    await until(lambda: present(hub.cache.get("Pod", "a"))["metadata"]["resourceVersion"] == "10")
     assert names(hub) == ["a", "b"]
     assert ("watch", "Pod", "5") in source.calls
     # The stream ended cleanly: the hub re-watches from the last resourceVersion, without a relist.
@@ -32,18 +32,18 @@ async def test_list_then_watch_from_the_lists_resource_version(canned_hub: objec
     assert [c for c in source.calls if c[0] == "list"] == [("list", "Pod", "")]
 
 
-async def test_410_gone_relists_and_removes_vanished_objects(canned_hub: object) -> None:
+async def test_410_gone_relists_and_removes_vanished_objects(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("Pod", lists=[([pod("a", "1"), pod("b", "2")], "2"), ([pod("a", "8"), pod("c", "9")], "9")],
                   watches=[[event("MODIFIED", pod("a", "3")), gone()]])
     hub = canned_hub(source)
     await until(lambda: names(hub) == ["a", "c"])
     assert hub.relists == 1
-    assert hub.cache.get("Pod", "a")["metadata"]["resourceVersion"] == "8"
+    assert present(hub.cache.get("Pod", "a"))["metadata"]["resourceVersion"] == "8"
     await until(lambda: ("watch", "Pod", "9") in source.calls)
 
 
-async def test_connection_errors_back_off_and_relist(canned_hub: object) -> None:
+async def test_connection_errors_back_off_and_relist(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("Pod", lists=[([pod("a", "1"), pod("b", "2")], "2"), ConnectionRefusedError("down"),
                                 ([pod("b", "5")], "5")],
@@ -53,7 +53,7 @@ async def test_connection_errors_back_off_and_relist(canned_hub: object) -> None
     assert [c[0] for c in source.calls].count("list") == 3
 
 
-async def test_changes_are_announced_on_both_groups(canned_hub: object) -> None:
+async def test_changes_are_announced_on_both_groups(canned_hub: CannedHub) -> None:
     layer = get_channel_layer()
     view, cluster = await layer.new_channel(), await layer.new_channel()
     await layer.group_add(VIEW_GROUP, view)
@@ -75,7 +75,7 @@ async def test_changes_are_announced_on_both_groups(canned_hub: object) -> None:
     assert deleted["seq"] > added["seq"]
 
 
-async def test_a_relist_of_1000_objects_is_one_message_and_nothing_is_dropped(canned_hub: object) -> None:
+async def test_a_relist_of_1000_objects_is_one_message_and_nothing_is_dropped(canned_hub: CannedHub) -> None:
     layer = get_channel_layer()
     cluster = await layer.new_channel()
     await layer.group_add(CLUSTER_GROUP, cluster)
@@ -92,7 +92,7 @@ async def test_a_relist_of_1000_objects_is_one_message_and_nothing_is_dropped(ca
     assert len(messages) <= 3, "one coalesced message per batch, not one per object"
 
 
-async def test_lists_are_paginated_and_relists_come_from_the_watch_cache(canned_hub: object) -> None:
+async def test_lists_are_paginated_and_relists_come_from_the_watch_cache(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("Pod", lists=[([pod("a", "1")], "1"), ([pod("a", "1")], "1"), ([pod("a", "3")], "3")],
                   watches=[ConnectionResetError("reset"), [gone()]])
@@ -104,7 +104,7 @@ async def test_lists_are_paginated_and_relists_come_from_the_watch_cache(canned_
     ])
 
 
-async def test_a_silent_api_server_is_noticed_within_seconds(canned_hub: object) -> None:
+async def test_a_silent_api_server_is_noticed_within_seconds(canned_hub: CannedHub) -> None:
     import time
 
     from dashboard.hub import api_known_unreachable
@@ -125,7 +125,7 @@ async def test_a_silent_api_server_is_noticed_within_seconds(canned_hub: object)
     assert not api_known_unreachable()
 
 
-async def test_forbidden_kind_counts_as_synced_and_shows_nothing(canned_hub: object) -> None:
+async def test_forbidden_kind_counts_as_synced_and_shows_nothing(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("Pod", lists=[([pod("a", "1")], "1")])
     source.script("Node", lists=[WatchForbidden("nodes is forbidden")])
@@ -134,7 +134,7 @@ async def test_forbidden_kind_counts_as_synced_and_shows_nothing(canned_hub: obj
     assert hub.cache.list("Node") == []
 
 
-async def test_cluster_without_endpointslices_falls_back_to_endpoints(canned_hub: object) -> None:
+async def test_cluster_without_endpointslices_falls_back_to_endpoints(canned_hub: CannedHub) -> None:
     source = CannedSource()
     source.script("EndpointSlice", lists=[KindNotServed("404")])
     endpoints = {"metadata": {"name": "backend-service", "resourceVersion": "4"}}
@@ -144,7 +144,7 @@ async def test_cluster_without_endpointslices_falls_back_to_endpoints(canned_hub
     assert names(hub, "Endpoints") == ["backend-service"]
 
 
-async def test_a_crashing_informer_is_logged_and_restarted(canned_hub: object,
+async def test_a_crashing_informer_is_logged_and_restarted(canned_hub: CannedHub,
                                                            caplog: pytest.LogCaptureFixture) -> None:
     source = CannedSource()
     source.script("Pod", lists=[KindNotServed("pods?"), ([pod("a", "1")], "1")])

@@ -5,6 +5,7 @@ without an exception — one bad object never breaks the page for the others."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
@@ -125,7 +126,7 @@ def test_endpoint_states_have_one_vocabulary() -> None:
     assert objects.endpoint_states([], [legacy], "svc") == {"x": "ready", "y": "not-ready"}
 
 
-MALFORMED_RS = {
+MALFORMED_RS: dict[str, Any] = {
     "metadata": {
         "name": "backend-abc",
         "annotations": {"deployment.kubernetes.io/revision": "abc"},
@@ -136,7 +137,7 @@ MALFORMED_RS = {
 
 
 def test_a_malformed_revision_annotation_is_not_a_number() -> None:
-    good = {
+    good: dict[str, Any] = {
         "metadata": {
             "name": "backend-def",
             "annotations": {"deployment.kubernetes.io/revision": "2"},

@@ -18,7 +18,7 @@ from dashboard.presenters import (
     service_view,
 )
 from dashboard.timeline import Timeline
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
 
@@ -167,7 +167,7 @@ def test_timeline_measures_a_kill_and_its_replacement() -> None:
     cache, timeline = ClusterCache(), Timeline()
 
     def feed(kind: str, event: str, obj: dict, at: float) -> None:
-        timeline.observe([cache.apply(kind, event, obj, observed=at)], cache)
+        timeline.observe([present(cache.apply(kind, event, obj, observed=at))], cache)
 
     feed("Pod", "ADDED", pod("old", "1"), 0.0)
     feed("Pod", "MODIFIED", pod("old", "2", terminating=True), 10.0)
@@ -203,10 +203,10 @@ def test_timeline_ignores_a_scale_down() -> None:
     for name, rv in (("a", "2"), ("b", "3")):
         cache.apply("Pod", "ADDED", pod(name, rv), observed=0.0)
     change = cache.apply("Pod", "MODIFIED", pod("b", "4", terminating=True), observed=1.0)
-    timeline.observe([change], cache)
+    timeline.observe([present(change)], cache)
     assert timeline.entries == deque()
     change = cache.apply("Pod", "MODIFIED", pod("a", "5", terminating=True), observed=2.0)
-    timeline.observe([change], cache)
+    timeline.observe([present(change)], cache)
     assert [e.killed for e in timeline.entries] == ["a"]
 
 

@@ -14,6 +14,7 @@ from kubernetes import client, config
 
 from dashboard.hub import Hub, KubeSource
 from lab.launcher import Lab
+from tests.dashboard.canned import present
 from tests.dashboard.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.sandbox
@@ -116,7 +117,7 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         await asyncio.to_thread(core.patch_namespaced_pod, "frontend", "default",
                                 {"metadata": {"labels": {"step": "stalled"}}})
         await converge(hub, truth, "silent stall (read timeout)")
-        assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "stalled"
+        assert present(hub.cache.get("Pod", "frontend"))["metadata"]["labels"]["step"] == "stalled"
 
         lab.stop()
         await asyncio.to_thread(core.api_client.rest_client.pool_manager.clear)
@@ -127,7 +128,7 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         # No relist is required here: a watch resumed from the last durable resourceVersion
         # legitimately continues across a restart (see sandbox/apiserver/store.py); what
         # matters is that the cache equals a fresh LIST again.
-        assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "restarted"
+        assert present(hub.cache.get("Pod", "frontend"))["metadata"]["labels"]["step"] == "restarted"
     finally:
         hub.stop()
         proxy.close()

@@ -28,6 +28,7 @@ async def test_a_frozen_api_server_is_shown_within_15_s_and_actions_answer_503_a
     sandbox: object, settings: object
 ) -> None:
     port = urlsplit(sandbox.url).port  # type: ignore[attr-defined]
+    assert port is not None, sandbox.url  # type: ignore[attr-defined]
     proxy = TcpProxy(port)
     through = kube_configuration(sandbox.kubeconfig, port=proxy.port)  # type: ignore[attr-defined]
     through.retries = False
@@ -77,7 +78,7 @@ def test_lists_come_in_pages_that_add_up_to_one_list(
     pages: list[dict] = []
     real = source._call
 
-    def counting(kind: str):  # type: ignore[no-untyped-def]
+    def counting(kind: str):
         call = real(kind)
 
         def wrapped(**kwargs: object) -> object:

@@ -12,7 +12,7 @@ from kubernetes import client
 
 from dashboard.hub import Hub, KubeSource
 from dashboard.traffic.cluster import ClusterView, feed_for
-from dashboard.traffic.targets import TargetError, reachable, resolve_target, target_options
+from dashboard.traffic.targets import TargetError, TargetOption, reachable, resolve_target, target_options
 from tests.dashboard.conftest import until
 from tests.dashboard.test_reliability import kube_configuration
 
@@ -25,7 +25,9 @@ async def live_hub(sandbox, settings) -> AsyncIterator[Hub]:
     settings.LBDEMO_TRAFFIC_URL = ""
     configuration = kube_configuration(sandbox.kubeconfig)
     source = KubeSource(namespace="default", api_client_factory=lambda: client.ApiClient(configuration))
-    hub = Hub(source, loop=asyncio.get_running_loop(), kinds=("Service", "EndpointSlice", "Deployment"))
+    hub = Hub(
+        source, loop=asyncio.get_running_loop(), kinds=("Service", "EndpointSlice", "Deployment", "Ingress")
+    )
     hub.start()
     assert await hub.wait_synced(30)
     yield hub
@@ -82,9 +84,25 @@ class Recorder:
 async def test_the_feed_pushes_ready_endpoints_and_the_deployment(live_hub: Hub) -> None:
     run = Recorder()
     feed_for(live_hub).follow(run)
-    await until(lambda: bool(run.views) and sorted(run.views[-1].endpoints.values()) == ["ready"] * 3,
-                timeout=60)
+    await until(
+        lambda: bool(run.views) and sorted(run.views[-1].endpoints.values()) == ["ready"] * 3, timeout=60
+    )
     view = run.views[-1]
     assert all(name.startswith("backend-") for name in view.endpoints)
     assert list(view.deployments) == ["backend"] and view.deployments["backend"][0] == 3
     assert feed_for(live_hub) is feed_for(live_hub)
+
+
+async def test_the_namespace_ingress_is_a_target_at_its_published_address(live_hub: Hub) -> None:
+    def option() -> TargetOption | None:
+        options = target_options(live_hub.cache.list("Service"), live_hub.cache.list("Ingress"))
+        return next((o for o in options if o.id == "ingress/backend" and "no address" not in o.label), None)
+
+    await until(lambda: option() is not None, timeout=60)
+    found = option()
+    assert found is not None and found.service == "backend-service"
+    assert found.label.startswith("ingress backend → backend-service (")
+    resolved = await resolve_target(
+        "ingress/backend", live_hub.cache.list("Service"), live_hub.cache.list("Ingress")
+    )
+    assert resolved.via == "Ingress" and resolved.option.service == "backend-service"

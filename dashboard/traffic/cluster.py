@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -44,7 +44,7 @@ class ClusterView:
     deployments: dict[str, tuple[int, str]]
 
 
-def cluster_view(objs: dict[str, Iterable[Any]], *, service: str) -> ClusterView:
+def cluster_view(objs: Mapping[str, Iterable[Any]], *, service: str) -> ClusterView:
     """The view of one Service from cached objects (kind -> objects)."""
     slices, legacy = list(objs.get("EndpointSlice", [])), list(objs.get("Endpoints", []))
     found = next((s for s in objs.get("Service", []) if objects.name(s) == service), None)

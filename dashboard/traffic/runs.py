@@ -30,14 +30,17 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
-from dashboard.traffic.cluster import ClusterView, describe_changes
+from dashboard.traffic.cluster import ClusterView, describe_changes, feed_for
 from dashboard.traffic.engine import LoadSpec, SpecError, TrafficEngine, new_event_loop
 from dashboard.traffic.stats import TrafficStats
-from dashboard.traffic.targets import ResolvedTarget
+from dashboard.traffic.targets import ResolvedTarget, resolve_target
+
+if TYPE_CHECKING:
+    from dashboard.hub import Hub
 
 log = logging.getLogger(__name__)
 
@@ -361,3 +364,16 @@ class RunRegistry:
 
 
 registry = RunRegistry()
+
+
+async def run_start(*, owner: str, target_id: str, spec: LoadSpec, hub: Hub | None) -> TrafficRun:
+    """Resolve a target id against the hub's cache, start the owner's run and let the hub's
+    feed follow it (call on the hub's loop). Raises SpecError (TargetError) for a bad target,
+    RunConflict, or LoadCapReached — what the traffic panel and the lessons rail both answer."""
+    cache = hub.cache if hub is not None else None
+    resolved = await resolve_target(target_id, cache.list("Service") if cache else [],
+                                    cache.list("Ingress") if cache else [])
+    run = registry.start(owner=owner, resolved=resolved, spec=spec)
+    if hub is not None:
+        feed_for(hub).follow(run)
+    return run

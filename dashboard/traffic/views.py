@@ -19,10 +19,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dashboard.auth import error_response, login_required_view
 from dashboard.hub import Hub, get_hub
-from dashboard.traffic.cluster import feed_for
 from dashboard.traffic.engine import LoadSpec, SpecError
-from dashboard.traffic.runs import LoadCapReached, RunConflict, parse_run_form, registry, traffic_limits
-from dashboard.traffic.targets import ResolvedTarget, resolve_target, target_options
+from dashboard.traffic.runs import (
+    LoadCapReached,
+    RunConflict,
+    parse_run_form,
+    registry,
+    run_start,
+    traffic_limits,
+)
+from dashboard.traffic.targets import ResolvedTarget, target_options
 
 log = logging.getLogger(__name__)
 
@@ -70,28 +76,23 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
     current = registry.get(owner)
     if current is not None and current.active:
         return error_response("A traffic run is already in progress; stop it first.", 409)
-    services: list[dict] = []
     if settings.LBDEMO_TRAFFIC_URL:  # the operator's address; the hub only if marks need a Service
         hub = get_hub() if settings.LBDEMO_SERVICE else None
     else:
         hub = get_hub()
-        services = await _services(hub)
+        await _services(hub)
         if not hub.reachable or "Service" not in hub.cache.synced:
             return error_response("Cannot read the target Service from the cluster right now "
                                   "(its API server is not answering); try again in a moment.", 503)
     try:
-        resolved = await resolve_target(target_id, services, hub.cache.list("Ingress") if hub else [])
+        run = await run_start(owner=owner, target_id=target_id, spec=spec, hub=hub)
     except SpecError as error:
         return error_response(str(error), 400)
-    try:
-        run = registry.start(owner=owner, resolved=resolved, spec=spec)
     except RunConflict as error:
         return error_response(str(error), 409)
     except LoadCapReached as error:
         return error_response(str(error), 429)
-    if hub is not None:
-        feed_for(hub).follow(run)
-    await _log_run(owner, resolved, spec)
+    await _log_run(owner, run.resolved, spec)
     return JsonResponse({"run": run.meta()}, status=202)
 
 

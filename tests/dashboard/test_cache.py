@@ -52,9 +52,8 @@ def test_snapshot_is_a_copy() -> None:
 
 def test_objects_that_are_not_objects_are_ignored_not_fatal() -> None:
     cache = ClusterCache()
-    changes = cache.replace(
-        "Pod", [{"metadata": ["x"]}, "pod", None, {"metadata": {"name": "ok"}}], observed=1.0
-    )
+    junk: list = [{"metadata": ["x"]}, "pod", None, {"metadata": {"name": "ok"}}]
+    changes = cache.replace("Pod", junk, observed=1.0)
     assert [c.name for c in changes] == ["ok"]
     assert cache.apply("Pod", "ADDED", {"metadata": None}, observed=2.0) is None
     assert cache.apply("Pod", "MODIFIED", ["not", "an", "object"], observed=2.0) is None  # type: ignore[arg-type]

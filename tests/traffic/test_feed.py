@@ -6,6 +6,8 @@ queues (100 messages per channel)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import Any
 
 from channels.layers import channel_layers, get_channel_layer
 
@@ -35,11 +37,11 @@ def endpoint_slice(rv: str, *names: str) -> dict:
     }
 
 
-SERVICE = {
+SERVICE: dict[str, Any] = {
     "metadata": {"name": "backend-service", "resourceVersion": "1"},
     "spec": {"selector": {"app": "backend"}, "ports": [{"port": 80}]},
 }
-DEPLOYMENT = {
+DEPLOYMENT: dict[str, Any] = {
     "metadata": {
         "name": "backend",
         "resourceVersion": "1",
@@ -49,7 +51,7 @@ DEPLOYMENT = {
 }
 
 
-async def until(predicate, timeout: float = 30.0) -> None:  # type: ignore[no-untyped-def]
+async def until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while not predicate():

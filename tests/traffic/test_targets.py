@@ -42,7 +42,9 @@ async def test_options_are_the_namespace_services_with_selectors(live_hub: Hub) 
 
 
 async def test_a_service_resolves_to_its_cluster_ip(live_hub: Hub) -> None:
-    ip = live_hub.cache.get("Service", "backend-service")["spec"]["clusterIP"]
+    service = live_hub.cache.get("Service", "backend-service")
+    assert service is not None
+    ip = service["spec"]["clusterIP"]
     # The proxy (re)binds Service listeners within seconds of start-up or of a conflict ending.
     for _ in range(120):
         if await reachable(ip, 80, timeout=1.0):

@@ -366,14 +366,15 @@ class RunRegistry:
 registry = RunRegistry()
 
 
-async def run_start(*, owner: str, target_id: str, spec: LoadSpec, hub: Hub | None) -> TrafficRun:
+async def run_start(*, owner: str, target_id: str, spec: LoadSpec, hub: Hub | None,
+                    runs: RunRegistry | None = None) -> TrafficRun:
     """Resolve a target id against the hub's cache, start the owner's run and let the hub's
     feed follow it (call on the hub's loop). Raises SpecError (TargetError) for a bad target,
     RunConflict, or LoadCapReached — what the traffic panel and the lessons rail both answer."""
     cache = hub.cache if hub is not None else None
     resolved = await resolve_target(target_id, cache.list("Service") if cache else [],
                                     cache.list("Ingress") if cache else [])
-    run = registry.start(owner=owner, resolved=resolved, spec=spec)
+    run = (runs or registry).start(owner=owner, resolved=resolved, spec=spec)
     if hub is not None:
         feed_for(hub).follow(run)
     return run

@@ -85,7 +85,7 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
             return error_response("Cannot read the target Service from the cluster right now "
                                   "(its API server is not answering); try again in a moment.", 503)
     try:
-        run = await run_start(owner=owner, target_id=target_id, spec=spec, hub=hub)
+        run = await run_start(owner=owner, target_id=target_id, spec=spec, hub=hub, runs=registry)
     except SpecError as error:
         return error_response(str(error), 400)
     except RunConflict as error:

@@ -101,15 +101,27 @@ def sample_app_for_a_namespace() -> str:
     return yaml.safe_dump_all(docs)
 
 
+def create_sample_namespace(box: Sandbox) -> str:
+    """Create a fresh namespace in ``box`` with the sample app applied into it; return its name.
+    The pods are created, not yet Ready."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    box.kubectl("create", "namespace", name)
+    box.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    return name
+
+
+def delete_namespace(box: Sandbox, name: str) -> None:
+    """Delete a namespace and everything in it (the garbage collector finishes in the background)."""
+    box.kubectl("delete", "namespace", name, "--wait=false")
+
+
 @pytest.fixture
 def sample_namespace(sandbox: Sandbox) -> Iterator[str]:
     """A fresh namespace in the shared sandbox with the sample app applied into it; deleted (with
     everything in it) when the test ends. The pods are created, not yet Ready."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    sandbox.kubectl("create", "namespace", name)
-    sandbox.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    name = create_sample_namespace(sandbox)
     yield name
-    sandbox.kubectl("delete", "namespace", name, "--wait=false")
+    delete_namespace(sandbox, name)
 
 
 class BackgroundStops:

@@ -368,9 +368,10 @@ def orphan_keeps_running(ctx: Context) -> Verdict | None:
 
 # --- 4. only Ready pods get traffic -------------------------------------------------------------
 def starting_pod_no_traffic(ctx: Context) -> Verdict | None:
-    """A pod that started during a run got no request until it was a ready endpoint."""
+    """A pod that started during a run of new connections got no request until it was a ready
+    endpoint (with keep-alive it would get none either way: no evidence of readiness)."""
     for run in runs_through(ctx):
-        if run.ok < MIN_REQUESTS:
+        if run.ok < MIN_REQUESTS or run.mode != "new-conn":
             continue
         for track in ctx.history.backend_pods():
             if track.created <= run.started:

@@ -2,7 +2,8 @@
 `kubectl create token` (TokenRequest) issues a signed JWT the API server accepts as
 `system:serviceaccount:<ns>:<name>` (`kubectl auth whoami`), with audiences, expiry and
 object binding honoured; the `kubernetes` Service in `default` reaches the API through the
-Service proxy, so an in-cluster client (`load_incluster_config`) works with the token."""
+Service proxy, so an in-cluster client (`load_incluster_config`) works with the token and the
+RBAC its ServiceAccount is granted."""
 
 from __future__ import annotations
 
@@ -119,6 +120,10 @@ def test_kubernetes_service_reaches_the_api_for_in_cluster_clients(sandbox: Sand
     slices = json.loads(kubectl(sandbox, "get", "endpointslices", "kubernetes", "-n", "default", "-o",
                                 "json").stdout)
     assert slices["endpoints"] == [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]
+    kubectl(sandbox, "create", "rolebinding", "default-view", "-n", namespace, "--clusterrole=view",
+            f"--serviceaccount={namespace}:default")
+    kubectl(sandbox, "run", "sleeper", "-n", namespace, "--image=lb-demo", "--overrides",
+            '{"spec": {"nodeName": "ghost-node"}}')
     token_file, ca_file = tmp_path / "token", tmp_path / "ca.crt"
     token_file.write_text(kubectl(sandbox, "create", "token", "default", "-n", namespace).stdout.strip())
     ca_file.write_bytes((sandbox.state_dir / "ca.crt").read_bytes())
@@ -130,9 +135,40 @@ def test_kubernetes_service_reaches_the_api_for_in_cluster_clients(sandbox: Sand
 
     def listed() -> bool:
         try:
-            return api.list_namespaced_service_account(namespace).items[0].metadata.name == "default"
+            return [p.metadata.name for p in api.list_namespaced_pod(namespace).items] == ["sleeper"]
         except Exception:  # the proxy opens its listener a moment after the endpoints appear
             return False
 
     wait_for(listed)
     assert configuration.host == f"https://{svc['spec']['clusterIP']}:443"
+
+
+def test_service_account_token_secret_is_filled_by_the_tokens_controller(sandbox: Sandbox,
+                                                                       namespace: str) -> None:
+    kubectl(sandbox, "create", "serviceaccount", "legacy", "-n", namespace)
+    kubectl(sandbox, "create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "legacy-token", "namespace": namespace,
+                     "annotations": {"kubernetes.io/service-account.name": "legacy"}}}))
+
+    def filled() -> dict:
+        secret = json.loads(kubectl(sandbox, "get", "secret", "legacy-token", "-n", namespace, "-o",
+                                    "json").stdout)
+        return secret if "token" in (secret.get("data") or {}) else {}
+
+    wait_for(filled)
+    secret = filled()
+    assert sorted(secret["data"]) == ["ca.crt", "namespace", "token"]
+    assert base64.b64decode(secret["data"]["ca.crt"]) == (sandbox.state_dir / "ca.crt").read_bytes()
+    sa_uid = json.loads(kubectl(sandbox, "get", "sa", "legacy", "-n", namespace, "-o", "json").stdout)[
+        "metadata"]["uid"]
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == sa_uid
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert claims_of(token)["iss"] == "kubernetes/serviceaccount"
+    user = json.loads(whoami(sandbox, token).stdout)["status"]["userInfo"]
+    assert user["username"] == f"system:serviceaccount:{namespace}:legacy"
+    described = kubectl(sandbox, "describe", "secret", "legacy-token", "-n", namespace).stdout
+    assert re.search(rf"^token:\s+{re.escape(token)}$", described, re.M)  # kubectl shows SA tokens
+    assert re.search(r"^ca.crt:\s+\d+ bytes$", described, re.M)
+    kubectl(sandbox, "delete", "secret", "legacy-token", "-n", namespace)
+    wait_for(lambda: whoami(sandbox, token).returncode == 1)

@@ -163,11 +163,13 @@ def test_a_rollout_shows_two_replicasets_then_one(page: Page, lab: RunningLab, a
     wait_for(lambda: len(ready_edges(page)) == 3, what="3 ready pods of the new revision")
 
 
-def start_run(page: Page, *, mode: str, conns: int, rps: int, duration: int) -> None:
+def start_run(
+    page: Page, *, mode: str, conns: int, rps: int, duration: int, target: str = "backend-service:80"
+) -> None:
     """Start a traffic run from the traffic panel, as a learner would."""
-    option = "#traffic-target option[value='backend-service:80']"
+    option = f"#traffic-target option[value='{target}']"
     page.wait_for_selector(option, state="attached", timeout=SLOW)
-    page.select_option("#traffic-target", "backend-service:80")
+    page.select_option("#traffic-target", target)
     page.check(f"input[name=mode][value={mode}]")
     page.fill("#traffic-conns", str(conns))
     page.fill("#traffic-rps", str(rps))
@@ -259,3 +261,27 @@ def test_a_relabelled_pod_is_drawn_outside_the_selection(
     wait_for(lambda: len(ready_edges(page)) == 3, what="a replacement selected and ready")
     shot(page, artifacts_dir, "7-relabelled")
     kubectl(lab, "delete", "pod", name, "--wait=false")
+
+
+def test_keepalive_through_the_ingress_ends_at_the_ingress_and_reaches_every_pod(
+    page: Page, artifacts_dir: Path
+) -> None:
+    ingress = "Ingress/backend"  # k8s/ingress.yaml, applied on the sandbox's first boot
+    wait_for(lambda: page.locator(f'#topology [data-id="{ingress}"]').count() == 1, what="the Ingress node")
+    assert page.locator(f'#topology .topo-edge[data-from="{ingress}"][data-to="{SERVICE}"]').count() == 1
+    start_run(page, mode="keepalive", conns=2, rps=60, duration=30, target="ingress/backend")
+    backend = ready_edges(page)
+
+    def traffic() -> tuple[set[str], set[str]]:
+        edges = drawn(page)["edges"]
+        conns = {e["to"] for e in edges if e["state"] == "connection"}
+        flows = {e["to"].split("/", 1)[1] for e in edges if e["state"] == "flow" and e["from"] == SERVICE}
+        return conns, flows
+
+    # the two connections end at the Ingress, which sends each request to any ready pod
+    wait_for(
+        lambda: traffic() == ({ingress}, backend), what="connections to the Ingress and flows to every pod"
+    )
+    assert len([e for e in drawn(page)["edges"] if e["state"] == "connection"]) == 2
+    shot(page, artifacts_dir, "8-through-the-ingress")
+    stop_run(page)

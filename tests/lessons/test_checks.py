@@ -184,6 +184,8 @@ def test_a_starting_pod_that_answered_while_not_ready_fails_the_readiness_check(
         and "got 2 requests while it was starting" in verdict.figure
     )
     assert checks.starting_pod_no_traffic(rec.ctx(15, 51)) is None, "no run: pending"
+    pinned = run(20, 50, mode="keepalive", pods={"b0": busy, "b1": busy, "b2": busy}, connections=4)
+    assert checks.starting_pod_no_traffic(rec.ctx(15, 51, [pinned])) is None, "keep-alive proves nothing here"
 
 
 def test_the_keepalive_check_fails_on_a_run_of_new_connections() -> None:

@@ -443,7 +443,8 @@
       case "Deployment": return n.desired + " desired · " + n.current + " current · " + n.ready + " ready";
       case "ReplicaSet": return "rev " + (n.revision || "?") + " · " + n.desired + " desired · " + n.current + " current";
       case "Service": return n.type + " " + (n.clusterIP || "") + " · " + n.ports;
-      case "Ingress": return (n.hosts || "*") + (n.address ? " · " + n.address : "");
+      case "Ingress": return [n.ingressClass, n.hosts && n.hosts !== "*" ? n.hosts : "any host", n.address]
+        .filter(Boolean).join(" · ");
       case "HorizontalPodAutoscaler":
         return "replicas " + n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
           (n.target ? " · cpu " + (n.utilization || "?") + "/" + n.target : "");

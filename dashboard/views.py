@@ -17,7 +17,7 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, presenters, topology
+from dashboard import actions, beyond, presenters, topology
 from dashboard.actions import ActionError
 from dashboard.auth import login_required_view
 from dashboard.hub import get_hub
@@ -48,13 +48,23 @@ async def page_view() -> tuple[presenters.ClusterView, str, str]:
     return view, f"{hub.epoch}-{seq}", topology.encode(topology.reset_payload(graph, seq=seq))
 
 
+def beyond_context() -> dict[str, object]:
+    """The Ingress and autoscaling panels' first render (dashboard.beyond), from the cache."""
+    _, objects = get_hub().cache.snapshot()
+    now = presenters.utcnow()
+    return {"ingresses": beyond.ingress_views(objects.get("Ingress", []), now=now),
+            "hpas": beyond.hpa_views(objects.get("HorizontalPodAutoscaler", []), objects.get("Event", []),
+                                     now=now)}
+
+
 @login_required_view
 @require_GET
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
     """The live cluster page, fully rendered from the cache; the websocket keeps it current."""
     view, since, graph = async_to_sync(page_view)()
-    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS, "topology": graph}
+    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS, "topology": graph,
+               **beyond_context()}
     return render(request, "dashboard/index.html", context)
 
 

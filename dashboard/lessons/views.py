@@ -10,6 +10,7 @@ error status with a JSON ``error`` the page shows in a toast.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -230,6 +231,12 @@ async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[obj
     if service is None:
         raise ActionError(404, f"the Service {settings.LBDEMO_SERVICE!r} does not exist")
     port = ((service.get("spec") or {}).get("ports") or [{}])[0].get("port", 80)
+    via_ingress = params.get("target") == "ingress"
+    ingress = commands.ingress_name(cache) if via_ingress else None
+    if via_ingress and ingress is None:
+        raise ActionError(404, f"no Ingress in front of {settings.LBDEMO_SERVICE!r} in this namespace: "
+                               "kubectl apply -f k8s/ingress.yaml")
+    path = str(params.get("path") or "/")
     limits = traffic_limits()
     try:
         spec = LoadSpec(
@@ -239,7 +246,10 @@ async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[obj
             duration=float(params["seconds"]),
             timeout=5.0,
         ).check(max_rps=limits["max_rps"], max_conns=limits["max_conns"], max_seconds=limits["max_seconds"])
-        resolved = await asyncio.to_thread(resolve_target, f"{settings.LBDEMO_SERVICE}:{port}")
+        target_id = f"ingress/{ingress}" if ingress else f"{settings.LBDEMO_SERVICE}:{port}"
+        resolved = await asyncio.to_thread(resolve_target, target_id)
+        if path != "/":
+            resolved = dataclasses.replace(resolved, target=dataclasses.replace(resolved.target, path=path))
         run = await asyncio.to_thread(
             registry.start,
             owner=f"user:{user_id}",
@@ -251,8 +261,9 @@ async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[obj
         raise ActionError(409, str(exc)) from exc
     except SpecError as exc:
         raise ActionError(400, str(exc)) from exc
+    url = commands.ingress_url(cache) if ingress else commands.service_url(cache)
     command = commands.traffic_command(
-        commands.service_url(cache),
+        url.rstrip("/") + path,
         mode=spec.mode,
         conns=spec.conns,
         rps=spec.rps or 0,

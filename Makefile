@@ -18,16 +18,26 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
-# Debian packages the browser tests need (chromium); installed only when missing and possible.
+# Debian packages, as command:package pairs: installed with apt-get only when a command is
+# missing (and only where possible: root with apt-get). Add a pair to extend the list.
+SYSTEM_DEPS := chromium:chromium
+BENCH_DEPS := wrk:wrk hey:hey haproxy:haproxy
+
+# $(call apt_install,PAIRS,WHAT): install the packages of PAIRS whose commands are missing.
+define apt_install
+@missing=""; for pair in $(1); do command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "Installing Debian's$$missing for $(2) ..."; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+  else \
+    echo "Debian's$$missing missing and cannot be installed here (need root and apt-get); $(2) will fail"; \
+  fi; \
+fi
+endef
+
 system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium for the browser tests ..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "chromium is missing and cannot be installed here (need root and apt-get); browser tests will fail"; \
-	  fi; \
-	fi
+	$(call apt_install,$(SYSTEM_DEPS),the tests)
 
 demo: $(VENV)/.runtime-installed
 	$(PY) manage.py demo $(if $(KUBECONFIG),--kubeconfig "$(KUBECONFIG)") $(if $(CONTEXT),--context "$(CONTEXT)")
@@ -42,9 +52,8 @@ test: $(VENV)/.dev-installed system-deps lint
 
 # Benchmarks print figures; they need Debian's wrk, hey and haproxy for comparisons.
 bench: $(VENV)/.dev-installed
-	@for tool in wrk hey haproxy; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
+	$(call apt_install,$(BENCH_DEPS),the benchmarks)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .sandbox .pytest_cache .ruff_cache .mypy_cache test-artifacts

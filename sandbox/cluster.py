@@ -54,7 +54,7 @@ async def start_components(
     """Start the node agents, the proxy and the ingress controller; return the coroutine
     function that stops them."""
     state_dir = Path(state_dir)
-    ImageStore(state_dir).ensure_defaults()
+    ImageStore(state_dir).register_nodes([node_name(i) for i in range(1, nodes + 1)])
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
     procs = [

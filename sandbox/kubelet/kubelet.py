@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import signal
 from pathlib import Path
@@ -44,8 +45,9 @@ from sandbox.client import (
     Obj,
     key_of,
 )
-from sandbox.images import ImageStore
+from sandbox.images import Image, ImageStore
 from sandbox.kubelet.container import ContainerRunner
+from sandbox.kubelet.isolation import Mount
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
 from sandbox.kubelet.nodestatus import NodeAgent
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
@@ -103,6 +105,61 @@ class PodWorker:
         self.runner_tasks: list[asyncio.Task] = []
         self._writer: asyncio.Task | None = None
 
+    @property
+    def hostname(self) -> str:
+        """The pod's hostname: ``spec.hostname``, else its name."""
+        return str(self.pod["spec"].get("hostname") or self.name)
+
+    @property
+    def runtime_dir(self) -> Path:
+        """This pod's files on the node (its /etc files, later its volumes); removed with the pod."""
+        return statedir.pod_dir(self.kubelet.state_dir, namespace=self.namespace, pod=self.name, uid=self.uid)
+
+    def write_pod_files(self) -> None:
+        """The kubelet-managed /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod (and a
+        passwd/group for images without /etc of their own)."""
+        etc = self.runtime_dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        hosts = [
+            "# Kubernetes-managed hosts file.",
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "fe00::0\tip6-mcastprefix",
+            "fe00::1\tip6-allnodes",
+            "fe00::2\tip6-allrouters",
+            f"{self.pod_ip}\t{self.hostname}",
+        ]
+        aliases = self.pod["spec"].get("hostAliases") or []
+        if aliases:
+            hosts.append("")
+            hosts.append("# Entries added by HostAliases.")
+            hosts += ["\t".join([str(a["ip"]), *(a.get("hostnames") or [])]) for a in aliases if a.get("ip")]
+        try:
+            resolv = Path("/etc/resolv.conf").read_text()
+        except OSError:
+            resolv = ""
+        files = {
+            "hosts": "\n".join(hosts) + "\n",
+            "hostname": self.hostname + "\n",
+            "resolv.conf": resolv,
+            "passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+            "group": "root:x:0:\nnogroup:x:65534:\n",
+        }
+        for name, text in files.items():
+            tmp = etc / f".{name}.tmp"
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, etc / name)
+
+    def pod_mounts(self, image: Image) -> list[Mount]:
+        """What the kubelet mounts into each of the pod's containers."""
+        etc = self.runtime_dir / "etc"
+        names = ["hosts", "hostname", "resolv.conf"]
+        if image.base == "scratch":
+            names += ["passwd", "group"]
+        return [Mount(str(etc / name), f"/etc/{name}") for name in names]
+
     def update(self, pod: Obj) -> None:
         """A newer version of the pod arrived from the informer; a change of the conditions
         others own (a readiness gate) changes the Ready the kubelet reports."""
@@ -143,6 +200,7 @@ class PodWorker:
         """Run the pod from sandbox creation to deletion."""
         try:
             self.pod_ip = self.kubelet.ipam.allocate()
+            self.write_pod_files()
             self.start_time = self.start_time or now_iso()
             self.changed()
             runners = [asyncio.get_running_loop().create_task(r.run()) for r in self.runners]

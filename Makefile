@@ -32,8 +32,10 @@ system-deps:
 demo: $(VENV)/.runtime-installed
 	$(PY) manage.py demo $(if $(KUBECONFIG),--kubeconfig "$(KUBECONFIG)") $(if $(CONTEXT),--context "$(CONTEXT)")
 
+# ruff (style, imports, bug patterns) and mypy (types; configured in pyproject.toml) over the whole tree.
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 
 test: $(VENV)/.dev-installed system-deps lint
 	$(PY) -m pytest

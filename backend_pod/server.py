@@ -85,12 +85,14 @@ class Connection(asyncio.Protocol):
     __slots__ = ("buf", "busy", "cid", "close_reason", "closing", "ident", "last_active", "local_ip", "loop",
                  "opened", "out", "peer", "peer_eof", "pending", "pod_json", "request_id", "request_started",
                  "seq", "server", "state", "timer", "traffic", "transport", "write_paused")
+    # Set by connection_made, which asyncio calls before any other callback; a connection is in
+    # state.connections only from then on.
+    transport: asyncio.Transport
 
     def __init__(self, server: Server) -> None:
         self.server = server
         self.state = server.state
         self.loop = server.loop
-        self.transport: asyncio.Transport | None = None
         self.buf = b""
         self.pending: Request | None = None  # head parsed, body still arriving
         self.request_started = 0.0  # loop time the buffered partial request began
@@ -230,7 +232,7 @@ class Connection(asyncio.Protocol):
         except Exception as exc:  # a bug must cost one request, never the connection or the process
             self.state.log.event("handler_error", path=req.target[:200], error=repr(exc)[:500])
             name, result = "error", error(500, "internal error while handling the request")
-        if type(result) is Deferred:
+        if isinstance(result, Deferred):
             self.busy = True
             self.transport.pause_reading()
             self.timer = self.loop.call_later(result.seconds, self.finish_deferred, req, name, result)
@@ -341,7 +343,7 @@ class Connection(asyncio.Protocol):
 
     def reset(self) -> None:
         """Make the kernel answer with a TCP reset when this socket closes (abrupt exit)."""
-        sock = self.transport.get_extra_info("socket") if self.transport else None
+        sock = self.transport.get_extra_info("socket")
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)

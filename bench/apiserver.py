@@ -208,7 +208,7 @@ def main() -> int:
 class _Poll:
     """Adapter giving a multiprocessing.Process the `poll()`/`returncode` that wait_for_port uses."""
 
-    def __init__(self, proc: multiprocessing.Process) -> None:
+    def __init__(self, proc: multiprocessing.process.BaseProcess) -> None:
         self.proc = proc
 
     def poll(self) -> int | None:

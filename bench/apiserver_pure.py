@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -47,7 +48,7 @@ def median_seconds(fn: Callable[[], object], *, repeat: int, inner: int = 1) -> 
 def sample_pod(i: int, now: datetime) -> dict:
     """A scheduled, running pod shaped like the ones the sandbox stores."""
     created = (now - timedelta(seconds=30 + i)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    pod = {
+    pod: dict[str, Any] = {
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": f"backend-5d8f7-{i:05d}", "namespace": "default", "uid": f"uid-{i}",
                      "resourceVersion": str(100 + i), "creationTimestamp": created,

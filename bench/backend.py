@@ -73,8 +73,8 @@ class Server:
         """(current RSS, peak RSS) in KiB of the python process."""
         pid = self.proc.pid
         status = Path(f"/proc/{pid}/status").read_text()
-        rss = int(re.search(r"VmRSS:\s+(\d+)", status).group(1))
-        hwm = int(re.search(r"VmHWM:\s+(\d+)", status).group(1))
+        rss = int(found(r"VmRSS:\s+(\d+)", status))
+        hwm = int(found(r"VmHWM:\s+(\d+)", status))
         return rss, hwm
 
     def cpu_seconds(self) -> float:
@@ -108,13 +108,21 @@ class Server:
         self.proc.wait()
 
 
+def found(pattern: str, text: str, flags: int = 0) -> str:
+    """The first group of ``pattern`` in a tool's output; a clear error when the output lacks it."""
+    match = re.search(pattern, text, flags)
+    if match is None:
+        raise RuntimeError(f"no {pattern!r} in:\n{text}")
+    return match.group(1)
+
+
 def run_wrk(url: str, *, duration: int, connections: int) -> str:
     """wrk keep-alive throughput: 'N req/s, p50/p99 latency' from its output."""
     out = subprocess.run([*taskset(CLIENT_CPUS), "wrk", "-t1", f"-c{connections}", f"-d{duration}s",
                           "--latency", url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)
+    rps = float(found(r"Requests/sec:\s+([\d.]+)", out))
+    p50 = found(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = found(r"^\s+99%\s+(\S+)", out, re.M)
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)", out)
     return f"{rps:,.0f} req/s  p50 {p50}  p99 {p99}" + (f"  ({errors.group(0)})" if errors else "")
 
@@ -125,11 +133,11 @@ def run_hey(url: str, *, duration: int, connections: int, keepalive: bool) -> st
     if not keepalive:
         cmd.append("-disable-keepalive")
     out = subprocess.run([*cmd, url], capture_output=True, text=True, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    p99 = re.search(r"99% in ([\d.]+) secs", out)
+    rps = float(found(r"Requests/sec:\s+([\d.]+)", out))
+    p99 = found(r"99% in ([\d.]+) secs", out)
     codes = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)
     code_text = ", ".join(f"{n}x{c}" for c, n in codes)
-    return f"{rps:,.0f} req/s  p99 {float(p99.group(1)) * 1000:.1f}ms  [{code_text}]"
+    return f"{rps:,.0f} req/s  p99 {float(p99) * 1000:.1f}ms  [{code_text}]"
 
 
 def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) -> tuple[int, int, int]:
@@ -141,11 +149,13 @@ def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) ->
     moved = threading.Event()
     stop = threading.Event()
     killed = threading.Event()
-    ok, failed, after_kill = Counter(), Counter(), Counter()
+    ok: Counter[int] = Counter()
+    failed: Counter[int] = Counter()
+    after_kill: Counter[int] = Counter()
 
     def loop(i: int) -> None:
         """One client: requests over keep-alive, reconnecting when told or on failure."""
-        conn = None
+        conn: http.client.HTTPConnection | None = None
         while not stop.is_set():
             if conn is None:
                 target = pod_b if moved.is_set() else pod_a
@@ -162,7 +172,8 @@ def kill_under_load(mode: str, *, clients: int = 4, propagation: float = 0.5) ->
                     conn = None
             except (OSError, http.client.HTTPException):
                 failed[i] += 1
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 conn = None
                 time.sleep(0.005)
 

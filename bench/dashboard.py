@@ -25,6 +25,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psutil
 from kubernetes import client, config
@@ -33,6 +34,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from lab.launcher import Lab, free_port  # noqa: E402
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page
 
 OBSERVER = """() => {
   window.__seen = {};
@@ -57,7 +61,7 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
-def measure_changes(page: object, core: client.CoreV1Api, pods: list[str], *, count: int,
+def measure_changes(page: Page, core: client.CoreV1Api, pods: list[str], *, count: int,
                     start: int) -> list[float]:
     """Patch a label ``count`` times; return the change -> DOM latencies in ms."""
     latencies = []
@@ -67,7 +71,7 @@ def measure_changes(page: object, core: client.CoreV1Api, pods: list[str], *, co
         core.patch_namespaced_pod(pods[i % len(pods)], "default", {"metadata": {"labels": {"bench": str(i)}}})
         deadline = time.monotonic() + 15
         while True:
-            seen = page.evaluate(f"window.__seen[{label!r}]")  # type: ignore[attr-defined]
+            seen = page.evaluate(f"window.__seen[{label!r}]")
             if seen is not None:
                 latencies.append(seen - sent)
                 break
@@ -92,11 +96,10 @@ NAVIGATION = """() => {
 }"""
 
 
-def open_page(browser: object, login_url: str) -> tuple[object, object, dict[str, float]]:
+def open_page(browser: Browser, login_url: str) -> tuple[BrowserContext, Page, dict[str, float]]:
     """Log a fresh browser context in, then load the page once more as a logged-in user and
     return (context, page, its navigation timings in ms)."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000},  # type: ignore[attr-defined]
-                                  bypass_csp=True)
+    context = browser.new_context(viewport={"width": 1500, "height": 1000}, bypass_csp=True)
     page = context.new_page()
     page.goto(login_url, wait_until="load")
     page.goto(login_url.split("?")[0], wait_until="load")

@@ -26,8 +26,9 @@ from kubernetes.client import ApiClient, AppsV1Api, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
 import servinggate
+from dashboard import objects
+from dashboard.hub import api_known_unreachable
 from dashboard.kube import api_client
-from dashboard.presenters import parse_selector, selector_matches
 
 # Actions answer the learner at once: an API server that does not answer in this time is down.
 API_TIMEOUT = 5.0
@@ -77,6 +78,15 @@ def cluster_call(what: str) -> Iterator[None]:
         raise ActionError(503, "cannot reach the cluster's API server; try again in a moment") from exc
 
 
+def cluster_client() -> ApiClient:
+    """An API client for one action; refused at once (503) when the watch hub already knows
+    the API server does not answer, instead of waiting for the request's timeout."""
+    if api_known_unreachable():
+        raise ActionError(503, "cannot reach the cluster's API server (it stopped answering); "
+                               "try again in a moment")
+    return api_client()
+
+
 def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
     """Set the backend Deployment's desired replicas (0..LBDEMO_MAX_REPLICAS)."""
     name = settings.LBDEMO_DEPLOYMENT if deployment is None else valid_name(deployment)
@@ -86,7 +96,7 @@ def deployment_scale(*, replicas: int, deployment: str | None = None) -> int:
         raise ActionError(400, "replicas must be a whole number")
     if not 0 <= replicas <= settings.LBDEMO_MAX_REPLICAS:
         raise ActionError(400, f"replicas must be between 0 and {settings.LBDEMO_MAX_REPLICAS}")
-    with api_client() as api, cluster_call(f"Deployment {name!r}"):
+    with cluster_client() as api, cluster_call(f"Deployment {name!r}"):
         AppsV1Api(api).patch_namespaced_deployment_scale(
             name, settings.LBDEMO_NAMESPACE, {"spec": {"replicas": replicas}}, _request_timeout=API_TIMEOUT)
     return replicas
@@ -98,8 +108,7 @@ def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
         response = CoreV1Api(api).read_namespaced_pod(name, settings.LBDEMO_NAMESPACE,
                                                       _preload_content=False, _request_timeout=API_TIMEOUT)
     pod = json.loads(response.data)
-    labels = (pod.get("metadata") or {}).get("labels") or {}
-    if not selector_matches(labels, parse_selector(settings.LBDEMO_SELECTOR)):
+    if not objects.parse_selector(settings.LBDEMO_SELECTOR).selects(pod):
         raise ActionError(403, f"pod {name!r} is not a backend pod ({settings.LBDEMO_SELECTOR}); refused")
     return pod
 
@@ -107,7 +116,7 @@ def _backend_pod(api: ApiClient, name: str) -> dict[str, Any]:
 def pod_delete(*, name: str) -> str:
     """Delete one backend pod (gracefully, like `kubectl delete pod`); its ReplicaSet replaces it."""
     valid_name(name)
-    with api_client() as api:
+    with cluster_client() as api:
         pod = _backend_pod(api, name)
         uid = (pod.get("metadata") or {}).get("uid")
         with cluster_call(f"pod {name!r}"):
@@ -128,7 +137,7 @@ def pod_readiness_set(*, name: str, ready: bool) -> bool:
     valid_name(name)
     if not isinstance(ready, bool):
         raise ActionError(400, "ready must be true or false")
-    with api_client() as api:
+    with cluster_client() as api:
         pod = _backend_pod(api, name)
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             raise ActionError(409, f"pod {name!r} is terminating")

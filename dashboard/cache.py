@@ -24,6 +24,7 @@ from itertools import islice
 from typing import Any
 
 Obj = dict[str, Any]
+Objects = list[Obj]  # named outside ClusterCache, whose method `list` shadows the builtin there
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
@@ -119,6 +120,6 @@ class ClusterCache:
         """One object by kind and name."""
         return self.objects.get(kind, {}).get(name)
 
-    def snapshot(self) -> tuple[int, dict[str, list[Obj]]]:
+    def snapshot(self) -> tuple[int, dict[str, Objects]]:
         """A consistent copy of everything: (seq, kind -> objects), safe to read on any thread."""
         return self.seq, {kind: list(objects.values()) for kind, objects in self.objects.items()}

@@ -84,8 +84,9 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Called when the socket closes: stop timers and leave the group."""
-        if getattr(self, "flush_handle", None) is not None:
-            self.flush_handle.cancel()
+        flush_handle = getattr(self, "flush_handle", None)
+        if flush_handle is not None:
+            flush_handle.cancel()
         if hasattr(self, "hub"):
             await self.channel_layer.group_discard(VIEW_GROUP, self.channel_name)
 

@@ -4,7 +4,11 @@ For each watched kind (pods, replicasets, deployments, endpointslices — or end
 cluster without them —, services, events in the configured namespace, and nodes) one thread
 runs the informer loop, written once here:
 
-1. LIST, remember the list's resourceVersion, hand the items to the loop (a relist);
+1. LIST in pages of 500 (``limit``/``continue``, like client-go's reflector), remember the
+   list's resourceVersion, hand the items to the loop (a relist). The first LIST, and one after
+   a 410, is a consistent read (``resourceVersion=""``); every later relist asks for
+   ``resourceVersion="0"``, which a real API server answers from its watch cache instead of a
+   quorum read of every object (an expired continue token restarts the LIST consistently);
 2. WATCH from that resourceVersion with ``allowWatchBookmarks`` and a server-side
    ``timeoutSeconds`` (jittered around LBDEMO_WATCH_TIMEOUT_SECONDS so streams do not all end
    together), following the resourceVersion of every event and bookmark;
@@ -16,6 +20,11 @@ runs the informer loop, written once here:
    cluster that comes back is seen again within seconds) and LISTs again, so whatever was
    missed in between is repaired by the relist; while any kind is failing,
    :attr:`Hub.healthy` is false and the pages say they are reaching the cluster;
+   silence is also watched across all streams: when no event, bookmark or list has arrived
+   for ``quiet_seconds`` (5 s) a monitor thread probes the API server (``GET /version`` with a
+   3 s timeout). A probe that fails marks the API unreachable (:attr:`Hub.reachable`): a
+   stalled or frozen API server shows on the page within ~10 s instead of after the 60 s
+   read timeout, and actions are refused at once with 503 (:func:`api_known_unreachable`);
 6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
    retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
 
@@ -33,17 +42,24 @@ one process owns one hub):
 - to group ``lbdemo.view`` (the dashboard's own consumers): at most one
   ``{"type": "cluster.changed", "seq": int}`` per loop iteration — a wake-up; the consumer
   asks the cache what changed since the sequence it last showed and coalesces;
-- to group ``lbdemo.cluster`` (for other features, e.g. the traffic lab's heatmap marks):
-  one message per change ``{"type": "cluster.event", "kind": "Pod" | "ReplicaSet" |
+- to group ``lbdemo.cluster`` (for features in other processes or consumers): at most one
+  ``{"type": "cluster.changes", "seq": int, "changes": [{"kind": "Pod" | "ReplicaSet" |
   "Deployment" | "EndpointSlice" | "Endpoints" | "Service" | "Event" | "Node", "event":
   "ADDED" | "MODIFIED" | "DELETED", "name": str, "seq": int, "observed": float (unix time the
-  dashboard saw it), "relist": bool (true when the change was found by a relist)}``.
+  dashboard saw it), "relist": bool (true when the change was found by a relist)}, ...]}`` per
+  loop iteration — a relist of 1,000 objects is one message, never 1,000 (the in-memory layer
+  drops messages beyond 100 queued per channel).
+
+Features in this process (the traffic lab) do not go through the channel layer at all: they
+register with :meth:`Hub.add_listener` and are called on the loop with every batch of changes
+and the cache, so nothing they need can be dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import random
@@ -59,7 +75,7 @@ from django.conf import settings
 
 # Imported here, not on first use: the client's API classes take seconds to import (pydantic
 # models), which would otherwise land on the first page load instead of on server start.
-from kubernetes.client import AppsV1Api, CoreV1Api, DiscoveryV1Api
+from kubernetes.client import AppsV1Api, CoreV1Api, DiscoveryV1Api, VersionApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -72,6 +88,10 @@ VIEW_GROUP = "lbdemo.view"
 CLUSTER_GROUP = "lbdemo.cluster"
 
 KINDS = ("Pod", "ReplicaSet", "Deployment", "EndpointSlice", "Service", "Event", "Node")
+# Items per LIST page (client-go's reflector default).
+PAGE_SIZE = 500
+# (connect, read) seconds for the monitor's probe of a silent API server.
+PROBE_TIMEOUT = (2.0, 3.0)
 
 
 class WatchGone(Exception):
@@ -89,12 +109,15 @@ class KindNotServed(Exception):
 class Source(Protocol):
     """Where lists and watch streams come from: the Kubernetes API, or canned data in tests."""
 
-    def list(self, kind: str) -> tuple[list[Obj], str]:
-        """Return (items, resourceVersion of the list)."""
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[Obj], str]:
+        """Return (items, resourceVersion of the list); ``"0"`` may be served from a cache."""
 
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:
         """Yield decoded watch events ({"type": ..., "object": {...}}) until the stream ends."""
+
+    def probe(self) -> None:
+        """Ask the API server something cheap; raise if it does not answer in time."""
 
 
 @dataclass
@@ -121,13 +144,14 @@ class Hub:
 
     def __init__(self, source: Source, *, loop: asyncio.AbstractEventLoop, kinds: tuple[str, ...] = KINDS,
                  watch_timeout: int = 300, read_timeout: float = 60.0, forbidden_retry: float = 60.0,
-                 history: int = 2000) -> None:
+                 history: int = 2000, quiet_seconds: float = 5.0) -> None:
         self.source = source
         self.loop = loop
         self.kinds = kinds
         self.watch_timeout = watch_timeout
         self.read_timeout = read_timeout
         self.forbidden_retry = forbidden_retry
+        self.quiet_seconds = quiet_seconds
         self.cache = ClusterCache(history=history)
         # Names this hub's sequence numbers: a page rendered by another process (before a
         # restart) never mistakes its sequence number for one of ours.
@@ -135,21 +159,26 @@ class Hub:
         self.timeline = Timeline()
         self.relists = 0
         self.failing: set[str] = set()
+        self.reachable = True
+        self._activity = time.monotonic()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._synced = asyncio.Event()
         self._notify_scheduled = False
         self._pending: list[tuple[Change, bool]] = []
-        self._listeners: list[Callable[[list[Change]], None]] = []
+        self._listeners: list[Callable[[list[Change], ClusterCache], None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
-        """Start one guarded daemon thread per kind."""
+        """Start one guarded daemon thread per kind, and the monitor that notices a silent API."""
         for kind in self.kinds:
             thread = threading.Thread(target=self._guard, args=(kind,), name=f"lbdemo-watch-{kind}",
                                       daemon=True)
             thread.start()
             self._threads.append(thread)
+        monitor = threading.Thread(target=self._monitor, name="lbdemo-api-monitor", daemon=True)
+        monitor.start()
+        self._threads.append(monitor)
 
     def stop(self, *, timeout: float = 5.0) -> None:
         """Ask every thread to stop and wait a little for them (they are daemons anyway)."""
@@ -164,9 +193,14 @@ class Hub:
             await asyncio.wait_for(self._synced.wait(), timeout)
         return self._synced.is_set()
 
-    def add_listener(self, listener: Callable[[list[Change]], None]) -> None:
-        """Call ``listener(changes)`` on the loop after each batch of applied changes."""
+    def add_listener(self, listener: Callable[[list[Change], ClusterCache], None]) -> None:
+        """Call ``listener(changes, cache)`` on the loop after each batch of applied changes."""
         self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[list[Change], ClusterCache], None]) -> None:
+        """Stop calling ``listener``."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     # --- the informer loop (runs in the kind's thread) -------------------------------------
     def _guard(self, kind: str) -> None:
@@ -182,10 +216,14 @@ class Hub:
         """list -> watch -> (re)watch or relist, until the hub stops. See the module docstring."""
         backoff = Backoff()
         resource_version: str | None = None
+        consistent = True  # the first LIST, and one after a 410, is a quorum read
         while not self._stop.is_set():
             try:
                 if resource_version is None:
-                    items, resource_version = self.source.list(kind)
+                    items, resource_version = self.source.list(kind,
+                                                               resource_version="" if consistent else "0")
+                    consistent = False
+                    self._active()
                     self._post(self._on_listed, kind, items)
                     self._post(self._on_health, kind, True)
                     backoff.reset()
@@ -194,6 +232,7 @@ class Hub:
             except WatchGone:
                 log.info("watch of %s: resourceVersion %s expired (410); relisting", kind, resource_version)
                 resource_version = None
+                consistent = True
             except WatchForbidden:
                 log.warning("not allowed to list/watch %s; retrying in %.0f s", kind, self.forbidden_retry)
                 self._post(self._on_forbidden, kind)
@@ -220,6 +259,7 @@ class Hub:
                                        read_timeout=self.read_timeout):
             if self._stop.is_set():
                 break
+            self._active()
             event_type = event.get("type")
             obj = event.get("object") or {}
             if event_type == "ERROR":
@@ -231,11 +271,36 @@ class Hub:
                 self._post(self._on_event, kind, event_type, obj)
         return resource_version
 
+    def _active(self) -> None:
+        """A stream or list answered: the API server is alive."""
+        self._activity = time.monotonic()
+
+    def _monitor(self) -> None:
+        """Probe the API server whenever every stream has been silent for ``quiet_seconds``
+        (a healthy server sends events or bookmarks); report when reachability flips."""
+        while not self._stop.wait(min(1.0, self.quiet_seconds / 2)):
+            if time.monotonic() - self._activity < self.quiet_seconds and self.reachable:
+                continue
+            try:
+                self.source.probe()
+            except Exception as exc:
+                if self.reachable:
+                    log.warning("the API server did not answer a probe after %.0f s of silence (%s: %s)",
+                                time.monotonic() - self._activity, type(exc).__name__, exc)
+                    self._post(self._on_reachable, False)
+                self.reachable = False
+            else:
+                self._active()
+                if not self.reachable:
+                    log.info("the API server answers again")
+                    self._post(self._on_reachable, True)
+                self.reachable = True
+
     def _post(self, handler: Callable[..., None], *args: Any) -> None:
         """The one hand-off point from a watch thread to the event loop."""
         observed = time.time()
         with contextlib.suppress(RuntimeError):  # the loop is closed: the process is ending
-            self.loop.call_soon_threadsafe(handler, *args, observed)
+            self.loop.call_soon_threadsafe(functools.partial(handler, *args, observed))
 
     # --- on the loop -----------------------------------------------------------------------
     def _on_listed(self, kind: str, items: list[Obj], observed: float) -> None:
@@ -251,8 +316,9 @@ class Hub:
 
     @property
     def healthy(self) -> bool:
-        """True while no kind's last list/watch attempt failed (the page shows "live")."""
-        return not self.failing
+        """True while no kind's last list/watch attempt failed and the API server answers
+        (the page shows "live")."""
+        return not self.failing and self.reachable
 
     def _on_health(self, kind: str, ok: bool, observed: float) -> None:
         """Record whether a kind's informer works; wake the pages when that flips."""
@@ -261,7 +327,16 @@ class Hub:
             self.failing.discard(kind)
         else:
             self.failing.add(kind)
-        if self.healthy != before and not self._notify_scheduled:
+        if self.healthy != before:
+            self._wake()
+
+    def _on_reachable(self, ok: bool, observed: float) -> None:
+        """The monitor's probe changed its verdict: wake the pages so their status follows."""
+        self._wake()
+
+    def _wake(self) -> None:
+        """Schedule one notification of the pages (the health they show changed)."""
+        if not self._notify_scheduled:
             self._notify_scheduled = True
             self.loop.call_soon(self._schedule_notify)
 
@@ -280,8 +355,11 @@ class Hub:
         if not changes:
             return
         self.timeline.observe(changes, self.cache)
-        for listener in self._listeners:
-            listener(changes)
+        for listener in list(self._listeners):
+            try:
+                listener(changes, self.cache)
+            except Exception:
+                log.exception("a hub listener failed; the others still run")
         self._pending.extend((change, relist) for change in changes)
         if not self._notify_scheduled:
             self._notify_scheduled = True
@@ -294,16 +372,15 @@ class Hub:
         self.loop.create_task(self._notify(pending, self.cache.seq))
 
     async def _notify(self, pending: list[tuple[Change, bool]], seq: int) -> None:
-        """Wake the dashboard consumers once, and tell other features about every change."""
+        """Wake the dashboard consumers once, and tell other features about the changes in one message."""
         layer = get_channel_layer()
         if layer is None:
             return
         await layer.group_send(VIEW_GROUP, {"type": "cluster.changed", "seq": seq})
-        for change, relist in pending:
-            await layer.group_send(CLUSTER_GROUP, {
-                "type": "cluster.event", "kind": change.kind, "event": change.event, "name": change.name,
-                "seq": change.seq, "observed": change.observed, "relist": relist,
-            })
+        if pending:
+            await layer.group_send(CLUSTER_GROUP, {"type": "cluster.changes", "seq": seq, "changes": [
+                {"kind": change.kind, "event": change.event, "name": change.name, "seq": change.seq,
+                 "observed": change.observed, "relist": relist} for change, relist in pending]})
 
 
 class KubeSource:
@@ -349,14 +426,34 @@ class KubeSource:
                 raise KindNotServed(str(exc.reason)) from exc
         raise exc
 
-    def list(self, kind: str) -> tuple[list[Obj], str]:
-        """LIST the kind; items and the list's resourceVersion."""
-        try:
-            response = self._call(kind)(_preload_content=False, _request_timeout=(5, 30))
-        except Exception as exc:
-            self._raise_for(exc)
-        body = json.loads(response.data)
-        return body.get("items") or [], str((body.get("metadata") or {}).get("resourceVersion") or "")
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[Obj], str]:
+        """LIST the kind in pages of PAGE_SIZE; all items and the list's resourceVersion.
+        ``resource_version="0"`` lets the server answer from its watch cache."""
+        found: list[Obj] = []
+        token = ""
+        while True:
+            options: dict[str, Any] = {"limit": PAGE_SIZE}
+            if token:
+                options["_continue"] = token
+            elif resource_version:
+                options["resource_version"] = resource_version
+            try:
+                response = self._call(kind)(_preload_content=False, _request_timeout=(5, 30), **options)
+            except Exception as exc:
+                self._raise_for(exc)
+            body = json.loads(response.data)
+            found.extend(body.get("items") or [])
+            metadata = body.get("metadata") or {}
+            token = str(metadata.get("continue") or "")
+            if not token:
+                return found, str(metadata.get("resourceVersion") or "")
+
+    def probe(self) -> None:
+        """GET /version with a short timeout (public on every API server); raise if it fails."""
+        api = getattr(self._local, "api", None)
+        if api is None:
+            api = self._local.api = self._factory()
+        VersionApi(api).get_code(_request_timeout=PROBE_TIMEOUT)
 
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:
@@ -393,6 +490,13 @@ def get_hub() -> Hub:
                        read_timeout=float(settings.LBDEMO_WATCH_READ_TIMEOUT))
             _hub.start()
         return _hub
+
+
+def api_known_unreachable() -> bool:
+    """True when the process's hub has found the API server not answering (actions then
+    answer 503 at once instead of waiting for their own timeout)."""
+    hub = _hub
+    return hub is not None and not hub.reachable
 
 
 def install_hub(hub: Hub | None) -> None:

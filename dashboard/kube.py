@@ -3,6 +3,10 @@
 The dashboard only ever talks to Kubernetes through the official client, so the same code
 serves the sandbox, minikube and a cloud cluster: kubeconfig (+ context) when configured,
 in-cluster service-account config otherwise.
+
+Every call passes a ``_request_timeout``; the client never retries on its own (urllib3 would
+otherwise repeat a timed-out GET or DELETE three more times, turning a 5 s timeout into 20 s):
+the hub has its own back-off and actions answer the learner at once.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ def cluster_configuration() -> client.Configuration:
                                 client_configuration=configuration)
     else:
         config.load_incluster_config(client_configuration=configuration)
+    configuration.retries = False
     return configuration
 
 

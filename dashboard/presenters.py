@@ -4,21 +4,27 @@ Nothing here does I/O or touches the cache: functions take plain object dicts (a
 returns them) and return small frozen dataclasses the templates render. The same functions
 serve the first page load and every websocket frame, so both always agree.
 
-Pod status follows kubectl's STATUS column exactly (kubectl's printPod): the pod's phase,
-overridden by its status reason, then by each container's waiting reason (ContainerCreating,
-CrashLoopBackOff, ImagePullBackOff, ErrImagePull, ...) or terminated reason, and finally
-"Terminating" once the pod has a deletionTimestamp.
+What an object means (pod STATUS as kubectl prints it, endpoint states, selectors, owners,
+ages) comes from dashboard.objects; this module only arranges it for the page. Building a
+view never fails because of one object: a pod, ReplicaSet or event that cannot be shown is
+logged and left out, and the rest of the page still renders.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
+from dashboard import objects
+from dashboard.objects import Selector
 from dashboard.timeline import STEPS, Healing
+
+log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 
@@ -26,126 +32,21 @@ UNSCHEDULED = "(not scheduled)"
 EVENTS_SHOWN = 30
 
 
-# --- label selectors -------------------------------------------------------------------------
-def parse_selector(text: str) -> list[tuple[str, str, str]]:
-    """Parse an equality-based label selector ("app=backend,tier!=db") into (key, op, value)."""
-    terms: list[tuple[str, str, str]] = []
-    for raw in text.split(","):
-        term = raw.strip()
-        if not term:
+T = TypeVar("T")
+
+
+def each(build: Callable[[Obj], T | None], objs: Iterable[Obj], what: str) -> list[T]:
+    """``build`` applied to every object; one that fails is logged and skipped, never fatal."""
+    out: list[T] = []
+    for obj in objs:
+        try:
+            built = build(obj)
+        except Exception:
+            log.exception("cannot show %s %r; leaving it out", what, objects.name(obj))
             continue
-        match = re.fullmatch(r"([A-Za-z0-9./_-]+)\s*(==|!=|=)\s*([A-Za-z0-9._-]*)", term)
-        if match is None:
-            raise ValueError(f"unsupported label selector term {term!r}")
-        key, op, value = match.groups()
-        terms.append((key, "!=" if op == "!=" else "=", value))
-    return terms
-
-
-def selector_matches(labels: dict[str, str] | None, terms: list[tuple[str, str, str]]) -> bool:
-    """True if ``labels`` satisfy every selector term (an empty selector matches nothing)."""
-    if not terms:
-        return False
-    labels = labels or {}
-    return all((labels.get(key) == value) == (op == "=") for key, op, value in terms)
-
-
-def labels_of(obj: Obj) -> dict[str, str]:
-    """metadata.labels (never None)."""
-    return dict((obj.get("metadata") or {}).get("labels") or {})
-
-
-# --- time --------------------------------------------------------------------------------------
-def parse_time(value: str | None) -> datetime | None:
-    """Parse a Kubernetes RFC 3339 timestamp ('2026-11-24T21:00:00Z', optional fraction)."""
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def human_age(created: datetime | None, now: datetime) -> str:
-    """kubectl's AGE column (apimachinery's HumanDuration)."""
-    if created is None:
-        return "<unknown>"
-    seconds = int((now - created).total_seconds())
-    if seconds < -1:
-        return "<invalid>"
-    seconds = max(seconds, 0)
-    minutes, hours = seconds // 60, seconds // 3600
-    if seconds < 120:
-        return f"{seconds}s"
-    if minutes < 10:
-        return f"{minutes}m{seconds % 60}s" if seconds % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        return f"{hours // 24}d{hours % 24}h" if hours % 24 else f"{hours // 24}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    if hours < 24 * 365 * 8:
-        years = hours // 24 // 365
-        return f"{years}y{(hours // 24) % 365}d" if (hours // 24) % 365 else f"{years}y"
-    return f"{hours // 24 // 365}y"
-
-
-# --- pods ----------------------------------------------------------------------------------------
-def pod_status(pod: Obj) -> str:
-    """The STATUS kubectl prints for a pod."""
-    metadata, status = pod.get("metadata") or {}, pod.get("status") or {}
-    reason = status.get("phase") or "Unknown"
-    if status.get("reason"):
-        reason = status["reason"]
-    initializing = False
-    init_statuses = status.get("initContainerStatuses") or []
-    for index, container in enumerate(init_statuses):
-        state = container.get("state") or {}
-        terminated, waiting = state.get("terminated"), state.get("waiting")
-        if terminated and terminated.get("exitCode") == 0:
-            continue
-        if terminated:
-            reason = "Init:" + (terminated.get("reason") or (f"Signal:{terminated['signal']}"
-                                                             if terminated.get("signal")
-                                                             else f"ExitCode:{terminated.get('exitCode')}"))
-        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
-            reason = "Init:" + waiting["reason"]
-        else:
-            reason = f"Init:{index}/{len(init_statuses)}"
-        initializing = True
-        break
-    if not initializing:
-        has_running = False
-        for container in reversed(status.get("containerStatuses") or []):
-            state = container.get("state") or {}
-            waiting, terminated = state.get("waiting"), state.get("terminated")
-            if waiting and waiting.get("reason"):
-                reason = waiting["reason"]
-            elif terminated and terminated.get("reason"):
-                reason = terminated["reason"]
-            elif terminated:
-                reason = (f"Signal:{terminated['signal']}" if terminated.get("signal")
-                          else f"ExitCode:{terminated.get('exitCode')}")
-            elif container.get("ready") and state.get("running") is not None:
-                has_running = True
-        if reason == "Completed" and has_running:
-            reason = "Running" if condition_true(pod, "Ready") else "NotReady"
-    if metadata.get("deletionTimestamp") and status.get("reason") == "NodeLost":
-        return "Unknown"
-    if metadata.get("deletionTimestamp"):
-        return "Terminating"
-    return reason
-
-
-def condition_true(obj: Obj, kind: str) -> bool:
-    """True if status.conditions has ``kind`` with status "True"."""
-    return any(c.get("type") == kind and c.get("status") == "True"
-               for c in (obj.get("status") or {}).get("conditions") or [])
+        if built is not None:
+            out.append(built)
+    return out
 
 
 def status_class(status: str) -> str:
@@ -199,31 +100,7 @@ class PodCard:
 
 def endpoint_states(slices: list[Obj], endpoints: list[Obj], service: str) -> dict[str, str]:
     """Pod name -> "ready" | "not-ready" | "terminating" for the Service's endpoints."""
-    states: dict[str, str] = {}
-    for item in slices:
-        if labels_of(item).get("kubernetes.io/service-name") != service:
-            continue
-        for endpoint in item.get("endpoints") or []:
-            ref = endpoint.get("targetRef") or {}
-            if ref.get("kind") != "Pod" or not ref.get("name"):
-                continue
-            conditions = endpoint.get("conditions") or {}
-            if conditions.get("terminating"):
-                states[ref["name"]] = "terminating"
-            elif conditions.get("ready") is False:
-                states[ref["name"]] = "not-ready"
-            else:
-                states[ref["name"]] = "ready"
-    for item in endpoints:
-        if (item.get("metadata") or {}).get("name") != service:
-            continue
-        for subset in item.get("subsets") or []:
-            for key, state in (("addresses", "ready"), ("notReadyAddresses", "not-ready")):
-                for address in subset.get(key) or []:
-                    ref = address.get("targetRef") or {}
-                    if ref.get("kind") == "Pod" and ref.get("name"):
-                        states[ref["name"]] = state
-    return states
+    return objects.endpoint_states(slices, endpoints, service)
 
 
 def node_group_id(node: str) -> str:
@@ -234,36 +111,37 @@ def node_group_id(node: str) -> str:
 OTHER_GROUP_ID = "pods-other"
 
 
-def pod_card(pod: Obj, *, now: datetime, selector: list[tuple[str, str, str]], endpoints: dict[str, str],
+def pod_card(pod: Obj, *, now: datetime, selector: Selector, endpoints: dict[str, str],
              leaving: bool = False) -> PodCard:
-    """Build the card of one pod."""
-    metadata, spec, status = pod.get("metadata") or {}, pod.get("spec") or {}, pod.get("status") or {}
-    containers = status.get("containerStatuses") or []
-    total = len(spec.get("containers") or []) or len(containers)
-    ready = sum(1 for c in containers if c.get("ready"))
-    text = pod_status(pod)
-    labels = labels_of(pod)
-    selected = selector_matches(labels, selector)
-    node = spec.get("nodeName") or UNSCHEDULED
-    name = str(metadata.get("name") or "")
+    """Build the card of one pod: READY, STATUS and RESTARTS as kubectl prints them."""
+    metadata, spec, status = objects.metadata(pod), objects.spec(pod), objects.status(pod)
+    printed = objects.print_pod(pod)
+    labels = objects.labels(pod)
+    selected = selector.matches(labels)
+    node = objects.text(spec.get("nodeName")) or UNSCHEDULED
+    name = objects.name(pod)
     return PodCard(
-        uid=str(metadata.get("uid") or name), name=name, ip=str(status.get("podIP") or ""), node=node,
-        phase=str(status.get("phase") or "Unknown"),
-        status=text, status_class=status_class(text), ready=f"{ready}/{total}",
-        is_ready=condition_true(pod, "Ready"),
-        restarts=sum(int(c.get("restartCount") or 0) for c in containers),
-        age=human_age(parse_time(metadata.get("creationTimestamp")), now),
-        created=str(metadata.get("creationTimestamp") or ""),
+        uid=objects.uid(pod) or name, name=name, ip=objects.text(status.get("podIP")), node=node,
+        phase=objects.text(status.get("phase")) or "Unknown",
+        status=printed.status, status_class=status_class(printed.status),
+        ready=f"{printed.ready}/{printed.total}", is_ready=objects.pod_ready(pod), restarts=printed.restarts,
+        age=objects.age(pod, now), created=objects.text(metadata.get("creationTimestamp")),
         labels=tuple(f"{k}={v}" for k, v in sorted(labels.items())), selected=selected,
         endpoint=endpoints.get(name, "none"),
         group_id=node_group_id(node) if selected else OTHER_GROUP_ID, leaving=leaving,
     )
 
 
+def pod_cards(pods: Iterable[Obj], *, now: datetime, selector: Selector,
+              endpoints: dict[str, str]) -> list[PodCard]:
+    """Cards of pods, oldest first; a pod that cannot be shown is logged and left out."""
+    return each(lambda p: pod_card(p, now=now, selector=selector, endpoints=endpoints),
+                sorted(pods, key=created_key), "pod")
+
+
 def created_key(pod: Obj) -> tuple[str, str]:
     """Sort key: oldest first, then by name."""
-    metadata = pod.get("metadata") or {}
-    return str(metadata.get("creationTimestamp") or ""), str(metadata.get("name") or "")
+    return objects.text(objects.metadata(pod).get("creationTimestamp")), objects.name(pod)
 
 
 @dataclass(frozen=True)
@@ -281,7 +159,7 @@ def node_groups(nodes: list[Obj], cards: list[PodCard]) -> list[NodeGroup]:
     by_node: dict[str, list[PodCard]] = {}
     for card in cards:
         by_node.setdefault(card.node, []).append(card)
-    ready = {str((n.get("metadata") or {}).get("name")): condition_true(n, "Ready") for n in nodes}
+    ready = {objects.name(n): objects.condition_true(n, "Ready") for n in nodes if objects.name(n)}
     names = sorted(set(ready) | (set(by_node) - {UNSCHEDULED}))
     names.append(UNSCHEDULED)
     return [NodeGroup(name=n, group_id=node_group_id(n), ready=ready.get(n, True),
@@ -308,25 +186,29 @@ class DeploymentView:
 
 def first_image(template_spec: Obj) -> str:
     """The first container's image of a pod spec."""
-    containers = template_spec.get("containers") or []
-    return str(containers[0].get("image") or "") if containers else ""
+    containers = objects.dicts(objects.mapping(template_spec).get("containers"))
+    return objects.text(containers[0].get("image")) if containers else ""
+
+
+def template_spec(obj: Obj) -> Obj:
+    """spec.template.spec of a Deployment or ReplicaSet."""
+    return objects.spec(objects.mapping(objects.spec(obj).get("template")))
 
 
 def deployment_view(deployments: list[Obj], *, name: str, max_replicas: int) -> DeploymentView:
     """The configured Deployment, or a placeholder saying it does not exist."""
-    found = next((d for d in deployments if (d.get("metadata") or {}).get("name") == name), None)
+    found = next((d for d in deployments if objects.name(d) == name), None)
     if found is None:
         return DeploymentView(name=name, exists=False, max_replicas=max_replicas)
-    spec, status = found.get("spec") or {}, found.get("status") or {}
-    match_labels = (spec.get("selector") or {}).get("matchLabels") or {}
+    spec, status = objects.spec(found), objects.status(found)
     return DeploymentView(
-        name=name, exists=True, desired=int(spec.get("replicas") or 0),
-        current=int(status.get("replicas") or 0),
-        updated=int(status.get("updatedReplicas") or 0), ready=int(status.get("readyReplicas") or 0),
-        available=int(status.get("availableReplicas") or 0),
-        image=first_image(((spec.get("template") or {}).get("spec")) or {}),
-        strategy=str((spec.get("strategy") or {}).get("type") or ""),
-        selector=",".join(f"{k}={v}" for k, v in sorted(match_labels.items())), max_replicas=max_replicas,
+        name=name, exists=True, desired=objects.count(spec.get("replicas")),
+        current=objects.count(status.get("replicas")), updated=objects.count(status.get("updatedReplicas")),
+        ready=objects.count(status.get("readyReplicas")),
+        available=objects.count(status.get("availableReplicas")),
+        image=first_image(template_spec(found)),
+        strategy=objects.text(objects.mapping(spec.get("strategy")).get("type")),
+        selector=str(objects.selector_from_label_selector(spec.get("selector"))), max_replicas=max_replicas,
     )
 
 
@@ -344,25 +226,27 @@ class ReplicaSetView:
     active: bool
 
 
+def replicaset_view(rs: Obj) -> ReplicaSetView:
+    """One ReplicaSet; a revision annotation that is not a number shows as written."""
+    spec, status = objects.spec(rs), objects.status(rs)
+    number = objects.revision(rs)
+    desired = objects.count(spec.get("replicas"))
+    return ReplicaSetView(
+        name=objects.name(rs),
+        revision=(str(number) if number is not None
+                  else objects.annotations_of(rs).get(objects.REVISION_ANNOTATION, "")),
+        template_hash=objects.labels(rs).get("pod-template-hash", ""),
+        image=first_image(template_spec(rs)), desired=desired, current=objects.count(status.get("replicas")),
+        ready=objects.count(status.get("readyReplicas")), active=desired > 0,
+    )
+
+
 def replicaset_views(replicasets: list[Obj], *, deployment: str) -> list[ReplicaSetView]:
-    """The Deployment's ReplicaSets, newest revision first."""
-    views = []
-    for rs in replicasets:
-        metadata, spec, status = rs.get("metadata") or {}, rs.get("spec") or {}, rs.get("status") or {}
-        owners = metadata.get("ownerReferences") or []
-        if not any(o.get("kind") == "Deployment" and o.get("name") == deployment for o in owners):
-            continue
-        desired = int(spec.get("replicas") or 0)
-        views.append(ReplicaSetView(
-            name=str(metadata.get("name")),
-            revision=str((metadata.get("annotations") or {}).get("deployment.kubernetes.io/revision") or ""),
-            template_hash=str(labels_of(rs).get("pod-template-hash") or ""),
-            image=first_image(((spec.get("template") or {}).get("spec")) or {}),
-            desired=desired, current=int(status.get("replicas") or 0),
-            ready=int(status.get("readyReplicas") or 0),
-            active=desired > 0,
-        ))
-    return sorted(views, key=lambda v: (-int(v.revision or 0), v.name))
+    """The Deployment's ReplicaSets, newest revision first (unnumbered ones last)."""
+    mine = [rs for rs in replicasets if objects.owned_by(rs, kind="Deployment", owner=deployment)]
+    views = each(replicaset_view, mine, "ReplicaSet")
+    order = {objects.name(rs): objects.revision(rs) for rs in mine}
+    return sorted(views, key=lambda v: (-(order.get(v.name) or 0), v.name))
 
 
 # --- service and endpoints ------------------------------------------------------------------------
@@ -408,49 +292,45 @@ class ServiceView:
         return ",".join(p.kubectl for p in self.ports) or "<none>"
 
 
-def resolved_target_ports(slices: list[Obj], endpoints: list[Obj], *, service: str) -> dict[str, int]:
-    """Service port name -> the container port its targetPort resolves to, as the endpoints
-    controller published it (EndpointSlice/Endpoints ports carry the Service port's name and
-    the resolved number)."""
-    resolved: dict[str, int] = {}
-    for item in endpoints:
-        if (item.get("metadata") or {}).get("name") == service:
-            for subset in item.get("subsets") or []:
-                for port in subset.get("ports") or []:
-                    if port.get("port"):
-                        resolved[str(port.get("name") or "")] = int(port["port"])
-    for item in slices:
-        if labels_of(item).get("kubernetes.io/service-name") == service:
-            for port in item.get("ports") or []:
-                if port.get("port"):
-                    resolved[str(port.get("name") or "")] = int(port["port"])
-    return resolved
+def service_selector(service: Obj | None) -> Selector:
+    """The pods a Service selects (none when it has no selector)."""
+    return objects.selector_from_map(objects.spec(service).get("selector"))
+
+
+def find(objs: Iterable[Obj], name: str) -> Obj | None:
+    """The object called ``name``."""
+    return next((o for o in objs if objects.name(o) == name), None)
+
+
+def service_port_view(port: Obj, resolved: dict[str, int]) -> ServicePortView:
+    """One Service port; a named targetPort is resolved through the endpoints when they say."""
+    number = objects.count(port.get("port"))
+    raw_target = port.get("targetPort", number)
+    target = objects.text(raw_target) or str(number)
+    target_number = objects.whole_number(raw_target)
+    if target_number is None:
+        target_number = resolved.get(objects.text(port.get("name")))
+    node_port = objects.count(port.get("nodePort"))
+    return ServicePortView(name=objects.text(port.get("name")), port=number,
+                           protocol=objects.text(port.get("protocol")) or "TCP", target=target,
+                           target_number=target_number, node_port=node_port or None)
 
 
 def service_view(services: list[Obj], *, name: str, slices: list[Obj] | None = None,
                  endpoints: list[Obj] | None = None) -> ServiceView:
     """The configured Service, or a placeholder saying it does not exist; a named targetPort is
     resolved through the Service's EndpointSlices (or legacy Endpoints) when they are given."""
-    found = next((s for s in services if (s.get("metadata") or {}).get("name") == name), None)
+    found = find(services, name)
     if found is None:
         return ServiceView(name=name, exists=False)
-    spec = found.get("spec") or {}
-    resolved = resolved_target_ports(slices or [], endpoints or [], service=name)
-    ports = []
-    for port in spec.get("ports") or []:
-        number = int(port.get("port") or 0)
-        target = port.get("targetPort", number)
-        if isinstance(target, int) or str(target).isdigit():
-            target_number: int | None = int(target)
-        else:
-            target_number = resolved.get(str(port.get("name") or ""))
-        ports.append(ServicePortView(
-            name=str(port.get("name") or ""), port=number, protocol=str(port.get("protocol") or "TCP"),
-            target=str(target), target_number=target_number,
-            node_port=int(port["nodePort"]) if port.get("nodePort") else None))
-    return ServiceView(name=name, exists=True, type=str(spec.get("type") or "ClusterIP"),
-                       cluster_ip=str(spec.get("clusterIP") or ""), ports=tuple(ports),
-                       selector=",".join(f"{k}={v}" for k, v in sorted((spec.get("selector") or {}).items())))
+    spec = objects.spec(found)
+    resolved = objects.resolved_ports(slices or [], endpoints or [], name)
+    selector = service_selector(found)
+    return ServiceView(name=name, exists=True, type=objects.text(spec.get("type")) or "ClusterIP",
+                       cluster_ip=objects.text(spec.get("clusterIP")),
+                       ports=tuple(each(lambda p: service_port_view(p, resolved),
+                                        objects.dicts(spec.get("ports")), "Service port")),
+                       selector="" if selector.nothing else str(selector))
 
 
 @dataclass(frozen=True)
@@ -475,38 +355,17 @@ class EndpointsView:
 
 def endpoints_view(slices: list[Obj], endpoints: list[Obj], *, service: str) -> EndpointsView:
     """Ready / not ready / terminating endpoints from EndpointSlices (or legacy Endpoints)."""
-    buckets: dict[str, list[EndpointView]] = {"ready": [], "not-ready": [], "terminating": []}
-    mine = [s for s in slices if labels_of(s).get("kubernetes.io/service-name") == service]
-    for item in mine:
-        ports = ",".join(str(p.get("port")) for p in item.get("ports") or [] if p.get("port"))
-        for endpoint in item.get("endpoints") or []:
-            conditions = endpoint.get("conditions") or {}
-            state = ("terminating" if conditions.get("terminating")
-                     else "not-ready" if conditions.get("ready") is False else "ready")
-            ref = endpoint.get("targetRef") or {}
-            for address in endpoint.get("addresses") or []:
-                buckets[state].append(EndpointView(ip=str(address), port=ports,
-                                                   pod=str(ref.get("name") or ""),
-                                                   node=str(endpoint.get("nodeName") or "")))
-    source = "EndpointSlice"
-    if not mine:
-        source = "Endpoints"
-        for item in endpoints:
-            if (item.get("metadata") or {}).get("name") != service:
-                continue
-            for subset in item.get("subsets") or []:
-                ports = ",".join(str(p.get("port")) for p in subset.get("ports") or [] if p.get("port"))
-                for key, state in (("addresses", "ready"), ("notReadyAddresses", "not-ready")):
-                    for address in subset.get(key) or []:
-                        ref = address.get("targetRef") or {}
-                        buckets[state].append(EndpointView(ip=str(address.get("ip") or ""), port=ports,
-                                                           pod=str(ref.get("name") or ""),
-                                                           node=str(address.get("nodeName") or "")))
-    def ordered(items: list[EndpointView]) -> tuple[EndpointView, ...]:
-        return tuple(sorted(items, key=lambda e: (e.pod, e.ip)))
+    source, addresses = objects.service_endpoints(slices, endpoints, service)
+    buckets: dict[str, list[EndpointView]] = {state: [] for state in objects.ENDPOINT_STATES}
+    for e in addresses:
+        buckets[e.state].append(EndpointView(ip=e.ip, port=e.ports, pod=e.pod, node=e.node))
 
-    return EndpointsView(source=source, ready=ordered(buckets["ready"]),
-                         not_ready=ordered(buckets["not-ready"]), terminating=ordered(buckets["terminating"]))
+    def ordered(found: list[EndpointView]) -> tuple[EndpointView, ...]:
+        return tuple(sorted(found, key=lambda e: (e.pod, e.ip)))
+
+    return EndpointsView(source=source, ready=ordered(buckets[objects.READY]),
+                         not_ready=ordered(buckets[objects.NOT_READY]),
+                         terminating=ordered(buckets[objects.TERMINATING]))
 
 
 # --- events and timeline -----------------------------------------------------------------------------
@@ -533,8 +392,21 @@ class EventView:
 
 def resource_version_number(obj: Obj) -> int:
     """The resourceVersion as a number where it is one (it orders events within a second)."""
-    rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-    return int(rv) if rv.isdigit() else 0
+    return objects.count(objects.metadata(obj).get("resourceVersion"))
+
+
+def _event_line(item: Obj) -> tuple[tuple[str, str, str, str], int, str, tuple[str, int]]:
+    """An Event's (type, reason, object, message), count, first occurrence and sort key."""
+    involved = objects.mapping(item.get("involvedObject") or item.get("regarding"))
+    stamps = [objects.text(item.get(k)) for k in ("lastTimestamp", "eventTime", "firstTimestamp")]
+    last = next((t for t in stamps if t), "") or objects.text(objects.metadata(item).get("creationTimestamp"))
+    first = objects.text(item.get("firstTimestamp")) or objects.text(item.get("eventTime")) or last
+    obj = f"{objects.text(involved.get('kind')).lower()}/{objects.text(involved.get('name'))}"
+    key = (objects.text(item.get("type")) or "Normal", objects.text(item.get("reason")), obj,
+           objects.text(item.get("message")) or objects.text(item.get("note")))
+    series = objects.mapping(item.get("series"))
+    count = objects.count(series.get("count")) or objects.count(item.get("count")) or 1
+    return key, count, first, (last, resource_version_number(item))
 
 
 def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) -> list[EventView]:
@@ -543,19 +415,7 @@ def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) 
     repeats into one Event; this also merges repeats written as separate Events, e.g. across a
     recorder restart), stamped with the latest occurrence."""
     merged: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for item in events:
-        involved = item.get("involvedObject") or item.get("regarding") or {}
-        last = str(item.get("lastTimestamp") or item.get("eventTime") or item.get("firstTimestamp")
-                   or (item.get("metadata") or {}).get("creationTimestamp") or "")
-        first = str(item.get("firstTimestamp") or item.get("eventTime") or last)
-        type_ = str(item.get("type") or "Normal")
-        reason = str(item.get("reason") or "")
-        obj = f"{str(involved.get('kind') or '').lower()}/{involved.get('name') or ''}"
-        message = str(item.get("message") or item.get("note") or "")
-        key = (type_, reason, obj, message)
-        series = item.get("series") or {}
-        count = int(series.get("count") or item.get("count") or 1)
-        sort_key = (last, resource_version_number(item))
+    for key, count, first, sort_key in each(_event_line, events, "Event"):
         entry = merged.get(key)
         if entry is None:
             merged[key] = {"count": count, "first": first, "sort_key": sort_key}
@@ -565,11 +425,11 @@ def event_views(events: list[Obj], *, now: datetime, limit: int = EVENTS_SHOWN) 
             entry["sort_key"] = max(entry["sort_key"], sort_key)
     views = []
     for (type_, reason, obj, message), entry in merged.items():
-        last_at, first_at = parse_time(entry["sort_key"][0]), parse_time(entry["first"])
-        over = (human_age(first_at, last_at) if entry["count"] > 1 and first_at and last_at
+        last_at, first_at = objects.parse_time(entry["sort_key"][0]), objects.parse_time(entry["first"])
+        over = (objects.human_age(first_at, last_at) if entry["count"] > 1 and first_at and last_at
                 and last_at > first_at else "")
         views.append(EventView(type=type_, reason=reason, object=obj, message=message, count=entry["count"],
-                               age=human_age(last_at, now), sort_key=entry["sort_key"], over=over))
+                               age=objects.human_age(last_at, now), sort_key=entry["sort_key"], over=over))
     views.sort(key=lambda e: e.sort_key, reverse=True)
     return views[:limit]
 
@@ -624,38 +484,55 @@ class ClusterView:
     timeline: tuple[HealingView, ...]
     pod_count: int = 0
     synced: bool = True
+    selector: str = ""
 
 
 @dataclass(frozen=True)
 class Scope:
-    """What the dashboard looks at: from settings, passed explicitly to keep this module pure."""
+    """What the dashboard looks at: from settings, passed explicitly to keep this module pure.
+    ``selector`` (LBDEMO_SELECTOR) only stands in for the Service's own selector while the
+    Service does not exist: the cards always follow the live Service."""
 
     namespace: str
     deployment: str
     service: str
-    selector: list[tuple[str, str, str]]
+    selector: Selector
     max_replicas: int
 
 
-def cluster_view(objects: dict[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
+def selector_text(selector: Selector) -> str:
+    """How the page names a selector (``app=backend``; ``<none>`` selects nothing)."""
+    return str(selector) or "(everything)"
+
+
+def effective_selector(services: Iterable[Obj], scope: Scope) -> Selector:
+    """The pods the page calls "selected": the live Service's selector, else LBDEMO_SELECTOR."""
+    found = find(services, scope.service)
+    return scope.selector if found is None else service_selector(found)
+
+
+def cluster_view(objects_by_kind: dict[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
                  timeline: list[Healing], synced: bool = True) -> ClusterView:
     """Build the whole page's view from a snapshot of the cache."""
-    endpoints = endpoint_states(objects.get("EndpointSlice", []), objects.get("Endpoints", []), scope.service)
-    pods = sorted(objects.get("Pod", []), key=created_key)
-    cards = [pod_card(p, now=now, selector=scope.selector, endpoints=endpoints) for p in pods]
+    slices, legacy = objects_by_kind.get("EndpointSlice", []), objects_by_kind.get("Endpoints", [])
+    services = objects_by_kind.get("Service", [])
+    endpoints = endpoint_states(slices, legacy, scope.service)
+    pods = objects_by_kind.get("Pod", [])
+    selector = effective_selector(services, scope)
+    cards = pod_cards(pods, now=now, selector=selector, endpoints=endpoints)
     return ClusterView(
         seq=seq, namespace=scope.namespace,
-        deployment=deployment_view(objects.get("Deployment", []), name=scope.deployment,
+        deployment=deployment_view(objects_by_kind.get("Deployment", []), name=scope.deployment,
                                    max_replicas=scope.max_replicas),
-        replicasets=tuple(replicaset_views(objects.get("ReplicaSet", []), deployment=scope.deployment)),
-        groups=tuple(node_groups(objects.get("Node", []), [c for c in cards if c.selected])),
+        replicasets=tuple(replicaset_views(objects_by_kind.get("ReplicaSet", []),
+                                           deployment=scope.deployment)),
+        groups=tuple(node_groups(objects_by_kind.get("Node", []), [c for c in cards if c.selected])),
         other_pods=tuple(c for c in cards if not c.selected),
-        service=service_view(objects.get("Service", []), name=scope.service,
-                             slices=objects.get("EndpointSlice", []), endpoints=objects.get("Endpoints", [])),
-        endpoints=endpoints_view(objects.get("EndpointSlice", []), objects.get("Endpoints", []),
-                                 service=scope.service),
-        events=tuple(event_views(objects.get("Event", []), now=now)),
+        service=service_view(services, name=scope.service, slices=slices, endpoints=legacy),
+        endpoints=endpoints_view(slices, legacy, service=scope.service),
+        events=tuple(event_views(objects_by_kind.get("Event", []), now=now)),
         timeline=tuple(healing_views(timeline)), pod_count=len(pods), synced=synced,
+        selector=selector_text(selector),
     )
 
 

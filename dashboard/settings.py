@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "dashboard",
+    "dashboard.lessons",
 ]
 
 MIDDLEWARE = [
@@ -174,3 +175,9 @@ LBDEMO_ACTIONS_PER_MINUTE = env_int("LBDEMO_ACTIONS_PER_MINUTE", 120, minimum=1,
 # stream that stays silent (no event, no bookmark) for the read timeout and re-lists.
 LBDEMO_WATCH_TIMEOUT_SECONDS = env_int("LBDEMO_WATCH_TIMEOUT_SECONDS", 300, minimum=5, maximum=3600)
 LBDEMO_WATCH_READ_TIMEOUT = env_int("LBDEMO_WATCH_READ_TIMEOUT", 60, minimum=2, maximum=3600)
+
+# --- Lessons rail (issue 11) -----------------------------------------------------------------
+# How the page loads an image into the cluster's nodes: an argv template with {image}, run by the
+# dashboard (`manage.py demo` sets the sandbox's `python -m sandbox image load {image} --state-dir
+# …`). Unset (a real cluster): the lesson prints `minikube image load {image}` instead of a button.
+LBDEMO_IMAGE_LOAD_COMMAND = os.environ.get("LBDEMO_IMAGE_LOAD_COMMAND", "")

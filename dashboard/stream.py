@@ -10,7 +10,8 @@ changes becomes the smallest set of swaps that brings the page up to date:
   just scheduled or relabelled), or replaced by a "leaving" copy the page's script fades
   out and removes (pod deleted);
 - a pod whose endpoint condition changed gets its card re-rendered;
-- an unknown group (a node that appeared) re-renders the node section whole.
+- an unknown group (a node that appeared), or a change of the Service's selector (which
+  decides the pods the page calls selected), re-renders both pod sections whole.
 
 Building fragments reads the cache and must run on the event loop; rendering them
 (:func:`render_fragments`) is pure template work that may run in a worker thread.
@@ -25,10 +26,12 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from dashboard import presenters, topology
+from dashboard import objects, presenters, topology
 from dashboard.cache import Change, ClusterCache
+from dashboard.objects import Selector
 from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
 from dashboard.timeline import Healing
+from dashboard.topology import TopologyStream
 
 ENDPOINT_KINDS = {"EndpointSlice", "Endpoints"}
 
@@ -45,7 +48,7 @@ def settings_scope() -> Scope:
     """The namespace, Deployment, Service and selector the dashboard is configured for."""
     return Scope(namespace=settings.LBDEMO_NAMESPACE, deployment=settings.LBDEMO_DEPLOYMENT,
                  service=settings.LBDEMO_SERVICE, max_replicas=settings.LBDEMO_MAX_REPLICAS,
-                 selector=presenters.parse_selector(settings.LBDEMO_SELECTOR))
+                 selector=objects.parse_selector(settings.LBDEMO_SELECTOR))
 
 
 def section_fragments(view: ClusterView) -> list[Fragment]:
@@ -54,6 +57,7 @@ def section_fragments(view: ClusterView) -> list[Fragment]:
         status_fragment(seq=view.seq, pod_count=view.pod_count, synced=view.synced),
         oob("_deployment.html", deployment=view.deployment),
         oob("_replicasets.html", replicasets=view.replicasets),
+        oob("_selector.html", selector=view.selector),
         oob("_nodes.html", groups=view.groups),
         oob("_other_pods.html", other_pods=view.other_pods),
         oob("_service.html", service=view.service),
@@ -91,7 +95,8 @@ class FrameBuilder:
     cards: dict[str, PodCard] = field(default_factory=dict)
     groups: set[str] = field(default_factory=set)
     service: ServiceView | None = None
-    topology: topology.TopologyStream | None = None
+    selector: Selector | None = None
+    topology: TopologyStream | None = None
 
     def snapshot(self, cache: ClusterCache, timeline: list[Healing], *, now: datetime,
                  synced: bool = True) -> tuple[int, list[Fragment]]:
@@ -100,9 +105,10 @@ class FrameBuilder:
         view = presenters.cluster_view(objects, seq=seq, scope=self.scope, now=now, timeline=timeline,
                                        synced=synced)
         self._remember(view)
+        self.selector = presenters.effective_selector(objects.get("Service", []), self.scope)
         return seq, [*section_fragments(view), topology_fragment(self._topology().snapshot(cache))]
 
-    def _topology(self) -> topology.TopologyStream:
+    def _topology(self) -> TopologyStream:
         """This page's topology stream (dashboard.topology), created on first use."""
         if self.topology is None:
             self.topology = topology.TopologyStream(self.scope)
@@ -139,7 +145,7 @@ class FrameBuilder:
                 cache.list("EndpointSlice"), cache.list("Endpoints"), service=scope.service)))
         if "Event" in kinds:
             out.append(oob("_events.html", events=presenters.event_views(cache.list("Event"), now=now)))
-        if kinds & ({"Pod", "Node"} | ENDPOINT_KINDS):
+        if kinds & ({"Pod", "Node", "Service"} | ENDPOINT_KINDS):
             out.extend(self._pod_fragments(changes, cache, kinds, now=now))
             out.append(oob("_timeline.html", timeline=presenters.healing_views(timeline)))
         patch = self._topology().delta(cache, kinds)
@@ -152,9 +158,13 @@ class FrameBuilder:
         """Swaps for pod cards and node groups."""
         endpoints = presenters.endpoint_states(cache.list("EndpointSlice"), cache.list("Endpoints"),
                                                self.scope.service)
+        selector = presenters.effective_selector(cache.list("Service"), self.scope)
+        if self.selector is not None and selector != self.selector:
+            return self._regroup(cache, now=now, endpoints=endpoints)
+        self.selector = selector
 
         def card_of(pod: dict[str, Any]) -> PodCard:
-            return presenters.pod_card(pod, now=now, selector=self.scope.selector, endpoints=endpoints)
+            return presenters.pod_card(pod, now=now, selector=selector, endpoints=endpoints)
 
         current: dict[str, dict[str, Any]] = {}
         gone: set[str] = set()
@@ -195,12 +205,12 @@ class FrameBuilder:
         return out
 
     def _regroup(self, cache: ClusterCache, *, now: datetime, endpoints: dict[str, str]) -> list[Fragment]:
-        """Re-render both pod sections whole (the set of nodes changed)."""
-        pods = sorted(cache.list("Pod"), key=presenters.created_key)
-        cards = [presenters.pod_card(p, now=now, selector=self.scope.selector, endpoints=endpoints)
-                 for p in pods]
+        """Re-render both pod sections whole (the set of nodes or the Service's selector changed)."""
+        self.selector = presenters.effective_selector(cache.list("Service"), self.scope)
+        cards = presenters.pod_cards(cache.list("Pod"), now=now, selector=self.selector, endpoints=endpoints)
         groups = presenters.node_groups(cache.list("Node"), [c for c in cards if c.selected])
         others = [c for c in cards if not c.selected]
         self.groups = {g.group_id for g in groups} | {presenters.OTHER_GROUP_ID}
         self.cards = {c.uid: c for c in cards}
-        return [oob("_nodes.html", groups=groups), oob("_other_pods.html", other_pods=others)]
+        return [oob("_selector.html", selector=presenters.selector_text(self.selector)),
+                oob("_nodes.html", groups=groups), oob("_other_pods.html", other_pods=others)]

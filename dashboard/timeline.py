@@ -17,6 +17,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from dashboard import objects
+
 if TYPE_CHECKING:
     from dashboard.cache import Change, ClusterCache
 
@@ -25,43 +27,9 @@ PENDING_SECONDS = 15.0
 STEPS = ("created", "scheduled", "running", "ready", "endpoint")
 
 
-def controller_uid(pod: dict[str, Any]) -> str:
-    """The uid of the pod's controlling owner (its ReplicaSet), or ''."""
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref.get("uid") or "")
-    return ""
-
-
-def pod_is_running(pod: dict[str, Any]) -> bool:
-    """Phase Running with at least one running container."""
-    status = pod.get("status") or {}
-    return status.get("phase") == "Running" and any(
-        "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or [])
-
-
-def pod_is_ready(pod: dict[str, Any]) -> bool:
-    """The pod's Ready condition is True."""
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
-
-
 def ready_endpoint_pods(obj: dict[str, Any], kind: str) -> set[str]:
     """Names of pods listed as ready endpoints in an EndpointSlice or an Endpoints object."""
-    names: set[str] = set()
-    if kind == "EndpointSlice":
-        for endpoint in obj.get("endpoints") or []:
-            ready = (endpoint.get("conditions") or {}).get("ready")
-            ref = endpoint.get("targetRef") or {}
-            if ready is not False and ref.get("kind") == "Pod":
-                names.add(str(ref.get("name")))
-    else:
-        for subset in obj.get("subsets") or []:
-            for address in subset.get("addresses") or []:
-                ref = address.get("targetRef") or {}
-                if ref.get("kind") == "Pod":
-                    names.add(str(ref.get("name")))
-    return names
+    return {pod for pod, state in objects.pod_states_of(obj, kind).items() if state == objects.READY}
 
 
 @dataclass
@@ -116,21 +84,20 @@ class Timeline:
     def _replacement_expected(name: str, owner: str, cache: ClusterCache) -> bool:
         """Whether the owning ReplicaSet wants more pods than remain without this one (a kill),
         rather than fewer (a scale-down, which gets no replacement and no entry)."""
-        owner_rs = next((rs for rs in cache.list("ReplicaSet")
-                         if (rs.get("metadata") or {}).get("uid") == owner), None)
+        owner_rs = next((rs for rs in cache.list("ReplicaSet") if objects.uid(rs) == owner), None)
         if owner_rs is None:
             return True
-        desired = int((owner_rs.get("spec") or {}).get("replicas") or 0)
+        desired = objects.count(objects.spec(owner_rs).get("replicas"))
         remaining = sum(1 for p in cache.list("Pod")
-                        if controller_uid(p) == owner and (p.get("metadata") or {}).get("name") != name
-                        and not (p.get("metadata") or {}).get("deletionTimestamp"))
+                        if objects.controller_uid(p) == owner and objects.name(p) != name
+                        and not objects.deleting(p))
         return desired > remaining
 
     def _observe_pod(self, change: Change, cache: ClusterCache) -> None:
         """Open an entry on a kill, match a replacement on a create, note its progress."""
         pod, name = change.obj, change.name
-        owner = controller_uid(pod)
-        terminating = bool((pod.get("metadata") or {}).get("deletionTimestamp")) or change.event == "DELETED"
+        owner = objects.controller_uid(pod)
+        terminating = objects.deleting(pod) or change.event == "DELETED"
         if terminating:
             if (owner and self._entry_for_killed(name) is None
                     and self._replacement_expected(name, owner, cache)):
@@ -145,9 +112,9 @@ class Timeline:
                 entry.times["created"] = change.observed
         if entry is None:
             return
-        if (pod.get("spec") or {}).get("nodeName"):
+        if objects.spec(pod).get("nodeName"):
             entry.times.setdefault("scheduled", change.observed)
-        if pod_is_running(pod):
+        if objects.pod_running(pod):
             entry.times.setdefault("running", change.observed)
-        if pod_is_ready(pod):
+        if objects.pod_ready(pod):
             entry.times.setdefault("ready", change.observed)

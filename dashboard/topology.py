@@ -2,15 +2,20 @@
 
 ``topology_graph`` is a pure function from the informer cache's objects to a :class:`Graph`:
 
-    HorizontalPodAutoscaler --scales--> Deployment --owns--> ReplicaSets --owns--> Pods
+    HorizontalPodAutoscaler --scales--> Deployment --owns--> ReplicaSets --(pod's owner)--> Pods
     Ingress --routes--> Service --(EndpointSlice membership)--> Pods
 
 Nodes and edges are plain JSON-able dicts keyed by an id (``Kind/name`` for nodes,
 ``<from>><to>`` for edges), so the page can diff and draw them without knowing Kubernetes.
 An endpoint edge's ``state`` is the EndpointSlice condition of that pod: ``ready``, ``not-ready``
-or ``terminating``; ownership edges are ``owns``. Pods carry ``selected`` (they match the
-dashboard's selector, like the pod cards) so the page draws the others outside the selection.
-Layout is the page's job (dashboard/static/dashboard/topology.js): the model has no positions.
+or ``terminating``; ownership edges are ``owns``, except ReplicaSet → pod, which is the pod's
+``owner`` field (one edge per pod would double what a snapshot carries). Pods carry ``selected``
+(they match the dashboard's selector, like the pod cards) so the page draws the others outside
+the selection. Layout is the page's job (dashboard/static/dashboard/topology.js): the model has
+no positions.
+
+On the wire (:func:`reset_payload`, :func:`graph_diff`) a pod is one array of ``POD_FIELDS``
+and an edge ``[from, to, state]``: about 150 bytes per pod, so a 1,000-pod snapshot is ~150 KiB.
 
 Adding a kind is one builder in ``KIND_BUILDERS`` (objects -> nodes and edges) plus one row in
 topology.js's ``ROWS`` table.
@@ -32,6 +37,8 @@ from typing import Any
 
 from dashboard import presenters
 from dashboard.cache import ClusterCache
+from dashboard.objects import Selector, condition_true, pod_status
+from dashboard.objects import labels as labels_of
 from dashboard.presenters import Scope
 
 Obj = dict[str, Any]
@@ -68,7 +75,7 @@ def node_id(kind: str, name: str) -> str:
 
 
 def _edge(source: str, target: str, state: str) -> Edge:
-    return {"id": f"{source}>{target}", "from": source, "to": target, "state": state}
+    return {"from": source, "to": target, "state": state}
 
 
 def _meta(obj: Obj) -> Obj:
@@ -94,14 +101,14 @@ class _Parts:
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
+    pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
 
     def add(self, node: Node) -> None:
         self.nodes[node["id"]] = node
 
     def link(self, source: str, target: str, state: str) -> None:
         if source in self.nodes and target in self.nodes:
-            edge = _edge(source, target, state)
-            self.edges[edge["id"]] = edge
+            self.edges[f"{source}>{target}"] = _edge(source, target, state)
 
 
 def _deployment(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
@@ -156,40 +163,51 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
                 "id": node_id("Node", _name(item)),
                 "kind": "Node",
                 "name": _name(item),
-                "ready": presenters.condition_true(item, "Ready"),
+                "ready": condition_true(item, "Ready"),
             }
         )
 
 
-def pod_node(pod: Obj, *, selector: list[tuple[str, str, str]]) -> Node:
-    """One pod: where it runs, its kubectl STATUS and a colour class, readiness, selection."""
+# A pod's fields, in the order the wire format sends them (one array per pod).
+POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip")
+
+
+def pod_node(pod: Obj, *, selector: Selector) -> Node:
+    """One pod: where it runs, its kubectl STATUS and a colour class, readiness, selection, and
+    the ReplicaSet that owns it (the ReplicaSet → pod edge: the page draws it from ``owner``)."""
     metadata, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
-    name = str(metadata.get("name") or "")
-    text = presenters.pod_status(pod)
-    labels = presenters.labels_of(pod)
+    text = pod_status(pod)
+    labels = labels_of(pod)
     return {
-        "id": node_id("Pod", name),
+        "id": node_id("Pod", str(metadata.get("name") or "")),
         "kind": "Pod",
-        "name": name,
+        "name": str(metadata.get("name") or ""),
         "node": str(spec.get("nodeName") or presenters.UNSCHEDULED),
-        "phase": str(status.get("phase") or "Unknown"),
         "status": text,
         "tone": presenters.status_class(text),
-        "ready": presenters.condition_true(pod, "Ready"),
-        "selected": presenters.selector_matches(labels, selector),
+        "ready": condition_true(pod, "Ready"),
+        "selected": selector.matches(labels),
         "app": labels.get("app", ""),
         "owner": _controller(pod, "ReplicaSet"),
         "ip": str(status.get("podIP") or ""),
-        "created": str(metadata.get("creationTimestamp") or ""),
     }
 
 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
+    """Pods, oldest first, selected by the live Service's selector (LBDEMO_SELECTOR without one);
+    a pod unchanged since the last graph (same resourceVersion and selector) reuses its node, so
+    a frame costs little more than the pods that changed."""
+    selector = presenters.effective_selector(objects.get("Service", []), scope)
+    memo = parts.pod_memo
     for pod in sorted(objects.get("Pod", []), key=presenters.created_key):
-        node = pod_node(pod, selector=scope.selector)
+        name, rv = _name(pod), str(_meta(pod).get("resourceVersion") or "")
+        known = memo.get(name)
+        if known is not None and rv and known[0] == rv and known[1] == selector:
+            node = known[2]
+        else:
+            node = pod_node(pod, selector=selector)
+            memo[name] = (rv, selector, node)
         parts.add(node)
-        if node["owner"]:
-            parts.link(node_id("ReplicaSet", node["owner"]), node["id"], "owns")
 
 
 def drawn_services(services: list[Obj], *, configured: str) -> list[Obj]:
@@ -299,37 +317,79 @@ KIND_BUILDERS: tuple[Builder, ...] = (
 )
 
 
-def topology_graph(objects: dict[str, list[Obj]], *, scope: Scope) -> Graph:
-    """The graph of one consistent snapshot of the cache."""
-    parts = _Parts()
+def topology_graph(
+    objects: dict[str, list[Obj]],
+    *,
+    scope: Scope,
+    pod_memo: dict[str, tuple[str, Selector, Node]] | None = None,
+) -> Graph:
+    """The graph of one consistent snapshot of the cache (``pod_memo``: pod nodes of an earlier
+    graph by name, with their resourceVersion, reused when unchanged)."""
+    parts = _Parts(pod_memo={} if pod_memo is None else pod_memo)
     for build in KIND_BUILDERS:
         build(objects, scope, parts)
+    live = {n["name"] for n in parts.nodes.values() if n["kind"] == "Pod"}
+    for name in [name for name in parts.pod_memo if name not in live]:
+        del parts.pod_memo[name]
     return Graph(nodes=parts.nodes, edges=parts.edges)
 
 
 # --- one graph per cache state, shared by every page ---------------------------------------------------
-_last: tuple[ClusterCache, int, Scope, Graph] | None = None
+@dataclass
+class _Shared:
+    cache: ClusterCache
+    scope: Scope
+    seq: int = -1
+    graph: Graph | None = None
+    pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
+
+
+_shared: _Shared | None = None
 
 
 def graph_of(cache: ClusterCache, *, scope: Scope) -> Graph:
-    """The graph of the cache's current state (computed once per sequence number for all pages).
-    Must run on the event loop that owns the cache."""
-    global _last
-    if _last is not None and _last[0] is cache and _last[1] == cache.seq and _last[2] == scope:
-        return _last[3]
-    graph = topology_graph({kind: list(objs.values()) for kind, objs in cache.objects.items()}, scope=scope)
-    _last = (cache, cache.seq, scope, graph)
-    return graph
+    """The graph of the cache's current state, computed once per sequence number for all pages
+    (reusing the nodes of unchanged pods). Must run on the event loop that owns the cache."""
+    global _shared
+    if _shared is None or _shared.cache is not cache or _shared.scope != scope:
+        _shared = _Shared(cache=cache, scope=scope)
+    if _shared.graph is None or _shared.seq != cache.seq:
+        objects = {kind: list(objs.values()) for kind, objs in cache.objects.items()}
+        _shared.graph = topology_graph(objects, scope=scope, pod_memo=_shared.pod_memo)
+        _shared.seq = cache.seq
+    return _shared.graph
+
+
+def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
+    return [v for k, v in after.items() if (old := before.get(k)) is not v and old != v]
 
 
 def graph_diff(before: Graph, after: Graph) -> dict[str, list[Any]]:
-    """What turns ``before`` into ``after``: nodes and edges to upsert, ids to remove."""
+    """What turns ``before`` into ``after``, in the wire format: nodes and edges to upsert,
+    node ids (``Kind/name``) and edges (``[from, to]``) to remove."""
     return {
-        "nodes": [n for i, n in after.nodes.items() if before.nodes.get(i) != n],
-        "edges": [e for i, e in after.edges.items() if before.edges.get(i) != e],
+        "nodes": [wire_node(n) for n in _changed(before.nodes, after.nodes) if n["kind"] != "Pod"],
+        "pods": [wire_pod(n) for n in _changed(before.nodes, after.nodes) if n["kind"] == "Pod"],
+        "edges": [wire_edge(e) for e in _changed(before.edges, after.edges)],
         "removed_nodes": [i for i in before.nodes if i not in after.nodes],
-        "removed_edges": [i for i in before.edges if i not in after.edges],
+        "removed_edges": [[e["from"], e["to"]] for i, e in before.edges.items() if i not in after.edges],
     }
+
+
+# --- the wire format: compact, because a snapshot carries every pod ------------------------------------
+def wire_node(node: Node) -> Node:
+    """A non-pod node as sent: its fields without the id (the page derives ``Kind/name``)."""
+    return {k: v for k, v in node.items() if k != "id"}
+
+
+def wire_pod(node: Node) -> list[Any]:
+    """A pod as sent: its POD_FIELDS values in order (``pod_fields`` in a reset names them)."""
+    return [node[f] for f in POD_FIELDS]
+
+
+def wire_edge(edge: Edge) -> list[str]:
+    """An edge as sent: ``[from, to, state]``."""
+    return [edge["from"], edge["to"], edge["state"]]
 
 
 def reset_payload(graph: Graph, *, seq: int) -> dict[str, Any]:
@@ -337,8 +397,10 @@ def reset_payload(graph: Graph, *, seq: int) -> dict[str, Any]:
     return {
         "reset": True,
         "seq": seq,
-        "nodes": list(graph.nodes.values()),
-        "edges": list(graph.edges.values()),
+        "pod_fields": list(POD_FIELDS),
+        "nodes": [wire_node(n) for n in graph.nodes.values() if n["kind"] != "Pod"],
+        "pods": [wire_pod(n) for n in graph.nodes.values() if n["kind"] == "Pod"],
+        "edges": [wire_edge(e) for e in graph.edges.values()],
     }
 
 

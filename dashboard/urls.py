@@ -17,4 +17,5 @@ urlpatterns = [
     path("actions/pod/delete", views.pod_delete, name="pod-delete"),
     path("actions/pod/readiness", views.pod_readiness, name="pod-readiness"),
     path("traffic/", include("dashboard.traffic.urls")),
+    path("lessons/", include("dashboard.lessons.urls")),
 ]

@@ -21,6 +21,8 @@ from dashboard import actions, presenters, topology
 from dashboard.actions import ActionError
 from dashboard.auth import login_required_view
 from dashboard.hub import get_hub
+from dashboard.lessons import commands
+from dashboard.lessons.commandlog import command_log_append
 from dashboard.stream import settings_scope
 
 # How long the first page load waits for the hub's first LIST of every kind.
@@ -56,14 +58,16 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/index.html", context)
 
 
-def _action(request: HttpRequest, run: Callable[[], object]) -> HttpResponse:
-    """Apply the per-user rate limit, run an action, and answer 202 or the action's error."""
+def _action(request: HttpRequest, run: Callable[[], object], command: Callable[[], str]) -> HttpResponse:
+    """Apply the per-user rate limit, run an action, log its command (the lessons' command log),
+    and answer 202 or the action's error."""
     if not actions.rate_limiter.allow(str(request.user.pk), per_minute=settings.LBDEMO_ACTIONS_PER_MINUTE):
         return JsonResponse({"error": "too many actions; wait a moment"}, status=429)
     try:
         result = run()
     except ActionError as exc:
         return JsonResponse({"error": exc.message}, status=exc.status)
+    command_log_append(user_id=int(request.user.pk), command=command())
     return JsonResponse({"ok": True, "result": result}, status=202)
 
 
@@ -84,14 +88,15 @@ def deployment_scale(request: HttpRequest) -> HttpResponse:
         if not raw.isdigit() or len(raw) > 4:
             raise ActionError(400, "replicas must be a whole number")
         return actions.deployment_scale(replicas=int(raw), deployment=request.POST.get("deployment"))
-    return _action(request, run)
+    return _action(request, run, lambda: commands.scale_command(int(request.POST["replicas"].strip())))
 
 
 @login_required_view
 @require_POST
 def pod_delete(request: HttpRequest) -> HttpResponse:
     """POST name=POD: delete a backend pod."""
-    return _action(request, lambda: actions.pod_delete(name=_field(request, "name")))
+    return _action(request, lambda: actions.pod_delete(name=_field(request, "name")),
+                   lambda: commands.delete_command([_field(request, "name")]))
 
 
 @login_required_view
@@ -103,4 +108,5 @@ def pod_readiness(request: HttpRequest) -> HttpResponse:
         if raw not in {"true", "false"}:
             raise ActionError(400, "ready must be true or false")
         return actions.pod_readiness_set(name=_field(request, "name"), ready=raw == "true")
-    return _action(request, run)
+    return _action(request, run, lambda: commands.readiness_command(
+        _field(request, "name"), _field(request, "ready").lower() == "true"))

@@ -18,6 +18,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from sandbox.procutil import die_with_parent
 
@@ -58,7 +59,18 @@ def log_tail(log_file: Path | None, lines: int = 15) -> str:
     return "\n" + "\n".join(f"  | {line}" for line in tail)
 
 
-def wait_for_port(host: str, port: int, *, proc: subprocess.Popen, timeout: float, what: str,
+class Child(Protocol):
+    """What wait_for_port watches: a subprocess.Popen, or anything that polls like one."""
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code once the child has exited."""
+
+    def poll(self) -> int | None:
+        """The exit code, or None while it runs."""
+
+
+def wait_for_port(host: str, port: int, *, proc: Child, timeout: float, what: str,
                   lab: Lab | None = None) -> None:
     """Wait until ``host:port`` accepts connections, failing early if ``proc`` exits or the lab
     is asked to stop."""

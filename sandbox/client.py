@@ -106,6 +106,13 @@ class ApiError(Exception):
         return self.status == 409
 
 
+def event_key(old: Obj | None, new: Obj | None) -> str:
+    """The cache key of the object an informer event is about (its old state for a deletion)."""
+    obj = new or old
+    assert obj is not None, "an informer event carries the old or the new state"
+    return key_of(obj)
+
+
 def key_of(obj: Obj) -> str:
     """The cache key client-go uses: ``namespace/name`` or ``name``."""
     meta = obj["metadata"]
@@ -307,12 +314,12 @@ class Informer:
                 del self.store[key]
                 self._emit("DELETED", old, None)
         for key, obj in fresh.items():
-            old = self.store.get(key)
+            previous = self.store.get(key)
             self.store[key] = obj
-            if old is None:
+            if previous is None:
                 self._emit("ADDED", None, obj)
-            elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
-                self._emit("MODIFIED", old, obj)
+            elif previous["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
+                self._emit("MODIFIED", previous, obj)
         self.resource_version = listed.get("metadata", {}).get("resourceVersion", "")
         self.synced.set()
 

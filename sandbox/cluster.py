@@ -28,16 +28,18 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
+from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
 from sandbox.kubelet.kubelet import Kubelet, node_name
-from sandbox.procutil import die_with_parent
+from sandbox.procutil import die_with_parent, run_main
 from sandbox.scheduler import Scheduler
 
 log = logging.getLogger("sandbox.cluster")
@@ -111,6 +113,13 @@ async def start_components(
     return stop
 
 
+class Controller(Protocol):
+    """What the node-agents process runs: a control loop until cancelled."""
+
+    async def run(self) -> None:
+        """Reconcile until cancelled."""
+
+
 async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int) -> None:
     """The node-agents process: controllers, scheduler and kubelets until SIGTERM/SIGINT."""
     ca_file = statedir.ca_cert(state_dir)
@@ -120,10 +129,11 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     kubelets = [
         Kubelet(client, informers, index=i, state_dir=state_dir, images=images) for i in range(1, nodes + 1)
     ]
-    controllers = [
+    controllers: list[Controller] = [
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
         EndpointsController(client, informers),
+        HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
         Scheduler(client, informers),
     ]
@@ -140,6 +150,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         await informers.wait_synced()
         for kubelet in kubelets:
             tasks.spawn(kubelet.heartbeat(), name=f"heartbeat:{kubelet.node_name}")
+            tasks.spawn(kubelet.metrics.run(), name=f"metrics:{kubelet.node_name}")
         for controller in controllers:
             tasks.spawn(controller.run(), name=f"controller:{type(controller).__name__}")
         log.info("%d node(s), controllers and scheduler running", nodes)
@@ -191,13 +202,7 @@ def main() -> None:
         level=logging.INFO, format="%(asctime)s node-agents %(levelname)s %(name)s: %(message)s"
     )
     token = os.environ.get("SANDBOX_API_TOKEN", "")
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(
+    run_main(
         run_node_agents(
             api_url=args.api_url, token=token, state_dir=args.state_dir.resolve(), nodes=args.nodes
         )

@@ -56,6 +56,7 @@ from sandbox.ingress_rules import (
     is_served,
     served_classes,
 )
+from sandbox.procutil import run_main
 from sandbox.record import NORMAL, EventRecorder
 
 log = logging.getLogger("sandbox.ingress")
@@ -262,13 +263,7 @@ def main() -> None:
     token = os.environ.get("SANDBOX_API_TOKEN", "")
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, -10)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, port=args.port))
+    run_main(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, port=args.port))
 
 
 if __name__ == "__main__":

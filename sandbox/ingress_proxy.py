@@ -53,6 +53,7 @@ MAX_IDLE_PER_ENDPOINT = 64
 REPLAY_LIMIT = 64 * 1024
 PAUSE_LIMIT = 256 * 1024
 SWEEP_PERIOD = 1.0
+ROUTE_CACHE_SIZE = 4096
 
 # Response header lines dropped on the way to the client (Transfer-Encoding stays: the body is
 # forwarded with the pod's own framing).
@@ -340,7 +341,7 @@ class Exchange:
         self.upstream = up
         up.exchange = self
         up.reset()
-        up.sent_at = time.monotonic()
+        up.sent_at = self.client.proxy.now
         self.client.proxy.busy.add(up)
         assert up.transport is not None
         if self.body_chunks:
@@ -496,7 +497,7 @@ class ClientConnection(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.queue: list[Exchange] = []
         self.closed = False
-        self.idle_since = time.monotonic()
+        self.idle_since = proxy.now
         self.paused_for_body = False
         self.writing_paused = False
 
@@ -568,10 +569,6 @@ class ClientConnection(asyncio.Protocol):
 
     # -- httptools callbacks (the request) -----------------------------------------------------
 
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-
     def on_url(self, url: bytes) -> None:
         self.url += url
 
@@ -617,8 +614,9 @@ class ClientConnection(asyncio.Protocol):
             b"X-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
             % (forwarded_for, peer, peer, host, self.port)
         )
-        path = self.url.partition(b"?")[0]
-        target = self.proxy.routes.route(host.decode("latin-1"), path.decode("latin-1"))
+        target = self.proxy.route(host, self.url.partition(b"?")[0])
+        self.url = b""
+        self.headers = []
         ex = Exchange(
             self,
             b"".join(lines),
@@ -653,7 +651,7 @@ class ClientConnection(asyncio.Protocol):
             self.closed = True
             self.transport.close()
             return
-        self.idle_since = time.monotonic()
+        self.idle_since = self.proxy.now
         if self.queue:
             self.queue[0].start()
 
@@ -668,6 +666,10 @@ class IngressProxy:
         self.busy: set[Upstream] = set()
         self.clients: set[ClientConnection] = set()
         self.answered: dict[int, int] = {}
+        # A clock read per request would cost more than the timeouts it serves: the sweeper
+        # advances this one every second.
+        self.now = time.monotonic()
+        self._routes_seen: dict[tuple[bytes, bytes], Target | None] = {}
         self._failures = 0
         self._failure_logged = -10.0
 
@@ -692,6 +694,20 @@ class IngressProxy:
         self.pools = wanted
         self.endpoints = fresh
         self.routes = routes
+        self._routes_seen = {}
+
+    def route(self, host: bytes, path: bytes) -> Target | None:
+        """The route table's answer for a Host header and path, remembered until the table changes
+        (clients repeat the same few; a bounded cache)."""
+        key = (host, path)
+        seen = self._routes_seen
+        if key in seen:
+            return seen[key]
+        target = self.routes.route(host.decode("latin-1"), path.decode("latin-1"))
+        if len(seen) >= ROUTE_CACHE_SIZE:
+            seen.clear()
+        seen[key] = target
+        return target
 
     def note_connect_failure(self, pool: EndpointPool, exc: OSError) -> None:
         """Log (at most every 5 s) that connecting to a pod failed."""
@@ -704,7 +720,7 @@ class IngressProxy:
 
     def sweep(self) -> None:
         """Time out slow upstream responses and idle clients (called every second)."""
-        now = time.monotonic()
+        now = self.now = time.monotonic()
         for up in list(self.busy):
             ex = up.exchange
             if ex is None:

@@ -1,4 +1,5 @@
-"""Tie a child process's life to its parent's (Linux ``PR_SET_PDEATHSIG``).
+"""Tie a child process's life to its parent's (Linux ``PR_SET_PDEATHSIG``), and run a
+component process's main coroutine.
 
 Every process lb-demo starts — the sandbox under `manage.py demo`, the sandbox's components,
 the pods' containers — must not outlive whoever started it, even when that parent is
@@ -8,9 +9,12 @@ when the parent thread that forked it exits.
 
 from __future__ import annotations
 
+import asyncio
 import ctypes
 import os
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -22,3 +26,14 @@ def die_with_parent(signum: int = signal.SIGKILL) -> None:
     _libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if os.getppid() == 1:
         os._exit(128 + signum)
+
+
+def run_main(main: Coroutine[Any, Any, None]) -> None:
+    """Run a component process's main coroutine on uvloop (lower watch and proxy latency, see
+    bench/apiserver.py), or on asyncio's own loop where uvloop is not installed."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main)
+    else:
+        uvloop.run(main)

@@ -62,6 +62,7 @@ from sandbox.client import (
     TaskGroup,
     key_of,
 )
+from sandbox.procutil import run_main
 from sandbox.record import WARNING, EventRecorder
 
 log = logging.getLogger("sandbox.proxy")
@@ -211,7 +212,7 @@ class Connection(asyncio.Protocol):
         if self.closed:
             transport.close()
             return
-        self.upstream = transport  # type: ignore[assignment]
+        self.upstream = transport
         if self.pending:
             transport.writelines(self.pending)
             self.pending.clear()
@@ -238,7 +239,7 @@ class Connection(asyncio.Protocol):
         except BaseException:
             sock.close()
             raise
-        return transport  # type: ignore[return-value]
+        return transport
 
     def _reset(self) -> None:
         """Abort the client connection with a RST (like a REJECT)."""
@@ -424,11 +425,11 @@ class Proxy:
                     listener.server.close()
                 del self.listeners[addr]
         for addr, key in wanted.items():
-            listener = self.listeners.get(addr)
-            if listener is None:
-                listener = self.listeners[addr] = Listener(key, addr[0], addr[1])
-            if listener.server is None:
-                await self._listen(listener)
+            bound = self.listeners.get(addr)
+            if bound is None:
+                bound = self.listeners[addr] = Listener(key, addr[0], addr[1])
+            if bound.server is None:
+                await self._listen(bound)
 
     async def _listen(self, listener: Listener) -> None:
         loop = asyncio.get_running_loop()
@@ -555,13 +556,7 @@ def main() -> None:
     # nearest a user-space proxy gets is a higher scheduling priority (only root may raise it).
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, 0, PROXY_NICE)
-    try:
-        import uvloop
-
-        runner = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    runner(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, mode=args.mode))
+    run_main(serve(api_url=args.api_url, token=token, state_dir=args.state_dir, mode=args.mode))
 
 
 if __name__ == "__main__":

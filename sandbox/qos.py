@@ -63,7 +63,8 @@ def qos_class(spec: Any) -> str:
             if isinstance(c, dict)
         ]
         for container in containers:
-            resources = container.get("resources") if isinstance(container.get("resources"), dict) else {}
+            found = container.get("resources")
+            resources = found if isinstance(found, dict) else {}
             _add(requests, _positive(resources.get("requests")))
             container_limits = _positive(resources.get("limits"))
             _add(limits, container_limits)

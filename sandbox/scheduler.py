@@ -29,6 +29,7 @@ from sandbox.client import (
     Informer,
     InformerFactory,
     Obj,
+    event_key,
     key_of,
 )
 from sandbox.controllers.workqueue import WorkQueue
@@ -76,7 +77,7 @@ class Scheduler:
         if new is not None and self._wants(new):
             self.queue.add(key_of(new))
         if new is None or new.get("spec", {}).get("nodeName"):
-            self._assumed.pop(key_of(new or old), None)
+            self._assumed.pop(event_key(old, new), None)
 
     def _on_node(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A node appeared or changed: pending pods may fit now."""

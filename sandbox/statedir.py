@@ -16,6 +16,7 @@ component's internals:
     logs/                  container logs, ``<ns>_<pod>_<uid>/<container>/<restart>.log`` (0600)
     pods/                  per pod: volumes that outlive a container restart (emptyDir …)
     proxy-connections.json the Service proxy's connection table (``conntrack -L``)
+    metrics/               resource usage per node, ``<node>.json`` (kubelet/metrics.py)
 
 The directory itself is 0700 and secret-bearing files are 0600, like ``~/.kube``: on a shared
 machine no other user can read the token, the store or the logs (`secure`).
@@ -42,6 +43,7 @@ IPAM = "ipam"
 LOGS = "logs"
 PODS = "pods"
 PROXY_CONNECTIONS = "proxy-connections.json"
+METRICS = "metrics"
 
 DIR_MODE = 0o700
 PRIVATE_MODE = 0o600

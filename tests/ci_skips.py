@@ -20,6 +20,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Under CI, turn a run with skipped tests into a failed run."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if in_ci() and skipped and session.exitstatus == pytest.ExitCode.OK:
+    if reporter and in_ci() and skipped and session.exitstatus == pytest.ExitCode.OK:
         reporter.write_line(f"CI: {skipped} test(s) skipped; a skip under CI=true fails the run", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,14 +1,28 @@
 """Shared test fixtures: live sandbox clusters, the lab (sandbox + dashboard) and Chromium.
 
+Booting a sandbox costs seconds of both cores, so tests share one where they can:
+- ``sandbox``: one live sandbox for the whole session;
+- ``sample_namespace``: a fresh namespace of that shared sandbox holding the sample app
+  (k8s/backend.yaml and k8s/frontend.yaml), deleted afterwards: for tests that change the app
+  (scale it, kill its pods, roll it out) but not the cluster;
+- ``sandbox_factory`` / ``lab_factory``: fresh private sandboxes (and dashboards), only for tests
+  that stop, restart or break the cluster itself.
+The run's summary says how many sandboxes this process booted.
+
 Area-specific fixtures live in each test folder's own conftest.py.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
+import subprocess
+import threading
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -18,15 +32,17 @@ from lab.launcher import Lab, free_port
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
 KUBECTL = REPO / ".venv" / "bin" / "kubectl"
+SAMPLE_MANIFESTS = (REPO / "k8s" / "backend.yaml", REPO / "k8s" / "frontend.yaml")
 
 
 class Sandbox:
     """A running `python -m sandbox up`, as a test sees it: kubeconfig, API URL, token."""
 
     def __init__(self, lab: Lab, state_dir: Path) -> None:
+        assert lab.kubeconfig is not None, "the lab has not started a sandbox"
         self.lab = lab
         self.state_dir = state_dir
-        self.kubeconfig = lab.kubeconfig
+        self.kubeconfig: Path = lab.kubeconfig
         config = yaml.safe_load(self.kubeconfig.read_text())
         self.url: str = config["clusters"][0]["cluster"]["server"]
         self.token: str = config["users"][0]["user"]["token"]
@@ -34,6 +50,14 @@ class Sandbox:
     def kubectl_env(self) -> dict[str, str]:
         """Environment for running the bundled kubectl against this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
+        """Run the bundled kubectl against this sandbox; its stdout, or AssertionError with stderr."""
+        result = subprocess.run([str(KUBECTL), *args], env=self.kubectl_env(), input=stdin, text=True,
+                                capture_output=True, timeout=timeout)
+        if result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
+        return result.stdout
 
     def stop(self) -> None:
         """Stop the sandbox and every pod process it started."""
@@ -61,8 +85,63 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     box.stop()
 
 
+def sample_app_for_a_namespace() -> str:
+    """The sample app's manifests as applied into a namespace of their own. The only change is the
+    backend Service's fixed nodePort 30080: node ports are cluster-wide, so each namespace's
+    Service gets one allocated by the API server instead (read it from the Service)."""
+    docs: list[dict[str, Any]] = []
+    for path in SAMPLE_MANIFESTS:
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Service":
+                for port in doc["spec"].get("ports") or []:
+                    port.pop("nodePort", None)
+            if doc:
+                docs.append(doc)
+    return yaml.safe_dump_all(docs)
+
+
 @pytest.fixture
-def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
+def sample_namespace(sandbox: Sandbox) -> Iterator[str]:
+    """A fresh namespace in the shared sandbox with the sample app applied into it; deleted (with
+    everything in it) when the test ends. The pods are created, not yet Ready."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    sandbox.kubectl("create", "namespace", name)
+    sandbox.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    yield name
+    sandbox.kubectl("delete", "namespace", name, "--wait=false")
+
+
+class BackgroundStops:
+    """Stops that the next test need not wait for. A sandbox stop is a graceful node shutdown
+    (every pod's preStop hook and drain: ~7 s of mostly sleeping), so a private sandbox whose
+    test is over is stopped on a thread while the run goes on; the session waits for all of them
+    at its end, so no process outlives the run."""
+
+    def __init__(self) -> None:
+        self.threads: list[threading.Thread] = []
+
+    def stop(self, stop: Callable[[], None]) -> None:
+        """Run ``stop`` on a thread of its own."""
+        thread = threading.Thread(target=stop, name=f"stop-{len(self.threads)}")
+        thread.start()
+        self.threads.append(thread)
+
+    def wait(self) -> None:
+        """Wait until every stop has finished (each escalates to SIGKILL on its own)."""
+        for thread in self.threads:
+            thread.join()
+
+
+@pytest.fixture(scope="session")
+def background_stops() -> Iterator[BackgroundStops]:
+    """The session's stops in the background, all waited for when the session ends."""
+    stops = BackgroundStops()
+    yield stops
+    stops.wait()
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., Sandbox]]:
     """Start fresh, private sandboxes for one test; all are stopped when the test ends."""
     started: list[Sandbox] = []
 
@@ -73,7 +152,7 @@ def sandbox_factory(tmp_path: Path) -> Iterator[Callable[..., Sandbox]]:
 
     yield make
     for box in started:
-        box.stop()
+        background_stops.stop(box.stop)
 
 
 @pytest.fixture(scope="session")
@@ -95,29 +174,37 @@ def chromium_path() -> str:
 class RunningLab:
     """`make demo`'s setup as a test sees it: a sandbox plus the dashboard logged in by token."""
 
-    def __init__(self, lab: Lab, sandbox: Sandbox, token: str) -> None:
+    def __init__(self, lab: Lab, sandbox: Sandbox, token: str, *, owns_sandbox: bool = True,
+                 namespace: str = "default") -> None:
         self.lab = lab
         self.sandbox = sandbox
         self.token = token
+        self.namespace = namespace
+        self.owns_sandbox = owns_sandbox
         self.url: str = lab.dashboard_url or ""
         self.login_url = f"{self.url}?token={token}"
 
     def stop(self) -> None:
-        """Stop the dashboard, then the sandbox."""
+        """Stop the dashboard, then the sandbox (unless it is the shared one)."""
         self.lab.stop()
-        self.sandbox.stop()
+        if self.owns_sandbox:
+            self.sandbox.stop()
 
 
-def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None) -> RunningLab:
-    """Start a sandbox and the dashboard exactly as `manage.py demo` does, on free ports."""
+def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None, sandbox: Sandbox | None = None,
+              namespace: str = "default") -> RunningLab:
+    """Start a sandbox and the dashboard exactly as `manage.py demo` does, on free ports. With
+    ``sandbox``, the dashboard watches ``namespace`` of that (running, shared) sandbox instead."""
     import secrets
 
-    box = start_sandbox(state_dir)
+    box = sandbox or start_sandbox(state_dir)
     lab = Lab()
     token = secrets.token_urlsafe(24)
+    state_dir.mkdir(parents=True, exist_ok=True)
     env = {
         "KUBECONFIG": str(box.kubeconfig),
         "LBDEMO_LOGIN_TOKEN": token,
+        "LBDEMO_NAMESPACE": namespace,
         "LBDEMO_DB_PATH": str(state_dir.parent / "dashboard.sqlite3"),
         **(extra_env or {}),
     }
@@ -125,13 +212,23 @@ def start_lab(state_dir: Path, *, extra_env: dict[str, str] | None = None) -> Ru
         lab.start_dashboard(port=free_port(), env=env, log_file=state_dir.parent / "dashboard.log")
     except Exception:
         lab.stop()
-        box.stop()
+        if sandbox is None:
+            box.stop()
         raise
-    return RunningLab(lab, box, token)
+    return RunningLab(lab, box, token, owns_sandbox=sandbox is None, namespace=namespace)
 
 
 @pytest.fixture
-def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
+def sample_lab(tmp_path: Path, sandbox: Sandbox, sample_namespace: str) -> Iterator[RunningLab]:
+    """The dashboard as `make demo` starts it, watching a fresh sample namespace of the shared
+    sandbox: for tests that drive the page and change the app, not the cluster."""
+    running = start_lab(tmp_path / "lab" / "state", sandbox=sandbox, namespace=sample_namespace)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def lab_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., RunningLab]]:
     """Start private labs (sandbox + dashboard) for one test; all stop when it ends."""
     started: list[RunningLab] = []
 
@@ -142,7 +239,32 @@ def lab_factory(tmp_path: Path) -> Iterator[Callable[..., RunningLab]]:
 
     yield make
     for running in started:
-        running.stop()
+        background_stops.stop(running.stop)
+
+
+SANDBOX_BOOTS: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Count every sandbox this process boots (fixtures and tests that restart one alike)."""
+    original = Lab.start_sandbox
+    if getattr(original, "counted", False):
+        return
+
+    @functools.wraps(original)
+    def counted(self: Lab, **kwargs: Any) -> Path:
+        SANDBOX_BOOTS.append(os.environ.get("PYTEST_CURRENT_TEST", "?"))
+        return original(self, **kwargs)
+
+    counted.counted = True  # type: ignore[attr-defined]
+    Lab.start_sandbox = counted  # type: ignore[method-assign]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Say how many sandboxes were booted: the cost that shared fixtures keep down."""
+    if SANDBOX_BOOTS:
+        terminalreporter.write_line(f"sandbox boots in this process: {len(SANDBOX_BOOTS)} "
+                                    "(manage.py demo subprocesses not included)")
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import pytest
 
 T = TypeVar("T")
 
 
-def wait_until(condition: Callable[[], T], *, timeout: float = 30.0, interval: float = 0.05,
-               what: str = "condition") -> T:
-    """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout``."""
+def wait_until(condition: Callable[[], T | Literal[False] | None], *, timeout: float = 30.0,
+               interval: float = 0.05, what: str = "condition") -> T:
+    """Poll ``condition`` until it returns something truthy and return that; fail after ``timeout``.
+    (A condition may say "not yet" with None or False: the value returned is then the other kind.)"""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

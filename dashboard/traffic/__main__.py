@@ -75,13 +75,14 @@ def format_report(stats: TrafficStats, *, elapsed: float, target: Target, spec: 
         out.append("  (no pod answered)")
     split = summary["split"]
     if split["max_deviation"] is not None:
-        line = f"  Split: furthest pod is {split['max_deviation'] * 100:.1f} pp from an even share"
+        line = f"  Split: furthest pod is {split['max_deviation'] * 100:.1f} pp from its expected share"
         if split["chance_sd"] is not None:
             line += (f"; chance alone gives ±{split['chance_sd'] * 100:.1f} pp (1 sd) with "
                      f"{split['connections']} connection(s) balanced")
         if split["p_value"] is not None:
             line += f"; chi-square on connections p = {split['p_value']:.3g}"
         out.append(line)
+        out.append(f"  Expected: {split['basis_text']}")
     out += ["", "Latency distribution:"]
     out += [f"  {p}% in {lat[f'p{p}'] / 1000:.4f} secs" for p in PERCENTILES]
     out.append(f"  fastest {lat['min'] / 1000:.4f}, mean {lat['mean'] / 1000:.4f}, "

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from dashboard import kube
+from dashboard import kube, objects
 
-READY, UNREADY, TERMINATING = "ready", "unready", "terminating"
+READY, UNREADY, TERMINATING = objects.READY, objects.NOT_READY, objects.TERMINATING
 
 
 @dataclass(frozen=True)

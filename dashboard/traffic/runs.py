@@ -40,6 +40,9 @@ FRAME_RING = 80
 POLL_INTERVAL = 1.0
 BUCKET_SECONDS = 0.25
 _run_ids = itertools.count(1)
+# Called with each TrafficRun once it has ended (in the run's thread; hand off to your own loop).
+# The lessons rail registers here to judge its traffic checks by the run's statistics.
+finished_listeners: list[Callable[[TrafficRun], None]] = []
 
 
 class RunConflict(Exception):
@@ -167,6 +170,11 @@ class TrafficRun:
             self._emit()
             with self._lock:
                 self._final = self._snapshot_now()
+            for listener in list(finished_listeners):
+                try:
+                    listener(self)
+                except Exception:  # a listener's bug must not hide the run's end
+                    log.exception("traffic run %s: a finished-run listener failed", self.id)
 
     async def _ticker(self) -> None:
         while True:

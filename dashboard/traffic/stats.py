@@ -6,9 +6,19 @@ followed by :meth:`TrafficStats.take_delta` frames. Nothing here does I/O or rea
 every time is passed in (seconds since the run started), so the whole module is unit-testable.
 
 The split "even or not" is judged the way a Service balances: one random choice per TCP
-connection. So the spread expected by chance is the binomial standard deviation of a pod's share
-over the number of *connections* (in new-connection mode that equals the number of requests),
-and the chi-square test is run on the per-pod connection counts.
+connection, among the endpoints that are ready *when the connection opens*. So each pod's
+expected number of connections is the sum, over every new connection, of 1/N for the N endpoints
+ready at that moment (a pod that joined half-way is expected to get half as much; a pod that left
+is expected to get nothing after it left). The chi-square test compares the per-pod connection
+counts with those expectations, and the spread expected by chance is the binomial standard
+deviation of a pod's share over the number of *connections* (in new-connection mode that equals
+the number of requests). Comparing with 1/N over the pods ready at the end — what an even share
+naively means — reports a fair Service as unbalanced whenever a pod joined or left mid-run.
+
+Which pods were ready when is known at a time-bucket resolution: from the cluster's endpoint
+reports (:meth:`TrafficStats.set_endpoints`, the dashboard), counting a pod that opened a
+connection in a bucket as ready there (the report may lag the proxy by a poll); without cluster
+knowledge (the CLI), from the first to the last bucket in which each pod got a new connection.
 """
 
 from __future__ import annotations
@@ -16,6 +26,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 ERROR_KINDS = ("refused", "reset", "timeout", "5xx", "other")
 PERCENTILES = (50, 90, 95, 99)
@@ -136,10 +147,13 @@ def _upper_regularized_gamma(a: float, x: float) -> float:
     return min(1.0, math.exp(log_prefix) * h)
 
 
-def split_evenness(requests: dict[str, int], conns: dict[str, int]) -> dict[str, float | int | None]:
-    """How far the per-pod request split is from even, beside the spread expected by chance.
+def split_evenness(requests: dict[str, int], conns: dict[str, int],
+                   expected: dict[str, float] | None = None) -> dict[str, float | int | None]:
+    """How far the per-pod request split is from the expected one, beside the spread expected by chance.
 
-    ``requests``/``conns`` map every eligible pod (zero counts included) to what it got.
+    ``requests``/``conns`` map every eligible pod (zero counts included) to what it got;
+    ``expected`` maps each to the connections it should have got (default: an equal number).
+    ``even_share`` is 1/pods when the expectation is equal, else None (each pod has its own).
     """
     pods = len(requests)
     total = sum(requests.values())
@@ -147,16 +161,23 @@ def split_evenness(requests: dict[str, int], conns: dict[str, int]) -> dict[str,
     if pods == 0 or total == 0:
         return {"pods": pods, "requests": total, "even_share": None, "max_deviation": None, "chance_sd": None,
                 "connections": n_conns, "chi2": None, "p_value": None}
-    even = 1.0 / pods
-    deviation = max(abs(count / total - even) for count in requests.values())
-    chance = math.sqrt(even * (1 - even) / n_conns) if n_conns else None
+    if expected is None:
+        expected = {pod: (n_conns / pods if n_conns else 1.0) for pod in requests}
+    weight = sum(expected.values()) or 1.0
+    shares = {pod: expected.get(pod, 0.0) / weight for pod in requests}
+    equal = max(shares.values()) - min(shares.values()) < 1e-9
+    deviation = max(abs(count / total - shares[pod]) for pod, count in requests.items())
+    typical = 1.0 / pods
+    chance = math.sqrt(typical * (1 - typical) / n_conns) if n_conns else None
     chi2 = p_value = None
     if pods > 1 and n_conns:
-        expected = n_conns / pods
-        chi2 = sum((c - expected) ** 2 / expected for c in conns.values())
+        scale = n_conns / weight
+        chi2 = sum((conns.get(pod, 0) - expected[pod] * scale) ** 2 / (expected[pod] * scale)
+                   for pod in requests if expected.get(pod, 0.0) > 0)
         p_value = chi_square_sf(chi2, pods - 1)
-    return {"pods": pods, "requests": total, "even_share": even, "max_deviation": deviation,
-            "chance_sd": chance, "connections": n_conns, "chi2": chi2, "p_value": p_value}
+    return {"pods": pods, "requests": total, "even_share": typical if equal else None,
+            "max_deviation": deviation, "chance_sd": chance, "connections": n_conns, "chi2": chi2,
+            "p_value": p_value}
 
 
 class TrafficStats:
@@ -182,6 +203,8 @@ class TrafficStats:
         self.connections = 0
         self.last_t = 0.0
         self.watching = False  # True once the cluster reports endpoints (the dashboard, not the CLI)
+        self.conn_cells: dict[int, Counter[str]] = {}  # bucket -> new connections per pod
+        self._ready_history: list[tuple[float, frozenset[str]]] = []  # (from t, ready endpoints)
         self._bucket_latencies: dict[int, list[float]] = {}  # cells still filling
         self._final_latency: dict[int, tuple[float, float]] = {}  # (p50, p99) ms of settled cells
         self._dirty_cells: set[tuple[str, int]] = set()
@@ -220,6 +243,7 @@ class TrafficStats:
             if new_conn:
                 row.conns += 1
                 self.connections += 1
+                self.conn_cells.setdefault(cell, Counter())[pod] += 1
             if segment.pod is None:
                 segment.pod = pod
             segment.requests += 1
@@ -265,6 +289,9 @@ class TrafficStats:
                 row.state = "gone"
                 self._dirty_rows.add(name)
                 changes.append((name, "gone"))
+        ready = frozenset(name for name, state in endpoints.items() if state == "ready")
+        if not self._ready_history or self._ready_history[-1][1] != ready:
+            self._ready_history.append((t, ready))
         return changes
 
     def add_marker(self, t: float, label: str, *, kind: str) -> None:
@@ -280,38 +307,75 @@ class TrafficStats:
         return row
 
     # --- output ------------------------------------------------------------------------------
+    def ready_at(self, t: float) -> frozenset[str]:
+        """The ready endpoints the cluster last reported at or before ``t`` (empty before the first)."""
+        ready: frozenset[str] = frozenset()
+        for since, pods in self._ready_history:
+            if since > t:
+                break
+            ready = pods
+        return ready
+
+    def expected_connections(self) -> dict[str, float]:
+        """Each pod's expected number of new connections: every connection counts 1/N for the N
+        pods ready in its time bucket (see the module docstring for how "ready" is known)."""
+        expected: dict[str, float] = {}
+        if not self.conn_cells:
+            return expected
+        spans: dict[str, tuple[int, int]] = {}
+        if not self.watching:
+            for cell in sorted(self.conn_cells):
+                for pod in self.conn_cells[cell]:
+                    first, _ = spans.get(pod, (cell, cell))
+                    spans[pod] = (first, cell)
+        for cell, opened in self.conn_cells.items():
+            if self.watching:
+                candidates = set(self.ready_at((cell + 0.5) * self.bucket)) | set(opened)
+            else:
+                candidates = {pod for pod, (first, last) in spans.items() if first <= cell <= last}
+            share = sum(opened.values()) / len(candidates)
+            for pod in candidates:
+                expected[pod] = expected.get(pod, 0.0) + share
+        return expected
+
     def eligible_pods(self) -> list[str]:
-        """Pods an even split is computed over: the ready endpoints, i.e. those receiving new
-        connections now. Pods that left or are not ready (or terminating) have no even share.
-        Without cluster knowledge (the CLI) it is every pod that served traffic."""
-        if self.watching:
-            return [name for name, row in self.rows.items() if row.state == "ready"]
-        return [name for name, row in self.rows.items() if row.requests]
+        """Pods the split is judged over: those that had an expected share of the connections
+        (ready endpoints at some point while connections opened), in row order."""
+        expected = self.expected_connections()
+        return [name for name in self.rows if expected.get(name, 0.0) > 0]
 
     def evenness(self) -> dict[str, float | int | str | None]:
-        """Deviation of the split among :meth:`eligible_pods` from even, with the spread expected
-        by chance; ``basis`` says which pods that is."""
-        pods = self.eligible_pods()
-        split: dict[str, float | int | str | None] = dict(
-            split_evenness({p: self.rows[p].requests for p in pods}, {p: self.rows[p].conns for p in pods}))
+        """Deviation of the split among :meth:`eligible_pods` from the expected shares, with the
+        spread expected by chance; ``basis`` says how the expectation was made."""
+        expected = self.expected_connections()
+        pods = [name for name in self.rows if expected.get(name, 0.0) > 0]
+        split: dict[str, float | int | str | None] = dict(split_evenness(
+            {p: self.rows[p].requests for p in pods}, {p: self.rows[p].conns for p in pods},
+            {p: expected[p] for p in pods}))
         split["basis"] = "ready" if self.watching else "served"
+        split["basis_text"] = (
+            "each new connection expected equally among the endpoints ready when it opened"
+            if self.watching else
+            "each new connection expected equally among the pods serving new connections at the time "
+            "(no cluster knowledge: a pod counts from its first to its last new connection)")
         return split
 
-    def pod_table(self) -> list[dict[str, object]]:
-        """Per-pod totals in row order: share of all answered requests, and the even share
-        (1 / number of eligible pods) for eligible pods only, None for the others."""
-        pods = set(self.eligible_pods())
+    def pod_table(self) -> list[dict[str, Any]]:
+        """Per-pod totals in row order: share of all answered requests, and the expected share
+        ("even") of the connections — from when the pod was a ready endpoint —, None for pods
+        that were never expected to get any."""
+        expected = self.expected_connections()
+        weight = sum(expected.values())
         served = sum(row.requests for row in self.rows.values())
-        even = 1 / len(pods) if pods else None
         return [
             {"pod": row.name, "ip": row.ip, "requests": row.requests, "conns": row.conns,
              "share": row.requests / served if served else 0.0,
-             "even": even if row.name in pods else None,
+             "even": expected[row.name] / weight if expected.get(row.name, 0.0) > 0 else None,
              "state": row.state, "gone": row.gone, "first": round(row.first, 3)}
             for row in self.rows.values()
         ]
 
-    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, object]]:
+    def lane_view(self, changed: dict[int, int] | None = None) -> list[dict[str, Any]]:
         """Each client lane's recent connections and the pod each was pinned to; with ``changed``
         (lane -> first changed connection id) only those lanes, from that connection on."""
         selected = sorted(self.lanes if changed is None else changed.keys() & self.lanes.keys())
@@ -335,7 +399,7 @@ class TrafficStats:
         p99 = ordered[min(len(ordered) - 1, math.ceil(len(ordered) * 0.99) - 1)]
         return (round(p50 * 1000, 3), round(p99 * 1000, 3))
 
-    def summary(self) -> dict[str, object]:
+    def summary(self) -> dict[str, Any]:
         """The end-of-run numbers (also part of every live frame)."""
         return {
             "requests": self.requests,
@@ -350,7 +414,7 @@ class TrafficStats:
             "split": self.evenness(),
         }
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> dict[str, Any]:
         """Full state for a newly connected viewer; resets nothing."""
         return {
             "bucket": self.bucket,
@@ -365,7 +429,7 @@ class TrafficStats:
             "summary": self.summary(),
         }
 
-    def take_delta(self) -> dict[str, object]:
+    def take_delta(self) -> dict[str, Any]:
         """What changed since the previous call (absolute values, so applying twice is harmless)."""
         delta = {
             "rows": [self._row_meta(self.rows[name]) for name in self._dirty_rows],
@@ -393,6 +457,6 @@ class TrafficStats:
             del self._bucket_latencies[cell]
 
     @staticmethod
-    def _row_meta(row: PodRow) -> dict[str, object]:
+    def _row_meta(row: PodRow) -> dict[str, Any]:
         return {"pod": row.name, "ip": row.ip, "first": round(row.first, 3), "state": row.state,
                 "gone": None if row.gone is None else round(row.gone, 3)}

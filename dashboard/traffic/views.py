@@ -15,9 +15,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard.traffic.engine import SpecError
+from dashboard.traffic.engine import LoadSpec, SpecError
 from dashboard.traffic.runs import RunConflict, parse_run_form, registry, traffic_limits
-from dashboard.traffic.targets import resolve_target, target_options
+from dashboard.traffic.targets import ResolvedTarget, resolve_target, target_options
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,22 @@ async def traffic_start(request: HttpRequest) -> HttpResponse:
                                       namespace=settings.LBDEMO_NAMESPACE)
     except RunConflict as error:
         return _refuse(str(error), 409)
+    await _log_run(owner, resolved, spec)
     return JsonResponse({"run": run.meta()}, status=202)
+
+
+async def _log_run(owner: str, resolved: ResolvedTarget, spec: LoadSpec) -> None:
+    """The lessons' command log: the run as the traffic engine's own command line."""
+    from dashboard.lessons.commandlog import command_log_append_async
+    from dashboard.lessons.commands import service_url, traffic_command
+    from dashboard.lessons.engine import current_engine
+
+    engine = current_engine()
+    url = (service_url(engine.hub.cache, resolved.option.service) if engine and resolved.option.service
+           else f"http://{resolved.target.host}:{resolved.target.port}{resolved.target.path}")
+    await command_log_append_async(user_id=int(owner.split(":", 1)[1]), command=traffic_command(
+        url, mode=spec.mode, conns=spec.conns, rps=spec.rps or 0, duration=spec.duration or 0,
+        max_per_conn=spec.max_per_conn))
 
 
 @require_POST

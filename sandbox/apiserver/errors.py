@@ -1,4 +1,14 @@
-"""API errors as Kubernetes `Status` objects, with the reasons and codes real servers use."""
+"""API errors as Kubernetes `Status` objects, with the reasons, codes and `details` real servers use.
+
+Like `k8s.io/apimachinery/pkg/api/errors`: errors about an object (NotFound, AlreadyExists,
+Conflict, Forbidden) carry `details` naming it (`name`, `group`, `kind` = the resource);
+Invalid carries the kind and one cause per field error; InternalError one cause with the
+message; errors no resource is behind (an unknown path, a method a path does not serve, a
+422 from patching) carry empty `details: {}` like `NewGenericServerResponse`; BadRequest,
+Unauthorized, Expired, NotAcceptable, UnsupportedMediaType and RequestEntityTooLarge carry
+none, as on a real server. Clients depend on this: kubectl debug dereferences the details of
+a 404.
+"""
 
 from __future__ import annotations
 
@@ -71,6 +81,38 @@ def invalid_field(res: Resource, name: str, field: str, detail: str, *,
     return invalid(res, name, message, [{"reason": reason, "message": detail, "field": field}])
 
 
+def forbidden(res: Resource, name: str, why: str) -> ApiError:
+    """403 Forbidden (`NewForbidden`): `pods "x" is forbidden: <why>` (no name: `pods is forbidden`)."""
+    subject = f'{res.qualified_plural} "{name}"' if name else res.qualified_plural
+    details = _details(res, name)
+    if not name:
+        del details["name"]
+    return ApiError(403, "Forbidden", f"{subject} is forbidden: {why}", details=details)
+
+
+def route_not_found() -> ApiError:
+    """404 for a path no resource is served at, with empty details like kube-apiserver's."""
+    return ApiError(404, "NotFound", "the server could not find the requested resource", details={})
+
+
+def internal_error(detail: str) -> ApiError:
+    """500 InternalError (`NewInternalError`): `Internal error occurred: <detail>`, one cause."""
+    return ApiError(500, "InternalError", f"Internal error occurred: {detail}",
+                    details={"causes": [{"message": detail}]})
+
+
+def invalid_options(kind: str, field: str, detail: str, *, reason: str = "FieldValueInvalid") -> ApiError:
+    """422 for request options (`ListOptions.meta.k8s.io "" is invalid: ...`)."""
+    message = f'{kind}.meta.k8s.io "" is invalid: {field}: {detail}'
+    return ApiError(422, "Invalid", message, details={"group": "meta.k8s.io", "kind": kind, "causes": [
+        {"reason": reason, "message": detail, "field": field}]})
+
+
+def unprocessable(message: str) -> ApiError:
+    """422 Invalid without a field (a patch that cannot be applied), empty details."""
+    return ApiError(422, "Invalid", message, details={})
+
+
 def bad_request(message: str) -> ApiError:
     """400 BadRequest."""
     return ApiError(400, "BadRequest", message)
@@ -79,4 +121,4 @@ def bad_request(message: str) -> ApiError:
 def method_not_allowed(method: str) -> ApiError:
     """405 MethodNotAllowed."""
     return ApiError(405, "MethodNotAllowed", f"the server does not allow this method on the requested "
-                                             f"resource ({method})")
+                                             f"resource ({method})", details={})

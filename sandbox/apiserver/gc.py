@@ -21,17 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from .errors import ApiError
+from .kinds import event
 from .registry import NAMESPACES, Registry
-from .resources import BY_KEY, lookup
+from .resources import BY_KEY
 from .store import Entry, copy_object
 
 log = logging.getLogger(__name__)
 
-EVENTS = lookup("", "v1", "events")
+EVENTS = event.RESOURCE
 EVENT_TTL = timedelta(hours=1)
 
 
@@ -45,7 +46,7 @@ def _parse_time(stamp: str) -> datetime | None:
     return None
 
 
-async def _quietly(operations: list[Awaitable]) -> None:
+async def _quietly(operations: Sequence[Awaitable[object]]) -> None:
     """Run cleanups concurrently; an object that changed or vanished meanwhile is fine."""
     for result in await asyncio.gather(*operations, return_exceptions=True):
         if isinstance(result, Exception) and not isinstance(result, ApiError):

@@ -215,7 +215,7 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
     pretty = _query("pretty")
     scoped = res.namespaced
     paths: dict[str, dict[str, Any]] = {}
-    collection = {
+    collection: dict[str, Any] = {
         "get": _op("list", "list", res, f"list or watch objects of kind {kind}", namespaced=scoped,
                    definition=list_definition, codes=("200",), params=LIST_PARAMETERS),
         "post": _op("create", "post", res, f"create a {kind}", namespaced=scoped, definition=definition,
@@ -231,6 +231,10 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
                                    body=META + "DeleteOptions")
         collection["delete"]["operationId"] = _operation_id("deleteCollection", res, namespaced=scoped)
     paths[f"{ns_prefix}/{res.plural}"] = collection
+    if "get" not in res.verbs:
+        # A kind that is only created (a review): the collection's POST is all there is.
+        collection.pop("get")
+        return paths
     paths[f"{ns_prefix}/{res.plural}/{{name}}"] = {
         "get": _op("read", "get", res, f"read the specified {kind}", namespaced=scoped, definition=definition,
                    codes=("200",)),
@@ -375,7 +379,8 @@ def _documents() -> dict[str, tuple[str, bytes]]:
     """Each group-version's document, serialized once, with its hash."""
     grouped: dict[str, list[Resource]] = {}
     for res in RESOURCES:
-        grouped.setdefault(_group_version_path(res), []).append(res)
+        if res.definition in definitions():  # metrics.k8s.io has no official schema to publish
+            grouped.setdefault(_group_version_path(res), []).append(res)
     out: dict[str, tuple[str, bytes]] = {}
     for path, resources in grouped.items():
         paths: dict[str, Any] = {}

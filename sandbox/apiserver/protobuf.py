@@ -1,7 +1,8 @@
 """Decoding the Kubernetes protobuf request bodies that `kubectl create <kind>` sends.
 
 kubectl's typed clients (`kubectl create namespace|deployment|configmap|secret|service|
-serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`) send
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`,
+`kubectl autoscale`) send
 `application/vnd.kubernetes.protobuf` and, unlike for CBOR, never fall back to JSON. The
 sandbox serves JSON, so it decodes those bodies here:
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any
 
 MAGIC = b"k8s\x00"
 
@@ -240,6 +242,20 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
         3: ("status", "Empty"),
     },
     "SelfSubjectRulesReviewSpec": {1: ("namespace", "s")},
+    # autoscaling/v2 (`kubectl autoscale`)
+    "HorizontalPodAutoscaler": {1: ("metadata", "ObjectMeta"), 2: ("spec", "HorizontalPodAutoscalerSpec"),
+                                3: ("status", "Empty")},
+    "HorizontalPodAutoscalerSpec": {
+        1: ("scaleTargetRef", "CrossVersionObjectReference"),
+        2: ("minReplicas", "k"),
+        3: ("maxReplicas", "i"),
+        4: ("metrics", "*MetricSpec"),
+    },
+    "CrossVersionObjectReference": {1: ("kind", "s"), 2: ("name", "s"), 3: ("apiVersion", "s")},
+    "MetricSpec": {1: ("type", "s"), 4: ("resource", "ResourceMetricSource")},
+    "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "MetricTarget")},
+    "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"),
+                     4: ("averageUtilization", "k")},
     "Empty": {},
 }
 KINDS = {
@@ -255,6 +271,7 @@ KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRole"),
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("apps/v1", "Deployment"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
 }
@@ -309,7 +326,7 @@ def _text(value: int | bytes) -> str:
     return value.decode("utf-8")
 
 
-def _scalar(kind: str, value: int | bytes):
+def _scalar(kind: str, value: int | bytes) -> Any:
     """One non-repeated, non-map value of a type code (None when empty)."""
     if kind == "s":
         return _text(value) or None
@@ -342,7 +359,10 @@ def _scalar(kind: str, value: int | bytes):
 
 
 def _message(name: str, data: bytes) -> dict:
-    """Decode one message of a known layout into JSON form."""
+    """Decode one message of a known layout into JSON form (`Empty`: a status the server
+    computes itself, ignored whatever it holds)."""
+    if name == "Empty":
+        return {}
     layout = MESSAGES[name]
     out: dict = {}
     for number, value in _fields(data):
@@ -374,7 +394,8 @@ def decode_object(body: bytes) -> dict:
         raise ProtobufError("the body does not start with the Kubernetes protobuf magic number")
     try:
         envelope = dict(_fields(body[len(MAGIC) :]))
-        type_meta = _message("TypeMeta", envelope.get(1, b"")) if isinstance(envelope.get(1), bytes) else {}
+        raw_type_meta = envelope.get(1)
+        type_meta = _message("TypeMeta", raw_type_meta) if isinstance(raw_type_meta, bytes) else {}
         api_version, kind = type_meta.get("apiVersion", ""), type_meta.get("kind", "")
         if (api_version, kind) not in KINDS:
             raise Unsupported(

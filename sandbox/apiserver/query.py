@@ -12,7 +12,7 @@ def flag(query: Mapping[str, str], name: str) -> bool:
     return query.get(name, "").lower() in ("true", "1")
 
 
-def integer(query, name: str, *, minimum: int = 0) -> int | None:
+def integer(query: Mapping[str, str], name: str, *, minimum: int = 0) -> int | None:
     """An optional non-negative integer query parameter (400 when malformed)."""
     raw = query.get(name)
     if raw is None or raw == "":

@@ -125,9 +125,8 @@ class Registry:
         if entry is None:
             raise errors.not_found(NAMESPACES, namespace)
         if for_create is not None and entry.obj["metadata"].get("deletionTimestamp"):
-            message = (f'{for_create.qualified_plural} "{name}" is forbidden: unable to create new content '
-                       f"in namespace {namespace} because it is being terminated")
-            raise ApiError(403, "Forbidden", message)
+            raise errors.forbidden(for_create, name, f"unable to create new content in namespace {namespace} "
+                                                     "because it is being terminated")
 
     # ----- create ----------------------------------------------------------------------------
     def _check_type(self, res: Resource, body: dict) -> None:
@@ -290,10 +289,10 @@ class Registry:
             result = patch.apply_patch(content_type, copy_object(original), body, plural=res.plural)
         except patch.PatchError as exc:
             if exc.code == 422:
-                raise ApiError(422, "Invalid", exc.message) from None
+                raise errors.unprocessable(exc.message) from None
             raise errors.bad_request(exc.message) from None
         if not isinstance(result, dict) or not isinstance(result.get("metadata", {}), dict):
-            raise ApiError(422, "Invalid", "the patch produced an object that is not a valid object")
+            raise errors.unprocessable("the patch produced an object that is not a valid object")
         return result
 
     # ----- scale -----------------------------------------------------------------------------
@@ -339,7 +338,9 @@ class Registry:
         try:
             patched = patch.apply_patch(content_type, copy_object(current), body, plural="scale")
         except patch.PatchError as exc:
-            raise ApiError(exc.code, "Invalid" if exc.code == 422 else "BadRequest", exc.message) from None
+            if exc.code == 422:
+                raise errors.unprocessable(exc.message) from None
+            raise ApiError(exc.code, "BadRequest", exc.message) from None
         return await self.update_scale(res, namespace, name, patched, dry_run=dry_run)
 
     # ----- delete ----------------------------------------------------------------------------

@@ -19,7 +19,11 @@ BY_PATH: dict[tuple[str, str, str], Resource] = {(r.group, r.version, r.plural):
 BY_KEY: dict[str, Resource] = {r.key: r for r in RESOURCES}
 BY_KIND: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in RESOURCES}
 _STRATEGIES: dict[str, Strategy] = {s.resource.key: s for s in STRATEGIES}
-_BY_PLURAL: dict[str, Strategy] = {s.resource.plural: s for s in STRATEGIES}
+# Plurals are unique among stored kinds; metrics.k8s.io reuses "pods" and "nodes" for computed
+# read-only resources, so the first (stored) kind keeps the plural.
+_BY_PLURAL: dict[str, Strategy] = {}
+for _strategy in STRATEGIES:
+    _BY_PLURAL.setdefault(_strategy.resource.plural, _strategy)
 
 
 def group_versions() -> dict[str, list[str]]:

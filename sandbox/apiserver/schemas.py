@@ -117,7 +117,12 @@ def decode_error(plural: str, obj: Any) -> str | None:
     or a malformed timestamp never reaches validation on a real server; storing it would hand
     clients objects their strict models reject. The message follows Go's encoding/json."""
     root = root_definition(plural)
-    if root is None or not isinstance(obj, dict):
+    return None if root is None else decode_error_of(root, obj)
+
+
+def decode_error_of(root: str, obj: Any) -> str | None:
+    """`decode_error` for a body of the definition ``root`` (a subresource's TokenRequest...)."""
+    if not isinstance(obj, dict) or root not in definitions():
         return None
     error = _decode(obj, definitions()[root], parent=root.rsplit(".", 1)[-1], path="")
     if error is None:

@@ -17,19 +17,22 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import hmac
 import json
 import logging
 import random
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 from aiohttp import web
 
 from . import discovery, errors, openapi, protobuf, tables
+from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
+from .controlplane import reconcile_kubernetes_service
 from .errors import ApiError
 from .gc import GarbageCollector
 from .query import flag as _bool
@@ -37,7 +40,10 @@ from .query import integer as _int
 from .registry import FIELD_VALIDATION, Registry
 from .resources import Resource, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
-from .store import DB_FILE, Entry, Event, Expired, Store, encode
+from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
+
+if TYPE_CHECKING:
+    from multidict import MultiMapping
 
 log = logging.getLogger(__name__)
 
@@ -214,22 +220,26 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.store = Store(state_dir / DB_FILE, history_size=history_size)
         self.registry = Registry(self.store)
+        self.issuer = TokenIssuer(state_dir)
+        self.authenticator = Authenticator(admin_token=token, issuer=self.issuer, store=self.store)
         self.gc = GarbageCollector(self.registry)
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.streams: set[asyncio.Task] = set()
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
-        """Open the store, create the boot namespaces, and listen."""
+        """Open the store, create what every cluster starts with (namespaces, the `kubernetes`
+        Service), and listen."""
         await self.store.open()
         await self.registry.bootstrap()
+        cluster_ip = await reconcile_kubernetes_service(self.registry, host=host, port=port)
         self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("*", "/{tail:.*}", self.handle)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True,
-                           ssl_context=server_ssl_context(self.state_dir))
+        ssl_context = server_ssl_context(self.state_dir, ips=(cluster_ip,) if cluster_ip else ())
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
 
     async def stop(self) -> None:
@@ -261,7 +271,7 @@ class ApiServer:
             raise
         except Exception:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
-            return status_response(ApiError(500, "InternalError", "Internal error occurred"))
+            return status_response(errors.internal_error("unexpected server error"))
 
     def _public(self, path: str) -> web.Response:
         """Health and version endpoints, readable without a token like on a real cluster."""
@@ -270,11 +280,8 @@ class ApiServer:
         return web.Response(text="ok", content_type="text/plain")
 
     def _authenticate(self, request: web.Request) -> None:
-        """401 unless the request carries the cluster's bearer token."""
-        header = request.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), self.token.encode()):
-            raise ApiError(401, "Unauthorized", "Unauthorized")
+        """Who is asking (`request[USER]`, see `auth.py`); 401 for a missing or unknown token."""
+        request[USER] = self.authenticator.authenticate(request.headers.get("Authorization", ""))
 
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         """Route to discovery, OpenAPI or a resource handler."""
@@ -282,7 +289,7 @@ class ApiServer:
             return self._openapi(request, path)
         target = route(path)
         if target is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         if isinstance(target, dict):
             if request.method != "GET":
                 raise errors.method_not_allowed(request.method)
@@ -310,11 +317,11 @@ class ApiServer:
     def _openapi(self, request: web.Request, path: str) -> web.Response:
         """`/openapi/v3` index and per-group-version documents."""
         if request.method != "GET" or not path.startswith("/openapi/v3"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         rest = path[len("/openapi/v3"):].strip("/")
         document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
         if document is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         return web.Response(body=encode(document), content_type=JSON)
 
     # ----- resources -------------------------------------------------------------------------
@@ -324,6 +331,11 @@ class ApiServer:
         query = request.query
         if sub is None and _verb(method, target.name is not None, _bool(query, "watch")) not in res.verbs:
             raise errors.method_not_allowed(method)
+        serve = strategy_for(res).serve
+        if serve is not None:
+            if sub is not None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return await serve(self, request, target)
         dry_run = self._dry_run(query)
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)
@@ -333,6 +345,9 @@ class ApiServer:
                     return await self._watch(request, target)
                 return self._list(request, target)
             if method == "POST":
+                computed = await strategy_for(res).serve_create(self, request, target)
+                if computed is not None:
+                    return computed
                 body = await self.object_body(request)
                 warnings: list[str] = []
                 obj = await self.registry.create(res, target.namespace, body, dry_run=dry_run,
@@ -347,7 +362,7 @@ class ApiServer:
             return await self._object(request, target, dry_run=dry_run)
         subresource = res.subresource(sub)
         if subresource is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            raise errors.route_not_found()
         if subresource.handler is not None:
             if not subresource.allows(method):
                 raise errors.method_not_allowed(method)
@@ -361,14 +376,14 @@ class ApiServer:
                 return self._object_response(scale)
             if method == "PATCH":
                 ctype = self._patch_type(request)
-                body = await self._read_body(request)
+                patch = await self._read_body(request)
                 return self._object_response(await self.registry.patch_scale(
-                    res, target.namespace, name, ctype, body, dry_run=dry_run))
+                    res, target.namespace, name, ctype, patch, dry_run=dry_run))
             raise errors.method_not_allowed(method)
         return await self._object(request, target, dry_run=dry_run)
 
     @staticmethod
-    def _field_validation(query) -> str:
+    def _field_validation(query: Mapping[str, str]) -> str:
         """`fieldValidation`: Ignore, Warn (the default) or Strict."""
         mode = query.get("fieldValidation") or "Warn"
         if mode not in FIELD_VALIDATION:
@@ -377,7 +392,7 @@ class ApiServer:
         return mode
 
     @staticmethod
-    def _dry_run(query) -> bool:
+    def _dry_run(query: MultiMapping[str]) -> bool:
         """`dryRun=All` (the only value Kubernetes accepts)."""
         values = query.getall("dryRun", [])
         for value in values:
@@ -405,11 +420,11 @@ class ApiServer:
             return self._object_response(obj, warnings=warnings)
         if method == "PATCH":
             ctype = self._patch_type(request, apply=True)
-            body = await self._read_body(request)
+            patch = await self._read_body(request)
             if ctype == APPLY_PATCH:
-                return await self._apply(request, target, body, dry_run=dry_run)
+                return await self._apply(request, target, patch, dry_run=dry_run)
             warnings = []
-            obj = await self.registry.patch(res, target.namespace, name, ctype, body, subresource=sub,
+            obj = await self.registry.patch(res, target.namespace, name, ctype, patch, subresource=sub,
                                             dry_run=dry_run, warnings=warnings,
                                             field_validation=self._field_validation(request.query))
             return self._object_response(obj, warnings=warnings)
@@ -443,8 +458,8 @@ class ApiServer:
         the manifest stays until it is set to null."""
         query = request.query
         if not query.get("fieldManager"):
-            raise ApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
-                                           "value: is required for apply patch")
+            detail = "Required value: is required for apply patch"
+            raise errors.invalid_options("PatchOptions", "fieldManager", detail, reason="FieldValueRequired")
         applied = parse_body(body, "application/yaml")
         name = target.name or ""
         meta = applied.get("metadata")
@@ -515,7 +530,7 @@ class ApiServer:
         return self._list_response(target.res, [e.obj for e in entries], rv)
 
     # ----- encoding --------------------------------------------------------------------------
-    def _object_response(self, obj: dict, *, status: int = 200, warnings: list[str] = ()) -> web.Response:
+    def _object_response(self, obj: dict, *, status: int = 200, warnings: Sequence[str] = ()) -> web.Response:
         """A JSON object response, with `Warning: 299` headers like the real server's."""
         response = web.Response(status=status, body=encode(obj), content_type=JSON)
         for warning in warnings:
@@ -550,7 +565,7 @@ class ApiServer:
         return self._object_response(table)
 
     # ----- list ------------------------------------------------------------------------------
-    def _filter(self, request: web.Request, res: Resource):
+    def _filter(self, request: web.Request, res: Resource) -> Callable[[dict], bool] | None:
         """The label+field selector predicate of a list or watch (400 when malformed)."""
         query = request.query
         try:
@@ -629,10 +644,10 @@ class ApiServer:
         match = query.get("resourceVersionMatch", "")
         if send_initial is not None:
             if match != "NotOlderThan" or not bookmarks:
-                raise ApiError(422, "Invalid", 'ListOptions.meta.k8s.io "" is invalid: sendInitialEvents: '
-                                               "Forbidden: sendInitialEvents is only supported with "
-                                               "resourceVersionMatch=NotOlderThan and "
-                                               "allowWatchBookmarks=true")
+                raise errors.invalid_options("ListOptions", "sendInitialEvents",
+                                             "Forbidden: sendInitialEvents is only supported with "
+                                             "resourceVersionMatch=NotOlderThan and allowWatchBookmarks=true",
+                                             reason="FieldValueForbidden")
         elif match:
             raise errors.bad_request("resourceVersionMatch is forbidden for watch unless sendInitialEvents "
                                      "is provided")
@@ -685,7 +700,7 @@ class ApiServer:
         return encode({"type": "BOOKMARK", "object": {"kind": res.kind, "apiVersion": res.api_version,
                                                        "metadata": meta}}) + b"\n"
 
-    async def _pump(self, response: web.StreamResponse, watcher, res: Resource, request: web.Request,
+    async def _pump(self, response: web.StreamResponse, watcher: Watcher, res: Resource, request: web.Request,
                     negotiated: Negotiated, *, timeout: int, bookmarks: bool,
                     initial_end: int | None) -> None:
         """Copy events from a watcher to the response until it ends."""
@@ -736,7 +751,7 @@ class ApiServer:
             if any(item is None for item in batch):
                 return
 
-    def _watch_rv(self, watcher) -> int:
+    def _watch_rv(self, watcher: Watcher) -> int:
         """The resourceVersion a bookmark can safely report for an idle watcher."""
         return self.store.resource_version if watcher.queue.empty() else 0
 

@@ -158,6 +158,9 @@ class Strategy:
     phase, like a namespace's)."""
 
     resource: ClassVar[Resource]
+    # A kind computed per request instead of stored (metrics.k8s.io): an async method
+    # ``serve(server, request, target)`` that answers its reads; None for stored kinds.
+    serve: ClassVar[Callable[..., Awaitable[web.StreamResponse]] | None] = None
     name_rule: ClassVar[str] = "subdomain"
     reset_status_on_create: ClassVar[bool] = False
     return_deleted_object: ClassVar[bool] = False
@@ -230,6 +233,13 @@ class Strategy:
     def field_value(self, obj: dict, path: str) -> str:
         """The value a field selector compares for ``path`` (one of `resource.field_selectors`)."""
         return field_value(obj, path)
+
+    # ----- kinds that are not stored --------------------------------------------------------
+    async def serve_create(self, api: ApiServer, request: web.Request,
+                           target: Target) -> web.StreamResponse | None:
+        """Answer a create of a kind that is computed, not stored (SelfSubjectReview, access
+        reviews), or None to create and store the object as usual."""
+        return None
 
     # ----- lifecycle hooks (the registry calls them) ------------------------------------------
     async def bootstrap(self, registry: Registry) -> None:

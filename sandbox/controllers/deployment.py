@@ -32,6 +32,7 @@ from sandbox.client import (
     Informer,
     InformerFactory,
     Obj,
+    event_key,
     key_of,
 )
 from sandbox.controllers.workqueue import WorkQueue
@@ -104,7 +105,7 @@ class DeploymentController:
         self.queue = WorkQueue("deployment")
         self._progressing: tuple[str, str] | None = None
         self.recorder = EventRecorder(client, component="deployment-controller")
-        self.deploy_informer.add_handler(lambda kind, old, new: self.queue.add(key_of(new or old)))
+        self.deploy_informer.add_handler(lambda kind, old, new: self.queue.add(event_key(old, new)))
         self.rs_informer.add_handler(self._on_rs)
         self.pod_informer.add_handler(self._on_pod)
 
@@ -203,7 +204,7 @@ class DeploymentController:
             selector.setdefault("matchLabels", {})[HASH_LABEL] = pth
             surge, _ = surge_and_unavailable(deploy)
             replicas = int(deploy["spec"].get("replicas", 1))
-            rs = {
+            rs: Obj = {
                 "apiVersion": "apps/v1",
                 "kind": "ReplicaSet",
                 "metadata": {

@@ -31,6 +31,7 @@ from sandbox.client import (
     InformerFactory,
     Obj,
     Resource,
+    event_key,
     key_of,
 )
 from sandbox.controllers.workqueue import WorkQueue
@@ -91,7 +92,7 @@ class EndpointsController:
         self.slice_informer: Informer = informers.informer(ENDPOINTSLICES)
         self.queue = WorkQueue("endpoints")
         self._written: dict[str, tuple[str | None, str]] = {}
-        self.svc_informer.add_handler(lambda kind, old, new: self.queue.add(key_of(new or old)))
+        self.svc_informer.add_handler(lambda kind, old, new: self.queue.add(event_key(old, new)))
         self.pod_informer.add_handler(self._on_pod)
         self.slice_informer.add_handler(self._on_owned)
         self.ep_informer.add_handler(self._on_owned)

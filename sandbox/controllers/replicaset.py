@@ -214,7 +214,7 @@ class ReplicaSetController:
 
     async def _create_pod(self, rs: Obj, key: str, template: Obj) -> None:
         meta = copy.deepcopy(template.get("metadata") or {})
-        pod = {
+        pod: Obj = {
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {

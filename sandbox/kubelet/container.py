@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -286,7 +287,7 @@ class ContainerRunner:
             self.started = True
             self.worker.changed()
         readiness, liveness = self.spec.get("readinessProbe"), self.spec.get("livenessProbe")
-        tasks = []
+        tasks: list[Coroutine[Any, Any, object]] = []
         if readiness is not None:
             tasks.append(self._probe("Readiness", readiness))
         else:

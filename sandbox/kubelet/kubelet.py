@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -48,6 +49,7 @@ from sandbox.client import (
 from sandbox.images import Image, ImageStore
 from sandbox.kubelet.container import ContainerRunner
 from sandbox.kubelet.isolation import Mount
+from sandbox.kubelet.metrics import ContainerRef, MetricsCollector
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
 from sandbox.kubelet.nodestatus import NodeAgent
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
@@ -190,11 +192,12 @@ class PodWorker:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
 
-    def start(self) -> None:
-        """Start the worker and its status writer."""
+    def start(self) -> asyncio.Task[None]:
+        """Start the worker and its status writer; return the worker's task."""
         loop = asyncio.get_running_loop()
-        self.task = loop.create_task(self.run(), name=f"pod:{self.key}")
+        task = self.task = loop.create_task(self.run(), name=f"pod:{self.key}")
         self._writer = loop.create_task(self._write_status_loop(), name=f"status:{self.key}")
+        return task
 
     async def run(self) -> None:
         """Run the pod from sandbox creation to deletion."""
@@ -352,6 +355,14 @@ class Kubelet:
         self.workers: dict[str, PodWorker] = {}
         self.pod_informer.add_handler(self._on_pod)
         self.shutting_down = False
+        self.metrics = MetricsCollector(node=self.node_name, state_dir=self.state_dir,
+                                        containers=self.running_containers)
+
+    def running_containers(self) -> list[ContainerRef]:
+        """The containers running now, for the resource metrics (`sandbox.kubelet.metrics`)."""
+        return [ContainerRef(w.namespace, w.name, w.uid, r.name, r.container.pid)
+                for w in list(self.workers.values()) for r in w.runners
+                if r.container is not None and r.container.running]
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if self.shutting_down:
@@ -375,9 +386,12 @@ class Kubelet:
                 return
             worker = PodWorker(self, pod)
             self.workers[uid] = worker
-            worker.start()
-            worker.task.add_done_callback(lambda _t, uid=uid: self._forget(uid))
+            worker.start().add_done_callback(functools.partial(self._forget_task, uid))
         worker.update(pod)
+
+    def _forget_task(self, uid: str, _task: asyncio.Task[None]) -> None:
+        """A pod worker's task ended: forget the worker."""
+        self._forget(uid)
 
     def _forget(self, uid: str) -> None:
         """A pod worker finished: the pod is deleted, so drop its status writer and its logs."""

@@ -125,7 +125,7 @@ def _stamped(condition: Obj, previous: dict[str, Obj], now: str) -> Obj:
     """The condition with lastProbeTime null and a lastTransitionTime kept while its status holds."""
     before = previous.get(condition["type"])
     changed = before is None or before.get("status") != condition["status"]
-    stamp = now if changed else before.get("lastTransitionTime") or now
+    stamp = now if changed or before is None else before.get("lastTransitionTime") or now
     return {"type": condition["type"], "status": condition["status"], "lastProbeTime": None,
             "lastTransitionTime": stamp,
             **{k: condition[k] for k in ("reason", "message") if condition.get(k)}}
@@ -144,7 +144,7 @@ def generate_pod_status(
     """The status the kubelet writes for ``pod`` (conditions: only the kubelet's own)."""
     statuses = [c.status for c in containers]
     phase = pod_phase(pod, containers, has_ip=bool(pod_ip))
-    previous_by_type = {c.get("type"): c for c in previous if isinstance(c, dict)}
+    previous_by_type: dict[str, Obj] = {str(c.get("type")): c for c in previous if isinstance(c, dict)}
     others = [
         c for c in (pod.get("status") or {}).get("conditions") or []
         if isinstance(c, dict) and c.get("type") not in KUBELET_CONDITIONS

@@ -305,3 +305,21 @@ def test_kubectl_create_commands_send_protobuf(sandbox: Sandbox, namespace: str)
     assert [(s["kind"], s["name"], s["namespace"]) for s in subjects] == [
         ("ServiceAccount", "robot", namespace)
     ]
+
+
+def test_node_lease_shows_in_describe_node(sandbox: Sandbox) -> None:
+    def nodes() -> list[str]:
+        return kubectl(sandbox, "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}").stdout.split()
+
+    wait_for(nodes)
+    node = nodes()[0]
+    renewed = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime())
+    apply_doc(sandbox, {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                        "metadata": {"name": node, "namespace": "kube-node-lease"},
+                        "spec": {"holderIdentity": node, "leaseDurationSeconds": 40, "renewTime": renewed}})
+    leases = kubectl(sandbox, "get", "leases", "-n", "kube-node-lease").stdout
+    assert header_of(leases) == ["NAME", "HOLDER", "AGE"]
+    assert re.search(rf"^{re.escape(node)}\s+{re.escape(node)}\s+", leases, re.M)
+    described = kubectl(sandbox, "describe", "node", node).stdout
+    assert "Failed to get lease" not in described
+    assert re.search(rf"^Lease:\n\s+HolderIdentity:\s+{re.escape(node)}$", described, re.M)

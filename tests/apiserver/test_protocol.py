@@ -11,6 +11,7 @@ import functools
 import json
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import kubernetes_validate
 from kubernetes import client
@@ -316,7 +317,7 @@ def test_graceful_pod_deletion_and_binding(local_api: LocalApi) -> None:
 
 
 def test_service_ip_and_node_port_allocation(local_api: LocalApi) -> None:
-    svc = {
+    svc: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": "a"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sandbox.apiserver.resources import lookup
+from sandbox.apiserver.kinds import event, pod
 from sandbox.apiserver.selectors import (
     SelectorError,
     fields_match,
@@ -14,8 +14,8 @@ from sandbox.apiserver.selectors import (
     selector_from_match_labels,
 )
 
-PODS = lookup("", "v1", "pods")
-EVENTS = lookup("", "v1", "events")
+PODS = pod.RESOURCE
+EVENTS = event.RESOURCE
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ MODEL = {
     "namespaces": "V1Namespace",
     "configmaps": "V1ConfigMap",
     "secrets": "V1Secret",
+    "leases": "V1Lease",
     "serviceaccounts": "V1ServiceAccount",
     "deployments": "V1Deployment",
     "replicasets": "V1ReplicaSet",
@@ -26,6 +27,7 @@ MODEL = {
     "rolebindings": "V1RoleBinding",
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
+    "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -187,7 +188,7 @@ def test_ingress_table_cells() -> None:
 
 
 def test_ingress_class_validation_and_table() -> None:
-    cls = {
+    cls: dict[str, Any] = {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "IngressClass",
         "metadata": {"name": "nginx", "creationTimestamp": "2026-03-01T11:00:00Z"},

@@ -102,7 +102,7 @@ class Backend:
 
     def wait_log(self, text: str) -> str:
         """Wait until the log contains ``text``; return the log."""
-        return wait_until(lambda: text in self.logs() and self.logs(), what=f"log line {text!r}")  # type: ignore[return-value]
+        return wait_until(lambda: text in self.logs() and self.logs(), what=f"log line {text!r}")
 
     def signal(self, signum: int = signal.SIGTERM) -> None:
         """Send a signal to the process."""

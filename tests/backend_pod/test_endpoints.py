@@ -74,7 +74,9 @@ def test_browser_gets_escaped_html_in_the_version_colour(start_backend: Callable
     assert "color:rebeccapurple" in page
     csp = resp.headers["Content-Security-Policy"]
     assert "default-src 'none'" in csp and "script" not in csp
-    nonce = re.search(r"style-src 'nonce-([A-Za-z0-9+/=]{16})'", csp).group(1)
+    found = re.search(r"style-src 'nonce-([A-Za-z0-9+/=]{16})'", csp)
+    assert found, csp
+    nonce = found.group(1)
     assert f'<style nonce="{nonce}">' in page and page.count("<style") == 1
     assert '<link rel="icon" href="data:,">' in page, "no /favicon.ico request after the page"
     # The header carries the raw (header-safe) name; JSON clients still get JSON.

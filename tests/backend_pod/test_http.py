@@ -12,6 +12,13 @@ from backend_pod.http import MAX_BODY_BYTES, HttpError, Request, parse_head, rea
 SIMPLE = b"GET /a?b=1 HTTP/1.1\r\nHost: x\r\nX-Thing:  spaced value \r\nAccept: a\r\nAccept: b\r\n\r\n"
 
 
+def head(data: bytes, pos: int = 0) -> tuple[Request, int]:
+    """Parse a complete request head or fail the test."""
+    parsed = parse_head(data, pos)
+    assert parsed is not None, "the head is incomplete"
+    return parsed
+
+
 def parse_all(data: bytes) -> tuple[Request, int]:
     """Parse a complete request (head and body) or fail the test."""
     parsed = parse_head(data, 0)
@@ -45,9 +52,9 @@ def test_every_prefix_is_incomplete_not_an_error() -> None:
 
 def test_pipelined_requests_parse_one_after_another() -> None:
     data = SIMPLE + b"GET /second HTTP/1.1\nHost: y\n\n" + SIMPLE
-    first, pos = parse_head(data, 0)
-    second, pos2 = parse_head(data, pos)
-    third, pos3 = parse_head(data, pos2)
+    first, pos = head(data, 0)
+    second, pos2 = head(data, pos)
+    third, pos3 = head(data, pos2)
     assert (first.path, second.path, third.path) == ("/a", "/second", "/a")
     assert pos3 == len(data)
 
@@ -59,7 +66,7 @@ def test_pipelined_requests_parse_one_after_another() -> None:
     (b"HTTP/1.0\r\nConnection: keep-alive\r\n", True),
 ])
 def test_keep_alive_rules(headers: bytes, keep: bool) -> None:
-    req, _ = parse_head(b"GET / " + headers + b"\r\n", 0)
+    req, _ = head(b"GET / " + headers + b"\r\n", 0)
     assert req.keep_alive is keep
 
 
@@ -74,14 +81,14 @@ def test_body_limit() -> None:
     with pytest.raises(HttpError) as info:
         parse_head(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (MAX_BODY_BYTES + 1), 0)
     assert info.value.status == 413
-    req, _ = parse_head(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MAX_BODY_BYTES, 0)
+    req, _ = head(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % MAX_BODY_BYTES, 0)
     assert req.content_length == MAX_BODY_BYTES
 
 
 def test_absolute_form_target() -> None:
-    req, _ = parse_head(b"GET http://example.test:8080/readyz?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n", 0)
+    req, _ = head(b"GET http://example.test:8080/readyz?x=1 HTTP/1.1\r\nHost: example.test\r\n\r\n", 0)
     assert (req.path, req.query) == ("/readyz", "x=1")
-    req, _ = parse_head(b"GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n", 0)
+    req, _ = head(b"GET http://example.test HTTP/1.1\r\nHost: example.test\r\n\r\n", 0)
     assert req.path == "/"
 
 

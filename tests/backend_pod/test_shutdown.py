@@ -113,7 +113,8 @@ class LoadClient(threading.Thread):
                     conn = None
             except (OSError, http.client.HTTPException) as exc:
                 self.errors.append(repr(exc))
-                conn.close()
+                if conn is not None:
+                    conn.close()
                 conn = None
                 time.sleep(0.01)
         if conn is not None:

@@ -6,11 +6,20 @@ import functools
 import threading
 from collections import deque
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 from tests import polling
 
 RS_UID = "rs-uid-1"
+
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """A cache answer the test expects to be there (an applied change, a change log)."""
+    assert value is not None, "the cache answered None"
+    return value
 
 
 def pod(name: str, rv: str, *, labels: dict[str, str] | None = None, node: str = "node-1",
@@ -65,6 +74,7 @@ class CannedSource:
         self.watches: dict[str, deque[Any]] = {}
         self.calls: list[tuple[str, str, str]] = []
         self.changed = threading.Condition()
+        self.probe_error: Exception | None = None
 
     def script(self, kind: str, *, lists: list[Any], watches: list[Any] | None = None) -> None:
         """Set a kind's answers."""
@@ -77,14 +87,20 @@ class CannedSource:
             self.watches.setdefault(kind, deque()).append(stream)
             self.changed.notify_all()
 
-    def list(self, kind: str) -> tuple[list[dict[str, Any]], str]:
-        """Pop (or repeat) the next LIST answer."""
-        self.calls.append(("list", kind, ""))
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[dict[str, Any]], str]:
+        """Pop (or repeat) the next LIST answer; the call records the resourceVersion asked for."""
+        self.calls.append(("list", kind, resource_version))
         queue = self.lists.get(kind) or deque([([], "1")])
         answer = queue.popleft() if len(queue) > 1 else queue[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def probe(self) -> None:
+        """Answer the hub's liveness probe (raise ``probe_error`` when a test sets one)."""
+        self.calls.append(("probe", "", ""))
+        if self.probe_error is not None:
+            raise self.probe_error
 
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:

@@ -48,8 +48,11 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
+CannedHub = Callable[..., hub_module.Hub]  # the canned_hub fixture: make(source, *, kinds, install, ...)
+
+
 @pytest.fixture
-async def canned_hub() -> AsyncIterator[Callable[..., hub_module.Hub]]:
+async def canned_hub() -> AsyncIterator[CannedHub]:
     """Build hubs on canned sources; they become the process hub and are stopped after the test."""
     made: list[hub_module.Hub] = []
 

@@ -1,5 +1,6 @@
-"""A tiny TCP forwarder for reliability tests: it can drop every connection, or silently stall
-the ones open now (bytes stop flowing, sockets stay open) while new connections work."""
+"""A tiny TCP forwarder for reliability tests: it can drop every connection, silently stall the
+ones open now (bytes stop flowing, sockets stay open) while new connections work, or freeze
+like a SIGSTOPped server (connections are accepted, nothing is ever answered)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ class TcpProxy:
         self._lock = threading.Lock()
         self._pairs: list[tuple[socket.socket, socket.socket, threading.Event]] = []
         self._closed = False
+        self._frozen = threading.Event()
+        self._held: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -28,6 +31,10 @@ class TcpProxy:
                 client, _ = self._server.accept()
             except OSError:
                 return
+            if self._frozen.is_set():
+                with self._lock:
+                    self._held.append(client)
+                continue
             try:
                 upstream = socket.create_connection(("127.0.0.1", self.target_port), timeout=5)
                 upstream.settimeout(None)
@@ -72,6 +79,20 @@ class TcpProxy:
         with self._lock:
             for _, _, stalled in self._pairs:
                 stalled.set()
+
+    def freeze(self) -> None:
+        """Answer nothing from now on: open streams stall, new connections hang after connect."""
+        self._frozen.set()
+        self.stall_all()
+
+    def thaw(self) -> None:
+        """Work again: the frozen connections are reset (their bytes were lost), new ones forward."""
+        self._frozen.clear()
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            sock.close()
+        self.drop_all()
 
     def close(self) -> None:
         """Stop listening and drop everything."""

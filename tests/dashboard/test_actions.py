@@ -14,6 +14,7 @@ from kubernetes import client, config
 from dashboard import actions
 from dashboard.kube import cluster_configuration
 from tests.dashboard.canned import CannedSource, pod
+from tests.dashboard.conftest import CannedHub
 
 pytestmark = pytest.mark.django_db
 
@@ -94,7 +95,7 @@ def test_actions_are_rate_limited_per_user(settings: object, browser_client: Cli
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("release_db_thread")
-async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: object) -> None:
+async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: CannedHub) -> None:
     source = CannedSource()
     frontend = pod("frontend", "2", labels={"app": "frontend"})
     source.script("Pod", lists=[([pod("backend-a", "1"), frontend], "2")])

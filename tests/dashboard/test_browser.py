@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 from kubernetes import client, config
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from lab.launcher import Lab
 from tests.conftest import CHROMIUM_ARGS, REPO, RunningLab, start_lab
@@ -75,7 +75,7 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     assert problems == [], "the page broke its CSP or threw"
 
 
-def backend_cards(page: Page, selector: str = "") -> object:
+def backend_cards(page: Page, selector: str = "") -> Locator:
     return page.locator(f"#nodes .pod-card{selector}")
 
 
@@ -90,7 +90,7 @@ def wait_for_ready_backend(page: Page, count: int) -> None:
 def shown_backend_pods(page: Page) -> set[str]:
     """Names of the backend pods the page shows, except those fading out."""
     cards = page.locator("#nodes .pod-card:not(.leaving)")
-    return {cards.nth(i).get_attribute("data-pod") for i in range(cards.count())}
+    return {cards.nth(i).get_attribute("data-pod") or "" for i in range(cards.count())}
 
 
 def pod_names(api: client.ApiClient, selector: str = "app=backend") -> set[str]:
@@ -138,7 +138,7 @@ def test_page_shows_the_backend_pods_grouped_by_node(page: Page, api: client.Api
 def test_killing_a_pod_shows_terminating_then_a_ready_replacement(page: Page, api: client.ApiClient,
                                                                    artifacts_dir: Path) -> None:
     wait_for_ready_backend(page, 3)
-    victim = backend_cards(page).first.get_attribute("data-pod")
+    victim = backend_cards(page).first.get_attribute("data-pod") or ""
     backend_cards(page, f'[data-pod="{victim}"]').locator("button.kill").click()
     expect(page.locator(f'.pod-card[data-pod="{victim}"]')).to_have_attribute("data-status", "Terminating",
                                                                              timeout=SLOW)
@@ -165,7 +165,7 @@ def test_slider_to_five_shows_five_ready_pods_and_endpoints(page: Page, artifact
 
 def test_readiness_off_leaves_the_endpoints_and_on_rejoins(page: Page, artifacts_dir: Path) -> None:
     wait_for_ready_backend(page, 3)
-    name = backend_cards(page).first.get_attribute("data-pod")
+    name = backend_cards(page).first.get_attribute("data-pod") or ""
     card = page.locator(f'#nodes .pod-card[data-pod="{name}"]')
     card.locator("button.readiness").click()
     expect(card).to_have_attribute("data-endpoint", "not-ready", timeout=SLOW)

@@ -3,24 +3,24 @@
 from __future__ import annotations
 
 from dashboard.cache import ClusterCache
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 
 
 def test_events_are_numbered_and_duplicates_ignored() -> None:
     cache = ClusterCache()
-    assert cache.apply("Pod", "ADDED", pod("a", "1"), observed=1.0).seq == 1
+    assert present(cache.apply("Pod", "ADDED", pod("a", "1"), observed=1.0)).seq == 1
     assert cache.apply("Pod", "MODIFIED", pod("a", "1"), observed=1.0) is None
-    assert cache.apply("Pod", "MODIFIED", pod("a", "2"), observed=1.0).event == "MODIFIED"
+    assert present(cache.apply("Pod", "MODIFIED", pod("a", "2"), observed=1.0)).event == "MODIFIED"
     assert cache.apply("Pod", "DELETED", pod("zz", "3"), observed=1.0) is None
     assert cache.apply("Pod", "BOOKMARK", pod("a", "4"), observed=1.0) is None
-    deleted = cache.apply("Pod", "DELETED", pod("a", "5"), observed=1.0)
+    deleted = present(cache.apply("Pod", "DELETED", pod("a", "5"), observed=1.0))
     assert deleted.event == "DELETED" and cache.list("Pod") == []
     assert cache.seq == 3
 
 
 def test_modified_for_an_unknown_object_counts_as_added() -> None:
     cache = ClusterCache()
-    assert cache.apply("Pod", "MODIFIED", pod("a", "1"), observed=1.0).event == "ADDED"
+    assert present(cache.apply("Pod", "MODIFIED", pod("a", "1"), observed=1.0)).event == "ADDED"
 
 
 def test_relist_removes_vanished_objects_and_reports_the_difference() -> None:
@@ -37,8 +37,8 @@ def test_changes_since_and_gap_detection() -> None:
     for i in range(5):
         cache.apply("Pod", "ADDED", pod(f"p{i}", str(i)), observed=1.0)
     assert cache.changes_since(5) == []
-    assert [c.name for c in cache.changes_since(3)] == ["p3", "p4"]
-    assert [c.name for c in cache.changes_since(2)] == ["p2", "p3", "p4"]
+    assert [c.name for c in present(cache.changes_since(3))] == ["p3", "p4"]
+    assert [c.name for c in present(cache.changes_since(2))] == ["p2", "p3", "p4"]
     assert cache.changes_since(1) is None
 
 

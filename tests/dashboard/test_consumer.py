@@ -15,6 +15,7 @@ from dashboard import consumers
 from dashboard.asgi import application
 from dashboard.consumers import ClusterConsumer
 from tests.dashboard.canned import CannedSource, event, pod
+from tests.dashboard.conftest import CannedHub
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("release_db_thread")]
 
@@ -41,7 +42,7 @@ def pods_source(*names: str) -> CannedSource:
     return source
 
 
-async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: object) -> None:
+async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: CannedHub) -> None:
     canned_hub(pods_source("backend-a"))
     anonymous = await connect(None)
     connected, _ = await anonymous.connect()
@@ -51,7 +52,7 @@ async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: o
     assert not connected
 
 
-async def test_snapshot_then_deltas(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_snapshot_then_deltas(canned_hub: CannedHub, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 0.0)
     source = pods_source("backend-a")
     canned_hub(source)
@@ -72,7 +73,7 @@ async def test_snapshot_then_deltas(canned_hub: object, monkeypatch: pytest.Monk
     await ws.disconnect()
 
 
-async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: object) -> None:
+async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: CannedHub) -> None:
     source = pods_source("backend-a")
     hub = canned_hub(source, history=2)
     ws = await connect(await session_cookie())
@@ -88,7 +89,7 @@ async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: object) -> N
 
 @pytest.mark.parametrize("bad", ["not json", json.dumps([1]), json.dumps({"type": "ack", "seq": "x"}),
                                  json.dumps({"type": "scale", "replicas": 99}), "x" * 5000])
-async def test_bad_input_closes_with_4400(canned_hub: object, bad: str) -> None:
+async def test_bad_input_closes_with_4400(canned_hub: CannedHub, bad: str) -> None:
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
     await ws.connect()
@@ -97,7 +98,7 @@ async def test_bad_input_closes_with_4400(canned_hub: object, bad: str) -> None:
     assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4400}
 
 
-async def test_a_client_that_stops_reading_is_dropped(canned_hub: object,
+async def test_a_client_that_stops_reading_is_dropped(canned_hub: CannedHub,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ClusterConsumer, "max_in_flight", 2)
     monkeypatch.setattr(ClusterConsumer, "slow_client_timeout", 0.5)
@@ -118,7 +119,7 @@ async def test_a_client_that_stops_reading_is_dropped(canned_hub: object,
     assert frames == 2
 
 
-async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub: object) -> None:
+async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub: CannedHub) -> None:
     source = pods_source("backend-a")
     hub = canned_hub(source)
     assert await hub.wait_synced(10)
@@ -140,7 +141,8 @@ async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub:
     await stale.disconnect()
 
 
-async def test_resync_requests_are_rate_limited(canned_hub: object, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_resync_requests_are_rate_limited(canned_hub: CannedHub,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(consumers, "RESYNC_INTERVAL", 600.0)
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())

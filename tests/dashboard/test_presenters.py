@@ -8,20 +8,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from dashboard.cache import ClusterCache
+from dashboard.objects import human_age, parse_selector, pod_status
 from dashboard.presenters import (
     deployment_view,
     endpoints_view,
     event_views,
-    human_age,
-    parse_selector,
     pod_card,
-    pod_status,
     replicaset_views,
-    selector_matches,
     service_view,
 )
 from dashboard.timeline import Timeline
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
 
@@ -81,13 +78,12 @@ def test_age_like_kubectl(seconds: int, text: str) -> None:
 
 
 def test_selector() -> None:
-    terms = parse_selector("app=backend, tier!=db")
-    assert selector_matches({"app": "backend"}, terms)
-    assert not selector_matches({"app": "backend", "tier": "db"}, terms)
-    assert not selector_matches({"app": "frontend"}, terms)
-    assert not selector_matches({"app": "backend"}, [])
-    with pytest.raises(ValueError, match="unsupported"):
-        parse_selector("app in (a,b)")
+    selector = parse_selector("app=backend, tier!=db")
+    assert selector.matches({"app": "backend"})
+    assert not selector.matches({"app": "backend", "tier": "db"})
+    assert not selector.matches({"app": "frontend"})
+    # Set-based selectors are label selectors too (kubectl -l "app in (a,b)").
+    assert parse_selector("app in (a,b)").matches({"app": "b"})
 
 
 def test_endpoints_split_ready_not_ready_terminating() -> None:
@@ -171,7 +167,7 @@ def test_timeline_measures_a_kill_and_its_replacement() -> None:
     cache, timeline = ClusterCache(), Timeline()
 
     def feed(kind: str, event: str, obj: dict, at: float) -> None:
-        timeline.observe([cache.apply(kind, event, obj, observed=at)], cache)
+        timeline.observe([present(cache.apply(kind, event, obj, observed=at))], cache)
 
     feed("Pod", "ADDED", pod("old", "1"), 0.0)
     feed("Pod", "MODIFIED", pod("old", "2", terminating=True), 10.0)
@@ -207,10 +203,10 @@ def test_timeline_ignores_a_scale_down() -> None:
     for name, rv in (("a", "2"), ("b", "3")):
         cache.apply("Pod", "ADDED", pod(name, rv), observed=0.0)
     change = cache.apply("Pod", "MODIFIED", pod("b", "4", terminating=True), observed=1.0)
-    timeline.observe([change], cache)
+    timeline.observe([present(change)], cache)
     assert timeline.entries == deque()
     change = cache.apply("Pod", "MODIFIED", pod("a", "5", terminating=True), observed=2.0)
-    timeline.observe([change], cache)
+    timeline.observe([present(change)], cache)
     assert [e.killed for e in timeline.entries] == ["a"]
 
 

@@ -14,6 +14,7 @@ from kubernetes import client, config
 
 from dashboard.hub import Hub, KubeSource
 from lab.launcher import Lab
+from tests.dashboard.canned import present
 from tests.dashboard.tcpproxy import TcpProxy
 
 pytestmark = pytest.mark.sandbox
@@ -28,6 +29,9 @@ def kube_configuration(kubeconfig: Path, *, port: int | None = None) -> client.C
     if port is not None:
         configuration = copy.copy(configuration)
         configuration.host = f"https://127.0.0.1:{port}"
+        # The kubeconfig loader's token-refresh hook rewrites host from the kubeconfig before
+        # every request, which would send the "proxied" client straight to the API server.
+        configuration.refresh_api_key_hook = None
     return configuration
 
 
@@ -61,8 +65,8 @@ class StaleFirstList(KubeSource):
 
     stale_once = True
 
-    def list(self, kind: str) -> tuple[list[dict], str]:
-        items, rv = super().list(kind)
+    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[dict], str]:
+        items, rv = super().list(kind, resource_version=resource_version)
         if kind == "Pod" and self.stale_once:
             self.stale_once = False
             return [], "1"
@@ -113,7 +117,7 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         await asyncio.to_thread(core.patch_namespaced_pod, "frontend", "default",
                                 {"metadata": {"labels": {"step": "stalled"}}})
         await converge(hub, truth, "silent stall (read timeout)")
-        assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "stalled"
+        assert present(hub.cache.get("Pod", "frontend"))["metadata"]["labels"]["step"] == "stalled"
 
         lab.stop()
         await asyncio.to_thread(core.api_client.rest_client.pool_manager.clear)
@@ -124,7 +128,7 @@ async def test_cache_converges_after_drops_stall_410_and_restart(tmp_path: Path,
         # No relist is required here: a watch resumed from the last durable resourceVersion
         # legitimately continues across a restart (see sandbox/apiserver/store.py); what
         # matters is that the cache equals a fresh LIST again.
-        assert hub.cache.get("Pod", "frontend")["metadata"]["labels"]["step"] == "restarted"
+        assert present(hub.cache.get("Pod", "frontend"))["metadata"]["labels"]["step"] == "restarted"
     finally:
         hub.stop()
         proxy.close()

@@ -53,7 +53,8 @@ def test_endpoint_addresses_are_one_unbreakable_code_element() -> None:
     css = CSS.read_text()
     rule = re.search(r"\.endpoint-column li code \{([^}]*)\}", css)
     assert rule is not None and "white-space: nowrap" in rule.group(1)
-    assert "break-all" not in re.search(r"\.endpoint-column li \{([^}]*)\}", css).group(1)
+    column = re.search(r"\.endpoint-column li \{([^}]*)\}", css)
+    assert column is not None and "break-all" not in column.group(1)
 
 
 def test_repeated_events_render_with_kubectl_count() -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, render_fragments
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
 SCOPE = Scope(
@@ -57,7 +58,7 @@ def seeded() -> ClusterCache:
 
 
 def frame(builder: FrameBuilder, cache: ClusterCache, since: int) -> str:
-    return render_fragments(builder.delta(cache.changes_since(since), cache, [], now=NOW))
+    return render_fragments(builder.delta(present(cache.changes_since(since)), cache, [], now=NOW))
 
 
 def test_snapshot_renders_every_section_with_the_pods_in_their_groups() -> None:

@@ -7,9 +7,10 @@ import re
 
 from dashboard import topology
 from dashboard.cache import ClusterCache
-from dashboard.presenters import Scope, parse_selector
+from dashboard.objects import parse_selector
+from dashboard.presenters import Scope
 from dashboard.stream import FrameBuilder, render_fragments
-from tests.dashboard.canned import pod
+from tests.dashboard.canned import pod, present
 from tests.dashboard.test_stream import NOW, node
 
 SCOPE = Scope(
@@ -109,11 +110,11 @@ def test_the_chain_deployment_replicasets_pods_service() -> None:
     edges = {(e["from"], e["to"]): e["state"] for e in graph.edges.values()}
     assert edges == {
         ("Deployment/backend", "ReplicaSet/backend-abc"): "owns",
-        ("ReplicaSet/backend-abc", "Pod/backend-a"): "owns",
-        ("ReplicaSet/backend-abc", "Pod/backend-b"): "owns",
         ("Service/backend-service", "Pod/backend-a"): "ready",
         ("Service/backend-service", "Pod/backend-b"): "not-ready",
     }
+    # a pod's ReplicaSet edge is its owner field
+    assert graph.nodes["Pod/backend-a"]["owner"] == "backend-abc"
     b = graph.nodes["Pod/backend-b"]
     assert (b["kind"], b["node"], b["selected"], b["owner"]) == ("Pod", "node-2", True, "backend-abc")
     rs = graph.nodes["ReplicaSet/backend-abc"]
@@ -186,7 +187,7 @@ def test_a_rollout_shows_old_and_new_replicasets_then_only_the_new_one() -> None
     )
     graph = topology.topology_graph(draining, scope=SCOPE)
     assert "ReplicaSet/backend-old" in graph.nodes
-    assert graph.edges["ReplicaSet/backend-old>Pod/a"]["state"] == "owns"
+    assert graph.nodes["Pod/a"]["owner"] == "backend-old"
 
 
 def test_terminating_endpoints_and_other_services() -> None:
@@ -278,26 +279,25 @@ def test_a_page_gets_the_whole_graph_then_only_what_changed() -> None:
     stream = topology.TopologyStream(SCOPE)
     reset = stream.snapshot(cache)
     assert reset["reset"] and reset["seq"] == cache.seq
-    assert {n["id"] for n in reset["nodes"]} >= {"Pod/a", "Pod/b", "Service/backend-service"}
+    assert {n["name"] for n in reset["nodes"] if n["kind"] == "Service"} == {"backend-service"}
+    pods = [dict(zip(reset["pod_fields"], values, strict=True)) for values in reset["pods"]]
+    assert [(p["name"], p["owner"], p["ready"]) for p in pods] == [
+        ("a", "backend-abc", True),
+        ("b", "backend-abc", True),
+    ]
+    assert ["Service/backend-service", "Pod/a", "ready"] in reset["edges"]
     before = cache.seq
     cache.apply("EndpointSlice", "MODIFIED", endpoint_slice({"a": "ready", "b": "not-ready"}), observed=2.0)
     patch = stream.delta(cache, {"EndpointSlice"})
     assert patch is not None and patch["from"] == before and patch["seq"] == cache.seq
-    assert patch["edges"] == [
-        {
-            "id": "Service/backend-service>Pod/b",
-            "from": "Service/backend-service",
-            "to": "Pod/b",
-            "state": "not-ready",
-        }
-    ]
-    assert patch["nodes"] == [] and patch["removed_nodes"] == [] and patch["removed_edges"] == []
+    assert patch["edges"] == [["Service/backend-service", "Pod/b", "not-ready"]]
+    assert patch["nodes"] == patch["pods"] == patch["removed_nodes"] == patch["removed_edges"] == []
     cache.apply("Pod", "DELETED", owned("a"), observed=3.0)
     patch = stream.delta(cache, {"Pod"})
     assert patch is not None
     # the pod and both its edges go (an endpoint of a deleted pod is not drawn)
     assert patch["removed_nodes"] == ["Pod/a"]
-    assert sorted(patch["removed_edges"]) == ["ReplicaSet/backend-abc>Pod/a", "Service/backend-service>Pod/a"]
+    assert patch["removed_edges"] == [["Service/backend-service", "Pod/a"]] and patch["pods"] == []
     # changes that do not touch the graph send nothing
     cache.apply("Event", "ADDED", {"metadata": {"name": "e1", "resourceVersion": "9"}}, observed=4.0)
     assert stream.delta(cache, {"Event"}) is None
@@ -315,12 +315,13 @@ def test_frames_carry_the_topology_patch_the_page_script_reads() -> None:
     unready = owned("b", ready=False)
     unready["metadata"]["resourceVersion"] = "5"
     cache.apply("Pod", "MODIFIED", unready, observed=2.0)
-    html = render_fragments(builder.delta(cache.changes_since(seq), cache, [], now=NOW))
+    html = render_fragments(builder.delta(present(cache.changes_since(seq)), cache, [], now=NOW))
     found = re.search(r'<div id="topology-patch"[^>]*>(.*?)</div>', html, re.S)
     assert found is not None
     patch = json.loads(found.group(1).replace("&quot;", '"'))
-    assert patch["from"] == seq and [n["id"] for n in patch["nodes"]] == ["Pod/b"]
-    assert patch["nodes"][0]["ready"] is False
+    assert patch["from"] == seq and patch["nodes"] == [] and len(patch["pods"]) == 1
+    pod_b = dict(zip(topology.POD_FIELDS, patch["pods"][0], strict=True))
+    assert (pod_b["name"], pod_b["ready"]) == ("b", False)
 
 
 def test_cluster_strings_are_escaped_in_the_patch() -> None:
@@ -330,3 +331,34 @@ def test_cluster_strings_are_escaped_in_the_patch() -> None:
     cache.apply("Pod", "ADDED", hostile, observed=2.0)
     html = render_fragments(FrameBuilder(SCOPE).snapshot(cache, [], now=NOW)[1])
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_unchanged_pods_are_not_rebuilt_and_a_snapshot_stays_small() -> None:
+    cache = ClusterCache()
+    pods = [owned(f"backend-{i:04d}") for i in range(1000)]
+    for kind, items in objects(
+        Pod=pods, EndpointSlice=[endpoint_slice({p["metadata"]["name"]: "ready" for p in pods})]
+    ).items():
+        cache.replace(kind, items, observed=1.0)
+    first = topology.graph_of(cache, scope=SCOPE)
+    assert len(topology.encode(topology.reset_payload(first, seq=cache.seq))) < 200 * 1000
+    changed = owned("backend-0007", ready=False)
+    changed["metadata"]["resourceVersion"] = "2"
+    cache.apply("Pod", "MODIFIED", changed, observed=2.0)
+    second = topology.graph_of(cache, scope=SCOPE)
+    assert second.nodes["Pod/backend-0001"] is first.nodes["Pod/backend-0001"]
+    assert second.nodes["Pod/backend-0007"]["ready"] is False
+    diff = topology.graph_diff(first, second)
+    assert [p[0] for p in diff["pods"]] == ["backend-0007"] and not diff["edges"]
+
+
+def test_pods_follow_the_live_services_selector() -> None:
+    cache = seeded_cache()
+    cache.apply("Pod", "ADDED", pod("frontend", "1", labels={"app": "frontend"}, owner=""), observed=1.5)
+    before = topology.graph_of(cache, scope=SCOPE)
+    assert before.nodes["Pod/a"]["selected"] and not before.nodes["Pod/frontend"]["selected"]
+    moved = service(selector={"app": "frontend"})
+    moved["metadata"]["resourceVersion"] = "2"
+    cache.apply("Service", "MODIFIED", moved, observed=2.0)
+    after = topology.graph_of(cache, scope=SCOPE)
+    assert not after.nodes["Pod/a"]["selected"] and after.nodes["Pod/frontend"]["selected"]

@@ -36,6 +36,7 @@ def read_until(proc: subprocess.Popen, pattern: str, *, timeout: float) -> re.Ma
     """Read the demo's stdout until a line matches, failing if it exits or takes too long."""
     deadline = time.monotonic() + timeout
     seen: list[str] = []
+    assert proc.stdout is not None, "the demo's stdout is not a pipe"
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -63,6 +64,13 @@ def test_demo_prints_a_login_url_serves_the_lab_and_stops_without_orphans(tmp_pa
         with pytest.raises(urllib.error.HTTPError) as refused:
             fresh.open(url, timeout=30)
         assert refused.value.code in (401, 403)
+        # This lab's own Service addresses (not 127.0.0.1:30080, which another lab may hold):
+        # the printed NodePort address answers from one of this lab's backend pods.
+        service = read_until(proc, r"(http://[\d.]+:30080/)\s+NodePort on sandbox-node-1", timeout=60)[1]
+        assert not service.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(service, timeout=30) as answer:
+            assert answer.headers["X-Pod-Name"].startswith("backend-")
+        read_until(proc, r"ClusterIP", timeout=10)
         children = psutil.Process(proc.pid).children(recursive=True)
         assert len(children) >= 2, "the sandbox and the dashboard run as child processes"
     finally:

@@ -37,6 +37,7 @@ def test_manifest_set_is_the_seeds_objects() -> None:
         ("Deployment", "lb-demo-dashboard"), ("Service", "lb-demo-dashboard"),
         ("ServiceAccount", "lb-demo-dashboard"), ("Role", "lb-demo-dashboard"),
         ("RoleBinding", "lb-demo-dashboard"), ("Ingress", "backend"),
+        ("HorizontalPodAutoscaler", "backend"),
     }
 
 
@@ -77,6 +78,17 @@ def test_backend_ingress_sends_every_path_to_the_backend_service() -> None:
     assert find("Service", "backend-service")["spec"]["ports"][0]["name"] == "http"
 
 
+def test_backend_hpa_targets_the_backend_deployment_by_cpu() -> None:
+    spec = find("HorizontalPodAutoscaler", "backend")["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "backend"}
+    assert (spec["minReplicas"], spec["maxReplicas"]) == (1, 10)
+    (metric,) = spec["metrics"]
+    assert metric["resource"]["name"] == "cpu"
+    assert metric["resource"]["target"] == {"type": "Utilization", "averageUtilization": 50}
+    container = find("Deployment", "backend")["spec"]["template"]["spec"]["containers"][0]
+    assert "cpu" in container["resources"]["requests"], "utilization is measured against the CPU request"
+
+
 def test_stray_frontend_pod_is_outside_the_service_selector() -> None:
     pod = find("Pod", "frontend")
     assert pod["metadata"]["labels"] == {"app": "frontend"}
@@ -96,8 +108,12 @@ def test_dashboard_role_grants_exactly_what_the_dashboard_needs() -> None:
     expected = {("", r, v) for r in ("pods", "services", "endpoints", "events") for v in read}
     expected |= {("apps", r, v) for r in ("deployments", "replicasets") for v in read}
     expected |= {("discovery.k8s.io", "endpointslices", v) for v in read}
+    expected |= {("networking.k8s.io", "ingresses", v) for v in read}
+    expected |= {("autoscaling", "horizontalpodautoscalers", v) for v in read}
     expected |= {("apps", "deployments/scale", "patch"), ("", "pods", "delete")}
     expected |= {("", "pods/status", "patch")}  # the readiness switch: the pod's readiness-gate condition
+    # the lessons: relabel a pod; set image / apply / undo a rollout / reset the Deployment
+    expected |= {("", "pods", "patch"), ("apps", "deployments", "patch"), ("apps", "deployments", "update")}
     assert grants == expected
     binding = find("RoleBinding", "lb-demo-dashboard")
     assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",

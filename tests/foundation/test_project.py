@@ -64,7 +64,9 @@ def settings_module_env() -> dict[str, str]:
 @pytest.mark.parametrize("name", ["Dockerfile.backend", "Dockerfile.dashboard"])
 def test_dockerfiles_are_pinned_non_root_and_health_checked(name: str) -> None:
     text = (REPO / name).read_text()
-    base = re.search(r"^FROM (\S+)", text, re.MULTILINE).group(1)
+    found = re.search(r"^FROM (\S+)", text, re.MULTILINE)
+    assert found, f"{name} has no FROM line"
+    base = found.group(1)
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), f"base image not pinned: {base}"
     assert re.search(r"^USER 10001$", text, re.MULTILINE)
     assert "HEALTHCHECK" in text

@@ -33,7 +33,7 @@ class IngressHarness:
         self.thread.start()
         self.server = self.call(self.proxy.listen("127.0.0.1", self.port))
 
-    def call(self, coro):  # type: ignore[no-untyped-def]
+    def call(self, coro):
         """Run a coroutine on the proxy's loop and return its result."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from sandbox.ingress_rules import Backend, backend_endpoints, build_routes, normalize_host
+from sandbox.ingress_rules import Backend, RouteTable, backend_endpoints, build_routes, normalize_host
 
 CONTROLLER = "lb-demo.dev/sandbox-ingress"
-CLASSES = [
+CLASSES: list[dict[str, Any]] = [
     {
         "metadata": {"name": "nginx", "annotations": {"ingressclass.kubernetes.io/is-default-class": "true"}},
         "spec": {"controller": CONTROLLER},
@@ -28,7 +30,7 @@ def ingress(name: str, rules: list[dict], *, created: str = "2026-01-01T00:00:00
     }
 
 
-def service_of(table, host: str, p: str) -> str | None:  # type: ignore[no-untyped-def]
+def service_of(table: RouteTable, host: str, p: str) -> str | None:
     target = table.route(host, p)
     return target.backend.service if target else None
 

@@ -1,5 +1,9 @@
-"""Helpers for the sandbox cluster tests: kubectl against a live sandbox, bounded polling, and a
-Service of our own on a random ClusterIP so parallel sandboxes on one machine never collide."""
+"""Helpers for the sandbox cluster tests: kubectl against a live sandbox (in one namespace),
+bounded polling, and a Service of our own on a random ClusterIP so parallel sandboxes on one
+machine never collide.
+
+``kube``: the sample app in a namespace of its own in the shared sandbox, for tests that change
+the app. ``private_kube``: a fresh sandbox of its own, for tests that stop or restart the cluster."""
 
 from __future__ import annotations
 
@@ -17,15 +21,18 @@ from tests.conftest import KUBECTL, Sandbox
 
 
 class Kube:
-    """The bundled kubectl pointed at one sandbox."""
+    """The bundled kubectl pointed at one sandbox and one namespace (the kubeconfig's `default`
+    unless given)."""
 
-    def __init__(self, box: Sandbox) -> None:
+    def __init__(self, box: Sandbox, namespace: str | None = None) -> None:
         self.box = box
+        self.namespace = namespace
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        """Run kubectl; fail the test with its stderr when it fails."""
+        """Run kubectl in this namespace; fail the test with its stderr when it fails."""
+        scope = ["--namespace", self.namespace] if self.namespace else []
         proc = subprocess.run(
-            [str(KUBECTL), *args],
+            [str(KUBECTL), *scope, *args],
             env=self.box.kubectl_env(),
             input=stdin,
             text=True,
@@ -38,11 +45,13 @@ class Kube:
 
     def get(self, *args: str) -> dict[str, Any]:
         """``kubectl get ... -o json``."""
-        return json.loads(self.run("get", *args, "-o", "json"))
+        found: dict[str, Any] = json.loads(self.run("get", *args, "-o", "json"))
+        return found
 
     def pods(self, selector: str = "app=backend") -> list[dict[str, Any]]:
         """Pods matching a label selector."""
-        return self.get("pods", "-l", selector)["items"]
+        items: list[dict[str, Any]] = self.get("pods", "-l", selector)["items"]
+        return items
 
     def ready_pods(self, selector: str = "app=backend") -> list[dict[str, Any]]:
         """Matching pods that are Ready and not terminating."""
@@ -90,9 +99,20 @@ def is_ready(pod: dict[str, Any]) -> bool:
 wait_until = functools.partial(polling.wait_until, timeout=60.0, interval=0.3)
 
 
-@pytest.fixture
-def kube(sandbox_factory: Callable[..., Sandbox]) -> Kube:
-    """kubectl against a fresh private sandbox whose sample backend has 3 Ready pods."""
-    k = Kube(sandbox_factory())
+def with_ready_sample(k: Kube) -> Kube:
+    """Wait until the sample backend has its 3 Ready pods."""
     wait_until(lambda: len(k.ready_pods()) == 3, timeout=90, what="3 Ready backend pods")
     return k
+
+
+@pytest.fixture
+def kube(sandbox: Sandbox, sample_namespace: str) -> Kube:
+    """kubectl in a fresh namespace of the shared sandbox whose sample backend has 3 Ready pods."""
+    return with_ready_sample(Kube(sandbox, sample_namespace))
+
+
+@pytest.fixture
+def private_kube(sandbox_factory: Callable[..., Sandbox]) -> Kube:
+    """kubectl against a fresh private sandbox whose sample backend has 3 Ready pods: for tests
+    that stop or restart the cluster."""
+    return with_ready_sample(Kube(sandbox_factory()))

@@ -1,7 +1,9 @@
 """The seed notes' observations, reproduced against a live sandbox with the bundled kubectl.
 
 Every behaviour here emerges from the sandbox's controllers, scheduler, kubelets and proxy;
-traffic goes through a real Service listener to real pod processes.
+traffic goes through a real Service listener to real pod processes. Each test gets the sample
+app in a namespace of its own in the session's shared sandbox (`kube`), except the one that
+stops and restarts the cluster (`private_kube`).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 import psutil
 import pytest
 
+from tests.conftest import Sandbox
 from tests.sandbox.conftest import Kube, is_ready, wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -179,7 +183,8 @@ def test_keepalive_sticks_to_one_pod_new_connections_spread(kube: Kube) -> None:
     assert spread == ready
     node = kube.get("nodes")["items"][-1]
     node_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
-    via_node_port = http.client.HTTPConnection(node_ip, 30080, timeout=5)
+    node_port = kube.get("service", "backend-service")["spec"]["ports"][0]["nodePort"]
+    via_node_port = http.client.HTTPConnection(node_ip, node_port, timeout=5)
     via_node_port.request("GET", "/")
     assert via_node_port.getresponse().getheader("X-Pod-Name") in ready
     via_node_port.close()
@@ -248,7 +253,8 @@ def test_rollout_to_v2_keeps_the_service_answering(kube: Kube) -> None:
 
 
 def test_unloaded_image_backs_off_until_loaded(kube: Kube) -> None:
-    """lb-demo:v3 is not on the node: ErrImagePull/ImagePullBackOff until `sandbox image load`."""
+    """lb-demo:v3 is not on the node: ErrImagePull/ImagePullBackOff until `sandbox image load`.
+    (The only test that loads v3 into the shared sandbox's node.)"""
     kube.run("set", "image", "deployment/backend", "backend=lb-demo:v3")
 
     def backing_off() -> list[dict]:
@@ -287,9 +293,12 @@ def test_unloaded_image_backs_off_until_loaded(kube: Kube) -> None:
     assert images == {"lb-demo:v3"}
 
 
-def test_stop_leaves_no_pod_process_and_restart_restores_state(kube: Kube, sandbox_factory) -> None:
+def test_stop_leaves_no_pod_process_and_restart_restores_state(
+    private_kube: Kube, sandbox_factory: Callable[..., Sandbox]
+) -> None:
     """Stopping the sandbox ends every pod process; starting it again brings 3 Ready pods back;
     even a SIGKILLed sandbox leaves no pod process behind."""
+    kube = private_kube
     state_dir = kube.box.state_dir
     pids = [_pid(p) for p in kube.pods("app in (backend,frontend)")]
     assert len(pids) == 4 and all(psutil.pid_exists(pid) for pid in pids)
@@ -382,9 +391,8 @@ def test_crash_loop_back_off_and_probes_of_every_kind(kube: Kube) -> None:
     assert "Back-off restarting failed container main" in kube.run("describe", "pod", "crasher")
     assert "starting" in kube.run("logs", "crasher")
 
-    probed = wait_until(
-        lambda: kube.ready_pods("!app") and kube.get("pod", "probed"), timeout=60, what="the probed pod Ready"
-    )
+    wait_until(lambda: kube.ready_pods("!app"), timeout=60, what="the probed pod Ready")
+    probed = kube.get("pod", "probed")
     assert is_ready(probed) and probed["status"]["containerStatuses"][0]["started"]
     conn = http.client.HTTPConnection(probed["status"]["podIP"], 8080, timeout=5)
     conn.request("POST", "/healthz/fail")

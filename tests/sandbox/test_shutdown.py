@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.conftest import Sandbox
 from tests.sandbox.conftest import Kube, wait_until
 
 pytestmark = pytest.mark.sandbox
@@ -38,9 +40,12 @@ def _containers(kube: Kube) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_stop_starts_nothing_and_drains_every_container(kube: Kube, sandbox_factory) -> None:
+def test_stop_starts_nothing_and_drains_every_container(
+    private_kube: Kube, sandbox_factory: Callable[..., Sandbox]
+) -> None:
     """SIGTERM to `sandbox up`: no Pulled/Created/Started during the stop, a Killing event per
     container, backends drained to a clean exit (not SIGKILLed), one restart each afterwards."""
+    kube = private_kube
 
     def all_running() -> bool:
         statuses = _containers(kube)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from sandbox.client import PODS, Informer, _params
+from sandbox.client import PODS, Informer, _params, event_key
 from sandbox.controllers.deployment import (
     ALPHANUMS,
     DeploymentController,
@@ -63,7 +64,7 @@ def test_template_hash_is_stable_and_kubernetes_shaped() -> None:
     ],
 )
 def test_rolling_update_bounds(surge, unavailable, replicas, expected) -> None:
-    deploy = {
+    deploy: dict[str, Any] = {
         "spec": {
             "replicas": replicas,
             "strategy": {"rollingUpdate": {"maxSurge": surge, "maxUnavailable": unavailable}},
@@ -115,13 +116,20 @@ def test_named_target_port_resolves_per_pod() -> None:
     assert resolve_port(pod, "grpc", 80) is None
 
 
+def picked(port: ServicePort, client: str = "1.1.1.1") -> Endpoint:
+    """The endpoint a new connection from ``client`` goes to; fails the test if there is none."""
+    endpoint = port.pick(client)
+    assert endpoint is not None, "no endpoint picked"
+    return endpoint
+
+
 def test_proxy_pick_modes_and_client_ip_affinity() -> None:
     eps = [Endpoint("127.0.0.2", 80, "a"), Endpoint("127.0.0.3", 80, "b"), Endpoint("127.0.0.4", 80, "c")]
     rr = ServicePort("s", "round-robin", endpoints=list(eps))
-    assert [rr.pick("1.1.1.1").pod for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
+    assert [picked(rr).pod for _ in range(6)] == ["a", "b", "c", "a", "b", "c"]
     lc = ServicePort("s", "least-conn", endpoints=list(eps))
     eps[0].active, eps[1].active, eps[2].active = 5, 0, 3
-    assert {lc.pick("1.1.1.1").pod for _ in range(10)} == {"b"}
+    assert {picked(lc).pod for _ in range(10)} == {"b"}
     sticky = ServicePort("s", "random", affinity_timeout=60, endpoints=list(eps))
     first = sticky.pick("10.0.0.1")
     assert all(sticky.pick("10.0.0.1") is first for _ in range(20))
@@ -136,7 +144,8 @@ def test_image_store_load_and_lookup(tmp_path: Path) -> None:
     with pytest.raises(ImageError, match="not found in the local image catalogue"):
         store.load("redis")
     store.load("lb-demo:v3")
-    assert store.lookup("lb-demo:v3").env["VERSION"] == "v3"
+    loaded = store.lookup("lb-demo:v3")
+    assert loaded is not None and loaded.env["VERSION"] == "v3"
     assert [name for name, _ in store.list()] == ["lb-demo:latest", "lb-demo:v2", "lb-demo:v3"]
     assert normalize("lb-demo") == "lb-demo:latest"
     with pytest.raises(ImageError):
@@ -153,7 +162,7 @@ def test_pod_ips_are_never_reused(tmp_path: Path) -> None:
 
 
 def test_env_expansion_downward_api_qos_and_backoff() -> None:
-    pod = {
+    pod: dict[str, Any] = {
         "metadata": {"name": "p", "namespace": "default", "uid": "u", "labels": {"app": "backend"}},
         "spec": {"nodeName": "sandbox-node-1", "containers": [{"resources": {}}]},
     }
@@ -209,7 +218,7 @@ async def test_informer_lists_watches_and_relists_on_410() -> None:
     client = _FakeClient()
     informer = Informer(client, PODS)  # type: ignore[arg-type]
     seen: list[tuple[str, str]] = []
-    informer.add_handler(lambda kind, old, new: seen.append((kind, (new or old)["metadata"]["name"])))
+    informer.add_handler(lambda kind, old, new: seen.append((kind, event_key(old, new).split("/")[-1])))
     task = asyncio.create_task(informer.run())
     for _ in range(100):
         if len(client.watched_from) == 2:
@@ -226,11 +235,11 @@ async def test_informer_lists_watches_and_relists_on_410() -> None:
         ("ADDED", "c"),
     ]
     assert set(informer.store) == {"default/a", "default/c"}
-    assert informer.get("default/a")["kind"] == "Pod"
+    assert (informer.get("default/a") or {}).get("kind") == "Pod"
 
 
 def test_proportional_scaling_shares_a_replicas_change_mid_rollout() -> None:
-    deploy = {
+    deploy: dict[str, Any] = {
         "spec": {"replicas": 5, "strategy": {"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}},
         "status": {"replicas": 4},
     }

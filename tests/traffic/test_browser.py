@@ -32,7 +32,8 @@ wait_for = functools.partial(polling.wait_until, timeout=40.0, interval=0.2)
 class Cluster:
     """The lab's cluster through the official client, as a test (or kubectl) would use it."""
 
-    def __init__(self, kubeconfig: Path) -> None:
+    def __init__(self, kubeconfig: Path, namespace: str) -> None:
+        self.namespace = namespace
         self.api = config.new_client_from_config(config_file=str(kubeconfig))
         self.core = client.CoreV1Api(self.api)
         self.apps = client.AppsV1Api(self.api)
@@ -52,13 +53,13 @@ class Cluster:
                 "ports": [{"name": "http", "port": 80, "targetPort": 8080}],
             },
         }
-        self.core.create_namespaced_service("default", body)
+        self.core.create_namespaced_service(self.namespace, body)
 
     def endpoints(self) -> dict[str, tuple[str, bool]]:
         """Pod name -> (pod IP, ready) behind the test's Service."""
         found = {}
         for item in self.discovery.list_namespaced_endpoint_slice(
-            "default", label_selector=f"kubernetes.io/service-name={SERVICE}"
+            self.namespace, label_selector=f"kubernetes.io/service-name={SERVICE}"
         ).items:
             for endpoint in item.endpoints or []:
                 ready = bool(endpoint.conditions and endpoint.conditions.ready)
@@ -76,10 +77,11 @@ class Cluster:
         )
 
     def scale(self, replicas: int) -> None:
-        self.apps.patch_namespaced_deployment_scale("backend", "default", {"spec": {"replicas": replicas}})
+        body = {"spec": {"replicas": replicas}}
+        self.apps.patch_namespaced_deployment_scale("backend", self.namespace, body)
 
     def kill(self, pod: str) -> None:
-        self.core.delete_namespaced_pod(pod, "default")
+        self.core.delete_namespaced_pod(pod, self.namespace)
 
 
 class Panel:
@@ -142,10 +144,11 @@ class Panel:
 
 
 @pytest.fixture
-def lab_panel(lab_factory, browser, artifacts_dir):
-    """A fresh lab (sandbox + dashboard), the test's Service with 3 ready pods, and the page."""
-    lab = lab_factory()
-    cluster = Cluster(lab.sandbox.kubeconfig)
+def lab_panel(sample_lab, browser, artifacts_dir):
+    """A dashboard on a fresh sample namespace of the shared sandbox, the test's Service with 3
+    ready pods, and the page."""
+    lab = sample_lab
+    cluster = Cluster(lab.sandbox.kubeconfig, lab.namespace)
     cluster.create_service()
     cluster.wait_ready(3)
     context = browser.new_context(viewport={"width": 1300, "height": 2000})
@@ -191,7 +194,7 @@ def test_keepalive_pins_new_connections_spread_and_not_ready_pods_get_none(lab_p
     panel.screenshot("3-not-ready-pod")
     rows = {row["pod"]: row for row in panel.state()["pods"]}
     assert rows[unready]["requests"] == 0
-    assert rows[unready]["state"] == "unready"
+    assert rows[unready]["state"] == "not-ready"  # one endpoint vocabulary with the cluster page
     assert all(rows[pod]["requests"] > 0 for pod in pods - {unready})
 
 
@@ -244,11 +247,11 @@ def kill_busy_pod_under_load(cluster: Cluster, panel: Panel, name: str) -> dict[
     panel.screenshot(name)
     state = panel.state()
     assert f"{victim} terminating" in state["heat"]["markerLabels"]
-    # The even share is over the ready endpoints only; the pod that left has none.
-    ready = [row for row in state["pods"] if row["state"] == "ready"]
-    assert ready and {row["even"] for row in ready} == {f"{100 / len(ready):.1f}%"}
-    assert {row["even"] for row in state["pods"] if row["state"] != "ready"} <= {NO_SHARE}
-    assert next(row for row in state["pods"] if row["pod"] == victim)["even"] == NO_SHARE
+    # Expected shares come from when each pod was a ready endpoint: the victim was one when the
+    # run's first connections opened, so it has a share; the shares add up to the whole.
+    assert next(row for row in state["pods"] if row["pod"] == victim)["even"] != NO_SHARE
+    shares = [float(row["even"].rstrip("%")) for row in state["pods"] if row["even"] != NO_SHARE]
+    assert abs(sum(shares) - 100) < 0.5 * len(shares)
     return state["panel"]
 
 
@@ -269,11 +272,11 @@ def test_killing_a_pod_under_load_drain_loses_nothing_abrupt_shows_errors(lab_pa
     # The switch to abrupt is itself a rollout: watched under load, it is marked on the heatmap.
     panel.start(mode="keepalive", conns=4, rps=100, duration=120)
     panel.wait_requests(50)
-    cluster.apps.patch_namespaced_deployment("backend", "default", patch)
+    cluster.apps.patch_namespaced_deployment("backend", cluster.namespace, patch)
 
     def rolled_out() -> bool:
         """Only the new template's pods are left: three, ready, abrupt, none terminating."""
-        pods = cluster.core.list_namespaced_pod("default", label_selector="app=backend").items
+        pods = cluster.core.list_namespaced_pod(cluster.namespace, label_selector="app=backend").items
         return len(pods) == 3 and all(
             pod.metadata.deletion_timestamp is None
             and any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or [])

@@ -72,3 +72,18 @@ def test_the_run_poll_sees_ready_endpoints_and_the_deployment(on_sandbox) -> Non
     view = poll_cluster(service="backend-service", selector={"app": "backend"}, namespace="default")
     assert all(name.startswith("backend-") for name in view.endpoints)
     assert list(view.deployments) == ["backend"] and view.deployments["backend"][0] == 3
+
+
+def test_the_namespace_ingress_is_a_target_at_its_published_address(on_sandbox) -> None:
+    def option():
+        options = target_options()
+        return next((o for o in options if o.id == "ingress/backend" and "no address" not in o.label), None)
+
+    found = wait_until(option, timeout=60)
+    assert found.service == "backend-service"
+    assert found.label.startswith("ingress backend → backend-service (")
+    resolved = resolve_target("ingress/backend")
+    assert resolved.via == "Ingress" and resolved.selector == {"app": "backend"}
+    assert reachable(resolved.target.host, resolved.target.port, timeout=1.0)
+    with pytest.raises(TargetError, match="ingress 'nope' does not exist"):
+        resolve_target("ingress/nope")

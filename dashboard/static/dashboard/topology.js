@@ -25,10 +25,11 @@
   const NS = "http://www.w3.org/2000/svg";
 
   // --- geometry -------------------------------------------------------------------------------
-  const POD_W = 160, POD_H = 40, GAP = 8, PAD = 10, HEAD = 24, COLS = 2;
-  const colsOf = (box) => (box === "outside" ? 1 : COLS);
-  const boxWidth = (box) => 2 * PAD + colsOf(box) * POD_W + (colsOf(box) - 1) * GAP;
-  const BOX_W = boxWidth("node");
+  const POD_W = 160, POD_H = 40, GAP = 8, PAD = 10, HEAD = 24, MAX_COLS = 3;
+  let cols = 0; // pods per row in a node box: chosen once, so that the nodes fit side by side
+  const colsOf = (box) => (box === "outside" ? 1 : cols || 2);
+  const widthFor = (c) => 2 * PAD + c * POD_W + (c - 1) * GAP;
+  const boxWidth = (box) => widthFor(colsOf(box));
   const CHIP_W = 230, CHIP_H = 46, CHIP_GAP = 28, MARGIN = 16, BOX_GAP = 16, ROW_GAP = 44;
   const GROUP_AT = 40, UNGROUP_AT = 32, OUT_GROUP_AT = 12, OUT_UNGROUP_AT = 8;
   const LEAVE_MS = 800, ENTER_MS = 900;
@@ -62,13 +63,13 @@
   const boxOrder = [];                 // node names, in order of first appearance
   const boxSlots = new Map();          // box name -> Map(item key -> slot index)
   const rowSlots = new Map();          // row -> Map(item id -> slot index)
-  const leaving = new Map();           // pod id -> {node, box, until}
+  const leaving = new Map();           // pod id -> {until}: fading out, its slot still taken
   const drawn = new Map();             // element key -> {el, sig}
   const bornAt = new Map();            // element key -> time it appeared (entering animation)
 
   const svg = document.createElementNS(NS, "svg");
   svg.setAttribute("class", "topology-svg");
-  svg.setAttribute("role", "img");
+  svg.setAttribute("role", "group");
   svg.setAttribute("aria-label", "Deployment, ReplicaSets, pods by node, Service and clients");
   const layers = {};
   ["zones", "edges", "nodes", "labels"].forEach((name) => {
@@ -81,6 +82,20 @@
   const expandButton = document.getElementById("topology-expand");
 
   // --- patches --------------------------------------------------------------------------------
+  // Wire format (dashboard/topology.py): nodes as objects, pods as arrays of pod_fields, edges as
+  // [from, to, state]; ids are "Kind/name", and a pod's ReplicaSet edge is its owner field.
+  let podFields = [];
+  function upsert(patch) {
+    patch.nodes.forEach((n) => { n.id = n.kind + "/" + n.name; model.nodes.set(n.id, n); });
+    patch.pods.forEach((values) => {
+      const n = { kind: "Pod" };
+      podFields.forEach((field, i) => { n[field] = values[i]; });
+      n.id = "Pod/" + n.name;
+      model.nodes.set(n.id, n);
+    });
+    patch.edges.forEach(([from, to, state]) => model.edges.set(from + ">" + to, { from, to, state }));
+  }
+
   function readPatch() {
     const el = document.getElementById("topology-patch");
     if (!el) return;
@@ -90,13 +105,14 @@
     let patch;
     try { patch = JSON.parse(text); } catch (e) { return; }
     if (patch.reset) {
-      model.nodes = new Map(patch.nodes.map((n) => [n.id, n]));
-      model.edges = new Map(patch.edges.map((e) => [e.id, e]));
+      podFields = patch.pod_fields;
+      model.nodes = new Map();
+      model.edges = new Map();
+      upsert(patch);
     } else if (patch.from === model.seq) {
       patch.removed_nodes.forEach((id) => model.nodes.delete(id));
-      patch.removed_edges.forEach((id) => model.edges.delete(id));
-      patch.nodes.forEach((n) => model.nodes.set(n.id, n));
-      patch.edges.forEach((e) => model.edges.set(e.id, e));
+      patch.removed_edges.forEach(([from, to]) => model.edges.delete(from + ">" + to));
+      upsert(patch);
     } else {
       needResync = true; // a frame was missed: ask the server for a snapshot
       return;
@@ -151,7 +167,10 @@
     return "group:outside:" + (pod.app || "-");
   }
 
-  function inGroupMode(pod) { return (pod.selected ? grouped : outGrouped) && !expandAll; }
+  let groupSizes = new Map();
+  function inGroupMode(pod) {
+    return (pod.selected ? grouped : outGrouped) && !expandAll && (groupSizes.get(groupKeyOf(pod)) || 0) > 1;
+  }
   function isGrouped(pod) { return inGroupMode(pod) && !expanded.has(groupKeyOf(pod)); }
 
   // The key under which a model node is drawn: itself, or the group that holds it.
@@ -171,6 +190,12 @@
     outGrouped = outGrouped ? outside > OUT_UNGROUP_AT : outside > OUT_GROUP_AT;
     if (grouped !== wasGrouped || outGrouped !== wasOut) boxSlots.clear(); // the one global re-layout
     if (expandButton) expandButton.hidden = !(grouped || outGrouped);
+    groupSizes = new Map();
+    if (grouped || outGrouped) {
+      model.nodes.forEach((n) => {
+        if (n.kind === "Pod") groupSizes.set(groupKeyOf(n), (groupSizes.get(groupKeyOf(n)) || 0) + 1);
+      });
+    }
   }
 
   function slotIn(map, key) {
@@ -200,8 +225,7 @@
       if (!items.has(box)) items.set(box, new Map());
       items.get(box).set(key, item);
     };
-    const pods = podsOf(() => true).sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 :
-      (a.name < b.name ? -1 : 1)));
+    const pods = podsOf(() => true); // oldest first: the server sends them so, new ones come last
     const groups = new Map();
     // Boxes keep the order they first appeared in (new ones sorted by name among themselves).
     const fresh = new Set();
@@ -241,12 +265,22 @@
       Array.from(map.keys()).forEach((key) => { if (!present.has(key)) map.delete(key); });
       present.forEach((item, key) => { item.slot = slotIn(map, key); });
     });
-    // Boxes flow left to right, wrapping; each band row is as tall as its fullest box.
-    const bandRows = []; // boxes flow left to right and wrap at the panel's width
+    const nodeBoxes = boxes.filter((b) => b !== "outside");
+    if (!cols && nodeBoxes.length) {
+      const room = width - 2 * MARGIN - widthFor(1) - BOX_GAP; // the outside box is one column wide
+      cols = 1;
+      for (let c = MAX_COLS; c > 1; c -= 1) {
+        if (nodeBoxes.length * (widthFor(c) + BOX_GAP) <= room) { cols = c; break; }
+      }
+    }
+    // Boxes flow left to right, wrapping at the panel's width; each band row is as tall as its
+    // fullest box. The outside box starts a row of its own when the nodes needed more than one.
+    const bandRows = [];
     boxes.forEach((box) => {
       const row = bandRows[bandRows.length - 1];
       const used = row ? row.reduce((w, b) => w + boxWidth(b) + BOX_GAP, MARGIN) : 0;
-      if (!row || used + boxWidth(box) > width - MARGIN) bandRows.push([box]); else row.push(box);
+      const alone = box === "outside" && bandRows.length > 1;
+      if (!row || alone || used + boxWidth(box) > width - MARGIN) bandRows.push([box]); else row.push(box);
     });
     const topRows = ROW_ORDER_TOP.length;
     let y = MARGIN + topRows * (CHIP_H + ROW_GAP);
@@ -273,7 +307,7 @@
     const bandBottom = y - BOX_GAP;
     const selectedBoxes = boxes.filter((b) => b !== "outside");
     const firstRow = bandRows[0].filter((b) => b !== "outside");
-    const center = MARGIN + Math.max(BOX_W, firstRow.reduce((w, b) => w + boxWidth(b) + BOX_GAP, -BOX_GAP)) / 2;
+    const center = MARGIN + Math.max(boxWidth("node"), firstRow.reduce((w, b) => w + boxWidth(b) + BOX_GAP, -BOX_GAP)) / 2;
     // Positions of items inside boxes.
     const pos = new Map();
     items.forEach((map, box) => {
@@ -327,7 +361,7 @@
         y: rowY.clients, w: CHIP_W, h: CHIP_H, target };
       pos.set(node.id, client);
     }
-    const heightTotal = Math.max(below, bandBottom + ROW_GAP) + MARGIN;
+    const heightTotal = Math.max(below - ROW_GAP, bandBottom) + MARGIN;
     const widthTotal = Math.max(bandRight, ...chips.map((c) => c.x + c.w), client ? client.x + client.w : 0) + MARGIN;
     return { items, groups, boxGeom, boxes, pos, chips, client, bandTop, bandBottom, selectedBoxes,
       width: widthTotal, height: heightTotal };
@@ -347,24 +381,37 @@
     return name.slice(0, max - tail - 1) + "…" + name.slice(-tail);
   }
 
-  // Texts wider than their chip are squeezed to fit: measured for all new elements at once
-  // (all reads, then all writes: one layout per render).
+  // Texts wider than their chip are squeezed to fit. Measured on a canvas with the same font
+  // as topology.css gives them, so no page layout is forced.
   let toFit = [];
+  const measure = document.createElement("canvas").getContext("2d");
+  const FONTS = { name: "600 12px system-ui, sans-serif", podName: "600 11.5px system-ui, sans-serif",
+    sub: "10.5px system-ui, sans-serif" };
+  function squeeze(text, room, font) {
+    measure.font = font;
+    if (measure.measureText(text.textContent).width > room) {
+      text.setAttribute("textLength", room);
+      text.setAttribute("lengthAdjust", "spacingAndGlyphs");
+    }
+    return text;
+  }
+
   function fitTexts() {
-    const texts = [];
-    toFit.forEach((g) => g.querySelectorAll("text.name, text.sub").forEach((t) => texts.push(t)));
+    toFit.forEach((g) => {
+      const rect = g.querySelector("rect");
+      if (!rect) return;
+      const width = Number(rect.getAttribute("width"));
+      const small = g.classList.contains("pod") || g.classList.contains("group");
+      g.querySelectorAll("text.name, text.sub").forEach((t) => {
+        measure.font = t.classList.contains("sub") ? FONTS.sub : small ? FONTS.podName : FONTS.name;
+        const room = width - 2 * Number(t.getAttribute("x"));
+        if (measure.measureText(t.textContent).width > room) {
+          t.setAttribute("textLength", room);
+          t.setAttribute("lengthAdjust", "spacingAndGlyphs");
+        }
+      });
+    });
     toFit = [];
-    const room = texts.map((t) => {
-      const rect = t.parentNode.querySelector("rect");
-      return rect ? Number(rect.getAttribute("width")) - 2 * Number(t.getAttribute("x")) : 0;
-    });
-    const lengths = texts.map((t) => t.getComputedTextLength());
-    texts.forEach((t, i) => {
-      if (room[i] > 0 && lengths[i] > room[i]) {
-        t.setAttribute("textLength", room[i]);
-        t.setAttribute("lengthAdjust", "spacingAndGlyphs");
-      }
-    });
   }
 
   // Create or update one element by key; build() makes it, sig says whether it must be redrawn.
@@ -394,7 +441,7 @@
       case "Service": return n.type + " " + (n.clusterIP || "") + " · " + n.ports;
       case "Ingress": return (n.hosts || "*") + (n.address ? " · " + n.address : "");
       case "HorizontalPodAutoscaler":
-        return n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
+        return "replicas " + n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
           (n.target ? " · cpu " + (n.utilization || "?") + "/" + n.target : "");
       case "Client": {
         if (traffic.mode === "keepalive") {
@@ -506,8 +553,9 @@
       box.append(el("rect", { width: g.w, height: g.h, rx: 8 }));
       return box;
     }, seen);
-    put(layers.labels, "boxlabel:" + name, sig, () => el("text", { class: "box-label" + (outside ? " outside" : ""),
-      x: g.x + 10, y: g.y + 16 }, label), seen);
+    put(layers.labels, "boxlabel:" + name, sig, () => squeeze(el("text", {
+      class: "box-label" + (outside ? " outside" : ""), x: g.x + 10, y: g.y + 16 }, label), g.w - 20,
+    "600 11px system-ui, sans-serif"), seen);
   }
 
   function firstServiceSelector() {
@@ -541,7 +589,13 @@
   function drawEdges(L, seen) {
     // Model edges, folded onto what is visible (a collapsed group takes its pods' edges).
     const folded = new Map();
-    model.edges.forEach((e) => {
+    const owned = [];
+    model.nodes.forEach((n) => {
+      if (n.kind === "Pod" && n.owner && model.nodes.has("ReplicaSet/" + n.owner)) {
+        owned.push({ from: "ReplicaSet/" + n.owner, to: n.id, state: "owns" });
+      }
+    });
+    owned.concat(Array.from(model.edges.values())).forEach((e) => {
       const from = visibleKey(e.from), to = visibleKey(e.to);
       if (!L.pos.has(from) || !L.pos.has(to)) return;
       const key = from + ">" + to + "|" + e.state;
@@ -589,6 +643,13 @@
           path.append(el("title", {}, "connection " + (c.lane + 1) + " → " + c.pod + " (pinned: keep-alive reuses it)"));
           return path;
         }, seen);
+        const same = conns.filter((o) => visibleKey("Pod/" + o.pod) === podKey);
+        const left = b.x < st.x; // the label goes on the side the edge does not leave towards
+        const at = { x: b.x + (left ? -6 : 6), y: b.y + 14 + 12 * same.indexOf(c) };
+        const text = "conn " + (c.lane + 1);
+        put(layers.labels, "clabel:" + c.lane, at.x + "|" + at.y + "|" + text, () => el("text", {
+          class: "edge-label conn lane-" + (c.lane % 8), x: at.x, y: at.y,
+          "text-anchor": left ? "end" : "start" }, text), seen);
       });
       return;
     }
@@ -612,8 +673,10 @@
         class: "topo-edge state-flow " + widthClass, d, "data-from": service.node.id, "data-to": key,
         "data-state": "flow", "data-rate": String(Math.round(rate)) }), seen);
       const at = anchor(pod, "bottom");
-      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text,
-        () => el("text", { class: "edge-label rate", x: at.x, y: at.y + 13 }, text), seen);
+      const left = at.x < service.x + service.w / 2;
+      put(layers.labels, "flabel:" + key, at.x + "|" + at.y + "|" + text, () => el("text", {
+        class: "edge-label rate", x: at.x + (left ? -6 : 6), y: at.y + 14, "text-anchor": left ? "end" : "start" },
+      text), seen);
     });
   }
 
@@ -658,11 +721,16 @@
     root.dataset.seq = String(model.seq);
     root.dataset.grouped = String(grouped);
     root.dataset.renderMs = (performance.now() - started).toFixed(1);
-    if (initial) root.dataset.firstRenderAt = performance.now().toFixed(1);
+    if (initial) {
+      root.dataset.firstRenderAt = performance.now().toFixed(1);
+      root.dataset.firstRenderMs = root.dataset.renderMs;
+    }
     initial = false;
     if (leaving.size) setTimeout(schedule, LEAVE_MS / 2);
   }
 
+  const startedAt = performance.now();
   readPatch();
   render();
+  root.dataset.initMs = (performance.now() - startedAt).toFixed(1); // parse the page's graph + first render
 })();

@@ -392,7 +392,7 @@
       if (pod.state && pod.state !== "ready") {
         const note = document.createElement("span");
         note.className = "state";
-        note.textContent = " (" + (pod.state === "unready" ? "not ready" : pod.state) + ")";
+        note.textContent = " (" + (pod.state === "not-ready" ? "not ready" : pod.state) + ")";
         name.append(note);
       }
       tr.append(name, cell(String(pod.requests)), cell(pct(pod.share)),
@@ -403,16 +403,18 @@
     const split = summary.split;
     let text = "";
     if (split.max_deviation !== null) {
-      const among = split.basis === "ready" ? " ready endpoint" : " pod";
+      const among = split.basis === "ready" ? " endpoint" : " pod";
+      const expectation = split.even_share !== null ? "even share " + pct(split.even_share) + " each"
+        : "each its own expected share";
       text = "Among the " + split.pods + among + (split.pods === 1 ? "" : "s") + " and the " + split.requests +
-        " request" + (split.requests === 1 ? "" : "s") + " they served (even share " + pct(split.even_share) +
-        " each), the furthest is " + (split.max_deviation * 100).toFixed(1) + " pp from it";
+        " request" + (split.requests === 1 ? "" : "s") + " they served (" + expectation + "), the furthest is " +
+        (split.max_deviation * 100).toFixed(1) + " pp from its share";
       if (split.chance_sd !== null) {
         text += "; chance alone would give ±" + (split.chance_sd * 100).toFixed(1) + " pp with " +
           split.connections + " connection" + (split.connections === 1 ? "" : "s") + " balanced";
       }
       if (split.p_value !== null) text += " (χ² p = " + split.p_value.toPrecision(2) + ")";
-      text += ".";
+      text += ". Expected: " + split.basis_text + ".";
     }
     $("traffic-split").textContent = text;
     const lat = summary.latency_ms;

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.apiserver.kinds import ingressclass
 from sandbox.apiserver.printing import Row, age_col, age_of, col, name_col, name_of
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
-from sandbox.apiserver.validation.defaulting import as_list
+from sandbox.apiserver.validation.defaulting import as_list, as_map
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.names import (
     DNS1123_SUBDOMAIN,
@@ -94,7 +94,7 @@ def validate_backend(errs: Errors, path: str, backend: Any) -> None:
     else:
         for msg in dns1035_label_errors(str(name)):
             errs.invalid(f"{path}.service.name", name, msg)
-    port = service.get("port") if isinstance(service.get("port"), dict) else {}
+    port = as_map(service.get("port"))
     port_name, number = port.get("name") or "", port.get("number") or 0
     if port_name and number:
         errs.invalid(path, "", "cannot set both port name & port number")
@@ -133,7 +133,7 @@ def _validate_path(errs: Errors, path: str, item: Any) -> None:
 
 
 def _validate(errs: Errors, obj: dict) -> None:
-    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    spec = as_map(obj.get("spec"))
     rules = as_list(spec.get("rules"))
     if not rules and spec.get("defaultBackend") is None:
         errs.invalid("spec", rules, "either `defaultBackend` or `rules` must be specified")
@@ -166,8 +166,8 @@ def _validate(errs: Errors, obj: dict) -> None:
 
 
 def _validate_status(errs: Errors, obj: dict) -> None:
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
-    lb = status.get("loadBalancer") if isinstance(status.get("loadBalancer"), dict) else {}
+    status = as_map(obj.get("status"))
+    lb = as_map(status.get("loadBalancer"))
     for i, ing in enumerate(as_list(lb.get("ingress"))):
         ing = ing if isinstance(ing, dict) else {}
         path = f"status.loadBalancer.ingress[{i}]"
@@ -223,7 +223,7 @@ class IngressStrategy(Strategy):
         """`ValidateIngress` (spec, the class annotation conflict, status)."""
         _validate(errs, obj)
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = as_map(obj.get("spec"))
         if spec.get("ingressClassName") and isinstance(annotations, dict) and \
                 LEGACY_CLASS_ANNOTATION in annotations:
             errs.invalid(f"annotations.{LEGACY_CLASS_ANNOTATION}", annotations[LEGACY_CLASS_ANNOTATION],

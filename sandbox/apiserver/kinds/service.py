@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox.apiserver import errors
-from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.printing import (
     CORE,
     Row,
@@ -56,7 +55,7 @@ def allocate_cluster_ip(used: set[str]) -> str:
             return candidate
     free = next((str(a) for a in SERVICE_CIDR.hosts() if str(a) not in used and a.packed[3] > 1), None)
     if free is None:
-        raise ApiError(500, "InternalError", "Internal error occurred: range is full")
+        raise errors.internal_error("range is full")
     return free
 
 
@@ -144,10 +143,10 @@ def _validate_service(errs: Errors, obj: dict) -> None:
                                                            "2001:db8::ffff)")
     if stype == "ExternalName" and not spec.get("externalName"):
         errs.required("spec.externalName")
-    for key in ("externalTrafficPolicy", "internalTrafficPolicy"):
-        value = spec.get(key)
+    for policy in ("externalTrafficPolicy", "internalTrafficPolicy"):
+        value = spec.get(policy)
         if value is not None and value not in ("Cluster", "Local"):
-            errs.not_supported(f"spec.{key}", value, ("Cluster", "Local"))
+            errs.not_supported(f"spec.{policy}", value, ("Cluster", "Local"))
     if spec.get("externalTrafficPolicy") is not None and stype not in ("NodePort", "LoadBalancer"):
         errs.invalid("spec.externalTrafficPolicy", spec["externalTrafficPolicy"],
                      "may only be set when `type` is 'NodePort' or 'LoadBalancer'")
@@ -225,7 +224,8 @@ def _service_row(obj: dict, now: datetime) -> Row:
 
 def _allocated(registry: Registry, *, skip_uid: str | None) -> tuple[set[str], set[int]]:
     """ClusterIPs and nodePorts in use by Services other than `skip_uid`."""
-    ips, ports = set(), set()
+    ips: set[str] = set()
+    ports: set[int] = set()
     for entry in registry.store.entries(RESOURCE.key):
         if entry.obj["metadata"].get("uid") == skip_uid:
             continue
@@ -280,7 +280,7 @@ def _allocate_service(registry: Registry, svc: dict, old: dict | None) -> None:
         if not node_port:
             free = [p for p in NODE_PORTS if p not in used_ports]
             if not free:
-                raise ApiError(500, "InternalError", "Internal error occurred: node port range is full")
+                raise errors.internal_error("node port range is full")
             node_port = random.choice(free)
         elif not isinstance(node_port, int) or node_port not in NODE_PORTS:
             raise errors.invalid_field(res, name, f"spec.ports[{index}].nodePort",

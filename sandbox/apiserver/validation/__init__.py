@@ -27,13 +27,18 @@ the name from generateName.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sandbox.apiserver.validation.fielderrors import Errors, FieldError, Invalid, Undecodable, render_value
+
+if TYPE_CHECKING:
+    from sandbox.apiserver.strategy import Strategy
 
 __all__ = ["Errors", "FieldError", "Invalid", "Undecodable", "default_object", "render_value",
            "validate_object"]
 
 
-def _strategy(plural: str):
+def _strategy(plural: str) -> Strategy:
     from sandbox.apiserver.resources import for_plural
 
     strategy = for_plural(plural)

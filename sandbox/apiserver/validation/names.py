@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any
+from typing import Any, TypeGuard
 
 from sandbox.apiserver.validation.fielderrors import Errors
 
@@ -116,7 +116,7 @@ def config_map_key_errors(value: str) -> list[str]:
     return errs
 
 
-def is_int(value: Any) -> bool:
+def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

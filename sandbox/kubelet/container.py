@@ -192,7 +192,7 @@ class ContainerRunner:
                     return 0, False
         self.identity = identity
         self.env = self.build_env(image)
-        self.env["HOME"] = self.env.get("HOME") if "HOME" in image.env else home_of(identity)
+        self.env["HOME"] = image.env.get("HOME") or home_of(identity)
         for item in self.spec.get("env") or []:
             if item.get("name") == "HOME" and "value" in item:
                 self.env["HOME"] = expand(str(item.get("value") or ""), self.env)

@@ -1,12 +1,12 @@
 """A container's environment: image defaults, the pod spec's ``env``, the downward API and
 what the sandbox kubelet injects (pkg/kubelet's ``makeEnvironmentVariables``).
 
-Order, as in Kubernetes: the image's ENV, then ``env`` entries in order (each may refer to the
-ones before it with ``$(NAME)``; an unknown reference stays as written), ``fieldRef`` values
-from the downward API. HOSTNAME is the pod's name. Because pods share the host's network, the
-sandbox also sets ``BIND_ADDRESS`` to the pod IP (programs that bind it get the pod's own
-address), and, unless the spec sets them, POD_NAME, POD_NAMESPACE, POD_IP, NODE_NAME and PORT
-(the first containerPort).
+Order, as in Kubernetes: the runtime's PATH (containerd's default), the image's ENV, then ``env``
+entries in order (each may refer to the ones before it with ``$(NAME)``; an unknown reference
+stays as written), ``fieldRef`` values from the downward API. HOSTNAME is the pod's name.
+Because pods share the host's network, the sandbox also sets ``BIND_ADDRESS`` to the pod IP
+(programs that bind it get the pod's own address), and, unless the spec sets them,
+POD_NAME, POD_NAMESPACE, POD_IP, NODE_NAME and PORT (the first containerPort).
 """
 
 from __future__ import annotations
@@ -59,8 +59,7 @@ def container_env(
 ) -> dict[str, str]:
     """The environment a container starts with."""
     env = {
-        "PATH": os.environ.get("PATH", DEFAULT_PATH),
-        "HOME": "/root",
+        "PATH": DEFAULT_PATH,
         "LANG": os.environ.get("LANG", "C.UTF-8"),
         **image_env,
     }

@@ -17,6 +17,7 @@ import contextlib
 import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox import statedir
@@ -111,8 +112,8 @@ def _read_info(fd: int) -> dict:
     return {}
 
 
-async def start_container(argv_for, *, env: dict[str, str], log_path: Path, identity: Identity,
-                          workdir: str) -> Container:
+async def start_container(argv_for: Callable[[int], list[str]], *, env: dict[str, str], log_path: Path,
+                          identity: Identity, workdir: str) -> Container:
     """Start a container: ``argv_for(info_fd)`` is its bubblewrap command line."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     read_fd, write_fd = os.pipe()

@@ -9,7 +9,9 @@ import os
 import stat
 import urllib.request
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +22,7 @@ pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def kube_ns(sandbox: Sandbox) -> tuple[Kube, str]:
+def kube_ns(sandbox: Sandbox) -> Iterator[tuple[Kube, str]]:
     """kubectl against the shared sandbox and a namespace of this test's own."""
     kube = Kube(sandbox)
     ns = f"iso-{uuid.uuid4().hex[:8]}"
@@ -29,13 +31,13 @@ def kube_ns(sandbox: Sandbox) -> tuple[Kube, str]:
     kube.run("delete", "namespace", ns, "--wait=false")
 
 
-def pod_doc(name: str, ns: str, image: str, command: list[str], **spec: object) -> str:
+def pod_doc(name: str, ns: str, image: str, command: list[str], **spec: Any) -> str:
     container = {"name": name, "image": image, "command": command, **spec.pop("container", {})}
     return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": ns},
                        "spec": {"restartPolicy": "Never", "containers": [container], **spec}})
 
 
-def run_to_completion(kube: Kube, ns: str, name: str, image: str, script: str, **spec: object) -> str:
+def run_to_completion(kube: Kube, ns: str, name: str, image: str, script: str, **spec: Any) -> str:
     """Run ``sh -c script`` in a pod until it finishes; its logs."""
     kube.run("apply", "-f", "-", stdin=pod_doc(name, ns, image, ["sh", "-c", script], **spec))
     wait_until(lambda: kube.get("-n", ns, "pod", name)["status"].get("phase") in ("Succeeded", "Failed"),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox import statedir
 from sandbox.images import Image
-from sandbox.kubelet.envvars import container_env, expand
+from sandbox.kubelet.envvars import EnvError, container_env, expand
 from sandbox.kubelet.images import backoff_delay, ensure_image, normalize_safe
 from sandbox.kubelet.isolation import (
     ConfigError,
@@ -43,6 +43,8 @@ Obj = dict[str, Any]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CRASH_BACKOFF = (10.0, 300.0)
+# A missing ConfigMap/Secret is retried on the pod worker's back-off (the kubelet's sync loop).
+CONFIG_BACKOFF = (2.0, 60.0)
 BACKOFF_RESET = 600.0
 
 
@@ -148,7 +150,8 @@ class ContainerRunner:
         w = self.worker
         return container_env(
             w.pod, self.spec, image_env=image.env, pod_ip=w.pod_ip, host_ip=w.kubelet.host_ip,
-            node=w.kubelet.node_name,
+            node=w.kubelet.node_name, services=list(w.kubelet.service_informer.items()),
+            lookup=w.kubelet.lookup,
         )
 
     def container_command(self, image: Image) -> list[str]:
@@ -183,15 +186,16 @@ class ContainerRunner:
         while True:
             try:
                 identity = resolve_identity(w.pod, self.spec, image)
+                self.env = self.build_env(image)
                 break
-            except ConfigError as exc:
+            except (ConfigError, EnvError) as exc:
                 self._config_error(str(exc))
                 failures += 1
-                await w.sleep(backoff_delay(failures, CRASH_BACKOFF))
+                await w.sleep(backoff_delay(failures, CONFIG_BACKOFF))
                 if self.stopping:
                     return 0, False
+                self.current_spec()
         self.identity = identity
-        self.env = self.build_env(image)
         self.env["HOME"] = image.env.get("HOME") or home_of(identity)
         for item in self.spec.get("env") or []:
             if item.get("name") == "HOME" and "value" in item:

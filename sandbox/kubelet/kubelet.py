@@ -37,7 +37,10 @@ from pathlib import Path
 
 from sandbox import statedir
 from sandbox.client import (
+    CONFIGMAPS,
     PODS,
+    SECRETS,
+    SERVICES,
     STRATEGIC_MERGE_PATCH,
     ApiClient,
     ApiError,
@@ -65,6 +68,7 @@ __all__ = ["Kubelet", "PodWorker", "node_name"]
 NODE_SHUTDOWN_GRACE = 10.0
 RUNNER_EXIT_WAIT = 1.0
 STATUS_FLUSH_WAIT = 2.0
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def _foreign_conditions(pod: Obj) -> list[tuple[str, str]]:
@@ -117,11 +121,10 @@ class PodWorker:
         """This pod's files on the node (its /etc files, later its volumes); removed with the pod."""
         return statedir.pod_dir(self.kubelet.state_dir, namespace=self.namespace, pod=self.name, uid=self.uid)
 
-    def write_pod_files(self) -> None:
-        """The kubelet-managed /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod (and a
-        passwd/group for images without /etc of their own)."""
-        etc = self.runtime_dir / "etc"
-        etc.mkdir(parents=True, exist_ok=True)
+    def hosts_file(self) -> str:
+        """The kubelet-managed /etc/hosts: the pod's own name, its hostAliases, and — standing in
+        for cluster DNS — every Service's ClusterIP under ``name`` (the pod's namespace only),
+        ``name.namespace``, ``name.namespace.svc`` and ``name.namespace.svc.cluster.local``."""
         hosts = [
             "# Kubernetes-managed hosts file.",
             "127.0.0.1\tlocalhost",
@@ -134,17 +137,56 @@ class PodWorker:
         ]
         aliases = self.pod["spec"].get("hostAliases") or []
         if aliases:
-            hosts.append("")
-            hosts.append("# Entries added by HostAliases.")
+            hosts += ["", "# Entries added by HostAliases."]
             hosts += ["\t".join([str(a["ip"]), *(a.get("hostnames") or [])]) for a in aliases if a.get("ip")]
+        services = []
+        for service in sorted(self.kubelet.service_informer.items(), key=lambda s: key_of(s)):
+            ip = (service.get("spec") or {}).get("clusterIP")
+            if not ip or ip == "None":
+                continue
+            name, ns = service["metadata"]["name"], service["metadata"]["namespace"]
+            names = [name] if ns == self.namespace else []
+            names += [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{CLUSTER_DOMAIN}"]
+            services.append("\t".join([ip, *names]))
+        if services:
+            hosts += ["", "# Services (the sandbox's stand-in for cluster DNS).", *services]
+        return "\n".join(hosts) + "\n"
+
+    def resolv_conf(self) -> str:
+        """resolv.conf per ``dnsPolicy`` (ClusterFirst: the cluster search path; Default: the
+        node's) plus ``dnsConfig``; the nameservers are the machine's (there is no cluster DNS)."""
         try:
-            resolv = Path("/etc/resolv.conf").read_text()
+            host = Path("/etc/resolv.conf").read_text().splitlines()
         except OSError:
-            resolv = ""
+            host = []
+        spec = self.pod["spec"]
+        policy = spec.get("dnsPolicy") or "ClusterFirst"
+        config = spec.get("dnsConfig") or {}
+        servers = [line for line in host if line.startswith("nameserver")]
+        searches: list[str] = []
+        if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+            searches = [f"{self.namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
+        elif policy == "Default":
+            searches = [w for line in host if line.startswith("search") for w in line.split()[1:]]
+        if policy == "None":
+            servers = []
+        servers += [f"nameserver {ip}" for ip in config.get("nameservers") or []]
+        searches += list(config.get("searches") or [])
+        options = [o.get("name", "") + (f":{o['value']}" if o.get("value") else "")
+                   for o in config.get("options") or [] if o.get("name")]
+        lines = [*([f"search {' '.join(searches)}"] if searches else []), *servers,
+                 *([f"options {' '.join(options)}"] if options else [])]
+        return "\n".join(lines) + "\n"
+
+    def write_pod_files(self) -> None:
+        """The kubelet-managed /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod (and a
+        passwd/group for images without /etc of their own)."""
+        etc = self.runtime_dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
         files = {
-            "hosts": "\n".join(hosts) + "\n",
+            "hosts": self.hosts_file(),
             "hostname": self.hostname + "\n",
-            "resolv.conf": resolv,
+            "resolv.conf": self.resolv_conf(),
             "passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
             "group": "root:x:0:\nnogroup:x:65534:\n",
         }
@@ -153,6 +195,18 @@ class PodWorker:
             tmp.write_text(text)
             os.chmod(tmp, 0o644)
             os.replace(tmp, etc / name)
+
+    def refresh_hosts(self) -> None:
+        """Services changed: rewrite /etc/hosts in place (the containers bind-mount this inode)."""
+        path = self.runtime_dir / "etc" / "hosts"
+        if not self.pod_ip or not path.exists():
+            return
+        text = self.hosts_file()
+        with contextlib.suppress(OSError), open(path, "r+") as handle:
+            if handle.read() != text:
+                handle.seek(0)
+                handle.write(text)
+                handle.truncate()
 
     def pod_mounts(self, image: Image) -> list[Mount]:
         """What the kubelet mounts into each of the pod's containers."""
@@ -352,8 +406,13 @@ class Kubelet:
             client, name=self.node_name, index=index, host_ip=self.host_ip, network_octet=self.ipam.base
         )
         self.pod_informer: Informer = informers.informer(PODS)
+        self.service_informer: Informer = informers.informer(SERVICES)
+        self.configmap_informer: Informer = informers.informer(CONFIGMAPS)
+        self.secret_informer: Informer = informers.informer(SECRETS)
         self.workers: dict[str, PodWorker] = {}
         self.pod_informer.add_handler(self._on_pod)
+        self.service_informer.add_handler(self._on_service)
+        self._hosts_refresh: asyncio.TimerHandle | None = None
         self.shutting_down = False
         self.metrics = MetricsCollector(node=self.node_name, state_dir=self.state_dir,
                                         containers=self.running_containers)
@@ -392,6 +451,21 @@ class Kubelet:
     def _forget_task(self, uid: str, _task: asyncio.Task[None]) -> None:
         """A pod worker's task ended: forget the worker."""
         self._forget(uid)
+
+    def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A ConfigMap or Secret the pod refers to, from the informer caches."""
+        informer = self.configmap_informer if kind == "ConfigMap" else self.secret_informer
+        return informer.get(f"{namespace}/{name}")
+
+    def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A Service came, went or changed: every pod's /etc/hosts follows (coalesced)."""
+        if self._hosts_refresh is None:
+            self._hosts_refresh = asyncio.get_running_loop().call_later(0.2, self._refresh_hosts)
+
+    def _refresh_hosts(self) -> None:
+        self._hosts_refresh = None
+        for worker in list(self.workers.values()):
+            worker.refresh_hosts()
 
     def _forget(self, uid: str) -> None:
         """A pod worker finished: the pod is deleted, so drop its status writer and its logs."""

@@ -192,3 +192,35 @@ def test_container_logs_are_private_files(sandbox: Sandbox) -> None:
     assert logs and all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in logs)
     assert stat.S_IMODE((sandbox.state_dir / "logs").stat().st_mode) == 0o700
     assert os.access(sandbox.state_dir, os.R_OK)
+
+
+def test_service_discovery_env_hosts_and_config_from_a_config_map(kube_ns: tuple[Kube, str]) -> None:
+    """Service variables and names as the kubelet provides them (hosts file standing in for cluster
+    DNS), a ConfigMap through envFrom and configMapKeyRef, and CreateContainerConfigError when it
+    is missing."""
+    kube, ns = kube_ns
+    kube.run("-n", ns, "create", "configmap", "app", "--from-literal=MODE=demo", "--from-literal=level=3")
+    kube.run("-n", ns, "create", "service", "clusterip", "web", "--tcp=80:8080")
+    ip = kube.get("-n", ns, "service", "web")["spec"]["clusterIP"]
+    out = run_to_completion(kube, ns, "disco", "busybox", f"""
+        echo "HOST=$WEB_SERVICE_HOST PORT=$WEB_PORT MODE=$APP_MODE LEVEL=$LEVEL K=$KUBERNETES_SERVICE_PORT"
+        for n in web web.{ns} web.{ns}.svc web.{ns}.svc.cluster.local backend-service.default; do
+            grep -qw "$n" /etc/hosts && echo "NAME $n"; done""",
+                            container={"envFrom": [{"configMapRef": {"name": "app"}, "prefix": "APP_"}],
+                                       "env": [{"name": "LEVEL", "valueFrom": {
+                                           "configMapKeyRef": {"name": "app", "key": "level"}}}]})
+    assert f"HOST={ip} PORT=tcp://{ip}:80 MODE=demo LEVEL=3 K=443" in out
+    assert [line.split()[1] for line in out.splitlines() if line.startswith("NAME ")] == [
+        "web", f"web.{ns}", f"web.{ns}.svc", f"web.{ns}.svc.cluster.local", "backend-service.default"]
+    kube.run("apply", "-f", "-", stdin=pod_doc("nocm", ns, "busybox", ["true"],
+                                             container={"envFrom": [{"configMapRef": {"name": "gone"}}]}))
+
+    def config_error() -> str | None:
+        status = (kube.get("-n", ns, "pod", "nocm")["status"].get("containerStatuses") or [{}])[0]
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        return waiting.get("message") if waiting.get("reason") == "CreateContainerConfigError" else None
+
+    assert wait_until(config_error, what="CreateContainerConfigError") == 'configmap "gone" not found'
+    kube.run("-n", ns, "create", "configmap", "gone", "--from-literal=x=1")
+    wait_until(lambda: kube.get("-n", ns, "pod", "nocm")["status"].get("phase") == "Succeeded",
+               timeout=90, what="the pod to run once its ConfigMap exists")

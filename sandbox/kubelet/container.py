@@ -64,6 +64,7 @@ class ContainerRunner:
         self.image: Image | None = None
         self.container: Container | None = None
         self.identity: Identity | None = None
+        self.definition_changed = False
         self.workdir = "/"
         self.env: dict[str, str] = {}
         self.stopping = False
@@ -112,6 +113,11 @@ class ContainerRunner:
             code, liveness_failed = await self.run_once()
             if self.stopping:
                 return
+            if self.definition_changed:
+                # The pod's image changed (kubectl set image): restart at once with the new one.
+                self.definition_changed = False
+                self.restart_count += 1
+                continue
             if policy == "Never" or (policy == "OnFailure" and code == 0 and not liveness_failed):
                 self.done = True
                 self.worker.changed()
@@ -133,6 +139,17 @@ class ContainerRunner:
                     f"{self.worker.pod['metadata']['name']}_{self.worker.namespace}({self.worker.uid})",
                 )
                 await self.worker.sleep(delay)
+
+    def spec_updated(self, spec: Obj) -> None:
+        """A new version of this container's spec: a changed image restarts the container
+        (``Container x definition changed, will be restarted``), as the kubelet does."""
+        if spec.get("image") == self.spec.get("image"):
+            return
+        self.spec = spec
+        if self.container is not None and self.container.running and not self.stopping:
+            self.definition_changed = True
+            self.event(NORMAL, "Killing", f"Container {self.name} definition changed, will be restarted")
+            asyncio.get_running_loop().create_task(self.stop_process())
 
     def current_spec(self) -> Obj:
         """This container's spec in the newest version of the pod (a pod's image may change)."""

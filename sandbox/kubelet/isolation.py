@@ -248,7 +248,9 @@ def sandbox_argv(
         plus = ",".join(f"+{c}" for c in caps)
         argv += ["--", setpriv_path(), "--reuid", str(identity.uid), "--regid", str(identity.gid),
                  *_groups(identity), f"--inh-caps=-all,{plus}", f"--ambient-caps={plus}",
-                 f"--bounding-set=-all,{plus}", "--no-new-privs", "--"]
+                 # Changing the uid clears the parent-death signal bwrap set: set it again, so the
+                 # container dies with its bwrap whoever kills that.
+                 f"--bounding-set=-all,{plus}", "--no-new-privs", "--pdeathsig", "SIGKILL", "--"]
     else:
         argv += ["--"]
     return argv + command

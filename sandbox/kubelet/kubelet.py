@@ -223,6 +223,10 @@ class PodWorker:
         self.pod = pod
         if _foreign_conditions(pod) != before:
             self.changed()
+        specs = {c.get("name"): c for c in pod["spec"].get("containers") or []}
+        for runner in self.runners:
+            if runner.name in specs:
+                runner.spec_updated(specs[runner.name])
         if pod["metadata"].get("deletionTimestamp") and not self.terminating:
             self.terminating = True
             self._wake.set()

@@ -56,6 +56,9 @@ class Container:
 
     async def _wait(self) -> int:
         code = await self.proc.wait()
+        # bwrap is gone (however it died): nothing of the container may outlive it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.init_pid, signal.SIGKILL)
         if code < 0:
             code = 128 - code
         if code > 128 and code - 128 in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):

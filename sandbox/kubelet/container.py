@@ -232,7 +232,7 @@ class ContainerRunner:
         if not argv:
             return self._start_failed("failed to create containerd task: failed to create shim task: OCI "
                                       "runtime create failed: no command specified: unknown")
-        mounts = w.pod_mounts(image)
+        mounts = w.pod_mounts(image, self.spec)
         missing = command_missing(argv[0], image, self.env.get("PATH", ""), mounts)
         if missing:
             return self._start_failed(

@@ -56,8 +56,9 @@ from sandbox.kubelet.metrics import ContainerRef, MetricsCollector
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
 from sandbox.kubelet.nodestatus import NodeAgent
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
+from sandbox.kubelet.volumes import MountError, PodVolumes
 from sandbox.meta import now_iso
-from sandbox.record import NORMAL, EventRecorder
+from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class PodWorker:
             if c.get("type") in KUBELET_CONDITIONS
         }
         self.task: asyncio.Task | None = None
+        self.volumes = PodVolumes(self.runtime_dir)
         self.runner_tasks: list[asyncio.Task] = []
         self._writer: asyncio.Task | None = None
 
@@ -208,13 +210,40 @@ class PodWorker:
                 handle.write(text)
                 handle.truncate()
 
-    def pod_mounts(self, image: Image) -> list[Mount]:
-        """What the kubelet mounts into each of the pod's containers."""
+    def pod_mounts(self, image: Image, container: Obj) -> list[Mount]:
+        """What the kubelet mounts into a container: its /etc files, then its volumeMounts."""
         etc = self.runtime_dir / "etc"
         names = ["hosts", "hostname", "resolv.conf"]
         if image.base == "scratch":
             names += ["passwd", "group"]
-        return [Mount(str(etc / name), f"/etc/{name}") for name in names]
+        own = [Mount(str(etc / name), f"/etc/{name}") for name in names]
+        return own + self.volumes.mounts(self.pod, container)
+
+    async def set_up_volumes(self) -> bool:
+        """Set up the pod's volumes before any container starts, retrying while one cannot be
+        (FailedMount, the pod stays ContainerCreating); False when the pod stopped first."""
+        failures = 0
+        while not (self.terminating or self.kubelet.shutting_down):
+            try:
+                self.volumes.set_up(
+                    self.pod, self.kubelet.lookup, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip
+                )
+                return True
+            except MountError as exc:
+                self.kubelet.recorder.event(self.pod, WARNING, "FailedMount", str(exc))
+            except OSError as exc:
+                message = f"MountVolume.SetUp failed: {exc}"
+                self.kubelet.recorder.event(self.pod, WARNING, "FailedMount", message)
+            failures += 1
+            await self.sleep(min(2.0 * 2 ** (failures - 1), 60.0))
+        return False
+
+    def refresh_volumes(self) -> None:
+        """A ConfigMap or Secret changed: the pod's mounted copies follow (the kubelet's sync)."""
+        if self.pod_ip and self.volumes.root.exists():
+            self.volumes.refresh(
+                self.pod, self.kubelet.lookup, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip
+            )
 
     def update(self, pod: Obj) -> None:
         """A newer version of the pod arrived from the informer; a change of the conditions
@@ -264,6 +293,10 @@ class PodWorker:
             self.write_pod_files()
             self.start_time = self.start_time or now_iso()
             self.changed()
+            if not await self.set_up_volumes():
+                await self._wake.wait()
+                await self._terminate([])
+                return
             runners = [asyncio.get_running_loop().create_task(r.run()) for r in self.runners]
             self.runner_tasks = runners
             terminate = asyncio.ensure_future(self._wake.wait())
@@ -413,6 +446,9 @@ class Kubelet:
         self.service_informer: Informer = informers.informer(SERVICES)
         self.configmap_informer: Informer = informers.informer(CONFIGMAPS)
         self.secret_informer: Informer = informers.informer(SECRETS)
+        self.configmap_informer.add_handler(self._on_config)
+        self.secret_informer.add_handler(self._on_config)
+        self._volume_refresh: asyncio.TimerHandle | None = None
         self.workers: dict[str, PodWorker] = {}
         self.pod_informer.add_handler(self._on_pod)
         self.service_informer.add_handler(self._on_service)
@@ -460,6 +496,17 @@ class Kubelet:
         """A ConfigMap or Secret the pod refers to, from the informer caches."""
         informer = self.configmap_informer if kind == "ConfigMap" else self.secret_informer
         return informer.get(f"{namespace}/{name}")
+
+    def _on_config(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A ConfigMap or Secret changed: mounted volumes follow within a second (coalesced)."""
+        if self._volume_refresh is None:
+            self._volume_refresh = asyncio.get_running_loop().call_later(0.5, self._refresh_volumes)
+
+    def _refresh_volumes(self) -> None:
+        self._volume_refresh = None
+        for worker in list(self.workers.values()):
+            if (worker.pod.get("spec") or {}).get("volumes"):
+                worker.refresh_volumes()
 
     def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A Service came, went or changed: every pod's /etc/hosts follows (coalesced)."""

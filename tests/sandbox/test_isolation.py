@@ -224,3 +224,77 @@ def test_service_discovery_env_hosts_and_config_from_a_config_map(kube_ns: tuple
     kube.run("-n", ns, "create", "configmap", "gone", "--from-literal=x=1")
     wait_until(lambda: kube.get("-n", ns, "pod", "nocm")["status"].get("phase") == "Succeeded",
                timeout=90, what="the pod to run once its ConfigMap exists")
+
+
+def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_ns: tuple[Kube, str]) -> None:
+    """configMap (items, defaultMode, subPath), secret, emptyDir shared by two containers,
+    downwardAPI and projected volumes; a changed ConfigMap shows in the mounted file within
+    seconds; a missing ConfigMap is a FailedMount with the kubelet's message."""
+    kube, ns = kube_ns
+    kube.run("-n", ns, "create", "configmap", "app", "--from-literal=greeting=hello",
+             "--from-literal=mode=demo")
+    kube.run("-n", ns, "create", "secret", "generic", "creds", "--from-literal=password=s3cret")
+    script = """
+        echo "GREETING $(cat /config/greeting.txt)"; echo "MODE $(cat /mode)"
+        echo "PASSWORD $(cat /secret/password)"; echo "PERM $(stat -c %a /config/greeting.txt)"
+        echo "LABELS $(cat /info/labels)"; echo "PROJECTED $(cat /all/password) $(cat /all/greeting)"
+        touch /config/x 2>/dev/null && echo WRITABLE-CONFIG
+        while [ ! -f /shared/from-writer ]; do sleep 0.2; done; echo "SHARED $(cat /shared/from-writer)"
+        while true; do echo "NOW $(cat /config/greeting.txt)"; sleep 0.5; done"""
+    pod = {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "vols", "namespace": ns, "labels": {"app": "vols"}},
+        "spec": {
+            "volumes": [
+                {"name": "config", "configMap": {"name": "app", "defaultMode": 0o600,
+                                                 "items": [{"key": "greeting", "path": "greeting.txt"}]}},
+                {"name": "whole", "configMap": {"name": "app"}},
+                {"name": "secret", "secret": {"secretName": "creds"}},
+                {"name": "shared", "emptyDir": {}},
+                {"name": "info", "downwardAPI": {"items": [{"path": "labels",
+                                                            "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+                {"name": "all", "projected": {"sources": [{"secret": {"name": "creds"}},
+                                                          {"configMap": {"name": "app"}}]}},
+            ],
+            "containers": [
+                {"name": "reader", "image": "busybox", "command": ["sh", "-c", script],
+                 "securityContext": {"runAsUser": 0},
+                 "volumeMounts": [{"name": "config", "mountPath": "/config"},
+                                  {"name": "whole", "mountPath": "/mode", "subPath": "mode"},
+                                  {"name": "secret", "mountPath": "/secret"},
+                                  {"name": "shared", "mountPath": "/shared"},
+                                  {"name": "info", "mountPath": "/info"},
+                                  {"name": "all", "mountPath": "/all"}]},
+                {"name": "writer", "image": "busybox",
+                 "command": ["sh", "-c", "echo written > /data/from-writer; sleep 3600"],
+                 "volumeMounts": [{"name": "shared", "mountPath": "/data"}]},
+            ],
+        },
+    }
+    kube.run("apply", "-f", "-", stdin=json.dumps(pod))
+
+    def logs() -> str:
+        return kube.run("-n", ns, "logs", "vols", "-c", "reader", check=False)
+
+    wait_until(lambda: "NOW hello" in logs(), timeout=90, what="the reader's output")
+    out = logs()
+    for line in ("GREETING hello", "MODE demo", "PASSWORD s3cret", "PERM 600", 'LABELS app="vols"',
+                 "PROJECTED s3cret hello", "SHARED written"):
+        assert line in out, out
+    assert "WRITABLE-CONFIG" not in out
+    kube.run("-n", ns, "patch", "configmap", "app", "-p", json.dumps({"data": {"greeting": "bonjour"}}))
+    wait_until(lambda: "NOW bonjour" in logs(), timeout=30, what="the updated ConfigMap in the volume")
+
+    missing = json.loads(pod_doc("nomount", ns, "busybox", ["true"]))
+    missing["spec"]["volumes"] = [{"name": "config", "configMap": {"name": "gone"}}]
+    missing["spec"]["containers"][0]["volumeMounts"] = [{"name": "config", "mountPath": "/config"}]
+    kube.run("apply", "-f", "-", stdin=json.dumps(missing))
+
+    def failed_mount() -> list[str]:
+        events = json.loads(kube.run("-n", ns, "get", "events", "--field-selector",
+                                     "involvedObject.name=nomount", "-o", "json"))["items"]
+        return [e["message"] for e in events if e["reason"] == "FailedMount"]
+
+    assert wait_until(failed_mount, what="FailedMount")[0] == (
+        'MountVolume.SetUp failed for volume "config" : configmap "gone" not found')
+    assert "ContainerCreating" in kube.run("-n", ns, "get", "pod", "nomount")

@@ -18,35 +18,35 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 	$(PIP) install -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime-installed
 
-# Debian packages the sandbox's containers need: bubblewrap isolates every container; busybox-static
-# and nginx are the tutorial images. Installed only when missing and possible; nginx's service is
-# never started by the install (a policy-rc.d stops it, as in a container build).
-sandbox-deps:
-	@missing=""; command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
-	[ -x /bin/busybox ] || missing="$$missing busybox-static"; \
-	[ -x /usr/sbin/nginx ] || missing="$$missing nginx"; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's$$missing for the sandbox ..."; \
-	    if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; \
-	      chmod 755 /usr/sbin/policy-rc.d; added=1; fi; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	    status=$$?; [ -n "$$added" ] && rm -f /usr/sbin/policy-rc.d; exit $$status; \
-	  else \
-	    echo "missing Debian packages:$$missing (need root and apt-get to install them); the sandbox needs bubblewrap"; \
-	  fi; \
-	fi
+# Debian packages, as command:package pairs: installed with apt-get only when a command is
+# missing (and only where possible: root with apt-get). Add a pair to extend the list.
+SYSTEM_DEPS := chromium:chromium
+# The sandbox's containers: bubblewrap isolates each one; busybox-static and nginx are tutorial images.
+SANDBOX_DEPS := bwrap:bubblewrap busybox:busybox-static nginx:nginx
+BENCH_DEPS := wrk:wrk hey:hey haproxy:haproxy
 
-# Debian packages the browser tests need (chromium); installed only when missing and possible.
+# $(call apt_install,PAIRS,WHAT): install the packages of PAIRS whose commands are missing.
+define apt_install
+@missing=""; for pair in $(1); do command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+if [ -n "$$missing" ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+    echo "Installing Debian's$$missing for $(2) ..."; \
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+  else \
+    echo "Debian's$$missing missing and cannot be installed here (need root and apt-get); $(2) will fail"; \
+  fi; \
+fi
+endef
+
+# nginx's package would start its service: a policy-rc.d (as in a container build) prevents it.
+sandbox-deps:
+	@[ -e /usr/sbin/policy-rc.d ] || [ "$$(id -u)" != 0 ] || { printf '#!/bin/sh\nexit 101\n' \
+	  > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && touch $(VENV)/.policy-rc-added; }
+	$(call apt_install,$(SANDBOX_DEPS),the sandbox)
+	@[ ! -e $(VENV)/.policy-rc-added ] || rm -f /usr/sbin/policy-rc.d $(VENV)/.policy-rc-added
+
 system-deps: sandbox-deps
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "Installing Debian's chromium for the browser tests ..."; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else \
-	    echo "chromium is missing and cannot be installed here (need root and apt-get); browser tests will fail"; \
-	  fi; \
-	fi
+	$(call apt_install,$(SYSTEM_DEPS),the tests)
 
 demo: $(VENV)/.runtime-installed sandbox-deps
 	$(PY) manage.py demo $(if $(KUBECONFIG),--kubeconfig "$(KUBECONFIG)") $(if $(CONTEXT),--context "$(CONTEXT)")
@@ -61,9 +61,8 @@ test: $(VENV)/.dev-installed system-deps lint
 
 # Benchmarks print figures; they need Debian's wrk, hey and haproxy for comparisons.
 bench: $(VENV)/.dev-installed
-	@for tool in wrk hey haproxy; do command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
-	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; fi
+	$(call apt_install,$(BENCH_DEPS),the benchmarks)
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .sandbox .pytest_cache .ruff_cache .mypy_cache test-artifacts

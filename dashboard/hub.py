@@ -75,7 +75,14 @@ from django.conf import settings
 
 # Imported here, not on first use: the client's API classes take seconds to import (pydantic
 # models), which would otherwise land on the first page load instead of on server start.
-from kubernetes.client import AppsV1Api, CoreV1Api, DiscoveryV1Api, VersionApi
+from kubernetes.client import (
+    AppsV1Api,
+    AutoscalingV2Api,
+    CoreV1Api,
+    DiscoveryV1Api,
+    NetworkingV1Api,
+    VersionApi,
+)
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
@@ -87,7 +94,10 @@ log = logging.getLogger(__name__)
 VIEW_GROUP = "lbdemo.view"
 CLUSTER_GROUP = "lbdemo.cluster"
 
-KINDS = ("Pod", "ReplicaSet", "Deployment", "EndpointSlice", "Service", "Event", "Node")
+KINDS = ("Pod", "ReplicaSet", "Deployment", "EndpointSlice", "Service", "Event", "Node", "Ingress",
+         "HorizontalPodAutoscaler")
+# Kinds beyond the seed's: a cluster (or a Role) without them shows none, like a forbidden kind.
+OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler")
 # Items per LIST page (client-go's reflector default).
 PAGE_SIZE = 500
 # (connect, read) seconds for the monitor's probe of a silent API server.
@@ -239,6 +249,11 @@ class Hub:
                 resource_version = None
                 self._stop.wait(self.forbidden_retry)
             except KindNotServed:
+                if kind in OPTIONAL_KINDS:
+                    self._post(self._on_forbidden, kind)
+                    resource_version = None
+                    self._stop.wait(self.forbidden_retry)
+                    continue
                 if kind != "EndpointSlice":
                     raise
                 log.info("the cluster serves no EndpointSlices; watching core/v1 Endpoints instead")
@@ -401,6 +416,7 @@ class KubeSource:
         if api is None:
             api = self._local.api = self._factory()
         core, apps, discovery = CoreV1Api(api), AppsV1Api(api), DiscoveryV1Api(api)
+        networking, autoscaling = NetworkingV1Api(api), AutoscalingV2Api(api)
         ns = self.namespace
         calls: dict[str, Callable[..., Any]] = {
             "Pod": lambda **kw: core.list_namespaced_pod(ns, **kw),
@@ -411,6 +427,9 @@ class KubeSource:
             "Service": lambda **kw: core.list_namespaced_service(ns, **kw),
             "Event": lambda **kw: core.list_namespaced_event(ns, **kw),
             "Node": lambda **kw: core.list_node(**kw),
+            "Ingress": lambda **kw: networking.list_namespaced_ingress(ns, **kw),
+            "HorizontalPodAutoscaler":
+                lambda **kw: autoscaling.list_namespaced_horizontal_pod_autoscaler(ns, **kw),
         }
         return calls[kind]
 

@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.template.loader import render_to_string
 
-from dashboard import objects, presenters, topology
+from dashboard import beyond, objects, presenters, topology
 from dashboard.cache import Change, ClusterCache
 from dashboard.objects import Selector
 from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
@@ -65,6 +65,13 @@ def section_fragments(view: ClusterView) -> list[Fragment]:
         oob("_events.html", events=view.events),
         oob("_timeline.html", timeline=view.timeline),
     ]
+
+
+def beyond_fragments(ingresses: list[dict[str, Any]], hpas: list[dict[str, Any]],
+                     events: list[dict[str, Any]], *, now: datetime) -> list[Fragment]:
+    """The Ingress and autoscaling panels (dashboard.beyond)."""
+    return [oob("_ingresses.html", ingresses=beyond.ingress_views(ingresses, now=now)),
+            oob("_hpas.html", hpas=beyond.hpa_views(hpas, events, now=now))]
 
 
 def status_fragment(*, seq: int, pod_count: int, synced: bool) -> Fragment:
@@ -106,7 +113,9 @@ class FrameBuilder:
                                        synced=synced)
         self._remember(view)
         self.selector = presenters.effective_selector(objects.get("Service", []), self.scope)
-        return seq, [*section_fragments(view), topology_fragment(self._topology().snapshot(cache))]
+        extra = beyond_fragments(objects.get("Ingress", []), objects.get("HorizontalPodAutoscaler", []),
+                                 objects.get("Event", []), now=now)
+        return seq, [*section_fragments(view), *extra, topology_fragment(self._topology().snapshot(cache))]
 
     def _topology(self) -> TopologyStream:
         """This page's topology stream (dashboard.topology), created on first use."""
@@ -148,6 +157,11 @@ class FrameBuilder:
         if kinds & ({"Pod", "Node", "Service"} | ENDPOINT_KINDS):
             out.extend(self._pod_fragments(changes, cache, kinds, now=now))
             out.append(oob("_timeline.html", timeline=presenters.healing_views(timeline)))
+        if "Ingress" in kinds:
+            out.append(oob("_ingresses.html", ingresses=beyond.ingress_views(cache.list("Ingress"), now=now)))
+        if "HorizontalPodAutoscaler" in kinds or ("Event" in kinds and cache.list("HorizontalPodAutoscaler")):
+            out.append(oob("_hpas.html", hpas=beyond.hpa_views(cache.list("HorizontalPodAutoscaler"),
+                                                               cache.list("Event"), now=now)))
         patch = self._topology().delta(cache, kinds)
         if patch is not None:
             out.append(topology_fragment(patch))

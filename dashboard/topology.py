@@ -249,10 +249,13 @@ def _ingresses(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> No
                 hosts.append(str(rule["host"]))
             backends.extend(path.get("backend") or {} for path in (rule.get("http") or {}).get("paths") or [])
         targets = {str((b.get("service") or {}).get("name") or "") for b in backends} - {""}
-        address = [
-            str(i.get("ip") or i.get("hostname") or "")
-            for i in ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        ]
+        address = []
+        for entry in ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+            host = str(entry.get("ip") or entry.get("hostname") or "")
+            ports = [
+                int(p["port"]) for p in entry.get("ports") or [] if p.get("port") and int(p["port"]) != 80
+            ]
+            address.append(f"{host}:{ports[0]}" if host and ports else host)
         iid = node_id("Ingress", _name(ingress))
         parts.add(
             {

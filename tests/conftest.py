@@ -5,7 +5,8 @@ Booting a sandbox costs seconds of both cores, so tests share one where they can
 - ``sample_namespace``: a fresh namespace of that shared sandbox holding the sample app
   (k8s/backend.yaml and k8s/frontend.yaml), deleted afterwards: for tests that change the app
   (scale it, kill its pods, roll it out) but not the cluster;
-- ``sandbox_factory`` / ``lab_factory``: fresh private sandboxes (and dashboards), only for tests
+- ``sample_lab``: the dashboard on such a namespace;
+- ``sandbox_factory`` (``start_lab`` with a dashboard): fresh private sandboxes, only for tests
   that stop, restart or break the cluster itself.
 The run's summary says how many sandboxes this process booted.
 
@@ -100,15 +101,27 @@ def sample_app_for_a_namespace() -> str:
     return yaml.safe_dump_all(docs)
 
 
+def create_sample_namespace(box: Sandbox) -> str:
+    """Create a fresh namespace in ``box`` with the sample app applied into it; return its name.
+    The pods are created, not yet Ready."""
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    box.kubectl("create", "namespace", name)
+    box.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    return name
+
+
+def delete_namespace(box: Sandbox, name: str) -> None:
+    """Delete a namespace and everything in it (the garbage collector finishes in the background)."""
+    box.kubectl("delete", "namespace", name, "--wait=false")
+
+
 @pytest.fixture
 def sample_namespace(sandbox: Sandbox) -> Iterator[str]:
     """A fresh namespace in the shared sandbox with the sample app applied into it; deleted (with
     everything in it) when the test ends. The pods are created, not yet Ready."""
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    sandbox.kubectl("create", "namespace", name)
-    sandbox.kubectl("apply", "-n", name, "-f", "-", stdin=sample_app_for_a_namespace())
+    name = create_sample_namespace(sandbox)
     yield name
-    sandbox.kubectl("delete", "namespace", name, "--wait=false")
+    delete_namespace(sandbox, name)
 
 
 class BackgroundStops:
@@ -225,21 +238,6 @@ def sample_lab(tmp_path: Path, sandbox: Sandbox, sample_namespace: str) -> Itera
     running = start_lab(tmp_path / "lab" / "state", sandbox=sandbox, namespace=sample_namespace)
     yield running
     running.stop()
-
-
-@pytest.fixture
-def lab_factory(tmp_path: Path, background_stops: BackgroundStops) -> Iterator[Callable[..., RunningLab]]:
-    """Start private labs (sandbox + dashboard) for one test; all stop when it ends."""
-    started: list[RunningLab] = []
-
-    def make(**kwargs: object) -> RunningLab:
-        running = start_lab(tmp_path / f"lab-{len(started)}" / "state", **kwargs)  # type: ignore[arg-type]
-        started.append(running)
-        return running
-
-    yield make
-    for running in started:
-        background_stops.stop(running.stop)
 
 
 SANDBOX_BOOTS: list[str] = []

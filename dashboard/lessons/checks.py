@@ -147,7 +147,7 @@ def kills(ctx: Context) -> list[Kill]:
             and p.uid not in taken
             and p.owner.steps
             and p.owner.steps[0][1] == owner
-            and at - 0.5 <= p.created <= at + 60
+            and at <= p.created <= at + 60
             and history.replicas.at(p.created, -1) == replicas
         ]
         replacement = min(candidates, key=lambda p: p.created, default=None)
@@ -325,7 +325,7 @@ def replacement_of_relabelled(ctx: Context, relabel: Relabel) -> PodTrack | None
             if p.uid != relabel.pod.uid
             and p.owner.steps
             and p.owner.steps[0][1] == relabel.owner
-            and p.created >= relabel.at - 0.5
+            and p.created >= relabel.at
         ),
         key=lambda p: p.created,
         default=None,
@@ -368,9 +368,10 @@ def orphan_keeps_running(ctx: Context) -> Verdict | None:
 
 # --- 4. only Ready pods get traffic -------------------------------------------------------------
 def starting_pod_no_traffic(ctx: Context) -> Verdict | None:
-    """A pod that started during a run got no request until it was a ready endpoint."""
+    """A pod that started during a run of new connections got no request until it was a ready
+    endpoint (with keep-alive it would get none either way: no evidence of readiness)."""
     for run in runs_through(ctx):
-        if run.ok < MIN_REQUESTS:
+        if run.ok < MIN_REQUESTS or run.mode != "new-conn":
             continue
         for track in ctx.history.backend_pods():
             if track.created <= run.started:
@@ -684,7 +685,8 @@ def endpoints_not_ready(ctx: Context) -> Verdict | None:
 
 
 def rolled_back(ctx: Context) -> Verdict | None:
-    """The broken rollout is undone: back to a working template, every pod Ready."""
+    """The broken rollout is undone: back to the working template, the broken pods gone, every
+    pod Ready."""
     stuck = stuck_pods(ctx)
     if not stuck:
         return None
@@ -694,14 +696,20 @@ def rolled_back(ctx: Context) -> Verdict | None:
     for t, value in history.template.steps:
         if t <= broke or value != good:
             continue
-        replicas = history.replicas.at(t, 0)
-        done = reached(history, replicas, t)
-        gone = all(s.terminating is not None for s in stuck)
-        if done is not None and gone:
-            return passed(
-                f"rolled back to the previous template: {replicas}/{replicas} ready and "
-                f"{plural(len(stuck), 'broken pod')} removed {done - t:.1f} s after the undo"
-            )
+        removed = [s.terminating for s in stuck]
+        if any(at is None for at in removed):
+            return None
+        cleared = max(at for at in removed if at is not None)
+        replicas = history.replicas.at(cleared, 0)
+        done = reached(history, replicas, cleared)
+        if done is None:
+            continue
+        fewest = history.min_ready_endpoints(broke, done)
+        return passed(
+            f"rolled back to the previous template: {plural(len(stuck), 'broken pod')} removed "
+            f"{max(0.0, cleared - t):.1f} s after the undo, {replicas}/{replicas} ready; the Service "
+            f"never had fewer than {plural(fewest, 'ready endpoint')}"
+        )
     return None
 
 

@@ -27,7 +27,17 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from dashboard.cache import Change, ClusterCache, Obj
-from dashboard.objects import controller_uid, endpoint_states, labels, pod_ready, pod_status
+from dashboard.objects import (
+    controller_uid,
+    endpoint_states,
+    labels,
+    metadata,
+    name,
+    parse_time,
+    pod_ready,
+    pod_status,
+    uid,
+)
 from dashboard.presenters import Scope, first_image
 
 T = TypeVar("T")
@@ -163,13 +173,21 @@ class ClusterHistory:
             listener()
 
     def seed(self, cache: ClusterCache, now: float) -> None:
-        """Record the cache's present state (the history starts when the lessons do)."""
+        """Record the cache's present state (the history starts when the lessons do). The pods
+        already there were not seen being created: their creation time is their
+        creationTimestamp (whole seconds, and never later than ``now``), so none of them can pass
+        for a pod created during a lesson."""
         changes = [
             Change(0, kind, "ADDED", name, obj, now)
             for kind, objects in cache.objects.items()
             for name, obj in objects.items()
         ]
         self.observe(changes, cache)
+        for pod in cache.list("Pod"):
+            track = self.pods.get(uid(pod) or name(pod))
+            created = parse_time(metadata(pod).get("creationTimestamp"))
+            if track is not None:
+                track.created = min(now - 1.0, created.timestamp() if created else now - 1.0)
 
     def _pod(self, change: Change) -> None:
         pod, t = change.obj, change.observed
@@ -247,12 +265,13 @@ class ClusterHistory:
                 track.endpoint.record(t, states.get(track.name, "none") if track.deleted is None else "none")
 
     def _forget(self, now: float) -> None:
-        for uid in [
-            uid
-            for uid, track in self.pods.items()
+        gone = [
+            key
+            for key, track in self.pods.items()
             if track.deleted is not None and now - track.deleted > self.keep_seconds
-        ]:
-            del self.pods[uid]
+        ]
+        for key in gone:
+            del self.pods[key]
 
     # --- questions the checks ask ----------------------------------------------------------------
     def backend_pods(self) -> list[PodTrack]:

@@ -147,7 +147,6 @@ class _HttpConnection(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self._head: tuple[int, bytes, bytes, bool] | None = None  # status, pod, ip, close
         self._length = -1  # -1 until headers; -2 chunked; -3 until close
-        self._received_any = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Called once connected."""
@@ -157,7 +156,6 @@ class _HttpConnection(asyncio.Protocol):
         """Called with response bytes; completes the waiting request when a response is whole."""
         self.buf += data
         if self.waiter is not None:
-            self._received_any = True
             self._parse()
         elif len(self.buf) > MAX_HEAD:
             self._abort()
@@ -174,7 +172,6 @@ class _HttpConnection(asyncio.Protocol):
     def request(self, raw: bytes) -> asyncio.Future:
         """Send one request; the future resolves to (status, pod, pod_ip, server_closes)."""
         waiter = self.waiter = self.loop.create_future()
-        self._received_any = False
         self.sent += 1
         self.timer = self.loop.call_later(self.timeout, self._timed_out)
         assert self.transport is not None

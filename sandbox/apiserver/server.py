@@ -1,7 +1,8 @@
 """The sandbox's HTTP API server: Kubernetes' REST API over aiohttp on 127.0.0.1.
 
 This module owns HTTP concerns only: routing `/api/v1/...` and `/apis/<group>/<version>/...`
-paths to resources (`resources.py`), bearer-token authentication (401), content negotiation
+paths to resources (`resources.py`), bearer-token authentication (401, `auth.py`), RBAC
+authorization (403, `rbac.py`), content negotiation
 (JSON, YAML, `as=Table`, `as=PartialObjectMetadata`; 406/415 for what it cannot speak),
 request body limits (413 above 3 MiB), the watch stream (one JSON event per line, never a
 blank line; bookmarks; watch-list), the generic `status` and `scale` subresources (a kind's
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, protobuf, tables
+from . import discovery, errors, openapi, protobuf, rbac, tables
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
@@ -37,6 +38,7 @@ from .errors import ApiError
 from .gc import GarbageCollector
 from .query import flag as _bool
 from .query import integer as _int
+from .rbac import Authorizer
 from .registry import FIELD_VALIDATION, Registry
 from .resources import Resource, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
@@ -222,6 +224,7 @@ class ApiServer:
         self.registry = Registry(self.store)
         self.issuer = TokenIssuer(state_dir)
         self.authenticator = Authenticator(admin_token=token, issuer=self.issuer, store=self.store)
+        self.authorizer = Authorizer(self.store)
         self.gc = GarbageCollector(self.registry)
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
@@ -262,6 +265,7 @@ class ApiServer:
             if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
                 return self._public(path)
             self._authenticate(request)
+            self._authorize(request, path)
             return await self._dispatch(request, path)
         except ApiError as exc:
             return status_response(exc)
@@ -282,6 +286,14 @@ class ApiServer:
     def _authenticate(self, request: web.Request) -> None:
         """Who is asking (`request[USER]`, see `auth.py`); 401 for a missing or unknown token."""
         request[USER] = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+
+    def _authorize(self, request: web.Request, path: str) -> None:
+        """403 unless RBAC allows the request (see `rbac.py`; the admin is a superuser)."""
+        user = request[USER]
+        attrs = rbac.request_attributes(request.method, path, request.query)
+        allowed, _ = self.authorizer.authorize(user, attrs)
+        if not allowed:
+            raise rbac.forbidden(user, attrs)
 
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         """Route to discovery, OpenAPI or a resource handler."""

@@ -150,12 +150,12 @@ def field_value(obj: dict, path: str) -> str:
 class Strategy:
     """How one kind behaves; every hook has the generic behaviour, a kind overrides what differs.
 
-    Class attributes: `resource` (the discovery entry), `name_rule` (the format of
-    metadata.name: "subdomain", "label" or "dns1035"), `reset_status_on_create` (a create
-    ignores the status it is sent), `return_deleted_object` (DELETE answers with the object
-    instead of a Status), `graceful_deletion` (deletion waits `grace_period` seconds for a
-    confirmation) and `deletion_always_pending` (deletion always goes through a terminating
-    phase, like a namespace's)."""
+    Class attributes: `resource` (the discovery entry); `name_rule` (the format of
+    metadata.name: "subdomain", "label", "dns1035", or "path" for RBAC names);
+    `reset_status_on_create` (a create ignores the status it is sent); `return_deleted_object`
+    (DELETE answers with the object instead of a Status); `graceful_deletion` (deletion waits
+    `grace_period` seconds for a confirmation); `deletion_always_pending` (deletion always
+    goes through a terminating phase, like a namespace's)."""
 
     resource: ClassVar[Resource]
     # A kind computed per request instead of stored (metrics.k8s.io): an async method

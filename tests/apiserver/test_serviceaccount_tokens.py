@@ -2,7 +2,8 @@
 `kubectl create token` (TokenRequest) issues a signed JWT the API server accepts as
 `system:serviceaccount:<ns>:<name>` (`kubectl auth whoami`), with audiences, expiry and
 object binding honoured; the `kubernetes` Service in `default` reaches the API through the
-Service proxy, so an in-cluster client (`load_incluster_config`) works with the token."""
+Service proxy, so an in-cluster client (`load_incluster_config`) works with the token and the
+RBAC its ServiceAccount is granted."""
 
 from __future__ import annotations
 
@@ -119,6 +120,10 @@ def test_kubernetes_service_reaches_the_api_for_in_cluster_clients(sandbox: Sand
     slices = json.loads(kubectl(sandbox, "get", "endpointslices", "kubernetes", "-n", "default", "-o",
                                 "json").stdout)
     assert slices["endpoints"] == [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}]
+    kubectl(sandbox, "create", "rolebinding", "default-view", "-n", namespace, "--clusterrole=view",
+            f"--serviceaccount={namespace}:default")
+    kubectl(sandbox, "run", "sleeper", "-n", namespace, "--image=lb-demo", "--overrides",
+            '{"spec": {"nodeName": "ghost-node"}}')
     token_file, ca_file = tmp_path / "token", tmp_path / "ca.crt"
     token_file.write_text(kubectl(sandbox, "create", "token", "default", "-n", namespace).stdout.strip())
     ca_file.write_bytes((sandbox.state_dir / "ca.crt").read_bytes())
@@ -130,7 +135,7 @@ def test_kubernetes_service_reaches_the_api_for_in_cluster_clients(sandbox: Sand
 
     def listed() -> bool:
         try:
-            return api.list_namespaced_service_account(namespace).items[0].metadata.name == "default"
+            return [p.metadata.name for p in api.list_namespaced_pod(namespace).items] == ["sleeper"]
         except Exception:  # the proxy opens its listener a moment after the endpoints appear
             return False
 

@@ -224,7 +224,9 @@ def test_ingress_and_hpa_nodes_when_those_objects_exist() -> None:
                 }
             ],
         },
-        "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}},
+        "status": {
+            "loadBalancer": {"ingress": [{"ip": "127.0.0.1", "ports": [{"port": 8080, "protocol": "TCP"}]}]}
+        },
     }
     hpa = {
         "metadata": {"name": "backend", "resourceVersion": "1"},
@@ -259,7 +261,7 @@ def test_ingress_and_hpa_nodes_when_those_objects_exist() -> None:
     )
     assert (graph.nodes["Ingress/web"]["hosts"], graph.nodes["Ingress/web"]["address"]) == (
         "lb.local",
-        "127.0.0.1",
+        "127.0.0.1:8080",
     )
     plain = topology.topology_graph(objects(), scope=SCOPE)
     assert not [n for n in plain.nodes.values() if n["kind"] in {"Ingress", "HorizontalPodAutoscaler"}]

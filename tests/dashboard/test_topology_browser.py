@@ -21,7 +21,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests import polling
-from tests.conftest import KUBECTL, REPO, RunningLab, start_lab
+from tests.conftest import (
+    KUBECTL,
+    REPO,
+    RunningLab,
+    Sandbox,
+    create_sample_namespace,
+    delete_namespace,
+    start_lab,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -31,13 +39,17 @@ wait_for = functools.partial(polling.wait_until, timeout=SLOW / 1000, interval=0
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    """A sandbox and the dashboard as `make demo` starts them, logged in by an operator token."""
+def lab(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> Iterator[RunningLab]:
+    """The dashboard as `make demo` starts it, logged in by an operator token, on a fresh sample
+    namespace of the shared sandbox (the module changes the app, never the cluster)."""
+    namespace = create_sample_namespace(sandbox)
     running = start_lab(
-        tmp_path_factory.mktemp("topology-lab") / "state", extra_env={"LBDEMO_TOKEN": "topo-op"}
+        tmp_path_factory.mktemp("topology-lab") / "state", extra_env={"LBDEMO_TOKEN": "topo-op"},
+        sandbox=sandbox, namespace=namespace,
     )
     yield running
     running.stop()
+    delete_namespace(sandbox, namespace)
 
 
 @pytest.fixture
@@ -58,7 +70,7 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
 
 def kubectl(lab: RunningLab, *args: str) -> str:
     result = subprocess.run(
-        [str(KUBECTL), *args],
+        [str(KUBECTL), "--namespace", lab.namespace, *args],
         env=lab.sandbox.kubectl_env(),
         capture_output=True,
         text=True,
@@ -167,11 +179,13 @@ def test_a_rollout_shows_two_replicasets_then_one(page: Page, lab: RunningLab, a
     wait_for(lambda: len(ready_edges(page)) == 3, what="3 ready pods of the new revision")
 
 
-def start_run(page: Page, *, mode: str, conns: int, rps: int, duration: int) -> None:
+def start_run(
+    page: Page, *, mode: str, conns: int, rps: int, duration: int, target: str = "backend-service:80"
+) -> None:
     """Start a traffic run from the traffic panel, as a learner would."""
-    option = "#traffic-target option[value='backend-service:80']"
+    option = f"#traffic-target option[value='{target}']"
     page.wait_for_selector(option, state="attached", timeout=SLOW)
-    page.select_option("#traffic-target", "backend-service:80")
+    page.select_option("#traffic-target", target)
     page.check(f"input[name=mode][value={mode}]")
     page.fill("#traffic-conns", str(conns))
     page.fill("#traffic-rps", str(rps))
@@ -263,3 +277,27 @@ def test_a_relabelled_pod_is_drawn_outside_the_selection(
     wait_for(lambda: len(ready_edges(page)) == 3, what="a replacement selected and ready")
     shot(page, artifacts_dir, "7-relabelled")
     kubectl(lab, "delete", "pod", name, "--wait=false")
+
+
+def test_keepalive_through_the_ingress_ends_at_the_ingress_and_reaches_every_pod(
+    page: Page, artifacts_dir: Path
+) -> None:
+    ingress = "Ingress/backend"  # k8s/ingress.yaml, applied on the sandbox's first boot
+    wait_for(lambda: page.locator(f'#topology [data-id="{ingress}"]').count() == 1, what="the Ingress node")
+    assert page.locator(f'#topology .topo-edge[data-from="{ingress}"][data-to="{SERVICE}"]').count() == 1
+    start_run(page, mode="keepalive", conns=2, rps=60, duration=30, target="ingress/backend")
+    backend = ready_edges(page)
+
+    def traffic() -> tuple[set[str], set[str]]:
+        edges = drawn(page)["edges"]
+        conns = {e["to"] for e in edges if e["state"] == "connection"}
+        flows = {e["to"].split("/", 1)[1] for e in edges if e["state"] == "flow" and e["from"] == SERVICE}
+        return conns, flows
+
+    # the two connections end at the Ingress, which sends each request to any ready pod
+    wait_for(
+        lambda: traffic() == ({ingress}, backend), what="connections to the Ingress and flows to every pod"
+    )
+    assert len([e for e in drawn(page)["edges"] if e["state"] == "connection"]) == 2
+    shot(page, artifacts_dir, "8-through-the-ingress")
+    stop_run(page)

@@ -120,6 +120,21 @@ class Rail:
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         return done.stdout
 
+    def stop_traffic_after(self, requests: int) -> None:
+        """Once the running traffic run has answered ``requests`` more requests, stop it from the
+        traffic panel (a stopped run counts like a finished one; tests need not wait it out)."""
+        panel = self.page.locator("#traffic-panel")
+        expect(panel).to_have_attribute("data-run-state", "running", timeout=SLOW)
+        target = int(panel.get_attribute("data-requests") or 0) + requests
+        deadline = time.monotonic() + SLOW / 1000
+        while int(panel.get_attribute("data-requests") or 0) < target:
+            if panel.get_attribute("data-run-state") != "running":
+                return  # it ended by itself meanwhile
+            assert time.monotonic() < deadline, "the traffic run stalled"
+            time.sleep(0.1)
+        self.page.locator("#traffic-stop").click()
+        expect(panel).not_to_have_attribute("data-run-state", "running", timeout=SLOW)
+
     def wait(self, lesson: str, check: str, state: str = "passed") -> str:
         """Until the check shows ``state``; its figure."""
         expect(self.check(lesson, check)).to_have_attribute("data-state", state, timeout=SLOW)

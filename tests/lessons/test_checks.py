@@ -184,6 +184,8 @@ def test_a_starting_pod_that_answered_while_not_ready_fails_the_readiness_check(
         and "got 2 requests while it was starting" in verdict.figure
     )
     assert checks.starting_pod_no_traffic(rec.ctx(15, 51)) is None, "no run: pending"
+    pinned = run(20, 50, mode="keepalive", pods={"b0": busy, "b1": busy, "b2": busy}, connections=4)
+    assert checks.starting_pod_no_traffic(rec.ctx(15, 51, [pinned])) is None, "keep-alive proves nothing here"
 
 
 def test_the_keepalive_check_fails_on_a_run_of_new_connections() -> None:
@@ -211,3 +213,17 @@ def test_the_frontend_check_needs_a_run_while_the_frontend_pod_was_ready() -> No
     assert checks.frontend_no_traffic(rec.ctx(5, 21, [run(10, 20, pods={"b0": {0: 10}})])) is None, (
         "too small"
     )
+
+
+def test_pods_present_when_the_history_starts_are_never_taken_for_replacements() -> None:
+    """The engine may start (and seed its history from the cache) a moment before a kill: the
+    pods already running then were not created during the lesson."""
+    rec = Recorder()
+    rec.cache.apply("Deployment", "ADDED", deployment(3, 3), observed=0)
+    for i in range(3):
+        obj = pod(f"b{i}", ip=f"10.0.0.{i}", ready=True)
+        obj["metadata"]["creationTimestamp"] = "2026-12-01T09:00:00Z"
+        rec.cache.apply("Pod", "ADDED", obj, observed=0)
+    rec.history.seed(rec.cache, 5_000_000_000.0)
+    rec.at(5_000_000_000.1, "Pod", pod("b0", ip="10.0.0.0", ready=True, deleting=True))
+    assert checks.pod_replaced(rec.ctx(5_000_000_000.0, 5_000_000_001.0)) is None

@@ -350,15 +350,19 @@
       chip.w = CHIP_W; chip.h = CHIP_H;
       pos.set(chip.node.id, chip);
     });
-    // The traffic client, under the Service (or Ingress) it sends to.
+    // The traffic client, under the Service or Ingress it sends to. The run names its target
+    // as the traffic panel's select does: "<service> :<port> …" or "ingress <name> → <service>".
     let client = null;
     if (traffic.running) {
-      const targetName = String(traffic.target || "").split(" ")[0];
-      const target = pos.get("Ingress/" + targetName) || pos.get("Service/" + targetName) ||
+      const words = String(traffic.target || "").split(" ");
+      const viaIngress = words[0] === "ingress";
+      const ingress = viaIngress ? pos.get("Ingress/" + words[1]) : null;
+      const service = pos.get("Service/" + (viaIngress ? words[3] : words[0])) ||
         chips.find((c) => c.node.kind === "Service");
+      const target = ingress || service;
       const node = { id: "Client/client", kind: "Client", name: "client" };
       client = { type: "chip", node, row: "clients", x: target ? target.x : centeredSlotX(0, center),
-        y: rowY.clients, w: CHIP_W, h: CHIP_H, target };
+        y: rowY.clients, w: CHIP_W, h: CHIP_H, target, service, viaIngress };
       pos.set(node.id, client);
     }
     const heightTotal = Math.max(below - ROW_GAP, bandBottom) + MARGIN;
@@ -439,14 +443,17 @@
       case "Deployment": return n.desired + " desired · " + n.current + " current · " + n.ready + " ready";
       case "ReplicaSet": return "rev " + (n.revision || "?") + " · " + n.desired + " desired · " + n.current + " current";
       case "Service": return n.type + " " + (n.clusterIP || "") + " · " + n.ports;
-      case "Ingress": return (n.hosts || "*") + (n.address ? " · " + n.address : "");
+      case "Ingress": return [n.ingressClass, n.hosts && n.hosts !== "*" ? n.hosts : "any host", n.address]
+        .filter(Boolean).join(" · ");
       case "HorizontalPodAutoscaler":
         return "replicas " + n.replicas + " → " + n.desired + " (" + n.min + "–" + n.max + ")" +
           (n.target ? " · cpu " + (n.utilization || "?") + "/" + n.target : "");
       case "Client": {
         if (traffic.mode === "keepalive") {
           const n2 = traffic.connections.length;
-          return "keep-alive · " + n2 + " live connection" + (n2 === 1 ? "" : "s");
+          const ingress = String(traffic.target || "").startsWith("ingress ");
+          return "keep-alive · " + n2 + " live connection" + (n2 === 1 ? "" : "s") +
+            (ingress ? " · " + Math.round(totalRate()) + " req/s" : "");
         }
         return "new connection per request · " + Math.round(totalRate()) + " req/s";
       }
@@ -620,10 +627,23 @@
     });
     if (!L.client) return;
     // Traffic: the client, its connections (keep-alive) or the request flow (new connections).
-    const client = L.client, service = client.target;
+    // Through a Service a keep-alive connection is pinned to one pod; through an Ingress it ends
+    // at the proxy, which balances each request: then, as for new connections, the pods' flows.
+    const client = L.client, service = client.service, target = client.target;
     drawChip(client, seen);
-    if (!service) return;
-    if (traffic.mode === "keepalive") {
+    if (!target) return;
+    if (traffic.mode === "keepalive" && client.viaIngress) {
+      const conns = traffic.connections.slice().sort((x, y) => x.lane - y.lane);
+      conns.forEach((c, i) => {
+        const dx = (i - (conns.length - 1) / 2) * 5;
+        const d = curve({ x: client.x + client.w / 2 + dx, y: client.y },
+          { x: target.x + target.w / 2 + dx, y: target.y + target.h });
+        put(layers.edges, "conn:" + c.lane, d + "|" + target.node.id + "|" + c.conn, () => el("path", {
+          class: "topo-edge state-connection lane-" + (c.lane % 8), d, "data-from": client.node.id,
+          "data-to": target.node.id, "data-state": "connection", "data-lane": String(c.lane),
+          "data-conn": String(c.conn) }), seen);
+      });
+    } else if (traffic.mode === "keepalive") {
       const conns = traffic.connections.slice().sort((x, y) => x.lane - y.lane);
       conns.forEach((c, i) => {
         const podKey = visibleKey("Pod/" + c.pod);
@@ -652,12 +672,14 @@
           "text-anchor": left ? "end" : "start" }, text), seen);
       });
       return;
+    } else {
+      const total = totalRate();
+      const sd = edgePath(client, target);
+      put(layers.edges, "flow:client", sd + "|" + Math.round(total), () => el("path", {
+        class: "topo-edge state-flow", d: sd, "data-from": client.node.id, "data-to": target.node.id,
+        "data-state": "flow", "data-rate": String(Math.round(total)) }), seen);
     }
-    const total = totalRate();
-    const sd = edgePath(client, service);
-    put(layers.edges, "flow:client", sd + "|" + Math.round(total), () => el("path", {
-      class: "topo-edge state-flow", d: sd, "data-from": client.node.id, "data-to": service.node.id,
-      "data-state": "flow", "data-rate": String(Math.round(total)) }), seen);
+    if (!service) return;
     const rates = new Map();
     Object.entries(traffic.rates || {}).forEach(([pod, rate]) => {
       const key = visibleKey("Pod/" + pod);

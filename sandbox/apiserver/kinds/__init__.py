@@ -46,6 +46,8 @@ selectors and the fuzz/property tests all follow the entry.
 from __future__ import annotations
 
 from sandbox.apiserver.kinds import (
+    clusterrole,
+    clusterrolebinding,
     configmap,
     deployment,
     endpoints,
@@ -63,6 +65,7 @@ from sandbox.apiserver.kinds import (
     role,
     rolebinding,
     secret,
+    selfsubjectaccessreview,
     selfsubjectreview,
     service,
     serviceaccount,
@@ -84,9 +87,13 @@ STRATEGIES: tuple[Strategy, ...] = (
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,
+    clusterrole.STRATEGY,
+    clusterrolebinding.STRATEGY,
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    selfsubjectaccessreview.ACCESS_STRATEGY,
+    selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,

@@ -29,6 +29,7 @@ class RoleStrategy(Strategy):
     """Roles: rule validation; the default NAME / CREATED AT table."""
 
     resource = RESOURCE
+    name_rule = "path"
 
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateRole`."""

@@ -70,6 +70,7 @@ class RoleBindingStrategy(Strategy):
     """RoleBindings: validation, subject defaults, printRoleBinding."""
 
     resource = RESOURCE
+    name_rule = "path"
 
     def default(self, obj: dict) -> None:
         """Subjects' apiGroup: "" for ServiceAccounts, rbac.authorization.k8s.io for users and groups."""

@@ -120,8 +120,15 @@ def is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def path_segment_name_errors(value: str) -> list[str]:
+    """`IsValidPathSegmentName` (RBAC object names such as `system:basic-user`)."""
+    if value in (".", ".."):
+        return [f"may not be '{value}'"]
+    return [f"may not contain '{c}'" for c in ("/", "%") if c in value]
+
+
 NAME_CHECKS = {"label": dns1123_label_errors, "subdomain": dns1123_subdomain_errors,
-               "dns1035": dns1035_label_errors}
+               "dns1035": dns1035_label_errors, "path": path_segment_name_errors}
 
 
 def validate_ip(errs: Errors, value: Any, path: str) -> None:

@@ -3,9 +3,10 @@
 For every pod the scheduler bound to its node it runs a `PodWorker`:
 
 1. "sandbox": a fresh loopback pod IP (`sandbox.kubelet.network`), PodReadyToStartContainers,
-   ContainerCreating;
-2. one `ContainerRunner` per container (`sandbox.kubelet.container`): image, start, probes,
-   restarts with back-off;
+   ContainerCreating; the pod's /etc/hosts (its name, hostAliases, every Service's names, kept
+   live), /etc/hostname and resolv.conf, and its volumes (`sandbox.kubelet.volumes`);
+2. one `ContainerRunner` per container (`sandbox.kubelet.container`): image, start under
+   bubblewrap (`sandbox.kubelet.isolation`), probes, restarts with back-off;
 3. on graceful deletion: Killing, preStop, SIGTERM, up to the grace period, SIGKILL, then the
    pod object is deleted with gracePeriodSeconds=0, and its logs and runtime files removed.
 

@@ -258,11 +258,14 @@ def sandbox_argv(
 
 def exec_argv(*, init_pid: int, identity: Identity, workdir: str, command: list[str]) -> list[str]:
     """A command run inside a running container's namespaces (exec probes, preStop, kubectl exec)."""
-    argv = [NSENTER, "--target", str(init_pid), "--mount", "--uts", "--ipc", "--pid", f"--wd={workdir}"]
+    # --root/--wd without a value: the container's root and cwd (a path given to --wd would be
+    # opened on the host); env -C then moves to the container's workingDir inside it.
+    argv = [NSENTER, "--target", str(init_pid), "--mount", "--uts", "--ipc", "--pid", "--root", "--wd"]
+    chdir = ["/usr/bin/env", "-C", workdir]
     if not host_is_root():
-        return [*argv, "--user", "--preserve-credentials", "--", *command]
+        return [*argv, "--user", "--preserve-credentials", "--", *chdir, *command]
     plus = ",".join(f"+{c}" for c in (ROOT_CAPS if identity.uid == 0 else USER_CAPS))
-    return [*argv, "--", setpriv_path(), "--reuid", str(identity.uid), "--regid", str(identity.gid),
+    return [*argv, "--", *chdir, setpriv_path(), "--reuid", str(identity.uid), "--regid", str(identity.gid),
             *_groups(identity), f"--inh-caps=-all,{plus}", f"--ambient-caps={plus}",
             f"--bounding-set=-all,{plus}", "--no-new-privs", "--", *command]
 

@@ -167,16 +167,19 @@ class PodWorker:
         config = spec.get("dnsConfig") or {}
         servers = [line for line in host if line.startswith("nameserver")]
         searches: list[str] = []
+        options: list[str] = []
         if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
             searches = [f"{self.namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
+            if self.kubelet.cluster_dns:
+                servers, options = [f"nameserver {self.kubelet.cluster_dns}"], ["ndots:5"]
         elif policy == "Default":
             searches = [w for line in host if line.startswith("search") for w in line.split()[1:]]
         if policy == "None":
             servers = []
         servers += [f"nameserver {ip}" for ip in config.get("nameservers") or []]
         searches += list(config.get("searches") or [])
-        options = [o.get("name", "") + (f":{o['value']}" if o.get("value") else "")
-                   for o in config.get("options") or [] if o.get("name")]
+        options += [o.get("name", "") + (f":{o['value']}" if o.get("value") else "")
+                    for o in config.get("options") or [] if o.get("name")]
         lines = [*([f"search {' '.join(searches)}"] if searches else []), *servers,
                  *([f"options {' '.join(options)}"] if options else [])]
         return "\n".join(lines) + "\n"
@@ -455,6 +458,7 @@ class Kubelet:
         self.service_informer.add_handler(self._on_service)
         self._hosts_refresh: asyncio.TimerHandle | None = None
         self.shutting_down = False
+        self.cluster_dns = ""  # the cluster DNS server's address, when it runs (sandbox.kubelet.dns)
         self.metrics = MetricsCollector(node=self.node_name, state_dir=self.state_dir,
                                         containers=self.running_containers)
 

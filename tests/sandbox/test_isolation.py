@@ -205,11 +205,13 @@ def test_service_discovery_env_hosts_and_config_from_a_config_map(kube_ns: tuple
     out = run_to_completion(kube, ns, "disco", "busybox", f"""
         echo "HOST=$WEB_SERVICE_HOST PORT=$WEB_PORT MODE=$APP_MODE LEVEL=$LEVEL K=$KUBERNETES_SERVICE_PORT"
         for n in web web.{ns} web.{ns}.svc web.{ns}.svc.cluster.local backend-service.default; do
-            grep -qw "$n" /etc/hosts && echo "NAME $n"; done""",
+            grep -qw "$n" /etc/hosts && echo "NAME $n"; done
+        nslookup web.{ns}.svc.cluster.local | grep -A1 "^Name:" | tail -1""",
                             container={"envFrom": [{"configMapRef": {"name": "app"}, "prefix": "APP_"}],
                                        "env": [{"name": "LEVEL", "valueFrom": {
                                            "configMapKeyRef": {"name": "app", "key": "level"}}}]})
     assert f"HOST={ip} PORT=tcp://{ip}:80 MODE=demo LEVEL=3 K=443" in out
+    assert out.strip().splitlines()[-1].split() == ["Address:", ip], out  # the cluster DNS
     assert [line.split()[1] for line in out.splitlines() if line.startswith("NAME ")] == [
         "web", f"web.{ns}", f"web.{ns}.svc", f"web.{ns}.svc.cluster.local", "backend-service.default"]
     kube.run("apply", "-f", "-", stdin=pod_doc("nocm", ns, "busybox", ["true"],

@@ -220,3 +220,30 @@ def test_config_map_and_secret_references_resolve_or_fail_like_the_kubelet() -> 
         env_of({"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "nope"}}}]})
     with pytest.raises(EnvError, match=r'^secret "missing" not found$'):
         env_of({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}}]})
+
+
+def test_cluster_dns_answers_service_names_and_nothing_else() -> None:
+    import struct
+
+    from sandbox.kubelet.dns import answer
+
+    services = [
+        {
+            "metadata": {"name": "backend-service", "namespace": "default"},
+            "spec": {"clusterIP": "127.96.1.2"},
+        }
+    ]
+
+    def query(name: str, qtype: int = 1) -> bytes:
+        labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+        return struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", qtype, 1)
+
+    reply = answer(query("backend-service.default.svc.cluster.local"), services)
+    assert reply is not None
+    ident, flags, _, ancount = struct.unpack("!HHHH", reply[:8])
+    assert (ident, flags & 0xF, ancount) == (7, 0, 1) and reply[-4:] == bytes([127, 96, 1, 2])
+    assert struct.unpack("!HHHH", answer(query("backend-service.default.svc"), services)[:8])[3] == 1
+    nx = answer(query("example.com"), services)
+    assert nx is not None and struct.unpack("!H", nx[2:4])[0] & 0xF == 3  # NXDOMAIN
+    aaaa = answer(query("backend-service.default.svc.cluster.local", 28), services)
+    assert struct.unpack("!HHHH", aaaa[:8])[3] == 0 and struct.unpack("!H", aaaa[2:4])[0] & 0xF == 0

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from . import errors, patch, schemas
+from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
 from .resources import RESOURCES, Resource, strategy_for
@@ -103,6 +104,8 @@ class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.on_delete: Callable[[], None] | None = None
+        self.issuer: TokenIssuer | None = None  # signs tokens for kinds that mint them (the server sets it)
+        self.ca_pem = b""  # the cluster CA certificate, for the Secrets that carry it
 
     # ----- bootstrap -------------------------------------------------------------------------
     async def bootstrap(self) -> None:

@@ -30,7 +30,7 @@ NOERROR, FORMERR, NXDOMAIN = 0, 1, 3
 
 
 def _parse_name(packet: bytes, offset: int) -> tuple[str, int]:
-    labels = []
+    labels: list[str] = []
     while True:
         length = packet[offset]
         offset += 1
@@ -116,4 +116,4 @@ async def serve(host: str, services: Callable[[], Iterable[Obj]]) -> asyncio.Dat
         log.warning("no cluster DNS on %s:%d (%s); pods use the machine's resolver", host, DNS_PORT, exc)
         return None
     log.info("cluster DNS listening on %s:%d", host, DNS_PORT)
-    return transport  # type: ignore[return-value]
+    return transport

@@ -242,8 +242,10 @@ def test_cluster_dns_answers_service_names_and_nothing_else() -> None:
     assert reply is not None
     ident, flags, _, ancount = struct.unpack("!HHHH", reply[:8])
     assert (ident, flags & 0xF, ancount) == (7, 0, 1) and reply[-4:] == bytes([127, 96, 1, 2])
-    assert struct.unpack("!HHHH", answer(query("backend-service.default.svc"), services)[:8])[3] == 1
+    svc = answer(query("backend-service.default.svc"), services)
+    assert svc is not None and struct.unpack("!HHHH", svc[:8])[3] == 1
     nx = answer(query("example.com"), services)
     assert nx is not None and struct.unpack("!H", nx[2:4])[0] & 0xF == 3  # NXDOMAIN
     aaaa = answer(query("backend-service.default.svc.cluster.local", 28), services)
+    assert aaaa is not None
     assert struct.unpack("!HHHH", aaaa[:8])[3] == 0 and struct.unpack("!H", aaaa[2:4])[0] & 0xF == 0

@@ -113,6 +113,11 @@ class Registry:
         for res in RESOURCES:
             await strategy_for(res).bootstrap(self)
 
+    async def ensure(self, res: Resource, namespace: str, body: dict) -> None:
+        """Create ``body`` unless an object of that name exists (start-up objects)."""
+        if self.store.get(res.key, namespace, body["metadata"]["name"]) is None:
+            await self.create(res, namespace, copy_object(body))
+
     # ----- reads -----------------------------------------------------------------------------
     def get(self, res: Resource, namespace: str, name: str) -> Entry:
         """The stored entry, or 404."""

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from dashboard.lessons.definitions import LESSONS
 from tests.conftest import REPO, RunningLab, start_lab
 
 SLOW = 90_000  # ms: generous, the machine is shared
@@ -50,7 +51,7 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(f"{lab.url}?token={OPERATOR_TOKEN}")
     expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
-    expect(page.locator("[data-lesson]")).to_have_count(10, timeout=SLOW)
+    expect(page.locator("[data-lesson]")).to_have_count(len(LESSONS), timeout=SLOW)
     yield page
     context.close()
     assert problems == [], "the page broke its CSP or threw"

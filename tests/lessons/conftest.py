@@ -27,9 +27,11 @@ def image_load_command(state_dir: Path) -> str:
     return f"{sys.executable} -m sandbox image load {{image}} --state-dir {state_dir}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    """A sandbox and the dashboard as `make demo` starts them, shared by the module's tests."""
+    """A sandbox and the dashboard as `make demo` starts them, shared by the lessons' browser
+    modules (each test resets the sample app when it is done; the image lesson, which loads
+    lb-demo:v3 for good, runs once, last in test_buttons)."""
     state = tmp_path_factory.mktemp("lessons-lab") / "state"
     running = start_lab(
         state,
@@ -107,7 +109,7 @@ class Rail:
         action = self.lesson(lesson).locator(".lesson-action", has_text=label).first
         return action.locator(".command code").inner_text()
 
-    def run(self, command: str) -> str:
+    def run(self, command: str, *, cwd: Path = REPO) -> str:
         """Run a printed command in a shell, as the learner would (kubectl on PATH, this lab's
         kubeconfig)."""
         env = {
@@ -116,7 +118,7 @@ class Rail:
             "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         }
         done = subprocess.run(
-            ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+            ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         return done.stdout

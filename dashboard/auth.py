@@ -24,14 +24,17 @@ client and the typed user name.
 Websocket handshakes are origin-checked like Django's CSRF check (:func:`origin_allowed`):
 the Origin must equal the page's own scheme, host and port (or a CSRF_TRUSTED_ORIGINS entry).
 
-Other apps (the traffic lab) protect their views with :func:`login_required_view` and their
-consumers with :class:`AuthenticatedConsumerMixin`.
+Every view, sync or async (the traffic lab's), is protected by the one guard
+:func:`login_required_view`; consumers by :class:`AuthenticatedConsumerMixin`. A refusal of a
+non-page request is the JSON error every action and traffic endpoint answers with:
+``{"error": "<what is wrong>"}``.
 """
 
 from __future__ import annotations
 
 import functools
 import hmac
+import inspect
 import logging
 import math
 import threading
@@ -41,11 +44,19 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model, login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect, QueryDict
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    JsonResponse,
+    QueryDict,
+)
 from django.http.request import split_domain_port, validate_host
 from django.urls import reverse
 
@@ -254,39 +265,69 @@ def _without_token(request: HttpRequest) -> str:
     return request.path + (f"?{query.urlencode()}" if query else "")
 
 
-def login_required_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-    """Decorate a (sync) view so that only logged-in users reach it.
+def error_response(message: str, status: int) -> JsonResponse:
+    """The dashboard's one error format for actions and traffic endpoints: ``{"error": message}``."""
+    return JsonResponse({"error": message}, status=status)
+
+
+def _token_login(request: HttpRequest, token: str) -> HttpResponse:
+    """Log the browser in with a ``?token=`` and redirect to the URL without it, or refuse
+    (429 while the client or the token account has failed too often)."""
+    keys = throttle_keys(request, "token")
+    wait = failures.retry_after(keys, window=settings.LBDEMO_LOGIN_FAILURE_WINDOW)
+    if wait:
+        log.warning("refused a login token from %s: too many failures (retry in %d s)",
+                    client_address(request), wait)
+        return too_many_failures(wait)
+    if not check_token(token):
+        failures.fail(keys)
+        log.warning("refused a login token from %s", client_address(request))
+        return HttpResponseForbidden(
+            "This login token is not valid or has already been used. "
+            "Restart `make demo` for a new one, or log in at /login/.",
+            content_type="text/plain")
+    login(request, operator_user(), backend="django.contrib.auth.backends.ModelBackend")
+    return HttpResponseRedirect(_without_token(request))
+
+
+def _refusal(request: HttpRequest, *, api: bool) -> HttpResponse:
+    """What an anonymous request gets: the login form for a page load, else a JSON 403."""
+    if not api and request.method in {"GET", "HEAD"} and not request.headers.get("HX-Request"):
+        return HttpResponseRedirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+    return error_response("Log in first.", 403)
+
+
+def login_required_view(view: Callable[..., Any] | None = None, *, api: bool = False) -> Any:
+    """Decorate a view, sync or async, so that only logged-in users reach it
+    (``@login_required_view``, or ``@login_required_view(api=True)`` for JSON endpoints).
 
     A ``?token=`` parameter is handled first: a valid token logs the browser in and redirects
     to the same URL without the token; an invalid or spent one is refused with 403. Without a
-    session, page loads (GET/HEAD) are redirected to the login form and everything else gets
-    403, so a script or an htmx request never follows a redirect to an HTML form.
+    session, page loads (GET/HEAD of a non-api view) are redirected to the login form and
+    everything else gets a JSON 403, so a script or an htmx request never follows a redirect
+    to an HTML form.
     """
+    if view is None:
+        return functools.partial(login_required_view, api=api)
+    if inspect.iscoroutinefunction(view):
+        @functools.wraps(view)
+        async def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            token = request.GET.get("token")
+            if token is not None and request.method in {"GET", "HEAD"}:
+                return await sync_to_async(_token_login)(request, token)
+            if (await request.auser()).is_authenticated:
+                return await view(request, *args, **kwargs)
+            return _refusal(request, api=api)
+        return guarded
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         token = request.GET.get("token")
         if token is not None and request.method in {"GET", "HEAD"}:
-            keys = throttle_keys(request, "token")
-            wait = failures.retry_after(keys, window=settings.LBDEMO_LOGIN_FAILURE_WINDOW)
-            if wait:
-                log.warning("refused a login token from %s: too many failures (retry in %d s)",
-                            client_address(request), wait)
-                return too_many_failures(wait)
-            if not check_token(token):
-                failures.fail(keys)
-                log.warning("refused a login token from %s", client_address(request))
-                return HttpResponseForbidden(
-                    "This login token is not valid or has already been used. "
-                    "Restart `make demo` for a new one, or log in at /login/.",
-                    content_type="text/plain")
-            login(request, operator_user(), backend="django.contrib.auth.backends.ModelBackend")
-            return HttpResponseRedirect(_without_token(request))
+            return _token_login(request, token)
         if request.user.is_authenticated:
             return view(request, *args, **kwargs)
-        if request.method in {"GET", "HEAD"} and not request.headers.get("HX-Request"):
-            return HttpResponseRedirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
-        return HttpResponseForbidden("Log in first.", content_type="text/plain")
+        return _refusal(request, api=api)
 
     return wrapper
 

@@ -77,6 +77,9 @@ LBDEMO_TRAFFIC_URL = os.environ.get("LBDEMO_TRAFFIC_URL", "")
 LBDEMO_TRAFFIC_MAX_RPS = env_int("LBDEMO_TRAFFIC_MAX_RPS", 2000, minimum=1, maximum=100_000)
 LBDEMO_TRAFFIC_MAX_CONNS = env_int("LBDEMO_TRAFFIC_MAX_CONNS", 64, minimum=1, maximum=4096)
 LBDEMO_TRAFFIC_MAX_SECONDS = env_int("LBDEMO_TRAFFIC_MAX_SECONDS", 120, minimum=1, maximum=3600)
+# All traffic runs together (every user): beyond this a new run is refused with 429.
+LBDEMO_TRAFFIC_TOTAL_RPS = env_int("LBDEMO_TRAFFIC_TOTAL_RPS", 4000, minimum=1, maximum=1_000_000)
+LBDEMO_TRAFFIC_TOTAL_CONNS = env_int("LBDEMO_TRAFFIC_TOTAL_CONNS", 256, minimum=1, maximum=65_536)
 
 INSTALLED_APPS = [
     "daphne",

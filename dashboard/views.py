@@ -103,10 +103,8 @@ def _field(request: HttpRequest, name: str) -> str:
 def deployment_scale(request: HttpRequest) -> HttpResponse:
     """POST replicas=N [deployment=NAME]: scale the backend Deployment."""
     def run() -> int:
-        raw = _field(request, "replicas")
-        if not (raw.isascii() and raw.isdigit()) or len(raw) > 4:
-            raise ActionError(400, "replicas must be a whole number written with the digits 0-9")
-        return actions.deployment_scale(replicas=int(raw), deployment=request.POST.get("deployment"))
+        replicas = actions.whole_number(_field(request, "replicas"), field="replicas")
+        return actions.deployment_scale(replicas=replicas, deployment=request.POST.get("deployment"))
     return _action(request, run, lambda: commands.scale_command(int(request.POST["replicas"].strip())))
 
 

@@ -38,6 +38,7 @@ from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
+from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
 from sandbox.procutil import die_with_parent, run_main
 from sandbox.scheduler import Scheduler
@@ -56,7 +57,7 @@ async def start_components(
     """Start the node agents, the proxy and the ingress controller; return the coroutine
     function that stops them."""
     state_dir = Path(state_dir)
-    ImageStore(state_dir).ensure_defaults()
+    ImageStore(state_dir).register_nodes([node_name(i) for i in range(1, nodes + 1)])
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
     procs = [
@@ -146,6 +147,10 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         for kubelet in kubelets:
             await _retry(kubelet.register)
         await _retry(lambda: _forget_removed_nodes(client, nodes))
+        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items())
+        if dns_transport is not None:
+            for kubelet in kubelets:
+                kubelet.cluster_dns = kubelets[0].host_ip
         informers.start(tasks)
         await informers.wait_synced()
         for kubelet in kubelets:

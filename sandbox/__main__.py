@@ -62,25 +62,38 @@ def run_image_load(args: argparse.Namespace) -> int:
     from .images import ImageError, sandbox_image_store
 
     try:
-        image = sandbox_image_store(Path(args.state_dir)).load(args.name)
+        image = sandbox_image_store(Path(args.state_dir)).load(args.name, nodes=args.node or None)
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(f"Loaded image {image.name} ({image.id[:19]}) into the sandbox node")
+    where = ", ".join(args.node) if args.node else "every node"
+    print(f"Loaded image {image.name} ({image.id[:19]}) onto {where} of the sandbox")
     return 0
 
 
 def run_image_ls(args: argparse.Namespace) -> int:
-    """`image ls`: the images on the node."""
-    from .images import ImageError, sandbox_image_store
+    """`image ls`: every image of the catalogue, and which nodes hold it."""
+    from .images import CATALOGUE, ImageError, sandbox_image_store
 
     try:
         store = sandbox_image_store(Path(args.state_dir))
     except ImageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for name, meta in store.list():
-        print(f"docker.io/library/{name}\t{meta['id'][7:19]}\t{meta['loadedAt']}")
+    loaded = dict(store.list())
+    all_nodes = store.nodes()
+    rows = [("IMAGE", "IMAGE ID", "SIZE", "NODES")]
+    for name, image in sorted(CATALOGUE.items()):
+        entry = loaded.get(name)
+        if entry is None:
+            why = image.missing()
+            nodes = f"<unavailable: {why}>" if why else "<none> (python -m sandbox image load " + name + ")"
+        else:
+            nodes = ",".join(entry.get("nodes") or all_nodes) or "<all>"
+        rows.append((f"docker.io/library/{name}", image.id[7:19], f"{image.size / 2**20:.1f}MB", nodes))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for row in rows:
+        print("   ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "   " + row[3])
     return 0
 
 
@@ -116,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     image_commands = image.add_subparsers(dest="image_command", required=True)
     load = image_commands.add_parser("load", help="load an image from the local catalogue into the node")
     load.add_argument("name", help="NAME[:TAG], e.g. lb-demo:v3")
+    load.add_argument("--node", action="append", default=[],
+                      help="load onto this node only (repeatable; default: every node)")
     load.add_argument("--state-dir", default=".sandbox", help="the sandbox's state directory")
     load.set_defaults(func=run_image_load)
-    ls = image_commands.add_parser("ls", help="list the images loaded into the node")
+    ls = image_commands.add_parser("ls", help="list the images and the nodes that hold them")
     ls.add_argument("--state-dir", default=".sandbox", help="the sandbox's state directory")
     ls.set_defaults(func=run_image_ls)
     return parser

@@ -38,6 +38,7 @@ from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
+from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
 from sandbox.kubelet.network import pod_network_octet
 from sandbox.kubelet.simulated import SIM_NODE_PREFIX, SimDelays, SimulatedNode, heartbeat_all, sim_node_name
@@ -58,7 +59,7 @@ async def start_components(
     """Start the node agents, the proxy and the ingress controller; return the coroutine
     function that stops them."""
     state_dir = Path(state_dir)
-    ImageStore(state_dir).ensure_defaults()
+    ImageStore(state_dir).register_nodes([node_name(i) for i in range(1, nodes + 1)])
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
     procs = [
@@ -164,6 +165,10 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         for sim in simulated:
             await _retry(sim.register)
         await _retry(lambda: _forget_removed_nodes(client, nodes, simulated_nodes))
+        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items())
+        if dns_transport is not None:
+            for kubelet in kubelets:
+                kubelet.cluster_dns = kubelets[0].host_ip
         informers.start(tasks)
         await informers.wait_synced()
         for kubelet in kubelets:

@@ -203,6 +203,12 @@ def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random"
     # Everything the sandbox and its components create is owner-only (store, logs, keys);
     # containers get the usual 022 back (see sandbox/kubelet/runtime.py).
     os.umask(0o077)
+    from .kubelet.isolation import unavailable
+
+    problem = unavailable()
+    if problem:
+        log.error("cannot start the sandbox: containers could not be isolated: %s", problem)
+        return 1
     try:
         lock_fd = lock_state_dir(state_dir.resolve())
     except StateDirInUse as exc:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import re
@@ -367,13 +368,16 @@ registry = RunRegistry()
 
 
 async def run_start(*, owner: str, target_id: str, spec: LoadSpec, hub: Hub | None,
-                    runs: RunRegistry | None = None) -> TrafficRun:
+                    runs: RunRegistry | None = None, path: str = "/") -> TrafficRun:
     """Resolve a target id against the hub's cache, start the owner's run and let the hub's
     feed follow it (call on the hub's loop). Raises SpecError (TargetError) for a bad target,
-    RunConflict, or LoadCapReached — what the traffic panel and the lessons rail both answer."""
+    RunConflict, or LoadCapReached — what the traffic panel and the lessons rail both answer.
+    ``path`` replaces the target's request path (a lesson's CPU-heavy ``/work?ms=10``)."""
     cache = hub.cache if hub is not None else None
     resolved = await resolve_target(target_id, cache.list("Service") if cache else [],
                                     cache.list("Ingress") if cache else [])
+    if path != "/":
+        resolved = dataclasses.replace(resolved, target=dataclasses.replace(resolved.target, path=path))
     run = (runs or registry).start(owner=owner, resolved=resolved, spec=spec)
     if hub is not None:
         feed_for(hub).follow(run)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from dataclasses import dataclass
@@ -327,7 +328,11 @@ class SimulatedNode:
         raise RuntimeError(f"simulated node {self.node_name} has no free pod IP")
 
     def release_ip(self, uid: str) -> None:
+        """The pod is gone: its address may be handed out again."""
         self._ips.pop(uid, None)
+
+    def _forget(self, uid: str, _task: asyncio.Task[None]) -> None:
+        self.pods.pop(uid, None)
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if self.shutting_down:
@@ -352,7 +357,7 @@ class SimulatedNode:
                 sim.terminating = True
             self.pods[uid] = sim
             task = sim.task = asyncio.get_running_loop().create_task(sim.run(), name=f"simpod:{sim.key}")
-            task.add_done_callback(lambda _t, uid=uid: self.pods.pop(uid, None))
+            task.add_done_callback(functools.partial(self._forget, uid))
         sim.update(pod)
 
     async def shutdown(self) -> None:

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 
-.PHONY: demo test lint system-deps bench clean
+.PHONY: demo test lint system-deps sandbox-deps bench clean
 
 # The virtualenv is created once; the stamps re-install only when a requirements file changes.
 $(PY):
@@ -21,6 +21,8 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(PY)
 # Debian packages, as command:package pairs: installed with apt-get only when a command is
 # missing (and only where possible: root with apt-get). Add a pair to extend the list.
 SYSTEM_DEPS := chromium:chromium
+# The sandbox's containers: bubblewrap isolates each one; busybox-static and nginx are tutorial images.
+SANDBOX_DEPS := bwrap:bubblewrap busybox:busybox-static nginx:nginx
 BENCH_DEPS := wrk:wrk hey:hey haproxy:haproxy
 
 # $(call apt_install,PAIRS,WHAT): install the packages of PAIRS whose commands are missing.
@@ -36,10 +38,17 @@ if [ -n "$$missing" ]; then \
 fi
 endef
 
-system-deps:
+# nginx's package would start its service: a policy-rc.d (as in a container build) prevents it.
+sandbox-deps:
+	@[ -e /usr/sbin/policy-rc.d ] || [ "$$(id -u)" != 0 ] || { printf '#!/bin/sh\nexit 101\n' \
+	  > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d && touch $(VENV)/.policy-rc-added; }
+	$(call apt_install,$(SANDBOX_DEPS),the sandbox)
+	@[ ! -e $(VENV)/.policy-rc-added ] || rm -f /usr/sbin/policy-rc.d $(VENV)/.policy-rc-added
+
+system-deps: sandbox-deps
 	$(call apt_install,$(SYSTEM_DEPS),the tests)
 
-demo: $(VENV)/.runtime-installed
+demo: $(VENV)/.runtime-installed sandbox-deps
 	$(PY) manage.py demo $(if $(KUBECONFIG),--kubeconfig "$(KUBECONFIG)") $(if $(CONTEXT),--context "$(CONTEXT)")
 
 # ruff (style, imports, bug patterns) and mypy (types; configured in pyproject.toml) over the whole tree.

@@ -25,6 +25,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
@@ -71,8 +72,19 @@ class Learner:
             return json.loads(answer.read())
 
     def press(self, lesson: str, index: int, **extra: str) -> None:
-        """One of the lesson's buttons (by its position)."""
-        self.post("lessons/action", lesson=lesson, index=index, **extra)
+        """One of the lesson's buttons (by its position). A 409 (no pod in the state the button
+        needs yet, the previous run still ending) is pressed again, as a learner would."""
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.post("lessons/action", lesson=lesson, index=index, **extra)
+                return
+            except urllib.error.HTTPError as exc:
+                if exc.code != 409 or time.monotonic() > deadline:
+                    raise SystemExit(
+                        f"{lesson} button {index}: {exc.code} {exc.read().decode()[:200]}"
+                    ) from exc
+                time.sleep(0.5)
 
     def progress(self, lesson: str) -> tuple[str, dict[str, dict[str, object]]]:
         """The lesson's state and checks as the engine wrote them."""

@@ -53,6 +53,16 @@ def valid_name(name: object) -> str:
     return name
 
 
+def whole_number(raw: str, *, field: str, digits: int = 6) -> int:
+    """A form field as a whole number: ASCII digits only (``²`` and other scripts' digits pass
+    ``str.isdigit`` but are not numbers here) and at most ``digits`` of them, else 400."""
+    if not re.fullmatch(rf"[0-9]{{1,{digits}}}", raw):
+        shown = raw if len(raw) <= 20 else raw[:20] + "…"
+        raise ActionError(400, f"{field} must be a whole number of at most {digits} digits 0-9, "
+                               f"not {shown!r}")
+    return int(raw)
+
+
 def _api_error(exc: ApiException, what: str) -> ActionError:
     """Translate an API error into an ActionError with a useful status."""
     if exc.status == 404:

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import Any
 
+from dashboard import objects
+
 Obj = dict[str, Any]
 Objects = list[Obj]  # named outside ClusterCache, whose method `list` shadows the builtin there
 
@@ -30,13 +32,13 @@ ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 
 
 def obj_name(obj: Obj) -> str:
-    """The object's metadata.name ('' if it has none)."""
-    return str((obj.get("metadata") or {}).get("name") or "")
+    """The object's metadata.name ('' if it has none, or is not an object at all)."""
+    return objects.name(obj)
 
 
 def obj_rv(obj: Obj) -> str:
     """The object's metadata.resourceVersion ('' if it has none)."""
-    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+    return objects.text(objects.metadata(obj).get("resourceVersion"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,7 @@ class ClusterCache:
     def apply(self, kind: str, event: str, obj: Obj, *, observed: float) -> Change | None:
         """Apply one watch event; returns the change, or None if it changed nothing."""
         name = obj_name(obj)
-        if not name or event not in {ADDED, MODIFIED, DELETED}:
+        if not name or not isinstance(obj, dict) or event not in {ADDED, MODIFIED, DELETED}:
             return None
         objects = self.objects.setdefault(kind, {})
         if event == DELETED:
@@ -90,7 +92,7 @@ class ClusterCache:
 
     def replace(self, kind: str, items: Iterable[Obj], *, observed: float) -> list[Change]:
         """Replace a kind's objects with a fresh LIST and return the difference as changes."""
-        fresh = {obj_name(obj): obj for obj in items if obj_name(obj)}
+        fresh = {obj_name(obj): obj for obj in items if isinstance(obj, dict) and obj_name(obj)}
         objects = self.objects.setdefault(kind, {})
         changes = [self._record(kind, DELETED, name, old, observed)
                    for name, old in list(objects.items()) if name not in fresh]

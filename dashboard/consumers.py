@@ -1,119 +1,165 @@
-"""The cluster websocket: one per open page, streaming the cache as htmx out-of-band swaps.
+"""The cluster websocket: one per open page, sending the shared live view (dashboard.stream).
 
-On connect (after the auth and origin checks) the page gets a full snapshot carrying the
-cache's sequence number — unless the page says it was rendered from exactly the current state
-(``?since=<hub epoch>-<seq>``), in which case nothing needs resending —, then deltas. The
-hub's ``cluster.changed`` wake-ups are coalesced: a frame goes out at most every
-``frame_interval`` seconds and carries everything that changed since the last one (read from
-the cache's change log, so nothing queues up per client).
+On connect (after the origin and auth checks) the page gets a full snapshot carrying the
+cache's sequence number — unless the page says it was rendered from exactly the state the
+stream shows (``?since=<hub epoch>-<seq>``): then one status message confirms it is live —,
+then the stream's frames. Every change is rendered once for all pages (dashboard.stream.
+ViewStream); a socket only decides how many of those shared messages it may send now.
 
-Flow control instead of an unbounded buffer: the page acknowledges every frame
-(``{"type": "ack", "seq": N}``); at most ``max_in_flight`` frames may be unacknowledged.
-Beyond that the consumer stops sending and lets changes coalesce; a client that stays stuck
-for ``slow_client_timeout`` seconds is dropped (close code 1013, "try again later", on which
-the htmx ws extension reconnects and gets a fresh snapshot). When the change log no longer
-reaches back to what the page has seen, the next frame is a snapshot (a resync). The page
-may also ask for one: ``{"type": "resync"}`` (honoured at most once a second). Anything else
-it sends closes the socket with 4400, and nothing changes.
+Flow control instead of an unbounded buffer: the page acknowledges every message
+(``{"type": "ack", "seq": N}``, N the sequence number the message brought it to). At most
+``LBDEMO_WS_MAX_IN_FLIGHT`` messages and ``LBDEMO_WS_MAX_UNACKED_BYTES`` may be
+unacknowledged; beyond that the socket sends nothing more and lets frames pile up in the
+stream's shared ring (not in this socket). When it can send again it catches up from the ring
+in as few messages as fit, or with a snapshot when the ring no longer reaches back. An ack
+for a sequence number this socket never sent is ignored (it must not open the window). A
+page that stays stuck for ``LBDEMO_WS_SLOW_CLIENT_SECONDS``, or leaves a message
+unacknowledged for ``LBDEMO_WS_ACK_TIMEOUT_SECONDS`` (it stopped reading), is closed with
+4013 ("try again later"; autobahn refuses the standard 1013 from an application), on which
+the page reconnects and gets a snapshot.
+
+The page may ask for a snapshot: ``{"type": "resync"}`` (honoured at most once a second).
+Anything else — binary or empty frames, invalid or deeply nested JSON, frames over
+``MAX_CLIENT_FRAME`` characters, unknown types — closes the socket with 4400 and changes
+nothing. A path no consumer serves is closed with 4404 (:class:`NotFoundConsumer`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from dashboard.auth import AuthenticatedConsumerMixin
-from dashboard.hub import VIEW_GROUP, Hub, get_hub
-from dashboard.presenters import utcnow
-from dashboard.stream import Fragment, FrameBuilder, render_fragments, settings_scope, status_fragment
+from dashboard.hub import Hub, get_hub
+from dashboard.stream import ViewStream, get_stream, pack, status_html
 
 log = logging.getLogger(__name__)
 
+WS_CLOSE_TRY_AGAIN = 4013
 WS_CLOSE_BAD_INPUT = 4400
-WS_CLOSE_TRY_AGAIN = 1013
+WS_CLOSE_NOT_FOUND = 4404
+WS_CLOSE_SERVER_ERROR = 4500
 MAX_CLIENT_FRAME = 1024
 # A page may ask for a full snapshot at most this often (each one renders the whole page).
 RESYNC_INTERVAL = 1.0
+# A snapshot not rendered within this many seconds closes the socket (4500; the page retries).
+SNAPSHOT_WAIT = 60.0
+
+
+def spawn(coro: Any, *, what: str) -> asyncio.Task[Any]:
+    """Start a task whose failure is always retrieved and logged (never "Task exception was
+    never retrieved")."""
+    task = asyncio.get_running_loop().create_task(coro)
+
+    def done(t: asyncio.Task[Any]) -> None:
+        if not t.cancelled() and t.exception() is not None:
+            log.error("%s failed", what, exc_info=t.exception())
+
+    task.add_done_callback(done)
+    return task
 
 
 class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
-    """Streams the live cluster view to one page."""
+    """Sends the live cluster view to one page."""
 
-    frame_interval = 0.1
-    max_in_flight = 8
-    slow_client_timeout = 15.0
     first_sync_wait = 5.0
 
     async def connect(self) -> None:
-        """Called on an authenticated, origin-checked handshake: accept, subscribe, snapshot."""
+        """Called on an authenticated, origin-checked handshake: accept, then start sending."""
+        self.max_in_flight = settings.LBDEMO_WS_MAX_IN_FLIGHT
+        self.max_unacked_bytes = settings.LBDEMO_WS_MAX_UNACKED_BYTES
+        self.slow_client_timeout = float(settings.LBDEMO_WS_SLOW_CLIENT_SECONDS)
+        self.ack_timeout = float(settings.LBDEMO_WS_ACK_TIMEOUT_SECONDS)
         self.hub: Hub = get_hub()
-        self.builder = FrameBuilder(settings_scope())
-        self.sent_seq = 0
-        self.unacked: list[int] = []
+        self.stream: ViewStream = get_stream(self.hub)
+        self.position: int | None = None
+        self.queue: deque[tuple[int, str]] = deque()
+        self.unacked: deque[tuple[int, int, float]] = deque()  # (seq, bytes, sent at)
+        self.unacked_bytes = 0
+        self.max_sent_seq = -1
         self.stuck_since: float | None = None
         self.resync_requested = False
-        self.flush_handle: asyncio.TimerHandle | None = None
-        self.flushing = False
-        self.last_frame = 0.0
-        self.shown_healthy = True
-        self.last_snapshot = 0.0
-        await self.channel_layer.group_add(VIEW_GROUP, self.channel_name)
+        self.last_resync = 0.0
+        self.send_failures = 0
+        self.closing = False
+        self.wakeup = asyncio.Event()
         await self.accept()
-        synced = await self.hub.wait_synced(self.first_sync_wait)
-        if self._page_is_current():
-            # The page was rendered from exactly this state a moment ago: remember what it
-            # shows instead of rendering and sending the same thing again.
-            self.builder.snapshot(self.hub.cache, self.hub.timeline.visible(time.time()), now=utcnow())
-            self.sent_seq = self.hub.cache.seq
-            self.shown_healthy = self.hub.healthy
-            return
-        await self.send_snapshot(synced=synced)
+        await self.hub.wait_synced(self.first_sync_wait)
+        since = self._since()
+        if since is not None and self.hub.healthy:
+            try:
+                # Shared: rendered once for every page that asks meanwhile.
+                snapshot = await asyncio.wait_for(self.stream.snapshot(), SNAPSHOT_WAIT)
+            except Exception:
+                log.exception("no snapshot for a new cluster websocket; closing it (the page retries)")
+                await self._close(WS_CLOSE_SERVER_ERROR)
+                return
+            self.position = snapshot.index
+            if snapshot.seq == since:
+                # The page was rendered from exactly this state: confirm it instead of resending it.
+                self.queue.append((since, status_html(
+                    seq=since, pod_count=len(self.hub.cache.list("Pod")), synced=True,
+                    errors=self.stream.builder.errors.labels())))
+            else:
+                self.queue.extend((snapshot.seq, m) for m in snapshot.messages)
+        self.stream.subscribe(self.wakeup.set)
+        self.wakeup.set()
+        self.pump = spawn(self._pump(), what="a cluster websocket")
 
-    def _page_is_current(self) -> bool:
-        """True if the page says (``?since=<epoch>-<seq>``) it shows this hub's current state."""
+    def _since(self) -> int | None:
+        """The sequence number of ``?since=<this hub's epoch>-<seq>``, if the page sent one."""
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
-        since = (query.get("since") or [""])[0]
-        return since == f"{self.hub.epoch}-{self.hub.cache.seq}" and self.hub.healthy
+        epoch, _, seq = (query.get("since") or [""])[0].partition("-")
+        if epoch != self.hub.epoch or not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
+            return None
+        return int(seq)
 
     async def disconnect(self, code: int) -> None:
-        """Called when the socket closes: stop timers and leave the group."""
-        flush_handle = getattr(self, "flush_handle", None)
-        if flush_handle is not None:
-            flush_handle.cancel()
-        if hasattr(self, "hub"):
-            await self.channel_layer.group_discard(VIEW_GROUP, self.channel_name)
+        """Called when the socket closes: stop sending."""
+        stream = getattr(self, "stream", None)
+        if stream is not None:
+            stream.unsubscribe(self.wakeup.set)
+        pump = getattr(self, "pump", None)
+        if pump is not None and pump is not asyncio.current_task():
+            pump.cancel()
 
+    # --- from the page -------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Called for each frame the page sends: acks and resync requests; anything else is refused."""
         message = self._parse(text_data, bytes_data)
         if message is None:
             log.info("closing a cluster websocket after invalid input")
-            await self.close(code=WS_CLOSE_BAD_INPUT)
+            await self._close(WS_CLOSE_BAD_INPUT)
             return
         if message["type"] == "ack":
             seq = message["seq"]
-            self.unacked = [s for s in self.unacked if s > seq]
-            if len(self.unacked) < self.max_in_flight:
-                self.stuck_since = None
-        elif time.monotonic() - self.last_snapshot >= RESYNC_INTERVAL:
+            if seq > self.max_sent_seq:
+                log.debug("ignoring an ack for %d: this socket sent only up to %d", seq, self.max_sent_seq)
+                return
+            while self.unacked and self.unacked[0][0] <= seq:
+                self.unacked_bytes -= self.unacked.popleft()[1]
+        elif time.monotonic() - self.last_resync >= RESYNC_INTERVAL:
+            self.last_resync = time.monotonic()
             self.resync_requested = True
-        self.schedule_flush()
+        self.wakeup.set()
 
     @staticmethod
     def _parse(text_data: str | None, bytes_data: bytes | None) -> dict[str, Any] | None:
         """Validate a client frame: {"type": "ack", "seq": int} or {"type": "resync"}."""
-        if text_data is None or bytes_data is not None or len(text_data) > MAX_CLIENT_FRAME:
+        if text_data is None or bytes_data is not None or not text_data or len(text_data) > MAX_CLIENT_FRAME:
             return None
         try:
             message = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
         if not isinstance(message, dict):
             return None
@@ -124,72 +170,100 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
             return message
         return None
 
-    async def cluster_changed(self, message: dict[str, Any]) -> None:
-        """Called (via the channel layer) when the hub applied changes: schedule a frame."""
-        self.schedule_flush()
-
-    def schedule_flush(self) -> None:
-        """Arrange one frame no sooner than ``frame_interval`` after the previous one."""
-        if self.flush_handle is not None:
-            return
-        delay = max(0.0, self.last_frame + self.frame_interval - time.monotonic())
-        loop = asyncio.get_running_loop()
-        self.flush_handle = loop.call_later(delay, lambda: loop.create_task(self.flush()))
-
-    async def flush(self) -> None:
-        """Send what changed since the last frame (or a snapshot), respecting flow control."""
-        self.flush_handle = None
-        if self.flushing:
-            self.schedule_flush()
-            return
-        if len(self.unacked) >= self.max_in_flight:
-            now = time.monotonic()
-            self.stuck_since = self.stuck_since or now
-            if now - self.stuck_since > self.slow_client_timeout:
-                log.warning("dropping a cluster websocket that stopped reading (%d frames unacknowledged)",
-                            len(self.unacked))
-                await self.close(code=WS_CLOSE_TRY_AGAIN)
+    # --- to the page ---------------------------------------------------------------------------
+    async def _pump(self) -> None:
+        """Send what the page is missing whenever the stream or the page's acks allow it."""
+        while not self.closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+            self.wakeup.clear()
+            if self._too_slow():
+                log.warning("dropping a cluster websocket that stopped reading (%d messages, %d bytes "
+                            "unacknowledged)", len(self.unacked), self.unacked_bytes)
+                await self._close(WS_CLOSE_TRY_AGAIN)
                 return
-            loop = asyncio.get_running_loop()
-            self.flush_handle = loop.call_later(0.5, lambda: loop.create_task(self.flush()))
-            return
-        if self.resync_requested:
-            self.resync_requested = False
-            await self.send_snapshot(synced=True)
-            return
-        changes = self.hub.cache.changes_since(self.sent_seq)
-        if changes is None:
-            await self.send_snapshot(synced=True)
-            return
-        healthy = self.hub.healthy
-        if not changes and healthy == self.shown_healthy:
-            return
-        seq = self.hub.cache.seq
-        fragments = self.builder.delta(changes, self.hub.cache, self.hub.timeline.visible(time.time()),
-                                       now=utcnow()) if changes else []
-        fragments.append(status_fragment(seq=seq, pod_count=len(self.hub.cache.objects.get("Pod", {})),
-                                         synced=healthy))
-        self.shown_healthy = healthy
-        await self._send_frame(seq, fragments)
+            try:
+                if not self.queue or self.resync_requested:
+                    await self._refill()
+                await self._drain()
+            except Exception:
+                log.exception("a cluster websocket could not be served; closing it (the page reconnects)")
+                await self._close(WS_CLOSE_SERVER_ERROR)
+                return
 
-    async def send_snapshot(self, *, synced: bool) -> None:
-        """Send the whole page as one frame."""
-        self.shown_healthy = self.hub.healthy
-        self.last_snapshot = time.monotonic()
-        seq, fragments = self.builder.snapshot(self.hub.cache, self.hub.timeline.visible(time.time()),
-                                               now=utcnow(), synced=synced and self.shown_healthy)
-        await self._send_frame(seq, fragments)
+    def _too_slow(self) -> bool:
+        now = time.monotonic()
+        if self.stuck_since is not None and now - self.stuck_since > self.slow_client_timeout:
+            return True
+        return bool(self.unacked) and now - self.unacked[0][2] > self.ack_timeout
 
-    async def _send_frame(self, seq: int, fragments: list[Fragment]) -> None:
-        """Render (in a worker thread: templates must not stall the loop) and send one frame."""
-        self.flushing = True
-        try:
-            self.sent_seq = seq
-            html = await sync_to_async(render_fragments, thread_sensitive=False)(fragments)
-            await self.send(text_data=html)
-            self.unacked.append(seq)
-            self.last_frame = time.monotonic()
-        finally:
-            self.flushing = False
-        if self.hub.cache.seq > self.sent_seq:
-            self.schedule_flush()
+    async def _refill(self) -> None:
+        """Queue the stream's frames after this page's position, or a snapshot."""
+        if self.position is not None and not self.resync_requested:
+            frames = self.stream.frames_after(self.position)
+            if frames is not None:
+                if frames:
+                    self.position = frames[-1].index
+                    if len(frames) == 1:
+                        self.queue.extend((frames[0].seq, m) for m in frames[0].messages)
+                    else:  # catching up: as few messages as fit
+                        texts = pack((m for f in frames for m in f.messages), limit=self.stream.builder.limit)
+                        self.queue.extend((frames[-1].seq, t) for t in texts)
+                return
+        self.resync_requested = False
+        self.queue.clear()
+        snapshot = await asyncio.wait_for(self.stream.snapshot(), SNAPSHOT_WAIT)
+        self.position = snapshot.index
+        self.queue.extend((snapshot.seq, m) for m in snapshot.messages)
+
+    async def _drain(self) -> None:
+        """Send queued messages while the flow-control window allows."""
+        while self.queue and not self.closing:
+            seq, text = self.queue[0]
+            size = len(text.encode("utf-8"))
+            if self.unacked and (len(self.unacked) >= self.max_in_flight
+                                 or self.unacked_bytes + size > self.max_unacked_bytes):
+                self.stuck_since = self.stuck_since or time.monotonic()
+                return
+            try:
+                await self.send(text_data=text)
+            except Exception as exc:
+                # Not sent: not recorded as sent. The page gets a snapshot (and on a second
+                # failure in a row, a closed socket it reconnects).
+                self.send_failures += 1
+                log.warning("could not send a %d-byte message to a cluster websocket (%s: %s)", size,
+                            type(exc).__name__, exc)
+                self.queue.clear()
+                self.position = None
+                if self.send_failures > 1:
+                    await self._close(WS_CLOSE_SERVER_ERROR)
+                else:
+                    self.wakeup.set()
+                return
+            self.send_failures = 0
+            self.queue.popleft()
+            self.unacked.append((seq, size, time.monotonic()))
+            self.unacked_bytes += size
+            self.max_sent_seq = max(self.max_sent_seq, seq)
+            self.stuck_since = None
+
+    async def _close(self, code: int) -> None:
+        if self.closing:
+            return
+        self.closing = True
+        self.queue.clear()
+        self.wakeup.set()
+        await self.close(code=code)
+
+
+class NotFoundConsumer(AsyncWebsocketConsumer):
+    """Any websocket path no consumer serves: accepted only to be closed with 4404."""
+
+    async def connect(self) -> None:
+        """Called on the handshake: close at once with "not found"."""
+        log.info("closing a websocket to an unknown path %.100r", self.scope.get("path"))
+        await self.accept()
+        await self.close(code=WS_CLOSE_NOT_FOUND)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Frames that race the close are ignored."""

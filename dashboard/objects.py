@@ -390,11 +390,6 @@ def legacy_endpoints(item: object) -> Iterator[Endpoint]:
                                state=state)
 
 
-def endpoints_of(obj: object, kind: str) -> Iterator[Endpoint]:
-    """The addresses of one EndpointSlice or Endpoints object."""
-    return slice_endpoints(obj) if kind == "EndpointSlice" else legacy_endpoints(obj)
-
-
 def pod_states_of(obj: object, kind: str) -> dict[str, str]:
     """Pod name -> endpoint state in one EndpointSlice or Endpoints object."""
     if kind == "EndpointSlice":
@@ -431,11 +426,6 @@ def merge_states(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
         if pod and _STATE_RANK[state] >= _STATE_RANK.get(states.get(pod, ""), -1):
             states[pod] = state
     return states
-
-
-def pod_endpoint_states(addresses: Iterable[Endpoint]) -> dict[str, str]:
-    """Pod name -> endpoint state (ready / not-ready / terminating)."""
-    return merge_states((e.pod, e.state) for e in addresses)
 
 
 def endpoint_states(slices: Iterable[Obj], endpoints: Iterable[Obj], service: str) -> dict[str, str]:

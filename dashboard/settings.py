@@ -77,6 +77,9 @@ LBDEMO_TRAFFIC_URL = os.environ.get("LBDEMO_TRAFFIC_URL", "")
 LBDEMO_TRAFFIC_MAX_RPS = env_int("LBDEMO_TRAFFIC_MAX_RPS", 2000, minimum=1, maximum=100_000)
 LBDEMO_TRAFFIC_MAX_CONNS = env_int("LBDEMO_TRAFFIC_MAX_CONNS", 64, minimum=1, maximum=4096)
 LBDEMO_TRAFFIC_MAX_SECONDS = env_int("LBDEMO_TRAFFIC_MAX_SECONDS", 120, minimum=1, maximum=3600)
+# All traffic runs together (every user): beyond this a new run is refused with 429.
+LBDEMO_TRAFFIC_TOTAL_RPS = env_int("LBDEMO_TRAFFIC_TOTAL_RPS", 4000, minimum=1, maximum=1_000_000)
+LBDEMO_TRAFFIC_TOTAL_CONNS = env_int("LBDEMO_TRAFFIC_TOTAL_CONNS", 256, minimum=1, maximum=65_536)
 
 INSTALLED_APPS = [
     "daphne",
@@ -91,6 +94,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: a request that cannot be parsed gets a 400 and one log line, never a traceback.
+    "dashboard.middleware.MalformedRequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +124,28 @@ TEMPLATES = [
     },
 ]
 
+
+
+def private_file(path: str | Path) -> None:
+    """Make ``path`` readable by its owner only (0600), creating it empty if its folder exists.
+
+    The dashboard's database holds sessions (a session id is a login) and its log the requests;
+    like the kubeconfig they are nobody else's business. SQLite gives its journal and WAL files
+    the database file's mode, and an empty file is a valid new database.
+    """
+    path = Path(path)
+    if str(path) in {"", ":memory:"} or str(path).startswith("file:"):
+        return
+    try:
+        if not path.exists():
+            if not path.parent.is_dir():
+                return
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        os.chmod(path, 0o600)
+    except OSError:
+        pass  # a read-only location is the operator's choice; the database open will say more
+
+
 # Users and sessions live in a small SQLite file; the cluster state itself is never stored here.
 DATABASES = {
     "default": {
@@ -126,6 +153,7 @@ DATABASES = {
         "NAME": os.environ.get("LBDEMO_DB_PATH", str(BASE_DIR / ".sandbox" / "dashboard.sqlite3")),
     }
 }
+private_file(DATABASES["default"]["NAME"])
 
 # One dashboard process owns one watch hub, so the in-memory layer is the right trade-off;
 # several replicas would need channels_redis.
@@ -158,10 +186,13 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 
+# No secret in any log: the redaction filter scrubs ``token=`` values and the configured tokens
+# and key from every record (daphne's access log is scrubbed in dashboard.asgi).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact": {"()": "dashboard.logredact.RedactSecretsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("LBDEMO_LOG_LEVEL", "INFO")},
 }
 
@@ -169,6 +200,26 @@ LOGGING = {
 # A strict Content-Security-Policy on every response (no inline script, htmx loaded from self).
 MIDDLEWARE.append("dashboard.middleware.ContentSecurityPolicyMiddleware")
 LOGIN_URL = "login"
+# A form login without ?next= lands on the live page (Django's default is /accounts/profile/).
+LOGIN_REDIRECT_URL = "index"
+# Failed logins (form passwords and ?token= guesses) each client, and each account, may make
+# within the window; beyond that the answer is 429 until the oldest failure ages out.
+LBDEMO_LOGIN_FAILURES_PER_CLIENT = env_int("LBDEMO_LOGIN_FAILURES_PER_CLIENT", 20, minimum=1, maximum=100_000)
+LBDEMO_LOGIN_FAILURES_PER_ACCOUNT = env_int("LBDEMO_LOGIN_FAILURES_PER_ACCOUNT", 10, minimum=1,
+                                            maximum=100_000)
+LBDEMO_LOGIN_FAILURE_WINDOW = env_int("LBDEMO_LOGIN_FAILURE_WINDOW", 600, minimum=1, maximum=86_400)
+# The largest websocket message the transport accepts (daphne's default, 1 MiB): snapshots and
+# frames are split into messages below it (dashboard.stream).
+LBDEMO_WS_MESSAGE_LIMIT = env_int("LBDEMO_WS_MESSAGE_LIMIT", 1024 * 1024, minimum=16 * 1024,
+                                  maximum=64 * 1024 * 1024)
+# Flow control of each page's websocket (dashboard.consumers): messages and bytes it may leave
+# unacknowledged; a page stuck at that limit for SLOW_CLIENT seconds, or leaving a message
+# unacknowledged for ACK_TIMEOUT seconds, is closed (4013) and reconnects.
+LBDEMO_WS_MAX_IN_FLIGHT = env_int("LBDEMO_WS_MAX_IN_FLIGHT", 8, minimum=1, maximum=1000)
+LBDEMO_WS_MAX_UNACKED_BYTES = env_int("LBDEMO_WS_MAX_UNACKED_BYTES", 4 * 1024 * 1024, minimum=64 * 1024,
+                                      maximum=256 * 1024 * 1024)
+LBDEMO_WS_SLOW_CLIENT_SECONDS = env_int("LBDEMO_WS_SLOW_CLIENT_SECONDS", 10, minimum=1, maximum=3600)
+LBDEMO_WS_ACK_TIMEOUT_SECONDS = env_int("LBDEMO_WS_ACK_TIMEOUT_SECONDS", 20, minimum=1, maximum=3600)
 # Cluster actions (scale, kill, readiness) each user may send per minute; more get 429.
 LBDEMO_ACTIONS_PER_MINUTE = env_int("LBDEMO_ACTIONS_PER_MINUTE", 120, minimum=1, maximum=100_000)
 # Watch streams: the server ends each watch after this many seconds; the client gives up on a

@@ -1,47 +1,76 @@
-"""What one open page is sent: a full snapshot, then deltas as htmx out-of-band swaps.
+"""What the open pages are sent: the page's sections, a snapshot, then deltas as htmx OOB swaps.
 
-A :class:`FrameBuilder` belongs to one websocket. It remembers what that page currently
-shows (which pod card sits in which group, the last card of each pod), so a batch of cache
-changes becomes the smallest set of swaps that brings the page up to date:
+**Sections.** The live page is a list of sections (:data:`SECTIONS`), each one partial under
+``templates/dashboard/`` rendered from the cache. A feature adds its own with
+:func:`register_section` (a name, the partial's element id, the kinds whose changes re-render
+it, and a function from a :class:`ViewInput` to the partial's context) and places
+``{{ sections.<name> }}`` in ``index.html``: the first page load, every snapshot and every
+delta then render it through the same code. A section whose context or template raises is
+logged (the traceback once, then one line a minute while it keeps failing) and replaced by an
+error box with the section's element id; the page status names the broken sections. One bad
+cluster object therefore never breaks the page, the other sections or the stream.
 
-- a section whose kind changed (Deployment, ReplicaSets, Service, endpoints, events,
-  timeline, status) is re-rendered whole from the same partial the page load used;
-- a pod card is replaced in place, appended to its node's group (new pod, or one that was
-  just scheduled or relabelled), or replaced by a "leaving" copy the page's script fades
-  out and removes (pod deleted);
-- a pod whose endpoint condition changed gets its card re-rendered;
-- an unknown group (a node that appeared), or a change of the Service's selector (which
-  decides the pods the page calls selected), re-renders both pod sections whole.
+**One renderer for every viewer.** A :class:`FrameBuilder` remembers what the pages currently
+show (each pod card, each node group's heading, a digest of every other section) and turns a
+batch of cache changes into the smallest set of swaps:
 
-Building fragments reads the cache and must run on the event loop; rendering them
-(:func:`render_fragments`) is pure template work that may run in a worker thread.
+- a section whose kinds changed is re-rendered whole, and sent only if its HTML changed;
+- a pod card is replaced in place, appended to its group (new pod, scheduled, relabelled), or
+  replaced by a "leaving" copy the page's script fades out (pod deleted); a pod whose endpoint
+  condition changed gets its card re-rendered;
+- a Node change re-renders that node's heading only; the node section is rebuilt only when the
+  set of node groups changes.
+
+:class:`ViewStream` owns the process's one builder: every change is rendered once, in one
+worker thread of its own (templates never stall the event loop, and never wait behind the
+blocking I/O of other features), into a :class:`Frame` whose messages — the same ``str``
+objects — go to every socket that shows the same view (dashboard.consumers). Recent frames
+stay in a bounded ring, so a socket that lags a little catches up from the ring and one that
+lags a lot gets a snapshot.
+
+**Message size.** daphne refuses websocket messages over 1 MiB (LBDEMO_WS_MESSAGE_LIMIT), so
+a snapshot or frame is a list of messages, each below the limit: the pod sections are sent as
+their skeleton plus batches of cards appended to their groups. While a snapshot arrives in
+several messages the status says "loading"; only its last message says "live".
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.safestring import SafeString, mark_safe
 
 from dashboard import beyond, objects, presenters, topology
-from dashboard.cache import Change, ClusterCache
+from dashboard.cache import Change, Obj
 from dashboard.objects import Selector
-from dashboard.presenters import ClusterView, PodCard, Scope, ServiceView
+from dashboard.presenters import PodCard, Scope
 from dashboard.timeline import Healing
-from dashboard.topology import TopologyStream
 
-ENDPOINT_KINDS = {"EndpointSlice", "Endpoints"}
+log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class Fragment:
-    """One out-of-band swap: a template and its context."""
-
-    template: str
-    context: dict[str, Any]
+ENDPOINT_KINDS = frozenset({"EndpointSlice", "Endpoints"})
+# The pod sections follow pods, nodes, endpoints and the Service (its selector decides which
+# pods are "selected").
+POD_KINDS = frozenset({"Pod", "Node", "Service"}) | ENDPOINT_KINDS
+ANY_KIND = "*"
+# Room kept in every message for the status element.
+STATUS_RESERVE = 4096
+# Cards per appended batch in a split pod section.
+CARD_BATCH = 200
+# A section that keeps failing is logged again at most this often (seconds).
+ERROR_LOG_INTERVAL = 60.0
 
 
 def settings_scope() -> Scope:
@@ -51,180 +80,750 @@ def settings_scope() -> Scope:
                  selector=objects.parse_selector(settings.LBDEMO_SELECTOR))
 
 
-def section_fragments(view: ClusterView) -> list[Fragment]:
-    """Every section of the page, each as an out-of-band replacement."""
-    return [
-        status_fragment(seq=view.seq, pod_count=view.pod_count, synced=view.synced),
-        oob("_deployment.html", deployment=view.deployment),
-        oob("_replicasets.html", replicasets=view.replicasets),
-        oob("_selector.html", selector=view.selector),
-        oob("_nodes.html", groups=view.groups),
-        oob("_other_pods.html", other_pods=view.other_pods),
-        oob("_service.html", service=view.service),
-        oob("_endpoints.html", endpoints=view.endpoints),
-        oob("_events.html", events=view.events),
-        oob("_timeline.html", timeline=view.timeline),
-    ]
+def message_limit() -> int:
+    """The largest websocket message the transport accepts, in bytes."""
+    return int(getattr(settings, "LBDEMO_WS_MESSAGE_LIMIT", 1024 * 1024))
 
 
-def beyond_fragments(ingresses: list[dict[str, Any]], hpas: list[dict[str, Any]],
-                     events: list[dict[str, Any]], *, now: datetime) -> list[Fragment]:
-    """The Ingress and autoscaling panels (dashboard.beyond)."""
-    return [oob("_ingresses.html", ingresses=beyond.ingress_views(ingresses, now=now)),
-            oob("_hpas.html", hpas=beyond.hpa_views(hpas, events, now=now))]
+PodCards = list[PodCard]
+NodeGroups = list[presenters.NodeGroup]
 
 
-def status_fragment(*, seq: int, pod_count: int, synced: bool) -> Fragment:
-    """The live indicator, carrying the sequence number the frame brings the page to."""
-    return oob("_status.html", seq=seq, pod_count=pod_count, synced=synced)
+class ViewInput:
+    """One consistent state of the cache as the sections read it (plain data: any thread)."""
+
+    def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
+                 timeline: list[Healing], synced: bool = True) -> None:
+        self.objects = objects
+        self.seq = seq
+        self.scope = scope
+        self.now = now
+        self.timeline = timeline
+        self.synced = synced
+
+    def list(self, kind: str) -> list[Obj]:
+        """All objects of a kind."""
+        return self.objects.get(kind) or []
+
+    @cached_property
+    def pods_by_name(self) -> dict[str, Obj]:
+        """Pods by name."""
+        return {str((p.get("metadata") or {}).get("name") or ""): p for p in self.list("Pod")}
+
+    @cached_property
+    def endpoint_states(self) -> dict[str, str]:
+        """Pod name -> endpoint condition, for the configured Service."""
+        return presenters.endpoint_states(self.list("EndpointSlice"), self.list("Endpoints"),
+                                          self.scope.service)
+
+    @cached_property
+    def selector(self) -> Selector:
+        """The pods the page calls "selected": the live Service's selector, else LBDEMO_SELECTOR."""
+        return presenters.effective_selector(self.list("Service"), self.scope)
+
+    def card(self, pod: Obj) -> PodCard:
+        """The card of one pod."""
+        return presenters.pod_card(pod, now=self.now, selector=self.selector, endpoints=self.endpoint_states)
+
+    @cached_property
+    def cards(self) -> PodCards:
+        """Every pod's card, oldest first (a pod that cannot be shown is logged and left out)."""
+        return presenters.pod_cards(self.list("Pod"), now=self.now, selector=self.selector,
+                                    endpoints=self.endpoint_states)
+
+    @cached_property
+    def groups(self) -> NodeGroups:
+        """The selected pods by node."""
+        return presenters.node_groups(self.list("Node"), [c for c in self.cards if c.selected])
+
+    @cached_property
+    def other_pods(self) -> PodCards:
+        """The pods outside the selector."""
+        return [c for c in self.cards if not c.selected]
 
 
-def topology_fragment(payload: dict[str, Any]) -> Fragment:
-    """The topology view's patch (dashboard.topology), read by topology.js after each frame."""
-    return oob("_topology_patch.html", seq=payload["seq"], payload=topology.encode(payload))
+@dataclass(frozen=True)
+class Section:
+    """One part of the live page: a partial, its element id and where its context comes from."""
+
+    name: str
+    dom_id: str
+    template: str
+    label: str
+    kinds: frozenset[str]
+    context: Callable[[ViewInput], dict[str, Any]]
+    # Pod sections (cards in groups) are sent card by card, not re-rendered whole.
+    pods: bool = False
+    # A section whose element keeps state in the page's script (the topology graph) is sent as
+    # patches instead: ``state(scope)`` makes the stream's memory of it, an object with
+    # ``snapshot(view) -> context`` and ``delta(view, kinds) -> context | None`` (None: nothing
+    # to send) for ``stream_template`` (the element frames replace). The page load still uses
+    # ``template`` and ``context``.
+    state: Callable[[Scope], Any] | None = None
+    stream_template: str = ""
 
 
-def oob(template: str, **context: Any) -> Fragment:
-    """A partial of dashboard/ rendered as an out-of-band replacement of its element."""
-    return Fragment(f"dashboard/{template}", {**context, "oob": "true"})
+SECTIONS: list[Section] = []
 
 
-def render_fragments(fragments: list[Fragment]) -> str:
-    """Render fragments into one websocket frame (pure; safe in any thread)."""
-    return "".join(render_to_string(f.template, f.context) for f in fragments)
+def register_section(section: Section, *, before: str | None = None) -> Section:
+    """Add a section to the live page (replacing one of the same name); see the module docstring."""
+    names = [s.name for s in SECTIONS]
+    if section.name in names:
+        SECTIONS[names.index(section.name)] = section
+        return section
+    if before is not None and before in names:
+        SECTIONS.insert(names.index(before), section)
+    else:
+        SECTIONS.append(section)
+    return section
+
+
+def _deployment(v: ViewInput) -> dict[str, Any]:
+    return {"deployment": presenters.deployment_view(v.list("Deployment"), name=v.scope.deployment,
+                                                     max_replicas=v.scope.max_replicas)}
+
+
+class TopologyState:
+    """The stream's memory of the topology graph the pages show (dashboard.topology)."""
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.shown: topology.Graph | None = None
+        self.seq = 0
+
+    def snapshot(self, view: ViewInput) -> dict[str, Any]:
+        """The whole graph."""
+        self.shown = topology.topology_graph(dict(view.objects), scope=self.scope)
+        self.seq = view.seq
+        return {"seq": view.seq, "payload": topology.encode(topology.reset_payload(self.shown, seq=view.seq))}
+
+    def delta(self, view: ViewInput, kinds: set[str]) -> dict[str, Any] | None:
+        """A patch from the graph shown to the view's, or None when it is unchanged."""
+        if self.shown is None:
+            return self.snapshot(view)
+        if not topology.GRAPH_KINDS.intersection(kinds):
+            return None
+        graph = topology.topology_graph(dict(view.objects), scope=self.scope)
+        diff = topology.graph_diff(self.shown, graph)
+        if not any(diff.values()):
+            return None
+        payload = {"reset": False, "from": self.seq, "seq": view.seq, **diff}
+        self.shown, self.seq = graph, view.seq
+        return {"seq": view.seq, "payload": topology.encode(payload)}
+
+
+def _topology_page(v: ViewInput) -> dict[str, Any]:
+    graph = topology.topology_graph(dict(v.objects), scope=v.scope)
+    return {"seq": v.seq, "payload": topology.encode(topology.reset_payload(graph, seq=v.seq))}
+
+
+def _service(v: ViewInput) -> dict[str, Any]:
+    return {"service": presenters.service_view(v.list("Service"), name=v.scope.service,
+                                               slices=v.list("EndpointSlice"), endpoints=v.list("Endpoints"))}
+
+
+for _section in (
+    Section("deployment", "deployment", "dashboard/_deployment.html", "Deployment",
+            frozenset({"Deployment"}), _deployment),
+    Section("replicasets", "replicasets", "dashboard/_replicasets.html", "ReplicaSets",
+            frozenset({"ReplicaSet"}),
+            lambda v: {"replicasets": presenters.replicaset_views(v.list("ReplicaSet"),
+                                                                  deployment=v.scope.deployment)}),
+    Section("selector", "pods-selector", "dashboard/_selector.html", "Service selector",
+            frozenset({"Service"}), lambda v: {"selector": presenters.selector_text(v.selector)}),
+    Section("nodes", "nodes", "dashboard/_nodes.html", "pods by node", POD_KINDS,
+            lambda v: {"groups": v.groups}, pods=True),
+    Section("other_pods", "other-pods", "dashboard/_other_pods.html", "pods outside the selector",
+            POD_KINDS, lambda v: {"other_pods": v.other_pods}, pods=True),
+    # The Service card shows targetPorts the endpoints resolve, hence the endpoint kinds.
+    Section("service", "service", "dashboard/_service.html", "Service",
+            frozenset({"Service"}) | ENDPOINT_KINDS, _service),
+    Section("endpoints", "endpoints", "dashboard/_endpoints.html", "endpoints", ENDPOINT_KINDS,
+            lambda v: {"endpoints": presenters.endpoints_view(v.list("EndpointSlice"), v.list("Endpoints"),
+                                                              service=v.scope.service)}),
+    # Ingress and autoscaling panels (dashboard.beyond): the HPA panel shows its last rescale Event.
+    Section("ingresses", "ingresses", "dashboard/_ingresses.html", "Ingress", frozenset({"Ingress"}),
+            lambda v: {"ingresses": beyond.ingress_views(v.list("Ingress"), now=v.now)}),
+    Section("hpas", "hpas", "dashboard/_hpas.html", "autoscaling",
+            frozenset({"HorizontalPodAutoscaler", "Event"}),
+            lambda v: {"hpas": beyond.hpa_views(v.list("HorizontalPodAutoscaler"), v.list("Event"),
+                                                now=v.now)}),
+    Section("timeline", "timeline", "dashboard/_timeline.html", "self-healing timeline",
+            frozenset({"Pod", "Node"}) | ENDPOINT_KINDS,
+            lambda v: {"timeline": presenters.healing_views(v.timeline)}),
+    Section("events", "events", "dashboard/_events.html", "events", frozenset({"Event"}),
+            lambda v: {"events": presenters.event_views(v.list("Event"), now=v.now)}),
+    Section("topology", "topology-panel", "dashboard/_topology.html", "topology", topology.GRAPH_KINDS,
+            _topology_page, state=TopologyState, stream_template="dashboard/_topology_patch.html"),
+):
+    register_section(_section)
+
+
+# What was last logged for each failing section, shared by every renderer of the process (the
+# stream's and each page load's), so one broken object is one traceback, not one per request.
+_logged: dict[str, tuple[str, float]] = {}
+
+
+class SectionErrors:
+    """Which sections failed in their last render, and the rate-limited logging of failures."""
+
+    def __init__(self) -> None:
+        self.failing: dict[str, str] = {}
+        self._logged = _logged
+
+    def failed(self, section: Section, exc: BaseException) -> None:
+        """Record (and log, rate-limited) a failed render."""
+        text = f"{type(exc).__name__}: {exc}"[:300]
+        last = self._logged.get(section.name)
+        now = time.monotonic()
+        if last is None or last[0] != text:
+            log.error("the %s section failed to render (%s); the page shows an error there",
+                      section.label, text, exc_info=exc)
+            self._logged[section.name] = (text, now)
+        elif now - last[1] >= ERROR_LOG_INTERVAL:
+            log.error("the %s section still fails to render (%s)", section.label, text)
+            self._logged[section.name] = (text, now)
+        self.failing[section.name] = section.label
+
+    def ok(self, section: Section) -> None:
+        """Record a successful render."""
+        logged = self._logged.pop(section.name, None)
+        if self.failing.pop(section.name, None) is not None and logged is not None:
+            log.info("the %s section renders again", section.label)
+
+    def labels(self) -> list[str]:
+        """Labels of the failing sections, in page order."""
+        order = [s.name for s in SECTIONS]
+        rank = {name: i for i, name in enumerate(order)}
+        return [self.failing[n] for n in sorted(self.failing, key=lambda n: rank.get(n, len(rank)))]
+
+
+def render_section(section: Section, view: ViewInput, errors: SectionErrors, *, oob: bool,
+                   extra: dict[str, Any] | None = None) -> str:
+    """One section's HTML, or its error box if building or rendering it fails."""
+    flag = "true" if oob else ""
+    try:
+        context = section.context(view)
+        html = render_to_string(section.template, {**context, **(extra or {}), "oob": flag})
+    except Exception as exc:
+        errors.failed(section, exc)
+        return error_box(section, oob=oob)
+    errors.ok(section)
+    return html
+
+
+def error_box(section: Section, *, oob: bool, reason: str = "") -> str:
+    """The box that stands in for a section that cannot be shown."""
+    return render_to_string("dashboard/_section_error.html", {
+        "dom_id": section.dom_id, "label": section.label, "reason": reason, "oob": "true" if oob else ""})
+
+
+def status_html(*, seq: int, pod_count: int, synced: bool, errors: list[str], oob: bool = True,
+                loading: str = "") -> str:
+    """The live indicator, carrying the sequence number the message brings the page to."""
+    return render_to_string("dashboard/_status.html", {
+        "seq": seq, "pod_count": pod_count, "synced": synced, "errors": errors, "loading": loading,
+        "oob": "true" if oob else ""})
+
+
+def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple[dict[str, SafeString], str]:
+    """Every section rendered for the first page load (not out-of-band), and the status element."""
+    errors = errors or SectionErrors()
+    sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
+    status = status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced,
+                         errors=errors.labels(), oob=False)
+    return sections, mark_safe(status)
+
+
+def _size(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def pack(pieces: Iterable[str], *, limit: int) -> list[str]:
+    """Concatenate pieces into as few messages as fit below ``limit`` bytes (order kept)."""
+    messages: list[str] = []
+    current: list[str] = []
+    size = 0
+    for piece in pieces:
+        n = _size(piece)
+        if current and size + n > limit:
+            messages.append("".join(current))
+            current, size = [], 0
+        current.append(piece)
+        size += n
+    if current:
+        messages.append("".join(current))
+    return messages
+
+
+def _group_head(group: presenters.NodeGroup) -> tuple[str, bool]:
+    return group.name, group.ready
+
+
+def _digest(html: str) -> bytes:
+    return hashlib.blake2b(html.encode("utf-8"), digest_size=16).digest()
 
 
 @dataclass
 class FrameBuilder:
-    """Per-page memory of what is shown, turning cache changes into swaps."""
+    """Memory of what the pages show, turning cache changes into swaps. Not thread-safe: one
+    builder is used by one thread at a time (the stream's render worker, or a test)."""
 
     scope: Scope
+    limit: int = field(default_factory=message_limit)
     cards: dict[str, PodCard] = field(default_factory=dict)
-    groups: set[str] = field(default_factory=set)
-    service: ServiceView | None = None
+    heads: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    shown: dict[str, bytes] = field(default_factory=dict)
+    errors: SectionErrors = field(default_factory=SectionErrors)
+    states: dict[str, Any] = field(default_factory=dict)
     selector: Selector | None = None
-    topology: TopologyStream | None = None
+    seq: int | None = None
 
-    def snapshot(self, cache: ClusterCache, timeline: list[Healing], *, now: datetime,
-                 synced: bool = True) -> tuple[int, list[Fragment]]:
-        """The whole page; resets what this page is known to show."""
-        seq, objects = cache.snapshot()
-        view = presenters.cluster_view(objects, seq=seq, scope=self.scope, now=now, timeline=timeline,
-                                       synced=synced)
-        self._remember(view)
-        self.selector = presenters.effective_selector(objects.get("Service", []), self.scope)
-        extra = beyond_fragments(objects.get("Ingress", []), objects.get("HorizontalPodAutoscaler", []),
-                                 objects.get("Event", []), now=now)
-        return seq, [*section_fragments(view), *extra, topology_fragment(self._topology().snapshot(cache))]
+    @property
+    def budget(self) -> int:
+        """Bytes of one message available to sections (the status is added to each)."""
+        return max(1024, self.limit - STATUS_RESERVE)
 
-    def _topology(self) -> TopologyStream:
-        """This page's topology stream (dashboard.topology), created on first use."""
-        if self.topology is None:
-            self.topology = topology.TopologyStream(self.scope)
-        return self.topology
+    def view(self, objects: Mapping[str, list[Obj]], *, seq: int, now: datetime,
+             timeline: list[Healing], synced: bool = True) -> ViewInput:
+        """The input of one render."""
+        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced)
 
-    def _remember(self, view: ClusterView) -> None:
-        """Record the cards and groups a freshly rendered page (or node section) shows."""
-        self.service = view.service
-        self.groups = {g.group_id for g in view.groups} | {presenters.OTHER_GROUP_ID}
-        self.cards = {c.uid: c for g in view.groups for c in g.pods}
-        self.cards.update({c.uid: c for c in view.other_pods})
+    def _status(self, view: ViewInput, *, loading: str = "") -> str:
+        return status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced and not loading,
+                           errors=self.errors.labels(), loading=loading)
 
-    def delta(self, changes: list[Change], cache: ClusterCache, timeline: list[Healing], *,
-              now: datetime) -> list[Fragment]:
-        """The swaps that bring the page from before ``changes`` to the cache's current state."""
-        kinds = {c.kind for c in changes}
-        scope = self.scope
-        out: list[Fragment] = []
-        if "Deployment" in kinds:
-            out.append(oob("_deployment.html", deployment=presenters.deployment_view(
-                cache.list("Deployment"), name=scope.deployment, max_replicas=scope.max_replicas)))
-        if "ReplicaSet" in kinds:
-            out.append(oob("_replicasets.html", replicasets=presenters.replicaset_views(
-                cache.list("ReplicaSet"), deployment=scope.deployment)))
-        if "Service" in kinds or kinds & ENDPOINT_KINDS:  # endpoints resolve a named targetPort
-            service = presenters.service_view(cache.list("Service"), name=scope.service,
-                                              slices=cache.list("EndpointSlice"),
-                                              endpoints=cache.list("Endpoints"))
-            if service != self.service:
-                out.append(oob("_service.html", service=service))
-                self.service = service
-        if kinds & ENDPOINT_KINDS:
-            out.append(oob("_endpoints.html", endpoints=presenters.endpoints_view(
-                cache.list("EndpointSlice"), cache.list("Endpoints"), service=scope.service)))
-        if "Event" in kinds:
-            out.append(oob("_events.html", events=presenters.event_views(cache.list("Event"), now=now)))
-        if kinds & ({"Pod", "Node", "Service"} | ENDPOINT_KINDS):
-            out.extend(self._pod_fragments(changes, cache, kinds, now=now))
-            out.append(oob("_timeline.html", timeline=presenters.healing_views(timeline)))
-        if "Ingress" in kinds:
-            out.append(oob("_ingresses.html", ingresses=beyond.ingress_views(cache.list("Ingress"), now=now)))
-        if "HorizontalPodAutoscaler" in kinds or ("Event" in kinds and cache.list("HorizontalPodAutoscaler")):
-            out.append(oob("_hpas.html", hpas=beyond.hpa_views(cache.list("HorizontalPodAutoscaler"),
-                                                               cache.list("Event"), now=now)))
-        patch = self._topology().delta(cache, kinds)
-        if patch is not None:
-            out.append(topology_fragment(patch))
+    # --- snapshot ------------------------------------------------------------------------------
+    def snapshot(self, view: ViewInput) -> list[str]:
+        """The whole page as messages below the limit; resets what the pages are known to show."""
+        self.cards, self.heads, self.shown = {}, {}, {}
+        pieces: list[str] = []
+        self.states = {}
+        self.selector = view.selector
+        for section in SECTIONS:
+            if section.pods:
+                pieces.extend(self._pod_section_pieces(section, view))
+            elif section.state is not None:
+                pieces.extend(self._patch(section, view, None))
+            else:
+                pieces.append(self._whole(section, view))
+        self.seq = view.seq
+        return self._messages(pieces, view, snapshot=True)
+
+    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None) -> list[str]:
+        """A stateful section's snapshot (``kinds`` None) or patch; nothing if it failed (the
+        status names it) or has nothing to send."""
+        try:
+            state = self.states.get(section.name)
+            if state is None:
+                state = self.states[section.name] = section.state(self.scope)  # type: ignore[misc]
+                context = state.snapshot(view)
+            else:
+                context = state.snapshot(view) if kinds is None else state.delta(view, kinds)
+            if context is None:
+                return []
+            html = render_to_string(section.stream_template or section.template, {**context, "oob": "true"})
+        except Exception as exc:
+            self.errors.failed(section, exc)
+            self.states.pop(section.name, None)  # start over from a snapshot of it
+            return []
+        self.errors.ok(section)
+        if _size(html) > self.budget:
+            log.error("the %s section's update is %d bytes, more than a websocket message may carry",
+                      section.label, _size(html))
+            self.errors.failing[section.name] = section.label
+            self.states.pop(section.name, None)
+            return []
+        return [html]
+
+    def _whole(self, section: Section, view: ViewInput) -> str:
+        """A section rendered whole, or its error box when it does not fit in a message."""
+        html = render_section(section, view, self.errors, oob=True)
+        if _size(html) > self.budget:
+            log.error("the %s section is %d bytes, more than a websocket message may carry", section.label,
+                      _size(html))
+            self.errors.failing[section.name] = section.label
+            html = error_box(section, oob=True, reason="too large to show")
+        self.shown[section.name] = _digest(html)
+        return html
+
+    def _pod_section_pieces(self, section: Section, view: ViewInput) -> list[str]:
+        """A pod section as its skeleton (groups without cards) plus batches of appended cards."""
+        skeleton = render_section(section, view, self.errors, oob=True, extra={"skeleton": True})
+        if section.name in self.errors.failing:
+            return [skeleton]
+        if section.name == "nodes":
+            groups = [(g.group_id, list(g.pods)) for g in view.groups]
+            self.heads = {g.group_id: _group_head(g) for g in view.groups}
+        else:
+            groups = [(presenters.OTHER_GROUP_ID, list(view.other_pods))]
+        pieces = [skeleton]
+        for group_id, cards in groups:
+            for start in range(0, len(cards), CARD_BATCH):
+                batch = cards[start:start + CARD_BATCH]
+                pieces.extend(self._appended(group_id, batch))
+                self.cards.update((c.uid, c) for c in batch)
+        return pieces
+
+    def _appended(self, group_id: str, cards: list[PodCard]) -> list[str]:
+        """Cards appended to a group, as pieces that each fit in a message (halving batches)."""
+        html = render_to_string("dashboard/_oob_append.html", {"group_id": group_id, "cards": cards})
+        if _size(html) <= self.budget or len(cards) == 1:
+            return [html]
+        half = len(cards) // 2
+        return self._appended(group_id, cards[:half]) + self._appended(group_id, cards[half:])
+
+    def _messages(self, pieces: list[str], view: ViewInput, *, snapshot: bool) -> list[str]:
+        """Pack pieces into messages, each ending with a status; only the last one says "live"."""
+        messages = pack(pieces, limit=self.budget)
+        if not messages:
+            return [self._status(view)]
+        if len(messages) == 1:
+            return [messages[0] + self._status(view)]
+        total = len(messages)
+        out = []
+        for i, message in enumerate(messages[:-1]):
+            loading = f"loading {i + 1}/{total}" if snapshot else f"updating {i + 1}/{total}"
+            out.append(message + self._status(view, loading=loading))
+        out.append(messages[-1] + self._status(view))
         return out
 
-    def _pod_fragments(self, changes: list[Change], cache: ClusterCache, kinds: set[str], *,
-                       now: datetime) -> list[Fragment]:
-        """Swaps for pod cards and node groups."""
-        endpoints = presenters.endpoint_states(cache.list("EndpointSlice"), cache.list("Endpoints"),
-                                               self.scope.service)
-        selector = presenters.effective_selector(cache.list("Service"), self.scope)
-        if self.selector is not None and selector != self.selector:
-            return self._regroup(cache, now=now, endpoints=endpoints)
-        self.selector = selector
+    # --- deltas --------------------------------------------------------------------------------
+    def delta(self, changes: list[Change], view: ViewInput, *, status: bool = True) -> list[str]:
+        """Messages that bring the pages from the last frame to ``view`` ([] if nothing shows a
+        difference and ``status`` is false)."""
+        kinds = {c.kind for c in changes}
+        pieces: list[str] = []
+        for section in SECTIONS:
+            if not (section.kinds & kinds or ANY_KIND in section.kinds):
+                continue
+            if section.pods:
+                continue
+            if section.state is not None:
+                pieces.extend(self._patch(section, view, kinds))
+                continue
+            html = render_section(section, view, self.errors, oob=True)
+            digest = _digest(html)
+            if self.shown.get(section.name) == digest:
+                continue
+            if _size(html) > self.budget:
+                html = error_box(section, oob=True, reason="too large to show")
+                self.errors.failing[section.name] = section.label
+            self.shown[section.name] = digest
+            pieces.append(html)
+        if kinds & POD_KINDS:
+            pieces[:0] = self._pod_pieces(changes, view, kinds)
+        self.seq = view.seq
+        if not pieces and not status:
+            return []
+        return self._messages(pieces, view, snapshot=False)
 
-        def card_of(pod: dict[str, Any]) -> PodCard:
-            return presenters.pod_card(pod, now=now, selector=selector, endpoints=endpoints)
+    def _pod_pieces(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str]:
+        """Swaps for pod cards and node groups (guarded like a section: a failure shows an error)."""
+        sections = [s for s in SECTIONS if s.pods]
+        try:
+            pieces = self._pod_swaps(changes, view, kinds)
+        except Exception as exc:
+            for section in sections:
+                self.errors.failed(section, exc)
+            self.cards, self.heads = {}, {}
+            return [error_box(s, oob=True) for s in sections]
+        if any(s.name in self.errors.failing for s in sections):  # it works again: redraw
+            return [p for s in sections for p in self._pod_section_pieces(s, view)]
+        return pieces
 
-        current: dict[str, dict[str, Any]] = {}
+    def _pod_swaps(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str]:
+        if view.selector != self.selector:
+            # Another set of pods is "selected" now: rebuild both pod sections.
+            self.selector = view.selector
+            self.cards, self.heads = {}, {}
+            return [p for s in SECTIONS if s.pods for p in self._pod_section_pieces(s, view)]
+        current: dict[str, Obj] = {}
         gone: set[str] = set()
         for change in changes:
             if change.kind != "Pod":
                 continue
             uid = str((change.obj.get("metadata") or {}).get("uid") or change.name)
-            pod = cache.get("Pod", change.name)
+            pod = view.pods_by_name.get(change.name)
             if pod is None or str((pod.get("metadata") or {}).get("uid") or change.name) != uid:
                 gone.add(uid)
             if pod is not None:
                 current[change.name] = pod
-        fresh = {card.uid: card for card in map(card_of, current.values())}
-        if "Endpoints" in kinds or "EndpointSlice" in kinds:
+        fresh = {card.uid: card for card in map(view.card, current.values())}
+        if kinds & ENDPOINT_KINDS:
+            states = view.endpoint_states
             for uid, card in self.cards.items():
-                if uid not in fresh and card.endpoint != endpoints.get(card.name, "none"):
-                    pod = cache.get("Pod", card.name)
+                if uid not in fresh and card.endpoint != states.get(card.name, "none"):
+                    pod = view.pods_by_name.get(card.name)
                     if pod is not None:
-                        fresh[uid] = card_of(pod)
-        wanted_groups = {c.group_id for c in fresh.values()}
-        if "Node" in kinds or not wanted_groups <= self.groups:
-            return self._regroup(cache, now=now, endpoints=endpoints)
-        out: list[Fragment] = []
+                        fresh[uid] = view.card(pod)
+        out: list[str] = []
+        if "Node" in kinds or not {c.group_id for c in fresh.values() if c.selected} <= self.heads.keys():
+            groups = presenters.node_groups(view.list("Node"), [])
+            extra = {c.node for c in [*self.cards.values(), *fresh.values()] if c.selected}
+            heads = {g.group_id: _group_head(g) for g in groups}
+            wanted = heads.keys() | {presenters.node_group_id(n) for n in extra}
+            if list(heads) != list(self.heads) or not wanted <= heads.keys():
+                # The set of node groups changed: rebuild the node section (pods outside the
+                # selector do not depend on nodes and are left alone).
+                nodes = next(s for s in SECTIONS if s.name == "nodes")
+                keep_others = {u: c for u, c in self.cards.items() if not c.selected}
+                pieces = self._pod_section_pieces(nodes, view)
+                self.cards.update(keep_others)
+                others = [c for c in fresh.values() if not c.selected]
+                return pieces + self._card_swaps({c.uid: c for c in others}, gone, only_other=True)
+            for group in groups:
+                if self.heads.get(group.group_id) != _group_head(group):
+                    out.append(render_to_string("dashboard/_node_head.html", {"group": group, "oob": "true"}))
+                    self.heads[group.group_id] = _group_head(group)
+        return out + self._card_swaps(fresh, gone)
+
+    def _card_swaps(self, fresh: dict[str, PodCard], gone: set[str], *,
+                    only_other: bool = False) -> list[str]:
+        out: list[str] = []
         for uid in gone - fresh.keys():
-            last = self.cards.pop(uid, None)
-            if last is not None:
-                ghost = PodCard(**{**last.__dict__, "leaving": True})
-                out.append(oob("_pod_card.html", card=ghost))
+            last = self.cards.get(uid)
+            if last is None or (only_other and last.selected):
+                continue
+            del self.cards[uid]
+            ghost = PodCard(**{**last.__dict__, "leaving": True})
+            out.append(render_to_string("dashboard/_pod_card.html", {"card": ghost, "oob": "true"}))
         for uid, card in fresh.items():
             before = self.cards.get(uid)
             if before is not None and before.group_id == card.group_id:
-                out.append(oob("_pod_card.html", card=card))
+                out.append(render_to_string("dashboard/_pod_card.html", {"card": card, "oob": "true"}))
             else:
                 if before is not None:
-                    out.append(Fragment("dashboard/_oob_delete.html", {"dom_id": card.dom_id}))
-                out.append(Fragment("dashboard/_oob_append.html", {"group_id": card.group_id, "card": card}))
+                    out.append(render_to_string("dashboard/_oob_delete.html", {"dom_id": card.dom_id}))
+                out.append(render_to_string("dashboard/_oob_append.html", {"group_id": card.group_id,
+                                                                           "cards": [card]}))
             self.cards[uid] = card
         return out
 
-    def _regroup(self, cache: ClusterCache, *, now: datetime, endpoints: dict[str, str]) -> list[Fragment]:
-        """Re-render both pod sections whole (the set of nodes or the Service's selector changed)."""
-        self.selector = presenters.effective_selector(cache.list("Service"), self.scope)
-        cards = presenters.pod_cards(cache.list("Pod"), now=now, selector=self.selector, endpoints=endpoints)
-        groups = presenters.node_groups(cache.list("Node"), [c for c in cards if c.selected])
-        others = [c for c in cards if not c.selected]
-        self.groups = {g.group_id for g in groups} | {presenters.OTHER_GROUP_ID}
-        self.cards = {c.uid: c for c in cards}
-        return [oob("_selector.html", selector=presenters.selector_text(self.selector)),
-                oob("_nodes.html", groups=groups), oob("_other_pods.html", other_pods=others)]
+
+@dataclass(frozen=True)
+class Frame:
+    """Messages bringing the pages from frame ``index - 1`` to ``index`` (cache sequence ``seq``)."""
+
+    index: int
+    seq: int
+    messages: tuple[str, ...]
+    size: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The whole page at frame ``index`` (cache sequence ``seq``), as messages."""
+
+    index: int
+    seq: int
+    messages: tuple[str, ...]
+
+
+class ViewStream:
+    """The process's one renderer of the live view, shared by every open page (see the docstring).
+
+    Runs on the event loop that owns the hub; the rendering itself happens in the stream's own
+    single worker thread, one render at a time, in order.
+    """
+
+    def __init__(self, hub: Any, scope: Scope, *, frame_interval: float = 0.1, history_frames: int = 64,
+                 history_bytes: int = 8 * 1024 * 1024, limit: int | None = None) -> None:
+        self.hub = hub
+        self.builder = FrameBuilder(scope, limit=limit or message_limit())
+        self.frame_interval = frame_interval
+        self.history_frames = history_frames
+        self.history_bytes = history_bytes
+        self.frames: deque[Frame] = deque()
+        self.index = 0
+        self.shown_healthy: bool | None = None
+        self.latest: Snapshot | None = None
+        self.subscribers: set[Callable[[], None]] = set()
+        self._waiters: list[asyncio.Future[Snapshot]] = []
+        self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1,
+                                                               thread_name_prefix="lbdemo-render")
+        self._timer: asyncio.TimerHandle | None = None
+        self._running = False
+        self._last_tick = 0.0
+        self._poll: asyncio.TimerHandle | None = None
+        self._listener = lambda *changed: self.wake()
+        hub.add_listener(self._listener)
+
+    # --- subscribers -----------------------------------------------------------------------------
+    def subscribe(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` (on the loop) after every new frame."""
+        self.subscribers.add(callback)
+        self._schedule_poll()
+
+    def unsubscribe(self, callback: Callable[[], None]) -> None:
+        """Stop calling ``callback``."""
+        self.subscribers.discard(callback)
+
+    def frames_after(self, index: int) -> list[Frame] | None:
+        """Frames after ``index`` in order, or None if the ring no longer reaches back to it."""
+        if index == self.index:
+            return []
+        if not self.frames or self.frames[0].index > index + 1 or index > self.index:
+            return None
+        return [f for f in self.frames if f.index > index]
+
+    async def snapshot(self) -> Snapshot:
+        """A snapshot of the current state (rendered once for every page that asks meanwhile)."""
+        latest = self.latest
+        if latest is not None and latest.index == self.index and self.builder.seq == self.hub.cache.seq \
+                and self.shown_healthy == self.hub.healthy:
+            return latest
+        future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        self.wake(now=True)
+        return await future
+
+    # --- ticking -------------------------------------------------------------------------------
+    def wake(self, *, now: bool = False) -> None:
+        """Arrange a tick no sooner than ``frame_interval`` after the previous one (coalescing)."""
+        if self._running or (self._timer is not None and not now):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        loop = self.hub.loop
+        delay = 0.0 if now else max(0.0, self._last_tick + self.frame_interval - time.monotonic())
+        self._timer = loop.call_later(delay, self._start_tick)
+
+    def _schedule_poll(self) -> None:
+        """While pages are open, look at the hub's health every second (it flips without changes)."""
+        if self._poll is None and self.subscribers:
+            self._poll = self.hub.loop.call_later(1.0, self._on_poll)
+
+    def _on_poll(self) -> None:
+        self._poll = None
+        if self.shown_healthy is not None and self.shown_healthy != self.hub.healthy:
+            self.wake()
+        self._schedule_poll()
+
+    def _start_tick(self) -> None:
+        self._timer = None
+        if self._running:
+            return
+        self._running = True
+        task = self.hub.loop.create_task(self._tick())
+        task.add_done_callback(self._tick_done)
+
+    def _tick_done(self, task: asyncio.Task[None]) -> None:
+        """Every tick's outcome is retrieved here: a crash is logged and the pages resync."""
+        self._running = False
+        self._last_tick = time.monotonic()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the live view failed to render a frame; pages will resync",
+                      exc_info=task.exception())
+            self.builder.seq = None
+            self.frames.clear()
+            self.index += 1
+            for waiter in self._waiters:
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError("the live view failed to render"))
+            self._waiters.clear()
+            self._notify()
+        if self._waiters or (self.builder.seq is not None and self.hub.cache.seq != self.builder.seq):
+            self.wake()
+
+    async def _tick(self) -> None:
+        """Render what changed since the last frame (and a snapshot if a page waits for one)."""
+        if not self.subscribers and not self._waiters:
+            # Nobody watches: forget, and start from a snapshot when someone does.
+            self.builder.seq, self.latest = None, None
+            self.frames.clear()
+            return
+        cache = self.hub.cache
+        seq, objects = cache.snapshot()
+        healthy = self.hub.healthy
+        changes = cache.changes_since(self.builder.seq) if self.builder.seq is not None else None
+        view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
+                                 timeline=self.hub.timeline.visible(time.time()), synced=healthy)
+        waiters, self._waiters = self._waiters, []
+        try:
+            await self._render(view, changes, healthy, waiters)
+        except BaseException as exc:
+            for waiter in waiters:  # every page waiting for this snapshot hears of the failure
+                if not waiter.done():
+                    waiter.set_exception(RuntimeError(f"the live view failed to render: {exc}"))
+            raise
+
+    async def _render(self, view: ViewInput, changes: list[Change] | None, healthy: bool,
+                      waiters: list[asyncio.Future[Snapshot]]) -> None:
+        """The rendering half of a tick (in the worker thread), then the hand-out."""
+        seq = view.seq
+        health_changed = healthy != self.shown_healthy
+        loop = asyncio.get_running_loop()
+        frame: Frame | None = None
+        snapshot: Snapshot | None = None
+        if changes is None:
+            # No state to build on (first tick, or the change log no longer reaches back):
+            # every page needs a snapshot.
+            messages = await loop.run_in_executor(self._executor, self.builder.snapshot, view)
+            self.index += 1
+            self.frames.clear()
+            snapshot = Snapshot(self.index, seq, tuple(messages))
+        else:
+            if changes or health_changed:
+                messages = await loop.run_in_executor(self._executor, self.builder.delta, changes, view)
+                if messages:
+                    self.index += 1
+                    frame = Frame(self.index, seq, tuple(messages), sum(_size(m) for m in messages))
+                    self._remember(frame)
+            if waiters:
+                messages = await loop.run_in_executor(self._executor, self._snapshot_keeping_memory, view)
+                snapshot = Snapshot(self.index, seq, tuple(messages))
+        self.shown_healthy = healthy
+        if snapshot is not None:
+            self.latest = snapshot
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(self.latest or snapshot)  # type: ignore[arg-type]
+        if frame is not None or snapshot is not None:
+            self._notify()
+
+    def _snapshot_keeping_memory(self, view: ViewInput) -> list[str]:
+        """A snapshot of the state the last frame brought the pages to (the builder's memory of
+        that state is rebuilt identically, so deltas continue from it)."""
+        return self.builder.snapshot(view)
+
+    def _remember(self, frame: Frame) -> None:
+        self.frames.append(frame)
+        total = sum(f.size for f in self.frames)
+        while len(self.frames) > 1 and (len(self.frames) > self.history_frames or total > self.history_bytes):
+            total -= self.frames.popleft().size
+
+    def _notify(self) -> None:
+        for callback in list(self.subscribers):
+            try:
+                callback()
+            except Exception:
+                log.exception("a live-view subscriber failed")
+
+    def close(self) -> None:
+        """Stop timers, the worker and the hub's wake-ups (tests, a replaced hub)."""
+        remove = getattr(self.hub, "remove_listener", None)
+        if remove is not None:
+            remove(self._listener)
+        for handle in (self._timer, self._poll):
+            if handle is not None:
+                handle.cancel()
+        self._timer = self._poll = None
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_streams: dict[int, ViewStream] = {}
+
+
+def get_stream(hub: Any) -> ViewStream:
+    """The live-view stream of ``hub`` (one per hub; created on first use, on the hub's loop)."""
+    stream = _streams.get(id(hub))
+    if stream is None or stream.hub is not hub:
+        if stream is not None:
+            stream.close()
+        for key, old in list(_streams.items()):
+            old.close()
+            del _streams[key]
+        stream = _streams[id(hub)] = ViewStream(hub, settings_scope())
+    return stream

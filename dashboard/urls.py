@@ -6,12 +6,12 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from dashboard import views
+from dashboard.auth import ThrottledLoginView
 
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),
-    path("login/", auth_views.LoginView.as_view(template_name="dashboard/login.html",
-                                                redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="login"), name="logout"),
     path("actions/scale", views.deployment_scale, name="deployment-scale"),
     path("actions/pod/delete", views.pod_delete, name="pod-delete"),

@@ -7,6 +7,7 @@ the page shows in a toast.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -17,13 +18,15 @@ from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, presenters, topology
+from dashboard import actions, presenters
 from dashboard.actions import ActionError
 from dashboard.auth import login_required_view
 from dashboard.hub import get_hub
 from dashboard.lessons import commands
 from dashboard.lessons.commandlog import command_log_append
-from dashboard.stream import settings_scope
+from dashboard.stream import ViewInput, page_sections, settings_scope
+
+log = logging.getLogger(__name__)
 
 # How long the first page load waits for the hub's first LIST of every kind.
 FIRST_SYNC_WAIT = 5.0
@@ -35,26 +38,42 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return HttpResponse("ok", content_type="text/plain")
 
 
-async def page_view() -> tuple[presenters.ClusterView, str, str]:
-    """Build the page's view from the cache, on the event loop that owns it; also return the
-    ``<hub epoch>-<seq>`` the page hands to its websocket (no resend of an unchanged state) and
-    the topology graph of the same state (dashboard.topology)."""
+async def page_state() -> tuple[ViewInput, str]:
+    """Read the cache on the event loop that owns it; also return the ``<hub epoch>-<seq>`` the
+    page hands to its websocket (no resend of an unchanged state)."""
     hub = get_hub()
     synced = await hub.wait_synced(FIRST_SYNC_WAIT)
     seq, objects = hub.cache.snapshot()
-    view = presenters.cluster_view(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
-                                   timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
-    graph = topology.topology_graph(objects, scope=settings_scope())
-    return view, f"{hub.epoch}-{seq}", topology.encode(topology.reset_payload(graph, seq=seq))
+    view = ViewInput(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
+                     timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
+    return view, f"{hub.epoch}-{seq}"
+
+
+def page_facts(view: ViewInput) -> dict[str, object]:
+    """The few values the page's frame shows outside the sections (each guarded: a broken
+    Deployment or Service must not take the page down with it)."""
+    facts: dict[str, object] = {"namespace": view.scope.namespace, "deployment": view.scope.deployment,
+                                "desired": 0}
+    try:
+        facts["desired"] = presenters.deployment_view(view.list("Deployment"), name=view.scope.deployment,
+                                                      max_replicas=view.scope.max_replicas).desired
+    except Exception:
+        log.warning("cannot read the Deployment's desired replicas for the scale slider")
+    return facts
 
 
 @login_required_view
 @require_GET
 @ensure_csrf_cookie
 def index(request: HttpRequest) -> HttpResponse:
-    """The live cluster page, fully rendered from the cache; the websocket keeps it current."""
-    view, since, graph = async_to_sync(page_view)()
-    context = {"view": view, "since": since, "max_replicas": settings.LBDEMO_MAX_REPLICAS, "topology": graph}
+    """The live cluster page, fully rendered from the cache; the websocket keeps it current.
+
+    Each section renders on its own (dashboard.stream.page_sections): one that fails shows an
+    error box and is named in the status; the page itself still answers 200."""
+    view, since = async_to_sync(page_state)()
+    sections, status = page_sections(view)
+    context = {"page": page_facts(view), "sections": sections, "status": status, "since": since,
+               "max_replicas": settings.LBDEMO_MAX_REPLICAS}
     return render(request, "dashboard/index.html", context)
 
 
@@ -84,10 +103,8 @@ def _field(request: HttpRequest, name: str) -> str:
 def deployment_scale(request: HttpRequest) -> HttpResponse:
     """POST replicas=N [deployment=NAME]: scale the backend Deployment."""
     def run() -> int:
-        raw = _field(request, "replicas")
-        if not raw.isdigit() or len(raw) > 4:
-            raise ActionError(400, "replicas must be a whole number")
-        return actions.deployment_scale(replicas=int(raw), deployment=request.POST.get("deployment"))
+        replicas = actions.whole_number(_field(request, "replicas"), field="replicas")
+        return actions.deployment_scale(replicas=replicas, deployment=request.POST.get("deployment"))
     return _action(request, run, lambda: commands.scale_command(int(request.POST["replicas"].strip())))
 
 

@@ -83,6 +83,8 @@ ENDPOINTSLICES = Resource("discovery.k8s.io/v1", "endpointslices", "EndpointSlic
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 REPLICASETS = Resource("apps/v1", "replicasets", "ReplicaSet")
 LEASES = Resource("coordination.k8s.io/v1", "leases", "Lease")
+CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap")
+SECRETS = Resource("v1", "secrets", "Secret")
 
 
 class ApiError(Exception):

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dashboard.lessons.history import ClusterHistory, PodTrack
+from dashboard.lessons.history import ClusterHistory, EventRecord, PodTrack
 
 # Traffic thresholds: a run must carry this much before a check judges it.
 MIN_REQUESTS = 50
@@ -72,6 +72,7 @@ class RunRecord:
     pods: dict[str, PodServed] = field(default_factory=dict)
     p_value: float | None = None
     command: str = ""
+    via: str = ""  # how the run reached the Service: "Ingress" (L7, per request), else the Service itself
 
     def served_between(self, pod: str, start: float, end: float) -> int:
         """Requests ``pod`` answered in buckets lying wholly inside [start, end], minus the
@@ -177,8 +178,13 @@ def reached(history: ClusterHistory, value: int, after: float) -> float | None:
 
 
 def runs_through(ctx: Context) -> list[RunRecord]:
-    """The learner's runs against the configured Service, newest first."""
-    return [run for run in reversed(ctx.runs) if run.service == ctx.service]
+    """The learner's runs against the configured Service itself (not through an Ingress), newest first."""
+    return [run for run in reversed(ctx.runs) if run.service == ctx.service and run.via != "Ingress"]
+
+
+def runs_via_ingress(ctx: Context) -> list[RunRecord]:
+    """The learner's runs through an Ingress in front of the configured Service, newest first."""
+    return [run for run in reversed(ctx.runs) if run.service == ctx.service and run.via == "Ingress"]
 
 
 def plural(n: int, word: str) -> str:
@@ -368,9 +374,10 @@ def orphan_keeps_running(ctx: Context) -> Verdict | None:
 
 # --- 4. only Ready pods get traffic -------------------------------------------------------------
 def starting_pod_no_traffic(ctx: Context) -> Verdict | None:
-    """A pod that started during a run got no request until it was a ready endpoint."""
+    """A pod that started during a run of new connections got no request until it was a ready
+    endpoint (with keep-alive it would get none either way: no evidence of readiness)."""
     for run in runs_through(ctx):
-        if run.ok < MIN_REQUESTS:
+        if run.ok < MIN_REQUESTS or run.mode != "new-conn":
             continue
         for track in ctx.history.backend_pods():
             if track.created <= run.started:
@@ -835,3 +842,80 @@ def both_versions_served(ctx: Context) -> Verdict | None:
             "(the heatmap marks the rollout)"
         )
     return None
+
+
+# --- 11. a Service balances connections, an Ingress balances requests ---------------------------
+def _split(run: RunRecord) -> str:
+    return " / ".join(f"{100 * p.requests / max(1, run.ok):.0f} %"
+                      for p in sorted(run.pods.values(), key=lambda p: -p.requests))
+
+
+def service_one_connection_one_pod(ctx: Context) -> Verdict | None:
+    """Through the Service, one keep-alive connection's requests all reach one pod."""
+    for run in runs_through(ctx):
+        if run.mode != "keepalive" or run.max_per_conn or run.connections > 1 or run.ok < 2 * MIN_REQUESTS:
+            continue
+        if len(run.pods) == 1:
+            (pod,) = run.pods
+            return passed(f"1 keep-alive connection through the Service: all {run.ok} requests reached {pod}")
+        reached = plural(len(run.pods), "pod")
+        return failed(f"1 connection through the Service reached {reached} ({_split(run)})")
+    return None
+
+
+def ingress_one_connection_every_pod(ctx: Context) -> Verdict | None:
+    """Through the Ingress, one keep-alive connection's requests reach every ready pod in turn."""
+    for run in runs_via_ingress(ctx):
+        if run.mode != "keepalive" or run.connections > 2 * run.conns or run.ok < 2 * MIN_REQUESTS:
+            continue
+        ready = max(1, ctx.history.min_ready_endpoints(run.started, run.ended))
+        if len(run.pods) >= max(2, ready):
+            return passed(f"{plural(run.connections, 'keep-alive connection')} through the Ingress: {run.ok} "
+                          f"requests spread over {plural(len(run.pods), 'pod')} ({_split(run)})")
+        return failed(f"through the Ingress {run.ok} requests reached only {plural(len(run.pods), 'pod')} of "
+                      f"{ready} ready")
+    return None
+
+
+# --- 12. autoscaling --------------------------------------------------------------------------
+def _rescales(ctx: Context, word: str) -> list[EventRecord]:
+    return [e for e in ctx.history.events if e.t >= ctx.since and e.reason == "SuccessfulRescale"
+            and e.kind == "HorizontalPodAutoscaler" and word in e.message]
+
+
+def hpa_scaled_up(ctx: Context) -> Verdict | None:
+    """The HPA raised the replicas because the CPU utilisation was above its target."""
+    ups = _rescales(ctx, "above target")
+    if not ups:
+        return None
+    first = ups[0]
+    runs = [r for r in ctx.runs if r.started <= first.t]
+    into = f", {first.t - runs[-1].started:.0f} s into the traffic run" if runs else ""
+    return passed(f"{first.name}: {first.message}{into}")
+
+
+def new_pods_took_requests(ctx: Context) -> Verdict | None:
+    """Pods the HPA added during a new-connection run served some of its requests."""
+    ups = _rescales(ctx, "above target")
+    if not ups:
+        return None
+    for run in runs_through(ctx) + runs_via_ingress(ctx):
+        if run.mode != "new-conn" or run.ok < MIN_REQUESTS:
+            continue
+        added = [t for t in ctx.history.backend_pods() if run.started < t.created < run.ended]
+        served = {t.name: run.pods[t.name].requests for t in added if t.name in run.pods}
+        if served:
+            total = sum(served.values())
+            return passed(f"{plural(len(served), 'new pod')} took {total} of the run's {run.ok} requests")
+    return None
+
+
+def hpa_scaled_down(ctx: Context) -> Verdict | None:
+    """After the traffic stopped, the HPA scaled back down once its stabilization window passed."""
+    ups = _rescales(ctx, "above target")
+    downs = [e for e in _rescales(ctx, "All metrics below target") if ups and e.t > ups[0].t]
+    if not downs:
+        return None
+    last_run = max((r.ended for r in ctx.runs if r.ended <= downs[0].t), default=None)
+    after = f" {downs[0].t - last_run:.0f} s after the traffic stopped" if last_run else ""
+    return passed(f"{downs[0].name}: {downs[0].message}{after}")

@@ -57,6 +57,27 @@ def set_image_command(container: str, image: str) -> str:
     return f"kubectl{namespace_flag()} set image deployment/{settings.LBDEMO_DEPLOYMENT} {container}={image}"
 
 
+def ingress_name(cache: ClusterCache, service: str | None = None) -> str | None:
+    """The first Ingress (by name) whose paths or default backend lead to the Service."""
+    wanted = service or settings.LBDEMO_SERVICE
+    for ingress in sorted(cache.list("Ingress"), key=lambda i: str((i.get("metadata") or {}).get("name"))):
+        spec = ingress.get("spec") or {}
+        paths = [p for r in spec.get("rules") or [] for p in (r.get("http") or {}).get("paths") or []]
+        backends = [spec.get("defaultBackend") or {}] + [p.get("backend") or {} for p in paths]
+        if any((b.get("service") or {}).get("name") == wanted for b in backends):
+            return str(ingress["metadata"]["name"])
+    return None
+
+
+def ingress_url(cache: ClusterCache, service: str | None = None) -> str:
+    """This lab's address of the Ingress in front of the Service (from its status)."""
+    from dashboard.beyond import ingress_address
+
+    name = ingress_name(cache, service)
+    address = ingress_address(cache.get("Ingress", name) or {}) if name else ""
+    return f"http://{address}/" if address else "http://<ingress address>/"
+
+
 def service_url(cache: ClusterCache, service: str | None = None) -> str:
     """This lab's address of the Service: http://<node InternalIP>:<nodePort>/, else the ClusterIP."""
     found: dict[str, Any] | None = cache.get("Service", service or settings.LBDEMO_SERVICE)

@@ -3,11 +3,12 @@
 Adding a lesson is adding one :class:`Lesson` to :data:`LESSONS`: a question to answer before
 acting, the steps, the actions (each a button and the same action as a command the learner may
 run instead), the checks (from dashboard.lessons.checks) and a takeaway. The Ingress and
-autoscaling lessons of a later issue slot in the same way.
+autoscaling lessons (11, 12) are two such entries.
 
 Commands are templates filled from the dashboard's settings and the watched cluster with
 ``%(name)s`` fields: ``deployment``, ``service``, ``selector``, ``container``, ``url`` (the
 Service's own address in this lab: the NodePort on a node's IP, else the ClusterIP),
+``ingress_url`` (the address the Ingress in front of the Service publishes in its status),
 ``image_load`` (how this cluster loads an image into its nodes) and ``ns`` (`` -n <namespace>``
 unless it is ``default``).
 """
@@ -58,11 +59,19 @@ class Lesson:
     takeaway: str
 
 
-def traffic(label: str, *, mode: str, seconds: int, rps: int = 100, conns: int = 4) -> Action:
-    """A traffic run from the page (the checks read its statistics)."""
+def traffic(label: str, *, mode: str, seconds: int, rps: int = 100, conns: int = 4, via: str = "service",
+            path: str = "/") -> Action:
+    """A traffic run from the page (the checks read its statistics): through the Service, or
+    through the Ingress in front of it (``via="ingress"``), to ``path``."""
     flags = f" --mode {mode} --conns {conns} --rps {rps} --duration {seconds}"
+    url = "%(ingress_url)s" if via == "ingress" else "%(url)s"
+    if path != "/":
+        url = f"'{url}{path.lstrip('/')}'"
     return Action(
-        "traffic", label, TRAFFIC + flags, {"mode": mode, "seconds": seconds, "rps": rps, "conns": conns}
+        "traffic",
+        label,
+        f".venv/bin/python -m dashboard.traffic {url}" + flags,
+        {"mode": mode, "seconds": seconds, "rps": rps, "conns": conns, "target": via, "path": path},
     )
 
 
@@ -408,6 +417,82 @@ LESSONS: tuple[Lesson, ...] = (
         ),
         takeaway="A rolling update is two ReplicaSets trading pods under one Service; with readiness and "
         "draining, clients never notice.",
+    ),
+    Lesson(
+        id="ingress",
+        title="A Service balances connections, an Ingress balances requests",
+        seed="3, and beyond the notes: Ingress",
+        question=Question(
+            "One keep-alive connection sends requests through the Ingress in front of backend-service. "
+            "How many pods answer?",
+            (
+                "One, as through the Service",
+                "Every ready pod, in turn",
+                "None: an Ingress needs new connections",
+            ),
+            1,
+        ),
+        steps=(
+            "Send one keep-alive connection through the Service: every request reaches the pod it was "
+            "given when it opened (kube-proxy picks per connection, L4).",
+            "Send the same run through the Ingress: its controller is an HTTP proxy that reads each request "
+            "and picks the next ready pod (L7), keeping its own connections to the pods.",
+            "Compare the two runs' rows in the traffic lab: one pod, then all of them.",
+        ),
+        actions=(
+            traffic("one keep-alive connection via the Service (8 s)", mode="keepalive", seconds=8, conns=1),
+            traffic("one keep-alive connection via the Ingress (8 s)", mode="keepalive", seconds=8, conns=1,
+                    via="ingress"),
+            Action("", "look at the Ingress", "kubectl%(ns)s get ingress; kubectl%(ns)s describe ingress"),
+        ),
+        checks=(
+            c.Check("service-pinned", "through the Service, the connection stays on one pod",
+                    c.service_one_connection_one_pod),
+            c.Check("ingress-spread", "through the Ingress, the same connection reaches every ready pod",
+                    c.ingress_one_connection_every_pod),
+        ),
+        takeaway="An Ingress controller terminates HTTP and balances each request over the Service's ready "
+        "endpoints; the Service balances each TCP connection. Keep-alive clients need L7 balancing.",
+    ),
+    Lesson(
+        id="autoscaling",
+        title="Autoscaling follows the load",
+        seed="5 Scaling, beyond the notes: HorizontalPodAutoscaler",
+        question=Question(
+            "An HPA keeps CPU at 50% of the pods' request. CPU-heavy traffic starts, then stops. What "
+            "happens?",
+            (
+                "Nothing: replicas are set by hand",
+                "Replicas go up within seconds, and come back down a while after the traffic stops",
+                "Replicas go up and stay up",
+            ),
+            1,
+        ),
+        steps=(
+            "Create the HPA (its command; the dashboard's Role may only read HPAs). Its panel shows the "
+            "CPU utilisation against the 50 % target.",
+            "Start CPU-heavy traffic (GET /work?ms=10 burns 10 ms of CPU per request): utilisation rises "
+            "above the target and the HPA raises the replicas; new pods take new connections (with "
+            "keep-alive traffic they would not: the connections stay where they are).",
+            "When the run ends, utilisation falls; after the scale-down window (30 s in the sandbox, 5 min "
+            "by default on a real cluster) the HPA scales back down.",
+            "Delete the HPA when done, so replicas are yours again.",
+        ),
+        actions=(
+            Action("", "create the HPA",
+                   "kubectl%(ns)s autoscale deployment %(deployment)s --cpu-percent=50 --min=1 --max=10"),
+            traffic("CPU-heavy traffic (/work, new connections, 60 s)", mode="new-conn", seconds=60, rps=15,
+                    conns=2, path="/work?ms=10"),
+            Action("", "watch it", "kubectl%(ns)s get hpa -w"),
+            Action("", "delete the HPA", "kubectl%(ns)s delete hpa %(deployment)s"),
+        ),
+        checks=(
+            c.Check("hpa-up", "utilisation above target: the HPA scales up", c.hpa_scaled_up),
+            c.Check("new-pods-served", "the new pods take new connections", c.new_pods_took_requests),
+            c.Check("hpa-down", "traffic stopped: it scales back down after the window", c.hpa_scaled_down),
+        ),
+        takeaway="An HPA turns a utilisation target into replicas: desired = ceil(current x utilisation / "
+        "target), quickly up, cautiously down. The Service (and the Ingress) pick up the pods it adds.",
     ),
 )
 

@@ -111,6 +111,7 @@ def run_record(run: Any) -> RunRecord | None:
             if row.requests
         },
         p_value=p_value if isinstance(p_value, float) else None,
+        via=str(getattr(run.resolved, "via", "") or ""),
     )
 
 

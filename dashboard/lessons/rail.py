@@ -14,7 +14,7 @@ from django.conf import settings
 
 from dashboard.cache import ClusterCache
 from dashboard.lessons import actions as lesson_actions
-from dashboard.lessons.commands import namespace_flag, readiness_command, service_url
+from dashboard.lessons.commands import ingress_url, namespace_flag, readiness_command, service_url
 from dashboard.lessons.definitions import LESSONS, Lesson
 from dashboard.lessons.engine import ACTIVE, DONE, Progress, UserLessons
 
@@ -84,6 +84,7 @@ def command_fields(cache: ClusterCache) -> dict[str, str]:
         "selector": settings.LBDEMO_SELECTOR,
         "ns": namespace_flag(),
         "url": service_url(cache),
+        "ingress_url": ingress_url(cache),
         "container": str(containers[0].get("name")) if containers else "backend",
         "image_load": lesson_actions.image_load_command(image="lb-demo:v3"),
     }

@@ -222,14 +222,20 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
 async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[object, str]:
     """A traffic run for the user against the configured Service, like the traffic panel's."""
     from dashboard.traffic.engine import LoadSpec, SpecError
-    from dashboard.traffic.runs import RunConflict, registry, traffic_limits
-    from dashboard.traffic.targets import resolve_target
+    from dashboard.traffic.runs import LoadCapReached, RunConflict, run_start, traffic_limits
 
-    cache = get_engine().hub.cache
+    hub = get_engine().hub
+    cache = hub.cache
     service = cache.get("Service", settings.LBDEMO_SERVICE)
     if service is None:
         raise ActionError(404, f"the Service {settings.LBDEMO_SERVICE!r} does not exist")
     port = ((service.get("spec") or {}).get("ports") or [{}])[0].get("port", 80)
+    via_ingress = params.get("target") == "ingress"
+    ingress = commands.ingress_name(cache) if via_ingress else None
+    if via_ingress and ingress is None:
+        raise ActionError(404, f"no Ingress in front of {settings.LBDEMO_SERVICE!r} in this namespace: "
+                               "kubectl apply -f k8s/ingress.yaml")
+    path = str(params.get("path") or "/")
     limits = traffic_limits()
     try:
         spec = LoadSpec(
@@ -239,20 +245,17 @@ async def start_traffic(user_id: int, params: dict[str, str | int]) -> tuple[obj
             duration=float(params["seconds"]),
             timeout=5.0,
         ).check(max_rps=limits["max_rps"], max_conns=limits["max_conns"], max_seconds=limits["max_seconds"])
-        resolved = await asyncio.to_thread(resolve_target, f"{settings.LBDEMO_SERVICE}:{port}")
-        run = await asyncio.to_thread(
-            registry.start,
-            owner=f"user:{user_id}",
-            resolved=resolved,
-            spec=spec,
-            namespace=settings.LBDEMO_NAMESPACE,
-        )
+        target_id = f"ingress/{ingress}" if ingress else f"{settings.LBDEMO_SERVICE}:{port}"
+        run = await run_start(owner=f"user:{user_id}", target_id=target_id, spec=spec, hub=hub, path=path)
     except RunConflict as exc:
         raise ActionError(409, str(exc)) from exc
+    except LoadCapReached as exc:
+        raise ActionError(429, str(exc)) from exc
     except SpecError as exc:
         raise ActionError(400, str(exc)) from exc
+    url = commands.ingress_url(cache) if ingress else commands.service_url(cache)
     command = commands.traffic_command(
-        commands.service_url(cache),
+        url.rstrip("/") + path,
         mode=spec.mode,
         conns=spec.conns,
         rps=spec.rps or 0,

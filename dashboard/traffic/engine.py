@@ -170,12 +170,23 @@ class _HttpConnection(asyncio.Protocol):
         self._gone(exc)
 
     def request(self, raw: bytes) -> asyncio.Future:
-        """Send one request; the future resolves to (status, pod, pod_ip, server_closes)."""
+        """Send one request; the future resolves to (status, pod, pod_ip, server_closes).
+
+        A connection the peer already closed (it accepted and closed at once) fails the
+        request as a reset instead of writing: uvloop raises RuntimeError on a write to a
+        closed transport, which must never end the run."""
         waiter = self.waiter = self.loop.create_future()
         self.sent += 1
+        transport = self.transport
+        if transport is None or self.closed or transport.is_closing():
+            self._fail(ResponseError("reset", "the connection was closed by the server before the request"))
+            return waiter
         self.timer = self.loop.call_later(self.timeout, self._timed_out)
-        assert self.transport is not None
-        self.transport.write(raw)
+        try:
+            transport.write(raw)
+        except (RuntimeError, OSError) as exc:
+            self._fail(ResponseError("reset", f"the connection broke while sending ({exc})"))
+            return waiter
         if self.buf:
             self._parse()
         return waiter

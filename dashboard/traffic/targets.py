@@ -16,23 +16,22 @@ on the server, at start, in this order:
    Service that balances each connection. Its Service (for the run's marks) is the backend of
    its first path.
 
-All calls block (official client, TCP probes) and are run in worker threads by the callers.
+Services and Ingresses come from the watch hub's cache (no API call); the only I/O is the TCP probe of a
+candidate address, done with asyncio on the caller's loop with a timeout.
 """
 
 from __future__ import annotations
 
-import logging
-import socket
+import asyncio
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from kubernetes import client
-from kubernetes.client.exceptions import ApiException
 
-from dashboard import kube
+from dashboard import objects
 from dashboard.traffic.engine import SpecError, Target
-
-log = logging.getLogger(__name__)
 
 OPERATOR_ID = "operator"
 
@@ -58,156 +57,133 @@ class ResolvedTarget:
     option: TargetOption
     target: Target
     via: str
-    selector: dict[str, str]
 
 
-def target_options(*, namespace: str | None = None) -> list[TargetOption]:
-    """The targets the page may offer, in display order."""
+def _tcp_ports(service: dict[str, Any]) -> list[dict[str, Any]]:
+    return [p for p in objects.dicts(objects.spec(service).get("ports"))
+            if (objects.text(p.get("protocol")) or "TCP") == "TCP" and objects.count(p.get("port"))]
+
+
+def target_options(services: Iterable[dict[str, Any]],
+                   ingresses: Iterable[dict[str, Any]] = ()) -> list[TargetOption]:
+    """The targets the page may offer, in display order, from the cached Services and Ingresses."""
     if settings.LBDEMO_TRAFFIC_URL:
         return [TargetOption(id=OPERATOR_ID, label=f"{settings.LBDEMO_TRAFFIC_URL} (operator setting)",
                              service=settings.LBDEMO_SERVICE or None, port=None)]
-    namespace = namespace or settings.LBDEMO_NAMESPACE
-    with kube.api_client() as api:
-        services = client.CoreV1Api(api).list_namespaced_service(namespace).items
-    options = []
     preferred = settings.LBDEMO_SERVICE
-    for service in sorted(services, key=lambda s: (s.metadata.name != preferred, s.metadata.name)):
-        if not service.spec.selector:
+    options = []
+    for service in sorted(services, key=lambda s: (objects.name(s) != preferred, objects.name(s))):
+        if not objects.string_map(objects.spec(service).get("selector")):
             continue
-        for port in service.spec.ports or []:
-            if (port.protocol or "TCP") != "TCP":
-                continue
-            name = service.metadata.name
-            label = f"{name} :{port.port}" + (f" ({port.name})" if port.name else "")
-            options.append(TargetOption(id=f"{name}:{port.port}", label=label, service=name, port=port.port))
-    for ingress in _ingresses(namespace):
-        backend = _ingress_backend(ingress)
-        address = _ingress_address(ingress)
-        label = f"ingress {ingress.metadata.name}" + (f" → {backend[0]}" if backend else "")
+        name = objects.name(service)
+        for port in _tcp_ports(service):
+            number, port_name = objects.count(port.get("port")), objects.text(port.get("name"))
+            label = f"{name} :{number}" + (f" ({port_name})" if port_name else "")
+            options.append(TargetOption(id=f"{name}:{number}", label=label, service=name, port=number))
+    for ingress in sorted(ingresses, key=objects.name):
+        backend, address = _ingress_backend(ingress), _ingress_address(ingress)
+        label = f"ingress {objects.name(ingress)}" + (f" → {backend[0]}" if backend else "")
         label += f" ({address[0]}:{address[1]})" if address else " (no address yet)"
-        options.append(TargetOption(id=f"ingress/{ingress.metadata.name}", label=label,
+        options.append(TargetOption(id=f"ingress/{objects.name(ingress)}", label=label,
                                     service=backend[0] if backend else None, port=None))
     return options
 
 
-def resolve_target(target_id: str, *, namespace: str | None = None,
-                   probe_timeout: float = 1.0) -> ResolvedTarget:
+def _ingress_address(ingress: dict[str, Any]) -> tuple[str, int] | None:
+    """Where the Ingress's controller listens, from its status (ip or hostname; port 80 unless given)."""
+    load_balancer = objects.mapping(objects.status(ingress).get("loadBalancer"))
+    for entry in objects.dicts(load_balancer.get("ingress")):
+        host = objects.text(entry.get("ip")) or objects.text(entry.get("hostname"))
+        if host:
+            ports = [objects.count(p.get("port")) for p in objects.dicts(entry.get("ports"))
+                     if objects.count(p.get("port"))]
+            return host, ports[0] if ports else 80
+    return None
+
+
+def _backend_service(backend: object) -> str:
+    """The Service name of an IngressBackend."""
+    return objects.text(objects.mapping(objects.mapping(backend).get("service")).get("name"))
+
+
+def _ingress_backend(ingress: dict[str, Any]) -> tuple[str, str] | None:
+    """(Service name, Host header) of the Ingress's first path, else of its default backend."""
+    spec = objects.spec(ingress)
+    for rule in objects.dicts(spec.get("rules")):
+        for path in objects.dicts(objects.mapping(rule.get("http")).get("paths")):
+            service = _backend_service(path.get("backend"))
+            if service:
+                host = objects.text(rule.get("host"))
+                return service, "" if host.startswith("*") else host
+    default = _backend_service(spec.get("defaultBackend"))
+    return (default, "") if default else None
+
+
+async def _resolve_ingress(name: str, ingresses: Iterable[dict[str, Any]], namespace: str,
+                           probe_timeout: float) -> ResolvedTarget:
+    """An Ingress target: its published address and its first rule's host."""
+    ingress = next((i for i in ingresses if objects.name(i) == name), None)
+    if ingress is None:
+        raise TargetError(f"ingress {name!r} does not exist in namespace {namespace!r}")
+    address = _ingress_address(ingress)
+    if address is None:
+        raise TargetError(f"ingress {name!r} has no address yet: is an ingress controller running "
+                          "(minikube addons enable ingress)?")
+    service, host_header = _ingress_backend(ingress) or (None, "")
+    if not await reachable(address[0], address[1], timeout=probe_timeout):
+        raise TargetError(f"ingress {name!r} is not reachable from the dashboard at "
+                          f"{address[0]}:{address[1]}")
+    option = TargetOption(id=f"ingress/{name}", label=f"ingress {name}", service=service, port=None)
+    return ResolvedTarget(option=option, via="Ingress",
+                          target=Target(host=address[0], port=address[1], path="/", host_header=host_header))
+
+
+async def resolve_target(target_id: str, services: Iterable[dict[str, Any]],
+                         ingresses: Iterable[dict[str, Any]] = (), *, namespace: str | None = None,
+                         probe_timeout: float = 1.0) -> ResolvedTarget:
     """Turn a target id from the form into an address, or raise TargetError saying why not."""
     namespace = namespace or settings.LBDEMO_NAMESPACE
     if settings.LBDEMO_TRAFFIC_URL:
         if target_id != OPERATOR_ID:
             raise TargetError("only the operator's configured target may be used")
-        option = target_options()[0]
-        selector = _service_selector(option.service, namespace) if option.service else {}
-        return ResolvedTarget(option=option, target=Target.from_url(settings.LBDEMO_TRAFFIC_URL),
-                              via="LBDEMO_TRAFFIC_URL", selector=selector)
+        return ResolvedTarget(option=target_options([])[0], via="LBDEMO_TRAFFIC_URL",
+                              target=Target.from_url(settings.LBDEMO_TRAFFIC_URL))
     if target_id.startswith("ingress/"):
-        return _resolve_ingress(target_id.removeprefix("ingress/"), namespace, probe_timeout)
+        return await _resolve_ingress(target_id.removeprefix("ingress/"), ingresses, namespace, probe_timeout)
     name, sep, port_text = target_id.rpartition(":")
-    if not sep or not name or not port_text.isdigit():
+    port_number = objects.whole_number(port_text)
+    if not sep or not name or port_number is None or not 0 < port_number < 65536:
         raise TargetError("choose a target service from the list")
-    with kube.api_client() as api:
-        try:
-            service = client.CoreV1Api(api).read_namespaced_service(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                raise TargetError(f"service {name!r} does not exist in namespace {namespace!r}") from None
-            raise
-    port = next((p for p in service.spec.ports or [] if p.port == int(port_text)), None)
+    service = next((s for s in services if objects.name(s) == name), None)
+    if service is None:
+        raise TargetError(f"service {name!r} does not exist in namespace {namespace!r}")
+    port = next((p for p in _tcp_ports(service) if objects.count(p.get("port")) == port_number), None)
     if port is None:
         raise TargetError(f"service {name!r} has no port {port_text}")
-    option = TargetOption(id=target_id, label=f"{name} :{port.port}", service=name, port=port.port)
+    option = TargetOption(id=target_id, label=f"{name} :{port_number}", service=name, port=port_number)
     candidates = []
-    cluster_ip = service.spec.cluster_ip
+    cluster_ip = objects.text(objects.spec(service).get("clusterIP"))
     if cluster_ip and cluster_ip != "None":
-        candidates.append((cluster_ip, port.port, "ClusterIP"))
-    if port.node_port:
-        candidates.append(("127.0.0.1", port.node_port, "NodePort"))
+        candidates.append((cluster_ip, port_number, "ClusterIP"))
+    node_port = objects.count(port.get("nodePort"))
+    if node_port:
+        candidates.append(("127.0.0.1", node_port, "NodePort"))
     for host, number, via in candidates:
-        if reachable(host, number, timeout=probe_timeout):
+        if await reachable(host, number, timeout=probe_timeout):
             return ResolvedTarget(option=option, target=Target(host=host, port=number, path="/",
-                                                               host_header=f"{name}.{namespace}"),
-                                  via=via, selector=dict(service.spec.selector or {}))
+                                                               host_header=f"{name}.{namespace}"), via=via)
     tried = ", ".join(f"{h}:{p}" for h, p, _ in candidates) or "no address"
     raise TargetError(f"service {name!r} is not reachable from the dashboard (tried {tried}); "
                       "set LBDEMO_TRAFFIC_URL to an address that reaches it")
 
 
-def _ingresses(namespace: str) -> list:
-    """The namespace's Ingresses (none when the cluster or the Role does not serve them)."""
+async def reachable(host: str, port: int, *, timeout: float) -> bool:
+    """True if a TCP connection to host:port succeeds within ``timeout`` (then closed at once)."""
     try:
-        with kube.api_client() as api:
-            return sorted(client.NetworkingV1Api(api).list_namespaced_ingress(namespace).items,
-                          key=lambda i: i.metadata.name)
-    except ApiException as error:
-        if error.status in (403, 404):
-            return []
-        raise
-
-
-def _ingress_address(ingress) -> tuple[str, int] | None:  # type: ignore[no-untyped-def]
-    """Where the Ingress's controller listens, from its status (ip or hostname; port 80 unless given)."""
-    load_balancer = ingress.status.load_balancer if ingress.status else None
-    for entry in (load_balancer.ingress if load_balancer else None) or []:
-        host = entry.ip or entry.hostname
-        if host:
-            ports = [p.port for p in entry.ports or [] if p.port]
-            return host, ports[0] if ports else 80
-    return None
-
-
-def _ingress_backend(ingress) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
-    """(Service name, Host header) of the Ingress's first path, else of its default backend."""
-    for rule in ingress.spec.rules or []:
-        for path in (rule.http and rule.http.paths) or []:
-            if path.backend and path.backend.service:
-                host = rule.host or ""
-                return path.backend.service.name, "" if host.startswith("*") else host
-    default = ingress.spec.default_backend
-    if default and default.service:
-        return default.service.name, ""
-    return None
-
-
-def _resolve_ingress(name: str, namespace: str, probe_timeout: float) -> ResolvedTarget:
-    """An Ingress target: its published address, its first rule's host, its Service's selector."""
-    with kube.api_client() as api:
-        try:
-            ingress = client.NetworkingV1Api(api).read_namespaced_ingress(name, namespace)
-        except ApiException as error:
-            if error.status == 404:
-                raise TargetError(f"ingress {name!r} does not exist in namespace {namespace!r}") from None
-            raise
-    address = _ingress_address(ingress)
-    if address is None:
-        raise TargetError(f"ingress {name!r} has no address yet: is an ingress controller running "
-                          "(minikube addons enable ingress)?")
-    backend = _ingress_backend(ingress)
-    service, host_header = backend if backend else (None, "")
-    if not reachable(address[0], address[1], timeout=probe_timeout):
-        raise TargetError(f"ingress {name!r} is not reachable from the dashboard at "
-                          f"{address[0]}:{address[1]}")
-    option = TargetOption(id=f"ingress/{name}", label=f"ingress {name}", service=service, port=None)
-    selector = _service_selector(service, namespace) if service else {}
-    return ResolvedTarget(option=option, target=Target(host=address[0], port=address[1], path="/",
-                                                       host_header=host_header),
-                          via="Ingress", selector=selector)
-
-
-def _service_selector(name: str, namespace: str) -> dict[str, str]:
-    """The Service's selector, or {} if the cluster cannot tell (marks for Deployments are optional)."""
-    try:
-        with kube.api_client() as api:
-            return dict(client.CoreV1Api(api).read_namespaced_service(name, namespace).spec.selector or {})
-    except Exception as error:
-        log.warning("cannot read service %s/%s for traffic marks: %s", namespace, name, error)
-        return {}
-
-
-def reachable(host: str, port: int, *, timeout: float) -> bool:
-    """True if a TCP connection to host:port succeeds (then closed at once)."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout)
+    except (OSError, TimeoutError):
         return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return True

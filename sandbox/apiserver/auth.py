@@ -16,7 +16,9 @@ Two kinds of bearer token are accepted (anything else is 401 `Unauthorized`):
   `system:serviceaccounts:<ns>` and `system:authenticated`, with the `extra` the real
   authenticator adds (credential id, bound pod and node).
 
-Tokens come from `serviceaccounts/<name>/token` (TokenRequest, see `kinds/serviceaccount.py`).
+Tokens come from `serviceaccounts/<name>/token` (TokenRequest, see `kinds/serviceaccount.py`),
+or, the legacy way, from a `kubernetes.io/service-account-token` Secret (issuer
+`kubernetes/serviceaccount`, no expiry, valid while the Secret holds it; see `kinds/secret.py`).
 No token is ever logged.
 """
 
@@ -45,6 +47,8 @@ if TYPE_CHECKING:
 
 SA_KEY_FILE = "sa.key"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
+LEGACY_ISSUER = "kubernetes/serviceaccount"
+LEGACY = "kubernetes.io/serviceaccount/"
 API_AUDIENCES = (ISSUER,)
 LEEWAY = 60
 ADMIN_USER = "lb-demo-admin"
@@ -140,6 +144,15 @@ class TokenIssuer:
         return claims if isinstance(claims, dict) else None
 
 
+def legacy_claims(sa: dict, secret_name: str) -> dict[str, Any]:
+    """`serviceaccount.LegacyClaims`: the never-expiring token of a service-account-token Secret."""
+    meta = sa["metadata"]
+    return {"iss": LEGACY_ISSUER, LEGACY + "namespace": meta["namespace"],
+            LEGACY + "secret.name": secret_name, LEGACY + "service-account.name": meta["name"],
+            LEGACY + "service-account.uid": meta["uid"],
+            "sub": f"{SA_PREFIX}{meta['namespace']}:{meta['name']}"}
+
+
 def service_account_claims(sa: dict, *, audiences: list[str], expiration: int, pod: dict | None = None,
                            secret: dict | None = None, node: dict | None = None,
                            now: int | None = None) -> dict[str, Any]:
@@ -186,9 +199,26 @@ class Authenticator:
             return None
         return entry.obj
 
+    def _legacy_user(self, token: str, claims: dict[str, Any]) -> UserInfo | None:
+        """A Secret-based token: valid while its Secret holds it and its ServiceAccount lives."""
+        namespace = str(claims.get(LEGACY + "namespace") or "")
+        secret = self.store.get("/secrets", namespace, str(claims.get(LEGACY + "secret.name") or ""))
+        stored = ((secret.obj.get("data") or {}).get("token") if secret else None) or ""
+        if not hmac.compare_digest(stored.encode(), base64.b64encode(token.encode())):
+            return None
+        sa = self._object("/serviceaccounts", namespace, {"name": claims.get(LEGACY + "service-account.name"),
+                                                          "uid": claims.get(LEGACY + "service-account.uid")})
+        if sa is None:
+            return None
+        return UserInfo(f"{SA_PREFIX}{namespace}:{sa['metadata']['name']}", uid=sa["metadata"]["uid"],
+                        groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
+                                "system:authenticated"))
+
     def _service_account_user(self, token: str) -> UserInfo | None:
         """`pkg/serviceaccount` validation of a bound token."""
         claims = self.issuer.verify(token)
+        if claims is not None and claims.get("iss") == LEGACY_ISSUER:
+            return self._legacy_user(token, claims)
         if claims is None or claims.get("iss") != ISSUER:
             return None
         now = time.time()

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from . import errors, patch, schemas
+from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
 from .resources import RESOURCES, Resource, strategy_for
@@ -103,12 +104,19 @@ class Registry:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.on_delete: Callable[[], None] | None = None
+        self.issuer: TokenIssuer | None = None  # signs tokens for kinds that mint them (the server sets it)
+        self.ca_pem = b""  # the cluster CA certificate, for the Secrets that carry it
 
     # ----- bootstrap -------------------------------------------------------------------------
     async def bootstrap(self) -> None:
         """Create the objects every cluster starts with (each kind's strategy knows its own)."""
         for res in RESOURCES:
             await strategy_for(res).bootstrap(self)
+
+    async def ensure(self, res: Resource, namespace: str, body: dict) -> None:
+        """Create ``body`` unless an object of that name exists (start-up objects)."""
+        if self.store.get(res.key, namespace, body["metadata"]["name"]) is None:
+            await self.create(res, namespace, copy_object(body))
 
     # ----- reads -----------------------------------------------------------------------------
     def get(self, res: Resource, namespace: str, name: str) -> Entry:

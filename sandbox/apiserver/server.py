@@ -223,6 +223,7 @@ class ApiServer:
         self.store = Store(state_dir / DB_FILE, history_size=history_size)
         self.registry = Registry(self.store)
         self.issuer = TokenIssuer(state_dir)
+        self.registry.issuer = self.issuer
         self.authenticator = Authenticator(admin_token=token, issuer=self.issuer, store=self.store)
         self.authorizer = Authorizer(self.store)
         self.gc = GarbageCollector(self.registry)
@@ -242,6 +243,7 @@ class ApiServer:
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         ssl_context = server_ssl_context(self.state_dir, ips=(cluster_ip,) if cluster_ip else ())
+        self.registry.ca_pem = (self.state_dir / "ca.crt").read_bytes()
         site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ssl_context)
         await site.start()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import time
 from collections.abc import Coroutine
 from pathlib import Path
@@ -21,10 +20,19 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox import statedir
 from sandbox.images import Image
-from sandbox.kubelet.envvars import container_env, expand
+from sandbox.kubelet.envvars import EnvError, container_env, expand
 from sandbox.kubelet.images import backoff_delay, ensure_image, normalize_safe
+from sandbox.kubelet.isolation import (
+    ConfigError,
+    Identity,
+    command_missing,
+    home_of,
+    host_is_root,
+    resolve_identity,
+    sandbox_argv,
+)
 from sandbox.kubelet.probes import http_probe, resolve_probe_port, run_probe
-from sandbox.kubelet.runtime import Container, run_exec, start_container
+from sandbox.kubelet.runtime import Container, StartError, start_container
 from sandbox.meta import now_iso
 from sandbox.record import NORMAL, WARNING
 
@@ -35,6 +43,8 @@ Obj = dict[str, Any]
 
 REPO = Path(__file__).resolve().parent.parent.parent
 CRASH_BACKOFF = (10.0, 300.0)
+# A missing ConfigMap/Secret is retried on the pod worker's back-off (the kubelet's sync loop).
+CONFIG_BACKOFF = (2.0, 60.0)
 BACKOFF_RESET = 600.0
 
 
@@ -53,6 +63,9 @@ class ContainerRunner:
         self.started = False
         self.image: Image | None = None
         self.container: Container | None = None
+        self.identity: Identity | None = None
+        self.definition_changed = False
+        self.workdir = "/"
         self.env: dict[str, str] = {}
         self.stopping = False
         self.crashes = 0
@@ -100,6 +113,11 @@ class ContainerRunner:
             code, liveness_failed = await self.run_once()
             if self.stopping:
                 return
+            if self.definition_changed:
+                # The pod's image changed (kubectl set image): restart at once with the new one.
+                self.definition_changed = False
+                self.restart_count += 1
+                continue
             if policy == "Never" or (policy == "OnFailure" and code == 0 and not liveness_failed):
                 self.done = True
                 self.worker.changed()
@@ -122,6 +140,17 @@ class ContainerRunner:
                 )
                 await self.worker.sleep(delay)
 
+    def spec_updated(self, spec: Obj) -> None:
+        """A new version of this container's spec: a changed image restarts the container
+        (``Container x definition changed, will be restarted``), as the kubelet does."""
+        if spec.get("image") == self.spec.get("image"):
+            return
+        self.spec = spec
+        if self.container is not None and self.container.running and not self.stopping:
+            self.definition_changed = True
+            self.event(NORMAL, "Killing", f"Container {self.name} definition changed, will be restarted")
+            asyncio.get_running_loop().create_task(self.stop_process())
+
     def current_spec(self) -> Obj:
         """This container's spec in the newest version of the pod (a pod's image may change)."""
         for spec in self.worker.pod["spec"].get("containers") or []:
@@ -138,21 +167,59 @@ class ContainerRunner:
         w = self.worker
         return container_env(
             w.pod, self.spec, image_env=image.env, pod_ip=w.pod_ip, host_ip=w.kubelet.host_ip,
-            node=w.kubelet.node_name,
+            node=w.kubelet.node_name, services=list(w.kubelet.service_informer.items()),
+            lookup=w.kubelet.lookup,
         )
 
+    def container_command(self, image: Image) -> list[str]:
+        """Kubernetes' rule: ``command`` replaces the image's ENTRYPOINT (and drops its CMD),
+        ``args`` replaces CMD; ``$(VAR)`` references are expanded."""
+        command = [expand(a, self.env) for a in self.spec.get("command") or []]
+        args = [expand(a, self.env) for a in self.spec.get("args") or []]
+        if command:
+            return command + args
+        return list(image.entrypoint) + (args if "args" in self.spec else list(image.cmd))
+
+    def _start_failed(self, message: str) -> tuple[int, bool]:
+        """The runtime could not start the process: StartError, as containerd reports it."""
+        self.event(WARNING, "Failed", f"Error: {message}")
+        stamp = now_iso()
+        self.set_state({"terminated": {"exitCode": 128, "reason": "StartError", "message": message,
+                                       "startedAt": stamp, "finishedAt": stamp}})
+        self.last_state = {"terminated": self.state["terminated"]}
+        return 128, False
+
+    def _config_error(self, message: str) -> None:
+        """CreateContainerConfigError: the container cannot be configured (retried with back-off)."""
+        self.event(WARNING, "Failed", f"Error: {message}")
+        self.set_state({"waiting": {"reason": "CreateContainerConfigError", "message": message}})
+
     async def run_once(self) -> tuple[int, bool]:
-        """Start the process, probe it, wait until it exits; return (exit code, killed by liveness)."""
+        """Start the container, probe it, wait until it exits; return (exit code, killed by liveness)."""
         assert self.image is not None
         w = self.worker
-        self.env = self.build_env(self.image)
-        args = [expand(a, self.env) for a in self.spec.get("args") or []]
-        command = [expand(a, self.env) for a in self.spec.get("command") or []]
-        argv = (
-            ([sys.executable if a in ("python", "python3") else a for a in command] + args)
-            if command
-            else self.image.command() + args
-        )
+        image = self.image
+        failures = 0
+        while True:
+            try:
+                identity = resolve_identity(w.pod, self.spec, image)
+                self.env = self.build_env(image)
+                break
+            except (ConfigError, EnvError) as exc:
+                self._config_error(str(exc))
+                failures += 1
+                await w.sleep(backoff_delay(failures, CONFIG_BACKOFF))
+                if self.stopping:
+                    return 0, False
+                self.current_spec()
+        self.identity = identity
+        self.env["HOME"] = image.env.get("HOME") or home_of(identity)
+        for item in self.spec.get("env") or []:
+            if item.get("name") == "HOME" and "value" in item:
+                self.env["HOME"] = expand(str(item.get("value") or ""), self.env)
+        argv = self.container_command(image)
+        workdir = self.spec.get("workingDir") or image.working_dir or "/"
+        self.workdir = workdir
         log_path = statedir.container_log_path(
             self.kubelet.state_dir,
             namespace=w.namespace,
@@ -161,28 +228,29 @@ class ContainerRunner:
             container=self.name,
             restart_count=self.restart_count,
         )
-        cwd = Path(self.spec.get("workingDir") or REPO)
         self._started_at = time.time()
+        if not argv:
+            return self._start_failed("failed to create containerd task: failed to create shim task: OCI "
+                                      "runtime create failed: no command specified: unknown")
+        mounts = w.pod_mounts(image, self.spec)
+        missing = command_missing(argv[0], image, self.env.get("PATH", ""), mounts)
+        if missing:
+            return self._start_failed(
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: "
+                "runc create failed: unable to start container process: error during container init: "
+                f"exec: {missing}: unknown")
+        self._check_privileged_ports(identity)
+
+        def bwrap(info_fd: int) -> list[str]:
+            return sandbox_argv(image=image, hostname=w.hostname, identity=identity, workdir=workdir,
+                                mounts=mounts, info_fd=info_fd, command=argv)
+
         try:
-            self.container = await start_container(
-                argv, env=self.env, cwd=cwd if cwd.is_dir() else REPO, log_path=log_path
-            )
-        except OSError as exc:
-            message = f"failed to create containerd task: exec: {argv[0]!r}: {exc.strerror or exc}"
-            self.event(WARNING, "Failed", f"Error: {message}")
-            self.set_state(
-                {
-                    "terminated": {
-                        "exitCode": 128,
-                        "reason": "StartError",
-                        "message": message,
-                        "startedAt": now_iso(),
-                        "finishedAt": now_iso(),
-                    }
-                }
-            )
-            self.last_state = {"terminated": self.state["terminated"]}
-            return 128, False
+            self.container = await start_container(bwrap, env=self.env, log_path=log_path, identity=identity,
+                                                   workdir=workdir)
+        except (OSError, StartError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            return self._start_failed(f"failed to create containerd task: {detail}")
         if self.stopping:
             # The node began shutting down while the process was being started.
             return await self.container.stop(0), False
@@ -267,9 +335,7 @@ class ContainerRunner:
         containers = w.pod["spec"].get("containers") or []
         while True:
             began = time.monotonic()
-            ok, message = await run_probe(
-                probe, pod_ip=w.pod_ip, containers=containers, env=self.env, cwd=REPO
-            )
+            ok, message = await run_probe(probe, pod_ip=w.pod_ip, containers=containers, exec_in=self.exec_in)
             if self.stopping or w.terminating:
                 await asyncio.sleep(period)
                 continue
@@ -291,6 +357,26 @@ class ContainerRunner:
                         self.ready = False
                         w.changed()
             await asyncio.sleep(max(period - (time.monotonic() - began), 0.05))
+
+    async def exec_in(self, command: list[str], timeout: float) -> tuple[int, str]:
+        """Run a command inside the running container with its environment."""
+        if self.container is None or not self.container.running:
+            return 1, "container is not running"
+        return await self.container.exec(command, env=self.env, timeout=timeout)
+
+    def _check_privileged_ports(self, identity: Identity) -> None:
+        """Ports below 1024 need CAP_NET_BIND_SERVICE on the host's network: only a sandbox
+        running as root can grant it. Say so once instead of letting the bind fail silently."""
+        if host_is_root():
+            return
+        declared = [int(p.get("containerPort") or 0) for p in self.spec.get("ports") or []]
+        exposed = list(self.image.exposed) if self.image and not declared else []
+        low = [port for port in declared + exposed if 0 < port < 1024]
+        if low:
+            self.event(WARNING, "PrivilegedPort",
+                       f"port {low[0]} is below 1024: pods share this machine's network and the sandbox runs "
+                       "as an ordinary user, so the container cannot bind it. Use a port of 1024 or more, or "
+                       "run the sandbox as root")
 
     async def stop_process(self, *, grace: float | None = None) -> None:
         """preStop hook, SIGTERM, wait for the grace period, SIGKILL."""
@@ -319,7 +405,7 @@ class ContainerRunner:
                     await asyncio.sleep(float(argv[1]))
                     return
             try:
-                code, output = await run_exec(argv, env=self.env, cwd=REPO, timeout=w.grace_period() or 1)
+                code, output = await self.exec_in(argv, float(w.grace_period() or 1))
             except (OSError, TimeoutError) as exc:
                 code, output = 1, str(exc)
             if code != 0:

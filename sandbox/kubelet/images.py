@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from sandbox.images import Image, ImageError, InvalidReference, normalize
+from sandbox.images import Image, ImageError, InvalidReference, catalogue_image, normalize
 from sandbox.record import NORMAL, WARNING
 
 if TYPE_CHECKING:
@@ -46,16 +46,36 @@ def pull_policy(container: dict) -> str:
     return container.get("imagePullPolicy") or default
 
 
-def unavailable_hint(runner: ContainerRunner, ref: str) -> str:
+def unavailable_hint(ref: str) -> str:
     """What to tell the learner about an image the node does not hold: the command that loads
-    it when the machine has it, else that the sandbox cannot get it."""
-    images = runner.kubelet.images
-    if images.in_catalogue(ref):
-        return f"load it with `python -m sandbox image load {ref}`"
-    return (
-        "the sandbox pulls from no registry and this image is not in its catalogue "
-        "(`python -m sandbox image ls` lists the images it can run)"
-    )
+    it when the machine has it, else why the sandbox cannot get it."""
+    try:
+        image = catalogue_image(ref)
+    except ImageError:
+        image = None
+    if image is None:
+        return (
+            "the sandbox pulls from no registry and this image is not in its catalogue "
+            "(`python -m sandbox image ls` lists the images it can run)"
+        )
+    why = image.missing()
+    if why:
+        return f"the sandbox makes this image from this machine's software, and {why}"
+    return f"load it with `python -m sandbox image load {ref}`"
+
+
+def pull(runner: ContainerRunner, ref: str) -> Image | None:
+    """A pull: public catalogue images come onto the node by themselves; others do not."""
+    try:
+        image = catalogue_image(ref)
+    except ImageError:
+        return None
+    if image is None or not image.public or image.missing():
+        return None
+    try:
+        return runner.kubelet.images.load(ref, nodes=[runner.kubelet.node_name])
+    except ImageError:
+        return None
 
 
 async def ensure_image(runner: ContainerRunner) -> Image | None:
@@ -95,6 +115,7 @@ async def ensure_image(runner: ContainerRunner) -> Image | None:
             continue
         began = time.perf_counter()
         runner.event(NORMAL, "Pulling", f'Pulling image "{ref}"')
+        image = image or pull(runner, ref)
         if image is not None:
             took = f"{(time.perf_counter() - began) * 1000:.0f}ms"
             runner.event(
@@ -107,7 +128,7 @@ async def ensure_image(runner: ContainerRunner) -> Image | None:
         failures += 1
         reason = (
             f'failed to pull and unpack image "{ref}": not found in the sandbox node\'s image store; '
-            f"{unavailable_hint(runner, ref)}"
+            f"{unavailable_hint(ref)}"
         )
         runner.event(WARNING, "Failed", f'Failed to pull image "{ref}": {reason}')
         runner.event(WARNING, "Failed", "Error: ErrImagePull")

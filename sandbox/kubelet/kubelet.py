@@ -3,9 +3,10 @@
 For every pod the scheduler bound to its node it runs a `PodWorker`:
 
 1. "sandbox": a fresh loopback pod IP (`sandbox.kubelet.network`), PodReadyToStartContainers,
-   ContainerCreating;
-2. one `ContainerRunner` per container (`sandbox.kubelet.container`): image, start, probes,
-   restarts with back-off;
+   ContainerCreating; the pod's /etc/hosts (its name, hostAliases, every Service's names, kept
+   live), /etc/hostname and resolv.conf, and its volumes (`sandbox.kubelet.volumes`);
+2. one `ContainerRunner` per container (`sandbox.kubelet.container`): image, start under
+   bubblewrap (`sandbox.kubelet.isolation`), probes, restarts with back-off;
 3. on graceful deletion: Killing, preStop, SIGTERM, up to the grace period, SIGKILL, then the
    pod object is deleted with gracePeriodSeconds=0, and its logs and runtime files removed.
 
@@ -30,13 +31,17 @@ import asyncio
 import contextlib
 import functools
 import logging
+import os
 import shutil
 import signal
 from pathlib import Path
 
 from sandbox import statedir
 from sandbox.client import (
+    CONFIGMAPS,
     PODS,
+    SECRETS,
+    SERVICES,
     STRATEGIC_MERGE_PATCH,
     ApiClient,
     ApiError,
@@ -45,14 +50,16 @@ from sandbox.client import (
     Obj,
     key_of,
 )
-from sandbox.images import ImageStore
+from sandbox.images import Image, ImageStore
 from sandbox.kubelet.container import ContainerRunner
+from sandbox.kubelet.isolation import Mount
 from sandbox.kubelet.metrics import ContainerRef, MetricsCollector
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
 from sandbox.kubelet.nodestatus import NodeAgent
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
+from sandbox.kubelet.volumes import MountError, PodVolumes
 from sandbox.meta import now_iso
-from sandbox.record import NORMAL, EventRecorder
+from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +70,7 @@ __all__ = ["Kubelet", "PodWorker", "node_name"]
 NODE_SHUTDOWN_GRACE = 10.0
 RUNNER_EXIT_WAIT = 1.0
 STATUS_FLUSH_WAIT = 2.0
+CLUSTER_DOMAIN = "cluster.local"
 
 
 def _foreign_conditions(pod: Obj) -> list[tuple[str, str]]:
@@ -102,8 +110,144 @@ class PodWorker:
             if c.get("type") in KUBELET_CONDITIONS
         }
         self.task: asyncio.Task | None = None
+        self.volumes = PodVolumes(self.runtime_dir)
         self.runner_tasks: list[asyncio.Task] = []
         self._writer: asyncio.Task | None = None
+
+    @property
+    def hostname(self) -> str:
+        """The pod's hostname: ``spec.hostname``, else its name."""
+        return str(self.pod["spec"].get("hostname") or self.name)
+
+    @property
+    def runtime_dir(self) -> Path:
+        """This pod's files on the node (its /etc files, later its volumes); removed with the pod."""
+        return statedir.pod_dir(self.kubelet.state_dir, namespace=self.namespace, pod=self.name, uid=self.uid)
+
+    def hosts_file(self) -> str:
+        """The kubelet-managed /etc/hosts: the pod's own name, its hostAliases, and — standing in
+        for cluster DNS — every Service's ClusterIP under ``name`` (the pod's namespace only),
+        ``name.namespace``, ``name.namespace.svc`` and ``name.namespace.svc.cluster.local``."""
+        hosts = [
+            "# Kubernetes-managed hosts file.",
+            "127.0.0.1\tlocalhost",
+            "::1\tlocalhost ip6-localhost ip6-loopback",
+            "fe00::0\tip6-localnet",
+            "fe00::0\tip6-mcastprefix",
+            "fe00::1\tip6-allnodes",
+            "fe00::2\tip6-allrouters",
+            f"{self.pod_ip}\t{self.hostname}",
+        ]
+        aliases = self.pod["spec"].get("hostAliases") or []
+        if aliases:
+            hosts += ["", "# Entries added by HostAliases."]
+            hosts += ["\t".join([str(a["ip"]), *(a.get("hostnames") or [])]) for a in aliases if a.get("ip")]
+        services = []
+        for service in sorted(self.kubelet.service_informer.items(), key=lambda s: key_of(s)):
+            ip = (service.get("spec") or {}).get("clusterIP")
+            if not ip or ip == "None":
+                continue
+            name, ns = service["metadata"]["name"], service["metadata"]["namespace"]
+            names = [name] if ns == self.namespace else []
+            names += [f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.{CLUSTER_DOMAIN}"]
+            services.append("\t".join([ip, *names]))
+        if services:
+            hosts += ["", "# Services (the sandbox's stand-in for cluster DNS).", *services]
+        return "\n".join(hosts) + "\n"
+
+    def resolv_conf(self) -> str:
+        """resolv.conf per ``dnsPolicy`` (ClusterFirst: the cluster search path; Default: the
+        node's) plus ``dnsConfig``; the nameservers are the machine's (there is no cluster DNS)."""
+        try:
+            host = Path("/etc/resolv.conf").read_text().splitlines()
+        except OSError:
+            host = []
+        spec = self.pod["spec"]
+        policy = spec.get("dnsPolicy") or "ClusterFirst"
+        config = spec.get("dnsConfig") or {}
+        servers = [line for line in host if line.startswith("nameserver")]
+        searches: list[str] = []
+        options: list[str] = []
+        if policy in ("ClusterFirst", "ClusterFirstWithHostNet"):
+            searches = [f"{self.namespace}.svc.{CLUSTER_DOMAIN}", f"svc.{CLUSTER_DOMAIN}", CLUSTER_DOMAIN]
+            if self.kubelet.cluster_dns:
+                servers, options = [f"nameserver {self.kubelet.cluster_dns}"], ["ndots:5"]
+        elif policy == "Default":
+            searches = [w for line in host if line.startswith("search") for w in line.split()[1:]]
+        if policy == "None":
+            servers = []
+        servers += [f"nameserver {ip}" for ip in config.get("nameservers") or []]
+        searches += list(config.get("searches") or [])
+        options += [o.get("name", "") + (f":{o['value']}" if o.get("value") else "")
+                    for o in config.get("options") or [] if o.get("name")]
+        lines = [*([f"search {' '.join(searches)}"] if searches else []), *servers,
+                 *([f"options {' '.join(options)}"] if options else [])]
+        return "\n".join(lines) + "\n"
+
+    def write_pod_files(self) -> None:
+        """The kubelet-managed /etc/hosts, /etc/hostname and /etc/resolv.conf of the pod (and a
+        passwd/group for images without /etc of their own)."""
+        etc = self.runtime_dir / "etc"
+        etc.mkdir(parents=True, exist_ok=True)
+        files = {
+            "hosts": self.hosts_file(),
+            "hostname": self.hostname + "\n",
+            "resolv.conf": self.resolv_conf(),
+            "passwd": "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/home:/bin/false\n",
+            "group": "root:x:0:\nnogroup:x:65534:\n",
+        }
+        for name, text in files.items():
+            tmp = etc / f".{name}.tmp"
+            tmp.write_text(text)
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, etc / name)
+
+    def refresh_hosts(self) -> None:
+        """Services changed: rewrite /etc/hosts in place (the containers bind-mount this inode)."""
+        path = self.runtime_dir / "etc" / "hosts"
+        if not self.pod_ip or not path.exists():
+            return
+        text = self.hosts_file()
+        with contextlib.suppress(OSError), open(path, "r+") as handle:
+            if handle.read() != text:
+                handle.seek(0)
+                handle.write(text)
+                handle.truncate()
+
+    def pod_mounts(self, image: Image, container: Obj) -> list[Mount]:
+        """What the kubelet mounts into a container: its /etc files, then its volumeMounts."""
+        etc = self.runtime_dir / "etc"
+        names = ["hosts", "hostname", "resolv.conf"]
+        if image.base == "scratch":
+            names += ["passwd", "group"]
+        own = [Mount(str(etc / name), f"/etc/{name}") for name in names]
+        return own + self.volumes.mounts(self.pod, container)
+
+    async def set_up_volumes(self) -> bool:
+        """Set up the pod's volumes before any container starts, retrying while one cannot be
+        (FailedMount, the pod stays ContainerCreating); False when the pod stopped first."""
+        failures = 0
+        while not (self.terminating or self.kubelet.shutting_down):
+            try:
+                self.volumes.set_up(
+                    self.pod, self.kubelet.lookup, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip
+                )
+                return True
+            except MountError as exc:
+                self.kubelet.recorder.event(self.pod, WARNING, "FailedMount", str(exc))
+            except OSError as exc:
+                message = f"MountVolume.SetUp failed: {exc}"
+                self.kubelet.recorder.event(self.pod, WARNING, "FailedMount", message)
+            failures += 1
+            await self.sleep(min(2.0 * 2 ** (failures - 1), 60.0))
+        return False
+
+    def refresh_volumes(self) -> None:
+        """A ConfigMap or Secret changed: the pod's mounted copies follow (the kubelet's sync)."""
+        if self.pod_ip and self.volumes.root.exists():
+            self.volumes.refresh(
+                self.pod, self.kubelet.lookup, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip
+            )
 
     def update(self, pod: Obj) -> None:
         """A newer version of the pod arrived from the informer; a change of the conditions
@@ -112,6 +256,10 @@ class PodWorker:
         self.pod = pod
         if _foreign_conditions(pod) != before:
             self.changed()
+        specs = {c.get("name"): c for c in pod["spec"].get("containers") or []}
+        for runner in self.runners:
+            if runner.name in specs:
+                runner.spec_updated(specs[runner.name])
         if pod["metadata"].get("deletionTimestamp") and not self.terminating:
             self.terminating = True
             self._wake.set()
@@ -146,8 +294,13 @@ class PodWorker:
         """Run the pod from sandbox creation to deletion."""
         try:
             self.pod_ip = self.kubelet.ipam.allocate()
+            self.write_pod_files()
             self.start_time = self.start_time or now_iso()
             self.changed()
+            if not await self.set_up_volumes():
+                await self._wake.wait()
+                await self._terminate([])
+                return
             runners = [asyncio.get_running_loop().create_task(r.run()) for r in self.runners]
             self.runner_tasks = runners
             terminate = asyncio.ensure_future(self._wake.wait())
@@ -294,9 +447,18 @@ class Kubelet:
             client, name=self.node_name, index=index, host_ip=self.host_ip, network_octet=self.ipam.base
         )
         self.pod_informer: Informer = informers.informer(PODS)
+        self.service_informer: Informer = informers.informer(SERVICES)
+        self.configmap_informer: Informer = informers.informer(CONFIGMAPS)
+        self.secret_informer: Informer = informers.informer(SECRETS)
+        self.configmap_informer.add_handler(self._on_config)
+        self.secret_informer.add_handler(self._on_config)
+        self._volume_refresh: asyncio.TimerHandle | None = None
         self.workers: dict[str, PodWorker] = {}
         self.pod_informer.add_handler(self._on_pod)
+        self.service_informer.add_handler(self._on_service)
+        self._hosts_refresh: asyncio.TimerHandle | None = None
         self.shutting_down = False
+        self.cluster_dns = ""  # the cluster DNS server's address, when it runs (sandbox.kubelet.dns)
         self.metrics = MetricsCollector(node=self.node_name, state_dir=self.state_dir,
                                         containers=self.running_containers)
 
@@ -334,6 +496,32 @@ class Kubelet:
     def _forget_task(self, uid: str, _task: asyncio.Task[None]) -> None:
         """A pod worker's task ended: forget the worker."""
         self._forget(uid)
+
+    def lookup(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A ConfigMap or Secret the pod refers to, from the informer caches."""
+        informer = self.configmap_informer if kind == "ConfigMap" else self.secret_informer
+        return informer.get(f"{namespace}/{name}")
+
+    def _on_config(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A ConfigMap or Secret changed: mounted volumes follow within a second (coalesced)."""
+        if self._volume_refresh is None:
+            self._volume_refresh = asyncio.get_running_loop().call_later(0.5, self._refresh_volumes)
+
+    def _refresh_volumes(self) -> None:
+        self._volume_refresh = None
+        for worker in list(self.workers.values()):
+            if (worker.pod.get("spec") or {}).get("volumes"):
+                worker.refresh_volumes()
+
+    def _on_service(self, kind: str, old: Obj | None, new: Obj | None) -> None:
+        """A Service came, went or changed: every pod's /etc/hosts follows (coalesced)."""
+        if self._hosts_refresh is None:
+            self._hosts_refresh = asyncio.get_running_loop().call_later(0.2, self._refresh_hosts)
+
+    def _refresh_hosts(self) -> None:
+        self._hosts_refresh = None
+        for worker in list(self.workers.values()):
+            worker.refresh_hosts()
 
     def _forget(self, uid: str) -> None:
         """A pod worker finished: the pod is deleted, so drop its status writer and its logs."""

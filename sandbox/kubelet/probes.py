@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sandbox.kubelet.runtime import run_exec
-
 Obj = dict[str, Any]
+# Runs a command inside the container: (argv, timeout) -> (exit code, output).
+ExecIn = Callable[[list[str], float], Awaitable[tuple[int, str]]]
 
 
 def resolve_probe_port(port: Any, containers: list[Obj]) -> int | None:
@@ -89,13 +89,13 @@ async def tcp_probe(*, host: str, port: int, timeout: float) -> tuple[bool, str]
 
 
 async def exec_probe(
-    *, command: list[str], env: dict[str, str], cwd: Path, timeout: float
+    *, command: list[str], exec_in: ExecIn, timeout: float
 ) -> tuple[bool, str]:
     """Run the command; success is exit code 0."""
     if not command:
         return False, "exec probe without a command"
     try:
-        code, output = await run_exec(command, env=env, cwd=cwd, timeout=timeout)
+        code, output = await exec_in(command, timeout)
     except TimeoutError:
         return False, f"command {command!r} timed out"
     except OSError as exc:
@@ -106,7 +106,7 @@ async def exec_probe(
 
 
 async def run_probe(
-    probe: Obj, *, pod_ip: str, containers: list[Obj], env: dict[str, str], cwd: Path
+    probe: Obj, *, pod_ip: str, containers: list[Obj], exec_in: ExecIn
 ) -> tuple[bool, str]:
     """Run one probe of any kind against the pod."""
     timeout = float(probe.get("timeoutSeconds") or 1)
@@ -131,7 +131,7 @@ async def run_probe(
         return await tcp_probe(host=spec.get("host") or pod_ip, port=port, timeout=timeout)
     if "exec" in probe:
         return await exec_probe(
-            command=list((probe["exec"] or {}).get("command") or []), env=env, cwd=cwd, timeout=timeout
+            command=list((probe["exec"] or {}).get("command") or []), exec_in=exec_in, timeout=timeout
         )
     if "grpc" in probe:
         return False, "grpc probes are not supported by the sandbox kubelet"

@@ -1,22 +1,30 @@
-"""The container runtime: a container is a real OS process (the kubelet's CRI, minus the container).
+"""The container runtime: a container is a bubblewrap sandbox (see `sandbox.kubelet.isolation`).
 
-A container process runs in its own session (so signals reach it and whatever it starts,
-and nothing of the terminal's Ctrl-C reaches it directly), with ``PR_SET_PDEATHSIG`` =
-SIGKILL so it dies with the node process even if that one is SIGKILLed: stopping the sandbox
-can never leave a pod behind. Its stdout and stderr go to the container's log file, the
-one ``kubectl logs`` reads (see `sandbox.apiserver.logs`).
+`start_container` starts ``bwrap`` in a session of its own (so nothing of the terminal's
+Ctrl-C reaches it) with ``PR_SET_PDEATHSIG`` = SIGKILL, and bwrap's ``--die-with-parent``
+does the same for the container: stopping the sandbox, even with SIGKILL, can never leave a
+pod behind. bwrap reports the container's PID 1 on an info pipe; signals go to that process
+(SIGKILL to it ends every process of the container's PID namespace). The container's stdout
+and stderr go to its log file (0600), the one ``kubectl logs`` reads. The exit code is the
+container's as a shell reports it (137 after SIGKILL). The container ID is
+``sandbox://<bwrap pid>``: that process and its children are the container.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 
 from sandbox import statedir
+from sandbox.kubelet.isolation import Identity, exec_argv
 from sandbox.procutil import die_with_parent
+
+INFO_TIMEOUT = 10.0
 
 
 def new_session_dying_with_parent() -> None:
@@ -27,12 +35,20 @@ def new_session_dying_with_parent() -> None:
     die_with_parent(signal.SIGKILL)
 
 
-class Container:
-    """One running container process."""
+class StartError(Exception):
+    """The sandbox for a container could not be created (bwrap failed before the command ran)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path) -> None:
+
+class Container:
+    """One running container."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, log_path: Path, *, init_pid: int,
+                 identity: Identity, workdir: str) -> None:
         self.proc = proc
         self.pid = proc.pid
+        self.init_pid = init_pid
+        self.identity = identity
+        self.workdir = workdir
         self.log_path = log_path
         self.exit_code: int | None = None
         self.signal: int | None = None
@@ -40,25 +56,32 @@ class Container:
 
     async def _wait(self) -> int:
         code = await self.proc.wait()
+        # bwrap is gone (however it died): nothing of the container may outlive it.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(self.init_pid, signal.SIGKILL)
         if code < 0:
-            self.signal = -code
             code = 128 - code
+        if code > 128 and code - 128 in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT):
+            self.signal = code - 128
         self.exit_code = code
         return code
 
     async def wait(self) -> int:
-        """Wait for the process to exit; return the exit code as a shell reports it (137 for SIGKILL)."""
+        """Wait for the container to exit; return the exit code as a shell reports it."""
         return await asyncio.shield(self._waiter)
 
     @property
     def running(self) -> bool:
-        """The process has not exited."""
+        """The container has not exited."""
         return not self._waiter.done()
 
     def kill(self, sig: int) -> None:
-        """Signal the container's whole process group."""
+        """Signal the container's PID 1 (SIGKILL ends every process in it)."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, sig)
+            os.kill(self.init_pid, sig)
+        if sig == signal.SIGKILL:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
 
     async def stop(self, grace: float) -> int:
         """SIGTERM, wait up to ``grace`` seconds, then SIGKILL; return the exit code."""
@@ -72,29 +95,77 @@ class Container:
         self.kill(signal.SIGKILL)
         return code
 
+    async def exec(self, command: list[str], *, env: dict[str, str], timeout: float) -> tuple[int, str]:
+        """Run ``command`` inside this container (exec probes, preStop exec); (exit code, output)."""
+        argv = exec_argv(init_pid=self.init_pid, identity=self.identity, workdir=self.workdir,
+                         command=command)
+        return await run_exec(argv, env=env, timeout=timeout)
 
-async def start_container(argv: list[str], *, env: dict[str, str], cwd: Path, log_path: Path) -> Container:
-    """Start ``argv`` as a container process writing to ``log_path``."""
+
+def _read_info(fd: int) -> dict:
+    """bwrap's info JSON (blocking; run in a thread)."""
+    data = b""
+    while True:
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            break
+        data += chunk
+        with contextlib.suppress(ValueError):
+            return json.loads(data)
+    return {}
+
+
+async def start_container(argv_for: Callable[[int], list[str]], *, env: dict[str, str], log_path: Path,
+                          identity: Identity, workdir: str) -> Container:
+    """Start a container: ``argv_for(info_fd)`` is its bubblewrap command line."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with statedir.private_open(log_path, "ab") as out:
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            env=env,
-            cwd=str(cwd),
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=out,
-            stderr=out,
-            preexec_fn=new_session_dying_with_parent,
-        )
-    return Container(proc, log_path)
+    read_fd, write_fd = os.pipe()
+    try:
+        with statedir.private_open(log_path, "ab") as out:
+            if os.geteuid() == 0:
+                # The container may reopen its stdout (/dev/stdout, as nginx does): it owns the file
+                # it writes, which stays unreachable by path (the state directory is 0700).
+                os.fchown(out.fileno(), identity.uid, identity.gid)
+            proc = await asyncio.create_subprocess_exec(
+                *argv_for(write_fd),
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                pass_fds=(write_fd,),
+                preexec_fn=new_session_dying_with_parent,
+            )
+        os.close(write_fd)
+        write_fd = -1
+        try:
+            info = await asyncio.wait_for(asyncio.to_thread(_read_info, read_fd), INFO_TIMEOUT)
+        except TimeoutError:
+            info = {}
+    finally:
+        if write_fd >= 0:
+            os.close(write_fd)
+        os.close(read_fd)
+    init_pid = int(info.get("child-pid") or 0)
+    if not init_pid:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        raise StartError(_last_line(log_path) or "bubblewrap did not start the container")
+    return Container(proc, log_path, init_pid=init_pid, identity=identity, workdir=workdir)
 
 
-async def run_exec(argv: list[str], *, env: dict[str, str], cwd: Path, timeout: float) -> tuple[int, str]:
-    """Run a command "inside" a container (exec probes, preStop exec); return (exit code, output)."""
+def _last_line(path: Path) -> str:
+    with contextlib.suppress(OSError):
+        lines = path.read_bytes().decode(errors="replace").strip().splitlines()
+        return lines[-1] if lines else ""
+    return ""
+
+
+async def run_exec(argv: list[str], *, env: dict[str, str], timeout: float) -> tuple[int, str]:
+    """Run a command to completion; return (exit code, output)."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         env=env,
-        cwd=str(cwd),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

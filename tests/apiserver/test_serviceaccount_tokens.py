@@ -141,3 +141,34 @@ def test_kubernetes_service_reaches_the_api_for_in_cluster_clients(sandbox: Sand
 
     wait_for(listed)
     assert configuration.host == f"https://{svc['spec']['clusterIP']}:443"
+
+
+def test_service_account_token_secret_is_filled_by_the_tokens_controller(sandbox: Sandbox,
+                                                                       namespace: str) -> None:
+    kubectl(sandbox, "create", "serviceaccount", "legacy", "-n", namespace)
+    kubectl(sandbox, "create", "-f", "-", stdin=json.dumps({
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "legacy-token", "namespace": namespace,
+                     "annotations": {"kubernetes.io/service-account.name": "legacy"}}}))
+
+    def filled() -> dict:
+        secret = json.loads(kubectl(sandbox, "get", "secret", "legacy-token", "-n", namespace, "-o",
+                                    "json").stdout)
+        return secret if "token" in (secret.get("data") or {}) else {}
+
+    wait_for(filled)
+    secret = filled()
+    assert sorted(secret["data"]) == ["ca.crt", "namespace", "token"]
+    assert base64.b64decode(secret["data"]["ca.crt"]) == (sandbox.state_dir / "ca.crt").read_bytes()
+    sa_uid = json.loads(kubectl(sandbox, "get", "sa", "legacy", "-n", namespace, "-o", "json").stdout)[
+        "metadata"]["uid"]
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.uid"] == sa_uid
+    token = base64.b64decode(secret["data"]["token"]).decode()
+    assert claims_of(token)["iss"] == "kubernetes/serviceaccount"
+    user = json.loads(whoami(sandbox, token).stdout)["status"]["userInfo"]
+    assert user["username"] == f"system:serviceaccount:{namespace}:legacy"
+    described = kubectl(sandbox, "describe", "secret", "legacy-token", "-n", namespace).stdout
+    assert re.search(rf"^token:\s+{re.escape(token)}$", described, re.M)  # kubectl shows SA tokens
+    assert re.search(r"^ca.crt:\s+\d+ bytes$", described, re.M)
+    kubectl(sandbox, "delete", "secret", "legacy-token", "-n", namespace)
+    wait_for(lambda: whoami(sandbox, token).returncode == 1)

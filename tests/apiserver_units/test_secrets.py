@@ -128,3 +128,16 @@ def test_table_shows_type_and_key_count_never_values() -> None:
     row = table_row("secrets", obj, now=datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC))
     assert row["cells"] == ["s", "Opaque", 2, "60s"]
     assert [c["name"] for c in STRATEGY.columns()] == ["Name", "Type", "Data", "Age"]
+
+
+def test_immutable_config_maps_keep_their_data() -> None:
+    meta = {"name": "c", "namespace": "default", "uid": "u", "creationTimestamp": "2026-01-01T00:00:00Z"}
+    old = default_object("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta),
+                                        "immutable": True, "data": {"k": "v"}})
+    changed = default_object("configmaps", {"apiVersion": "v1", "kind": "ConfigMap", "metadata": dict(meta),
+                                            "immutable": False, "data": {"k": "w"}})
+    with pytest.raises(Invalid) as caught:
+        validate_object("configmaps", changed, old=old)
+    assert caught.value.message == (
+        'ConfigMap "c" is invalid: [immutable: Forbidden: field is immutable when `immutable` is set, data: '
+        "Forbidden: field is immutable when `immutable` is set]")

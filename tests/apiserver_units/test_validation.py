@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sandbox.apiserver.kinds.pod import qos_class
 from sandbox.apiserver.validation import Invalid, Undecodable, default_object, validate_object
+from sandbox.qos import qos_class
 
 REPO = Path(__file__).resolve().parents[2]
 PLURALS = {"Deployment": "deployments", "Service": "services", "Pod": "pods"}

@@ -46,12 +46,15 @@ def state(api: client.ApiClient) -> tuple[int, str]:
 
 
 @pytest.mark.sandbox
-def test_targets_outside_the_backend_are_refused_with_403(live: client.ApiClient,
-                                                          browser_client: Client) -> None:
+def test_targets_outside_the_backend_are_refused_with_403(
+    live: client.ApiClient, browser_client: Client
+) -> None:
     before = state(live)
-    for url, data in [("/actions/pod/delete", {"name": "frontend"}),
-                      ("/actions/pod/readiness", {"name": "frontend", "ready": "false"}),
-                      ("/actions/scale", {"replicas": "2", "deployment": "frontend"})]:
+    for url, data in [
+        ("/actions/pod/delete", {"name": "frontend"}),
+        ("/actions/pod/readiness", {"name": "frontend", "ready": "false"}),
+        ("/actions/scale", {"replicas": "2", "deployment": "frontend"}),
+    ]:
         response = browser_client.post(url, data)
         assert response.status_code == 403, (url, response.content)
         assert "error" in response.json()
@@ -59,13 +62,19 @@ def test_targets_outside_the_backend_are_refused_with_403(live: client.ApiClient
 
 
 @pytest.mark.sandbox
-def test_bad_input_is_refused_with_400_and_unknown_pods_with_404(live: client.ApiClient,
-                                                                 browser_client: Client) -> None:
+def test_bad_input_is_refused_with_400_and_unknown_pods_with_404(
+    live: client.ApiClient, browser_client: Client
+) -> None:
     before = state(live)
-    for url, data in [("/actions/scale", {"replicas": "-1"}), ("/actions/scale", {"replicas": "11"}),
-                      ("/actions/scale", {"replicas": "three"}), ("/actions/scale", {}),
-                      ("/actions/pod/delete", {"name": "../../etc"}), ("/actions/pod/delete", {}),
-                      ("/actions/pod/readiness", {"name": "frontend", "ready": "maybe"})]:
+    for url, data in [
+        ("/actions/scale", {"replicas": "-1"}),
+        ("/actions/scale", {"replicas": "11"}),
+        ("/actions/scale", {"replicas": "three"}),
+        ("/actions/scale", {}),
+        ("/actions/pod/delete", {"name": "../../etc"}),
+        ("/actions/pod/delete", {}),
+        ("/actions/pod/readiness", {"name": "frontend", "ready": "maybe"}),
+    ]:
         response = browser_client.post(url, data)
         assert response.status_code == 400, (url, data, response.content)
     assert browser_client.post("/actions/pod/delete", {"name": "no-such-pod"}).status_code == 404
@@ -81,8 +90,27 @@ def test_csrf_login_and_method_are_enforced(live: client.ApiClient, browser_clie
     assert browser_client.get("/actions/scale").status_code == 405
 
 
-def test_actions_are_rate_limited_per_user(settings: object, browser_client: Client,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_numbers_are_ascii_whole_numbers_with_bounds(
+    browser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(actions, "rate_limiter", actions.RateLimiter())
+    for raw, says in [
+        ("²", "not '²'"),
+        ("\u0661", "not '\u0661'"),
+        ("9" * 400, "at most 6 digits"),
+        ("+3", "not '+3'"),
+        ("3.0", "not '3.0'"),
+    ]:
+        response = browser_client.post("/actions/scale", {"replicas": raw})
+        assert response.status_code == 400, (raw, response.content)
+        assert (
+            "replicas must be a whole number" in response.json()["error"] and says in response.json()["error"]
+        )
+
+
+def test_actions_are_rate_limited_per_user(
+    settings: object, browser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings.LBDEMO_ACTIONS_PER_MINUTE = 3  # type: ignore[attr-defined]
     monkeypatch.setattr(actions, "rate_limiter", actions.RateLimiter())
     codes = [browser_client.post("/actions/scale", {"replicas": "x"}).status_code for _ in range(4)]
@@ -115,9 +143,9 @@ async def test_page_renders_from_the_cache_with_no_inline_script(canned_hub: Can
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
 
 
-def test_actions_answer_503_when_the_cluster_cannot_be_reached(settings: object, tmp_path: object,
-                                                               browser_client: Client,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_actions_answer_503_when_the_cluster_cannot_be_reached(
+    settings: object, tmp_path: object, browser_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from lab.launcher import free_port
 
     kubeconfig = tmp_path / "kubeconfig"  # type: ignore[operator]

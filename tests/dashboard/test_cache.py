@@ -48,3 +48,13 @@ def test_snapshot_is_a_copy() -> None:
     seq, objects = cache.snapshot()
     cache.apply("Pod", "ADDED", pod("b", "2"), observed=1.0)
     assert seq == 1 and len(objects["Pod"]) == 1
+
+
+def test_objects_that_are_not_objects_are_ignored_not_fatal() -> None:
+    cache = ClusterCache()
+    junk: list = [{"metadata": ["x"]}, "pod", None, {"metadata": {"name": "ok"}}]
+    changes = cache.replace("Pod", junk, observed=1.0)
+    assert [c.name for c in changes] == ["ok"]
+    assert cache.apply("Pod", "ADDED", {"metadata": None}, observed=2.0) is None
+    assert cache.apply("Pod", "MODIFIED", ["not", "an", "object"], observed=2.0) is None  # type: ignore[arg-type]
+    assert [o["metadata"]["name"] for o in cache.list("Pod")] == ["ok"]

@@ -1,4 +1,5 @@
-"""The cluster websocket: auth and origin checks, snapshot then deltas, flow control, bad input."""
+"""The cluster websocket in process (Channels' communicator): auth, snapshot then deltas, flow
+control and bad input. The same behaviours through a real daphne socket: test_socket.py."""
 
 from __future__ import annotations
 
@@ -11,9 +12,8 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from dashboard import consumers
+from dashboard import consumers, stream
 from dashboard.asgi import application
-from dashboard.consumers import ClusterConsumer
 from tests.dashboard.canned import CannedSource, event, pod
 from tests.dashboard.conftest import CannedHub
 
@@ -29,11 +29,12 @@ def session_cookie() -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect(cookie: bytes | None, *, origin: bytes = b"http://127.0.0.1:8000") -> WebsocketCommunicator:
+async def connect(cookie: bytes | None, *, origin: bytes = b"http://127.0.0.1:8000",
+                  path: str = "/ws/cluster/") -> WebsocketCommunicator:
     headers = [(b"origin", origin), (b"host", b"127.0.0.1:8000")]
     if cookie:
         headers.append((b"cookie", cookie))
-    return WebsocketCommunicator(application, "/ws/cluster/", headers=headers)
+    return WebsocketCommunicator(application, path, headers=headers)
 
 
 def pods_source(*names: str) -> CannedSource:
@@ -42,14 +43,21 @@ def pods_source(*names: str) -> CannedSource:
     return source
 
 
+async def ack(ws: WebsocketCommunicator, html: str) -> None:
+    seq = int(html[html.rindex('data-seq="') + 10:].split('"', 1)[0])
+    await ws.send_to(text_data=json.dumps({"type": "ack", "seq": seq}))
+
+
 async def test_anonymous_and_foreign_origin_handshakes_are_refused(canned_hub: CannedHub) -> None:
     canned_hub(pods_source("backend-a"))
     anonymous = await connect(None)
     connected, _ = await anonymous.connect()
     assert not connected
-    foreign = await connect(await session_cookie(), origin=b"http://evil.example")
-    connected, _ = await foreign.connect()
-    assert not connected
+    for origin in (b"http://evil.example", b"http://127.0.0.1:9999", b"https://127.0.0.1:8000",
+                   b"http://[::1]:8000", b"http://localhost:8000", b"null"):
+        foreign = await connect(await session_cookie(), origin=origin)
+        connected, _ = await foreign.connect()
+        assert not connected, origin
 
 
 async def test_snapshot_then_deltas(canned_hub: CannedHub, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,13 +69,15 @@ async def test_snapshot_then_deltas(canned_hub: CannedHub, monkeypatch: pytest.M
     assert connected
     snapshot = await ws.receive_from(timeout=10)
     assert 'id="nodes"' in snapshot and "backend-a" in snapshot
-    await ws.send_to(text_data=json.dumps({"type": "ack", "seq": 1}))
+    await ack(ws, snapshot)
     source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
     delta = await ws.receive_from(timeout=10)
     assert "backend-b" in delta and 'hx-swap-oob="beforeend"' in delta and 'id="nodes"' not in delta
+    await ack(ws, delta)
     source.add_stream("Pod", [event("DELETED", pod("backend-a", "8"))])
     delta = await ws.receive_from(timeout=10)
     assert "leaving" in delta
+    await ack(ws, delta)
     await ws.send_to(text_data=json.dumps({"type": "resync"}))
     assert 'id="nodes"' in await ws.receive_from(timeout=10)
     await ws.disconnect()
@@ -78,44 +88,57 @@ async def test_a_gap_in_the_change_log_sends_a_snapshot(canned_hub: CannedHub) -
     hub = canned_hub(source, history=2)
     ws = await connect(await session_cookie())
     await ws.connect()
-    await ws.receive_from(timeout=10)
+    await ack(ws, await ws.receive_from(timeout=10))
     # Three changes applied in one go fall out of a two-entry log before the next frame is built.
     for i in range(3):
         hub._on_event("Pod", "ADDED", pod(f"backend-n{i}", str(10 + i)), 1.0)
     frame = await ws.receive_from(timeout=10)
-    assert 'id="nodes" class="nodes" hx-swap-oob="true"' in frame and "backend-n2" in frame
+    assert 'id="nodes" class="nodes" hx-swap-oob="true"' in frame
+    whole = frame
+    while "backend-n2" not in whole:
+        whole += await ws.receive_from(timeout=10)
     await ws.disconnect()
 
 
 @pytest.mark.parametrize("bad", ["not json", json.dumps([1]), json.dumps({"type": "ack", "seq": "x"}),
-                                 json.dumps({"type": "scale", "replicas": 99}), "x" * 5000])
-async def test_bad_input_closes_with_4400(canned_hub: CannedHub, bad: str) -> None:
+                                 json.dumps({"type": "ack", "seq": True}),
+                                 json.dumps({"type": "ack", "seq": -1}),
+                                 json.dumps({"type": "scale", "replicas": 99}), "x" * 5000, "",
+                                 "[" * 500 + "]" * 500, '{"a":' * 300 + "1" + "}" * 300, b"\x00binary"])
+async def test_bad_input_closes_with_4400(canned_hub: CannedHub, bad: str | bytes) -> None:
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
     await ws.connect()
     await ws.receive_from(timeout=10)
-    await ws.send_to(text_data=bad)
+    if isinstance(bad, bytes):
+        await ws.send_to(bytes_data=bad)
+    elif bad == "":
+        await ws.send_input({"type": "websocket.receive", "text": ""})
+    else:
+        await ws.send_to(text_data=bad)
     assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4400}
 
 
-async def test_a_client_that_stops_reading_is_dropped(canned_hub: CannedHub,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ClusterConsumer, "max_in_flight", 2)
-    monkeypatch.setattr(ClusterConsumer, "slow_client_timeout", 0.5)
+async def test_a_client_that_stops_acking_is_dropped_with_4013(canned_hub: CannedHub,
+                                                               settings: object) -> None:
+    settings.LBDEMO_WS_MAX_IN_FLIGHT = 2  # type: ignore[attr-defined]
+    settings.LBDEMO_WS_SLOW_CLIENT_SECONDS = 1  # type: ignore[attr-defined]
     source = pods_source("backend-a")
     canned_hub(source)
     ws = await connect(await session_cookie())
     await ws.connect()
+    # An ack for a sequence number never sent must not open the window.
+    await ws.send_to(text_data=json.dumps({"type": "ack", "seq": 10**15}))
     frames = 0
     for i in range(6):
         source.add_stream("Pod", [event("ADDED", pod(f"backend-s{i}", str(20 + i)))])
         await asyncio.sleep(0.15)
     while True:
-        output = await ws.receive_output(timeout=10)
+        output = await ws.receive_output(timeout=20)
         if output["type"] == "websocket.close":
             break
         frames += 1
-    assert output["code"] == 1013
+    assert output["code"] == 4013
     assert frames == 2
 
 
@@ -129,7 +152,9 @@ async def test_a_page_rendered_from_the_current_state_gets_no_resend(canned_hub:
     ws = WebsocketCommunicator(application, current, headers=headers)
     connected, _ = await ws.connect()
     assert connected
-    assert await ws.receive_nothing(timeout=0.5)
+    confirm = await ws.receive_from(timeout=10)
+    assert 'id="status"' in confirm and ">live<" in confirm and "pod-card" not in confirm
+    await ack(ws, confirm)
     source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
     delta = await ws.receive_from(timeout=10)
     assert "backend-b" in delta and 'id="nodes"' not in delta
@@ -147,8 +172,70 @@ async def test_resync_requests_are_rate_limited(canned_hub: CannedHub,
     canned_hub(pods_source("backend-a"))
     ws = await connect(await session_cookie())
     await ws.connect()
-    await ws.receive_from(timeout=10)
+    await ack(ws, await ws.receive_from(timeout=10))
     for _ in range(5):
         await ws.send_to(text_data=json.dumps({"type": "resync"}))
+    await ack(ws, await ws.receive_from(timeout=10))  # the first one is honoured
     assert await ws.receive_nothing(timeout=0.5)
+    await ws.disconnect()
+
+
+async def test_every_change_is_rendered_once_for_all_pages(canned_hub: CannedHub,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    source = pods_source("backend-a")
+    hub = canned_hub(source)
+    calls = {"delta": 0}
+    real = stream.FrameBuilder.delta
+
+    def counting(self: stream.FrameBuilder, *args: object, **kwargs: object) -> list[str]:
+        calls["delta"] += 1
+        return real(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stream.FrameBuilder, "delta", counting)
+    cookie = await session_cookie()
+    pages = [await connect(cookie) for _ in range(5)]
+    for ws in pages:
+        await ws.connect()
+        await ack(ws, await ws.receive_from(timeout=10))
+    source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
+    frames = [await ws.receive_from(timeout=10) for ws in pages]
+    assert len(set(frames)) == 1 and "backend-b" in frames[0]
+    assert calls["delta"] == 1
+    assert stream.get_stream(hub).frames[-1].messages[0] is not None
+    for ws in pages:
+        await ws.disconnect()
+
+
+async def test_unknown_websocket_paths_close_with_4404(canned_hub: CannedHub) -> None:
+    for cookie in (None, await session_cookie()):
+        ws = await connect(cookie, path="/ws/nope/")
+        connected, _ = await ws.connect()
+        assert connected
+        assert await ws.receive_output(timeout=10) == {"type": "websocket.close", "code": 4404}
+
+
+async def test_a_message_that_failed_to_send_is_not_recorded_and_a_snapshot_follows(
+        canned_hub: CannedHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = pods_source("backend-a")
+    canned_hub(source)
+    ws = await connect(await session_cookie())
+    await ws.connect()
+    await ack(ws, await ws.receive_from(timeout=10))
+    real = consumers.ClusterConsumer.send
+    failed: list[str] = []
+
+    async def flaky(self: consumers.ClusterConsumer, text_data: str | None = None, **kwargs: object) -> None:
+        if not failed and text_data and "backend-b" in text_data:
+            failed.append(text_data)
+            raise RuntimeError("tried to send WebSocket message with size 1786391 exceeding payload limit")
+        await real(self, text_data=text_data, **kwargs)
+
+    monkeypatch.setattr(consumers.ClusterConsumer, "send", flaky)
+    source.add_stream("Pod", [event("ADDED", pod("backend-b", "7"))])
+    frame = await ws.receive_from(timeout=10)
+    assert failed and 'id="nodes" class="nodes"' in frame  # the lost delta is repaired by a snapshot
+    whole = frame
+    while 'data-complete="true"' not in whole:
+        whole += await ws.receive_from(timeout=10)
+    assert "backend-b" in whole
     await ws.disconnect()

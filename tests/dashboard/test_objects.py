@@ -15,7 +15,7 @@ from dashboard.apps import check_selector
 from dashboard.cache import ClusterCache
 from dashboard.objects import SelectorError, parse_selector, selector_from_label_selector, selector_from_map
 from dashboard.presenters import Scope
-from dashboard.stream import FrameBuilder, render_fragments
+from dashboard.stream import FrameBuilder, ViewInput
 from tests.dashboard.canned import pod
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
@@ -207,6 +207,12 @@ def junk_objects() -> dict[str, list[dict]]:
     }
 
 
+def view_of(cache: ClusterCache) -> ViewInput:
+    """The stream's input for the cache's current state (dashboard.stream)."""
+    seq, objs = cache.snapshot()
+    return ViewInput(objs, seq=seq, scope=SCOPE, now=NOW, timeline=[])
+
+
 def test_malformed_objects_of_every_kind_still_render_the_page() -> None:
     view = presenters.cluster_view(junk_objects(), seq=1, scope=SCOPE, now=NOW, timeline=[])
     names = [c.name for g in view.groups for c in g.pods] + [c.name for c in view.other_pods]
@@ -216,7 +222,7 @@ def test_malformed_objects_of_every_kind_still_render_the_page() -> None:
     cache = ClusterCache()
     for kind, items in junk_objects().items():
         cache.replace(kind, items, observed=1.0)
-    html = render_fragments(FrameBuilder(SCOPE).snapshot(cache, [], now=NOW)[1])
+    html = "".join(FrameBuilder(SCOPE).snapshot(view_of(cache)))
     assert "backend-a" in html and "broken" in html
 
 
@@ -268,11 +274,12 @@ def test_a_service_selector_change_regroups_the_cards_in_the_next_frame() -> Non
     )
     cache.replace("Service", [service({"app": "backend"}, "3")], observed=1.0)
     builder = FrameBuilder(SCOPE)
-    seq, _ = builder.snapshot(cache, [], now=NOW)
+    builder.snapshot(view_of(cache))
+    seq = cache.seq
     cache.apply("Service", "MODIFIED", service({"app": "frontend"}, "4"), observed=2.0)
     changes = cache.changes_since(seq)
     assert changes is not None
-    html = render_fragments(builder.delta(changes, cache, [], now=NOW))
+    html = "".join(builder.delta(changes, view_of(cache)))
     nodes = (
         html[html.index('id="nodes"') : html.index('id="other-pods"')] if 'id="other-pods"' in html else html
     )

@@ -36,7 +36,7 @@ async def test_a_frozen_api_server_is_shown_within_15_s_and_actions_answer_503_a
     hub = Hub(
         source,
         loop=asyncio.get_running_loop(),
-        kinds=("Pod", "Deployment"),
+        kinds=("Pod", "Deployment", "Service"),
         watch_timeout=60,
         read_timeout=60.0,
     )
@@ -60,6 +60,16 @@ async def test_a_frozen_api_server_is_shown_within_15_s_and_actions_answer_503_a
         response = await web.post("/actions/scale", {"replicas": "2"})
         assert response.status_code == 503 and "cannot reach the cluster" in response.json()["error"]
         assert time.monotonic() - started < 2, "refused at once, not after a timeout"
+        # The traffic panel reads the hub's cache: it answers at once and says what is going on.
+        started = time.monotonic()
+        options = (await web.get("/traffic/options")).json()
+        assert "reaching the cluster" in options["error"] and options["targets"]
+        refused = await web.post(
+            "/traffic/start",
+            {"target": "backend-service:80", "mode": "keepalive", "conns": "1", "rps": "10", "duration": "5"},
+        )
+        assert refused.status_code == 503 and "not answering" in refused.json()["error"]
+        assert time.monotonic() - started < 2, "the traffic panel waits on no API call"
         proxy.thaw()
         await until(lambda: hub.healthy, timeout=30)
     finally:

@@ -9,7 +9,7 @@ from dashboard import topology
 from dashboard.cache import ClusterCache
 from dashboard.objects import parse_selector
 from dashboard.presenters import Scope
-from dashboard.stream import FrameBuilder, render_fragments
+from dashboard.stream import FrameBuilder, ViewInput
 from tests.dashboard.canned import pod, present
 from tests.dashboard.test_stream import NOW, node
 
@@ -305,11 +305,16 @@ def test_a_page_gets_the_whole_graph_then_only_what_changed() -> None:
     assert stream.delta(cache, {"Event"}) is None
 
 
+def view_of(cache: ClusterCache) -> ViewInput:
+    """The stream's input for the cache's current state (dashboard.stream)."""
+    seq, objects = cache.snapshot()
+    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[])
+
+
 def test_frames_carry_the_topology_patch_the_page_script_reads() -> None:
     cache = seeded_cache()
     builder = FrameBuilder(SCOPE)
-    _, fragments = builder.snapshot(cache, [], now=NOW)
-    html = render_fragments(fragments)
+    html = "".join(builder.snapshot(view_of(cache)))
     found = re.search(r'<div id="topology-patch"[^>]*hx-swap-oob="true"[^>]*>(.*?)</div>', html, re.S)
     assert found is not None
     assert json.loads(found.group(1).replace("&quot;", '"'))["reset"] is True
@@ -317,7 +322,7 @@ def test_frames_carry_the_topology_patch_the_page_script_reads() -> None:
     unready = owned("b", ready=False)
     unready["metadata"]["resourceVersion"] = "5"
     cache.apply("Pod", "MODIFIED", unready, observed=2.0)
-    html = render_fragments(builder.delta(present(cache.changes_since(seq)), cache, [], now=NOW))
+    html = "".join(builder.delta(present(cache.changes_since(seq)), view_of(cache)))
     found = re.search(r'<div id="topology-patch"[^>]*>(.*?)</div>', html, re.S)
     assert found is not None
     patch = json.loads(found.group(1).replace("&quot;", '"'))
@@ -331,7 +336,7 @@ def test_cluster_strings_are_escaped_in_the_patch() -> None:
     hostile = owned("x")
     hostile["status"]["podIP"] = "</div><script>alert(1)</script>"
     cache.apply("Pod", "ADDED", hostile, observed=2.0)
-    html = render_fragments(FrameBuilder(SCOPE).snapshot(cache, [], now=NOW)[1])
+    html = "".join(FrameBuilder(SCOPE).snapshot(view_of(cache)))
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 

@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from dashboard.lessons.definitions import LESSONS
 from tests.conftest import REPO, RunningLab, start_lab
 
 SLOW = 90_000  # ms: generous, the machine is shared
@@ -26,9 +27,11 @@ def image_load_command(state_dir: Path) -> str:
     return f"{sys.executable} -m sandbox image load {{image}} --state-dir {state_dir}"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
-    """A sandbox and the dashboard as `make demo` starts them, shared by the module's tests."""
+    """A sandbox and the dashboard as `make demo` starts them, shared by the lessons' browser
+    modules (each test resets the sample app when it is done; the image lesson, which loads
+    lb-demo:v3 for good, runs once, last in test_buttons)."""
     state = tmp_path_factory.mktemp("lessons-lab") / "state"
     running = start_lab(
         state,
@@ -48,7 +51,7 @@ def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto(f"{lab.url}?token={OPERATOR_TOKEN}")
     expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
-    expect(page.locator("[data-lesson]")).to_have_count(10, timeout=SLOW)
+    expect(page.locator("[data-lesson]")).to_have_count(len(LESSONS), timeout=SLOW)
     yield page
     context.close()
     assert problems == [], "the page broke its CSP or threw"
@@ -106,7 +109,7 @@ class Rail:
         action = self.lesson(lesson).locator(".lesson-action", has_text=label).first
         return action.locator(".command code").inner_text()
 
-    def run(self, command: str) -> str:
+    def run(self, command: str, *, cwd: Path = REPO) -> str:
         """Run a printed command in a shell, as the learner would (kubectl on PATH, this lab's
         kubeconfig)."""
         env = {
@@ -115,7 +118,7 @@ class Rail:
             "PATH": f"{REPO / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
         }
         done = subprocess.run(
-            ["bash", "-c", command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+            ["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
         )
         assert done.returncode == 0, f"{command}\n{done.stdout}\n{done.stderr}"
         return done.stdout

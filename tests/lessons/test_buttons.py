@@ -1,9 +1,10 @@
 """Every lesson completed end to end by its buttons, in real headless Chromium on the sandbox.
 
-One lab serves the module; each test starts its lesson, answers the question, presses the
-buttons a learner would, waits for every check to pass with its measured figure, and resets the
-sample app for the next one. Screenshots land in test-artifacts/; with LBDEMO_UPDATE_SCREENSHOT=1
-the rolling-update lesson in progress also replaces docs/lessons.png (the README's picture).
+One lab serves the lessons' browser modules (see conftest.py); each test starts its lesson,
+answers the question, presses the buttons a learner would, waits for every check to pass with
+its measured figure, and resets the sample app for the next one. Screenshots land in
+test-artifacts/; with LBDEMO_UPDATE_SCREENSHOT=1 the rolling-update lesson in progress also
+replaces docs/lessons.png (the README's picture).
 """
 
 from __future__ import annotations
@@ -167,6 +168,8 @@ def test_image(rail: Rail, artifacts_dir: Path) -> None:
         "image", "pull-failed"
     )
     assert "kept" in rail.wait("image", "old-serving")
+    # The button runs the command printed beside it: the sandbox's documented image load.
+    assert "-m sandbox image load lb-demo:v3 --state-dir" in rail.command("image", "load lb-demo:v3")
     rail.press("image", "load lb-demo:v3")
     assert "Ready" in rail.wait("image", "loaded-started")
     finish(rail, "image", artifacts_dir)

@@ -5,11 +5,13 @@ buttons: the lessons react the same, because they read the watch. Then, for ever
 lesson is started and something *else* is done — a scale instead of a kill, a run without the
 scale-up, a healthy rollout instead of a broken one — and once the page shows that it happened,
 the check is still pending (or, where the run contradicted it, failed): a check passes only
-when its behaviour was observed. One lab serves the module; the image lesson comes last
-(loading lb-demo:v3 cannot be undone).
+when its behaviour was observed. The lab is the one test_buttons used (lb-demo:v3 is loaded
+by now, so the image lesson's negative uses images the node has).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -84,6 +86,7 @@ def test_a_scale_up_without_traffic_proves_nothing_about_traffic(rail: Rail) -> 
 def test_keepalive_checks_need_their_own_runs(rail: Rail) -> None:
     rail.start("keepalive", 1)
     rail.press("keepalive", "new-connection traffic")
+    rail.stop_traffic_after(300)
     # A run of new connections contradicts the pinning: failed, not passed.
     assert "new connections" in rail.wait("keepalive", "keepalive-pinned", "failed")
     assert states(rail, "keepalive")["scaleup-keepalive"] == "pending"
@@ -140,15 +143,17 @@ def test_a_working_rollout_is_not_a_broken_one(rail: Rail) -> None:
     rail.reset()
 
 
-def test_image_by_commands(rail: Rail) -> None:
-    """Last: the printed load command really loads lb-demo:v3 into this sandbox's node."""
-    rail.start("image", 0)
-    rail.run(rail.command("image", "set image lb-demo:v3"))
-    rail.wait("image", "pull-failed")
-    rail.wait("image", "old-serving")
-    load = rail.command("image", "load lb-demo:v3")
-    assert "sandbox image load lb-demo:v3 --state-dir" in load
-    rail.run(load)
-    rail.wait("image", "loaded-started")
-    expect(rail.lesson("image")).to_have_attribute("data-state", "done", timeout=SLOW)
+def test_declarative_by_kubectl_apply(rail: Rail, tmp_path: Path) -> None:
+    """The learner saves the desired state shown, edits replicas, and runs the printed apply."""
+    rail.start("declarative", 1)
+    text = rail.lesson("declarative").locator("textarea.lesson-yaml").input_value()
+    (tmp_path / "backend.yaml").write_text(text.replace("replicas: 3", "replicas: 4", 1))
+    command = rail.command("declarative", "apply")
+    assert command == "kubectl apply -f backend.yaml"
+    rail.run(command, cwd=tmp_path)
+    assert "3→4" in rail.wait("declarative", "applied")
+    settle(rail, ready=4)
+    rail.run(rail.command("declarative", "delete a pod"))
+    rail.wait("declarative", "delete-restored")
+    expect(rail.lesson("declarative")).to_have_attribute("data-state", "done", timeout=SLOW)
     rail.reset()

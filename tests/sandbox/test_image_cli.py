@@ -40,18 +40,35 @@ def test_image_commands_refuse_a_directory_without_sandbox(
 
 
 def test_image_load_works_on_a_stopped_sandbox(sandbox_factory) -> None:
-    """A stopped sandbox's state directory takes `image load`; `image ls` lists the image."""
-    box = sandbox_factory(nodes=1)
+    """A stopped sandbox's state directory takes `image load`; `image ls` lists every image of the
+    catalogue with the nodes that hold it."""
+    box = sandbox_factory(nodes=2)
     kube = Kube(box)
-    wait_until(lambda: kube.get("nodes")["items"], timeout=60, what="the node to register")
+    wait_until(lambda: len(kube.get("nodes")["items"]) == 2, timeout=60, what="the nodes to register")
     box.stop()
     state_dir = str(box.state_dir)
-    assert "lb-demo:v3" not in sandbox_cli("image", "ls", "--state-dir", state_dir).stdout
-    loaded = sandbox_cli("image", "load", "lb-demo:v3", "--state-dir", state_dir)
+
+    def nodes_of() -> dict[str, str]:
+        listed = sandbox_cli("image", "ls", "--state-dir", state_dir)
+        assert listed.returncode == 0, listed.stderr
+        rows = [line.split() for line in listed.stdout.splitlines()[1:]]
+        return {row[0]: " ".join(row[3:]) for row in rows}
+
+    before = nodes_of()
+    assert set(before) >= {f"docker.io/library/{n}" for n in
+                           ("lb-demo:latest", "lb-demo:v2", "lb-demo:v3", "busybox:latest", "nginx:latest",
+                            "python:latest")}
+    assert before["docker.io/library/lb-demo:latest"] == "sandbox-node-1,sandbox-node-2"
+    assert before["docker.io/library/lb-demo:v3"].startswith("<none>")
+    loaded = sandbox_cli("image", "load", "lb-demo:v3", "--node", "sandbox-node-2", "--state-dir", state_dir)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.startswith("Loaded image lb-demo:v3")
-    listed = sandbox_cli("image", "ls", "--state-dir", state_dir)
-    assert listed.returncode == 0, listed.stderr
-    names = [line.split("\t")[0] for line in listed.stdout.splitlines()]
-    assert "docker.io/library/lb-demo:v3" in names
-    assert "docker.io/library/lb-demo:latest" in names
+    assert nodes_of()["docker.io/library/lb-demo:v3"] == "sandbox-node-2"
+    for name in ("busybox", "nginx", "python", "lb-demo:v3"):
+        loaded = sandbox_cli("image", "load", name, "--state-dir", state_dir)
+        assert loaded.returncode == 0, loaded.stderr
+    after = nodes_of()
+    assert all(after[f"docker.io/library/{n}"] == "sandbox-node-1,sandbox-node-2"
+               for n in ("busybox:latest", "nginx:latest", "python:latest", "lb-demo:v3"))
+    unknown = sandbox_cli("image", "load", "redis", "--state-dir", state_dir)
+    assert unknown.returncode == 1 and "not found in the local image catalogue" in unknown.stderr

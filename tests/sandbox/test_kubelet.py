@@ -66,6 +66,17 @@ def test_invalid_image_name_is_reported_and_the_pod_deletes(ns_kube: Kube) -> No
     reasons = {(e["type"], e["reason"]) for e in events}
     assert ("Warning", "InspectFailed") in reasons and ("Warning", "Failed") in reasons
     assert any(e["message"] == "Error: InvalidImageName" for e in events)
+    # The `kubectl set image` typo on a running pod: the kubelet restarts the container with the
+    # new image ("definition changed") and reports InvalidImageName too.
+    ns_kube.run("-n", ns, "set", "image", "pod/typo", "typo=lb-demo:bad tag")
+
+    def typo_invalid() -> bool:
+        return _waiting(ns_kube.get("-n", ns, "pod", "typo")).get("reason") == "InvalidImageName"
+
+    wait_until(typo_invalid, what="InvalidImageName after set image")
+    assert "Container typo definition changed, will be restarted" in ns_kube.run(
+        "-n", ns, "describe", "pod", "typo"
+    )
     # A pod deletes normally (no --force) whatever its image.
     ns_kube.run("-n", ns, "delete", "pod", "bad", "typo", "--wait=true", "--timeout=60s")
     assert json.loads(ns_kube.run("-n", ns, "get", "pods", "-o", "json"))["items"] == []

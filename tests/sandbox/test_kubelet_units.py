@@ -143,3 +143,109 @@ def test_transition_time_holds_while_the_status_does() -> None:
     third = _status(pod, ready=True, previous=second["conditions"], now="T3")
     assert _condition(third, "Ready")["lastTransitionTime"] == "T3"
     assert third["qosClass"] == "BestEffort" and third["phase"] == "Running"
+
+
+def test_service_environment_variables_follow_from_services() -> None:
+    from sandbox.kubelet.envvars import service_env, visible_services
+
+    def svc(name: str, ns: str, ip: str, ports: list[dict]) -> dict:
+        return {"metadata": {"name": name, "namespace": ns}, "spec": {"clusterIP": ip, "ports": ports}}
+
+    services = [
+        svc("backend-service", "default", "127.96.1.2", [{"name": "http", "port": 80, "protocol": "TCP"}]),
+        svc("kubernetes", "default", "127.96.0.1", [{"name": "https", "port": 443}]),
+        svc("other", "elsewhere", "127.96.1.3", [{"port": 81}]),
+        svc("headless", "default", "None", [{"port": 82}]),
+    ]
+    pod = {"metadata": {"name": "p", "namespace": "default"}, "spec": {}}
+    env = service_env(visible_services(pod, services))
+    assert env["BACKEND_SERVICE_SERVICE_HOST"] == "127.96.1.2"
+    assert env["BACKEND_SERVICE_SERVICE_PORT"] == "80"
+    assert env["BACKEND_SERVICE_SERVICE_PORT_HTTP"] == "80"
+    assert env["BACKEND_SERVICE_PORT"] == "tcp://127.96.1.2:80"
+    assert env["BACKEND_SERVICE_PORT_80_TCP"] == "tcp://127.96.1.2:80"
+    assert env["BACKEND_SERVICE_PORT_80_TCP_PROTO"] == "tcp"
+    assert env["BACKEND_SERVICE_PORT_80_TCP_PORT"] == "80"
+    assert env["BACKEND_SERVICE_PORT_80_TCP_ADDR"] == "127.96.1.2"
+    assert env["KUBERNETES_SERVICE_HOST"] == "127.96.0.1" and env["KUBERNETES_SERVICE_PORT"] == "443"
+    assert not any(k.startswith(("OTHER_", "HEADLESS_")) for k in env)
+    # Another namespace still sees default/kubernetes; enableServiceLinks: false keeps only it.
+    elsewhere = {"metadata": {"name": "p", "namespace": "elsewhere"}, "spec": {"enableServiceLinks": False}}
+    assert {
+        k for k in service_env(visible_services(elsewhere, services)) if k.endswith("_SERVICE_HOST")
+    } == {"KUBERNETES_SERVICE_HOST"}
+
+
+def test_config_map_and_secret_references_resolve_or_fail_like_the_kubelet() -> None:
+    import base64
+
+    from sandbox.kubelet.envvars import EnvError, container_env
+
+    objects = {
+        ("ConfigMap", "default", "app"): {"data": {"MODE": "demo", "level": "3"}},
+        ("Secret", "default", "creds"): {"data": {"password": base64.b64encode(b"s3cret").decode()}},
+    }
+
+    def lookup(kind: str, ns: str, name: str) -> dict | None:
+        return objects.get((kind, ns, name))
+
+    pod = {"metadata": {"name": "p", "namespace": "default", "uid": "u"}, "spec": {"nodeName": "n"}}
+
+    def env_of(container: dict) -> dict[str, str]:
+        return container_env(
+            pod, container, image_env={}, pod_ip="1.2.3.4", host_ip="1.2.3.1", node="n", lookup=lookup
+        )
+
+    env = env_of(
+        {
+            "envFrom": [
+                {"configMapRef": {"name": "app"}, "prefix": "APP_"},
+                {"secretRef": {"name": "creds"}},
+            ],
+            "env": [
+                {"name": "LEVEL", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "level"}}},
+                {"name": "PW", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}},
+                {
+                    "name": "MAYBE",
+                    "valueFrom": {"configMapKeyRef": {"name": "gone", "key": "x", "optional": True}},
+                },
+            ],
+        }
+    )
+    assert (env["APP_MODE"], env["APP_level"], env["password"]) == ("demo", "3", "s3cret")
+    assert (env["LEVEL"], env["PW"]) == ("3", "s3cret") and "MAYBE" not in env
+    with pytest.raises(EnvError, match=r'^configmap "gone" not found$'):
+        env_of({"envFrom": [{"configMapRef": {"name": "gone"}}]})
+    with pytest.raises(EnvError, match=r"^couldn't find key nope in ConfigMap default/app$"):
+        env_of({"env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "app", "key": "nope"}}}]})
+    with pytest.raises(EnvError, match=r'^secret "missing" not found$'):
+        env_of({"env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "missing", "key": "k"}}}]})
+
+
+def test_cluster_dns_answers_service_names_and_nothing_else() -> None:
+    import struct
+
+    from sandbox.kubelet.dns import answer
+
+    services = [
+        {
+            "metadata": {"name": "backend-service", "namespace": "default"},
+            "spec": {"clusterIP": "127.96.1.2"},
+        }
+    ]
+
+    def query(name: str, qtype: int = 1) -> bytes:
+        labels = b"".join(bytes([len(p)]) + p.encode() for p in name.split("."))
+        return struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0) + labels + b"\0" + struct.pack("!HH", qtype, 1)
+
+    reply = answer(query("backend-service.default.svc.cluster.local"), services)
+    assert reply is not None
+    ident, flags, _, ancount = struct.unpack("!HHHH", reply[:8])
+    assert (ident, flags & 0xF, ancount) == (7, 0, 1) and reply[-4:] == bytes([127, 96, 1, 2])
+    svc = answer(query("backend-service.default.svc"), services)
+    assert svc is not None and struct.unpack("!HHHH", svc[:8])[3] == 1
+    nx = answer(query("example.com"), services)
+    assert nx is not None and struct.unpack("!H", nx[2:4])[0] & 0xF == 3  # NXDOMAIN
+    aaaa = answer(query("backend-service.default.svc.cluster.local", 28), services)
+    assert aaaa is not None
+    assert struct.unpack("!HHHH", aaaa[:8])[3] == 0 and struct.unpack("!H", aaaa[2:4])[0] & 0xF == 0

@@ -142,7 +142,7 @@ def test_image_store_load_and_lookup(tmp_path: Path) -> None:
     assert store.lookup("lb-demo") is not None and store.lookup("docker.io/library/lb-demo:v2") is not None
     assert store.lookup("lb-demo:v3") is None
     with pytest.raises(ImageError, match="not found in the local image catalogue"):
-        store.load("nginx")
+        store.load("redis")
     store.load("lb-demo:v3")
     loaded = store.lookup("lb-demo:v3")
     assert loaded is not None and loaded.env["VERSION"] == "v3"

@@ -31,7 +31,7 @@ def own_loop(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., No
 def resolved_for(url: str, service: str | None = "backend-service") -> ResolvedTarget:
     """A resolved target as targets.resolve_target would return it, for a given address."""
     option = TargetOption(id="backend-service:80", label="backend-service :80", service=service, port=80)
-    return ResolvedTarget(option=option, target=Target.from_url(url), via="test", selector={"app": "backend"})
+    return ResolvedTarget(option=option, target=Target.from_url(url), via="test")
 
 
 wait_until = functools.partial(polling.wait_until, timeout=30.0, interval=0.05)

@@ -238,3 +238,29 @@ async def test_an_abruptly_stopped_pod_breaks_its_connections(backend_factory) -
     stats = await asyncio.wait_for(task, 30)
     assert stats.errors["reset"] + stats.dropped >= 1
     assert stats.errors["refused"] > 0  # nothing listens any more
+
+
+def test_a_peer_that_accepts_and_closes_at_once_is_a_reset_not_a_failed_run() -> None:
+    """uvloop raises RuntimeError on a write to a transport its peer already closed; the engine
+    must count that request as a reset and carry on (issue 10: 1 of 30 dashboard runs failed)."""
+    from dashboard.traffic.engine import new_event_loop
+
+    async def scenario() -> TrafficStats:
+        async def slam(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.transport.abort()
+
+        server = await asyncio.start_server(slam, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            return await run_traffic(
+                Target(host="127.0.0.1", port=port),
+                LoadSpec(mode="new-conn", conns=8, requests=400, duration=None, timeout=5),
+            )
+
+    loop = new_event_loop()
+    try:
+        stats = loop.run_until_complete(scenario())
+    finally:
+        loop.close()
+    assert stats.requests == 400
+    assert stats.errors["reset"] + stats.errors["refused"] == 400 and stats.errors["reset"] > 0

@@ -1,5 +1,6 @@
-"""Dashboard runs: the form is validated and capped, one run per user, frames and snapshots
-carry what the page draws, and cluster changes become rows and heatmap marks."""
+"""Dashboard runs: the form is validated and capped, one run per user and a total cap for all,
+frames and snapshots carry what the page draws, and cluster views pushed by the watch hub's
+traffic feed become rows and heatmap marks — also across a relist of 1,000 objects."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.test import override_settings
 
 from dashboard.traffic.cluster import ClusterView, describe_changes
 from dashboard.traffic.engine import LoadSpec, SpecError
-from dashboard.traffic.runs import RunConflict, RunRegistry, parse_run_form
+from dashboard.traffic.runs import LoadCapReached, RunConflict, RunRegistry, parse_run_form
 from tests.traffic.helpers import resolved_for, wait_until
 
 FORM = {"target": "backend-service:80", "mode": "keepalive", "conns": "4", "rps": "100", "duration": "30"}
@@ -31,6 +32,10 @@ def test_form_is_parsed_into_a_capped_spec() -> None:
         ({"target": ""}, "choose a target"),
         ({"mode": "pipelined"}, "mode must be one of"),
         ({"max_per_conn": "-3"}, "max requests per connection"),
+        ({"conns": "²"}, "connections must be a whole number \\(digits 0-9\\), not '²'"),
+        ({"rps": "١٢"}, "rate must be a whole number"),
+        ({"rps": "9" * 400}, "rate must be a whole number of at most 7 digits, not one of 400 digits"),
+        ({"duration": "1e3"}, "duration must be a whole number"),
     ],
 )
 def test_bad_forms_are_refused_with_a_reason(change: dict[str, str], message: str) -> None:
@@ -49,29 +54,13 @@ def test_one_run_per_user_and_frames_carry_progress(three_pods) -> None:
     registry = RunRegistry()
     view = ClusterView(endpoints={"pod-a": "ready", "pod-b": "ready", "pod-c": "ready"}, deployments={})
     spec = LoadSpec(conns=2, rps=100, duration=20)
-    run = registry.start(
-        owner="u1",
-        resolved=resolved_for(three_pods.url),
-        spec=spec,
-        namespace="default",
-        poll=lambda **_: view,
-    )
+    run = registry.start(owner="u1", resolved=resolved_for(three_pods.url), spec=spec)
+    run.cluster_update(view)
     try:
         with pytest.raises(RunConflict):
-            registry.start(
-                owner="u1",
-                resolved=resolved_for(three_pods.url),
-                spec=spec,
-                namespace="default",
-                poll=lambda **_: view,
-            )
-        other = registry.start(
-            owner="u2",
-            resolved=resolved_for(three_pods.url),
-            spec=spec,
-            namespace="default",
-            poll=lambda **_: view,
-        )
+            registry.start(owner="u1", resolved=resolved_for(three_pods.url), spec=spec)
+        other = registry.start(owner="u2", resolved=resolved_for(three_pods.url), spec=spec)
+        other.cluster_update(view)
         wait_until(lambda: run.stats.requests >= 20 and len(run.stats.rows) == 3)
         frames = run.frames_since(0)
         assert frames, "the run cuts frames while it runs"
@@ -95,21 +84,17 @@ def test_cluster_changes_become_rows_and_marks(three_pods) -> None:
     ]
     registry = RunRegistry()
     run = registry.start(
-        owner="u1",
-        resolved=resolved_for(three_pods.url),
-        spec=LoadSpec(conns=1, rps=50, duration=30),
-        namespace="default",
-        poll=lambda **_: views[-1],
+        owner="u1", resolved=resolved_for(three_pods.url), spec=LoadSpec(conns=1, rps=50, duration=30)
     )
+    run.cluster_update(views[-1])
     try:
         wait_until(lambda: run.stats.requests >= 5 and len(run.stats.rows) == 3)
-        views.append(
+        run.cluster_update(
             ClusterView(
                 endpoints={"pod-a": "ready", "pod-b": "ready", "pod-c": "ready", "pod-d": "ready"},
                 deployments={"backend": (4, "t1")},
             )
         )
-        run.poke()
         wait_until(lambda: len(run.stats.markers) >= 2)
         labels = [marker["label"] for marker in run.stats.markers]
         assert "backend scaled 3→4" in labels and "pod-d added" in labels
@@ -121,7 +106,33 @@ def test_cluster_changes_become_rows_and_marks(three_pods) -> None:
 def test_describe_changes_names_rollouts_and_kills() -> None:
     before = ClusterView(endpoints={}, deployments={"backend": (3, "t1")})
     after = ClusterView(endpoints={}, deployments={"backend": (3, "t2")})
-    assert describe_changes(before, after, [("pod-a", "terminating")]) == [
-        ("rollout", "backend rollout"),
+    assert describe_changes(before, after, [("pod-a", "terminating"), ("pod-b", "not-ready")]) == [
+        ("rollout", "backend rollout (revision t2)"),
         ("kill", "pod-a terminating"),
+        ("unready", "pod-b not ready"),
     ]
+
+
+@override_settings(LBDEMO_TRAFFIC_TOTAL_RPS=150, LBDEMO_TRAFFIC_TOTAL_CONNS=5)
+def test_the_total_load_of_all_runs_is_capped(three_pods) -> None:
+    registry = RunRegistry()
+    try:
+        registry.start(
+            owner="u1", resolved=resolved_for(three_pods.url), spec=LoadSpec(conns=2, rps=100, duration=20)
+        )
+        with pytest.raises(
+            LoadCapReached,
+            match="at most 150 requests/s in all; 1 other run\\(s\\) already use 100: ask for at most 50",
+        ):
+            registry.start(
+                owner="u2", resolved=resolved_for(three_pods.url), spec=LoadSpec(conns=2, rps=60, duration=20)
+            )
+        with pytest.raises(LoadCapReached, match="at most 5 connections in all"):
+            registry.start(
+                owner="u2", resolved=resolved_for(three_pods.url), spec=LoadSpec(conns=4, rps=50, duration=20)
+            )
+        assert registry.start(
+            owner="u2", resolved=resolved_for(three_pods.url), spec=LoadSpec(conns=3, rps=50, duration=20)
+        ).active
+    finally:
+        registry.stop_all()

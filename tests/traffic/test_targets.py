@@ -1,52 +1,58 @@
-"""Targets come only from Services of the watched namespace, resolved on the server; the run's
-cluster poll sees the Service's endpoints and Deployments. Against a live sandbox."""
+"""Targets come only from Services of the watched namespace (the watch hub's cache), resolved
+on the server; a run's cluster view — the Service's endpoints and Deployments — is pushed by
+the hub's traffic feed, never polled. Against a live sandbox."""
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+from collections.abc import AsyncIterator
 
-from dashboard import kube
-from dashboard.traffic.cluster import poll_cluster
-from dashboard.traffic.targets import TargetError, reachable, resolve_target, target_options
-from tests.traffic.helpers import wait_until
+import pytest
+from kubernetes import client
+
+from dashboard.hub import Hub, KubeSource
+from dashboard.traffic.cluster import ClusterView, feed_for
+from dashboard.traffic.targets import TargetError, TargetOption, reachable, resolve_target, target_options
+from tests.dashboard.conftest import until
+from tests.dashboard.test_reliability import kube_configuration
 
 pytestmark = pytest.mark.sandbox
 
 
 @pytest.fixture
-def on_sandbox(sandbox, settings):
-    """Point the dashboard's client at the session's sandbox."""
-    settings.LBDEMO_KUBECONFIG = str(sandbox.kubeconfig)
-    settings.LBDEMO_CONTEXT = ""
-    settings.LBDEMO_NAMESPACE = "default"
+async def live_hub(sandbox, settings) -> AsyncIterator[Hub]:
+    """A watch hub on the session's sandbox, as the dashboard runs one."""
     settings.LBDEMO_TRAFFIC_URL = ""
-    kube.cluster_configuration.cache_clear()
-    yield sandbox
-    kube.cluster_configuration.cache_clear()
+    configuration = kube_configuration(sandbox.kubeconfig)
+    source = KubeSource(namespace="default", api_client_factory=lambda: client.ApiClient(configuration))
+    hub = Hub(
+        source, loop=asyncio.get_running_loop(), kinds=("Service", "EndpointSlice", "Deployment", "Ingress")
+    )
+    hub.start()
+    assert await hub.wait_synced(30)
+    yield hub
+    hub.stop()
 
 
-def target_ip() -> str:
-    """backend-service's ClusterIP, read through the client like the dashboard does."""
-    from kubernetes import client
-
-    with kube.api_client() as api:
-        return client.CoreV1Api(api).read_namespaced_service("backend-service", "default").spec.cluster_ip
-
-
-def test_options_are_the_namespace_services_with_selectors(on_sandbox) -> None:
-    options = target_options()
+async def test_options_are_the_namespace_services_with_selectors(live_hub: Hub) -> None:
+    options = target_options(live_hub.cache.list("Service"))
     assert options[0].id == "backend-service:80"
     assert options[0].label == "backend-service :80 (http)"
     assert all(option.service != "kubernetes" for option in options)  # no selector: not a target
 
 
-def test_a_service_resolves_to_its_cluster_ip(on_sandbox) -> None:
+async def test_a_service_resolves_to_its_cluster_ip(live_hub: Hub) -> None:
+    service = live_hub.cache.get("Service", "backend-service")
+    assert service is not None
+    ip = service["spec"]["clusterIP"]
     # The proxy (re)binds Service listeners within seconds of start-up or of a conflict ending.
-    wait_until(lambda: reachable(target_ip(), 80, timeout=1.0), timeout=60)
-    resolved = resolve_target("backend-service:80")
+    for _ in range(120):
+        if await reachable(ip, 80, timeout=1.0):
+            break
+        await asyncio.sleep(0.5)
+    resolved = await resolve_target("backend-service:80", live_hub.cache.list("Service"))
     assert resolved.via == "ClusterIP"
     assert resolved.target.host.startswith("127.96.") and resolved.target.port == 80
-    assert resolved.selector == {"app": "backend"}
 
 
 @pytest.mark.parametrize(
@@ -56,34 +62,49 @@ def test_a_service_resolves_to_its_cluster_ip(on_sandbox) -> None:
         ("backend-service:81", "has no port 81"),
         ("http://127.0.0.1:8080/", "choose a target"),
         ("backend-service", "choose a target"),
+        ("backend-service:²", "choose a target"),
     ],
 )
-def test_unknown_targets_are_refused(on_sandbox, target_id: str, message: str) -> None:
+async def test_unknown_targets_are_refused(live_hub: Hub, target_id: str, message: str) -> None:
     with pytest.raises(TargetError, match=message):
-        resolve_target(target_id)
+        await resolve_target(target_id, live_hub.cache.list("Service"))
 
 
-def test_the_run_poll_sees_ready_endpoints_and_the_deployment(on_sandbox) -> None:
-    def three_ready() -> bool:
-        view = poll_cluster(service="backend-service", selector={"app": "backend"}, namespace="default")
-        return sorted(view.endpoints.values()) == ["ready"] * 3
+class Recorder:
+    """A run as the feed sees it, remembering every view pushed to it."""
 
-    wait_until(three_ready, timeout=60)
-    view = poll_cluster(service="backend-service", selector={"app": "backend"}, namespace="default")
+    service = "backend-service"
+    active = True
+
+    def __init__(self) -> None:
+        self.views: list[ClusterView] = []
+
+    def cluster_update(self, view: ClusterView) -> None:
+        self.views.append(view)
+
+
+async def test_the_feed_pushes_ready_endpoints_and_the_deployment(live_hub: Hub) -> None:
+    run = Recorder()
+    feed_for(live_hub).follow(run)
+    await until(
+        lambda: bool(run.views) and sorted(run.views[-1].endpoints.values()) == ["ready"] * 3, timeout=60
+    )
+    view = run.views[-1]
     assert all(name.startswith("backend-") for name in view.endpoints)
     assert list(view.deployments) == ["backend"] and view.deployments["backend"][0] == 3
+    assert feed_for(live_hub) is feed_for(live_hub)
 
 
-def test_the_namespace_ingress_is_a_target_at_its_published_address(on_sandbox) -> None:
-    def option():
-        options = target_options()
+async def test_the_namespace_ingress_is_a_target_at_its_published_address(live_hub: Hub) -> None:
+    def option() -> TargetOption | None:
+        options = target_options(live_hub.cache.list("Service"), live_hub.cache.list("Ingress"))
         return next((o for o in options if o.id == "ingress/backend" and "no address" not in o.label), None)
 
-    found = wait_until(option, timeout=60)
-    assert found.service == "backend-service"
+    await until(lambda: option() is not None, timeout=60)
+    found = option()
+    assert found is not None and found.service == "backend-service"
     assert found.label.startswith("ingress backend → backend-service (")
-    resolved = resolve_target("ingress/backend")
-    assert resolved.via == "Ingress" and resolved.selector == {"app": "backend"}
-    assert reachable(resolved.target.host, resolved.target.port, timeout=1.0)
-    with pytest.raises(TargetError, match="ingress 'nope' does not exist"):
-        resolve_target("ingress/nope")
+    resolved = await resolve_target(
+        "ingress/backend", live_hub.cache.list("Service"), live_hub.cache.list("Ingress")
+    )
+    assert resolved.via == "Ingress" and resolved.option.service == "backend-service"

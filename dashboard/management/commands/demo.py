@@ -6,6 +6,11 @@ and this lab's own addresses of the sample Service — the NodePort on a node's 
 ClusterIP —, with commands that use them: on a machine running two labs, 127.0.0.1:30080 may
 belong to the other one. On the sandbox it also lets the page load images into the node
 (LBDEMO_IMAGE_LOAD_COMMAND, the sandbox's documented `python -m sandbox image load`).
+
+Log hygiene: the token is printed to the terminal only. The log files the demo keeps in the
+state directory (dashboard.log, sandbox.log) and the dashboard's database are created 0600
+(readable by the user only) before any child opens them, and the dashboard scrubs tokens from
+what it logs (dashboard.logredact), so nothing written to disk logs anyone in.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from dashboard.settings import private_file
 from lab.launcher import BASE_DIR, Lab, LabError, LabInterrupted
 
 
@@ -99,6 +105,8 @@ class Command(BaseCommand):
         state_dir = Path(str(options["state_dir"])).resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
+        for name in ("dashboard.log", "sandbox.log", "dashboard.sqlite3"):
+            private_file(state_dir / name)
         env = {
             "LBDEMO_LOGIN_TOKEN": token,
             "LBDEMO_NAMESPACE": str(options["namespace"]),

@@ -11,12 +11,14 @@
 
   function statusEl() { return document.getElementById("status"); }
 
-  function setReconnecting(on) {
+  // "live" is only ever shown by the server's status element (it says "live" only once a
+  // complete snapshot has arrived); a socket that just opened says "connecting…" until then.
+  function setReconnecting(on, label) {
     const el = statusEl();
     if (!el) return;
     el.classList.toggle("reconnecting", on);
     const text = el.querySelector(".status-text");
-    if (text) text.textContent = on ? "reconnecting…" : (text.dataset.live || "live");
+    if (text) text.textContent = on ? (label || "reconnecting…") : (text.dataset.live || "live");
   }
 
   function showToast(message, sticky) {
@@ -102,7 +104,14 @@
     syncSlider();
     document.dispatchEvent(new CustomEvent("lbdemo:frame", { detail: { seq: seq } }));
   });
-  document.addEventListener("htmx:wsOpen", () => { failedReconnects = 0; setReconnecting(false); });
+  let opened = false;
+  document.addEventListener("htmx:wsOpen", () => {
+    failedReconnects = 0;
+    // The first page load is current (rendered from the cache a moment ago); a reconnected
+    // page is not until the server's first message.
+    if (opened) setReconnecting(true, "connecting…");
+    opened = true;
+  });
   document.addEventListener("htmx:wsClose", () => {
     setReconnecting(true);
     failedReconnects += 1;

@@ -72,13 +72,13 @@
     say("Starting…", false);
     fetch(panel.dataset.startUrl, { method: "POST", body: new FormData(form), credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken() } })
-      .then((r) => r.text().then((text) => ({ ok: r.ok, status: r.status, text })))
-      .then(({ ok, status, text }) => {
+      .then((r) => r.json().catch(() => ({})).then((body) => ({ ok: r.ok, status: r.status, body })))
+      .then(({ ok, status, body }) => {
         if (ok) {
           say("", false);
           setRunning(true);
         } else {
-          say(text || "Refused (HTTP " + status + ")", true);
+          say(body.error || "Refused (HTTP " + status + ")", true);
           startButton.disabled = false;
         }
       })
@@ -92,7 +92,10 @@
     stopButton.disabled = true;
     fetch(panel.dataset.stopUrl, { method: "POST", credentials: "same-origin",
       headers: { "X-CSRFToken": csrfToken() } })
-      .then((r) => { if (!r.ok) return r.text().then((t) => say(t, true)); return null; })
+      .then((r) => {
+        if (r.ok) return null;
+        return r.json().catch(() => ({})).then((body) => say(body.error || "Refused (HTTP " + r.status + ")", true));
+      })
       .catch((err) => say("Could not stop: " + err.message, true));
   });
 

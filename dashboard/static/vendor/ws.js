@@ -253,7 +253,9 @@ This extension adds support for WebSockets to htmx.  See /www/extensions/ws.md f
         socket.onclose = function(e) {
           // If socket should not be connected, stop further attempts to establish connection
           // If Abnormal Closure/Service Restart/Try Again Later, then set a timer to reconnect after a pause.
-          if (!maybeCloseWebSocketSource(socketElt) && [1006, 1011, 1012, 1013].indexOf(e.code) >= 0) {
+          // lb-demo patch: also 4013 and 4500, the dashboard's application-range "try again later" and
+          // "server error" (autobahn refuses 1013 from an application); see dashboard/consumers.py.
+          if (!maybeCloseWebSocketSource(socketElt) && [1006, 1011, 1012, 1013, 4013, 4500].indexOf(e.code) >= 0) {
             var delay = getWebSocketReconnectDelay(wrapper.retryCount)
             setTimeout(function() {
               wrapper.retryCount += 1

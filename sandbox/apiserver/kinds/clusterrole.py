@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sandbox.apiserver import rbac
-from sandbox.apiserver.store import copy_object
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.rbac import validate_aggregation_rule, validate_policy_rule
@@ -36,8 +35,7 @@ class ClusterRoleStrategy(Strategy):
     async def bootstrap(self, registry: Registry) -> None:
         """The default ClusterRoles every cluster has (created when missing)."""
         for role in rbac.DEFAULT_CLUSTER_ROLES:
-            if registry.store.get(RESOURCE.key, "", role["metadata"]["name"]) is None:
-                await registry.create(RESOURCE, "", copy_object(role))
+            await registry.ensure(RESOURCE, "", role)
 
 
 STRATEGY = ClusterRoleStrategy()

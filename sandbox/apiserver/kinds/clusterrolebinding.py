@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from sandbox.apiserver import rbac
 from sandbox.apiserver.kinds.rolebinding import STRATEGY as ROLE_BINDINGS
 from sandbox.apiserver.printing import Row
-from sandbox.apiserver.store import copy_object
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.rbac import validate_role_ref, validate_subject
@@ -55,8 +54,7 @@ class ClusterRoleBindingStrategy(Strategy):
     async def bootstrap(self, registry: Registry) -> None:
         """The default bindings every cluster has (created when missing)."""
         for binding in rbac.DEFAULT_CLUSTER_ROLE_BINDINGS:
-            if registry.store.get(RESOURCE.key, "", binding["metadata"]["name"]) is None:
-                await registry.create(RESOURCE, "", copy_object(binding))
+            await registry.ensure(RESOURCE, "", binding)
 
 
 STRATEGY = ClusterRoleBindingStrategy()

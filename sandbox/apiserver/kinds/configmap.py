@@ -1,5 +1,5 @@
-"""ConfigMaps (core/v1): key names and the data/binaryData split (`ValidateConfigMap`), and
-printConfigMap's DATA column (the number of keys)."""
+"""ConfigMaps (core/v1): key names and the data/binaryData split (`ValidateConfigMap`), immutable
+ConfigMaps (`ValidateConfigMapUpdate`), and printConfigMap's DATA column (the number of keys)."""
 
 from __future__ import annotations
 
@@ -35,6 +35,7 @@ def _configmap_row(obj: dict, now: datetime) -> Row:
     return [name_of(obj), len(obj.get("data") or {}) + len(obj.get("binaryData") or {}), age_of(obj, now)]
 
 
+IMMUTABLE = "field is immutable when `immutable` is set"
 RESOURCE = Resource("", "v1", "ConfigMap", "configmaps", "io.k8s.api.core.v1.ConfigMap", short_names=("cm",))
 
 
@@ -46,6 +47,16 @@ class ConfigMapStrategy(Strategy):
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateConfigMap`."""
         _validate_configmap(errs, obj)
+
+    def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
+        """`ValidateConfigMapUpdate`: once `immutable: true`, neither it nor the data may change."""
+        if old.get("immutable") is not True:
+            return
+        if obj.get("immutable") is not True:
+            errs.forbidden("immutable", IMMUTABLE)
+        for key in ("data", "binaryData"):
+            if (obj.get(key) or {}) != (old.get(key) or {}):
+                errs.forbidden(key, IMMUTABLE)
 
     def columns(self) -> list[dict[str, Any]]:
         """printConfigMap's columns."""

@@ -82,14 +82,12 @@ class NamespaceStrategy(Strategy):
     async def bootstrap(self, registry: Registry) -> None:
         """Create the namespaces (and their default ServiceAccounts) every cluster has."""
         for name in BOOT_NAMESPACES:
-            if registry.store.get(RESOURCE.key, "", name) is None:
-                await registry.create(RESOURCE, "", {"metadata": {"name": name}})
+            await registry.ensure(RESOURCE, "", {"metadata": {"name": name}})
 
     async def after_create(self, registry: Registry, obj: dict) -> None:
         """The ServiceAccount controller's job: every namespace has a `default` ServiceAccount."""
-        namespace = obj["metadata"]["name"]
-        if registry.store.get(serviceaccount.RESOURCE.key, namespace, "default") is None:
-            await registry.create(serviceaccount.RESOURCE, namespace, {"metadata": {"name": "default"}})
+        default = {"metadata": {"name": "default"}}
+        await registry.ensure(serviceaccount.RESOURCE, obj["metadata"]["name"], default)
 
     def mark_terminating(self, obj: dict) -> None:
         """A namespace being deleted is in phase Terminating until it is empty."""

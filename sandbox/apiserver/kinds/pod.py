@@ -1,10 +1,11 @@
 """Pods (core/v1), the sandbox's `pkg/registry/core/pod/strategy.go`.
 
 Defaults (`SetDefaults_Pod` plus the admission plugins every cluster runs: ServiceAccount,
-Priority, DefaultTolerationSeconds) and the QoS class; the pod-update rule (only images,
-activeDeadlineSeconds and added tolerations may change); printPod's columns and its READY,
-STATUS and RESTARTS cells (`pod_status_cells`, which the dashboard's golden STATUS table also
-checks); graceful deletion; the `log` and `binding` subresources.
+Priority, DefaultTolerationSeconds) and the QoS class (`sandbox.qos`, shared with the kubelet);
+the pod-update rule (only images, activeDeadlineSeconds and added tolerations may change);
+printPod's columns and its READY, STATUS and RESTARTS cells (`pod_status_cells`, which the
+dashboard's golden STATUS table also checks); graceful deletion; the `log` and `binding`
+subresources.
 """
 
 from __future__ import annotations
@@ -35,12 +36,12 @@ from sandbox.apiserver.printing import (
     or_none,
     parse_time,
 )
-from sandbox.apiserver.quantity import parse_quantity
 from sandbox.apiserver.store import copy_object, encode
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy, Subresource, now
 from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.podspec import default_pod_spec, validate_pod_spec
+from sandbox.qos import qos_class
 
 if TYPE_CHECKING:
     from sandbox.apiserver.registry import Registry
@@ -53,42 +54,6 @@ DEFAULT_TOLERATIONS = (
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
      "tolerationSeconds": 300},
 )
-
-
-def qos_class(spec: dict) -> str:
-    """`GetPodQOS`: Guaranteed, Burstable or BestEffort from the containers' resources."""
-    requests: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    guaranteed = True
-    containers = [c for c in as_list(spec.get("containers")) + as_list(spec.get("initContainers"))
-                  if isinstance(c, dict)]
-    for ctr in containers:
-        resources = as_map(ctr.get("resources"))
-        ctr_requests = {k: _quantity_or_zero(v) for k, v in as_map(resources.get("requests")).items()
-                        if k in ("cpu", "memory")}
-        ctr_limits = {k: _quantity_or_zero(v) for k, v in as_map(resources.get("limits")).items()
-                      if k in ("cpu", "memory")}
-        for name, value in ctr_requests.items():
-            if value:
-                requests[name] = requests.get(name, 0) + value
-        for name, value in ctr_limits.items():
-            if value:
-                limits[name] = limits.get(name, 0) + value
-        if set(k for k, v in ctr_limits.items() if v) != {"cpu", "memory"}:
-            guaranteed = False
-        for name, value in ctr_requests.items():
-            if value and ctr_limits.get(name) != value:
-                guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
-
-
-def _quantity_or_zero(value: Any) -> Any:
-    try:
-        return parse_quantity(value)
-    except ValueError:
-        return 0
 
 
 def _default_pod(obj: dict) -> None:

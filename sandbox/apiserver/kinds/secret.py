@@ -13,6 +13,9 @@
 - Warnings: a `kubernetes.io/tls` Secret whose key does not match its certificate
   (`tls.X509KeyPair`'s error, as `warningsForSecret` reports it).
 - Table: NAME, TYPE, DATA (the number of keys), AGE; field selector `type`.
+- The tokens controller: a `kubernetes.io/service-account-token` Secret naming an existing
+  ServiceAccount is filled in at once with a legacy token (accepted by `auth.py` while the
+  Secret holds it), `ca.crt` and `namespace`, and the account's uid annotation.
 
 Values are never logged: errors name keys, and an invalid JSON document is shown as
 `<secret contents redacted>` exactly as kube-apiserver does.
@@ -24,16 +27,21 @@ import base64
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from sandbox.apiserver.auth import legacy_claims
 from sandbox.apiserver.printing import CORE, Row, age_col, age_of, col, doc, name_col, name_of
 from sandbox.apiserver.schemas import go_base64_decode
+from sandbox.apiserver.store import copy_object
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.names import config_map_key_errors
+
+if TYPE_CHECKING:
+    from sandbox.apiserver.registry import Registry
 
 OPAQUE = "Opaque"
 SERVICE_ACCOUNT_TOKEN = "kubernetes.io/service-account-token"
@@ -43,6 +51,7 @@ BASIC_AUTH = "kubernetes.io/basic-auth"
 SSH_AUTH = "kubernetes.io/ssh-auth"
 TLS = "kubernetes.io/tls"
 SERVICE_ACCOUNT_NAME_KEY = "kubernetes.io/service-account.name"
+SERVICE_ACCOUNT_UID_KEY = "kubernetes.io/service-account.uid"
 MAX_SECRET_SIZE = 1024 * 1024
 REDACTED = "<secret contents redacted>"
 IMMUTABLE = "field is immutable when `immutable` is set"
@@ -254,6 +263,30 @@ class SecretStrategy(Strategy):
         values = decoded(obj)
         error = tls_key_pair_error(values.get("tls.crt", b""), values.get("tls.key", b""))
         return [error] if error else []
+
+    async def after_create(self, registry: Registry, obj: dict) -> None:
+        """The tokens controller: a service-account-token Secret of an existing ServiceAccount
+        gets the account's uid annotation and `token`, `ca.crt`, `namespace` data."""
+        meta = obj["metadata"]
+        annotations = meta.get("annotations") or {}
+        if obj.get("type") != SERVICE_ACCOUNT_TOKEN or (obj.get("data") or {}).get("token") \
+                or registry.issuer is None:
+            return
+        from sandbox.apiserver.kinds import serviceaccount
+
+        sa = registry.store.get(serviceaccount.RESOURCE.key, meta["namespace"],
+                                annotations.get(SERVICE_ACCOUNT_NAME_KEY, ""))
+        wanted_uid = annotations.get(SERVICE_ACCOUNT_UID_KEY)
+        if sa is None or (wanted_uid and wanted_uid != sa.obj["metadata"]["uid"]):
+            return
+        token = registry.issuer.sign(legacy_claims(sa.obj, meta["name"]))
+        filled = copy_object(obj)
+        filled["metadata"].setdefault("annotations", {})[SERVICE_ACCOUNT_UID_KEY] = sa.obj["metadata"]["uid"]
+        data = filled.setdefault("data", {})
+        data["token"] = base64.b64encode(token.encode()).decode()
+        data["namespace"] = base64.b64encode(meta["namespace"].encode()).decode()
+        data["ca.crt"] = base64.b64encode(registry.ca_pem).decode()
+        await registry.update(RESOURCE, meta["namespace"], meta["name"], filled)
 
     def columns(self) -> list[dict[str, Any]]:
         """printSecret's columns."""

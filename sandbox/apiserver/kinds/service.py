@@ -33,7 +33,7 @@ from sandbox.apiserver.validation.defaulting import as_list, dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.labels import validate_labels
 from sandbox.apiserver.validation.names import dns1123_label_errors, is_int
-from sandbox.apiserver.validation.ports import PROTOCOLS, iana_svc_name_errors, port_range_errors
+from sandbox.apiserver.validation.ports import iana_svc_name_errors, port_range_errors, validate_protocol
 
 if TYPE_CHECKING:
     from sandbox.apiserver.registry import Registry
@@ -94,11 +94,7 @@ def _validate_service(errs: Errors, obj: dict) -> None:
         for msg in port_range_errors(number):
             errs.invalid(f"{path}.port", number, msg)
         protocol = port.get("protocol")
-        if protocol not in PROTOCOLS:
-            if protocol in (None, ""):
-                errs.required(f"{path}.protocol")
-            else:
-                errs.not_supported(f"{path}.protocol", protocol, PROTOCOLS)
+        validate_protocol(errs, protocol, f"{path}.protocol")
         key = (number, protocol)
         if key in seen_ports:
             errs.duplicate(path, {"port": number, "protocol": protocol})

@@ -30,6 +30,16 @@ def iana_svc_name_errors(value: str) -> list[str]:
     return errs
 
 
+def validate_protocol(errs: Errors, protocol: Any, path: str) -> None:
+    """A port's protocol: required, one of TCP, UDP and SCTP."""
+    if protocol in PROTOCOLS:
+        return
+    if protocol in (None, ""):
+        errs.required(path)
+    else:
+        errs.not_supported(path, protocol, PROTOCOLS)
+
+
 def port_range_errors(port: Any) -> list[str]:
     """`IsValidPortNum`."""
     if not is_int(port) or not 1 <= port <= 65535:
@@ -58,12 +68,7 @@ def validate_container_port(errs: Errors, port: Any, path: str, port_names: set[
     if hport not in (None, 0):
         for msg in port_range_errors(hport):
             errs.invalid(f"{path}.hostPort", hport, msg)
-    protocol = port.get("protocol")
-    if protocol not in PROTOCOLS:
-        if protocol in (None, ""):
-            errs.required(f"{path}.protocol")
-        else:
-            errs.not_supported(f"{path}.protocol", protocol, PROTOCOLS)
+    validate_protocol(errs, port.get("protocol"), f"{path}.protocol")
 
 
 def validate_endpoint_ports(errs: Errors, ports: Any, path: str, *, slice_: bool) -> None:

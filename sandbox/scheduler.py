@@ -1,7 +1,8 @@
 """The scheduler: binds every pending pod to a node, spreading pods out (kube-scheduler's job).
 
 It watches pods without ``spec.nodeName`` and Node objects. Feasible nodes are Ready, not
-cordoned (``spec.unschedulable``), match the pod's nodeSelector and have room under their
+cordoned (``spec.unschedulable``), carry no NoSchedule/NoExecute taint the pod does not tolerate
+(TaintToleration; simulated nodes are tainted), match the pod's nodeSelector and have room under their
 ``pods`` capacity. Among them it prefers the node with the fewest pods of the same owner
 (like the default PodTopologySpread on hostname), then the fewest pods overall, then the
 name, so three replicas land on three nodes. The choice is written with a Binding
@@ -47,6 +48,30 @@ def node_is_ready(node: Obj) -> bool:
     """The node's Ready condition is True."""
     cond = condition(node, "Ready")
     return bool(cond and cond.get("status") == "True")
+
+
+def tolerates(toleration: Obj, taint: Obj) -> bool:
+    """``Toleration.ToleratesTaint``: the effect matches (or is empty), the key matches (an empty
+    key with Exists tolerates everything), and Exists, or Equal with the same value."""
+    if toleration.get("effect") and toleration.get("effect") != taint.get("effect"):
+        return False
+    if toleration.get("key") and toleration.get("key") != taint.get("key"):
+        return False
+    if toleration.get("operator", "Equal") == "Exists":
+        return True
+    return bool(toleration.get("key")) and (toleration.get("value") or "") == (taint.get("value") or "")
+
+
+def untolerated_taint(node: Obj, pod: Obj) -> Obj | None:
+    """The first NoSchedule/NoExecute taint of the node the pod does not tolerate (the
+    TaintToleration filter), or None."""
+    tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or [] if isinstance(t, dict)]
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
 
 
 class Scheduler:
@@ -115,6 +140,9 @@ class Scheduler:
                 reasons["node(s) were not ready"] = reasons.get("node(s) were not ready", 0) + 1
             elif node.get("spec", {}).get("unschedulable"):
                 reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
+            elif (taint := untolerated_taint(node, pod)) is not None:
+                why = f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
+                reasons[why] = reasons.get(why, 0) + 1
             elif any(labels.get(k) != v for k, v in selector.items()):
                 why = "node(s) didn't match Pod's node affinity/selector"
                 reasons[why] = reasons.get(why, 0) + 1

@@ -151,7 +151,8 @@ def test_command_args_and_working_dir_follow_kubernetes(kube_ns: tuple[Kube, str
 
 
 def test_tutorial_nginx_deployment_exposed_and_curled(kube_ns: tuple[Kube, str]) -> None:
-    """kubernetes.io's first steps: create deployment nginx, expose it, curl the ClusterIP."""
+    """kubernetes.io's first steps: create deployment nginx, expose it, curl the ClusterIP and a
+    NodePort."""
     kube, ns = kube_ns
     kube.run("-n", ns, "create", "deployment", "nginx", "--image=nginx")
     kube.run("-n", ns, "expose", "deployment", "nginx", "--port=80")
@@ -166,6 +167,20 @@ def test_tutorial_nginx_deployment_exposed_and_curled(kube_ns: tuple[Kube, str])
             return None
 
     assert "<title>Welcome to nginx!</title>" in wait_until(page, what="nginx through its ClusterIP")
+    # And through a NodePort on a node's address, like minikube's `minikube service`.
+    kube.run("-n", ns, "expose", "deployment", "nginx", "--name=nginx-np", "--type=NodePort", "--port=80")
+    node_port = kube.get("-n", ns, "service", "nginx-np")["spec"]["ports"][0]["nodePort"]
+    node = kube.get("nodes")["items"][0]
+    node_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+    def node_page() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://{node_ip}:{node_port}/", timeout=5) as answer:
+                return answer.read().decode()
+        except OSError:
+            return None
+
+    assert "<title>Welcome to nginx!</title>" in wait_until(node_page, what="nginx through its NodePort")
     events = json.loads(kube.run("-n", ns, "get", "events", "-o", "json"))["items"]
     assert any(e["reason"] == "Pulled" and e["message"].startswith('Successfully pulled image "nginx"')
                for e in events)

@@ -77,11 +77,23 @@ class Client:
         self.max_gap = 0.0
         self.measuring = False
         self.closed_code: int | None = None
+        self.retries = 0
 
     async def run(self, session: aiohttp.ClientSession, url: str, headers: dict[str, str],
-                  ready: asyncio.Event, counter: list[int], total: int) -> None:
-        """Connect, then read until the socket closes."""
-        ws = await session.ws_connect(url, headers=headers, max_msg_size=0, heartbeat=None)
+                  ready: asyncio.Event, counter: list[int], total: int,
+                  handshakes: asyncio.Semaphore) -> None:
+        """Connect (retrying like the page's reconnect, at most 20 handshakes at a time), then read
+        until the socket closes."""
+        for attempt in range(20):
+            try:
+                async with handshakes:
+                    ws = await session.ws_connect(url, headers=headers, max_msg_size=0, heartbeat=None)
+                break
+            except (aiohttp.ClientError, OSError):
+                self.retries += 1
+                await asyncio.sleep(0.2 * (attempt + 1))
+        else:
+            raise RuntimeError("could not connect")
         counter[0] += 1
         if counter[0] == total:
             ready.set()
@@ -149,12 +161,14 @@ async def scenario(clients: int, *, rate: float, seconds: float) -> dict[str, fl
         url = f"ws://127.0.0.1:{port}/ws/cluster/"
         pages = [Client() for _ in range(clients)]
         ready = asyncio.Event()
+        handshakes = asyncio.Semaphore(20)
         counter = [0]
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(connector=connector) as session:
             tasks = []
             for page in pages:
-                tasks.append(asyncio.create_task(page.run(session, url, headers, ready, counter, clients)))
+                tasks.append(asyncio.create_task(page.run(session, url, headers, ready, counter, clients,
+                                                                handshakes)))
                 await asyncio.sleep(0.005)
             await asyncio.wait_for(ready.wait(), timeout=120)
             await asyncio.sleep(3)  # snapshots delivered, dashboard settled
@@ -172,9 +186,13 @@ async def scenario(clients: int, *, rate: float, seconds: float) -> dict[str, fl
             for page in pages:
                 page.measuring, page.last = True, time.time()
             started = time.monotonic()
+            dash_cpu = sum(psutil.Process(pid).cpu_times()[:2])
+            own_cpu = sum(psutil.Process().cpu_times()[:2])
             await load(api, rate=rate, seconds=seconds, sent=sent)
             await asyncio.sleep(2)  # the last frames arrive
             duration = time.monotonic() - started
+            dash_cpu = (sum(psutil.Process(pid).cpu_times()[:2]) - dash_cpu) / duration
+            own_cpu = (sum(psutil.Process().cpu_times()[:2]) - own_cpu) / duration
             for page in pages:
                 page.measuring = False
             sampling.set()
@@ -197,7 +215,8 @@ async def scenario(clients: int, *, rate: float, seconds: float) -> dict[str, fl
             "max": max(latencies, default=0), "missed": missed, "gap_max": max(gaps),
             "gap_p99": percentile(gaps, 99), "gap_median": statistics.median(gaps),
             "msgs_per_s": messages / duration, "rss_idle": rss_idle, "rss_peak": peak[0],
-            "rss_after": rss_after}
+            "rss_after": rss_after, "dashboard_cpu": dash_cpu, "clients_cpu": own_cpu,
+            "retries": sum(page.retries for page in pages)}
 
 
 def main() -> None:

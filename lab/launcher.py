@@ -122,15 +122,24 @@ class Lab:
             raise LabInterrupted
 
     def start_sandbox(self, *, state_dir: Path, api_port: int, nodes: int = 3, timeout: float = 60.0,
-                      log_file: Path | None = None, proxy_mode: str = "random") -> Path:
+                      log_file: Path | None = None, proxy_mode: str = "random", simulated_nodes: int = 0,
+                      simulated_delays: Mapping[str, float] | None = None) -> Path:
         """Start `python -m sandbox up` and return its kubeconfig once the API server listens.
 
-        ``proxy_mode`` is how the Service proxy picks a pod per connection (`--proxy-mode`)."""
+        ``proxy_mode`` is how the Service proxy picks a pod per connection (`--proxy-mode`);
+        ``simulated_nodes`` adds kwok-like nodes (`--simulated-nodes`) and ``simulated_delays``
+        sets their phase delays by name (``pending``, ``creating``, ``ready``, ``grace``: the
+        ``--simulated-<name>-delay`` / ``--simulated-grace`` flags)."""
         state_dir.mkdir(parents=True, exist_ok=True)
         kubeconfig = state_dir / "kubeconfig"
         ensure_port_free("127.0.0.1", api_port, what="the sandbox API server")
         cmd = [sys.executable, "-m", "sandbox", "up", "--state-dir", str(state_dir),
                "--api-port", str(api_port), "--nodes", str(nodes), "--proxy-mode", proxy_mode]
+        if simulated_nodes:
+            cmd += ["--simulated-nodes", str(simulated_nodes)]
+        for name, value in (simulated_delays or {}).items():
+            flag = "--simulated-grace" if name == "grace" else f"--simulated-{name}-delay"
+            cmd += [flag, str(value)]
         proc = self._spawn(cmd, env={}, log_file=log_file)
         try:
             wait_for_port("127.0.0.1", api_port, proc=proc, timeout=timeout, what="the sandbox API server",

@@ -27,12 +27,34 @@ def node_count(raw: str) -> int:
     return value
 
 
+def simulated_node_count(raw: str) -> int:
+    """argparse type for the number of simulated (kwok-like) nodes."""
+    from .kubelet.simulated import MAX_SIMULATED_NODES
+
+    value = int(raw)
+    if not 0 <= value <= MAX_SIMULATED_NODES:
+        raise argparse.ArgumentTypeError(f"--simulated-nodes must be between 0 and {MAX_SIMULATED_NODES}")
+    return value
+
+
+def seconds(raw: str) -> float:
+    """argparse type for a delay in seconds."""
+    value = float(raw)
+    if not 0 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{raw} is not a delay between 0 and 3600 seconds")
+    return value
+
+
 def run_up(args: argparse.Namespace) -> int:
     """`up`: run the cluster in the foreground until SIGTERM/SIGINT."""
+    from .kubelet.simulated import SimDelays
     from .up import up
 
+    delays = SimDelays(pending=args.simulated_pending_delay, creating=args.simulated_creating_delay,
+                       ready=args.simulated_ready_delay, grace=args.simulated_grace)
     return up(state_dir=Path(args.state_dir), api_port=args.api_port, nodes=args.nodes,
-              proxy_mode=args.proxy_mode, ingress_port=args.ingress_port)
+              proxy_mode=args.proxy_mode, ingress_port=args.ingress_port,
+              simulated_nodes=args.simulated_nodes, simulated_delays=delays)
 
 
 def run_image_load(args: argparse.Namespace) -> int:
@@ -88,6 +110,20 @@ def build_parser() -> argparse.ArgumentParser:
                     help="how the Service proxy picks a pod per connection (default random, like iptables)")
     up.add_argument("--ingress-port", type=port_number, default=8080,
                     help="port of the ingress controller on 127.0.0.1 and the node addresses (default 8080)")
+    up.add_argument("--simulated-nodes", type=simulated_node_count, default=0, metavar="N",
+                    help="also add N simulated nodes (sandbox-sim-1..N, like kwok): their kubelet runs "
+                         "no processes, pods there only walk through their phases and serve no traffic; "
+                         "the nodes are labelled and tainted lb-demo.dev/simulated=true:NoSchedule, so only "
+                         "pods that tolerate it land there (see docs/examples/crowd.yaml)")
+    up.add_argument("--simulated-pending-delay", type=seconds, default=0.5, metavar="S",
+                    help="seconds a simulated pod stays Pending after binding (default 0.5)")
+    up.add_argument("--simulated-creating-delay", type=seconds, default=1.0, metavar="S",
+                    help="seconds a simulated pod stays ContainerCreating (default 1.0)")
+    up.add_argument("--simulated-ready-delay", type=seconds, default=1.0, metavar="S",
+                    help="seconds from Running to Ready for a container with a readinessProbe (default 1.0; "
+                         "without a probe it is ready when it runs)")
+    up.add_argument("--simulated-grace", type=seconds, default=1.0, metavar="S",
+                    help="cap on a simulated pod's termination grace period (default 1.0)")
     up.set_defaults(func=run_up)
     image = commands.add_parser("image", help="manage the images loaded into the sandbox's node")
     image_commands = image.add_subparsers(dest="image_command", required=True)

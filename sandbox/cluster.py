@@ -6,8 +6,8 @@ through HTTP, like Kubernetes' components):
 
 - the *node agents* process (``python -m sandbox.cluster``): the controller-manager
   (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers, and the serving-gate add-on
-  of k8s/backend.yaml's readiness gate), the scheduler and one kubelet per node, sharing
-  informers;
+  of k8s/backend.yaml's readiness gate), the scheduler, one kubelet per node and one
+  simulated kubelet per simulated node (`sandbox.kubelet.simulated`), sharing informers;
 - the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own;
 - the *ingress controller* (``python -m sandbox.ingress``), the L7 proxy serving Ingresses.
 
@@ -40,6 +40,8 @@ from sandbox.controllers.servinggate import ServingGateController
 from sandbox.images import ImageStore
 from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
+from sandbox.kubelet.network import pod_network_octet
+from sandbox.kubelet.simulated import SIM_NODE_PREFIX, SimDelays, SimulatedNode, heartbeat_all, sim_node_name
 from sandbox.procutil import die_with_parent, run_main
 from sandbox.scheduler import Scheduler
 
@@ -52,7 +54,7 @@ STOP_TIMEOUT = 18.0
 
 async def start_components(
     *, api_url: str, token: str, state_dir: Path, nodes: int, proxy_mode: str = "random",
-    ingress_port: int = 8080,
+    ingress_port: int = 8080, simulated_nodes: int = 0, simulated_delays: SimDelays | None = None,
 ) -> Callable[[], Awaitable[None]]:
     """Start the node agents, the proxy and the ingress controller; return the coroutine
     function that stops them."""
@@ -67,7 +69,8 @@ async def start_components(
                                                     cwd=str(REPO), preexec_fn=die_with_parent)
 
     procs = [
-        await spawn("sandbox.cluster", "--nodes", str(nodes)),
+        await spawn("sandbox.cluster", "--nodes", str(nodes),
+                    *simulated_args(simulated_nodes, simulated_delays or SimDelays())),
         await spawn("sandbox.proxy", "--mode", proxy_mode),
         await spawn("sandbox.ingress", "--port", str(ingress_port)),
     ]
@@ -90,6 +93,12 @@ async def start_components(
     return stop
 
 
+def simulated_args(count: int, delays: SimDelays) -> list[str]:
+    """The node-agents arguments for ``count`` simulated nodes (`sandbox.kubelet.simulated`)."""
+    return ["--simulated-nodes", str(count), "--sim-pending", str(delays.pending), "--sim-creating",
+            str(delays.creating), "--sim-ready", str(delays.ready), "--sim-grace", str(delays.grace)]
+
+
 class Controller(Protocol):
     """What the node-agents process runs: a control loop until cancelled."""
 
@@ -97,7 +106,8 @@ class Controller(Protocol):
         """Reconcile until cancelled."""
 
 
-async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int) -> None:
+async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: int, simulated_nodes: int = 0,
+                          simulated_delays: SimDelays | None = None) -> None:
     """The node-agents process: controllers, scheduler and kubelets until SIGTERM/SIGINT."""
     ca_file = statedir.ca_cert(state_dir)
     client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
@@ -105,6 +115,12 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     images = ImageStore(state_dir)
     kubelets = [
         Kubelet(client, informers, index=i, state_dir=state_dir, images=images) for i in range(1, nodes + 1)
+    ]
+    writes = asyncio.Semaphore(16)
+    simulated = [
+        SimulatedNode(client, informers, index=i, network_octet=pod_network_octet(state_dir),
+                      delays=simulated_delays or SimDelays(), writes=writes)
+        for i in range(1, simulated_nodes + 1)
     ]
     controllers: list[Controller] = [
         ReplicaSetController(client, informers),
@@ -122,7 +138,9 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     try:
         for kubelet in kubelets:
             await _retry(kubelet.register)
-        await _retry(lambda: _forget_removed_nodes(client, nodes))
+        for sim in simulated:
+            await _retry(sim.register)
+        await _retry(lambda: _forget_removed_nodes(client, nodes, simulated_nodes))
         dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items())
         if dns_transport is not None:
             for kubelet in kubelets:
@@ -132,12 +150,16 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         for kubelet in kubelets:
             tasks.spawn(kubelet.heartbeat(), name=f"heartbeat:{kubelet.node_name}")
             tasks.spawn(kubelet.metrics.run(), name=f"metrics:{kubelet.node_name}")
+        if simulated:
+            tasks.spawn(heartbeat_all(simulated), name="heartbeat:simulated")
         for controller in controllers:
             tasks.spawn(controller.run(), name=f"controller:{type(controller).__name__}")
-        log.info("%d node(s), controllers and scheduler running", nodes)
+        log.info("%d node(s), %d simulated node(s), controllers and scheduler running", nodes,
+                 simulated_nodes)
         await stop.wait()
     finally:
-        await asyncio.gather(*(k.shutdown() for k in kubelets), return_exceptions=True)
+        await asyncio.gather(*(k.shutdown() for k in kubelets), *(s.shutdown() for s in simulated),
+                             return_exceptions=True)
         await tasks.cancel_all()
         await client.close()
 
@@ -155,13 +177,15 @@ async def _retry(action: Callable[[], Awaitable[object]], *, attempts: int = 50)
             await asyncio.sleep(0.2)
 
 
-async def _forget_removed_nodes(client: ApiClient, nodes: int) -> None:
-    """After a restart with fewer ``--nodes``: delete the extra Nodes and force-delete their pods."""
+async def _forget_removed_nodes(client: ApiClient, nodes: int, simulated_nodes: int = 0) -> None:
+    """After a restart with fewer ``--nodes`` (or ``--simulated-nodes``): delete the extra Nodes
+    and force-delete their pods."""
     wanted = {node_name(i) for i in range(1, nodes + 1)}
+    wanted |= {sim_node_name(i) for i in range(1, simulated_nodes + 1)}
     listed = await client.list(NODES)
     for node in listed.get("items") or []:
         name = node["metadata"]["name"]
-        if name.startswith("sandbox-node-") and name not in wanted:
+        if name.startswith(("sandbox-node-", SIM_NODE_PREFIX)) and name not in wanted:
             pods = await client.list(PODS, field_selector=f"spec.nodeName={name}")
             for pod in pods.get("items") or []:
                 with contextlib.suppress(ApiError):
@@ -178,6 +202,10 @@ def main() -> None:
     parser.add_argument("--api-url", required=True)
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--simulated-nodes", type=int, default=0)
+    defaults = SimDelays()
+    for name in ("pending", "creating", "ready", "grace"):
+        parser.add_argument(f"--sim-{name}", type=float, default=getattr(defaults, name))
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s node-agents %(levelname)s %(name)s: %(message)s"
@@ -185,7 +213,10 @@ def main() -> None:
     token = os.environ.get("SANDBOX_API_TOKEN", "")
     run_main(
         run_node_agents(
-            api_url=args.api_url, token=token, state_dir=args.state_dir.resolve(), nodes=args.nodes
+            api_url=args.api_url, token=token, state_dir=args.state_dir.resolve(), nodes=args.nodes,
+            simulated_nodes=args.simulated_nodes,
+            simulated_delays=SimDelays(pending=args.sim_pending, creating=args.sim_creating,
+                                       ready=args.sim_ready, grace=args.sim_grace),
         )
     )
 

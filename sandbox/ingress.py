@@ -56,6 +56,7 @@ from sandbox.ingress_rules import (
     is_served,
     served_classes,
 )
+from sandbox.kubelet.simulated import is_simulated_node
 from sandbox.procutil import run_main
 from sandbox.record import NORMAL, EventRecorder
 
@@ -132,6 +133,7 @@ class IngressController:
         return sorted(
             a["address"]
             for node in self.node_informer.items()
+            if not is_simulated_node(node)  # nothing runs on a simulated node
             for a in (node.get("status") or {}).get("addresses") or []
             if a.get("type") == "InternalIP" and str(a.get("address", "")).startswith("127.")
         )

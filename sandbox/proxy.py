@@ -62,6 +62,7 @@ from sandbox.client import (
     TaskGroup,
     key_of,
 )
+from sandbox.kubelet.simulated import is_simulated_node
 from sandbox.procutil import run_main
 from sandbox.record import WARNING, EventRecorder
 
@@ -360,6 +361,7 @@ class Proxy:
         node_addresses = ["127.0.0.1"] + [
             a["address"]
             for node in self.node_informer.items()
+            if not is_simulated_node(node)  # kube-proxy runs on real nodes only
             for a in (node.get("status") or {}).get("addresses") or []
             if a.get("type") == "InternalIP" and a.get("address", "").startswith("127.")
         ]

@@ -43,6 +43,7 @@ from .apiserver.certs import ensure_certificates
 from .apiserver.errors import ApiError
 from .apiserver.resources import by_kind
 from .apiserver.server import ApiServer
+from .kubelet.simulated import SimDelays
 
 log = logging.getLogger("sandbox")
 
@@ -129,18 +130,21 @@ ComponentsStop = Callable[[], Awaitable[None]] | None
 
 
 async def start_cluster_components(*, api_url: str, token: str, state_dir: Path, nodes: int,
-                                   proxy_mode: str, ingress_port: int = 8080) -> ComponentsStop:
+                                   proxy_mode: str, ingress_port: int = 8080, simulated_nodes: int = 0,
+                                   simulated_delays: SimDelays | None = None) -> ComponentsStop:
     """Start controllers, scheduler, kubelets and proxy from `sandbox.cluster`, if it exists."""
     if importlib.util.find_spec("sandbox.cluster") is None:
         log.info("sandbox.cluster is not present: running the API server only")
         return None
     cluster = importlib.import_module("sandbox.cluster")
     return await cluster.start_components(api_url=api_url, token=token, state_dir=state_dir, nodes=nodes,
-                                          proxy_mode=proxy_mode, ingress_port=ingress_port)
+                                          proxy_mode=proxy_mode, ingress_port=ingress_port,
+                                          simulated_nodes=simulated_nodes, simulated_delays=simulated_delays)
 
 
 async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event,
-              proxy_mode: str = "random", ingress_port: int = 8080) -> None:
+              proxy_mode: str = "random", ingress_port: int = 8080, simulated_nodes: int = 0,
+              simulated_delays: SimDelays | None = None) -> None:
     """Run the whole sandbox until `stop` is set."""
     statedir.secure(state_dir)
     bootstrapped = statedir.path(state_dir, statedir.BOOTSTRAPPED)
@@ -158,7 +162,9 @@ async def run(*, state_dir: Path, api_port: int, nodes: int, stop: asyncio.Event
         log.info("API server listening on %s; KUBECONFIG=%s", api_url, kubeconfig)
         stop_components = await start_cluster_components(api_url=api_url, token=token, state_dir=state_dir,
                                                          nodes=nodes, proxy_mode=proxy_mode,
-                                                         ingress_port=ingress_port)
+                                                         ingress_port=ingress_port,
+                                                         simulated_nodes=simulated_nodes,
+                                                         simulated_delays=simulated_delays)
         await stop.wait()
     finally:
         log.info("stopping the sandbox")
@@ -191,7 +197,7 @@ def lock_state_dir(state_dir: Path) -> int:
 
 
 def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random",
-       ingress_port: int = 8080) -> int:
+       ingress_port: int = 8080, simulated_nodes: int = 0, simulated_delays: SimDelays | None = None) -> int:
     """Foreground entry point of `python -m sandbox up`; returns the exit code."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Everything the sandbox and its components create is owner-only (store, logs, keys);
@@ -215,7 +221,8 @@ def up(*, state_dir: Path, api_port: int, nodes: int, proxy_mode: str = "random"
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         await run(state_dir=state_dir.resolve(), api_port=api_port, nodes=nodes, stop=stop,
-                  proxy_mode=proxy_mode, ingress_port=ingress_port)
+                  proxy_mode=proxy_mode, ingress_port=ingress_port, simulated_nodes=simulated_nodes,
+                  simulated_delays=simulated_delays)
 
     try:
         uvloop.run(main())

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, protobuf, rbac, tables
+from . import discovery, errors, openapi, protobuf, proxy, rbac, tables
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
@@ -179,7 +179,7 @@ def route(path: str) -> Target | dict | None:
     if not rest:
         doc = discovery.api_resource_list(group, version)
         return {"document": doc} if doc else None
-    if any(not p for p in rest):
+    if any(not p for p in rest[:3]):
         return None
     namespace, namespace_given = "", False
     if rest[0] == "namespaces" and len(rest) >= 3:
@@ -187,6 +187,8 @@ def route(path: str) -> Target | dict | None:
         if candidate is not None and candidate.namespaced:
             namespace, namespace_given, rest = rest[1], True, rest[2:]
     res = lookup(group, version, rest[0])
+    if res is not None and len(rest) > 3 and rest[2] == "proxy":
+        rest = rest[:3]  # pods/NAME/proxy/PATH: the handler reads PATH from the raw URL
     if res is None or len(rest) > 3:
         return None
     name = rest[1] if len(rest) > 1 else None
@@ -253,6 +255,7 @@ class ApiServer:
             self._gc_task.cancel()
         for task in list(self.streams):
             task.cancel()
+        await proxy.close(self)
         await self.store.close()
         if self._runner is not None:
             await self._runner.cleanup()

@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUB_VERBS = ("get", "patch", "update")
-METHOD_VERBS = {"GET": "get", "POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
+PROXY_VERBS = ("create", "delete", "get", "patch", "update")  # pods/proxy, services/proxy
+METHOD_VERBS = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                "DELETE": "delete"}
 
 # A kind-specific subresource answered by its own code: (server, request, target) -> response.
 Handler = Callable[["ApiServer", "web.Request", "Target"], Awaitable["web.StreamResponse"]]

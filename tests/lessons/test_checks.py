@@ -227,3 +227,62 @@ def test_pods_present_when_the_history_starts_are_never_taken_for_replacements()
     rec.history.seed(rec.cache, 5_000_000_000.0)
     rec.at(5_000_000_000.1, "Pod", pod("b0", ip="10.0.0.0", ready=True, deleting=True))
     assert checks.pod_replaced(rec.ctx(5_000_000_000.0, 5_000_000_001.0)) is None
+
+
+def test_one_connection_stays_on_one_pod_through_the_service_and_spreads_through_the_ingress() -> None:
+    import dataclasses
+
+    rec = Recorder()
+    steady(rec)
+    pinned = run(10, 18, mode="keepalive", conns=1, connections=1, pods={"b1": {c: 20 for c in range(30)}})
+    spread = dataclasses.replace(
+        run(
+            20,
+            28,
+            mode="keepalive",
+            conns=1,
+            connections=1,
+            pods={f"b{i}": {c: 7 for c in range(30)} for i in range(3)},
+        ),
+        via="Ingress",
+    )
+    service = checks.service_one_connection_one_pod(rec.ctx(5, 30, [pinned, spread]))
+    assert service is not None and service.passed and "all 600 requests reached b1" in service.figure
+    ingress = checks.ingress_one_connection_every_pod(rec.ctx(5, 30, [pinned, spread]))
+    assert ingress is not None and ingress.passed and "spread over 3 pods" in ingress.figure
+    assert checks.ingress_one_connection_every_pod(rec.ctx(5, 30, [pinned])) is None, "no Ingress run yet"
+    stuck = dataclasses.replace(pinned, via="Ingress")
+    verdict = checks.ingress_one_connection_every_pod(rec.ctx(5, 30, [stuck]))
+    assert verdict is not None and not verdict.passed
+
+
+def hpa_event(t: float, message: str) -> dict:
+    return {
+        "metadata": {"name": f"backend.{t}", "uid": f"e{t}"},
+        "reason": "SuccessfulRescale",
+        "count": 1,
+        "involvedObject": {"kind": "HorizontalPodAutoscaler", "name": "backend"},
+        "message": message,
+    }
+
+
+def test_autoscaling_checks_read_the_hpa_rescale_events_and_the_new_pods_traffic() -> None:
+    rec = Recorder()
+    steady(rec)
+    assert checks.hpa_scaled_up(rec.ctx(5, 10)) is None
+    rec.at(
+        20,
+        "Event",
+        hpa_event(20, "New size: 5; reason: cpu resource utilization (percentage of request) above target"),
+        event="ADDED",
+    )
+    rec.at(21, "Pod", pod("b3", ip="10.0.0.5", ready=True))
+    heavy = run(10, 70, pods={"b0": {c: 5 for c in range(240)}, "b3": {c: 5 for c in range(60, 240)}})
+    up = checks.hpa_scaled_up(rec.ctx(5, 75, [heavy]))
+    assert up is not None and up.passed and "above target, 10 s into the traffic run" in up.figure
+    served = checks.new_pods_took_requests(rec.ctx(5, 75, [heavy]))
+    assert served is not None and served.passed and "1 new pod took 900" in served.figure
+    assert checks.hpa_scaled_down(rec.ctx(5, 75, [heavy])) is None
+    rec.at(105, "Event", hpa_event(105, "New size: 1; reason: All metrics below target"), event="ADDED")
+    down = checks.hpa_scaled_down(rec.ctx(5, 110, [heavy]))
+    assert down is not None and down.passed and "35 s after the traffic stopped" in down.figure

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.apiserver import errors
+from sandbox.apiserver import errors, proxy
 from sandbox.apiserver import logs as podlogs
 from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.kinds import node as nodes
@@ -37,7 +37,7 @@ from sandbox.apiserver.printing import (
     parse_time,
 )
 from sandbox.apiserver.store import copy_object, encode
-from sandbox.apiserver.strategy import STATUS, Resource, Strategy, Subresource, now
+from sandbox.apiserver.strategy import PROXY_VERBS, STATUS, Resource, Strategy, Subresource, now
 from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.podspec import default_pod_spec, validate_pod_spec
@@ -298,7 +298,9 @@ RESOURCE = Resource(
                   Subresource("log", verbs=("get",), kind=("", "", "Pod"), openapi="log",
                               handler=podlogs.serve_log),
                   Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="",
-                              handler=serve_binding)),
+                              handler=serve_binding),
+                  Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
+                              handler=proxy.serve_pod_proxy)),
     field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"))
 

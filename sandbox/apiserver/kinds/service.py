@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sandbox.apiserver import errors
+from sandbox.apiserver import errors, proxy
 from sandbox.apiserver.printing import (
     CORE,
     Row,
@@ -28,7 +28,7 @@ from sandbox.apiserver.printing import (
     name_col,
     name_of,
 )
-from sandbox.apiserver.strategy import STATUS, Resource, Strategy
+from sandbox.apiserver.strategy import PROXY_VERBS, STATUS, Resource, Strategy, Subresource
 from sandbox.apiserver.validation.defaulting import as_list, dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.labels import validate_labels
@@ -290,7 +290,10 @@ def _allocate_service(registry: Registry, svc: dict, old: dict | None) -> None:
 
 
 RESOURCE = Resource("", "v1", "Service", "services", "io.k8s.api.core.v1.Service", short_names=("svc",),
-                    categories=("all",), subresources=(STATUS,),
+                    categories=("all",),
+                    subresources=(STATUS, Subresource("proxy", verbs=PROXY_VERBS,
+                                                      kind=("", "", "ServiceProxyOptions"), openapi="",
+                                                      handler=proxy.serve_service_proxy)),
                     field_selectors=("spec.clusterIP", "spec.type"))
 
 

@@ -1,6 +1,7 @@
 """Benchmark of the sandbox at scale: 1,000 / 5,000 / 10,000 pods on simulated nodes, side by side.
 
-Starts `python -m sandbox up --nodes 1 --simulated-nodes 100` (short phase delays) and, unless
+Starts `python -m sandbox up --nodes 1 --simulated-nodes 100` (pending 0.1 s, no creating or
+ready delay: one status write per pod) and, unless
 ``--no-dashboard``, the dashboard against it exactly as `make demo` does. The crowd Deployment
 (`docs/examples/crowd.yaml`, in ``default``) is scaled to each size in turn; at each it prints:
 
@@ -277,7 +278,7 @@ def main() -> None:
         try:
             kubeconfig = lab.start_sandbox(
                 state_dir=state, api_port=free_port(), nodes=1, simulated_nodes=SIMULATED,
-                simulated_delays={"pending": 0.1, "creating": 0.2, "ready": 0.2, "grace": 0.2},
+                simulated_delays={"pending": 0.1, "creating": 0.0, "ready": 0.0, "grace": 0.2},
                 log_file=Path(tmp) / "sandbox.log", timeout=120)
             dashboard_url = dashboard_pid = None
             if not args.no_dashboard:

@@ -84,6 +84,11 @@ class Scheduler:
         self.queue = WorkQueue("scheduler")
         self.recorder = EventRecorder(client, component=SCHEDULER_NAME)
         self._assumed: dict[str, str] = {}
+        # Pods per node and per (owner uid, node), kept up to date from the informer and the
+        # assumptions, so a scheduling cycle costs O(nodes) rather than O(pods).
+        self._placed: dict[str, tuple[str, str | None]] = {}
+        self._counts: dict[str, int] = {}
+        self._owner_counts: dict[str, dict[str, int]] = {}
         self._binding: set[asyncio.Task] = set()
         self.pod_informer.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
@@ -101,8 +106,35 @@ class Scheduler:
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         if new is not None and self._wants(new):
             self.queue.add(key_of(new))
+        key = event_key(old, new)
         if new is None or new.get("spec", {}).get("nodeName"):
-            self._assumed.pop(event_key(old, new), None)
+            self._assumed.pop(key, None)
+        self._account(key, new)
+
+    def _account(self, key: str, pod: Obj | None) -> None:
+        """Count ``pod`` (None: gone) on its node — bound, or assumed — unless it finished."""
+        before = self._placed.pop(key, None)
+        if before is not None:
+            node, owner = before
+            self._counts[node] -= 1
+            if owner:
+                per_owner = self._owner_counts[owner]
+                per_owner[node] -= 1
+                if not per_owner[node]:
+                    del per_owner[node]
+                    if not per_owner:
+                        del self._owner_counts[owner]
+        if pod is None:
+            return
+        placed = pod.get("spec", {}).get("nodeName") or self._assumed.get(key)
+        if not placed or pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
+            return
+        node, owner = str(placed), (controller_ref(pod) or {}).get("uid")
+        self._placed[key] = (node, owner)
+        self._counts[node] = self._counts.get(node, 0) + 1
+        if owner:
+            per_node = self._owner_counts.setdefault(owner, {})
+            per_node[node] = per_node.get(node, 0) + 1
 
     def _on_node(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A node appeared or changed: pending pods may fit now."""
@@ -119,16 +151,9 @@ class Scheduler:
         nodes = list(self.node_informer.items())
         if not nodes:
             return None, "no nodes available to schedule pods"
-        counts: dict[str, int] = {}
-        owner_counts: dict[str, int] = {}
+        counts = self._counts
         owner = (controller_ref(pod) or {}).get("uid")
-        for other in self.pod_informer.items():
-            node = other.get("spec", {}).get("nodeName") or self._assumed.get(key_of(other))
-            if not node or other.get("status", {}).get("phase") in ("Succeeded", "Failed"):
-                continue
-            counts[node] = counts.get(node, 0) + 1
-            if owner and (controller_ref(other) or {}).get("uid") == owner:
-                owner_counts[node] = owner_counts.get(node, 0) + 1
+        owner_counts = self._owner_counts.get(owner, {}) if owner else {}
         selector = pod.get("spec", {}).get("nodeSelector") or {}
         reasons: dict[str, int] = {}
         feasible = []
@@ -189,6 +214,7 @@ class Scheduler:
         # Assume the pod is on the node now, so the next scheduling cycle counts it, and bind
         # in the background: kube-scheduler's binding cycle runs apart from the scheduling cycle.
         self._assumed[key] = node
+        self._account(key, pod)
         task = asyncio.get_running_loop().create_task(self._bind(pod, node))
         self._binding.add(task)
         task.add_done_callback(self._binding.discard)
@@ -210,12 +236,14 @@ class Scheduler:
             )
         except ApiError as exc:
             self._assumed.pop(key, None)
+            self._account(key, self.pod_informer.get(key))
             if not (exc.not_found or exc.conflict):
                 log.warning("binding %s to %s failed: %s", key, node, exc)
                 self.queue.add_rate_limited(key)
             return
         except Exception as exc:
             self._assumed.pop(key, None)
+            self._account(key, self.pod_informer.get(key))
             log.warning("binding %s to %s failed: %s", key, node, exc)
             self.queue.add_rate_limited(key)
             return

@@ -151,7 +151,8 @@ def test_command_args_and_working_dir_follow_kubernetes(kube_ns: tuple[Kube, str
 
 
 def test_tutorial_nginx_deployment_exposed_and_curled(kube_ns: tuple[Kube, str]) -> None:
-    """kubernetes.io's first steps: create deployment nginx, expose it, curl the ClusterIP."""
+    """kubernetes.io's first steps: create deployment nginx, expose it, curl the ClusterIP and a
+    NodePort."""
     kube, ns = kube_ns
     kube.run("-n", ns, "create", "deployment", "nginx", "--image=nginx")
     kube.run("-n", ns, "expose", "deployment", "nginx", "--port=80")
@@ -166,6 +167,20 @@ def test_tutorial_nginx_deployment_exposed_and_curled(kube_ns: tuple[Kube, str])
             return None
 
     assert "<title>Welcome to nginx!</title>" in wait_until(page, what="nginx through its ClusterIP")
+    # And through a NodePort on a node's address, like minikube's `minikube service`.
+    kube.run("-n", ns, "expose", "deployment", "nginx", "--name=nginx-np", "--type=NodePort", "--port=80")
+    node_port = kube.get("-n", ns, "service", "nginx-np")["spec"]["ports"][0]["nodePort"]
+    node = kube.get("nodes")["items"][0]
+    node_ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+
+    def node_page() -> str | None:
+        try:
+            with urllib.request.urlopen(f"http://{node_ip}:{node_port}/", timeout=5) as answer:
+                return answer.read().decode()
+        except OSError:
+            return None
+
+    assert "<title>Welcome to nginx!</title>" in wait_until(node_page, what="nginx through its NodePort")
     events = json.loads(kube.run("-n", ns, "get", "events", "-o", "json"))["items"]
     assert any(e["reason"] == "Pulled" and e["message"].startswith('Successfully pulled image "nginx"')
                for e in events)
@@ -300,3 +315,30 @@ def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_n
     assert wait_until(failed_mount, what="FailedMount")[0] == (
         'MountVolume.SetUp failed for volume "config" : configmap "gone" not found')
     assert "ContainerCreating" in kube.run("-n", ns, "get", "pod", "nomount")
+
+
+def test_projected_service_account_token_is_accepted_by_the_api_server(kube_ns: tuple[Kube, str]) -> None:
+    """A projected serviceAccountToken: the kubelet requests a pod-bound token, the pod reads it
+    from its volume, and the API server authenticates it as the pod's ServiceAccount."""
+    kube, ns = kube_ns
+    wait_until(lambda: kube.run("-n", ns, "get", "serviceaccount", "default", check=False), what="SA default")
+    doc = json.loads(pod_doc("sa", ns, "busybox", ["sh", "-c", "cat /var/run/secrets/tokens/token; echo"]))
+    doc["spec"]["volumes"] = [{"name": "api", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}}]
+    doc["spec"]["containers"][0]["volumeMounts"] = [{"name": "api", "mountPath": "/var/run/secrets/tokens"}]
+    kube.run("apply", "-f", "-", stdin=json.dumps(doc))
+    wait_until(lambda: kube.get("-n", ns, "pod", "sa")["status"].get("phase") == "Succeeded",
+               timeout=90, what="the token reader to finish")
+    token = kube.run("-n", ns, "logs", "sa").strip()
+    assert token.count(".") == 2, token
+    request = urllib.request.Request(f"{kube.box.url}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                     method="POST", headers={"Authorization": f"Bearer {token}",
+                                                             "Content-Type": "application/json"},
+                                     data=json.dumps({"apiVersion": "authentication.k8s.io/v1",
+                                                      "kind": "SelfSubjectReview"}).encode())
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(kube.box.state_dir / "ca.crt"))
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+        review = json.loads(answer.read())
+    assert review["status"]["userInfo"]["username"] == f"system:serviceaccount:{ns}:default"

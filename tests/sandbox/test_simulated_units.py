@@ -30,3 +30,36 @@ def test_equal_exists_and_effects_follow_kubernetes() -> None:
     assert not tolerates({"key": "other", "operator": "Exists"}, taint)
     prefer = {"key": "k", "value": "v", "effect": "PreferNoSchedule"}
     assert untolerated_taint(node(prefer), pod()) is None
+
+
+def test_the_schedulers_running_counts_spread_replicas_and_forget_deleted_pods() -> None:
+    """The per-node counts are kept from informer events (O(nodes) per cycle, not O(pods)):
+    replicas of one owner go to the node with fewest of them, and a deleted pod frees its slot."""
+    import asyncio
+
+    from sandbox.client import InformerFactory
+    from sandbox.scheduler import Scheduler
+
+    async def scenario() -> None:
+        scheduler = Scheduler(None, InformerFactory(None))  # type: ignore[arg-type]
+        ready = [{"type": "Ready", "status": "True"}]
+        for name in ("a", "b"):
+            status = {"conditions": ready, "allocatable": {"pods": "2"}}
+            scheduler.node_informer.store[name] = {"metadata": {"name": name}, "spec": {}, "status": status}
+        owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "u1", "controller": True}
+
+        def pod(name: str, node: str = "") -> dict:
+            return {"metadata": {"name": name, "namespace": "d", "ownerReferences": [owner]},
+                    "spec": {"nodeName": node} if node else {}, "status": {}}
+
+        scheduler._on_pod("ADDED", None, pod("p1", "a"))
+        assert scheduler.pick_node(pod("p2"))[0] == "b"
+        scheduler._on_pod("ADDED", None, pod("p2", "b"))
+        scheduler._on_pod("ADDED", None, pod("p3", "a"))
+        scheduler._on_pod("ADDED", None, pod("p4", "b"))
+        node, why = scheduler.pick_node(pod("p5"))
+        assert node is None and "Too many pods" in why
+        scheduler._on_pod("DELETED", pod("p3", "a"), None)
+        assert scheduler.pick_node(pod("p5"))[0] == "a"
+
+    asyncio.run(scenario())

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from channels.layers import get_channel_layer
-from django.db import close_old_connections
+from django.db import OperationalError, close_old_connections
 
 from dashboard.hub import Hub, get_hub
 from dashboard.lessons.checks import Context, PodServed, RunRecord
@@ -296,6 +296,7 @@ class LessonEngine:
 
 # --- database (run in the lessons' database thread) -------------------------------------------------
 _T = TypeVar("_T")
+DB_ATTEMPTS = 3  # a write that meets a locked database is tried again before it is reported
 _db_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lessons-db")
 
 
@@ -305,11 +306,17 @@ def db_call(function: Callable[..., _T], *args: Any) -> concurrent.futures.Futur
     at interpreter exit, so queued writes still land when the dashboard stops."""
 
     def call() -> _T:
-        close_old_connections()  # what Django does around a request: drop a broken connection
-        try:
-            return function(*args)
-        finally:
-            close_old_connections()
+        for attempt in range(DB_ATTEMPTS):
+            close_old_connections()  # what Django does around a request: drop a broken connection
+            try:
+                return function(*args)
+            except OperationalError:  # SQLite busy beyond its timeout ("database is locked")
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+            finally:
+                close_old_connections()
+        raise AssertionError("unreachable")
 
     return _db_thread.submit(call)
 

@@ -40,6 +40,7 @@ import os
 import signal
 import struct
 import termios
+from collections.abc import Mapping
 from dataclasses import dataclass
 from subprocess import SubprocessError
 from typing import TYPE_CHECKING
@@ -171,7 +172,7 @@ def _command_exists(running: Running, command: str) -> bool:
     return False
 
 
-def _options(query: dict) -> tuple[bool, bool, bool, bool]:
+def _options(query: Mapping[str, str]) -> tuple[bool, bool, bool, bool]:
     """(stdin, stdout, stderr, tty) of an exec or attach request."""
     stdin, stdout, stderr, tty = (flag(query, n) for n in ("stdin", "stdout", "stderr", "tty"))
     if not (stdin or stdout or stderr):

@@ -184,35 +184,6 @@ def _deployment(v: ViewInput) -> dict[str, Any]:
                                                      max_replicas=v.scope.max_replicas)}
 
 
-class TopologyState:
-    """The stream's memory of the topology graph the pages show (dashboard.topology)."""
-
-    def __init__(self, scope: Scope) -> None:
-        self.scope = scope
-        self.shown: topology.Graph | None = None
-        self.seq = 0
-
-    def snapshot(self, view: ViewInput) -> dict[str, Any]:
-        """The whole graph."""
-        self.shown = topology.topology_graph(dict(view.objects), scope=self.scope)
-        self.seq = view.seq
-        return {"seq": view.seq, "payload": topology.encode(topology.reset_payload(self.shown, seq=view.seq))}
-
-    def delta(self, view: ViewInput, kinds: set[str]) -> dict[str, Any] | None:
-        """A patch from the graph shown to the view's, or None when it is unchanged."""
-        if self.shown is None:
-            return self.snapshot(view)
-        if not topology.GRAPH_KINDS.intersection(kinds):
-            return None
-        graph = topology.topology_graph(dict(view.objects), scope=self.scope)
-        diff = topology.graph_diff(self.shown, graph)
-        if not any(diff.values()):
-            return None
-        payload = {"reset": False, "from": self.seq, "seq": view.seq, **diff}
-        self.shown, self.seq = graph, view.seq
-        return {"seq": view.seq, "payload": topology.encode(payload)}
-
-
 def _topology_page(v: ViewInput) -> dict[str, Any]:
     graph = topology.topology_graph(dict(v.objects), scope=v.scope)
     return {"seq": v.seq, "payload": topology.encode(topology.reset_payload(graph, seq=v.seq))}
@@ -255,7 +226,7 @@ for _section in (
     Section("events", "events", "dashboard/_events.html", "events", frozenset({"Event"}),
             lambda v: {"events": presenters.event_views(v.list("Event"), now=v.now)}),
     Section("topology", "topology-panel", "dashboard/_topology.html", "topology", topology.GRAPH_KINDS,
-            _topology_page, state=TopologyState, stream_template="dashboard/_topology_patch.html"),
+            _topology_page, state=topology.TopologyState, stream_template="dashboard/_topology_patch.html"),
 ):
     register_section(_section)
 

@@ -23,20 +23,19 @@ topology.js's ``ROWS`` table.
 Clients (the traffic lab's connections and request rates) are not in this model: the page gets
 them from the traffic socket it already has and draws them over this graph.
 
-:class:`TopologyStream` is one page's memory of the graph it was sent; each frame carries only
-the nodes and edges that changed (a full model on a snapshot). The graph of one cache state is
-computed once for all pages (``graph_of``).
+:class:`TopologyState` is the live stream's memory of the graph it sent (dashboard.stream
+registers it as the topology section's state); each frame carries only the nodes and edges that
+changed (a full model on a snapshot).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dashboard import presenters
-from dashboard.cache import ClusterCache
 from dashboard.objects import Selector, condition_true, pod_status
 from dashboard.objects import labels as labels_of
 from dashboard.presenters import Scope
@@ -338,31 +337,6 @@ def topology_graph(
 
 
 # --- one graph per cache state, shared by every page ---------------------------------------------------
-@dataclass
-class _Shared:
-    cache: ClusterCache
-    scope: Scope
-    seq: int = -1
-    graph: Graph | None = None
-    pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
-
-
-_shared: _Shared | None = None
-
-
-def graph_of(cache: ClusterCache, *, scope: Scope) -> Graph:
-    """The graph of the cache's current state, computed once per sequence number for all pages
-    (reusing the nodes of unchanged pods). Must run on the event loop that owns the cache."""
-    global _shared
-    if _shared is None or _shared.cache is not cache or _shared.scope != scope:
-        _shared = _Shared(cache=cache, scope=scope)
-    if _shared.graph is None or _shared.seq != cache.seq:
-        objects = {kind: list(objs.values()) for kind, objs in cache.objects.items()}
-        _shared.graph = topology_graph(objects, scope=scope, pod_memo=_shared.pod_memo)
-        _shared.seq = cache.seq
-    return _shared.graph
-
-
 def _changed(before: dict[str, Any], after: dict[str, Any]) -> list[Any]:
     return [v for k, v in after.items() if (old := before.get(k)) is not v and old != v]
 
@@ -412,30 +386,36 @@ def encode(payload: dict[str, Any]) -> str:
     return json.dumps(payload, separators=(",", ":"))
 
 
-@dataclass
-class TopologyStream:
-    """One page's memory of the graph it shows, turning cache states into patches."""
+class TopologyState:
+    """The live stream's memory of the graph the pages show (the topology section's state in
+    dashboard.stream): the whole graph on a snapshot, then patches of what changed. Pods unchanged
+    since the last graph (same resourceVersion and selector) reuse their node, so a frame costs
+    little more than the pods that changed."""
 
-    scope: Scope
-    shown: Graph | None = None
-    seq: int = 0
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.shown: Graph | None = None
+        self.seq = 0
+        self.pod_memo: dict[str, tuple[str, Selector, Node]] = {}
 
-    def snapshot(self, cache: ClusterCache) -> dict[str, Any]:
-        """The full graph; what the page shows from now on."""
-        self.shown = graph_of(cache, scope=self.scope)
-        self.seq = cache.seq
-        return reset_payload(self.shown, seq=self.seq)
+    def _graph(self, objects: Mapping[str, list[Obj]]) -> Graph:
+        return topology_graph(dict(objects), scope=self.scope, pod_memo=self.pod_memo)
 
-    def delta(self, cache: ClusterCache, kinds: Iterable[str]) -> dict[str, Any] | None:
-        """The patch bringing the page to the cache's state, or None when the graph is unchanged."""
+    def snapshot(self, view: Any) -> dict[str, Any]:
+        """The whole graph of ``view`` (a dashboard.stream.ViewInput): the patch element's context."""
+        self.shown, self.seq = self._graph(view.objects), view.seq
+        return {"seq": view.seq, "payload": encode(reset_payload(self.shown, seq=view.seq))}
+
+    def delta(self, view: Any, kinds: Iterable[str]) -> dict[str, Any] | None:
+        """The patch from the graph shown to ``view``'s, or None when the graph is unchanged."""
         if self.shown is None:
-            return self.snapshot(cache)
+            return self.snapshot(view)
         if not GRAPH_KINDS.intersection(kinds):
             return None
-        graph = graph_of(cache, scope=self.scope)
+        graph = self._graph(view.objects)
         diff = graph_diff(self.shown, graph)
         if not any(diff.values()):
             return None
-        payload = {"reset": False, "from": self.seq, "seq": cache.seq, **diff}
-        self.shown, self.seq = graph, cache.seq
-        return payload
+        payload = {"reset": False, "from": self.seq, "seq": view.seq, **diff}
+        self.shown, self.seq = graph, view.seq
+        return {"seq": view.seq, "payload": encode(payload)}

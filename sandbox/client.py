@@ -85,6 +85,7 @@ REPLICASETS = Resource("apps/v1", "replicasets", "ReplicaSet")
 LEASES = Resource("coordination.k8s.io/v1", "leases", "Lease")
 CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap")
 SECRETS = Resource("v1", "secrets", "Secret")
+SERVICEACCOUNTS = Resource("v1", "serviceaccounts", "ServiceAccount")
 
 
 class ApiError(Exception):

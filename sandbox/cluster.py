@@ -62,45 +62,21 @@ async def start_components(
     ImageStore(state_dir).register_nodes([node_name(i) for i in range(1, nodes + 1)])
     env = {**os.environ, "SANDBOX_API_TOKEN": token, "PYTHONPATH": str(REPO)}
     common = ["--api-url", api_url, "--state-dir", str(state_dir)]
+
+    async def spawn(module: str, *args: str) -> asyncio.subprocess.Process:
+        """``python -m module --api-url … --state-dir … args``, dying with this process."""
+        return await asyncio.create_subprocess_exec(sys.executable, "-m", module, *common, *args, env=env,
+                                                    cwd=str(REPO), preexec_fn=die_with_parent)
+
     procs = [
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.cluster",
-            *common,
-            "--nodes",
-            str(nodes),
-            *simulated_args(simulated_nodes, simulated_delays or SimDelays()),
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.proxy",
-            *common,
-            "--mode",
-            proxy_mode,
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
-        await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sandbox.ingress",
-            *common,
-            "--port",
-            str(ingress_port),
-            env=env,
-            cwd=str(REPO),
-            preexec_fn=die_with_parent,
-        ),
+        await spawn("sandbox.cluster", "--nodes", str(nodes),
+                    *simulated_args(simulated_nodes, simulated_delays or SimDelays())),
+        await spawn("sandbox.proxy", "--mode", proxy_mode),
+        await spawn("sandbox.ingress", "--port", str(ingress_port)),
     ]
 
     async def stop() -> None:
-        """SIGTERM both (the kubelets stop their pods), SIGKILL what is left after a timeout."""
+        """SIGTERM them all (the kubelets stop their pods), SIGKILL what is left after a timeout."""
         for proc in procs:
             if proc.returncode is None:
                 with contextlib.suppress(ProcessLookupError):

@@ -15,6 +15,7 @@ Area-specific fixtures live in each test folder's own conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -23,12 +24,15 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from lab.launcher import Lab, free_port
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts"
@@ -52,13 +56,19 @@ class Sandbox:
         """Environment for running the bundled kubectl against this sandbox."""
         return {**os.environ, "KUBECONFIG": str(self.kubeconfig)}
 
-    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
-        """Run the bundled kubectl against this sandbox; its stdout, or AssertionError with stderr."""
+    def run_kubectl(self, *args: str, stdin: str | None = None, check: bool = True,
+                    timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
+        """Run the bundled kubectl against this sandbox (bounded by ``timeout``); with ``check``, a
+        non-zero exit fails the test with kubectl's stderr."""
         result = subprocess.run([str(KUBECTL), *args], env=self.kubectl_env(), input=stdin, text=True,
                                 capture_output=True, timeout=timeout)
-        if result.returncode != 0:
+        if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-        return result.stdout
+        return result
+
+    def kubectl(self, *args: str, stdin: str | None = None, timeout: float = 60.0) -> str:
+        """Run the bundled kubectl against this sandbox; its stdout (a failure fails the test)."""
+        return self.run_kubectl(*args, stdin=stdin, timeout=timeout).stdout
 
     def stop(self) -> None:
         """Stop the sandbox and every pod process it started."""
@@ -263,6 +273,24 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if SANDBOX_BOOTS:
         terminalreporter.write_line(f"sandbox boots in this process: {len(SANDBOX_BOOTS)} "
                                     "(manage.py demo subprocesses not included)")
+
+
+@contextlib.contextmanager
+def live_page(browser: Browser, url: str, *, viewport: dict[str, int], timeout_ms: float) -> Iterator[Page]:
+    """A fresh browser context and page on the dashboard at ``url`` (a login URL), once its status
+    says live; when the block ends, the test fails if the page broke its CSP or threw."""
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport=viewport)  # type: ignore[arg-type]
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(url)
+    expect(page.locator("#status")).to_contain_text("live", timeout=timeout_ms)
+    yield page
+    context.close()
+    assert problems == [], "the page broke its CSP or threw"
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -61,6 +61,9 @@ class Attributes:
     path: str = ""
 
 
+CONNECT_CREATE = frozenset({"exec", "attach", "portforward"})
+
+
 def request_attributes(method: str, path: str, query: Any) -> Attributes:
     """`RequestInfoFactory.NewRequestInfo`: the attributes of an HTTP request."""
     parts = [p for p in path.strip("/").split("/") if p]
@@ -92,6 +95,8 @@ def request_attributes(method: str, path: str, query: Any) -> Attributes:
         verb = "delete" if name else "deletecollection"
     else:
         verb = {"POST": "create", "PUT": "update", "PATCH": "patch"}.get(method, http_verb)
+    if verb == "get" and subresource in CONNECT_CREATE:
+        verb = "create"  # AuthorizePodWebsocketUpgradeCreatePermission: a WebSocket GET needs create
     return Attributes(verb=verb, resource_request=True, namespace=namespace, api_group=group,
                       api_version=version, resource=resource, subresource=subresource, name=name, path=path)
 

@@ -41,6 +41,7 @@ from sandbox.client import (
     CONFIGMAPS,
     PODS,
     SECRETS,
+    SERVICEACCOUNTS,
     SERVICES,
     STRATEGIC_MERGE_PATCH,
     ApiClient,
@@ -229,6 +230,7 @@ class PodWorker:
         failures = 0
         while not (self.terminating or self.kubelet.shutting_down):
             try:
+                await self._request_tokens()
                 self.volumes.set_up(
                     self.pod, self.kubelet.lookup, pod_ip=self.pod_ip, host_ip=self.kubelet.host_ip
                 )
@@ -241,6 +243,30 @@ class PodWorker:
             failures += 1
             await self.sleep(min(2.0 * 2 ** (failures - 1), 60.0))
         return False
+
+    async def _request_tokens(self) -> None:
+        """TokenRequests for the pod's projected serviceAccountToken sources, bound to the pod
+        (``POST serviceaccounts/<name>/token``, as the kubelet's token manager does)."""
+        account = self.pod["spec"].get("serviceAccountName") or "default"
+        for volume, path, source in self.volumes.token_requests(self.pod):
+            if (volume, path) in self.volumes.tokens:
+                continue
+            spec: Obj = {
+                "expirationSeconds": int(source.get("expirationSeconds") or 3607),
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": self.name, "uid": self.uid},
+            }
+            if source.get("audience"):
+                spec["audiences"] = [source["audience"]]
+            body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": spec}
+            try:
+                answer = await self.kubelet.client.request(
+                    "POST", SERVICEACCOUNTS.path(namespace=self.namespace, name=account, subresource="token"),
+                    body=body,
+                )
+            except ApiError as exc:
+                raise MountError(f'MountVolume.SetUp failed for volume "{volume}" : failed to fetch token: '
+                                 f"{exc}") from exc
+            self.volumes.tokens[(volume, path)] = str((answer.get("status") or {}).get("token") or "")
 
     def refresh_volumes(self) -> None:
         """A ConfigMap or Secret changed: the pod's mounted copies follow (the kubelet's sync)."""

@@ -110,9 +110,11 @@ def _downward_files(
 
 
 def volume_files(
-    volume: Obj, pod: Obj, lookup: Lookup, *, pod_ip: str, host_ip: str
+    volume: Obj, pod: Obj, lookup: Lookup, *, pod_ip: str, host_ip: str,
+    tokens: dict[tuple[str, str], str] | None = None,
 ) -> dict[str, tuple[bytes, int]]:
     """The files of a configMap/secret/downwardAPI/projected volume."""
+    tokens = tokens or {}
     namespace = pod["metadata"].get("namespace", "default")
     name = volume.get("name", "")
     kind = _volume_type(volume)
@@ -135,10 +137,11 @@ def volume_files(
         elif "downwardAPI" in source:
             files.update(_downward_files(source["downwardAPI"], pod, pod_ip, host_ip, default_mode))
         elif "serviceAccountToken" in source:
-            raise MountError(
-                f'MountVolume.SetUp failed for volume "{name}" : serviceAccountToken projections '
-                "are not supported by the sandbox kubelet"
-            )
+            path = (source["serviceAccountToken"] or {}).get("path", "token")
+            token = tokens.get((name, path))
+            if token is None:
+                raise MountError(f'MountVolume.SetUp failed for volume "{name}" : no token for {path} yet')
+            files[path] = (token.encode(), default_mode)
     return files
 
 
@@ -173,6 +176,19 @@ class PodVolumes:
 
     def __init__(self, root: Path) -> None:
         self.root = root / "volumes"
+        # (volume, path) -> a pod-bound ServiceAccount token the kubelet requested (TokenRequest).
+        self.tokens: dict[tuple[str, str], str] = {}
+
+    @staticmethod
+    def token_requests(pod: Obj) -> list[tuple[str, str, Obj]]:
+        """(volume, path, serviceAccountToken source) of every projected token of the pod."""
+        out = []
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            for source in (volume.get("projected") or {}).get("sources") or []:
+                token = source.get("serviceAccountToken")
+                if isinstance(token, dict):
+                    out.append((volume.get("name", ""), token.get("path", "token"), token))
+        return out
 
     def path(self, name: str) -> Path:
         """Where volume ``name`` lives on the node."""
@@ -194,7 +210,8 @@ class PodVolumes:
                     directory.mkdir(parents=True)
                     os.chmod(directory, 0o777)
                 continue
-            _write_files(self.path(name), volume_files(volume, pod, lookup, pod_ip=pod_ip, host_ip=host_ip))
+            files = volume_files(volume, pod, lookup, pod_ip=pod_ip, host_ip=host_ip, tokens=self.tokens)
+            _write_files(self.path(name), files)
 
     def refresh(self, pod: Obj, lookup: Lookup, *, pod_ip: str, host_ip: str) -> None:
         """A ConfigMap or Secret changed: bring the pod's volumes up to date (errors kept for later)."""

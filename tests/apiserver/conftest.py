@@ -19,7 +19,7 @@ import urllib3
 from lab.launcher import free_port
 from sandbox.apiserver.certs import ensure_certificates
 from sandbox.apiserver.server import ApiServer
-from tests.conftest import KUBECTL, Sandbox
+from tests.conftest import Sandbox
 
 
 @dataclass
@@ -109,17 +109,7 @@ def kubectl(
     box: Sandbox, *args: str, check: bool = True, timeout: float = 60.0, stdin: str | None = None
 ) -> subprocess.CompletedProcess:
     """Run the bundled kubectl against a sandbox."""
-    result = subprocess.run(
-        [str(KUBECTL), *args],
-        env=box.kubectl_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-    )
-    if check and result.returncode != 0:
-        raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}")
-    return result
+    return box.run_kubectl(*args, stdin=stdin, check=check, timeout=timeout)
 
 
 def header_of(output: str) -> list[str]:

@@ -10,22 +10,14 @@ import time
 
 import pytest
 
-from tests.conftest import KUBECTL, REPO, Sandbox
+from tests.conftest import REPO, Sandbox
 
 pytestmark = pytest.mark.sandbox
 
 
 def kubectl(box: Sandbox, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
     """Run the bundled kubectl against ``box`` (bounded, never raises on a non-zero exit)."""
-    return subprocess.run(
-        [str(KUBECTL), *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=box.kubectl_env(),
-        check=False,
-    )
+    return box.run_kubectl(*args, stdin=stdin, check=False)
 
 
 def test_invalid_manifest_gets_the_real_message_and_creates_nothing(sandbox: Sandbox) -> None:

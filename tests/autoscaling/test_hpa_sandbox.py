@@ -58,16 +58,7 @@ APP = [
 
 
 def kubectl(sandbox: Sandbox, *args: str, input_: str | None = None, check: bool = True) -> str:
-    out = subprocess.run(
-        [str(KUBECTL), *args],
-        env=sandbox.kubectl_env(),
-        capture_output=True,
-        text=True,
-        input=input_,
-        timeout=60,
-    )
-    if check and out.returncode != 0:
-        pytest.fail(f"kubectl {' '.join(args)} failed: {out.stderr}")
+    out = sandbox.run_kubectl(*args, stdin=input_, check=check)
     return out.stdout + out.stderr
 
 

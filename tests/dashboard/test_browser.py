@@ -20,7 +20,7 @@ from kubernetes import client, config
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 
 from lab.launcher import Lab
-from tests.conftest import CHROMIUM_ARGS, REPO, RunningLab, start_lab
+from tests.conftest import CHROMIUM_ARGS, REPO, RunningLab, live_page, start_lab
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox]
 
@@ -63,16 +63,9 @@ def api(lab: RunningLab) -> Iterator[client.ApiClient]:
 @pytest.fixture
 def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     """A fresh logged-in page (operator token), showing the live cluster."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1000})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{lab.url}?token={OPERATOR_TOKEN}")
-    expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
-    yield page
-    context.close()
-    assert problems == [], "the page broke its CSP or threw"
+    with live_page(browser, f"{lab.url}?token={OPERATOR_TOKEN}", viewport={"width": 1500, "height": 1000},
+                   timeout_ms=SLOW) as page:
+        yield page
 
 
 def backend_cards(page: Page, selector: str = "") -> Locator:

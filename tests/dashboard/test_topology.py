@@ -278,8 +278,13 @@ def seeded_cache() -> ClusterCache:
 
 def test_a_page_gets_the_whole_graph_then_only_what_changed() -> None:
     cache = seeded_cache()
-    stream = topology.TopologyStream(SCOPE)
-    reset = stream.snapshot(cache)
+    stream = topology.TopologyState(SCOPE)
+
+    def sent(context: dict | None) -> dict | None:
+        return None if context is None else json.loads(context["payload"])
+
+    reset = sent(stream.snapshot(view_of(cache)))
+    assert reset is not None
     assert reset["reset"] and reset["seq"] == cache.seq
     assert {n["name"] for n in reset["nodes"] if n["kind"] == "Service"} == {"backend-service"}
     pods = [dict(zip(reset["pod_fields"], values, strict=True)) for values in reset["pods"]]
@@ -290,19 +295,19 @@ def test_a_page_gets_the_whole_graph_then_only_what_changed() -> None:
     assert ["Service/backend-service", "Pod/a", "ready"] in reset["edges"]
     before = cache.seq
     cache.apply("EndpointSlice", "MODIFIED", endpoint_slice({"a": "ready", "b": "not-ready"}), observed=2.0)
-    patch = stream.delta(cache, {"EndpointSlice"})
+    patch = sent(stream.delta(view_of(cache), {"EndpointSlice"}))
     assert patch is not None and patch["from"] == before and patch["seq"] == cache.seq
     assert patch["edges"] == [["Service/backend-service", "Pod/b", "not-ready"]]
     assert patch["nodes"] == patch["pods"] == patch["removed_nodes"] == patch["removed_edges"] == []
     cache.apply("Pod", "DELETED", owned("a"), observed=3.0)
-    patch = stream.delta(cache, {"Pod"})
+    patch = sent(stream.delta(view_of(cache), {"Pod"}))
     assert patch is not None
     # the pod and both its edges go (an endpoint of a deleted pod is not drawn)
     assert patch["removed_nodes"] == ["Pod/a"]
     assert patch["removed_edges"] == [["Service/backend-service", "Pod/a"]] and patch["pods"] == []
     # changes that do not touch the graph send nothing
     cache.apply("Event", "ADDED", {"metadata": {"name": "e1", "resourceVersion": "9"}}, observed=4.0)
-    assert stream.delta(cache, {"Event"}) is None
+    assert stream.delta(view_of(cache), {"Event"}) is None
 
 
 def view_of(cache: ClusterCache) -> ViewInput:
@@ -347,12 +352,17 @@ def test_unchanged_pods_are_not_rebuilt_and_a_snapshot_stays_small() -> None:
         Pod=pods, EndpointSlice=[endpoint_slice({p["metadata"]["name"]: "ready" for p in pods})]
     ).items():
         cache.replace(kind, items, observed=1.0)
-    first = topology.graph_of(cache, scope=SCOPE)
+    state = topology.TopologyState(SCOPE)
+    state.snapshot(view_of(cache))
+    first = state.shown
+    assert first is not None
     assert len(topology.encode(topology.reset_payload(first, seq=cache.seq))) < 200 * 1000
     changed = owned("backend-0007", ready=False)
     changed["metadata"]["resourceVersion"] = "2"
     cache.apply("Pod", "MODIFIED", changed, observed=2.0)
-    second = topology.graph_of(cache, scope=SCOPE)
+    state.delta(view_of(cache), {"Pod"})
+    second = state.shown
+    assert second is not None
     assert second.nodes["Pod/backend-0001"] is first.nodes["Pod/backend-0001"]
     assert second.nodes["Pod/backend-0007"]["ready"] is False
     diff = topology.graph_diff(first, second)
@@ -362,10 +372,15 @@ def test_unchanged_pods_are_not_rebuilt_and_a_snapshot_stays_small() -> None:
 def test_pods_follow_the_live_services_selector() -> None:
     cache = seeded_cache()
     cache.apply("Pod", "ADDED", pod("frontend", "1", labels={"app": "frontend"}, owner=""), observed=1.5)
-    before = topology.graph_of(cache, scope=SCOPE)
+    state = topology.TopologyState(SCOPE)
+    state.snapshot(view_of(cache))
+    before = state.shown
+    assert before is not None
     assert before.nodes["Pod/a"]["selected"] and not before.nodes["Pod/frontend"]["selected"]
     moved = service(selector={"app": "frontend"})
     moved["metadata"]["resourceVersion"] = "2"
     cache.apply("Service", "MODIFIED", moved, observed=2.0)
-    after = topology.graph_of(cache, scope=SCOPE)
+    state.delta(view_of(cache), {"Service"})
+    after = state.shown
+    assert after is not None
     assert not after.nodes["Pod/a"]["selected"] and after.nodes["Pod/frontend"]["selected"]

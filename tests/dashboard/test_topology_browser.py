@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,12 +21,12 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests import polling
 from tests.conftest import (
-    KUBECTL,
     REPO,
     RunningLab,
     Sandbox,
     create_sample_namespace,
     delete_namespace,
+    live_page,
     start_lab,
 )
 
@@ -55,30 +54,14 @@ def lab(tmp_path_factory: pytest.TempPathFactory, sandbox: Sandbox) -> Iterator[
 @pytest.fixture
 def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     """A fresh logged-in page showing 3 ready backend pods in the topology."""
-    context = browser.new_context(viewport={"width": 1500, "height": 1100})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{lab.url}?token=topo-op")
-    expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
-    wait_for(lambda: len(ready_edges(page)) == 3, what="3 ready Service → pod edges")
-    yield page
-    context.close()
-    assert problems == [], "the page broke its CSP or threw"
+    with live_page(browser, f"{lab.url}?token=topo-op", viewport={"width": 1500, "height": 1100},
+                   timeout_ms=SLOW) as page:
+        wait_for(lambda: len(ready_edges(page)) == 3, what="3 ready Service → pod edges")
+        yield page
 
 
 def kubectl(lab: RunningLab, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(KUBECTL), "--namespace", lab.namespace, *args],
-        env=lab.sandbox.kubectl_env(),
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return result.stdout
+    return lab.sandbox.kubectl("--namespace", lab.namespace, *args, stdin=stdin, timeout=120)
 
 
 def drawn(page: Page) -> dict[str, Any]:

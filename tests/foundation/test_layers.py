@@ -47,6 +47,14 @@ def test_the_sample_backend_imports_only_itself_and_the_standard_library() -> No
         assert not foreign, f"{path.relative_to(REPO)} imports {foreign}"
 
 
+def test_the_dashboard_image_ships_every_package_of_ours_the_dashboard_imports() -> None:
+    ours = {path.parent.name for path in REPO.glob("*/__init__.py")}
+    imported = set().union(*(imported_top_levels(path) for path in (REPO / "dashboard").rglob("*.py")
+                             if path.name != "demo.py"))  # the demo command runs from a checkout
+    copied = re.findall(r"^COPY (\S+?)/? ", (REPO / "Dockerfile.dashboard").read_text(), re.MULTILINE)
+    assert sorted((imported & ours) - set(copied)) == []
+
+
 def test_neither_image_ships_the_lab_or_the_sandbox() -> None:
     for dockerfile in ("Dockerfile.dashboard", "Dockerfile.backend"):
         copied = re.findall(r"^COPY (\S+)", (REPO / dockerfile).read_text(), re.MULTILINE)

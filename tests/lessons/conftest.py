@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Locator, Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from dashboard.lessons.definitions import LESSONS
-from tests.conftest import REPO, RunningLab, start_lab
+from tests.conftest import REPO, RunningLab, live_page, start_lab
 
 SLOW = 90_000  # ms: generous, the machine is shared
 OPERATOR_TOKEN = secrets.token_urlsafe(16)
@@ -44,17 +44,10 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
 @pytest.fixture
 def page(browser: Browser, lab: RunningLab) -> Iterator[Page]:
     """A fresh logged-in page showing the live cluster and the lessons rail."""
-    context = browser.new_context(viewport={"width": 1600, "height": 1100})
-    page = context.new_page()
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if "Content Security Policy" in m.text else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.goto(f"{lab.url}?token={OPERATOR_TOKEN}")
-    expect(page.locator("#status")).to_contain_text("live", timeout=SLOW)
-    expect(page.locator("[data-lesson]")).to_have_count(len(LESSONS), timeout=SLOW)
-    yield page
-    context.close()
-    assert problems == [], "the page broke its CSP or threw"
+    with live_page(browser, f"{lab.url}?token={OPERATOR_TOKEN}", viewport={"width": 1600, "height": 1100},
+                   timeout_ms=SLOW) as page:
+        expect(page.locator("[data-lesson]")).to_have_count(len(LESSONS), timeout=SLOW)
+        yield page
 
 
 class Rail:

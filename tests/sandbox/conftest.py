@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import json
 import random
-import subprocess
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests import polling
-from tests.conftest import KUBECTL, Sandbox
+from tests.conftest import Sandbox
 
 
 class Kube:
@@ -31,17 +30,7 @@ class Kube:
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
         """Run kubectl in this namespace; fail the test with its stderr when it fails."""
         scope = ["--namespace", self.namespace] if self.namespace else []
-        proc = subprocess.run(
-            [str(KUBECTL), *scope, *args],
-            env=self.box.kubectl_env(),
-            input=stdin,
-            text=True,
-            capture_output=True,
-            timeout=60,
-        )
-        if check and proc.returncode != 0:
-            pytest.fail(f"kubectl {' '.join(args)} failed: {proc.stderr}")
-        return proc.stdout
+        return self.box.run_kubectl(*scope, *args, stdin=stdin, check=check).stdout
 
     def get(self, *args: str) -> dict[str, Any]:
         """``kubectl get ... -o json``."""

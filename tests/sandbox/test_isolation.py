@@ -315,3 +315,30 @@ def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_n
     assert wait_until(failed_mount, what="FailedMount")[0] == (
         'MountVolume.SetUp failed for volume "config" : configmap "gone" not found')
     assert "ContainerCreating" in kube.run("-n", ns, "get", "pod", "nomount")
+
+
+def test_projected_service_account_token_is_accepted_by_the_api_server(kube_ns: tuple[Kube, str]) -> None:
+    """A projected serviceAccountToken: the kubelet requests a pod-bound token, the pod reads it
+    from its volume, and the API server authenticates it as the pod's ServiceAccount."""
+    kube, ns = kube_ns
+    wait_until(lambda: kube.run("-n", ns, "get", "serviceaccount", "default", check=False), what="SA default")
+    doc = json.loads(pod_doc("sa", ns, "busybox", ["sh", "-c", "cat /var/run/secrets/tokens/token; echo"]))
+    doc["spec"]["volumes"] = [{"name": "api", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}}]
+    doc["spec"]["containers"][0]["volumeMounts"] = [{"name": "api", "mountPath": "/var/run/secrets/tokens"}]
+    kube.run("apply", "-f", "-", stdin=json.dumps(doc))
+    wait_until(lambda: kube.get("-n", ns, "pod", "sa")["status"].get("phase") == "Succeeded",
+               timeout=90, what="the token reader to finish")
+    token = kube.run("-n", ns, "logs", "sa").strip()
+    assert token.count(".") == 2, token
+    request = urllib.request.Request(f"{kube.box.url}/apis/authentication.k8s.io/v1/selfsubjectreviews",
+                                     method="POST", headers={"Authorization": f"Bearer {token}",
+                                                             "Content-Type": "application/json"},
+                                     data=json.dumps({"apiVersion": "authentication.k8s.io/v1",
+                                                      "kind": "SelfSubjectReview"}).encode())
+    import ssl
+
+    context = ssl.create_default_context(cafile=str(kube.box.state_dir / "ca.crt"))
+    with urllib.request.urlopen(request, timeout=10, context=context) as answer:
+        review = json.loads(answer.read())
+    assert review["status"]["userInfo"]["username"] == f"system:serviceaccount:{ns}:default"

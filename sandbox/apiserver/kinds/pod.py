@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.apiserver import errors, proxy
+from sandbox.apiserver import errors, portforward, proxy, streaming
 from sandbox.apiserver import logs as podlogs
 from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.kinds import node as nodes
@@ -300,7 +300,11 @@ RESOURCE = Resource(
                   Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="",
                               handler=serve_binding),
                   Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
-                              handler=proxy.serve_pod_proxy)),
+                              handler=proxy.serve_pod_proxy),
+                  Subresource("exec", verbs=("create", "get"), kind=("", "", "PodExecOptions"), openapi="",
+                              handler=streaming.serve_exec),
+                  Subresource("portforward", verbs=("create", "get"), kind=("", "", "PodPortForwardOptions"),
+                              openapi="", handler=portforward.serve_portforward)),
     field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"))
 

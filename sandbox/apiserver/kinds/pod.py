@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.apiserver import errors, proxy, streaming
+from sandbox.apiserver import errors, portforward, proxy, streaming
 from sandbox.apiserver import logs as podlogs
 from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.kinds import node as nodes
@@ -302,7 +302,9 @@ RESOURCE = Resource(
                   Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
                               handler=proxy.serve_pod_proxy),
                   Subresource("exec", verbs=("create", "get"), kind=("", "", "PodExecOptions"), openapi="",
-                              handler=streaming.serve_exec)),
+                              handler=streaming.serve_exec),
+                  Subresource("portforward", verbs=("create", "get"), kind=("", "", "PodPortForwardOptions"),
+                              openapi="", handler=portforward.serve_portforward)),
     field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",
                      "spec.hostNetwork", "status.phase", "status.podIP", "status.nominatedNodeName"))
 

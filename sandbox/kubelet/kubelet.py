@@ -56,7 +56,7 @@ from sandbox.kubelet.container import ContainerRunner
 from sandbox.kubelet.isolation import Mount
 from sandbox.kubelet.metrics import ContainerRef, MetricsCollector
 from sandbox.kubelet.network import IpAllocator, node_ip, node_name
-from sandbox.kubelet.nodestatus import NodeAgent
+from sandbox.kubelet.nodestatus import NodeAgent, node_images
 from sandbox.kubelet.status import KUBELET_CONDITIONS, ContainerFacts, generate_pod_status
 from sandbox.kubelet.volumes import MountError, PodVolumes
 from sandbox.meta import now_iso
@@ -470,7 +470,12 @@ class Kubelet:
         self.images = images
         self.recorder = EventRecorder(client, component="kubelet", host=self.node_name)
         self.node = NodeAgent(
-            client, name=self.node_name, index=index, host_ip=self.host_ip, network_octet=self.ipam.base
+            client,
+            name=self.node_name,
+            index=index,
+            host_ip=self.host_ip,
+            network_octet=self.ipam.base,
+            images=self.node_images,
         )
         self.pod_informer: Informer = informers.informer(PODS)
         self.service_informer: Informer = informers.informer(SERVICES)
@@ -582,6 +587,20 @@ class Kubelet:
     def node_object(self) -> Obj:
         """The Node object this kubelet registers."""
         return self.node.node_object()
+
+    def node_images(self) -> list[Obj]:
+        """``status.images``: the images this node's store holds, named as container statuses
+        name them (``docker.io/library/<repo>@<id>`` and the tag)."""
+        entries = []
+        for name, meta in self.images.list():
+            holders = meta.get("nodes")
+            if isinstance(holders, list) and holders and self.node_name not in holders:
+                continue
+            repo = name.split(":")[0]
+            names = [f"docker.io/library/{repo}@{meta.get('id', '')}", f"docker.io/library/{name}"]
+            size = meta.get("size")
+            entries.append((names, size if isinstance(size, int) else 0))
+        return node_images(entries)
 
     async def register(self) -> None:
         """Create or refresh this node's Node object (status included)."""

@@ -2,8 +2,11 @@
 
 `node_object` builds the Node a kubelet registers: capacity from this machine, the
 Memory/Disk/PID pressure conditions False and Ready True, InternalIP and Hostname addresses,
-nodeInfo. `NodeAgent` registers it, renews the node Lease in ``kube-node-lease`` every 10 s
-(when the API server serves Leases) and refreshes the status every minute.
+nodeInfo, and ``images`` (what the node's image store holds, as the kubelet's
+nodestatus.Images setter reports them: names with digest and tag, sizeBytes, biggest first,
+at most 50). `NodeAgent` registers it, renews the node Lease in ``kube-node-lease`` every 10 s
+(when the API server serves Leases) and refreshes the status every minute, or at the next
+lease renewal when the node's images changed (``python -m sandbox image load``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import platform
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from sandbox.client import LEASES, NODES, ApiClient, ApiError
@@ -29,9 +33,12 @@ LEASE_PERIOD = 10.0
 LEASE_DURATION = 40
 LEASE_NAMESPACE = "kube-node-lease"
 NODE_INDEX_LABEL = "sandbox.lb-demo.dev/node-index"
+MAX_NODE_IMAGES = 50  # the kubelet's --node-status-max-images default
 
 
-def node_object(*, name: str, index: int, host_ip: str, network_octet: int, boot_id: str) -> Obj:
+def node_object(
+    *, name: str, index: int, host_ip: str, network_octet: int, boot_id: str, images: list[Obj] | None = None
+) -> Obj:
     """The Node object a kubelet registers, status included."""
     uname = platform.uname()
     cpu = str(os.cpu_count() or 1)
@@ -104,15 +111,33 @@ def node_object(*, name: str, index: int, host_ip: str, network_octet: int, boot
                 "operatingSystem": "linux",
                 "architecture": "amd64",
             },
+            "images": images or [],
         },
     }
+
+
+def node_images(entries: list[tuple[list[str], int]]) -> list[Obj]:
+    """``status.images`` from (names, size) pairs: biggest first, at most `MAX_NODE_IMAGES`."""
+    ordered = sorted(entries, key=lambda entry: (-entry[1], entry[0]))
+    return [{"names": names, "sizeBytes": size} for names, size in ordered[:MAX_NODE_IMAGES]]
 
 
 class NodeAgent:
     """Registers one node and keeps its Lease and status fresh."""
 
-    def __init__(self, client: ApiClient, *, name: str, index: int, host_ip: str, network_octet: int) -> None:
+    def __init__(
+        self,
+        client: ApiClient,
+        *,
+        name: str,
+        index: int,
+        host_ip: str,
+        network_octet: int,
+        images: Callable[[], list[Obj]] = list,
+    ) -> None:
         self.client = client
+        self._images = images
+        self._reported_images: list[Obj] | None = None
         self.name = name
         self.index = index
         self.host_ip = host_ip
@@ -128,6 +153,7 @@ class NodeAgent:
             host_ip=self.host_ip,
             network_octet=self.network_octet,
             boot_id=self.boot_id,
+            images=self._images(),
         )
 
     async def register(self) -> None:
@@ -140,20 +166,23 @@ class NodeAgent:
                 raise
             await self.client.patch(NODES, self.name, {"metadata": {"labels": node["metadata"]["labels"]}})
         await self.client.patch(NODES, self.name, {"status": node["status"]}, subresource="status")
+        self._reported_images = node["status"]["images"]
 
     async def heartbeat(self) -> None:
-        """Renew the node Lease every 10 s and refresh the Ready condition every minute."""
+        """Renew the node Lease every 10 s; refresh the status every minute, or sooner when the
+        node's images changed."""
         last_status = time.monotonic()
         while True:
             await asyncio.sleep(LEASE_PERIOD)
             with contextlib.suppress(ApiError, OSError, TimeoutError):
                 await self.renew_lease()
-            if time.monotonic() - last_status >= NODE_STATUS_PERIOD:
+            images_changed = self._images() != self._reported_images
+            if images_changed or time.monotonic() - last_status >= NODE_STATUS_PERIOD:
                 last_status = time.monotonic()
+                status = self.node_object()["status"]
                 with contextlib.suppress(ApiError, OSError, TimeoutError):
-                    await self.client.patch(
-                        NODES, self.name, {"status": self.node_object()["status"]}, subresource="status"
-                    )
+                    await self.client.patch(NODES, self.name, {"status": status}, subresource="status")
+                    self._reported_images = status["images"]
 
     async def renew_lease(self) -> None:
         """Renew (or create) ``kube-node-lease/<node>``; stop trying if Leases are not served."""

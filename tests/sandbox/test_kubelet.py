@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -120,9 +122,9 @@ def test_state_directory_is_private(sandbox: Sandbox) -> None:
     assert stat.S_IMODE(state.stat().st_mode) == 0o700
     for name in ("token", "kubeconfig", "store.sqlite3", "ca.key", "server.key"):
         assert stat.S_IMODE((state / name).stat().st_mode) == 0o600, name
-    logs = list((state / "logs").rglob("*.log"))
-    assert logs, "no container log written yet"
-    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in logs)
+    logs = wait_until(lambda: list((state / "logs").rglob("*.log")), what="a container log written")
+    assert {str(p.relative_to(state)): oct(stat.S_IMODE(p.stat().st_mode)) for p in logs
+            if stat.S_IMODE(p.stat().st_mode) != 0o600} == {}
 
 
 def _ready(pod: dict) -> dict:
@@ -213,3 +215,34 @@ def test_readiness_gate_decides_ready_and_the_endpoints(ns_kube: Kube) -> None:
     wait_until(lambda: endpoint_ready() is True, what="the endpoint ready again")
     assert "1/1" in ns_kube.run("-n", ns, "get", "pod", "gated", "-o", "wide")  # READINESS GATES
     ns_kube.run("delete", "namespace", ns, "--wait=false")
+
+
+def _image_names(node: dict) -> set[str]:
+    return {name for image in node["status"].get("images") or [] for name in image.get("names") or []}
+
+
+def test_nodes_publish_their_images(ns_kube: Kube) -> None:
+    """Every node lists the images it holds in status.images (biggest first, with digest and tag
+    names, as `kubectl get node -o yaml` shows on a real cluster); an image loaded onto a node
+    appears there within the next lease renewal (lesson 7: "the nodes' images")."""
+    def real_nodes() -> list[dict]:
+        nodes = json.loads(ns_kube.run("get", "nodes", "-o", "json"))["items"]
+        return [n for n in nodes if not n["metadata"]["name"].startswith("sandbox-sim-")]
+
+    real = wait_until(lambda: len(real_nodes()) == 3 and real_nodes(), what="the 3 nodes registered")
+    for node in real:
+        assert "docker.io/library/lb-demo:v2" in _image_names(node), node["metadata"]["name"]
+        sizes = [image["sizeBytes"] for image in node["status"]["images"]]
+        assert sizes == sorted(sizes, reverse=True)
+    loaded = subprocess.run(
+        [sys.executable, "-m", "sandbox", "image", "load", "busybox", "--node", "sandbox-node-1",
+         "--state-dir", str(ns_kube.box.state_dir)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+
+    def published() -> bool:
+        node = json.loads(ns_kube.run("get", "node", "sandbox-node-1", "-o", "json"))
+        return "docker.io/library/busybox:latest" in _image_names(node)
+
+    wait_until(published, timeout=60, what="busybox in sandbox-node-1's status.images")

@@ -6,8 +6,9 @@ ready delay: one status write per pod) and, unless
 (`docs/examples/crowd.yaml`, in ``default``) is scaled to each size in turn; at each it prints:
 
 - time to N pods Ready (from the scale request to the last pod Ready, polled by LIST every 1 s);
-- API LIST of the namespace's pods, JSON: p50/p99 over ``--rounds`` requests; and one page of
-  500 as the Table `kubectl get pods` asks for;
+- API LIST of the namespace's pods, JSON: p50/p99 over ``--rounds`` requests of the whole list
+  and of one page of 500 (what client-go's reflector and kubectl ask for), the time of a whole
+  paginated relist, and one page of 500 as the Table `kubectl get pods` asks for;
 - watch fan-out to 50 watchers of the whole namespace (as informers watch): latency from
   sending an annotation PATCH on one pod to each watcher reading its event, p50/p99;
 - the RSS of the API server (the `sandbox up` process) and of the node-agents process;
@@ -220,6 +221,18 @@ async def measure(api: Api, size: int, *, rounds: int, lab: Lab, dashboard_url: 
         plain.append(ms)
     row["LIST JSON p50/p99"] = f"{statistics.median(plain):.0f} / {percentile(plain, 99):.0f} ms " \
                                f"({len(body) / 2**20:.1f} MiB)"
+    page = [(await api.timed_get(PODS + "?limit=500"))[0] for _ in range(rounds)]
+    row["LIST JSON page of 500 p50/p99"] = f"{statistics.median(page):.0f} / {percentile(page, 99):.0f} ms"
+    relists = []
+    for _ in range(3):  # a reflector's paginated relist: 500 per page, following continue
+        start, token = time.perf_counter(), ""
+        while True:
+            listed = await api.json("GET", PODS + "?limit=500" + (f"&continue={token}" if token else ""))
+            token = listed["metadata"].get("continue") or ""
+            if not token:
+                break
+        relists.append((time.perf_counter() - start) * 1000)
+    row["paginated relist (500/page)"] = f"{statistics.median(relists):.0f} ms (median of 3)"
     table = [(await api.timed_get(PODS + "?limit=500", accept=TABLE))[0] for _ in range(rounds)]
     row["LIST Table 500 p50/p99"] = f"{statistics.median(table):.0f} / {percentile(table, 99):.0f} ms"
     one = (await api.json("GET", PODS + "?labelSelector=app%3Dcrowd&limit=1"))["items"][0]["metadata"]["name"]

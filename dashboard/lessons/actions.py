@@ -31,10 +31,10 @@ from dashboard.actions import (
     ActionError,
     _backend_pod,
     cluster_call,
+    cluster_client,
     pod_readiness_set,
     valid_name,
 )
-from dashboard.kube import api_client
 from dashboard.objects import parse_selector
 
 # Images the lessons may set or load: the sample app's versions, nothing typed freely.
@@ -73,7 +73,7 @@ def pod_relabel(*, name: str, value: str = "debug") -> str:
     valid_name(name)
     if value not in RELABEL_VALUES:
         raise ActionError(400, f"a pod may only be relabelled app={'|'.join(RELABEL_VALUES)} here")
-    with api_client() as api:
+    with cluster_client() as api:
         pod = _backend_pod(api, name)
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             raise ActionError(409, f"pod {name!r} is terminating")
@@ -96,7 +96,7 @@ def deployment_image_set(*, image: str) -> str:
     """Set the Deployment's (first container's) image, like `kubectl set image`: a rollout."""
     if image not in IMAGES:
         raise ActionError(400, f"image must be one of {', '.join(IMAGES)}")
-    with api_client() as api:
+    with cluster_client() as api:
         container = _container(_deployment(api))
         with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
             AppsV1Api(api).patch_namespaced_deployment(
@@ -111,7 +111,7 @@ def deployment_image_set(*, image: str) -> str:
 def deployment_yaml() -> str:
     """The Deployment's desired state as YAML, as `kubectl get deployment -o yaml` would show its
     spec (no status, no server-managed metadata)."""
-    with api_client() as api:
+    with cluster_client() as api:
         deployment = _deployment(api)
     return desired_state_yaml(deployment)
 
@@ -160,15 +160,25 @@ def deployment_apply(*, text: str) -> int:
         raise ActionError(
             400, f"replicas must be a whole number between 0 and {settings.LBDEMO_MAX_REPLICAS}"
         )
-    with api_client() as api:
-        live = _deployment(api)
-        body = {**live, "spec": spec}
-        body.pop("status", None)
-        with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
-            AppsV1Api(api).replace_namespaced_deployment(
-                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, body, _request_timeout=API_TIMEOUT
-            )
+    with cluster_client() as api:
+        _replace_spec(api, spec)
     return replicas
+
+
+def _replace_spec(api: Any, spec: dict[str, Any]) -> None:
+    """Make ``spec`` the Deployment's whole spec, as `kubectl apply` does for a spec it owns.
+
+    A JSON patch replacing ``/spec``, not a PUT of the object read a moment before: a PUT carries
+    that read's resourceVersion, and the Deployment controller rewrites the status (and so the
+    resourceVersion) all through a rollout — the very moment a learner applies or resets — so
+    the PUT would be refused with 409 Conflict and nothing would change."""
+    with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
+        AppsV1Api(api).patch_namespaced_deployment(
+            settings.LBDEMO_DEPLOYMENT,
+            settings.LBDEMO_NAMESPACE,
+            [{"op": "replace", "path": "/spec", "value": spec}],
+            _request_timeout=API_TIMEOUT,
+        )
 
 
 def deployment_apply_command(*, text: str) -> str:
@@ -178,7 +188,7 @@ def deployment_apply_command(*, text: str) -> str:
 
 def deployment_probe_break() -> str:
     """Point the readiness probe at a path that answers 404: the new pods never become Ready."""
-    with api_client() as api:
+    with cluster_client() as api:
         deployment = _deployment(api)
         containers = deployment["spec"]["template"]["spec"].get("containers") or []
         if not containers or "httpGet" not in (containers[0].get("readinessProbe") or {}):
@@ -200,7 +210,7 @@ def deployment_probe_break() -> str:
 def deployment_rollback() -> int:
     """Roll back to the previous revision, as `kubectl rollout undo` does: copy the template of the
     ReplicaSet with the revision before the newest into the Deployment. Returns that revision."""
-    with api_client() as api:
+    with cluster_client() as api:
         deployment = _deployment(api)
         selector = ",".join(
             f"{k}={v}"
@@ -274,21 +284,22 @@ def image_load(*, image: str) -> str:
 def sample_app_reset() -> dict[str, int]:
     """Put the sample app back to its starting state: the Deployment's spec from k8s/backend.yaml
     (3 replicas, v1, the working probe), every backend pod's readiness on, and the lessons' strays
-    (pods relabelled app=debug) deleted. Returns what was done."""
+    (pods relabelled app=debug) deleted. Returns what was done.
+
+    The spec is the manifest's, so a Deployment whose template is still the starting one (image
+    ``lb-demo``, the working probe) is only scaled back; any other template — ``lb-demo:v2``,
+    the broken probe, or ``lb-demo:v1``, a tag the sandbox's nodes do not hold until it is
+    loaded — is rolled back to it, exactly what the printed `kubectl apply -f k8s/backend.yaml`
+    does. The reset returns once the API accepted that; the rollout follows in the watch."""
     starting = next(
         doc
         for doc in yaml.safe_load_all(SAMPLE_MANIFEST.read_text())
         if doc and doc.get("kind") == "Deployment"
     )
     deleted = readied = 0
-    with api_client() as api:
+    with cluster_client() as api:
         live = _deployment(api)
-        body = {**live, "spec": {**starting["spec"], "selector": live["spec"]["selector"]}}
-        body.pop("status", None)
-        with cluster_call(f"Deployment {settings.LBDEMO_DEPLOYMENT!r}"):
-            AppsV1Api(api).replace_namespaced_deployment(
-                settings.LBDEMO_DEPLOYMENT, settings.LBDEMO_NAMESPACE, body, _request_timeout=API_TIMEOUT
-            )
+        _replace_spec(api, {**starting["spec"], "selector": live["spec"]["selector"]})
         with cluster_call("pods"):
             response = CoreV1Api(api).list_namespaced_pod(
                 settings.LBDEMO_NAMESPACE, _preload_content=False, _request_timeout=API_TIMEOUT

@@ -10,36 +10,42 @@ server log and never fails the action itself.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
-
-from asgiref.sync import async_to_sync, sync_to_async
 
 log = logging.getLogger(__name__)
 
 
 async def command_log_append_async(*, user_id: int, command: str) -> None:
     """Log ``command`` for the user (call on the event loop)."""
-    from dashboard.lessons.engine import current_engine, save_command
+    from dashboard.lessons.engine import current_engine, db_call, save_command
 
     try:
         engine = current_engine()
         if engine is None:
-            await sync_to_async(save_command)(user_id, time.time(), command)
+            await asyncio.wrap_future(db_call(save_command, user_id, time.time(), command))
         else:
             await engine.log_command(user_id, command)
-    except Exception:
-        log.exception("could not log a command for user %s", user_id)
+    except Exception as exc:
+        log.error("could not log a command for user %s: %s", user_id, exc)
 
 
 def command_log_append(*, user_id: int, command: str) -> None:
-    """Log ``command`` for the user from a sync view."""
+    """Log ``command`` for the user from a sync view: the row is written here, in the view's
+    thread, before the view answers; a running engine is then handed the entry on its loop
+    (it touches no database there)."""
     from dashboard.lessons.engine import current_engine, save_command
 
-    if current_engine() is None:
-        try:
-            save_command(user_id, time.time(), command)
-        except Exception:
-            log.exception("could not log a command for user %s", user_id)
+    at = time.time()
+    try:
+        save_command(user_id, at, command)
+    except Exception as exc:
+        log.error("could not log a command for user %s: %s", user_id, exc)
         return
-    async_to_sync(command_log_append_async)(user_id=user_id, command=command)
+    engine = current_engine()
+    if engine is not None:
+        # A closed loop (the dashboard is stopping) raises RuntimeError: the row is written anyway.
+        with contextlib.suppress(RuntimeError):
+            engine.loop.call_soon_threadsafe(engine.command_logged, user_id, at, command)

@@ -16,19 +16,31 @@ lessons consumer then renders that user's rail. Users nobody has loaded cost not
 
 A check that passed stays passed (with the figure measured then); a failed one may still pass
 later, when the behaviour is observed after all. A lesson is done when all its checks passed.
+
+The database is reached through one hand-off only: :func:`db_call`, which runs a function in
+the lessons' own database thread (one thread, so writes land in the order they were made and
+a load sees every write made before it). Progress is copied on the loop when it changes and
+written from that copy, never from the live object. Nothing here uses asgiref's
+``sync_to_async``: a task created while a request (or an ``async_to_sync`` call) was running
+inherits that request's thread-sensitive executor, which is gone once the request returned
+("CurrentThreadExecutor already quit or is not running"), and the write was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import copy
+import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.db import OperationalError, close_old_connections
 
 from dashboard.hub import Hub, get_hub
 from dashboard.lessons.checks import Context, PodServed, RunRecord
@@ -139,7 +151,7 @@ class LessonEngine:
         if pending is None:
             pending = self._loading[user_id] = self.loop.create_future()
             try:
-                loaded = await sync_to_async(load_user)(user_id)
+                loaded = await asyncio.wrap_future(db_call(load_user, user_id))
             except Exception as exc:
                 del self._loading[user_id]
                 pending.set_exception(exc)
@@ -176,10 +188,21 @@ class LessonEngine:
         """Append an action's command-line equivalent to the user's command log."""
         user = await self.user(user_id)
         at = time.time()
+        await asyncio.wrap_future(db_call(save_command, user_id, at, command))
+        self.remember_command(user, at, command)
+
+    def command_logged(self, user_id: int, at: float, command: str) -> None:
+        """A command whose row a sync view already wrote (call on the loop): show it."""
+        user = self.users.get(user_id)
+        if user is not None:
+            self.remember_command(user, at, command)
+
+    def remember_command(self, user: UserLessons, at: float, command: str) -> None:
+        """Keep a logged command in memory and tell the user's pages."""
         user.commands.append((at, command))
+        user.commands.sort(key=lambda entry: entry[0])
         del user.commands[:-COMMANDS_SHOWN]
-        await sync_to_async(save_command)(user_id, at, command)
-        self._announce(user_id)
+        self._announce(user.user_id)
 
     # --- observation ------------------------------------------------------------------------------
     def _on_changes(self, changes: list[Any], cache: Any) -> None:
@@ -238,14 +261,21 @@ class LessonEngine:
 
     # --- write-through and announcements ---------------------------------------------------------
     def _changed(self, user: UserLessons, progress: Progress) -> None:
-        self.loop.create_task(self._save(user.user_id, progress))
+        self._save(user.user_id, progress)
         self._announce(user.user_id)
 
-    async def _save(self, user_id: int, progress: Progress) -> None:
-        try:
-            await sync_to_async(save_progress)(user_id, progress)
-        except Exception:
-            log.exception("could not save lesson progress of user %s", user_id)
+    @staticmethod
+    def _save(user_id: int, progress: Progress) -> concurrent.futures.Future[None]:
+        """Queue the write of a copy of ``progress`` taken now (on the loop)."""
+        snapshot = dataclasses.replace(progress, checks=copy.deepcopy(progress.checks))
+        saved = db_call(save_progress, user_id, snapshot)
+
+        def report(done: concurrent.futures.Future[None]) -> None:
+            if not done.cancelled() and done.exception() is not None:
+                log.error("could not save lesson progress of user %s: %s", user_id, done.exception())
+
+        saved.add_done_callback(report)
+        return saved
 
     def _announce(self, user_id: int) -> None:
         """Wake that user's pages once per loop iteration."""
@@ -264,7 +294,33 @@ class LessonEngine:
             await layer.group_send(user_group(user_id), {"type": "lessons.changed"})
 
 
-# --- database (run in a worker thread) -----------------------------------------------------------
+# --- database (run in the lessons' database thread) -------------------------------------------------
+_T = TypeVar("_T")
+DB_ATTEMPTS = 3  # a write that meets a locked database is tried again before it is reported
+_db_thread = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="lessons-db")
+
+
+def db_call(function: Callable[..., _T], *args: Any) -> concurrent.futures.Future[_T]:
+    """Run ``function(*args)`` in the lessons' database thread, after every call queued before
+    it; from any thread or loop (``asyncio.wrap_future`` to await it). The thread is joined
+    at interpreter exit, so queued writes still land when the dashboard stops."""
+
+    def call() -> _T:
+        for attempt in range(DB_ATTEMPTS):
+            close_old_connections()  # what Django does around a request: drop a broken connection
+            try:
+                return function(*args)
+            except OperationalError:  # SQLite busy beyond its timeout ("database is locked")
+                if attempt == DB_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
+            finally:
+                close_old_connections()
+        raise AssertionError("unreachable")
+
+    return _db_thread.submit(call)
+
+
 def load_user(user_id: int) -> UserLessons:
     """Read a user's progress and recent commands."""
     from dashboard.lessons.models import CommandLogEntry, LessonProgress

@@ -1,18 +1,23 @@
 """HTTP endpoints of the lessons rail: start a lesson, answer its question, press its buttons, reset.
 
-Thin async views (the engine and the cache live on the event loop; blocking Kubernetes calls run
-in worker threads via ``asyncio.to_thread``). Every POST is CSRF-protected by Django's
-middleware and needs a logged-in user; actions share the dashboard's per-user rate limit. They
-answer 202 at once — what happened comes back through the watch, and the rail follows — or an
-error status with a JSON ``error`` the page shows in a toast.
+Thin async views (the engine and the cache live on the event loop; blocking Kubernetes calls and
+the image-load command run in the lessons' own bounded pool of API threads, :func:`blocking` —
+never in the loop's default executor, so a slow API server or a 30 s image load queues the
+lessons' actions, never anything else that uses that executor, such as rendering the rail).
+Every POST is CSRF-protected by Django's middleware and needs a logged-in user; actions share
+the dashboard's per-user rate limit. They answer 202 at once — what happened comes back
+through the watch, and the rail follows — or an error status with a JSON ``error`` the page
+shows in a toast.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import functools
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -27,6 +32,19 @@ from dashboard.lessons.engine import get_engine
 from dashboard.objects import parse_selector, pod_ready
 
 log = logging.getLogger(__name__)
+
+API_THREADS = 4  # at most this many lesson actions talk to the cluster at once; more wait their turn
+_T = TypeVar("_T")
+_api_threads = concurrent.futures.ThreadPoolExecutor(
+    max_workers=API_THREADS, thread_name_prefix="lessons-api"
+)
+
+
+async def blocking(function: Callable[..., _T], /, **kwargs: Any) -> _T:
+    """Run a blocking action (Kubernetes calls, the image-load command) in the lessons' API
+    threads and wait for it on the loop."""
+    call = functools.partial(function, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_api_threads, call)
 
 
 async def _user_id(request: HttpRequest) -> int | None:
@@ -115,7 +133,7 @@ async def sample_app_reset(request: HttpRequest) -> HttpResponse:
         from dashboard.traffic.runs import registry
 
         registry.stop(f"user:{user_id}")
-        result = await asyncio.to_thread(lesson_actions.sample_app_reset)
+        result = await blocking(lesson_actions.sample_app_reset)
         await get_engine().log_command(
             user_id,
             f"kubectl{commands.namespace_flag()} apply -f k8s/backend.yaml && "
@@ -132,7 +150,7 @@ async def deployment_yaml(request: HttpRequest) -> HttpResponse:
     if await _user_id(request) is None:
         return _error(403, "Log in first.")
     try:
-        text = await asyncio.to_thread(lesson_actions.deployment_yaml)
+        text = await blocking(lesson_actions.deployment_yaml)
     except ActionError as exc:
         return _error(exc.status, exc.message)
     return HttpResponse(text, content_type="text/yaml; charset=utf-8")
@@ -171,15 +189,15 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
             p["metadata"]["name"] for p in _pick(_backend_pods(), int(params["count"]), "running backend pod")
         ]
         for name in names:
-            await asyncio.to_thread(actions.pod_delete, name=name)
+            await blocking(actions.pod_delete, name=name)
         return names, commands.delete_command(names)
     if kind == "scale":
         replicas = int(params["replicas"])
-        await asyncio.to_thread(actions.deployment_scale, replicas=replicas)
+        await blocking(actions.deployment_scale, replicas=replicas)
         return replicas, commands.scale_command(replicas)
     if kind == "relabel":
         name = _pick(_backend_pods(ready=True), 1, "ready backend pod")[0]["metadata"]["name"]
-        await asyncio.to_thread(lesson_actions.pod_relabel, name=name)
+        await blocking(lesson_actions.pod_relabel, name=name)
         return name, lesson_actions.pod_relabel_command(name=name)
     if kind == "readiness":
         ready = params["ready"] == "true"
@@ -187,31 +205,31 @@ async def perform(action: Action, *, user_id: int, yaml_text: str = "") -> tuple
             _backend_pods(ready=not ready), 1, "ready backend pod" if not ready else "unready backend pod"
         )[0]
         name = pod["metadata"]["name"]
-        await asyncio.to_thread(actions.pod_readiness_set, name=name, ready=ready)
+        await blocking(actions.pod_readiness_set, name=name, ready=ready)
         return name, commands.readiness_command(name, ready)
     if kind == "traffic":
         return await start_traffic(user_id, params)
     if kind == "set-image":
         image = str(params["image"])
-        await asyncio.to_thread(lesson_actions.deployment_image_set, image=image)
+        await blocking(lesson_actions.deployment_image_set, image=image)
         deployment = cache.get("Deployment", settings.LBDEMO_DEPLOYMENT) or {}
         containers = deployment.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}]
         return image, commands.set_image_command(str(containers[0].get("name") or "backend"), image)
     if kind == "load-image":
         image = str(params["image"])
-        await asyncio.to_thread(lesson_actions.image_load, image=image)
+        await blocking(lesson_actions.image_load, image=image)
         return image, lesson_actions.image_load_command(image=image)
     if kind == "apply":
-        replicas = await asyncio.to_thread(lesson_actions.deployment_apply, text=yaml_text)
+        replicas = await blocking(lesson_actions.deployment_apply, text=yaml_text)
         return replicas, lesson_actions.deployment_apply_command(text=yaml_text)
     if kind == "break-probe":
-        path = await asyncio.to_thread(lesson_actions.deployment_probe_break)
+        path = await blocking(lesson_actions.deployment_probe_break)
         return path, action.command % {
             "ns": commands.namespace_flag(),
             "deployment": settings.LBDEMO_DEPLOYMENT,
         }
     if kind == "undo":
-        revision = await asyncio.to_thread(lesson_actions.deployment_rollback)
+        revision = await blocking(lesson_actions.deployment_rollback)
         return (
             revision,
             f"kubectl{commands.namespace_flag()} rollout undo deployment/{settings.LBDEMO_DEPLOYMENT}",

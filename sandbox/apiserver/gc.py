@@ -88,15 +88,24 @@ class GarbageCollector:
 
     async def sweep(self) -> bool:
         """One level-triggered pass over every object; returns whether it had anything to do."""
-        store = self.registry.store
-        everything: list[tuple[str, Entry]] = [(key, e) for key in store.keys() for e in store.entries(key)]  # noqa: SIM118
-        live = {e.obj["metadata"].get("uid") for _, e in everything}
+        # One pass over every object, unsorted (at 10,000 pods and their Events this pass runs
+        # every few seconds on the API server's loop: sorting and a second full pass cost it
+        # tens of milliseconds of latency for every other request); then only the objects that
+        # have owners or are being deleted are looked at again.
+        live: set[str | None] = set()
         dependents: dict[str, list[tuple[str, Entry]]] = {}
-        for key, entry in everything:
-            for ref in entry.obj["metadata"].get("ownerReferences") or []:
-                dependents.setdefault(ref.get("uid"), []).append((key, entry))
+        candidates: list[tuple[str, Entry]] = []
+        for key, entry in self.registry.store.all_entries():
+            meta = entry.obj["metadata"]
+            live.add(meta.get("uid"))
+            refs = meta.get("ownerReferences")
+            if refs:
+                for ref in refs:
+                    dependents.setdefault(ref.get("uid"), []).append((key, entry))
+            if refs or meta.get("deletionTimestamp"):
+                candidates.append((key, entry))
         work: list[Awaitable] = []
-        for key, entry in everything:
+        for key, entry in candidates:
             meta = entry.obj["metadata"]
             if meta.get("deletionTimestamp"):
                 work.extend(self._finalize(key, entry, dependents.get(meta.get("uid"), [])))

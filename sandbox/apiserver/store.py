@@ -32,7 +32,7 @@ import contextlib
 import json
 import sqlite3
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,6 +258,14 @@ class Store:
             objects = spaces.get(namespace, {})
             return [objects[n] for n in sorted(objects)]
         return [spaces[ns][n] for ns in sorted(spaces) for n in sorted(spaces[ns])]
+
+    def all_entries(self) -> Iterator[tuple[str, Entry]]:
+        """(resource key, entry) of every object, in no particular order (the garbage
+        collector's pass; nothing may change the store while it iterates)."""
+        for key, spaces in self._objects.items():
+            for objects in spaces.values():
+                for entry in objects.values():
+                    yield key, entry
 
     def count(self, key: str, namespace: str) -> int:
         """How many objects of a resource a namespace holds."""

@@ -8,7 +8,7 @@ import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -137,18 +137,45 @@ class Rail:
         return self.check(lesson, check).inner_text()
 
     def reset(self) -> None:
-        """The reset button, then until the sample app is back: 3 ready backend pods, v1."""
-        self.click_posting(self.page.locator("#lessons-reset"), "**/lessons/reset")
+        """The reset button (the server must accept it), then until the sample app is back:
+        3 ready backend pods, v1, nothing left terminating. A reset after a rollout is a rollout
+        back (3 pods replaced one by one, each draining): it gets twice the usual patience."""
+        for _ in range(3):
+            try:
+                with self.page.expect_response("**/lessons/reset", timeout=SLOW) as answer:
+                    self.page.locator("#lessons-reset").click()
+                break
+            except PlaywrightTimeoutError:
+                continue  # the rail was re-rendered under the pointer: click again
+        else:
+            raise AssertionError("the reset button posted nothing")
+        assert answer.value.status == 202, f"reset refused: {answer.value.status} {answer.value.text()}"
         ready = self.page.locator('#nodes .pod-card[data-status="Running"][data-ready="true"]')
-        expect(self.page.locator("#nodes .pod-card")).to_have_count(3, timeout=SLOW)
+        expect(self.page.locator("#nodes .pod-card")).to_have_count(3, timeout=2 * SLOW)
         expect(ready).to_have_count(3, timeout=SLOW)
         expect(self.page.locator("#endpoints")).to_have_attribute("data-ready", "3", timeout=SLOW)
+        expect(self.page.locator("#replicasets .replicaset.active")).to_have_count(1, timeout=SLOW)
 
 
 @pytest.fixture
-def rail(page: Page, lab: RunningLab) -> Rail:
-    """The rail of a fresh page."""
-    return Rail(page, lab)
+def rail(page: Page, lab: RunningLab, request: pytest.FixtureRequest) -> Iterator[Rail]:
+    """The rail of a fresh page. A test that failed before its own reset leaves the sample app
+    reset behind it, so that the next test starts from 3 ready v1 pods, not from the failure."""
+    rail = Rail(page, lab)
+    yield rail
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        rail.reset()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the test item (``rep_call``) for the rail fixture's teardown."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
 
 
 def settle(rail: Rail, *, ready: int, pods: int | None = None) -> None:

@@ -126,8 +126,11 @@ def test_a_healthy_rollout_without_traffic(rail: Rail) -> None:
     assert states(rail, "rolling")["zero-failed"] == "pending", "no run covered the rollout"
     assert states(rail, "rolling")["both-versions"] == "pending"
     rail.start("image", 0)
-    rail.run("kubectl set image deployment/backend backend=lb-demo:v1")
+    # Back to v1 as the lesson's own button does: `lb-demo`, the image the node was given (the
+    # catalogue's `lb-demo:v1` tag is not on the node until loaded: it would fail to pull).
+    rail.run("kubectl set image deployment/backend backend=lb-demo")
     expect(rail.page.locator("#replicasets .replicaset.active")).to_have_count(1, timeout=SLOW)
+    expect(rail.page.locator("#deployment .meta")).not_to_contain_text("lb-demo:v2", timeout=SLOW)
     settle(rail, ready=4)
     assert set(states(rail, "image").values()) == {"pending"}, "v1 is on the node: nothing failed to pull"
     rail.reset()

@@ -360,3 +360,54 @@ def _write_all(fd: int, data: bytes) -> None:
             select.select([], [fd], [], 1.0)
         except OSError:
             return
+
+
+async def serve_attach(api: ApiServer, request: web.Request, target: Target) -> web.StreamResponse:
+    """`pods/attach`: what the container writes from now on, on stdout, until it stops."""
+    from . import logs
+
+    query = request.query
+    pod = api.registry.get(target.res, target.namespace, target.name or "").obj
+    container = pick_container(pod, query.get("container"))
+    _options(query)
+    try:
+        running_container(pod, container)
+    except NotRunning:
+        return _not_found(container["name"])
+    path = logs.locate(api.state_dir, pod, container["name"], previous=False)
+    offset = path.stat().st_size
+    ws = await _upgrade(request)
+    task = asyncio.current_task()
+    assert task is not None
+    api.streams.add(task)
+    loop = asyncio.get_running_loop()
+    uid = pod["metadata"]["uid"]
+
+    async def drain_stdin() -> None:
+        async for _ in ws:
+            pass
+
+    reader = asyncio.create_task(drain_stdin())
+    try:
+        await _send(ws, STDOUT, b"")
+        while not reader.done():
+            chunk = await loop.run_in_executor(None, logs._read_from, path, offset)
+            if chunk:
+                offset += len(chunk)
+                await _send(ws, STDOUT, chunk)
+                continue
+            entry = api.store.get(target.res.key, target.namespace, target.name or "")
+            if entry is None or entry.obj["metadata"].get("uid") != uid or logs.newer_run_exists(path) \
+                    or not logs.container_running(entry.obj, container["name"]):
+                await _send(ws, ERROR, json.dumps(SUCCESS).encode())
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(reader), 0.25)
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        reader.cancel()
+        api.streams.discard(task)
+        with contextlib.suppress(Exception):
+            await ws.close()
+    return ws

@@ -104,3 +104,13 @@ def test_exec_tty_follows_the_terminal_size(kube: Kube) -> None:
             os.waitpid(pid, 0)
         except (ProcessLookupError, ChildProcessError):
             pass
+
+
+def test_attach_streams_the_containers_output_until_it_stops(kube: Kube) -> None:
+    kube.run("run", "once", "--image=busybox", "--restart=Never", "--",
+             "sh", "-c", "sleep 4; echo from-the-container; exit 0")
+    wait_until(lambda: kube.run("get", "pod", "once", "-o", "jsonpath={.status.phase}") == "Running",
+               what="pod once running")
+    done = kubectl(kube, "attach", "once")
+    assert done.returncode == 0, done.stderr
+    assert "from-the-container" in done.stdout

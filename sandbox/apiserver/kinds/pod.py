@@ -303,6 +303,8 @@ RESOURCE = Resource(
                               handler=proxy.serve_pod_proxy),
                   Subresource("exec", verbs=("create", "get"), kind=("", "", "PodExecOptions"), openapi="",
                               handler=streaming.serve_exec),
+                  Subresource("attach", verbs=("create", "get"), kind=("", "", "PodAttachOptions"),
+                              openapi="", handler=streaming.serve_attach),
                   Subresource("portforward", verbs=("create", "get"), kind=("", "", "PodPortForwardOptions"),
                               openapi="", handler=portforward.serve_portforward)),
     field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName", "spec.serviceAccountName",

@@ -94,7 +94,14 @@
     });
   }
 
+  // The page has more than one htmx websocket (the lessons rail has its own): only the cluster
+  // socket's events (#live) drive the indicator, the acks and the frame hooks.
+  function fromClusterSocket(event) {
+    return Boolean(event.target && event.target.id === "live");
+  }
+
   document.addEventListener("htmx:wsAfterMessage", (event) => {
+    if (!fromClusterSocket(event)) return;
     const el = statusEl();
     const seq = el ? parseInt(el.dataset.seq, 10) : NaN;
     if (!Number.isNaN(seq)) {
@@ -105,19 +112,21 @@
     document.dispatchEvent(new CustomEvent("lbdemo:frame", { detail: { seq: seq } }));
   });
   let opened = false;
-  document.addEventListener("htmx:wsOpen", () => {
+  document.addEventListener("htmx:wsOpen", (event) => {
+    if (!fromClusterSocket(event)) return;
     failedReconnects = 0;
     // The first page load is current (rendered from the cache a moment ago); a reconnected
     // page is not until the server's first message.
     if (opened) setReconnecting(true, "connecting…");
     opened = true;
   });
-  document.addEventListener("htmx:wsClose", () => {
+  document.addEventListener("htmx:wsClose", (event) => {
+    if (!fromClusterSocket(event)) return;
     setReconnecting(true);
     failedReconnects += 1;
     if (failedReconnects === 3) checkSession();
   });
-  document.addEventListener("htmx:wsError", () => setReconnecting(true));
+  document.addEventListener("htmx:wsError", (event) => { if (fromClusterSocket(event)) setReconnecting(true); });
 
   document.addEventListener("htmx:responseError", (event) => {
     let message = "The action failed (" + event.detail.xhr.status + ").";

@@ -127,6 +127,7 @@
   }
 
   document.addEventListener("htmx:wsAfterMessage", (event) => {
+    if (!event.target || event.target.id !== "live") return;  // the cluster socket only
     readPatch();
     if (needResync) {
       needResync = false;

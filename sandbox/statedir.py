@@ -133,4 +133,6 @@ def secure(state_dir: Path) -> None:
 def private_open(file: Path, mode: str = "ab") -> BinaryIO:
     """Open (creating 0600 if absent) a file no other user may read: logs, tokens."""
     flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if "a" in mode else os.O_TRUNC)
-    return os.fdopen(os.open(file, flags, PRIVATE_MODE), mode)  # type: ignore[return-value]
+    fd = os.open(file, flags, PRIVATE_MODE)
+    os.fchmod(fd, PRIVATE_MODE)  # also when the file already existed with a wider mode
+    return os.fdopen(fd, mode)  # type: ignore[return-value]

@@ -169,6 +169,8 @@ def test_logs_tail_previous_and_follow(sandbox: Sandbox, namespace: str) -> None
     (log_dir / "0.log").write_text("first run\n")
     current = log_dir / "1.log"
     current.write_text("line one\nline two\n")
+    for written in log_dir.glob("*.log"):  # as the kubelet writes them: private to the sandbox
+        written.chmod(0o600)
     assert kubectl(sandbox, "logs", "talker", "-n", namespace).stdout == "line one\nline two\n"
     assert kubectl(sandbox, "logs", "talker", "-n", namespace, "--tail=1").stdout == "line two\n"
     assert kubectl(sandbox, "logs", "talker", "-n", namespace, "--previous").stdout == "first run\n"

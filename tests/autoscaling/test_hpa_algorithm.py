@@ -26,6 +26,28 @@ def usage(*milli: float) -> dict[str, PodMetric]:
     return {f"p{i}": PodMetric(m, NOW - 1, 5.0) for i, m in enumerate(milli)}
 
 
+def scale(
+    history: History,
+    *,
+    now: float,
+    current: int,
+    desired: int,
+    behavior: dict | None = None,
+    window: int = 300,
+) -> tuple[int, list[tuple[str, str, str, str]]]:
+    """normalize() for an HPA with min 1 and max 10 replicas (the cases below vary the rest)."""
+    return normalize(
+        history,
+        now=now,
+        current=current,
+        desired=desired,
+        min_replicas=1,
+        max_replicas=10,
+        behavior=behavior,
+        downscale_window=window,
+    )
+
+
 @pytest.mark.parametrize(
     ("current", "milli", "expected", "utilization"),
     [
@@ -75,16 +97,7 @@ def test_errors_use_kubernetes_messages() -> None:
 
 
 def test_without_behavior_scale_up_is_limited_to_double_or_four() -> None:
-    replicas, conditions = normalize(
-        History(),
-        now=NOW,
-        current=1,
-        desired=20,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=300,
-    )
+    replicas, conditions = scale(History(), now=NOW, current=1, desired=20)
     assert replicas == 4
     assert (
         "ScalingLimited",
@@ -92,68 +105,23 @@ def test_without_behavior_scale_up_is_limited_to_double_or_four() -> None:
         "ScaleUpLimit",
         "the desired replica count is increasing faster than the maximum scale rate",
     ) in conditions
-    replicas, conditions = normalize(
-        History(),
-        now=NOW,
-        current=8,
-        desired=20,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=300,
-    )
+    replicas, conditions = scale(History(), now=NOW, current=8, desired=20)
     assert replicas == 10
     assert conditions[-1][2] == "TooManyReplicas"
 
 
 def test_scale_down_waits_for_the_stabilization_window() -> None:
     history = History()
-    normalize(
-        history,
-        now=NOW,
-        current=4,
-        desired=4,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=30,
-    )
-    replicas, conditions = normalize(
-        history,
-        now=NOW + 10,
-        current=4,
-        desired=1,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=30,
-    )
+    scale(history, now=NOW, current=4, desired=4, window=30)
+    replicas, conditions = scale(history, now=NOW + 10, current=4, desired=1, window=30)
     assert replicas == 4 and conditions[0][2] == "ScaleDownStabilized"
-    replicas, conditions = normalize(
-        history,
-        now=NOW + 41,
-        current=4,
-        desired=1,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=30,
-    )
+    replicas, conditions = scale(history, now=NOW + 41, current=4, desired=1, window=30)
     assert replicas == 1
     assert conditions == [
         ("AbleToScale", "True", "ReadyForNewScale", "recommended size matches current size"),
         ("ScalingLimited", "False", "DesiredWithinRange", "the desired count is within the acceptable range"),
     ]
-    replicas, conditions = normalize(
-        History(),
-        now=NOW,
-        current=2,
-        desired=0,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=None,
-        downscale_window=0,
-    )
+    replicas, conditions = scale(History(), now=NOW, current=2, desired=0, window=0)
     assert replicas == 1 and conditions[-1][2] == "TooFewReplicas"
 
 
@@ -166,65 +134,17 @@ def test_behavior_policies_limit_the_rate_per_period() -> None:
         },
     }
     history = History()
-    replicas, conditions = normalize(
-        history,
-        now=NOW,
-        current=2,
-        desired=8,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=behavior,
-        downscale_window=300,
-    )
+    replicas, conditions = scale(history, now=NOW, current=2, desired=8, behavior=behavior)
     assert replicas == 3 and conditions[-1][2] == "ScaleUpLimit"
     record_scale_event(history, behavior, now=NOW, before=2, after=3)
-    replicas, _ = normalize(
-        history,
-        now=NOW + 10,
-        current=3,
-        desired=8,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=behavior,
-        downscale_window=300,
-    )
+    replicas, _ = scale(history, now=NOW + 10, current=3, desired=8, behavior=behavior)
     assert replicas == 3  # one pod per minute already used
-    replicas, _ = normalize(
-        history,
-        now=NOW + 61,
-        current=3,
-        desired=8,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=behavior,
-        downscale_window=300,
-    )
+    replicas, _ = scale(history, now=NOW + 61, current=3, desired=8, behavior=behavior)
     assert replicas == 4
-    replicas, conditions = normalize(
-        History(),
-        now=NOW,
-        current=8,
-        desired=1,
-        min_replicas=1,
-        max_replicas=10,
-        behavior=behavior,
-        downscale_window=300,
-    )
+    replicas, conditions = scale(History(), now=NOW, current=8, desired=1, behavior=behavior)
     assert replicas == 4 and conditions[-1][2] == "ScaleDownLimit"
     disabled = {"scaleDown": {"selectPolicy": "Disabled"}}
-    assert (
-        normalize(
-            History(),
-            now=NOW,
-            current=5,
-            desired=1,
-            min_replicas=1,
-            max_replicas=10,
-            behavior=disabled,
-            downscale_window=0,
-        )[0]
-        == 5
-    )
+    assert scale(History(), now=NOW, current=5, desired=1, behavior=disabled, window=0)[0] == 5
 
 
 def test_default_behavior_fills_what_is_unset() -> None:

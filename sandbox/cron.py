@@ -136,6 +136,8 @@ def parse_go_duration(text: str) -> float:
     """Go's `time.ParseDuration` (seconds), for `@every`."""
     match = re.fullmatch(r"([+-]?)((?:[0-9]*\.?[0-9]+(?:ns|us|µs|μs|ms|s|m|h))+|0)", text)
     if not match:
+        if re.fullmatch(r"[+-]?[0-9]*\.?[0-9]+", text):
+            raise ValueError(f'time: missing unit in duration "{text}"')
         raise ValueError(f'time: invalid duration "{text}"')
     total = sum(
         float(num) * _DURATION_UNITS[unit]

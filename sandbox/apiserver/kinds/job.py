@@ -84,6 +84,7 @@ def generate_selector(obj: dict) -> None:
         labels.setdefault(key, name)
     for key in (LEGACY_CONTROLLER_UID, CONTROLLER_UID):
         labels.setdefault(key, uid)
+    template["metadata"]["labels"] = dict(sorted(labels.items()))  # as Go serialises a map
     selector = spec.get("selector")
     if selector is None:
         selector = spec["selector"] = {}
@@ -201,7 +202,9 @@ def _validate_job(errs: Errors, obj: dict) -> None:
         validate_label_selector(errs, selector, "spec.selector")
         if isinstance(selector, dict) and not _matches(selector, labels):
             errs.invalid(
-                "spec.template.metadata.labels", labels, "`selector` does not match template `labels`"
+                "spec.template.metadata.labels",
+                get_path(spec, "template", "metadata", "labels"),
+                "`selector` does not match template `labels`",
             )
     completions = spec.get("completions")
     if spec.get("completionMode") == "Indexed" and is_int(completions) and completions > 0:

@@ -59,7 +59,7 @@ def forwarded(deployed: tuple[Sandbox, str]) -> Iterator[int]:
     proc = subprocess.Popen([str(KUBECTL), "-n", namespace, "port-forward", "svc/lb-demo-dashboard", ":80"],
                             env=box.kubectl_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None
+        assert proc.stdout is not None and proc.stderr is not None
         line = proc.stdout.readline()
         match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8000", line)
         assert match, f"port-forward said {line!r}: {proc.stderr.read() if proc.poll() is not None else ''}"

@@ -11,6 +11,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -63,6 +64,8 @@ def forwarded(deployed: tuple[Sandbox, str]) -> Iterator[int]:
         line = proc.stdout.readline()
         match = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> 8000", line)
         assert match, f"port-forward said {line!r}: {proc.stderr.read() if proc.poll() is not None else ''}"
+        # It prints a line per connection: keep reading so its pipe never fills.
+        threading.Thread(target=proc.stdout.read, daemon=True).start()
         yield int(match.group(1))
     finally:
         proc.terminate()

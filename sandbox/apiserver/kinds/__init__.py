@@ -71,6 +71,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -94,6 +95,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    tokenreview.STRATEGY,
     selfsubjectaccessreview.ACCESS_STRATEGY,
     selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,

@@ -65,22 +65,43 @@ def manager_from_user_agent(user_agent: str) -> str:
 SCALAR, ATOMIC, STRUCT, MAP, ASSOCIATIVE, SET = "scalar", "atomic", "struct", "map", "associative", "set"
 
 
-def _shape(node: dict, value: Any) -> str:
-    """How structured-merge-diff treats a schema node (deduced from the value when untyped)."""
+EMPTY: dict = {}
+DEDUCED = "deduced"
+_shapes: dict[int, tuple[dict, str]] = {}
+_children: dict[tuple[int, str], tuple[dict, dict, bool]] = {}
+
+
+def _static_shape(node: dict) -> str:
+    """The shape a schema node declares (DEDUCED: from the value; MAP: a map when the value is one)."""
+    hit = _shapes.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    shape = DEDUCED
     if node:
         types = node.get("type")
         types = set(types) if isinstance(types, list) else {types} if types else set()
+        list_type = node.get("x-kubernetes-list-type")
         if node.get("x-kubernetes-map-type") == "atomic":
-            return ATOMIC
-        if "array" in types or "items" in node:
-            list_type = node.get("x-kubernetes-list-type")
-            return ASSOCIATIVE if list_type == "map" else SET if list_type == "set" else ATOMIC
-        if "properties" in node:
-            return STRUCT
-        if isinstance(node.get("additionalProperties"), dict) or "object" in types:
-            return MAP if isinstance(value, dict) else SCALAR
-        if types or "$ref" in node:
-            return SCALAR
+            shape = ATOMIC
+        elif "array" in types or "items" in node:
+            shape = ASSOCIATIVE if list_type == "map" else SET if list_type == "set" else ATOMIC
+        elif "properties" in node:
+            shape = STRUCT
+        elif isinstance(node.get("additionalProperties"), dict) or "object" in types:
+            shape = MAP
+        elif types or "$ref" in node:
+            shape = SCALAR
+    _shapes[id(node)] = (node, shape)
+    return shape
+
+
+def _shape(node: dict, value: Any) -> str:
+    """How structured-merge-diff treats a schema node (deduced from the value when untyped)."""
+    shape = _static_shape(node)
+    if shape == MAP:
+        return MAP if isinstance(value, dict) else SCALAR
+    if shape != DEDUCED:
+        return shape
     if isinstance(value, dict):
         return MAP
     if isinstance(value, list):
@@ -90,16 +111,23 @@ def _shape(node: dict, value: Any) -> str:
 
 def _child(node: dict, key: str) -> tuple[dict, bool]:
     """The schema of field ``key`` and whether it is a declared field (not a map entry)."""
+    hit = _children.get((id(node), key))
+    if hit is not None and hit[0] is node:
+        return hit[1], hit[2]
     props = node.get("properties")
     if isinstance(props, dict) and key in props:
-        return schemas.resolve(props[key]), True
-    extra = node.get("additionalProperties")
-    return (schemas.resolve(extra) if isinstance(extra, dict) else {}), False
+        found = schemas.resolve(props[key]), True
+    else:
+        extra = node.get("additionalProperties")
+        found = (schemas.resolve(extra) if isinstance(extra, dict) else EMPTY), False
+    if found[1]:  # declared fields only: map keys (labels, data) are unbounded
+        _children[(id(node), key)] = (node, *found)
+    return found
 
 
 def _items(node: dict) -> dict:
     items = node.get("items")
-    return schemas.resolve(items) if isinstance(items, dict) else {}
+    return schemas.resolve(items) if isinstance(items, dict) else EMPTY
 
 
 def _compact(value: Any) -> str:
@@ -170,6 +198,8 @@ def _compare(old: Any, new: Any, node: dict, path: Path, added: FieldSet, modifi
     """`compareWalker.compare`. A granular map or list that appears or goes is itself added or
     removed; a struct only as a list item, and a required field never (Go's zero value of its
     parent already carries it, so kube sees it as present)."""
+    if old is not MISSING and new is not MISSING and old == new:
+        return  # nothing below changed (the common case of an update: skip the walk)
     shape = _shape(node, new if new is not MISSING else old)
     leaf = shape in (SCALAR, ATOMIC) or (_empty(old) and _empty(new)) or \
         (old is not MISSING and new is not MISSING and type(old) is not type(new))
@@ -347,55 +377,111 @@ def _go_string(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False) if isinstance(value, str) else _compact(value)
 
 
+# --- fieldsV1 trees edited in place (an update touches a few paths of a few entries) -------------
+
+
+def _node(tree: dict, path: Path) -> dict | None:
+    for element in path:
+        child = tree.get(element)
+        if child is None:
+            return None
+        tree = child
+    return tree
+
+
+def has_path(tree: dict, path: Path) -> bool:
+    """Whether ``path`` is a member of the fieldsV1 ``tree``."""
+    node = _node(tree, path)
+    return node is not None and (not node or "." in node)
+
+
+def _discard(tree: dict, path: Path) -> None:
+    """Remove ``path``'s membership, and the nodes that then hold nothing (a node with
+    children that is a member carries `.`; one without is only a prefix)."""
+    trail = [tree]
+    for element in path:
+        child = trail[-1].get(element)
+        if child is None:
+            return
+        trail.append(child)
+    if any(k != "." for k in trail[-1]):
+        trail[-1].pop(".", None)
+        return
+    for depth in range(len(path), 0, -1):
+        parent = trail[depth - 1]
+        del parent[path[depth - 1]]
+        if list(parent) == ["."]:
+            parent.clear()  # a member whose last child went: now a member leaf
+            return
+        if parent or depth == 1:
+            return
+
+
+def _insert(tree: dict, path: Path) -> None:
+    """Add ``path`` as a member (a member leaf that gains children keeps its membership as `.`)."""
+    node = tree
+    for element in path:
+        child = node.get(element)
+        if child is None:
+            child = node[element] = {}
+        elif not child:
+            child["."] = {}
+        node = child
+    if node and "." not in node:
+        node["."] = {}
+
+
+def _copy_tree(tree: dict) -> dict:
+    return {k: _copy_tree(v) for k, v in tree.items()}
+
+
 # --- managers ------------------------------------------------------------------------------------
 
-# (manager, operation, subresource) -> (apiVersion, time, set)
-Key = tuple[str, str, str]
-Managers = dict[Key, tuple[str, str, FieldSet]]
+Key = tuple[str, str, str]  # (manager, operation, subresource): the apiserver's manager identifier
 
 
-def decode_managers(entries: Any) -> Managers:
-    """`metadata.managedFields` as managers (400 when malformed)."""
-    managers: Managers = {}
+def _key(entry: dict) -> Key:
+    get = entry.get
+    return str(get("manager") or ""), str(get("operation") or ""), str(get("subresource") or "")
+
+
+def validate_entries(entries: Any) -> list[dict]:
+    """`metadata.managedFields` a client wrote, checked (400 when malformed); `[{}]` clears them."""
     if entries is None:
-        return managers
+        return []
     if not isinstance(entries, list):
         raise errors.bad_request("metadata.managedFields: must be a list")
+    seen: set[Key] = set()
+    kept = []
     for entry in entries:
         if not isinstance(entry, dict):
             raise errors.bad_request("metadata.managedFields: every entry must be an object")
         if entry == {}:
-            continue  # `managedFields: [{}]` clears the field ownership
-        operation = entry.get("operation")
-        if operation not in ("Apply", "Update"):
-            raise errors.bad_request(f'metadata.managedFields: operation must be "Apply" or "Update", '
-                                     f"got {_compact(operation)}")
-        key = (str(entry.get("manager") or ""), operation, str(entry.get("subresource") or ""))
-        paths = decode_set(entry.get("fieldsV1") or {})
-        if key in managers:
-            raise errors.bad_request(f"metadata.managedFields: duplicate entry for manager "
-                                     f"{_compact(key[0])}")
-        managers[key] = (str(entry.get("apiVersion") or ""), str(entry.get("time") or ""), paths)
-    return managers
-
-
-def encode_managers(managers: Managers) -> list[dict]:
-    """Managers as `metadata.managedFields`, sorted as the apiserver sorts them."""
-    entries = []
-    for (manager, operation, subresource), (api_version, time, paths) in managers.items():
-        if not paths:
             continue
-        entry: dict = {"manager": manager, "operation": operation, "apiVersion": api_version}
-        if time:
-            entry["time"] = time
-        entry["fieldsType"] = "FieldsV1"
-        entry["fieldsV1"] = encode_set(paths)
-        if subresource:
-            entry["subresource"] = subresource
-        entries.append(entry)
-    entries.sort(key=lambda e: (e["operation"], e.get("time", ""), e["manager"], e["apiVersion"],
-                                e.get("subresource", "")))
-    return entries
+        if entry.get("operation") not in ("Apply", "Update"):
+            raise errors.bad_request(f'metadata.managedFields: operation must be "Apply" or "Update", '
+                                     f"got {_compact(entry.get('operation'))}")
+        decode_set(entry.get("fieldsV1") or {})
+        if _key(entry) in seen:
+            raise errors.bad_request(f"metadata.managedFields: duplicate entry for manager "
+                                     f"{_compact(entry.get('manager'))}")
+        seen.add(_key(entry))
+        kept.append(entry)
+    return kept
+
+
+def _entry(key: Key, api_version: str, time: str, tree: dict) -> dict:
+    entry: dict = {"manager": key[0], "operation": key[1], "apiVersion": api_version, "time": time,
+                   "fieldsType": "FieldsV1", "fieldsV1": tree}
+    if key[2]:
+        entry["subresource"] = key[2]
+    return entry
+
+
+def _sorted_entries(entries: list[dict]) -> list[dict]:
+    """Entries as the apiserver sorts them: operation, time, manager, apiVersion, subresource."""
+    return sorted(entries, key=lambda e: (e.get("operation", ""), e.get("time", ""), e.get("manager", ""),
+                                          e.get("apiVersion", ""), e.get("subresource", "")))
 
 
 def describe(key: Key, api_version: str) -> str:
@@ -449,23 +535,31 @@ def _changes(old: dict, new: dict, node: dict, subresource: str,
             _keep(removed, subresource, has_status))
 
 
-def _settle(managers: Managers, me: Key, added: FieldSet, modified: FieldSet, removed: FieldSet, *,
-            force: bool) -> None:
-    """`Updater.update`: other managers lose removed fields and (when forced) conflicting ones;
-    409 when not forced and another manager owns a field this write changes."""
-    changed = added | modified
+def _settle(entries: list[dict], me: Key | None, changed: FieldSet, removed: FieldSet, *,
+            force: bool) -> list[dict]:
+    """`Updater.update`: every other manager loses the fields this write removed and (when
+    forced) those it changed; 409 when not forced and another manager owns a changed field.
+    Entries are copied only where they change."""
+    result: list[dict] = []
     conflicts: list[tuple[Key, str, Path]] = []
-    for key, (api_version, time, paths) in list(managers.items()):
-        if key == me:
-            continue
-        clash = paths & changed
+    for entry in entries:
+        key = _key(entry)
+        tree = entry.get("fieldsV1") or {}
+        clash = sorted(p for p in changed if has_path(tree, p)) if key != me else []
+        gone = [p for p in removed if has_path(tree, p)] if key != me else []
         if clash and not force:
-            conflicts.extend((key, api_version, p) for p in sorted(clash))
-        managers[key] = (api_version, time, paths - clash - removed)
+            conflicts.extend((key, str(entry.get("apiVersion") or ""), p) for p in clash)
+        if clash or gone:
+            tree = _copy_tree(tree)
+            for path in {*clash, *gone}:
+                _discard(tree, path)
+            if not tree:
+                continue
+            entry = {**entry, "fieldsV1": tree}
+        result.append(entry)
     if conflicts:
         raise apply_conflict(conflicts)
-    for key in [k for k, v in managers.items() if not v[2]]:
-        del managers[key]
+    return result
 
 
 def apply_conflict(conflicts: list[tuple[Key, str, Path]]) -> errors.ApiError:
@@ -487,30 +581,37 @@ def apply_conflict(conflicts: list[tuple[Key, str, Path]]) -> errors.ApiError:
     return errors.ApiError(409, "Conflict", message, details={"causes": causes})
 
 
+def _store_entries(meta: dict, entries: list[dict]) -> None:
+    if entries:
+        meta["managedFields"] = _sorted_entries(entries)
+    else:
+        meta.pop("managedFields", None)
+
+
 def record_update(old: dict | None, new: dict, *, plural: str, api_version: str, manager: str,
                   subresource: str, has_status: bool) -> None:
     """Set ``new``'s managedFields after a create or update by ``manager`` (in place).
 
     managedFieldsUpdater.Update: the fields this write added or modified join the manager's
-    `Update` entry (its time is bumped only then), other managers lose what it removed."""
+    `Update` entry (its time is bumped only then), other managers lose what it changed or removed."""
     meta = new.setdefault("metadata", {})
-    if old is not None and "managedFields" in meta and \
-            meta["managedFields"] != old["metadata"].get("managedFields"):
-        base = decode_managers(meta["managedFields"])  # the client rewrote the field ownership
+    previous = (old or {}).get("metadata", {}).get("managedFields")
+    if old is not None and "managedFields" in meta and meta["managedFields"] != previous:
+        entries = validate_entries(meta["managedFields"])  # the client rewrote the field ownership
     else:
-        base = decode_managers((old or {}).get("metadata", {}).get("managedFields"))
+        entries = previous or []
     added, modified, removed = _changes(old or {}, new, root(plural), subresource, has_status)
-    _settle(base, ("", "", "\0"), added, modified, removed, force=True)
     mine = added | modified
+    if mine or removed:
+        entries = _settle(entries, None, mine, removed, force=True)
     if mine:
         key = (manager, "Update", subresource)
-        _, _, previous = base.get(key, ("", "", set()))
-        base[key] = (api_version, now(), previous | mine)
-    entries = encode_managers(base)
-    if entries:
-        meta["managedFields"] = entries
-    else:
-        meta.pop("managedFields", None)
+        found = next((e for e in entries if _key(e) == key), None)
+        tree = _copy_tree(found.get("fieldsV1") or {}) if found else {}
+        for path in mine:
+            _insert(tree, path)
+        entries = [e for e in entries if e is not found] + [_entry(key, api_version, now(), tree)]
+    _store_entries(meta, entries)
 
 
 def apply(live: dict | None, config: dict, *, plural: str, api_version: str, manager: str,
@@ -520,29 +621,27 @@ def apply(live: dict | None, config: dict, *, plural: str, api_version: str, man
     Returns the object to store, managedFields set; raises 409 on conflicts unless forced."""
     node = root(plural)
     live_obj = live or {}
-    managers = decode_managers(live_obj.get("metadata", {}).get("managedFields"))
+    entries = live_obj.get("metadata", {}).get("managedFields") or []
     key = (manager, "Apply", subresource)
     applied = _keep(to_field_set(_without_stripped(config), node), subresource, has_status)
-    last = managers.get(key, ("", "", set()))[2]
-    merged = merge(live_obj, config, node)
-    merged = drop_nulls(json.loads(json.dumps(merged)))
+    mine = next((e for e in entries if _key(e) == key), None)
+    last = decode_set(mine.get("fieldsV1") or {}) if mine else set()
+    merged = drop_nulls(json.loads(json.dumps(merge(live_obj, config, node))))
     stale = last - applied
     if stale:
-        others: FieldSet = set()
-        for other, (_, _, paths) in managers.items():
-            if other != key:
-                others |= paths
-        owned = applied | others
+        owned = set(applied)
+        for entry in entries:
+            if entry is not mine:
+                owned |= decode_set(entry.get("fieldsV1") or {})
         doomed = {p for p in stale if not any(o[:len(p)] == p for o in owned)}
         remove_paths(merged, doomed, node)
         _drop_emptied(merged, doomed, owned)
     added, modified, removed = _changes(live_obj, merged, node, subresource, has_status)
-    _settle(managers, key, added, modified, removed, force=force)
+    entries = _settle(entries, key, added | modified, removed, force=force)
     changed = _without_stripped(merged) != _without_stripped(live_obj)
-    time = now() if changed or key not in managers else managers[key][1]
-    managers[key] = (api_version, time, applied)
-    entries = encode_managers(managers)
-    merged.setdefault("metadata", {})["managedFields"] = entries
+    time = now() if changed or mine is None else str(mine.get("time") or now())
+    entries = [e for e in entries if _key(e) != key] + [_entry(key, api_version, time, encode_set(applied))]
+    _store_entries(merged.setdefault("metadata", {}), entries)
     return merged
 
 

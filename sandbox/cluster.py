@@ -33,6 +33,7 @@ from typing import Protocol
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.deployment import DeploymentController
+from sandbox.controllers.disruption import DisruptionController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
@@ -128,6 +129,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         EndpointsController(client, informers),
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
+        DisruptionController(client, informers),
         Scheduler(client, informers),
     ]
     stop = asyncio.Event()

@@ -1,8 +1,8 @@
 """Decoding the Kubernetes protobuf request bodies that `kubectl create <kind>` sends.
 
 kubectl's typed clients (`kubectl create namespace|deployment|configmap|secret|service|
-serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`,
-`kubectl autoscale`) send
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token|pdb`, `kubectl auth`,
+`kubectl autoscale`, `kubectl drain`'s Evictions and DeleteOptions) send
 `application/vnd.kubernetes.protobuf` and, unlike for CBOR, never fall back to JSON. The
 sandbox serves JSON, so it decodes those bodies here:
 
@@ -256,6 +256,16 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "MetricTarget")},
     "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"),
                      4: ("averageUtilization", "k")},
+    # policy/v1 and DeleteOptions (`kubectl create pdb`, `kubectl drain`'s evictions and deletions)
+    "PodDisruptionBudget": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodDisruptionBudgetSpec"),
+                            3: ("status", "Empty")},
+    "PodDisruptionBudgetSpec": {1: ("minAvailable", "io"), 2: ("selector", "LabelSelector"),
+                                3: ("maxUnavailable", "io"), 4: ("unhealthyPodEvictionPolicy", "s")},
+    "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
+    "DeleteOptions": {1: ("gracePeriodSeconds", "k"), 2: ("preconditions", "Preconditions"),
+                      3: ("orphanDependents", "?"), 4: ("propagationPolicy", "s"), 5: ("dryRun", "*s"),
+                      6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "?")},
+    "Preconditions": {1: ("uid", "s"), 2: ("resourceVersion", "s")},
     "Empty": {},
 }
 KINDS = {
@@ -274,6 +284,12 @@ KINDS = {
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("policy/v1", "Eviction"),
+    # DeleteOptions is registered in every group version a typed client encodes it with
+    ("v1", "DeleteOptions"),
+    ("meta.k8s.io/v1", "DeleteOptions"),
+    ("policy/v1", "DeleteOptions"),
 }
 
 

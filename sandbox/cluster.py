@@ -36,8 +36,10 @@ from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.disruption import DisruptionController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
+from sandbox.controllers.nodelifecycle import NodeLifecycleController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
+from sandbox.controllers.taintmanager import TaintEvictionController
 from sandbox.images import ImageStore
 from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
@@ -130,6 +132,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
         DisruptionController(client, informers),
+        NodeLifecycleController(client, informers),
+        TaintEvictionController(client, informers),
         Scheduler(client, informers),
     ]
     stop = asyncio.Event()

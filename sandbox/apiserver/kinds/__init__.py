@@ -70,6 +70,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -93,6 +94,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    tokenreview.STRATEGY,
     selfsubjectaccessreview.ACCESS_STRATEGY,
     selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,

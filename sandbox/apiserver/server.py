@@ -82,8 +82,10 @@ class Negotiated:
 
 
 def status_response(exc: ApiError) -> web.Response:
-    """An error as a Status JSON response."""
-    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON)
+    """An error as a Status JSON response (with Retry-After when its details suggest a delay)."""
+    retry = (exc.details or {}).get("retryAfterSeconds")
+    headers = {"Retry-After": str(retry)} if retry else None
+    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON, headers=headers)
 
 
 def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:

@@ -30,6 +30,7 @@ MODEL = {
     "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
     "jobs": "V1Job",
     "cronjobs": "V1CronJob",
+    "poddisruptionbudgets": "V1PodDisruptionBudget",
 }
 
 

@@ -63,6 +63,7 @@ from sandbox.apiserver.kinds import (
     namespace,
     node,
     pod,
+    poddisruptionbudget,
     replicaset,
     role,
     rolebinding,
@@ -104,4 +105,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,
     lease.STRATEGY,
+    poddisruptionbudget.STRATEGY,
 )

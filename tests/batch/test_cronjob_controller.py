@@ -78,6 +78,16 @@ async def steps(client: ApiClient, controller: CronJobController, clock: Clock) 
         minutes=5
     )
 
+    def current() -> dict:
+        obj = cronjobs.get(key)
+        assert obj is not None, "the CronJob is gone"
+        return obj
+
+    def job_named(name: str) -> dict:
+        obj = jobs.get(f"{NS}/{name}")
+        assert obj is not None, f"no Job {name}"
+        return obj
+
     def names() -> list[str]:
         return sorted(j["metadata"]["name"] for j in jobs.items(NS))
 
@@ -96,7 +106,7 @@ async def steps(client: ApiClient, controller: CronJobController, clock: Clock) 
     name1 = f"every5-{int(first.timestamp()) // 60}"
     await until(lambda: names() == [name1] and status().get("active"), "the first Job")
     assert status()["lastScheduleTime"] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
-    job = jobs.get(f"{NS}/{name1}")
+    job = job_named(name1)
     assert job["metadata"]["annotations"][
         "batch.kubernetes.io/cronjob-scheduled-timestamp"
     ] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -106,7 +116,7 @@ async def steps(client: ApiClient, controller: CronJobController, clock: Clock) 
     assert names() == [name1]
     # Replace: the running Job is deleted and the next one created.
     await client.patch(CRONJOBS, "every5", {"spec": {"concurrencyPolicy": "Replace"}}, namespace=NS)
-    await until(lambda: cronjobs.get(key)["spec"]["concurrencyPolicy"] == "Replace", "the policy change")
+    await until(lambda: current()["spec"]["concurrencyPolicy"] == "Replace", "the policy change")
     second = first + timedelta(minutes=10)
     await sync_at(second + timedelta(seconds=1))
     name2 = f"every5-{int(second.timestamp()) // 60}"
@@ -115,7 +125,7 @@ async def steps(client: ApiClient, controller: CronJobController, clock: Clock) 
         "the replacing Job",
     )
     # The Job completes: it leaves status.active and sets lastSuccessfulTime.
-    job = dict(jobs.get(f"{NS}/{name2}"))
+    job = dict(job_named(name2))
     stamp = (second + timedelta(seconds=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     job["status"] = {
         "startTime": second.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -147,14 +157,14 @@ async def steps(client: ApiClient, controller: CronJobController, clock: Clock) 
     )
     # With startingDeadlineSeconds 10, a schedule time noticed 2 minutes late is not started.
     await client.patch(CRONJOBS, "every5", {"spec": {"startingDeadlineSeconds": 10}}, namespace=NS)
-    await until(lambda: cronjobs.get(key)["spec"].get("startingDeadlineSeconds") == 10, "the deadline")
+    await until(lambda: current()["spec"].get("startingDeadlineSeconds") == 10, "the deadline")
     await sync_at(second + timedelta(minutes=7))
     assert names() == [name2]
     # A suspended CronJob starts nothing.
     await client.patch(
         CRONJOBS, "every5", {"spec": {"suspend": True, "startingDeadlineSeconds": None}}, namespace=NS
     )
-    await until(lambda: cronjobs.get(key)["spec"]["suspend"] is True, "suspend")
+    await until(lambda: current()["spec"]["suspend"] is True, "suspend")
     await sync_at(second + timedelta(minutes=10, seconds=1))
     assert names() == [name2]
     await controller.recorder.flush(timeout=10)

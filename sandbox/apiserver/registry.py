@@ -31,7 +31,7 @@ from . import errors, patch, schemas
 from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
-from .resources import RESOURCES, Resource, strategy_for
+from .resources import RESOURCES, Resource, from_stored, stored, strategy_for, to_stored
 from .selectors import selector_from_match_labels
 from .store import Entry, Store, copy_object
 from .strategy import now
@@ -79,9 +79,12 @@ def _prune(obj: dict, path: str) -> None:
         current.pop(tokens[-1], None)
 
 
-def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None) -> None:
-    """fieldValidation: drop fields the schema does not know; Strict rejects them (400), Warn reports them."""
-    unknown = schemas.unknown_fields(plural, obj)
+def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None, *,
+                 definition: str | None = None) -> None:
+    """fieldValidation: drop fields the schema (the plural's, or ``definition``) does not know;
+    Strict rejects them (400), Warn reports them."""
+    unknown = schemas.unknown_fields(plural, obj) if definition is None else \
+        schemas.unknown_fields_of(definition, obj)
     if not unknown:
         return
     messages = [f'unknown field "{path}"' for path in unknown]
@@ -111,7 +114,8 @@ class Registry:
     async def bootstrap(self) -> None:
         """Create the objects every cluster starts with (each kind's strategy knows its own)."""
         for res in RESOURCES:
-            await strategy_for(res).bootstrap(self)
+            if not res.storage:
+                await strategy_for(res).bootstrap(self)
 
     async def ensure(self, res: Resource, namespace: str, body: dict) -> None:
         """Create ``body`` unless an object of that name exists (start-up objects)."""
@@ -163,9 +167,25 @@ class Registry:
         meta["namespace"] = namespace
         return namespace
 
+    def _converted(self, res: Resource, body: dict, field_validation: str,
+                   warnings: list[str] | None) -> dict:
+        """A body sent at a version other than the stored one, checked against that version's
+        schema (kind, apiVersion, types, unknown fields) and converted to the stored version."""
+        self._check_type(res, body)
+        undecodable = schemas.decode_error_of(res.definition, body)
+        if undecodable is not None:
+            raise errors.bad_request(undecodable)
+        check_fields(res.plural, body, field_validation, warnings, definition=res.definition)
+        return to_stored(res, body)
+
     async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False,
                      field_validation: str = "Warn", warnings: list[str] | None = None) -> dict:
-        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`."""
+        """Create an object (POST); returns the stored object (at ``res``'s version). Unknown-field
+        warnings go to `warnings`."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            return from_stored(res, await self.create(stored(res), namespace, body, dry_run=dry_run,
+                                                      field_validation=field_validation, warnings=warnings))
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
@@ -239,7 +259,13 @@ class Registry:
     async def update(self, res: Resource, namespace: str, name: str, body: dict, *,
                      subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
                      warnings: list[str] | None = None) -> dict:
-        """Replace an object (PUT, or the result of a PATCH); returns the stored object."""
+        """Replace an object (PUT, or the result of a PATCH); returns the stored object (at
+        ``res``'s version)."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            updated = await self.update(stored(res), namespace, name, body, subresource=subresource,
+                                        dry_run=dry_run, field_validation=field_validation, warnings=warnings)
+            return from_stored(res, updated)
         old = self.get(res, namespace, name).obj
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
@@ -281,8 +307,9 @@ class Registry:
     async def patch(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,
                     subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
                     warnings: list[str] | None = None) -> dict:
-        """Apply a merge, strategic-merge or JSON patch, then update like a PUT."""
-        old = self.get(res, namespace, name).obj
+        """Apply a merge, strategic-merge or JSON patch (to the object at ``res``'s version, as
+        kube-apiserver patches the requested version), then update like a PUT."""
+        old = from_stored(res, self.get(res, namespace, name).obj)
         patched = self._apply_patch(res, content_type, old, body)
         patched_rv = patched.get("metadata", {}).get("resourceVersion")
         if patched_rv in (None, ""):
@@ -355,6 +382,9 @@ class Registry:
     async def delete(self, res: Resource, namespace: str, name: str, options: dict, *,
                      dry_run: bool = False) -> tuple[dict, bool]:
         """Delete with DeleteOptions. Returns (object, gone): gone is False while deletion is pending."""
+        if res.storage:
+            obj, gone = await self.delete(stored(res), namespace, name, options, dry_run=dry_run)
+            return from_stored(res, obj), gone
         entry = self.get(res, namespace, name)
         obj = entry.obj
         meta = obj["metadata"]

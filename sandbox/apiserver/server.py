@@ -41,7 +41,7 @@ from .query import flag as _bool
 from .query import integer as _int
 from .rbac import Authorizer
 from .registry import FIELD_VALIDATION, Registry
-from .resources import Resource, lookup, strategy_for
+from .resources import Resource, from_stored, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
 
@@ -471,6 +471,9 @@ class ApiServer:
             if negotiated.as_kind == "Table":
                 return self._table_response(res, [entry.obj], request,
                                             rv=entry.obj["metadata"]["resourceVersion"])
+            if res.storage:
+                obj = from_stored(res, entry.obj)
+                return self._encoded(encode(obj), obj, negotiated)
             return self._encoded(entry.raw, entry.obj, negotiated)
         if method == "PUT":
             body = await self.object_body(request)
@@ -680,17 +683,19 @@ class ApiServer:
                                           "metadata": meta, "items": items})
         if negotiated.yaml:
             document = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
-                        "items": [e.obj for e in entries]}
+                        "items": [from_stored(res, e.obj) for e in entries]}
             return web.Response(text=yaml.safe_dump(document, sort_keys=False),
                                 content_type="application/yaml")
         head = encode({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})[:-1]
-        body = b"".join((head, b',"items":[', b",".join(e.raw for e in entries), b"]}"))
+        raws = [encode(from_stored(res, e.obj)) for e in entries] if res.storage else [e.raw for e in entries]
+        body = b"".join((head, b',"items":[', b",".join(raws), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
     def _list_response(self, res: Resource, objects: list[dict], rv: int) -> web.Response:
-        """A plain list response of some objects."""
+        """A plain list response of some (stored) objects, at ``res``'s version."""
         return self._object_response({"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                                      "metadata": {"resourceVersion": str(rv)}, "items": objects})
+                                      "metadata": {"resourceVersion": str(rv)},
+                                      "items": [from_stored(res, o) for o in objects]})
 
     # ----- watch -----------------------------------------------------------------------------
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -828,4 +833,5 @@ class ApiServer:
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw + b"}\n"
+        raw = encode(from_stored(res, event.obj)) if res.storage else event.raw
+        return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"

@@ -150,7 +150,7 @@ def test_autoscale_creates_an_autoscaling_v1_hpa_that_v2_clients_see(kubectl120:
     assert row[:3] == ["web", "Deployment/web", "cpu:"] and row[3].endswith("/60%"), row
     described = k.ok("describe", "hpa", "web")  # 1.20's describer falls back to autoscaling/v1
     assert "Target CPU utilization:   60%" in described
-    stored = json.loads(k.box.kubectl("get", "horizontalpodautoscalers.v2.autoscaling", "web", "-n", k.namespace,
-                                      "-o", "json"))
+    stored = json.loads(k.box.kubectl("get", "horizontalpodautoscalers.v2.autoscaling", "web", "-n",
+                                      k.namespace, "-o", "json"))
     assert stored["spec"]["metrics"] == [{"type": "Resource", "resource": {
         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]

@@ -69,6 +69,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -92,6 +93,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    tokenreview.STRATEGY,
     selfsubjectaccessreview.ACCESS_STRATEGY,
     selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,

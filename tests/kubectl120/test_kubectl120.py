@@ -4,23 +4,17 @@ status, logs, exec and port-forward (a plain `Upgrade: SPDY/3.1`) and autoscale 
 
 from __future__ import annotations
 
-import fcntl
 import http.client
 import json
-import os
-import pty
-import select
 import signal
-import struct
 import subprocess
-import termios
-import time
 
 import yaml
 
 from tests import polling
 from tests.conftest import free_port
 from tests.kubectl120.conftest import Kubectl120
+from tests.terminal import Terminal
 
 
 def deployment(replicas: int, *, extra_port_field: dict | None = None) -> str:
@@ -100,42 +94,18 @@ def test_exec_and_port_forward_over_a_plain_spdy_upgrade(kubectl120: Kubectl120)
 def test_exec_with_a_terminal_gets_its_size_over_the_resize_stream(kubectl120: Kubectl120) -> None:
     k = kubectl120
     pod = running(k)
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: kubectl 1.20 on a terminal
-        os.environ.update(k.box.kubectl_env())
-        os.execv(str(k.binary), k.argv("exec", "-it", pod, "--", "sh"))
-    output = b""
-
-    def read_until(text: bytes, timeout: float = 30.0) -> bool:
-        nonlocal output
-        deadline = time.monotonic() + timeout
-        while text not in output and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    break
-        return text in output
-
+    terminal = Terminal(k.argv("exec", "-it", pod, "--", "sh"), k.box.kubectl_env())
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-        os.kill(pid, signal.SIGWINCH)
-        for _ in range(30):  # the first resize races the first command: ask until it has arrived
-            os.write(fd, b"stty size\r")
-            if read_until(b"\n33 111\r\n", 1.0):
-                break
-        assert b"\n33 111\r\n" in output, output
-        os.write(fd, b"exit 4\r")
-        assert read_until(b"command terminated with exit code 4"), output
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 4
+        terminal.resize(33, 111)
+        # the first resize races the first command: ask until it has arrived
+        assert terminal.ask_until(b"stty size\r", b"\n33 111\r\n"), terminal.output
+        terminal.resize(40, 120)
+        assert terminal.ask_until(b"stty size\r", b"\n40 120\r\n"), terminal.output
+        terminal.write(b"exit 4\r")
+        assert terminal.read_until(b"command terminated with exit code 4"), terminal.output
+        assert terminal.wait() == 4
     finally:
-        os.close(fd)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        terminal.close()
 
 
 def test_autoscale_creates_an_autoscaling_v1_hpa_that_v2_clients_see(kubectl120: Kubectl120) -> None:

@@ -230,191 +230,90 @@ def _is_cpu_utilization(metric: dict) -> bool:
     )
 
 
-def _metric_spec_to_v1(metric: dict) -> dict:
-    """A v2 MetricSpec in v1's (v2beta1) shape, as the metrics annotation holds it."""
-    kind = metric.get("type")
-    field = _SOURCE_FIELDS.get(str(kind), "")
-    source = (metric.get(field) if field else None) or {}
-    target, ident = source.get("target") or {}, source.get("metric") or {}
-    out: dict[str, Any] = {"type": kind}
+# How each v2 metric source field maps to v1's (v2beta1-shaped) field, with Go's zero value for
+# the fields v1 declares without omitempty: (v2 path in the source, v1 name, default).
+_SPEC_FIELDS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "Resource": (("name", "name", None), ("target.averageUtilization", "targetAverageUtilization", None),
+                 ("target.averageValue", "targetAverageValue", None), ("container", "container", None)),
+    "Pods": (("metric.name", "metricName", None), ("target.averageValue", "targetAverageValue", "0"),
+             ("metric.selector", "selector", None)),
+    "Object": (("describedObject", "target", None), ("metric.name", "metricName", None),
+               ("target.value", "targetValue", "0"), ("metric.selector", "selector", None),
+               ("target.averageValue", "averageValue", None)),
+    "External": (("metric.name", "metricName", None), ("metric.selector", "metricSelector", None),
+                 ("target.value", "targetValue", None), ("target.averageValue", "targetAverageValue", None)),
+}
+_STATUS_FIELDS: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "Resource": (("name", "name", None), ("current.averageUtilization", "currentAverageUtilization", None),
+                 ("current.averageValue", "currentAverageValue", "0"), ("container", "container", None)),
+    "Pods": (("metric.name", "metricName", None), ("current.averageValue", "currentAverageValue", "0"),
+             ("metric.selector", "selector", None)),
+    "Object": (("describedObject", "target", None), ("metric.name", "metricName", None),
+               ("current.value", "currentValue", "0"), ("metric.selector", "selector", None),
+               ("current.averageValue", "averageValue", None)),
+    "External": (("metric.name", "metricName", None), ("metric.selector", "metricSelector", None),
+                 ("current.value", "currentValue", "0"),
+                 ("current.averageValue", "currentAverageValue", None)),
+}
+_SPEC_FIELDS["ContainerResource"] = _SPEC_FIELDS["Resource"]
+_STATUS_FIELDS["ContainerResource"] = _STATUS_FIELDS["Resource"]
+
+
+def _target_type(kind: str, target: dict) -> str:
+    """The v2 target type a v1 metric implies (the `Convert_v1_*MetricSource_*` functions)."""
     if kind in ("Resource", "ContainerResource"):
-        out[field] = _drop_none(
-            {
-                "name": source.get("name"),
-                "targetAverageUtilization": target.get("averageUtilization"),
-                "targetAverageValue": target.get("averageValue"),
-                "container": source.get("container"),
-            }
-        )
-    elif kind == "Pods":
-        out["pods"] = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "targetAverageValue": target.get("averageValue") or "0",
-                "selector": ident.get("selector"),
-            }
-        )
-    elif kind == "Object":
-        out["object"] = _drop_none(
-            {
-                "target": source.get("describedObject") or {},
-                "metricName": ident.get("name"),
-                "targetValue": target.get("value") or "0",
-                "selector": ident.get("selector"),
-                "averageValue": target.get("averageValue"),
-            }
-        )
-    elif kind == "External":
-        out["external"] = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "metricSelector": ident.get("selector"),
-                "targetValue": target.get("value"),
-                "targetAverageValue": target.get("averageValue"),
-            }
-        )
+        return "Utilization" if target.get("averageUtilization") is not None else "AverageValue"
+    if kind == "Pods":
+        return "AverageValue"
+    if kind == "Object":
+        return "Value" if target.get("averageValue") is None else "AverageValue"
+    return "AverageValue" if target.get("value") is None else "Value"
+
+
+def _at(source: dict, path: str) -> Any:
+    value: Any = source
+    for part in path.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _metric_to_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | None], ...]]) -> dict:
+    """A v2 MetricSpec or MetricStatus in v1's shape, as the annotations hold them."""
+    kind = str(metric.get("type"))
+    field = _SOURCE_FIELDS.get(kind, "")
+    source = (metric.get(field) if field else None) or {}
+    out: dict[str, Any] = {"type": metric.get("type")}
+    if kind in fields:
+        converted: dict[str, Any] = {}
+        for path, v1, default in fields[kind]:
+            value = _at(source, path)
+            value = default if value is None else value
+            if value is not None:
+                converted[v1] = value
+        out[field] = converted
     return out
 
 
-def _metric_spec_from_v1(metric: dict) -> dict:
-    """A v1 (v2beta1-shaped) MetricSpec of the annotation back in v2's shape."""
-    kind = metric.get("type")
-    field = _SOURCE_FIELDS.get(str(kind), "")
+def _metric_from_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | None], ...]], *,
+                    spec: bool) -> dict:
+    """A v1-shaped MetricSpec (``spec``) or MetricStatus of an annotation back in v2's shape."""
+    kind = str(metric.get("type"))
+    field = _SOURCE_FIELDS.get(kind, "")
     source = (metric.get(field) if field else None) or {}
-    out: dict[str, Any] = {"type": kind}
-    if kind in ("Resource", "ContainerResource"):
-        utilization = source.get("targetAverageUtilization")
-        out[field] = _drop_none(
-            {
-                "name": source.get("name"),
-                "container": source.get("container"),
-                "target": _drop_none(
-                    {
-                        "type": "Utilization" if utilization is not None else "AverageValue",
-                        "averageUtilization": utilization,
-                        "averageValue": source.get("targetAverageValue"),
-                    }
-                ),
-            }
-        )
-    elif kind == "Pods":
-        out["pods"] = {
-            "metric": _drop_none({"name": source.get("metricName"), "selector": source.get("selector")}),
-            "target": {"type": "AverageValue", "averageValue": source.get("targetAverageValue")},
-        }
-    elif kind == "Object":
-        average = source.get("averageValue")
-        out["object"] = {
-            "describedObject": source.get("target") or {},
-            "metric": _drop_none({"name": source.get("metricName"), "selector": source.get("selector")}),
-            "target": _drop_none(
-                {
-                    "type": "Value" if average is None else "AverageValue",
-                    "value": source.get("targetValue"),
-                    "averageValue": average,
-                }
-            ),
-        }
-    elif kind == "External":
-        value = source.get("targetValue")
-        out["external"] = {
-            "metric": _drop_none(
-                {"name": source.get("metricName"), "selector": source.get("metricSelector")}
-            ),
-            "target": _drop_none(
-                {
-                    "type": "AverageValue" if value is None else "Value",
-                    "value": value,
-                    "averageValue": source.get("targetAverageValue"),
-                }
-            ),
-        }
-    return out
-
-
-def _metric_status_to_v1(metric: dict) -> dict:
-    kind = metric.get("type")
-    field = _SOURCE_FIELDS.get(str(kind), "")
-    source = (metric.get(field) if field else None) or {}
-    current, ident = source.get("current") or {}, source.get("metric") or {}
-    out: dict[str, Any] = {"type": kind}
-    if kind in ("Resource", "ContainerResource"):
-        out[field] = _drop_none(
-            {
-                "name": source.get("name"),
-                "currentAverageUtilization": current.get("averageUtilization"),
-                "currentAverageValue": current.get("averageValue") or "0",
-                "container": source.get("container"),
-            }
-        )
-    elif kind == "Pods":
-        out["pods"] = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "currentAverageValue": current.get("averageValue") or "0",
-                "selector": ident.get("selector"),
-            }
-        )
-    elif kind == "Object":
-        out["object"] = _drop_none(
-            {
-                "target": source.get("describedObject") or {},
-                "metricName": ident.get("name"),
-                "currentValue": current.get("value") or "0",
-                "selector": ident.get("selector"),
-                "averageValue": current.get("averageValue"),
-            }
-        )
-    elif kind == "External":
-        out["external"] = _drop_none(
-            {
-                "metricName": ident.get("name"),
-                "metricSelector": ident.get("selector"),
-                "currentValue": current.get("value") or "0",
-                "currentAverageValue": current.get("averageValue"),
-            }
-        )
-    return out
-
-
-def _metric_status_from_v1(metric: dict) -> dict:
-    kind = metric.get("type")
-    field = _SOURCE_FIELDS.get(str(kind), "")
-    source = (metric.get(field) if field else None) or {}
-    out: dict[str, Any] = {"type": kind}
-    if kind in ("Resource", "ContainerResource"):
-        out[field] = _drop_none(
-            {
-                "name": source.get("name"),
-                "container": source.get("container"),
-                "current": _drop_none(
-                    {
-                        "averageUtilization": source.get("currentAverageUtilization"),
-                        "averageValue": source.get("currentAverageValue"),
-                    }
-                ),
-            }
-        )
-    elif kind in ("Pods", "Object", "External"):
-        selector = source.get("metricSelector" if kind == "External" else "selector")
-        value = source.get("currentAverageValue") if kind == "Pods" else source.get("currentValue")
-        current = (
-            {"averageValue": value}
-            if kind == "Pods"
-            else _drop_none(
-                {
-                    "value": value,
-                    "averageValue": source.get("averageValue" if kind == "Object" else "currentAverageValue"),
-                }
-            )
-        )
-        out[field] = _drop_none(
-            {
-                "metric": _drop_none({"name": source.get("metricName"), "selector": selector}),
-                "current": current,
-                "describedObject": source.get("target") if kind == "Object" else None,
-            }
-        )
+    out: dict[str, Any] = {"type": metric.get("type")}
+    if kind in fields:
+        converted: dict[str, Any] = {}
+        for path, v1, _ in fields[kind]:
+            if source.get(v1) is not None:
+                *parents, last = path.split(".")
+                node = converted
+                for part in parents:
+                    node = node.setdefault(part, {})
+                node[last] = source[v1]
+        if spec:
+            target = converted.setdefault("target", {})
+            target["type"] = _target_type(kind, target)
+        out[field] = converted
     return out
 
 
@@ -473,7 +372,7 @@ def v1_to_v2(obj: dict) -> dict:
     metrics: list[Any] = []
     if METRIC_SPECS_ANNOTATION in annotations:
         metrics = [
-            _metric_spec_from_v1(m)
+            _metric_from_v1(m, _SPEC_FIELDS, spec=True)
             for m in as_list(_annotation(annotations, METRIC_SPECS_ANNOTATION))
             if isinstance(m, dict)
         ]
@@ -518,7 +417,7 @@ def v1_to_v2(obj: dict) -> dict:
         ]
     if METRIC_STATUSES_ANNOTATION in annotations:
         status["currentMetrics"] = [
-            _metric_status_from_v1(m)
+            _metric_from_v1(m, _STATUS_FIELDS, spec=False)
             for m in as_list(_annotation(annotations, METRIC_STATUSES_ANNOTATION))
             if isinstance(m, dict)
         ]
@@ -566,12 +465,12 @@ def v2_to_v1(obj: dict) -> dict:
         for k, v in ((out.get("metadata") or {}).get("annotations") or {}).items()
         if k not in ROUND_TRIP_ANNOTATIONS
     }
-    others = [_metric_spec_to_v1(m) for m in metrics if not _is_cpu_utilization(m)]
+    others = [_metric_to_v1(m, _SPEC_FIELDS) for m in metrics if not _is_cpu_utilization(m)]
     if others:
         annotations[METRIC_SPECS_ANNOTATION] = json.dumps(others, separators=(",", ":"))
     if current_metrics:
         annotations[METRIC_STATUSES_ANNOTATION] = json.dumps(
-            [_metric_status_to_v1(m) for m in current_metrics], separators=(",", ":")
+            [_metric_to_v1(m, _STATUS_FIELDS) for m in current_metrics], separators=(",", ":")
         )
     conditions = as_list(status_in.get("conditions"))
     if conditions:

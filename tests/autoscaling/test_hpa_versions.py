@@ -177,7 +177,7 @@ def test_discovery_serves_both_versions_with_v2_preferred(sandbox: Sandbox) -> N
 
 
 def test_bad_v1_objects_are_refused_with_causes_and_change_nothing(
-    api: client.ApiClient, namespace: str
+    api: client.ApiClient, namespace: str, sandbox: Sandbox
 ) -> None:
     v1 = client.AutoscalingV1Api(api)
     with pytest.raises(ApiException) as invalid:
@@ -191,10 +191,10 @@ def test_bad_v1_objects_are_refused_with_causes_and_change_nothing(
         ("spec.maxReplicas", "Invalid value: 0: must be greater than 0"),
         ("spec.metrics[0].resource.target.averageUtilization", "Invalid value: 0: must be greater than 0"),
     }
-    with pytest.raises(ApiException) as undecodable:
-        v1.create_namespaced_horizontal_pod_autoscaler(
-            namespace, v1_hpa("bad", targetCPUUtilizationPercentage="high")
-        )
-    assert undecodable.value.status == 400
-    assert "targetCPUUtilizationPercentage" in json.loads(undecodable.value.body)["message"]
+    undecodable = sandbox.run_kubectl("create", "-n", namespace, "-f", "-", check=False,
+                                      stdin=json.dumps(v1_hpa("bad", targetCPUUtilizationPercentage="high")))
+    assert undecodable.returncode == 1
+    assert "Error from server (BadRequest)" in undecodable.stderr
+    assert "HorizontalPodAutoscalerSpec.spec.targetCPUUtilizationPercentage of type int32" in \
+        undecodable.stderr
     assert v1.list_namespaced_horizontal_pod_autoscaler(namespace).items == []

@@ -164,10 +164,12 @@ def _lb_demo(tag: str, version: str, color: str) -> Image:
     )
 
 
-# Dockerfile.dashboard's COPY lines and CMD (daphne on the pod's IP: pods share the host network).
+# Dockerfile.dashboard's COPY lines and CMD, with two differences: daphne binds the pod's IP
+# (pods share the host network) and runs as `python -m daphne` (the packages come without their
+# console scripts).
 DASHBOARD_FILES = ("manage.py", "dashboard", "servinggate", "k8s/backend.yaml")
-DASHBOARD_CMD = ("sh", "-c", "python manage.py migrate --noinput && exec daphne -b ${BIND_ADDRESS:-0.0.0.0} "
-                 "-p 8000 dashboard.asgi:application")
+DASHBOARD_CMD = ("sh", "-c", "python manage.py migrate --noinput && exec python -m daphne "
+                 "-b ${BIND_ADDRESS:-0.0.0.0} -p 8000 dashboard.asgi:application")
 
 CATALOGUE: dict[str, Image] = {
     image.name: image

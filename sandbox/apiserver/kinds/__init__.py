@@ -61,6 +61,7 @@ from sandbox.apiserver.kinds import (
     namespace,
     node,
     pod,
+    poddisruptionbudget,
     replicaset,
     role,
     rolebinding,
@@ -100,4 +101,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,
     lease.STRATEGY,
+    poddisruptionbudget.STRATEGY,
 )

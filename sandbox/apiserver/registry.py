@@ -348,7 +348,8 @@ class Registry:
         if meta.get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         self._check_type(res, config)
-        check_fields(res.plural, config, field_validation, warnings)
+        check_fields(res.plural, config, field_validation, warnings,
+                     definition=res.definition if res.storage else None)
         entry = self.store.get(res.key, namespace if res.namespaced else "", name)
         options = {"plural": res.plural, "api_version": res.api_version, "manager": manager,
                    "subresource": subresource or "", "has_status": res.status, "force": force}
@@ -358,7 +359,9 @@ class Registry:
             obj = managedfields.apply(None, config, **options)  # type: ignore[arg-type]
             return await self.create(res, namespace, obj, dry_run=dry_run, field_validation=field_validation,
                                      warnings=warnings, applied=True), True
-        merged = managedfields.apply(copy_object(entry.obj), config, **options)  # type: ignore[arg-type]
+        # Applied at the requested version, as kube-apiserver merges into the converted live object.
+        live = from_stored(res, entry.obj) if res.storage else copy_object(entry.obj)
+        merged = managedfields.apply(live, config, **options)  # type: ignore[arg-type]
         merged["metadata"]["resourceVersion"] = meta.get("resourceVersion") or \
             entry.obj["metadata"]["resourceVersion"]
         return await self.update(res, namespace, name, merged, subresource=subresource, dry_run=dry_run,

@@ -198,3 +198,12 @@ def test_bad_v1_objects_are_refused_with_causes_and_change_nothing(
     assert "HorizontalPodAutoscalerSpec.spec.targetCPUUtilizationPercentage of type int32" in \
         undecodable.stderr
     assert v1.list_namespaced_horizontal_pod_autoscaler(namespace).items == []
+
+
+def test_server_side_apply_at_v1(namespace: str, sandbox: Sandbox) -> None:
+    for target in (33, 44):
+        manifest = json.dumps(v1_hpa("applied", targetCPUUtilizationPercentage=target))
+        out = sandbox.kubectl("apply", "--server-side", "-n", namespace, "-f", "-", stdin=manifest)
+        assert "horizontalpodautoscaler.autoscaling/applied serverside-applied" in out
+    row = sandbox.kubectl("get", "hpa", "applied", "-n", namespace, "--no-headers").split()
+    assert row[:3] == ["applied", "Deployment/web", "cpu:"] and row[3].endswith("/44%"), row

@@ -1,4 +1,5 @@
-"""`pods/exec` and `pods/attach` over the WebSocket channel protocol kubectl 1.37 speaks.
+"""`pods/exec` and `pods/attach` over the WebSocket channel protocol kubectl 1.37 speaks, and
+over the SPDY streams of the plain `Upgrade: SPDY/3.1` older kubectl sends (`SpdyChannels`).
 
 kubectl opens `GET /api/v1/namespaces/NS/pods/NAME/exec?command=..&container=..&stdin=true
 &stdout=true&stderr=true&tty=true` as a WebSocket with subprotocol `v5.channel.k8s.io` (or

@@ -509,6 +509,11 @@ class HorizontalPodAutoscalerStrategy(Strategy):
             for key in ROUND_TRIP_ANNOTATIONS:
                 annotations.pop(key, None)
         _default(obj)
+        status = obj.get("status")
+        if isinstance(status, dict):
+            # v2's desiredReplicas has no omitempty: Go always writes it (the official Python
+            # client's model requires it), even in a status that so far holds only conditions.
+            status.setdefault("desiredReplicas", 0)
 
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateHorizontalPodAutoscaler`."""

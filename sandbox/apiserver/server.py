@@ -210,8 +210,16 @@ def _entry_position(entry: Entry) -> tuple[str, str]:
     return meta.get("namespace", ""), meta["name"]
 
 
+INCONSISTENT_CONTINUE = " ".join((
+    "The provided continue parameter is too old to display a consistent list result.",
+    "You can start a new list without the continue parameter, or use the continue token in this response",
+    "to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent",
+    "list - objects that were created, modified, or deleted between the time the first chunk was returned",
+    "and now may show up in the list."))
+
+
 def _continue_token(rv: int, last: tuple[str, str]) -> str:
-    """An opaque continue token: the list's RV and the last key served."""
+    """An opaque continue token: the list's RV (-1: the latest, after a 410) and the last key served."""
     raw = json.dumps({"rv": rv, "start": list(last)}).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -614,11 +622,22 @@ class ApiServer:
             return None
         return make_filter(labels, fields, strategy_for(res).field_value)
 
-    def _select(self, request: web.Request, target: Target) -> tuple[list[Entry], int]:
-        """Selected entries of a list (one namespace or all) and the list's resourceVersion."""
+    def _select(self, request: web.Request, target: Target, *, at: int | None = None,
+                start: tuple[str, str] = ("", "")) -> tuple[list[Entry], int]:
+        """Selected entries of a list (one namespace or all) and the list's resourceVersion;
+        ``at``: as of that resourceVersion (a continue page: 410 Expired, with a token to go on
+        from ``start`` at the latest version, once the history no longer reaches back)."""
         predicate = self._filter(request, target.res)
         namespace = target.namespace if target.namespace_given else None
-        entries = self.store.entries(target.res.key, namespace)
+        if at is None or at < 0:
+            entries = self.store.entries(target.res.key, namespace)
+        else:
+            try:
+                entries = self.store.entries_at(target.res.key, namespace, at)
+            except Expired:
+                raise ApiError(410, "Expired", INCONSISTENT_CONTINUE,
+                               metadata={"continue": _continue_token(-1, start)}) from None
+            return [e for e in entries if predicate is None or predicate(e.obj)], at
         if predicate is not None:
             entries = [e for e in entries if predicate(e.obj)]
         return entries, self.store.resource_version
@@ -628,14 +647,16 @@ class ApiServer:
         negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
         query = request.query
         limit = _int(query, "limit")
-        entries, rv = self._select(request, target)
         token = query.get("continue")
         if token:
-            rv, start = _parse_continue(token)
+            pinned, start = _parse_continue(token)
+            entries, rv = self._select(request, target, at=pinned, start=start)
             # Entries are sorted by (namespace, name): bisect to the page's start instead of
             # comparing every entry (a 10,000-pod relist is 20 pages).
             first = bisect.bisect_right(entries, start, key=_entry_position)
             entries = entries[first:]
+        else:
+            entries, rv = self._select(request, target)
         cont, remaining = "", None
         if limit and len(entries) > limit:
             last = entries[limit - 1].obj["metadata"]

@@ -299,6 +299,15 @@ class Store:
         """How many objects of a resource a namespace holds."""
         return len(self._objects.get(key, {}).get(namespace, {}))
 
+    def total(self, key: str) -> int:
+        """How many objects of a resource the store holds (`apiserver_storage_objects`)."""
+        return sum(len(objects) for objects in self._objects.get(key, {}).values())
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the database is open and its writer running (the `etcd` health check)."""
+        return self._db is not None and self._committer is not None and not self._committer.done()
+
     def keys(self) -> list[str]:
         """Resource keys that have (or had) objects."""
         return list(self._objects)

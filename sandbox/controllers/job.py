@@ -363,10 +363,11 @@ class JobController:
         failed += len(uncounted.get("failed") or [])
         exceeded = failed > limit
         if template_spec.get("restartPolicy") == "OnFailure":
-            restarts = sum(
+            restarts = sum(  # pastBackoffLimitOnFailure: restarts of the pods still running
                 int(c.get("restartCount") or 0)
                 for p in active
-                for c in (p.get("status") or {}).get("containerStatuses") or []
+                for group in ("initContainerStatuses", "containerStatuses")
+                for c in (p.get("status") or {}).get(group) or []
             )
             exceeded = exceeded or (restarts > 0 if limit == 0 else restarts >= limit)
         if exceeded:

@@ -205,3 +205,14 @@ def test_bad_jobs_and_immutable_changes_are_refused_with_the_real_causes(ns: Nam
         '{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/os":"linux"}}}}}',
     )
     assert [j["metadata"]["name"] for j in ns.items("jobs")] == ["good"]
+
+
+def test_on_failure_restarts_the_container_in_place_until_the_backoff_limit(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("retry", "exit 1", restart="OnFailure", backoffLimit=1))
+    ns.kubectl("wait", "--for=condition=failed", "job/retry", f"--timeout={TIMEOUT:.0f}s")
+    assert conditions(ns.get("job", "retry"))[-1] == ("Failed", "True", "BackoffLimitExceeded")
+    events = ns.events("retry")
+    assert [r for _, r, _ in events].count("SuccessfulCreate") == 1, "the kubelet restarts it, no new pod"
+    pod_name = next(m for _, r, m in events if r == "SuccessfulCreate").removeprefix("Created pod: ")
+    assert f"Deleted pod: {pod_name}" in [m for _, r, m in events if r == "SuccessfulDelete"]
+    assert ns.get("job", "retry")["status"]["failed"] == 1

@@ -41,6 +41,12 @@ How to add a kind
 
 Nothing else changes: routing, discovery, the store's key space, OpenAPI, Tables, field
 selectors and the fuzz/property tests all follow the entry.
+
+A kind served at more than one version (HorizontalPodAutoscaler: autoscaling/v2 stored, v1
+too) lists the others in its strategy's `versions`: a `strategy.Version` with the version's
+schema definition and the two conversion functions (its `conversion.go`). Each version gets
+its own resource entry (discovery, routing, OpenAPI; the stored one first, so preferred) over
+the one store key; the registry converts writes and patches, the server reads and watch events.
 """
 
 from __future__ import annotations

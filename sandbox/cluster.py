@@ -32,11 +32,13 @@ from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.servinggate import ServingGateController
+from sandbox.controllers.statefulset import StatefulSetController
 from sandbox.images import ImageStore
 from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
@@ -125,6 +127,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     controllers: list[Controller] = [
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
+        StatefulSetController(client, informers),
+        DaemonSetController(client, informers),
         EndpointsController(client, informers),
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),

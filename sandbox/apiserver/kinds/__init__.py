@@ -49,6 +49,8 @@ from sandbox.apiserver.kinds import (
     clusterrole,
     clusterrolebinding,
     configmap,
+    controllerrevision,
+    daemonset,
     deployment,
     endpoints,
     endpointslice,
@@ -69,6 +71,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    statefulset,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -84,6 +87,9 @@ STRATEGIES: tuple[Strategy, ...] = (
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,
+    statefulset.STRATEGY,
+    daemonset.STRATEGY,
+    controllerrevision.STRATEGY,
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,

@@ -57,6 +57,21 @@ def _validate_nonnegative(errs: Errors, value: Any, path: str) -> None:
         errs.invalid(path, value, "must be greater than or equal to 0")
 
 
+def _with_claim_volumes(spec: dict) -> dict:
+    """The spec whose template also has a volume per claim template, so that volumeMounts naming a
+    claim validate (kube-apiserver checks the union of volumes and claims the same way)."""
+    claims = [c.get("metadata", {}).get("name") for c in spec.get("volumeClaimTemplates") or []
+              if isinstance(c, dict) and isinstance(c.get("metadata"), dict)]
+    template = spec.get("template")
+    if not claims or not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+        return spec
+    tspec = template["spec"]
+    volumes = tspec.get("volumes") if isinstance(tspec.get("volumes"), list) else []
+    have = {v.get("name") for v in volumes if isinstance(v, dict)}
+    extra = [{"name": name, "emptyDir": {}} for name in claims if name and name not in have]
+    return {**spec, "template": {**template, "spec": {**tspec, "volumes": [*volumes, *extra]}}}
+
+
 def _validate_statefulset(errs: Errors, obj: dict) -> None:
     spec = obj.get("spec")
     if not isinstance(spec, dict):
@@ -91,7 +106,7 @@ def _validate_statefulset(errs: Errors, obj: dict) -> None:
     ordinals = spec.get("ordinals")
     if isinstance(ordinals, dict):
         _validate_nonnegative(errs, ordinals.get("start"), "spec.ordinals.start")
-    validate_replicated(errs, spec, workload="StatefulSet")
+    validate_replicated(errs, _with_claim_volumes(spec), workload="StatefulSet")
     _validate_nonnegative(errs, spec.get("revisionHistoryLimit"), "spec.revisionHistoryLimit")
     service = spec.get("serviceName")
     if service:

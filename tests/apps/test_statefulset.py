@@ -9,6 +9,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+import yaml
+
 from tests.sandbox.conftest import Kube, is_ready, wait_until
 
 
@@ -20,7 +22,7 @@ def statefulset(name: str, *, replicas: int = 3, image: str = "lb-demo:latest", 
            "spec": {"serviceName": name, "replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
                                  "spec": {"containers": [{"name": "app", "image": image}]}}, **spec}}
-    return json.dumps({"apiVersion": "v1", "kind": "List", "items": [service, sts]})
+    return yaml.safe_dump_all([service, sts])
 
 
 def members(kube: Kube, name: str) -> dict[int, dict[str, Any]]:
@@ -125,11 +127,12 @@ def test_ordered_statefulset_rolls_by_ordinal_and_rolls_back(kube: Kube) -> None
 def test_ondelete_parallel_set_with_claim_templates(kube: Kube) -> None:
     claims = [{"metadata": {"name": "data"},
                "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]
-    manifest = json.loads(statefulset("db", replicas=2, podManagementPolicy="Parallel",
-                                      updateStrategy={"type": "OnDelete"}, volumeClaimTemplates=claims))
-    manifest["items"][1]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+    manifest = list(yaml.safe_load_all(statefulset("db", replicas=2, podManagementPolicy="Parallel",
+                                      updateStrategy={"type": "OnDelete"}, volumeClaimTemplates=claims)))
+    manifest[1]["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
         {"name": "data", "mountPath": "/data"}]
-    result = kube.box.run_kubectl("apply", "-n", str(kube.namespace), "-f", "-", stdin=json.dumps(manifest))
+    result = kube.box.run_kubectl("apply", "-n", str(kube.namespace), "-f", "-",
+                                  stdin=yaml.safe_dump_all(manifest))
     assert "Warning: spec.volumeClaimTemplates: this sandbox serves no PersistentVolumeClaims" \
         in result.stderr
     wait_until(lambda: len([p for p in members(kube, "db").values() if is_ready(p)]) == 2, timeout=90,
@@ -154,10 +157,10 @@ def test_ondelete_parallel_set_with_claim_templates(kube: Kube) -> None:
 
 
 def test_bad_statefulsets_are_refused_with_their_causes(kube: Kube) -> None:
-    bad = json.loads(statefulset("bad", podManagementPolicy="Sometimes",
+    bad = list(yaml.safe_load_all(statefulset("bad", podManagementPolicy="Sometimes",
                                  updateStrategy={"type": "RollingUpdate",
-                                                 "rollingUpdate": {"partition": -2, "maxUnavailable": 0}}))
-    sts = bad["items"][1]
+                                                 "rollingUpdate": {"partition": -2, "maxUnavailable": 0}})))
+    sts = bad[1]
     sts["spec"]["replicas"] = -1
     sts["spec"]["template"]["metadata"]["labels"] = {"app": "other"}
     result = kube.box.run_kubectl("create", "-n", str(kube.namespace), "-f", "-", stdin=json.dumps(sts),

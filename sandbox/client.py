@@ -76,6 +76,7 @@ class Resource:
 
 PODS = Resource("v1", "pods", "Pod")
 NODES = Resource("v1", "nodes", "Node", namespaced=False)
+NAMESPACES = Resource("v1", "namespaces", "Namespace", namespaced=False)
 SERVICES = Resource("v1", "services", "Service")
 ENDPOINTS = Resource("v1", "endpoints", "Endpoints")
 EVENTS = Resource("v1", "events", "Event")

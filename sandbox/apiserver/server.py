@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, protobuf, proxy, rbac, tables
+from . import discovery, errors, impersonation, openapi, protobuf, proxy, rbac, tables
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
@@ -296,8 +296,10 @@ class ApiServer:
         return web.Response(text="ok", content_type="text/plain")
 
     def _authenticate(self, request: web.Request) -> None:
-        """Who is asking (`request[USER]`, see `auth.py`); 401 for a missing or unknown token."""
-        request[USER] = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        """Who is asking (`request[USER]`, see `auth.py`, then `impersonation.py`); 401 for a
+        missing or unknown token."""
+        user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        request[USER] = impersonation.impersonate(user, request.headers, self.authorizer)
 
     def _authorize(self, request: web.Request, path: str) -> None:
         """403 unless RBAC allows the request (see `rbac.py`; the admin is a superuser)."""

@@ -72,6 +72,7 @@ from sandbox.apiserver.kinds import (
     service,
     serviceaccount,
     statefulset,
+    tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -98,6 +99,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    tokenreview.STRATEGY,
     selfsubjectaccessreview.ACCESS_STRATEGY,
     selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,

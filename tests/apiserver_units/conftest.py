@@ -31,6 +31,7 @@ MODEL = {
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
     "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
+    "poddisruptionbudgets": "V1PodDisruptionBudget",
 }
 
 

@@ -63,6 +63,7 @@ from sandbox.apiserver.kinds import (
     namespace,
     node,
     pod,
+    poddisruptionbudget,
     replicaset,
     role,
     rolebinding,
@@ -106,4 +107,5 @@ STRATEGIES: tuple[Strategy, ...] = (
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,
     lease.STRATEGY,
+    poddisruptionbudget.STRATEGY,
 )

@@ -1,6 +1,7 @@
 """Rules the replicated workloads share (`pkg/apis/apps/validation`): replicas, the selector
-against the template's labels, an immutable selector, int-or-percent fields, non-negative
-status counts."""
+against the template's labels, an immutable selector, non-negative status counts, and
+int-or-percent values (a Deployment's maxSurge/maxUnavailable, a PodDisruptionBudget's
+minAvailable/maxUnavailable, a StatefulSet's or DaemonSet's rolling update)."""
 
 from __future__ import annotations
 
@@ -100,3 +101,4 @@ def validate_status_counts(errs: Errors, obj: dict, keys: tuple[str, ...] = REPL
         value = status.get(key)
         if value is not None and (not is_int(value) or value < 0):
             errs.invalid(f"status.{key}", value, "must be greater than or equal to 0")
+

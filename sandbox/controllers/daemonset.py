@@ -309,7 +309,10 @@ class DaemonSetController:
         """`rollingUpdate`: replace old pods within maxUnavailable, or surge within maxSurge."""
         min_ready = int(ds["spec"].get("minReadySeconds") or 0)
         now = time.time()
-        desired = sum(1 for n in nodes.values() if should_run(ds, n)[0])
+        wanted = [name for name, n in nodes.items() if should_run(ds, n)[0]]
+        desired = len(wanted)
+        # `updatedDesiredNodeCounts`: a node that should run a pod and has none counts as unavailable.
+        by_node = {**{name: [] for name in wanted}, **by_node}
         max_surge = self._max_surge(ds, desired)
         available = lambda pod: is_pod_available(pod, min_ready, now=now)  # noqa: E731
         if max_surge == 0:

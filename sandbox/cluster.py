@@ -33,11 +33,13 @@ from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.cronjob import CronJobController
 from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.disruption import DisruptionController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
+from sandbox.controllers.job import JobController, TTLAfterFinishedController
 from sandbox.controllers.nodelifecycle import NodeLifecycleController
 from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.rootca import RootCAPublisher
@@ -138,6 +140,9 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         EndpointsController(client, informers),
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
+        JobController(client, informers),
+        TTLAfterFinishedController(client, informers),
+        CronJobController(client, informers),
         ServiceAccountsController(client, informers),
         *([RootCAPublisher(client, informers, ca_file.read_bytes())] if ca_file.exists() else []),
         DisruptionController(client, informers),

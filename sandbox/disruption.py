@@ -23,6 +23,8 @@ INSUFFICIENT_PODS = "InsufficientPods"
 SYNC_FAILED = "SyncFailed"
 # An evicted pod the controller has not seen deleted within this time counts as healthy again.
 DELETION_TIMEOUT = 120.0
+# A DisruptionTarget condition left on a pod that was not deleted is reset after this time.
+STALE_POD_DISRUPTION_TIMEOUT = 120.0
 # The eviction subresource refuses to evict more pods the controller has not confirmed.
 MAX_DISRUPTED_POD_SIZE = 2000
 EVICTION_REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
@@ -183,3 +185,18 @@ def denied_message(pdb: Obj) -> str:
         return (f"The disruption budget {name} does not allow evicting pods currently "
                 f"({cond.get('reason')}): {cond['message']}")
     return f"The disruption budget {name} does not allow evicting pods currently"
+
+
+def stale_disruption_wait(pod: Obj, now: float) -> float | None:
+    """`nonTerminatingPodHasStaleDisruptionCondition`: seconds until the pod's DisruptionTarget=True
+    condition counts as stale (0: now), or None when it has none to reset (terminating or finished
+    pods, and the kubelet's own TerminationByKubelet, keep theirs)."""
+    if pod["metadata"].get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded",
+                                                                                             "Failed"):
+        return None
+    cond = next((c for c in (pod.get("status") or {}).get("conditions") or []
+                 if c.get("type") == "DisruptionTarget"), None)
+    if cond is None or cond.get("status") != "True" or cond.get("reason") == "TerminationByKubelet":
+        return None
+    since = parse_time(cond.get("lastTransitionTime")) or now
+    return max(since + STALE_POD_DISRUPTION_TIMEOUT - now, 0.0)

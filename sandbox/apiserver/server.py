@@ -31,7 +31,18 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, impersonation, managedfields, openapi, protobuf, proxy, rbac, tables
+from . import (
+    discovery,
+    errors,
+    impersonation,
+    managedfields,
+    openapi,
+    openapi_v2,
+    protobuf,
+    proxy,
+    rbac,
+    tables,
+)
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
@@ -41,7 +52,7 @@ from .query import flag as _bool
 from .query import integer as _int
 from .rbac import Authorizer
 from .registry import FIELD_VALIDATION, Registry
-from .resources import Resource, lookup, strategy_for
+from .resources import Resource, from_stored, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
 
@@ -60,6 +71,8 @@ APPLY_PATCH = "application/apply-patch+yaml"
 BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# The documents' Last-Modified: they are built from this process's code, so from its start.
+STARTED = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
 
 
 @dataclass(frozen=True)
@@ -346,14 +359,49 @@ class ApiServer:
         return web.Response(body=encode(document), content_type=JSON)
 
     def _openapi(self, request: web.Request, path: str) -> web.Response:
-        """`/openapi/v3` index and per-group-version documents."""
-        if request.method != "GET" or not path.startswith("/openapi/v3"):
+        """`/openapi/v2` (JSON or gnostic protobuf, `openapi_v2.py`), and the `/openapi/v3` index and
+        per-group-version documents; ETag and If-None-Match as kube-openapi's handlers."""
+        if request.method != "GET":
+            raise errors.route_not_found()
+        if path == "/openapi/v2":
+            content_type = openapi_v2.negotiate(request.headers.get("Accept"))
+            if content_type is None:
+                return web.Response(status=406, headers={"Vary": "Accept"})
+            etag, body = openapi_v2.json_body()
+            if content_type != JSON:
+                body = openapi_v2.protobuf_body()
+            return self._cached(request, body, content_type, etag)
+        if not path.startswith("/openapi/v3"):
             raise errors.route_not_found()
         rest = path[len("/openapi/v3"):].strip("/")
-        document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
-        if document is None:
+        if not rest:
+            return web.Response(body=encode(openapi.openapi_v3_index()), content_type=JSON)
+        entry = openapi.openapi_v3_entry(rest)
+        if entry is None:
             raise errors.route_not_found()
-        return web.Response(body=encode(document), content_type=JSON)
+        digest, body = entry
+        asked = request.query.get("hash")
+        if asked and asked != digest:
+            # kube-openapi's v3 handler: an old hash is redirected to the current document.
+            raise web.HTTPMovedPermanently(f"/openapi/v3/{rest}?hash={digest}")
+        response = self._cached(request, body, JSON, digest)
+        if asked:
+            # A document asked for by its current hash never changes: cache it for a year.
+            response.headers["Cache-Control"] = "public, immutable"
+            response.headers["Expires"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                                        time.gmtime(time.time() + 365 * 86400))
+        return response
+
+    @staticmethod
+    def _cached(request: web.Request, body: bytes, content_type: str, etag: str) -> web.Response:
+        """A document with its quoted ETag, varying on Accept; 304 when If-None-Match names it."""
+        quoted = f'"{etag}"'
+        headers = {"ETag": quoted, "Vary": "Accept", "Last-Modified": STARTED}
+        match = request.headers.get("If-None-Match", "")
+        if match == "*" or quoted in (m.strip() for m in match.split(",")):
+            return web.Response(status=304, headers=headers)
+        response = web.Response(body=body, headers=headers, content_type=content_type.split(";")[0])
+        return response
 
     # ----- resources -------------------------------------------------------------------------
     async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -458,6 +506,9 @@ class ApiServer:
             if negotiated.as_kind == "Table":
                 return self._table_response(res, [entry.obj], request,
                                             rv=entry.obj["metadata"]["resourceVersion"])
+            if res.storage:
+                obj = from_stored(res, entry.obj)
+                return self._encoded(encode(obj), obj, negotiated)
             return self._encoded(entry.raw, entry.obj, negotiated)
         if method == "PUT":
             body = await self.object_body(request)
@@ -656,17 +707,19 @@ class ApiServer:
                                           "metadata": meta, "items": items})
         if negotiated.yaml:
             document = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
-                        "items": [e.obj for e in entries]}
+                        "items": [from_stored(res, e.obj) for e in entries]}
             return web.Response(text=yaml.safe_dump(document, sort_keys=False),
                                 content_type="application/yaml")
         head = encode({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})[:-1]
-        body = b"".join((head, b',"items":[', b",".join(e.raw for e in entries), b"]}"))
+        raws = [encode(from_stored(res, e.obj)) for e in entries] if res.storage else [e.raw for e in entries]
+        body = b"".join((head, b',"items":[', b",".join(raws), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
     def _list_response(self, res: Resource, objects: list[dict], rv: int) -> web.Response:
-        """A plain list response of some objects."""
+        """A plain list response of some (stored) objects, at ``res``'s version."""
         return self._object_response({"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                                      "metadata": {"resourceVersion": str(rv)}, "items": objects})
+                                      "metadata": {"resourceVersion": str(rv)},
+                                      "items": [from_stored(res, o) for o in objects]})
 
     # ----- watch -----------------------------------------------------------------------------
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -804,4 +857,5 @@ class ApiServer:
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw + b"}\n"
+        raw = encode(from_stored(res, event.obj)) if res.storage else event.raw
+        return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"

@@ -11,7 +11,8 @@ condition (SufficientPods / InsufficientPods). When the expected count cannot be
 fails safe: no disruption allowed, condition reason SyncFailed with the error, a
 CalculateExpectedPodCountFailed event. Evictions the API server approved stay in
 `disruptedPods` until the pod is seen terminating or DELETION_TIMEOUT (2 min) passes; then the
-pod gets a NotDeleted event. The rules are `sandbox/disruption.py`, shared with `pods/eviction`.
+pod gets a NotDeleted event. A DisruptionTarget condition left on a pod that was never deleted is
+set False after 2 minutes. The rules are `sandbox/disruption.py`, shared with `pods/eviction`.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sandbox.client import (
     DEPLOYMENTS,
     PODS,
     REPLICASETS,
+    STRATEGIC_MERGE_PATCH,
     ApiClient,
     ApiError,
     Informer,
@@ -35,6 +37,7 @@ from sandbox.client import (
     key_of,
 )
 from sandbox.controllers.workqueue import WorkQueue
+from sandbox.meta import now_iso
 from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
@@ -59,6 +62,7 @@ class DisruptionController:
         self.replicasets: Informer = informers.informer(REPLICASETS)
         self.deployments: Informer = informers.informer(DEPLOYMENTS)
         self.queue = WorkQueue("disruption")
+        self.stale_queue = WorkQueue("disruption-stale-pods")
         self.recorder = EventRecorder(client, component="controllermanager")
         self.pdbs.add_handler(lambda kind, old, new: self.queue.add(key_of(new or old)))  # type: ignore[arg-type]
         self.pods.add_handler(self._on_pod)
@@ -66,7 +70,10 @@ class DisruptionController:
         self.deployments.add_handler(self._on_owner)
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        """Queue the budgets covering the pod before or after the change."""
+        """Queue the budgets covering the pod before or after the change (and the pod itself
+        when it carries a DisruptionTarget condition that may go stale)."""
+        if new is not None and (wait := disruption.stale_disruption_wait(new, time.time())) is not None:
+            self.stale_queue.add_after(key_of(new), wait + 0.1)
         for pod in (old, new):
             if pod is None:
                 continue
@@ -82,8 +89,23 @@ class DisruptionController:
                 self.queue.add(key_of(pdb))
 
     async def run(self) -> None:
-        """Reconcile budgets forever."""
-        await self.queue.run(self.sync, workers=2)
+        """Reconcile budgets (and stale pod conditions) forever."""
+        await asyncio.gather(self.queue.run(self.sync, workers=2), self.stale_queue.run(self.reset_stale))
+
+    async def reset_stale(self, key: str) -> None:
+        """`syncStalePodDisruption`: DisruptionTarget False on a pod that was not deleted after all."""
+        pod = self.pods.get(key)
+        if pod is None or disruption.stale_disruption_wait(pod, time.time()) != 0.0:
+            return
+        cond = {"type": "DisruptionTarget", "status": "False", "reason": None, "message": None,
+                "lastTransitionTime": now_iso()}
+        try:
+            await self.client.patch(PODS, pod["metadata"]["name"], {"status": {"conditions": [cond]}},
+                                    namespace=pod["metadata"]["namespace"], subresource="status",
+                                    content_type=STRATEGIC_MERGE_PATCH)
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
 
     async def _scale(self, ref: Obj, namespace: str) -> int | None:
         """The replicas of a pod's controller (`finders`), or None if it has no scale."""

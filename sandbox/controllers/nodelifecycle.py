@@ -5,7 +5,8 @@ Every NODE_MONITOR_PERIOD it looks at each node's last heartbeat — its Lease's
 `kube-node-lease` or its Ready condition's lastHeartbeatTime, whichever is newer. A node silent
 for longer than NODE_MONITOR_GRACE_PERIOD gets every condition set to Unknown (reason
 NodeStatusUnknown, "Kubelet stopped posting node status."), a NodeNotReady event, and its pods
-marked not ready (`MarkPodsNotReady`), so Services stop sending them traffic. Then it keeps the
+marked not ready (`MarkPodsNotReady`, a NodeNotReady "Node is not ready" event each), so Services
+stop sending them traffic. Then it keeps the
 node's condition taints in step with its Ready condition (`doNoExecuteTaintingPass` and
 `doNoScheduleTaintingPass`): Ready=False -> `node.kubernetes.io/not-ready`, Ready=Unknown ->
 `node.kubernetes.io/unreachable`, each as NoSchedule and NoExecute (with timeAdded, which the
@@ -38,7 +39,7 @@ from sandbox.client import (
     Obj,
 )
 from sandbox.meta import now_iso, parse_time
-from sandbox.record import NORMAL, EventRecorder
+from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,10 @@ class NodeLifecycleController:
                 continue
             not_ready = {**ready, "status": "False", "lastTransitionTime": now_iso()}
             meta = pod["metadata"]
-            with contextlib.suppress(ApiError):
+            try:
                 await self.client.patch(PODS, meta["name"], {"status": {"conditions": [not_ready]}},
                                         namespace=meta["namespace"], subresource="status",
                                         content_type=STRATEGIC_MERGE_PATCH)
+            except ApiError:
+                continue
+            self.recorder.event(pod, WARNING, "NodeNotReady", "Node is not ready")

@@ -117,6 +117,19 @@ def test_the_disruption_allowed_condition_and_the_refusal_message():
         'found no controllers for pod "x"')
 
 
+def test_a_disruption_target_left_on_a_running_pod_goes_stale_after_two_minutes():
+    now = time.time()
+    marked = pod("kept")
+    since = datetime.fromtimestamp(now - 30, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    marked["status"]["conditions"].append({"type": "DisruptionTarget", "status": "True",
+                                           "reason": "EvictionByEvictionAPI", "lastTransitionTime": since})
+    assert disruption.stale_disruption_wait(marked, now) == pytest.approx(90, abs=1)
+    assert disruption.stale_disruption_wait(marked, now + 200) == 0.0
+    marked["metadata"]["deletionTimestamp"] = since   # being deleted after all: nothing to reset
+    assert disruption.stale_disruption_wait(marked, now + 200) is None
+    assert disruption.stale_disruption_wait(pod("plain"), now) is None
+
+
 TOLERATE_3S = {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute",
                "tolerationSeconds": 3}
 UNREACHABLE = {"key": "node.kubernetes.io/unreachable", "effect": "NoExecute"}

@@ -96,3 +96,13 @@ def test_mountable_secrets_are_enforced_when_the_service_account_asks() -> None:
         assert (refused.value.code, refused.value.reason) == (403, "Forbidden")
         assert refused.value.message == f'pods "p" is forbidden: {why}'
 
+
+
+def test_a_missing_service_account_is_named_with_the_pods_generate_name() -> None:
+    obj = {"metadata": {"name": "web-x7k2q", "generateName": "web-", "namespace": "ns"},
+           "spec": {"serviceAccountName": "nobody", "containers": [{"name": "a"}]}}
+    with pytest.raises(ApiError) as refused:
+        admission.admit_pod(Accounts(account()), pods.RESOURCE, obj)  # type: ignore[arg-type]
+    assert refused.value.message == ('pods "web-" is forbidden: error looking up service account ns/nobody: '
+                                     'serviceaccount "nobody" not found')
+    assert "volumes" not in obj["spec"]

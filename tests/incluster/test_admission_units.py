@@ -99,7 +99,7 @@ def test_mountable_secrets_are_enforced_when_the_service_account_asks() -> None:
 
 
 def test_a_missing_service_account_is_named_with_the_pods_generate_name() -> None:
-    obj = {"metadata": {"name": "web-x7k2q", "generateName": "web-", "namespace": "ns"},
+    obj: dict = {"metadata": {"name": "web-x7k2q", "generateName": "web-", "namespace": "ns"},
            "spec": {"serviceAccountName": "nobody", "containers": [{"name": "a"}]}}
     with pytest.raises(ApiError) as refused:
         admission.admit_pod(Accounts(account()), pods.RESOURCE, obj)  # type: ignore[arg-type]

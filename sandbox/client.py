@@ -87,6 +87,8 @@ LEASES = Resource("coordination.k8s.io/v1", "leases", "Lease")
 CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap")
 SECRETS = Resource("v1", "secrets", "Secret")
 SERVICEACCOUNTS = Resource("v1", "serviceaccounts", "ServiceAccount")
+JOBS = Resource("batch/v1", "jobs", "Job")
+CRONJOBS = Resource("batch/v1", "cronjobs", "CronJob")
 
 
 class ApiError(Exception):

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from . import errors, patch, schemas
+from . import errors, managedfields, patch, schemas
 from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
@@ -164,8 +164,10 @@ class Registry:
         return namespace
 
     async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False,
-                     field_validation: str = "Warn", warnings: list[str] | None = None) -> dict:
-        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`."""
+                     field_validation: str = "Warn", warnings: list[str] | None = None,
+                     applied: bool = False) -> dict:
+        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`.
+        The creating manager owns what it set (`applied`: server-side apply already set managedFields)."""
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
@@ -186,7 +188,7 @@ class Registry:
         if res.namespaced:
             self.require_namespace(namespace, for_create=res, name=name)
         for transient in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
-                          "managedFields"):
+                          *(() if applied else ("managedFields",))):
             meta.pop(transient, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
@@ -198,6 +200,8 @@ class Registry:
         if strategy.reset_status_on_create:
             body.pop("status", None)
         default_and_validate(res, body)
+        if not applied:
+            self._record(res, None, body, "")
         if warnings is not None:
             warnings.extend(strategy.warnings(body, None))
         if self.store.get(res.key, namespace, name) is not None:
@@ -236,10 +240,20 @@ class Registry:
                 new.pop("status", None)
         return new
 
+    @staticmethod
+    def _record(res: Resource, old: dict | None, new: dict, subresource: str) -> None:
+        """managedFields of a create or update by the request's field manager."""
+        managedfields.record_update(old, new, plural=res.plural, api_version=res.api_version,
+                                    manager=managedfields.current_manager.get(), subresource=subresource,
+                                    has_status=res.status)
+
     async def update(self, res: Resource, namespace: str, name: str, body: dict, *,
                      subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
-                     warnings: list[str] | None = None) -> dict:
-        """Replace an object (PUT, or the result of a PATCH); returns the stored object."""
+                     warnings: list[str] | None = None, applied: bool = False,
+                     managed_subresource: str | None = None) -> dict:
+        """Replace an object (PUT, or the result of a PATCH); returns the stored object. Field
+        ownership is recorded for the request's manager (unless `applied`: server-side apply
+        computed it), under ``managed_subresource`` when it is not ``subresource`` (`scale`)."""
         old = self.get(res, namespace, name).obj
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
@@ -261,6 +275,8 @@ class Registry:
             warnings.extend(strategy_for(res).warnings(new, old))
         if res.generation and subresource is None and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
+        if not applied:
+            self._record(res, old, new, managed_subresource or subresource or "")
         if new == old:
             return old
         if dry_run:
@@ -289,6 +305,35 @@ class Registry:
             patched.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
         return await self.update(res, namespace, name, patched, subresource=subresource, dry_run=dry_run,
                                  field_validation=field_validation, warnings=warnings)
+
+    async def apply(self, res: Resource, namespace: str, name: str, config: dict, *, manager: str,
+                    force: bool, subresource: str | None = None, dry_run: bool = False,
+                    field_validation: str = "Strict", warnings: list[str] | None = None) -> tuple[dict, bool]:
+        """Server-side apply (`managedfields.apply`): create the object from ``config`` or merge it
+        into the live one. Returns (object, created)."""
+        meta = config.get("metadata")
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            given = meta.get("name") if isinstance(meta, dict) else None
+            raise errors.bad_request(f"the name of the object ({given}) does not match the name on the URL "
+                                     f"({name})")
+        if meta.get("managedFields"):
+            raise errors.bad_request("metadata.managedFields must be nil")
+        self._check_type(res, config)
+        check_fields(res.plural, config, field_validation, warnings)
+        entry = self.store.get(res.key, namespace if res.namespaced else "", name)
+        options = {"plural": res.plural, "api_version": res.api_version, "manager": manager,
+                   "subresource": subresource or "", "has_status": res.status, "force": force}
+        if entry is None:
+            if subresource is not None:
+                raise errors.not_found(res, name)
+            obj = managedfields.apply(None, config, **options)  # type: ignore[arg-type]
+            return await self.create(res, namespace, obj, dry_run=dry_run, field_validation=field_validation,
+                                     warnings=warnings, applied=True), True
+        merged = managedfields.apply(copy_object(entry.obj), config, **options)  # type: ignore[arg-type]
+        merged["metadata"]["resourceVersion"] = meta.get("resourceVersion") or \
+            entry.obj["metadata"]["resourceVersion"]
+        return await self.update(res, namespace, name, merged, subresource=subresource, dry_run=dry_run,
+                                 field_validation=field_validation, warnings=warnings, applied=True), False
 
     @staticmethod
     def _apply_patch(res: Resource, content_type: str, original: dict, body: bytes) -> dict:
@@ -336,7 +381,7 @@ class Registry:
                                                 "field": "spec.replicas"}]})
         obj = copy_object(self.get(res, namespace, name).obj)
         obj.setdefault("spec", {})["replicas"] = replicas
-        await self.update(res, namespace, name, obj, dry_run=dry_run)
+        await self.update(res, namespace, name, obj, dry_run=dry_run, managed_subresource="scale")
         return self.get_scale(res, namespace, name)
 
     async def patch_scale(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, impersonation, openapi, protobuf, proxy, rbac, tables
+from . import discovery, errors, impersonation, managedfields, openapi, protobuf, proxy, rbac, tables
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
@@ -82,8 +82,10 @@ class Negotiated:
 
 
 def status_response(exc: ApiError) -> web.Response:
-    """An error as a Status JSON response."""
-    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON)
+    """An error as a Status JSON response (with Retry-After when its details suggest a delay)."""
+    retry = (exc.details or {}).get("retryAfterSeconds")
+    headers = {"Retry-After": str(retry)} if retry else None
+    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON, headers=headers)
 
 
 def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:
@@ -128,7 +130,10 @@ def parse_body(body: bytes, content_type: str | None) -> dict:
                        f"{', '.join(BODY_TYPES[:2])}, {PROTOBUF}")
     try:
         text = body.decode("utf-8")
-        data = json.loads(text, parse_constant=_reject_constant) if mime == JSON else yaml.safe_load(text)
+        if mime == JSON or text.lstrip().startswith("{"):  # JSON is YAML: kubectl sends apply bodies as JSON
+            data = json.loads(text, parse_constant=_reject_constant)
+        else:
+            data = yaml.safe_load(text)
         data = json.loads(json.dumps(data, default=str, allow_nan=False))
     except (ValueError, TypeError, RecursionError, yaml.YAMLError) as exc:
         kind = "JSON" if mime == JSON else "YAML"
@@ -363,6 +368,8 @@ class ApiServer:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return await serve(self, request, target)
         dry_run = self._dry_run(query)
+        if method in ("POST", "PUT", "PATCH"):
+            managedfields.current_manager.set(self._field_manager(request, target))
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)
         if target.name is None:
@@ -416,6 +423,21 @@ class ApiServer:
             raise errors.bad_request(f'fieldValidation: Unsupported value: "{mode}": supported values: '
                                      '"Ignore", "Warn", "Strict"')
         return mode
+
+    @staticmethod
+    def _field_manager(request: web.Request, target: Target) -> str:
+        """The write's field manager: `fieldManager`, else the User-Agent's first token (422 when
+        too long; `force` is only for apply patches)."""
+        query, options = request.query, "PatchOptions" if request.method == "PATCH" else \
+            "CreateOptions" if request.method == "POST" else "UpdateOptions"
+        given = query.get("fieldManager")
+        if given is not None and len(given) > managedfields.MAX_MANAGER_LENGTH:
+            detail = f"Too long: may not be more than {managedfields.MAX_MANAGER_LENGTH} bytes"
+            raise errors.invalid_options(options, "fieldManager", detail, reason="FieldValueTooLong")
+        if "force" in query and request.headers.get("Content-Type", "").split(";")[0].strip() != APPLY_PATCH:
+            detail = "Forbidden: may not be specified for non-apply patch"
+            raise errors.invalid_options(options, "force", detail, reason="FieldValueForbidden")
+        return given or managedfields.manager_from_user_agent(request.headers.get("User-Agent", ""))
 
     @staticmethod
     def _dry_run(query: MultiMapping[str]) -> bool:
@@ -478,31 +500,20 @@ class ApiServer:
 
     async def _apply(self, request: web.Request, target: Target, body: bytes, *,
                      dry_run: bool) -> web.Response:
-        """Server-side apply (`kubectl apply --server-side`), simplified: the applied manifest is
-        created when the object does not exist, otherwise strategic-merged into it. There is no
-        field-ownership tracking (managedFields), so no apply conflicts, and a field dropped from
-        the manifest stays until it is set to null."""
+        """Server-side apply (`kubectl apply --server-side`): field ownership, conflicts and
+        pruning are `managedfields.py`'s; 201 when the object is created."""
         query = request.query
         if not query.get("fieldManager"):
             detail = "Required value: is required for apply patch"
             raise errors.invalid_options("PatchOptions", "fieldManager", detail, reason="FieldValueRequired")
+        force = _bool(query, "force")
         applied = parse_body(body, "application/yaml")
-        name = target.name or ""
-        meta = applied.get("metadata")
-        if not isinstance(meta, dict) or meta.get("name") != name:
-            given = meta.get("name") if isinstance(meta, dict) else None
-            raise errors.bad_request(f"the name of the object ({given}) does not match the name on the URL "
-                                     f"({name})")
         warnings: list[str] = []
-        mode = self._field_validation(query)
-        if target.sub is None and self.store.get(target.res.key, target.namespace, name) is None:
-            obj = await self.registry.create(target.res, target.namespace, applied, dry_run=dry_run,
-                                             field_validation=mode, warnings=warnings)
-            return self._object_response(obj, status=201, warnings=warnings)
-        obj = await self.registry.patch(target.res, target.namespace, name, PATCH_TYPES[2], encode(applied),
-                                        subresource=target.sub, dry_run=dry_run, field_validation=mode,
-                                        warnings=warnings)
-        return self._object_response(obj, warnings=warnings)
+        obj, created = await self.registry.apply(
+            target.res, target.namespace, target.name or "", applied, manager=query["fieldManager"],
+            force=force, subresource=target.sub, dry_run=dry_run,
+            field_validation=self._field_validation(query), warnings=warnings)
+        return self._object_response(obj, status=201 if created else 200, warnings=warnings)
 
     async def object_body(self, request: web.Request) -> dict:
         """The request body parsed as an object (JSON when no Content-Type is sent, like the real server)."""

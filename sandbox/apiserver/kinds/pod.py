@@ -6,8 +6,8 @@ Priority, DefaultTolerationSeconds; at create, the ServiceAccount plugin's looku
 (`sandbox.qos`, shared with the kubelet);
 the pod-update rule (only images, activeDeadlineSeconds and added tolerations may change);
 printPod's columns and its READY, STATUS and RESTARTS cells (`pod_status_cells`, which the
-dashboard's golden STATUS table also checks); graceful deletion; the `log` and `binding`
-subresources.
+dashboard's golden STATUS table also checks); graceful deletion; the `log`, `binding` and
+`eviction` (`sandbox/apiserver/eviction.py`) subresources.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.apiserver import admission, errors, portforward, proxy, streaming
+from sandbox.apiserver import admission, errors, eviction, portforward, proxy, streaming
 from sandbox.apiserver import logs as podlogs
 from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.kinds import node as nodes
@@ -301,6 +301,8 @@ RESOURCE = Resource(
                               handler=podlogs.serve_log),
                   Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="",
                               handler=serve_binding),
+                  Subresource("eviction", verbs=("create",), kind=("policy", "v1", "Eviction"), openapi="",
+                              handler=eviction.serve_eviction),
                   Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
                               handler=proxy.serve_pod_proxy),
                   Subresource("exec", verbs=("create", "get"), kind=("", "", "PodExecOptions"), openapi="",

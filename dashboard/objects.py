@@ -570,6 +570,9 @@ def _split_terms(source: str) -> list[str]:
     return terms
 
 
+split_terms = _split_terms
+
+
 _SET_TERM = re.compile(r"(\S+)\s+(in|notin)\s*\((.*)\)")
 _CMP_TERM = re.compile(r"([^=!<>\s]+)\s*(==|=|!=|>|<)\s*(\S*)")
 

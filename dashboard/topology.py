@@ -167,8 +167,15 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
         )
 
 
-# A pod's fields, in the order the wire format sends them (one array per pod).
-POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip")
+# A pod's fields, in the order the wire format sends them (one array per pod). ``count`` is 1,
+# except for the node that stands for a crowd's folded pods (see _fold_crowds), which also
+# carries ``tally``: [ready, starting, terminating, failing].
+POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip", "count", "tally")
+# A group (node and ReplicaSet, or app label outside the selector) of more than FOLD_AT pods
+# sends its oldest FOLD_KEEP pods and one node standing for the rest: at 10,000 pods a snapshot
+# stays a few KiB (the page groups them anyway) instead of 1.6 MB, over the 1 MiB a message carries.
+FOLD_AT = 50
+FOLD_KEEP = 20
 
 
 def pod_node(pod: Obj, *, selector: Selector) -> Node:
@@ -189,7 +196,59 @@ def pod_node(pod: Obj, *, selector: Selector) -> Node:
         "app": labels.get("app", ""),
         "owner": _controller(pod, "ReplicaSet"),
         "ip": str(status.get("podIP") or ""),
+        "count": 1,
+        "tally": None,
     }
+
+
+def _crowd_key(pod: Node) -> tuple[bool, str, str]:
+    return (True, pod["node"], pod["owner"]) if pod["selected"] else (False, "", pod["app"])
+
+
+def _tally_index(pod: Node) -> int:
+    tone = pod["tone"]
+    if tone == "terminating":
+        return 2
+    if tone == "bad":
+        return 3
+    return 0 if tone == "ok" and pod["ready"] else 1
+
+
+def _fold_crowds(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
+    """Fold every group of more than FOLD_AT pods into its oldest FOLD_KEEP and one node with
+    the count and states of the rest; their endpoint edges become one edge to that node (in the
+    most common state)."""
+    groups: dict[tuple[bool, str, str], list[Node]] = {}
+    for node in parts.nodes.values():
+        if node["kind"] == "Pod":
+            groups.setdefault(_crowd_key(node), []).append(node)
+    for (selected, where, owner_or_app), pods in groups.items():
+        if len(pods) <= FOLD_AT:
+            continue
+        rest = pods[FOLD_KEEP:]
+        tally = [0, 0, 0, 0]
+        for pod in rest:
+            tally[_tally_index(pod)] += 1
+        folded = {pod["id"] for pod in rest}
+        label = f"{where}/{owner_or_app or '-'}" if selected else f"app={owner_or_app or '-'}"
+        name = f"{len(rest)} more · {label}"
+        tones = ("ok", "pending", "terminating", "bad")
+        aggregate = {"id": node_id("Pod", name), "kind": "Pod", "name": name,
+                     "node": where if selected else rest[0]["node"], "status": f"{len(rest)} more",
+                     "tone": tones[max(range(4), key=lambda i: tally[i])], "ready": tally[0] == len(rest),
+                     "selected": selected, "app": rest[0]["app"], "owner": owner_or_app if selected else "",
+                     "ip": "", "count": len(rest), "tally": tally}
+        for pid in folded:
+            del parts.nodes[pid]
+        parts.add(aggregate)
+        states: dict[tuple[str, str], int] = {}
+        for key, edge in list(parts.edges.items()):
+            if edge["to"] in folded:
+                del parts.edges[key]
+                states[(edge["from"], edge["state"])] = states.get((edge["from"], edge["state"]), 0) + 1
+        for source in {src for src, _ in states}:
+            state = max((st for src, st in states if src == source), key=lambda st: states[(source, st)])
+            parts.link(source, aggregate["id"], state)
 
 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
@@ -314,6 +373,7 @@ KIND_BUILDERS: tuple[Builder, ...] = (
     _nodes,
     _pods,
     _services,
+    _fold_crowds,
     _ingresses,
     _autoscalers,
 )
@@ -330,7 +390,7 @@ def topology_graph(
     parts = _Parts(pod_memo={} if pod_memo is None else pod_memo)
     for build in KIND_BUILDERS:
         build(objects, scope, parts)
-    live = {n["name"] for n in parts.nodes.values() if n["kind"] == "Pod"}
+    live = {_name(p) for p in objects.get("Pod", [])}  # folded pods keep their memo too
     for name in [name for name in parts.pod_memo if name not in live]:
         del parts.pod_memo[name]
     return Graph(nodes=parts.nodes, edges=parts.edges)

@@ -84,6 +84,8 @@ def message_limit() -> int:
 
 
 PodCards = list[PodCard]
+NodePanes = list[podgroups.NodePane]
+AppGroups = list[podgroups.PodGroup]
 
 
 class ViewInput:
@@ -129,12 +131,12 @@ class ViewInput:
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def node_panes(self) -> list[podgroups.NodePane]:
+    def node_panes(self) -> NodePanes:
         """The selected pods by node and owner, windowed (dashboard.podgroups)."""
         return podgroups.node_panes(self.list("Node"), self.cards)
 
     @cached_property
-    def app_groups(self) -> list[podgroups.PodGroup]:
+    def app_groups(self) -> AppGroups:
         """The pods outside the selector by app label, windowed."""
         return podgroups.app_groups(self.list("Node"), self.cards)
 

@@ -140,9 +140,9 @@ def by_group(cards: Iterable[PodCard]) -> dict[str, list[PodCard]]:
     return out
 
 
-def node_names(facts: dict[str, tuple[bool, bool]], cards: Iterable[PodCard]) -> list[str]:
-    """Every known node, plus nodes only pods mention, sorted, then "not scheduled"."""
-    names = sorted(set(facts) | ({c.node for c in cards} - {UNSCHEDULED}))
+def node_names(facts: dict[str, tuple[bool, bool]], used: Iterable[str]) -> list[str]:
+    """Every known node, plus nodes only pods mention (``used``), sorted, then "not scheduled"."""
+    names = sorted(set(facts) | (set(used) - {UNSCHEDULED}))
     return [*names, UNSCHEDULED]
 
 
@@ -163,7 +163,7 @@ def node_panes(nodes: list[Obj], cards: list[PodCard]) -> list[NodePane]:
         group = summarise(members, shown=windowed(members), facts=facts)
         per_node.setdefault(members[0].node, []).append(group)
     return [node_pane(n, facts, sorted(per_node.get(n, []), key=lambda g: g.title))
-            for n in node_names(facts, [c for c in cards if c.selected])]
+            for n in node_names(facts, {c.node for c in cards if c.selected})]
 
 
 def app_groups(nodes: list[Obj], cards: list[PodCard]) -> list[PodGroup]:
@@ -210,16 +210,35 @@ def group_container(card: PodCard) -> str:
 
 
 @dataclass
+class GroupStats:
+    """A group's counts, kept as cards come and go (a frame never recounts a group)."""
+
+    count: int = 0
+    ready: int = 0
+    simulated: int = 0
+    tally: Counter[str] = field(default_factory=Counter)
+
+    def add(self, card: PodCard, sign: int, facts: dict[str, tuple[bool, bool]]) -> None:
+        """Count ``card`` in (sign 1) or out (sign -1)."""
+        self.count += sign
+        self.ready += sign * card.is_ready
+        self.simulated += sign * simulated_name(card.node, facts)
+        self.tally[card.status_class] += sign
+
+
+@dataclass
 class PodPanes:
     """What the pages show of the pod sections (see the module docstring). One thread at a time."""
 
     selector: Selector | None = None
     cards: dict[str, PodCard] = field(default_factory=dict)
     members: dict[str, dict[str, None]] = field(default_factory=dict)
+    stats: dict[str, GroupStats] = field(default_factory=dict)
     shown: dict[str, set[str]] = field(default_factory=dict)
     group_heads: dict[str, str] = field(default_factory=dict)
     node_heads: dict[str, str] = field(default_factory=dict)
     nodes: list[str] = field(default_factory=list)
+    on_node: Counter[str] = field(default_factory=Counter)  # selected pods per node
     facts: dict[str, tuple[bool, bool]] = field(default_factory=dict)
 
     def reset(self, section: str | None = None) -> None:
@@ -234,11 +253,10 @@ class PodPanes:
             selected = not gid.startswith(OTHERS_CONTAINER + "-")
             if (selected and keep_selected) or (not selected and keep_others):
                 continue
-            self.members.pop(gid, None)
-            self.shown.pop(gid, None)
-            self.group_heads.pop(gid, None)
+            for store in (self.members, self.stats, self.shown, self.group_heads):
+                store.pop(gid, None)
         if section in (None, "nodes"):
-            self.node_heads, self.nodes = {}, []
+            self.node_heads, self.nodes, self.on_node = {}, [], Counter()
 
     # --- snapshots -----------------------------------------------------------------------------
     def section_pieces(self, section: str, skeleton: str, view: ViewInput) -> list[str]:
@@ -249,7 +267,12 @@ class PodPanes:
         selected = section == "nodes"
         for gid, members in by_group(c for c in view.cards if c.selected == selected).items():
             self.members[gid] = dict.fromkeys(c.uid for c in members)
-            self.cards.update((c.uid, c) for c in members)
+            stats = self.stats[gid] = GroupStats()
+            for card in members:
+                self.cards[card.uid] = card
+                stats.add(card, 1, self.facts)
+                if selected:
+                    self.on_node[card.node] += 1
         pieces = [skeleton]
         if selected:
             panes = node_panes(view.list("Node"), view.cards)
@@ -271,50 +294,65 @@ class PodPanes:
 
     # --- deltas --------------------------------------------------------------------------------
     def delta(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str] | None:
-        """Swaps for a batch of changes; None when both sections must be rebuilt."""
+        """Swaps for a batch of changes; None when both sections must be rebuilt (another
+        selector, another set of node panes, a node becoming simulated or not)."""
         if view.selector != self.selector:
             return None
-        out: list[str] = []
         facts = node_facts(view.list("Node")) if "Node" in kinds else self.facts
-        fresh, gone = self._changed_cards(changes, view, kinds)
-        staying = [c for u, c in self.cards.items() if c.selected and u not in gone and u not in fresh]
-        if node_names(facts, [*staying, *(c for c in fresh.values() if c.selected)]) != self.nodes:
-            return None  # the set of node panes changed: the caller rebuilds the pod sections
+        if any(facts.get(n, (True, False))[1] != self.facts.get(n, (True, False))[1]
+               for n in set(facts) | set(self.facts)):
+            return None
         changed_nodes = {n for n in set(facts) | set(self.facts) if facts.get(n) != self.facts.get(n)}
         self.facts = facts
+        out: list[str] = []
+        fresh, gone = self._changed_cards(changes, view, kinds)
+        joined: dict[str, set[str]] = {}
         touched: set[str] = set()
         nodes_touched: set[str] = set()
-        moved: dict[str, PodCard] = {}
         for uid in gone - fresh.keys():
             last = self.cards.pop(uid, None)
             if last is None:
                 continue
-            self.members.get(last.group_id, {}).pop(uid, None)
+            self._leave(last)
             touched.add(last.group_id)
             nodes_touched.add(last.node if last.selected else "")
-            self.shown.get(last.group_id, set()).discard(uid)
             out.append(render_card(PodCard(**{**last.__dict__, "leaving": True})))
         for uid, card in fresh.items():
             before = self.cards.get(uid)
             self.cards[uid] = card
             nodes_touched.update(c.node for c in (before, card) if c is not None and c.selected)
+            touched.add(card.group_id)
             if before is not None and before.group_id == card.group_id:
+                self.stats[card.group_id].add(before, -1, facts)
+                self.stats[card.group_id].add(card, 1, facts)
                 out.append(render_card(card))
-                touched.add(card.group_id)
                 continue
             if before is not None:
-                self.members.get(before.group_id, {}).pop(uid, None)
-                self.shown.get(before.group_id, set()).discard(uid)
+                self._leave(before)
                 touched.add(before.group_id)
                 out.append(delete(card.dom_id))
             self.members.setdefault(card.group_id, {})[uid] = None
-            moved[uid] = card
-            touched.add(card.group_id)
+            self.stats.setdefault(card.group_id, GroupStats()).add(card, 1, facts)
+            if card.selected:
+                self.on_node[card.node] += 1
+            joined.setdefault(card.group_id, set()).add(uid)
+        if node_names(facts, (n for n, count in self.on_node.items() if count > 0)) != self.nodes:
+            return None  # the set of node panes changed: the caller rebuilds the pod sections
         for gid in sorted(touched):
-            out.extend(self._regroup(gid, moved))
+            out.extend(self._regroup(gid, joined.get(gid, set())))
         for name in sorted((nodes_touched - {""}) | (changed_nodes & set(self.nodes))):
             out.extend(self._node_head(name))
         return out
+
+    def _leave(self, card: PodCard) -> None:
+        """Take a card out of its group (its window, its counts)."""
+        self.members.get(card.group_id, {}).pop(card.uid, None)
+        self.shown.get(card.group_id, set()).discard(card.uid)
+        stats = self.stats.get(card.group_id)
+        if stats is not None:
+            stats.add(card, -1, self.facts)
+        if card.selected:
+            self.on_node[card.node] -= 1
 
     def _changed_cards(self, changes: list[Change], view: ViewInput,
                        kinds: set[str]) -> tuple[dict[str, PodCard], set[str]]:
@@ -341,35 +379,57 @@ class PodPanes:
                         fresh[uid] = view.card(pod)
         return fresh, gone
 
-    def _regroup(self, gid: str, moved: dict[str, PodCard]) -> list[str]:
-        """Swaps for one group whose membership or cards changed: the window, the heading, the
-        group element itself when it appears or empties."""
+    def _group(self, gid: str) -> PodGroup:
+        """A group's heading facts from its counts and window (no walk over its members)."""
+        stats = self.stats[gid]
+        shown = sorted((self.cards[u] for u in self.shown.get(gid, ())), key=lambda c: c.sort_key)
+        first = self.cards[next(iter(self.members[gid]))]
+        return PodGroup(gid=gid, title=group_title(first), selected=first.selected, count=stats.count,
+                        ready=stats.ready, simulated=stats.simulated,
+                        tallies=tuple((cls, TALLY_LABELS[cls], stats.tally[cls]) for cls in TALLY_LABELS
+                                      if stats.tally.get(cls)),
+                        shown=tuple(shown))
+
+    def _regroup(self, gid: str, joined: set[str]) -> list[str]:
+        """Swaps for one group whose membership or cards changed: the window (the group's oldest
+        cards: a joining card may push the newest shown one out; a leaving one is replaced by the
+        oldest not shown), the heading, the group element itself when it appears or empties."""
         members = self.members.get(gid) or {}
         if not members:
-            self.members.pop(gid, None)
             existed = self.shown.pop(gid, None) is not None
-            self.group_heads.pop(gid, None)
+            for store in (self.members, self.stats, self.group_heads):
+                store.pop(gid, None)
             return [delete(f"grp-{gid}")] if existed else []
-        cards = [self.cards[uid] for uid in members]
-        shown = windowed(cards)
-        group = summarise(cards, shown=shown, facts=self.facts)
+        size = window_size(self.cards[next(iter(members))])
         if gid not in self.shown:  # a new group: its element with its window
-            return [append(group_container(cards[0]), self._remember(group))]
+            self.shown[gid] = {c.uid for c in windowed([self.cards[u] for u in members])}
+            container = group_container(self.cards[next(iter(members))])
+            return [append(container, self._remember(self._group(gid)))]
+        shown = self.shown[gid]
+        before = set(shown)
+        for uid in sorted(joined, key=lambda u: self.cards[u].sort_key):
+            if len(shown) < size:
+                shown.add(uid)
+                continue
+            newest = max(shown, key=lambda u: self.cards[u].sort_key)
+            if self.cards[uid].sort_key < self.cards[newest].sort_key:
+                shown.discard(newest)
+                shown.add(uid)
+        if len(shown) < size and len(members) > len(shown):
+            rest = (self.cards[u] for u in members if u not in shown)
+            shown.update(c.uid for c in heapq.nsmallest(size - len(shown), rest, key=lambda c: c.sort_key))
         out: list[str] = []
-        before = self.shown[gid]
-        now = {c.uid for c in shown}
-        for uid in before - now:
+        for uid in before - shown:
             if uid in self.cards and self.cards[uid].group_id == gid:
                 out.append(delete(self.cards[uid].dom_id))  # pushed out of the window
-        entering = [c for c in shown if c.uid not in before]
+        entering = sorted((self.cards[u] for u in shown - before), key=lambda c: c.sort_key)
         for card in entering:
-            if card.uid not in moved:
+            if card.uid not in joined:
                 out.append(delete(card.dom_id))  # it may sit in an expanded list already
         if entering:
             out.append(append(gid, "".join(
                 render_to_string("dashboard/_pod_card.html", {"card": c, "oob": ""}) for c in entering)))
-        self.shown[gid] = now
-        head = render_group_head(group, oob=True)
+        head = render_group_head(self._group(gid), oob=True)
         if head != self.group_heads.get(gid):
             self.group_heads[gid] = head
             out.append(head)
@@ -377,9 +437,11 @@ class PodPanes:
 
     def _node_head(self, name: str) -> list[str]:
         prefix = presenters.node_group_id(name) + "-"
-        groups = [summarise([self.cards[u] for u in m], shown=(), facts=self.facts)
-                  for gid, m in self.members.items() if m and gid.startswith(prefix)]
-        pane = node_pane(name, self.facts, groups)
+        stats = [s for gid, s in self.stats.items() if gid.startswith(prefix) and s.count > 0]
+        ready, _ = self.facts.get(name, (True, False))
+        pane = NodePane(name=name, group_id=presenters.node_group_id(name), ready=ready,
+                        simulated=simulated_name(name, self.facts), count=sum(s.count for s in stats),
+                        ready_pods=sum(s.ready for s in stats))
         head = render_node_head(pane, oob=True)
         if head == self.node_heads.get(pane.group_id):
             return []

@@ -155,9 +155,10 @@ class Section:
     pods: bool = False
     # A section whose element keeps state in the page's script (the topology graph) is sent as
     # patches instead: ``state(scope)`` makes the stream's memory of it, an object with
-    # ``snapshot(view) -> context`` and ``delta(view, kinds) -> context | None`` (None: nothing
-    # to send) for ``stream_template`` (the element frames replace). The page load still uses
-    # ``template`` and ``context``.
+    # ``snapshot(view) -> context`` and ``delta(view, kinds, changes=...) -> context | None``
+    # (None: nothing to send; ``changes`` lets it skip work the changes cannot affect) for
+    # ``stream_template`` (the element frames replace). The page load still uses ``template``
+    # and ``context``.
     state: Callable[[Scope], Any] | None = None
     stream_template: str = ""
 
@@ -304,7 +305,8 @@ def status_html(*, seq: int, pod_count: int, synced: bool, errors: list[str], oo
 def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple[dict[str, SafeString], str]:
     """Every section rendered for the first page load (not out-of-band), and the status element."""
     errors = errors or SectionErrors()
-    sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
+    with objects.printing_once():
+        sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
     status = status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced,
                          errors=errors.labels(), oob=False)
     return sections, mark_safe(status)
@@ -366,6 +368,10 @@ class FrameBuilder:
     # --- snapshot ------------------------------------------------------------------------------
     def snapshot(self, view: ViewInput) -> list[str]:
         """The whole page as messages below the limit; resets what the pages are known to show."""
+        with objects.printing_once():
+            return self._snapshot(view)
+
+    def _snapshot(self, view: ViewInput) -> list[str]:
         self.pods, self.shown = podgroups.PodPanes(), {}
         pieces: list[str] = []
         self.states = {}
@@ -380,7 +386,8 @@ class FrameBuilder:
         self.seq = view.seq
         return self._messages(pieces, view, snapshot=True)
 
-    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None) -> list[str]:
+    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None,
+               changes: list[Change] | None = None) -> list[str]:
         """A stateful section's snapshot (``kinds`` None) or patch; nothing if it failed (the
         status names it) or has nothing to send."""
         try:
@@ -389,7 +396,8 @@ class FrameBuilder:
                 state = self.states[section.name] = section.state(self.scope)  # type: ignore[misc]
                 context = state.snapshot(view)
             else:
-                context = state.snapshot(view) if kinds is None else state.delta(view, kinds)
+                context = (state.snapshot(view) if kinds is None
+                           else state.delta(view, kinds, changes=changes))
             if context is None:
                 return []
             html = render_to_string(section.stream_template or section.template, {**context, "oob": "true"})
@@ -443,6 +451,10 @@ class FrameBuilder:
     def delta(self, changes: list[Change], view: ViewInput, *, status: bool = True) -> list[str]:
         """Messages that bring the pages from the last frame to ``view`` ([] if nothing shows a
         difference and ``status`` is false)."""
+        with objects.printing_once():
+            return self._delta(changes, view, status=status)
+
+    def _delta(self, changes: list[Change], view: ViewInput, *, status: bool) -> list[str]:
         kinds = {c.kind for c in changes}
         pieces: list[str] = []
         for section in SECTIONS:
@@ -451,7 +463,7 @@ class FrameBuilder:
             if section.pods:
                 continue
             if section.state is not None:
-                pieces.extend(self._patch(section, view, kinds))
+                pieces.extend(self._patch(section, view, kinds, changes))
                 continue
             html = render_section(section, view, self.errors, oob=True)
             digest = _digest(html)

@@ -101,6 +101,7 @@ class _Parts:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
     pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)  # names of the pods in the snapshot
 
     def add(self, node: Node) -> None:
         self.nodes[node["id"]] = node
@@ -129,10 +130,25 @@ def _deployment(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> N
         )
 
 
+def _fast_meta(pod: Obj) -> Obj:
+    meta = pod.get("metadata") if isinstance(pod, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _owner(pod: Obj, memo: dict[str, tuple[str, Selector, Node]]) -> str:
+    """A pod's ReplicaSet, from the memo when the pod is unchanged (a frame at 10,000 pods must
+    not read every pod's owner references again)."""
+    meta = _fast_meta(pod)
+    known = memo.get(str(meta.get("name") or ""))
+    if known is not None and known[0] == str(meta.get("resourceVersion") or ""):
+        return str(known[2]["owner"])
+    return _controller(pod, "ReplicaSet")
+
+
 def _replicasets(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
     """The Deployment's ReplicaSets that want or still have pods (old revisions scaled to 0 and
     emptied are history, not topology)."""
-    owned = {_controller(p, "ReplicaSet") for p in objects.get("Pod", [])}
+    owned = {_owner(p, parts.pod_memo) for p in objects.get("Pod", [])}
     deployment = node_id("Deployment", scope.deployment)
     for view in presenters.replicaset_views(objects.get("ReplicaSet", []), deployment=scope.deployment):
         if not (view.desired or view.current or view.name in owned):
@@ -254,18 +270,24 @@ def _fold_crowds(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
     """Pods, oldest first, selected by the live Service's selector (LBDEMO_SELECTOR without one);
     a pod unchanged since the last graph (same resourceVersion and selector) reuses its node, so
-    a frame costs little more than the pods that changed."""
+    a frame costs little more than the pods that changed (and one sort of plain tuples)."""
     selector = presenters.effective_selector(objects.get("Service", []), scope)
     memo = parts.pod_memo
-    for pod in sorted(objects.get("Pod", []), key=presenters.created_key):
-        name, rv = _name(pod), str(_meta(pod).get("resourceVersion") or "")
+    entries: list[tuple[str, str, Node]] = []
+    for pod in objects.get("Pod", []):
+        meta = _fast_meta(pod)
+        name, rv = str(meta.get("name") or ""), str(meta.get("resourceVersion") or "")
         known = memo.get(name)
-        if known is not None and rv and known[0] == rv and known[1] == selector:
+        if known is not None and rv and known[0] == rv and (known[1] is selector or known[1] == selector):
             node = known[2]
         else:
             node = pod_node(pod, selector=selector)
             memo[name] = (rv, selector, node)
+        entries.append((str(meta.get("creationTimestamp") or ""), name, node))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    for _, _, node in entries:
         parts.add(node)
+    parts.live = {e[1] for e in entries}
 
 
 def drawn_services(services: list[Obj], *, configured: str) -> list[Obj]:
@@ -390,8 +412,7 @@ def topology_graph(
     parts = _Parts(pod_memo={} if pod_memo is None else pod_memo)
     for build in KIND_BUILDERS:
         build(objects, scope, parts)
-    live = {_name(p) for p in objects.get("Pod", [])}  # folded pods keep their memo too
-    for name in [name for name in parts.pod_memo if name not in live]:
+    for name in [name for name in parts.pod_memo if name not in parts.live]:  # folded ones stay
         del parts.pod_memo[name]
     return Graph(nodes=parts.nodes, edges=parts.edges)
 
@@ -466,12 +487,36 @@ class TopologyState:
         self.shown, self.seq = self._graph(view.objects), view.seq
         return {"seq": view.seq, "payload": encode(reset_payload(self.shown, seq=view.seq))}
 
-    def delta(self, view: Any, kinds: Iterable[str]) -> dict[str, Any] | None:
+    def delta(self, view: Any, kinds: Iterable[str], *,
+              changes: Iterable[Any] | None = None) -> dict[str, Any] | None:
         """The patch from the graph shown to ``view``'s, or None when the graph is unchanged."""
         if self.shown is None:
             return self.snapshot(view)
         if not GRAPH_KINDS.intersection(kinds):
             return None
+        if changes is not None and set(kinds) <= {"Pod"} and self._pods_unchanged(view, changes):
+            return None
+        return self._delta(view)
+
+    def _pods_unchanged(self, view: Any, changes: Iterable[Any]) -> bool:
+        """True if the changed pods draw exactly as before (an annotation, a label the graph does
+        not show): the graph of 10,000 pods is then not rebuilt for them."""
+        selector = presenters.effective_selector(view.list("Service"), self.scope)
+        updates = {}
+        for change in changes:
+            pod = view.pods_by_name.get(change.name)
+            known = self.pod_memo.get(change.name)
+            if pod is None or known is None or known[1] != selector:
+                return False
+            node = pod_node(pod, selector=selector)
+            if node != known[2]:
+                return False
+            updates[change.name] = (str(_fast_meta(pod).get("resourceVersion") or ""), selector, known[2])
+        self.pod_memo.update(updates)  # the next rebuild reuses them
+        return True
+
+    def _delta(self, view: Any) -> dict[str, Any] | None:
+        assert self.shown is not None
         graph = self._graph(view.objects)
         diff = graph_diff(self.shown, graph)
         if not any(diff.values()):

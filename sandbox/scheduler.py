@@ -3,7 +3,9 @@
 It watches pods without ``spec.nodeName`` and Node objects. Feasible nodes are Ready, not
 cordoned (``spec.unschedulable``), carry no NoSchedule/NoExecute taint the pod does not tolerate
 (TaintToleration; simulated nodes are tainted), match the pod's nodeSelector and have room under their
-``pods`` capacity. Among them it prefers the node with the fewest pods of the same owner
+``pods`` capacity. Among them it prefers the nodes with the fewest PreferNoSchedule taints the pod
+does not tolerate (the TaintToleration score, which outweighs spreading here), then the node with
+the fewest pods of the same owner
 (like the default PodTopologySpread on hostname), then the fewest pods overall, then the
 name, so three replicas land on three nodes. The choice is written with a Binding
 (``pods/<name>/binding``), followed by a ``Scheduled`` event; a pod that fits nowhere gets
@@ -72,6 +74,16 @@ def untolerated_taint(node: Obj, pod: Obj) -> Obj | None:
         if not any(tolerates(t, taint) for t in tolerations):
             return taint
     return None
+
+
+def intolerable_prefer_no_schedule(node: Obj, pod: Obj) -> int:
+    """The TaintToleration score's count: PreferNoSchedule taints of the node that no toleration
+    of the pod with effect PreferNoSchedule (or empty) tolerates; fewer scores higher."""
+    tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or []
+                   if isinstance(t, dict) and t.get("effect") in (None, "", "PreferNoSchedule")]
+    return sum(1 for taint in (node.get("spec") or {}).get("taints") or []
+               if isinstance(taint, dict) and taint.get("effect") == "PreferNoSchedule"
+               and not any(tolerates(t, taint) for t in tolerations))
 
 
 class Scheduler:
@@ -157,6 +169,7 @@ class Scheduler:
         selector = pod.get("spec", {}).get("nodeSelector") or {}
         reasons: dict[str, int] = {}
         feasible = []
+        prefer_avoid: dict[str, int] = {}
         for node in nodes:
             name = node["metadata"]["name"]
             labels = node["metadata"].get("labels") or {}
@@ -175,10 +188,11 @@ class Scheduler:
                 reasons["Too many pods"] = reasons.get("Too many pods", 0) + 1
             else:
                 feasible.append(name)
+                prefer_avoid[name] = intolerable_prefer_no_schedule(node, pod)
         if not feasible:
             detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
             return None, f"0/{len(nodes)} nodes are available: {detail}."
-        best = min(feasible, key=lambda n: (owner_counts.get(n, 0), counts.get(n, 0), n))
+        best = min(feasible, key=lambda n: (prefer_avoid[n], owner_counts.get(n, 0), counts.get(n, 0), n))
         return best, ""
 
     async def schedule(self, key: str) -> None:

@@ -28,6 +28,9 @@ MODEL = {
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
     "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
+    "jobs": "V1Job",
+    "cronjobs": "V1CronJob",
+    "poddisruptionbudgets": "V1PodDisruptionBudget",
 }
 
 

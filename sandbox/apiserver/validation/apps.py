@@ -1,7 +1,12 @@
 """Rules the replicated workloads share (`pkg/apis/apps/validation`): replicas, the selector
-against the template's labels, an immutable selector, non-negative status counts."""
+against the template's labels, an immutable selector, non-negative status counts, and
+int-or-percent values (a Deployment's maxSurge/maxUnavailable, a PodDisruptionBudget's
+minAvailable/maxUnavailable)."""
 
 from __future__ import annotations
+
+import re
+from typing import Any
 
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.labels import validate_label_selector
@@ -66,3 +71,19 @@ def validate_status_counts(errs: Errors, obj: dict) -> None:
         value = status.get(key)
         if value is not None and (not is_int(value) or value < 0):
             errs.invalid(f"status.{key}", value, "must be greater than or equal to 0")
+
+
+def validate_int_or_percent(errs: Errors, value: Any, path: str) -> None:
+    """`ValidatePositiveIntOrPercent` + `IsNotMoreThan100Percent`."""
+    if isinstance(value, str):
+        match = re.fullmatch(r"([0-9]+)%", value)
+        if not match:
+            errs.invalid(path, value, "a valid percent string must be a numeric string followed by an ending "
+                                      "'%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
+        elif int(match.group(1)) > 100:
+            errs.invalid(path, value, "must not be greater than 100%")
+    elif is_int(value):
+        if value < 0:
+            errs.invalid(path, value, "must be greater than or equal to 0")
+    elif value is not None:
+        errs.invalid(path, value, "must be an integer or percentage (e.g '5%')")

@@ -9,8 +9,8 @@ budget's "needs N healthy pods and has M currently"), and the eviction then decr
 records the pod in `status.disruptedPods` for the disruption controller. An unready pod does not
 count against a budget that is already met (`IfHealthyBudget`, the default) or whose policy is
 `AlwaysAllow`; it is deleted with a resourceVersion precondition so it cannot have become ready
-meanwhile. The pod gets the `DisruptionTarget` condition (EvictionByEvictionAPI) and is deleted
-with the Eviction's deleteOptions (grace period, preconditions, dry run).
+meanwhile. Either way the pod gets the `DisruptionTarget` condition (EvictionByEvictionAPI) and is
+deleted with the Eviction's deleteOptions (grace period, preconditions, dry run).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ async def evict(registry: Registry, namespace: str, name: str, options: dict, *,
         if racing and not preconditions.get("resourceVersion"):
             guarded["preconditions"] = {**preconditions,
                                         "resourceVersion": pod["metadata"]["resourceVersion"]}
-        await registry.delete(pods.RESOURCE, namespace, name, guarded, dry_run=dry_run)
+        await _condition_and_delete(registry, pods.RESOURCE, pod, guarded, dry_run=dry_run)
         return _success()
     matching = [entry.obj for entry in registry.store.entries(pdbs.RESOURCE.key, namespace)
                 if disruption.selects(entry.obj, pod, empty_selects_all=False)]
@@ -124,9 +124,7 @@ async def evict(registry: Registry, namespace: str, name: str, options: dict, *,
     if guard_version and not preconditions.get("resourceVersion"):
         guarded["preconditions"] = {**preconditions, "resourceVersion": pod["metadata"]["resourceVersion"]}
     try:
-        if not dry_run:
-            guarded = await _mark_disruption_target(registry, pods.RESOURCE, pod, guarded)
-        await registry.delete(pods.RESOURCE, namespace, name, guarded, dry_run=dry_run)
+        await _condition_and_delete(registry, pods.RESOURCE, pod, guarded, dry_run=dry_run)
     except ApiError as exc:
         if exc.code == 409 and guard_version and matching and not preconditions.get("resourceVersion"):
             raise still_processing(matching[0]["metadata"]["name"]) from None
@@ -171,11 +169,25 @@ async def _check_and_decrement(registry: Registry, res: Resource, pdb: dict, pod
                    details={"retryAfterSeconds": 10})
 
 
-async def _mark_disruption_target(registry: Registry, res: Resource, pod: dict, options: dict) -> dict:
-    """Add the DisruptionTarget condition before deleting (`addConditionAndDeletePod`); the
-    deletion's resourceVersion precondition, if any, moves to the updated pod."""
+async def _condition_and_delete(registry: Registry, res: Resource, pod: dict, options: dict, *,
+                                dry_run: bool) -> None:
+    """`addConditionAndDeletePod`: the DisruptionTarget condition (unless a dry run), then the
+    deletion with the Eviction's options."""
+    if not dry_run:
+        options = await _mark_disruption_target(registry, res, pod, options)
     meta = pod["metadata"]
-    wanted = (options.get("preconditions") or {}).get("resourceVersion")
+    await registry.delete(res, meta["namespace"], meta["name"], options, dry_run=dry_run)
+
+
+async def _mark_disruption_target(registry: Registry, res: Resource, pod: dict, options: dict) -> dict:
+    """Add the DisruptionTarget condition before deleting; the deletion's preconditions are
+    checked first, and a resourceVersion precondition moves to the updated pod."""
+    meta = pod["metadata"]
+    preconditions = options.get("preconditions") or {}
+    uid, wanted = preconditions.get("uid"), preconditions.get("resourceVersion")
+    if uid and uid != meta.get("uid"):
+        raise errors.conflict(res, meta["name"], f"Precondition failed: UID in precondition: {uid}, UID in "
+                                                 f"object meta: {meta.get('uid')}")
     if wanted and wanted != meta.get("resourceVersion"):
         raise errors.conflict(res, meta["name"], f"Precondition failed: ResourceVersion in precondition: "
                                                  f"{wanted}, ResourceVersion in object meta: "

@@ -31,7 +31,7 @@ from . import errors, managedfields, patch, schemas
 from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
-from .resources import RESOURCES, Resource, strategy_for
+from .resources import RESOURCES, Resource, from_stored, stored, strategy_for, to_stored
 from .selectors import selector_from_match_labels
 from .store import Entry, Store, copy_object
 from .strategy import now
@@ -79,9 +79,12 @@ def _prune(obj: dict, path: str) -> None:
         current.pop(tokens[-1], None)
 
 
-def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None) -> None:
-    """fieldValidation: drop fields the schema does not know; Strict rejects them (400), Warn reports them."""
-    unknown = schemas.unknown_fields(plural, obj)
+def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None, *,
+                 definition: str | None = None) -> None:
+    """fieldValidation: drop fields the schema (the plural's, or ``definition``) does not know;
+    Strict rejects them (400), Warn reports them."""
+    unknown = schemas.unknown_fields(plural, obj) if definition is None else \
+        schemas.unknown_fields_of(definition, obj)
     if not unknown:
         return
     messages = [f'unknown field "{path}"' for path in unknown]
@@ -111,7 +114,8 @@ class Registry:
     async def bootstrap(self) -> None:
         """Create the objects every cluster starts with (each kind's strategy knows its own)."""
         for res in RESOURCES:
-            await strategy_for(res).bootstrap(self)
+            if not res.storage:
+                await strategy_for(res).bootstrap(self)
 
     async def ensure(self, res: Resource, namespace: str, body: dict) -> None:
         """Create ``body`` unless an object of that name exists (start-up objects)."""
@@ -163,11 +167,28 @@ class Registry:
         meta["namespace"] = namespace
         return namespace
 
+    def _converted(self, res: Resource, body: dict, field_validation: str,
+                   warnings: list[str] | None) -> dict:
+        """A body sent at a version other than the stored one, checked against that version's
+        schema (kind, apiVersion, types, unknown fields) and converted to the stored version."""
+        self._check_type(res, body)
+        undecodable = schemas.decode_error_of(res.definition, body)
+        if undecodable is not None:
+            raise errors.bad_request(undecodable)
+        check_fields(res.plural, body, field_validation, warnings, definition=res.definition)
+        return to_stored(res, body)
+
     async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False,
                      field_validation: str = "Warn", warnings: list[str] | None = None,
                      applied: bool = False) -> dict:
-        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`.
-        The creating manager owns what it set (`applied`: server-side apply already set managedFields)."""
+        """Create an object (POST); returns the stored object (at ``res``'s version). Unknown-field
+        warnings go to `warnings`. The creating manager owns what it set (`applied`: server-side
+        apply already set managedFields)."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            return from_stored(res, await self.create(stored(res), namespace, body, dry_run=dry_run,
+                                                      field_validation=field_validation, warnings=warnings,
+                                                      applied=applied))
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
@@ -251,9 +272,16 @@ class Registry:
                      subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
                      warnings: list[str] | None = None, applied: bool = False,
                      managed_subresource: str | None = None) -> dict:
-        """Replace an object (PUT, or the result of a PATCH); returns the stored object. Field
-        ownership is recorded for the request's manager (unless `applied`: server-side apply
-        computed it), under ``managed_subresource`` when it is not ``subresource`` (`scale`)."""
+        """Replace an object (PUT, or the result of a PATCH); returns the stored object (at
+        ``res``'s version). Field ownership is recorded for the request's manager (unless
+        `applied`: server-side apply computed it), under ``managed_subresource`` when it is not
+        ``subresource`` (`scale`)."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            updated = await self.update(stored(res), namespace, name, body, subresource=subresource,
+                                        dry_run=dry_run, field_validation=field_validation, warnings=warnings,
+                                        applied=applied, managed_subresource=managed_subresource)
+            return from_stored(res, updated)
         old = self.get(res, namespace, name).obj
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
@@ -297,8 +325,9 @@ class Registry:
     async def patch(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,
                     subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
                     warnings: list[str] | None = None) -> dict:
-        """Apply a merge, strategic-merge or JSON patch, then update like a PUT."""
-        old = self.get(res, namespace, name).obj
+        """Apply a merge, strategic-merge or JSON patch (to the object at ``res``'s version, as
+        kube-apiserver patches the requested version), then update like a PUT."""
+        old = from_stored(res, self.get(res, namespace, name).obj)
         patched = self._apply_patch(res, content_type, old, body)
         patched_rv = patched.get("metadata", {}).get("resourceVersion")
         if patched_rv in (None, ""):
@@ -319,7 +348,8 @@ class Registry:
         if meta.get("managedFields"):
             raise errors.bad_request("metadata.managedFields must be nil")
         self._check_type(res, config)
-        check_fields(res.plural, config, field_validation, warnings)
+        check_fields(res.plural, config, field_validation, warnings,
+                     definition=res.definition if res.storage else None)
         entry = self.store.get(res.key, namespace if res.namespaced else "", name)
         options = {"plural": res.plural, "api_version": res.api_version, "manager": manager,
                    "subresource": subresource or "", "has_status": res.status, "force": force}
@@ -329,7 +359,9 @@ class Registry:
             obj = managedfields.apply(None, config, **options)  # type: ignore[arg-type]
             return await self.create(res, namespace, obj, dry_run=dry_run, field_validation=field_validation,
                                      warnings=warnings, applied=True), True
-        merged = managedfields.apply(copy_object(entry.obj), config, **options)  # type: ignore[arg-type]
+        # Applied at the requested version, as kube-apiserver merges into the converted live object.
+        live = from_stored(res, entry.obj) if res.storage else copy_object(entry.obj)
+        merged = managedfields.apply(live, config, **options)  # type: ignore[arg-type]
         merged["metadata"]["resourceVersion"] = meta.get("resourceVersion") or \
             entry.obj["metadata"]["resourceVersion"]
         return await self.update(res, namespace, name, merged, subresource=subresource, dry_run=dry_run,
@@ -400,6 +432,9 @@ class Registry:
     async def delete(self, res: Resource, namespace: str, name: str, options: dict, *,
                      dry_run: bool = False) -> tuple[dict, bool]:
         """Delete with DeleteOptions. Returns (object, gone): gone is False while deletion is pending."""
+        if res.storage:
+            obj, gone = await self.delete(stored(res), namespace, name, options, dry_run=dry_run)
+            return from_stored(res, obj), gone
         entry = self.get(res, namespace, name)
         obj = entry.obj
         meta = obj["metadata"]

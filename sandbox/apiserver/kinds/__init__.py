@@ -41,6 +41,12 @@ How to add a kind
 
 Nothing else changes: routing, discovery, the store's key space, OpenAPI, Tables, field
 selectors and the fuzz/property tests all follow the entry.
+
+A kind served at more than one version (HorizontalPodAutoscaler: autoscaling/v2 stored, v1
+too) lists the others in its strategy's `versions`: a `strategy.Version` with the version's
+schema definition and the two conversion functions (its `conversion.go`). Each version gets
+its own resource entry (discovery, routing, OpenAPI; the stored one first, so preferred) over
+the one store key; the registry converts writes and patches, the server reads and watch events.
 """
 
 from __future__ import annotations
@@ -49,7 +55,9 @@ from sandbox.apiserver.kinds import (
     clusterrole,
     clusterrolebinding,
     configmap,
+    controllerrevision,
     cronjob,
+    daemonset,
     deployment,
     endpoints,
     endpointslice,
@@ -62,9 +70,12 @@ from sandbox.apiserver.kinds import (
     metrics,
     namespace,
     node,
+    persistentvolume,
+    persistentvolumeclaim,
     pod,
     poddisruptionbudget,
     replicaset,
+    replicationcontroller,
     role,
     rolebinding,
     secret,
@@ -72,6 +83,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    statefulset,
     tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
@@ -88,6 +100,9 @@ STRATEGIES: tuple[Strategy, ...] = (
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,
+    statefulset.STRATEGY,
+    daemonset.STRATEGY,
+    controllerrevision.STRATEGY,
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,
@@ -106,4 +121,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     metrics.NODE_STRATEGY,
     lease.STRATEGY,
     poddisruptionbudget.STRATEGY,
+    persistentvolumeclaim.STRATEGY,
+    persistentvolume.STRATEGY,
+    replicationcontroller.STRATEGY,
 )

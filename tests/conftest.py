@@ -8,7 +8,7 @@ Booting a sandbox costs seconds of both cores, so tests share one where they can
 - ``sample_lab``: the dashboard on such a namespace;
 - ``sandbox_factory`` (``start_lab`` with a dashboard): fresh private sandboxes, only for tests
   that stop, restart or break the cluster itself.
-The run's summary says how many sandboxes this process booted.
+The run's summary says how many sandboxes the run booted (all xdist workers together).
 
 Area-specific fixtures live in each test folder's own conftest.py.
 """
@@ -268,11 +268,29 @@ def pytest_configure(config: pytest.Config) -> None:
     Lab.start_sandbox = counted  # type: ignore[method-assign]
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """An xdist worker hands its count to the controller, which prints the total."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["sandbox_boots"] = len(SANDBOX_BOOTS)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """Add up the boots of each xdist worker as it finishes (an xdist hook, only under `-n`)."""
+    WORKER_BOOTS.append(getattr(node, "workeroutput", {}).get("sandbox_boots", 0))
+
+
+WORKER_BOOTS: list[int] = []
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     """Say how many sandboxes were booted: the cost that shared fixtures keep down."""
-    if SANDBOX_BOOTS:
-        terminalreporter.write_line(f"sandbox boots in this process: {len(SANDBOX_BOOTS)} "
-                                    "(manage.py demo subprocesses not included)")
+    boots = len(SANDBOX_BOOTS) + sum(WORKER_BOOTS)
+    if boots:
+        terminalreporter.write_line(
+            f"sandbox boots in this run: {boots} (manage.py demo subprocesses not included)"
+        )
 
 
 @contextlib.contextmanager

@@ -133,14 +133,19 @@ class ViewInput:
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def node_panes(self) -> NodePanes:
-        """The selected pods by node and owner, windowed (dashboard.podgroups)."""
-        return podgroups.node_panes(self.list("Node"), self.cards)
+    def pod_layout(self) -> podgroups.Layout:
+        """Both pod sections, windowed, with cards for the windows only (dashboard.podgroups)."""
+        return podgroups.page_layout(self)
 
-    @cached_property
+    @property
+    def node_panes(self) -> NodePanes:
+        """The selected pods by node and owner, windowed."""
+        return self.pod_layout.nodes
+
+    @property
     def app_groups(self) -> AppGroups:
         """The pods outside the selector by app label, windowed."""
-        return podgroups.app_groups(self.list("Node"), self.cards)
+        return self.pod_layout.others
 
 
 @dataclass(frozen=True)

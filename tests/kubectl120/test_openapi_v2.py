@@ -7,6 +7,7 @@ import http.client
 import json
 import ssl
 import uuid
+from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -61,8 +62,10 @@ def test_kubectl_applies_a_list_validated_against_openapi_v2(sandbox: Sandbox) -
     namespace = f"list-{uuid.uuid4().hex[:8]}"
     sandbox.kubectl("create", "namespace", namespace)
     try:
-        items = [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"},
-                  "data": {"i": str(i)}} for i in range(2)]
+        items: list[dict[str, Any]] = [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"c{i}"}, "data": {"i": str(i)}}
+            for i in range(2)
+        ]
         manifest = yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items})
         out = sandbox.kubectl("apply", "-n", namespace, "-f", "-", stdin=manifest)
         assert out.split("\n")[:2] == ["configmap/c0 created", "configmap/c1 created"]

@@ -34,6 +34,7 @@ from typing import Protocol
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
 from sandbox.controllers.cronjob import CronJobController
+from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
 from sandbox.controllers.disruption import DisruptionController
 from sandbox.controllers.endpoints import EndpointsController
@@ -44,6 +45,7 @@ from sandbox.controllers.replicaset import ReplicaSetController
 from sandbox.controllers.rootca import RootCAPublisher
 from sandbox.controllers.serviceaccounts import ServiceAccountsController
 from sandbox.controllers.servinggate import ServingGateController
+from sandbox.controllers.statefulset import StatefulSetController
 from sandbox.controllers.taintmanager import TaintEvictionController
 from sandbox.images import ImageStore
 from sandbox.kubelet import dns
@@ -133,6 +135,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     controllers: list[Controller] = [
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
+        StatefulSetController(client, informers),
+        DaemonSetController(client, informers),
         EndpointsController(client, informers),
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),

@@ -10,6 +10,9 @@ Like the real controller it:
   to `status.uncountedTerminatedPods`, then their finalizers are removed, then they move to
   the `succeeded`/`failed` counters (and `completedIndexes`); a pod deleted before it finished
   counts as failed (podReplacementPolicy TerminatingOrFailed);
+- applies `podFailurePolicy` to failed pods (`matchPodFailurePolicy`: FailJob fails the Job with
+  reason PodFailurePolicy, Ignore does not count the failure, Count does; FailIndex and
+  backoffLimitPerIndex are not implemented, nor is `successPolicy`);
 - replaces failed pods after the pod-failure back-off (10 s doubling, at most 10 min, since the
   last failure), and fails the Job once failures exceed `backoffLimit` (or, with restartPolicy
   OnFailure, the container restarts reach it), or when it has been active longer than
@@ -114,6 +117,54 @@ def pod_index(pod: Obj) -> int | None:
         return None
 
 
+def _exit_code_matches(requirement: Obj, pod: Obj) -> Obj | None:
+    """`matchOnExitCodes`: the first terminated container (non-zero exit) the requirement matches."""
+    status = pod.get("status") or {}
+    values = set(requirement.get("values") or [])
+    name = requirement.get("containerName")
+    for group in ("initContainerStatuses", "containerStatuses"):
+        for ctr in status.get(group) or []:
+            code = ((ctr.get("state") or {}).get("terminated") or {}).get("exitCode")
+            if code in (None, 0) or (name and ctr.get("name") != name):
+                continue
+            if (code in values) == (requirement.get("operator") == "In"):
+                return ctr
+    return None
+
+
+def match_pod_failure_policy(policy: Obj | None, pod: Obj) -> tuple[str, str]:
+    """`matchPodFailurePolicy` for a failed pod: the action ("Count" when no rule matches, or
+    there is no policy) and, for FailJob, the Job's failure message."""
+    meta = pod["metadata"]
+    for index, rule in enumerate((policy or {}).get("rules") or []):
+        action = rule.get("action")
+        matched = ""
+        if rule.get("onExitCodes") is not None:
+            ctr = _exit_code_matches(rule["onExitCodes"], pod)
+            if ctr is not None:
+                code = ctr["state"]["terminated"]["exitCode"]
+                matched = (
+                    f"Container {ctr.get('name')} for pod {meta.get('namespace')}/{meta.get('name')} "
+                    f"failed with exit code {code} matching {action} rule at index {index}"
+                )
+        elif rule.get("onPodConditions") is not None:
+            for pattern in rule["onPodConditions"]:
+                for cond in (pod.get("status") or {}).get("conditions") or []:
+                    if cond.get("type") == pattern.get("type") and cond.get("status") == pattern.get(
+                        "status", "True"
+                    ):
+                        matched = (
+                            f"Pod {meta.get('namespace')}/{meta.get('name')} has condition "
+                            f"{cond.get('type')} matching {action} rule at index {index}"
+                        )
+                        break
+                if matched:
+                    break
+        if matched and action in ("Ignore", "Count", "FailJob"):
+            return action, matched if action == "FailJob" else ""
+    return "Count", ""
+
+
 def new_condition(type_: str, status: str, reason: str, message: str, now: str) -> Obj:
     """A JobCondition as the controller writes it."""
     return {
@@ -178,6 +229,7 @@ class JobController:
         self.expectations = Expectations()
         self.backoff: dict[str, BackoffRecord] = {}
         self.suspend_deleted: set[str] = set()
+        self.fail_job: dict[str, str] = {}
         self.recorder = EventRecorder(client, component="job-controller")
         self.jobs.add_handler(self._on_job)
         self.pods.add_handler(self._on_pod)
@@ -189,6 +241,7 @@ class JobController:
         if kind == "DELETED":
             self.expectations.drop(key)
             self.backoff.pop(key, None)
+            self.fail_job.pop(key, None)
             for pod in self.pods.items(obj["metadata"].get("namespace")):
                 if (controller_ref(pod) or {}).get("uid") == obj["metadata"].get("uid") and has_finalizer(
                     pod
@@ -357,6 +410,9 @@ class JobController:
     ) -> Obj | None:
         """The interim condition a Job that is not finishing yet has earned, or None."""
         spec = job["spec"]
+        message = self.fail_job.pop(key_of(job), None)
+        if message:
+            return new_condition("FailureTarget", "True", "PodFailurePolicy", message, stamp)
         limit = int(spec.get("backoffLimit") if spec.get("backoffLimit") is not None else 6)
         template_spec = (spec.get("template") or {}).get("spec") or {}
         uncounted = status.get("uncountedTerminatedPods") or {}
@@ -441,9 +497,14 @@ class JobController:
             elif uid in self.suspend_deleted and is_deleting(pod):
                 strip.append(pod)
             elif phase == "Failed" or is_deleting(pod):
+                action, message = match_pod_failure_policy(job["spec"].get("podFailurePolicy"), pod)
+                strip.append(pod)
+                if action == "Ignore":  # not counted towards backoffLimit; replaced
+                    continue
+                if action == "FailJob":
+                    self.fail_job.setdefault(key, message)
                 ok_f.append(uid)
                 added = True
-                strip.append(pod)
         if added:
             status["uncountedTerminatedPods"] = {
                 k: v for k, v in (("succeeded", ok_s), ("failed", ok_f)) if v

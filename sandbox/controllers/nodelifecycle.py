@@ -14,9 +14,11 @@ taint-eviction controller counts tolerationSeconds from), and a cordoned node
 (`spec.unschedulable`) -> `node.kubernetes.io/unschedulable:NoSchedule`. A node that heartbeats
 again is set Ready by its kubelet, and the taints go.
 
-Sandbox difference: the heartbeat is compared with the controller's clock directly (one machine,
+Sandbox differences: the heartbeat is compared with the controller's clock directly (one machine,
 no clock skew), where kube-controller-manager starts the grace period when it first observes a
 heartbeat; so a node whose last heartbeat is already older than the grace period is marked at once.
+And since the kubelets run in this controller's process, a monitor pass that comes late (the
+machine slept, the process stalled) restarts the grace period instead of blaming every node.
 The periods are Kubernetes' defaults (5 s monitor period, 40 s grace period).
 """
 
@@ -132,23 +134,34 @@ class NodeLifecycleController:
         self._wake = asyncio.Event()
 
     async def run(self) -> None:
-        """Monitor node health every NODE_MONITOR_PERIOD (sooner when a node changes, for taints)."""
+        """Monitor node health every NODE_MONITOR_PERIOD (sooner when a node changes, for taints).
+
+        A pass that comes much later than it should (the machine slept, or this process — which
+        also runs the kubelets — stalled) judges no node: the kubelets were stalled too and get
+        one grace period from now to renew their leases."""
+        last_pass = time.monotonic()
+        watching_since = 0.0
         while True:
+            if time.monotonic() - last_pass > self.grace_period / 2:
+                watching_since = time.time()
+            last_pass = time.monotonic()
             for node in list(self.nodes.items()):
                 try:
-                    await self.monitor(node)
+                    await self.monitor(node, watching_since=watching_since)
                 except (ApiError, OSError, TimeoutError) as exc:
                     log.info("node %s: %s", node["metadata"]["name"], exc)
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), NODE_MONITOR_PERIOD)
 
-    async def monitor(self, node: Obj) -> None:
-        """One node: its health, then its taints."""
+    async def monitor(self, node: Obj, *, watching_since: float = 0.0) -> None:
+        """One node: its health (silent for a grace period that this controller watched), then
+        its taints."""
         name = node["metadata"]["name"]
         heartbeat = last_heartbeat(node, self.leases.get(f"{LEASE_NAMESPACE}/{name}"))
         stamp = now_iso()
-        if heartbeat is None or time.time() - heartbeat > self.grace_period:
+        silent_since = max(heartbeat or 0.0, watching_since)
+        if time.time() - silent_since > self.grace_period:
             conditions = unknown_conditions(node, stamp)
             if conditions is not None:
                 node = await self.client.patch(NODES, name, {"status": {"conditions": conditions}},

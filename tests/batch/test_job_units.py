@@ -11,7 +11,14 @@ import pytest
 from sandbox.apiserver.kinds.job import STRATEGY as JOBS
 from sandbox.apiserver.tables import table_for, table_row
 from sandbox.apiserver.validation import Invalid
-from sandbox.controllers.job import BackoffRecord, backoff_delay, format_indexes, parse_indexes, want_active
+from sandbox.controllers.job import (
+    BackoffRecord,
+    backoff_delay,
+    format_indexes,
+    match_pod_failure_policy,
+    parse_indexes,
+    want_active,
+)
 from tests.apiserver_units.conftest import official  # noqa: F401  (the official-client fixture)
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -149,8 +156,10 @@ def test_bad_jobs_are_invalid_with_the_real_causes(spec: dict, expected: list) -
         "template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}},
         **spec,
     }
-    body = {"metadata": {"name": "pi", "namespace": "default", "uid": UID},
-            "spec": {k: v for k, v in job_spec.items() if v is not None}}
+    body = {
+        "metadata": {"name": "pi", "namespace": "default", "uid": UID},
+        "spec": {k: v for k, v in job_spec.items() if v is not None},
+    }
     obj = JOBS.default_object(body)
     if "completions" in spec and spec["completions"] is None:
         obj["spec"].pop("completions", None)
@@ -314,3 +323,74 @@ def test_wanted_active_pods(spec: dict, succeeded: int, active: int, want: int) 
 def test_completed_indexes_round_trip(indexes: set, text: str) -> None:
     assert format_indexes(indexes) == text
     assert parse_indexes(text) == indexes
+
+
+POLICY = {
+    "rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}},
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}]},
+        {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [1, 2]}},
+    ]
+}
+
+
+def failed_pod(code: int, *, container: str = "main", conditions: list | None = None) -> dict:
+    return {
+        "metadata": {"name": "p", "namespace": "ns"},
+        "status": {
+            "phase": "Failed",
+            "conditions": conditions or [],
+            "containerStatuses": [{"name": container, "state": {"terminated": {"exitCode": code}}}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("pod", "expected"),
+    [
+        (
+            failed_pod(42),
+            (
+                "FailJob",
+                "Container main for pod ns/p failed with exit code 42 matching FailJob rule at index 0",
+            ),
+        ),
+        (failed_pod(42, container="side"), ("Count", "")),
+        (failed_pod(1, conditions=[{"type": "DisruptionTarget", "status": "True"}]), ("Ignore", "")),
+        (failed_pod(1), ("Count", "")),
+        (failed_pod(7), ("Count", "")),
+    ],
+)
+def test_pod_failure_policy_rules_match_in_order(pod: dict, expected: tuple) -> None:
+    assert match_pod_failure_policy(POLICY, pod) == expected
+    assert match_pod_failure_policy(None, pod) == ("Count", "")
+
+
+def test_pod_failure_policy_is_validated() -> None:
+    policy = {
+        "rules": [
+            {
+                "action": "FailJob",
+                "onExitCodes": {"containerName": "nope", "operator": "In", "values": [0, 3, 3]},
+            },
+            {"action": "Retry", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            {"action": "Ignore"},
+        ]
+    }
+    obj = job(podFailurePolicy=policy)
+    assert obj["spec"]["podReplacementPolicy"] == "Failed"
+    assert obj["spec"]["podFailurePolicy"]["rules"][1]["onPodConditions"][0]["status"] == "True"
+    rules = "spec.podFailurePolicy.rules"
+    assert causes(obj) == [
+        (
+            f"{rules}[0].onExitCodes.containerName",
+            'Invalid value: "nope": must be one of the container or initContainer names in the pod template',
+        ),
+        (f"{rules}[0].onExitCodes.values[0]", "Invalid value: 0: must not be 0 for the In operator"),
+        (f"{rules}[0].onExitCodes.values[2]", "Duplicate value: 3"),
+        (
+            f"{rules}[1].action",
+            'Unsupported value: "Retry": supported values: "Count", "FailIndex", "FailJob", "Ignore"',
+        ),
+        (f"{rules}[2]", "Invalid value: specifying one of OnExitCodes and OnPodConditions is required"),
+    ]

@@ -216,3 +216,23 @@ def test_on_failure_restarts_the_container_in_place_until_the_backoff_limit(ns: 
     pod_name = next(m for _, r, m in events if r == "SuccessfulCreate").removeprefix("Created pod: ")
     assert f"Deleted pod: {pod_name}" in [m for _, r, m in events if r == "SuccessfulDelete"]
     assert ns.get("job", "retry")["status"]["failed"] == 1
+
+
+def test_pod_failure_policy_fails_the_job_on_a_non_retriable_exit_code(ns: Namespace) -> None:
+    manifest = job_yaml("fatal", "exit 42", backoffLimit=6) + (
+        "  podFailurePolicy:\n    rules:\n"
+        "    - {action: FailJob, onExitCodes: {containerName: main, operator: In, values: [42]}}\n"
+    )
+    ns.kubectl("create", "-f", "-", stdin=manifest)
+    ns.kubectl("wait", "--for=condition=failed", "job/fatal", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "fatal")
+    pod = ns.items("pods", "-l", "job-name=fatal")[0]["metadata"]["name"]
+    message = (
+        f"Container main for pod {ns.name}/{pod} failed with exit code 42 matching FailJob rule at index 0"
+    )
+    assert [(c["type"], c["reason"], c["message"]) for c in job["status"]["conditions"]] == [
+        ("FailureTarget", "PodFailurePolicy", message),
+        ("Failed", "PodFailurePolicy", message),
+    ]
+    assert job["status"]["failed"] == 1 and job["spec"]["podReplacementPolicy"] == "Failed"
+    assert ("Warning", "PodFailurePolicy", message) in ns.events("fatal")

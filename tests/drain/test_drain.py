@@ -104,6 +104,24 @@ def test_drain_cordon_uncordon(sandbox_factory: Callable[..., Sandbox]):
     assert "evicted" not in deleted.stdout
     box.kubectl("uncordon", "sandbox-node-2")
 
+    # what the node lifecycle controller writes about a silent node, on a node whose kubelet is
+    # alive: the kubelet reports Ready again, the taints go, its pods' Ready comes back
+    pod = wait_until(lambda: running(box, "app=web", 2), timeout=120, interval=0.5, what="web back")
+    name, node = next(iter(pod.items()))
+    unknown = {"type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
+               "message": "Kubelet stopped posting node status."}
+    box.kubectl("patch", "node", node, "--subresource=status", "--type=strategic", "-p",
+                json.dumps({"status": {"conditions": [unknown]}}))
+    box.kubectl("patch", "pod", name, "-n", NS, "--subresource=status", "--type=strategic", "-p",
+                json.dumps({"status": {"conditions": [{"type": "Ready", "status": "False"}]}}))
+
+    def healed() -> bool:
+        status = box.kubectl("get", "node", node, "--no-headers").split()[1]
+        node_taints = json.loads(box.kubectl("get", "node", node, "-o", "json"))["spec"].get("taints") or []
+        return status == "Ready" and not node_taints and name in (running(box, "app=web", 2) or {})
+
+    wait_until(healed, timeout=60, interval=0.5, what="node and pod Ready again, no taints")
+
 
 def test_debug_copy_to_sends_a_whole_pod_as_protobuf(sandbox: Sandbox, ns: str):
     now = {"key": "example.com/now", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 0}

@@ -33,7 +33,7 @@ def test_a_silent_node_goes_unknown_and_its_pods_leave_after_their_toleration(
         sandbox: Sandbox, ns: str, ghost_nodes: Callable[..., str]):
     ghost = ghost_nodes(heartbeat_ago=300)
     wanted = {(UNREACHABLE, "NoExecute"), (UNREACHABLE, "NoSchedule")}
-    wait_until(lambda: wanted <= taints(sandbox, ghost), timeout=30, interval=0.3,
+    wait_until(lambda: wanted <= taints(sandbox, ghost), timeout=60, interval=0.3,
                what="the unreachable taints")
     ready = next(c for c in node(sandbox, ghost)["status"]["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"], ready["message"]) == (
@@ -69,7 +69,7 @@ def test_a_silent_node_goes_unknown_and_its_pods_leave_after_their_toleration(
 def test_not_ready_and_cordoned_nodes_carry_their_taints(sandbox: Sandbox, ghost_nodes: Callable[..., str]):
     ghost = ghost_nodes(ready="False")
     not_ready = {(NOT_READY, "NoExecute"), (NOT_READY, "NoSchedule")}
-    wait_until(lambda: not_ready <= taints(sandbox, ghost), timeout=30, interval=0.3,
+    wait_until(lambda: not_ready <= taints(sandbox, ghost), timeout=60, interval=0.3,
                what="the not-ready taints")
     assert sandbox.kubectl("cordon", ghost).strip() == f"node/{ghost} cordoned"
     unschedulable = ("node.kubernetes.io/unschedulable", "NoSchedule")

@@ -55,7 +55,9 @@ from sandbox.apiserver.kinds import (
     clusterrole,
     clusterrolebinding,
     configmap,
+    controllerrevision,
     cronjob,
+    daemonset,
     deployment,
     endpoints,
     endpointslice,
@@ -78,6 +80,7 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    statefulset,
     tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
@@ -94,6 +97,9 @@ STRATEGIES: tuple[Strategy, ...] = (
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,
+    statefulset.STRATEGY,
+    daemonset.STRATEGY,
+    controllerrevision.STRATEGY,
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,

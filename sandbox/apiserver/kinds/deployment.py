@@ -8,7 +8,6 @@ shared replicated-workload rules, an immutable selector), printDeployment's colu
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +28,7 @@ from sandbox.apiserver.printing import (
 )
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
+    is_zero,
     validate_int_or_percent,
     validate_replicated,
     validate_selector_immutable,
@@ -40,10 +40,6 @@ from sandbox.apiserver.validation.names import is_int
 from sandbox.apiserver.validation.podspec import default_template
 
 APPS = "io.k8s.api.apps.v1."
-
-
-def _is_zero(value: Any) -> bool:
-    return value == 0 or (isinstance(value, str) and re.fullmatch(r"0+%", value) is not None)
 
 
 def _validate_deployment(errs: Errors, obj: dict) -> None:
@@ -66,7 +62,7 @@ def _validate_deployment(errs: Errors, obj: dict) -> None:
                 surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
                 validate_int_or_percent(errs, surge, "spec.strategy.rollingUpdate.maxSurge")
                 validate_int_or_percent(errs, unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
-                if _is_zero(surge) and _is_zero(unavailable):
+                if is_zero(surge) and is_zero(unavailable):
                     errs.invalid("spec.strategy.rollingUpdate.maxUnavailable", unavailable,
                                  "may not be 0 when `maxSurge` is 0")
         elif stype in (None, ""):

@@ -36,7 +36,7 @@ from sandbox.apiserver.printing import (
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import as_map, dict_at
-from sandbox.apiserver.validation.fielderrors import Errors
+from sandbox.apiserver.validation.fielderrors import OMIT, Errors
 from sandbox.apiserver.validation.labels import validate_label_selector
 from sandbox.apiserver.validation.names import dns1123_label_errors, is_int
 from sandbox.apiserver.validation.podspec import default_template, validate_pod_template
@@ -67,6 +67,11 @@ def default_job_spec(obj: dict) -> None:
     if spec.get("podReplacementPolicy") is None:
         spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
     spec.setdefault("manualSelector", False)
+    policy = spec.get("podFailurePolicy")
+    for rule in policy.get("rules") or [] if isinstance(policy, dict) else []:
+        for pattern in (rule.get("onPodConditions") or []) if isinstance(rule, dict) else []:
+            if isinstance(pattern, dict):
+                pattern.setdefault("status", "True")
     default_template(spec)
 
 
@@ -101,6 +106,69 @@ def _nonnegative(errs: Errors, spec: dict, path: str, *keys: str) -> None:
             errs.invalid(f"{path}.{key}", value, "must be an integer")
         elif value < 0:
             errs.invalid(f"{path}.{key}", value, "must be greater than or equal to 0")
+
+
+ACTIONS = ("Count", "FailIndex", "FailJob", "Ignore")
+
+
+def _validate_pod_failure_policy(errs: Errors, spec: dict, path: str) -> None:
+    """`validatePodFailurePolicy` (the main rules: actions, one requirement per rule, exit codes)."""
+    policy = spec.get("podFailurePolicy")
+    rules = policy.get("rules") if isinstance(policy, dict) else None
+    if not isinstance(rules, list):
+        return
+    if len(rules) > 20:
+        errs.invalid(f"{path}.rules", len(rules), "must have at most 20 items")
+    template_spec = as_map(get_path(spec, "template", "spec"))
+    names = {
+        c.get("name")
+        for group in ("containers", "initContainers")
+        for c in template_spec.get(group) or []
+        if isinstance(c, dict)
+    }
+    for i, rule in enumerate(rules):
+        rpath = f"{path}.rules[{i}]"
+        if not isinstance(rule, dict):
+            continue
+        action = rule.get("action")
+        if action not in ACTIONS:
+            errs.not_supported(f"{rpath}.action", action, ACTIONS)
+        elif action == "FailIndex" and spec.get("backoffLimitPerIndex") is None:
+            errs.invalid(f"{rpath}.action", action, "requires the backoffLimitPerIndex to be set")
+        codes, conditions = rule.get("onExitCodes"), rule.get("onPodConditions")
+        if codes is not None and conditions is not None:
+            errs.invalid(rpath, OMIT, "specifying both OnExitCodes and OnPodConditions is not supported")
+        elif codes is None and conditions is None:
+            errs.invalid(rpath, OMIT, "specifying one of OnExitCodes and OnPodConditions is required")
+        if isinstance(codes, dict):
+            cpath = f"{rpath}.onExitCodes"
+            name = codes.get("containerName")
+            if name is not None and name not in names:
+                errs.invalid(
+                    f"{cpath}.containerName",
+                    name,
+                    "must be one of the container or initContainer names in the pod template",
+                )
+            operator = codes.get("operator")
+            if operator not in ("In", "NotIn"):
+                errs.not_supported(f"{cpath}.operator", operator, ("In", "NotIn"))
+            values = codes.get("values") or []
+            if not values:
+                errs.invalid(f"{cpath}.values", values, "at least one value is required")
+            for j, value in enumerate(values):
+                if operator == "In" and value == 0:
+                    errs.invalid(f"{cpath}.values[{j}]", value, "must not be 0 for the In operator")
+                if j and is_int(value) and is_int(values[j - 1]):
+                    if value == values[j - 1]:
+                        errs.duplicate(f"{cpath}.values[{j}]", value)
+                    elif value < values[j - 1]:
+                        errs.invalid(f"{cpath}.values[{j}]", value, "must be ordered")
+        for j, pattern in enumerate(conditions if isinstance(conditions, list) else []):
+            status = pattern.get("status", "True") if isinstance(pattern, dict) else None
+            if status not in ("True", "False", "Unknown"):
+                errs.not_supported(
+                    f"{rpath}.onPodConditions[{j}].status", status, ("True", "False", "Unknown")
+                )
 
 
 def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
@@ -141,6 +209,7 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
                 errs.invalid(f"{path}.{key}", spec[key], "requires indexed completion mode")
     if spec.get("successPolicy") is not None and mode != "Indexed":
         errs.invalid(f"{path}.successPolicy", spec["successPolicy"], "requires indexed completion mode")
+    _validate_pod_failure_policy(errs, spec, f"{path}.podFailurePolicy")
     policy = spec.get("podReplacementPolicy")
     if policy is not None:
         if policy not in ("Failed", "TerminatingOrFailed"):

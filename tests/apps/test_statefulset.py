@@ -145,7 +145,8 @@ def test_ondelete_parallel_set_with_claim_templates(kube: Kube) -> None:
     first_ip = members(kube, "db")[0]["status"]["podIP"]
     domain = f"db.{kube.namespace}.svc.cluster.local"
     assert kube.run("exec", "db-1", "--", "hostname", "-f").strip() == f"db-1.{domain}"
-    assert kube.run("exec", "db-1", "--", "getent", "hosts", "db-0.db").split()[:2] == [first_ip, f"db-0.{domain}"]
+    resolved = kube.run("exec", "db-1", "--", "getent", "hosts", "db-0.db").split()
+    assert resolved[:2] == [first_ip, f"db-0.{domain}"]
     lines = kube.run("exec", "db-1", "--", "getent", "ahostsv4", "db").splitlines()
     both = {line.split()[0] for line in lines}
     assert both == {first_ip, pod["status"]["podIP"]}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -317,7 +318,7 @@ def test_deployment_annotations_copied_to_the_new_replicaset() -> None:
 
 def test_cluster_dns_serves_headless_services_and_statefulset_pod_names() -> None:
     ready = {"conditions": [{"type": "Ready", "status": "True"}]}
-    services = [
+    services: list[dict[str, Any]] = [
         {
             "metadata": {"name": "web", "namespace": "ns"},
             "spec": {"clusterIP": "None", "selector": {"app": "web"}},

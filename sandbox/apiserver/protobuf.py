@@ -324,10 +324,12 @@ KINDS = {
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ("policy/v1", "PodDisruptionBudget"),
     ("policy/v1", "Eviction"),
+    ("policy/v1beta1", "Eviction"),   # the eviction subresource accepts both versions
     # DeleteOptions is registered in every group version a typed client encodes it with
     ("v1", "DeleteOptions"),
     ("meta.k8s.io/v1", "DeleteOptions"),
     ("policy/v1", "DeleteOptions"),
+    ("policy/v1beta1", "DeleteOptions"),
     ("v1", "Pod"),
 }
 

@@ -46,6 +46,7 @@ from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
+MANAGED_BY = "kubernetes.io/job-controller"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 600.0
 BURST = 500
@@ -317,6 +318,8 @@ class JobController:
         cached = self.jobs.get(key)
         if cached is None:
             return
+        if cached["spec"].get("managedBy") not in (None, MANAGED_BY):
+            return  # another controller (Kueue, JobSet ...) owns this Job's pods and status
         job = copy.deepcopy(cached)
         uid = job["metadata"]["uid"]
         pods = [

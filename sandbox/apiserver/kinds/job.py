@@ -14,6 +14,7 @@ are shared with CronJob's `jobTemplate` (`validate_job_spec`).
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime
 from typing import Any
 
@@ -190,6 +191,16 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
     )
     if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
         errs.required(f"{path}.backoffLimitPerIndex", "when maxFailedIndexes is specified")
+    managed_by = spec.get("managedBy")
+    if isinstance(managed_by, str):
+        if len(managed_by) > 63:
+            errs.too_long(f"{path}.managedBy", "may not be more than 63 bytes")
+        elif not re.fullmatch(
+            r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[-._~%!$&'()*+,;=:@a-zA-Z0-9]+)+", managed_by
+        ):
+            errs.invalid(
+                f"{path}.managedBy", managed_by, 'must be a domain-prefixed path (such as "acme.io/foo")'
+            )
     mode = spec.get("completionMode")
     if mode is not None and mode not in ("NonIndexed", "Indexed"):
         errs.not_supported(f"{path}.completionMode", mode, ("NonIndexed", "Indexed"))

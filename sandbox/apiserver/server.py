@@ -34,6 +34,7 @@ from aiohttp import web
 from . import (
     discovery,
     errors,
+    health,
     impersonation,
     managedfields,
     openapi,
@@ -48,11 +49,12 @@ from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
 from .errors import ApiError
 from .gc import GarbageCollector
+from .instrumentation import CONTENT_TYPE, LONG_RUNNING_SUFFIXES, Metrics, request_labels
 from .query import flag as _bool
 from .query import integer as _int
 from .rbac import Authorizer
 from .registry import FIELD_VALIDATION, Registry
-from .resources import Resource, from_stored, lookup, strategy_for
+from .resources import RESOURCES, Resource, from_stored, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
 
@@ -64,7 +66,6 @@ log = logging.getLogger(__name__)
 MAX_BODY = 3 * 1024 * 1024
 BOOKMARK_INTERVAL = 15.0
 DEFAULT_WATCH_TIMEOUT = 1800
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
 APPLY_PATCH = "application/apply-patch+yaml"
@@ -223,8 +224,16 @@ def _entry_position(entry: Entry) -> tuple[str, str]:
     return meta.get("namespace", ""), meta["name"]
 
 
+INCONSISTENT_CONTINUE = " ".join((
+    "The provided continue parameter is too old to display a consistent list result.",
+    "You can start a new list without the continue parameter, or use the continue token in this response",
+    "to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent",
+    "list - objects that were created, modified, or deleted between the time the first chunk was returned",
+    "and now may show up in the list."))
+
+
 def _continue_token(rv: int, last: tuple[str, str]) -> str:
-    """An opaque continue token: the list's RV and the last key served."""
+    """An opaque continue token: the list's RV (-1: the latest, after a 410) and the last key served."""
     raw = json.dumps({"rv": rv, "start": list(last)}).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -257,12 +266,16 @@ class ApiServer:
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.streams: set[asyncio.Task] = set()
+        self.metrics = Metrics()
+        self.bootstrapped = False  # the start-up objects exist (`poststarthook/...` health checks)
+        self.shutting_down = False
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
         """Open the store, create what every cluster starts with (namespaces, the `kubernetes`
         Service), and listen."""
         await self.store.open()
         await self.registry.bootstrap()
+        self.bootstrapped = True
         cluster_ip = await reconcile_kubernetes_service(self.registry, host=host, port=port)
         self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
         app = web.Application(client_max_size=MAX_BODY + 1)
@@ -276,6 +289,7 @@ class ApiServer:
 
     async def stop(self) -> None:
         """Close watches and log streams, stop listening, flush and close the store."""
+        self.shutting_down = True
         if self._gc_task is not None:
             self._gc_task.cancel()
         for task in list(self.streams):
@@ -287,15 +301,35 @@ class ApiServer:
 
     # ----- entry point -----------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Authenticate, route and answer one request; every error becomes a Status."""
+        """Authenticate, route and answer one request; every error becomes a Status. Every
+        request is counted and timed for `/metrics`."""
+        watch = _bool(request.query, "watch") or request.path.endswith(LONG_RUNNING_SUFFIXES)
+        started, kind, code = time.perf_counter(), self.metrics.begin(request.method, long_running=watch), 500
+        try:
+            response = await self._handle(request)
+            code = response.status
+            return response
+        finally:
+            query = request.query
+            attrs = rbac.request_attributes(request.method, request.path.rstrip("/") or "/", query)
+            apply = request.headers.get("Content-Type", "").startswith(APPLY_PATCH)
+            labels = request_labels(request.method, attrs, dry_run="dryRun" in query,
+                                    watch=_bool(query, "watch"), apply=apply)
+            self.metrics.end(kind, labels, code, time.perf_counter() - started)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
             path = request.path
             if len(path) > 1 and path.endswith("/"):
                 path = path.rstrip("/") or "/"
-            if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-                return self._public(path)
+            if path == "/version":
+                return web.Response(body=encode(discovery.SERVER_VERSION), content_type=JSON)
+            if health.is_health_path(path):
+                return health.respond(self, path, request.query)
             self._authenticate(request)
             self._authorize(request, path)
+            if path == "/metrics":
+                return self._metrics(request)
             return await self._dispatch(request, path)
         except ApiError as exc:
             return status_response(exc)
@@ -307,11 +341,13 @@ class ApiServer:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             return status_response(errors.internal_error("unexpected server error"))
 
-    def _public(self, path: str) -> web.Response:
-        """Health and version endpoints, readable without a token like on a real cluster."""
-        if path == "/version":
-            return web.Response(body=encode(discovery.SERVER_VERSION), content_type=JSON)
-        return web.Response(text="ok", content_type="text/plain")
+    def _metrics(self, request: web.Request) -> web.Response:
+        """`/metrics` (Prometheus text; RBAC: nonResourceURL `get /metrics`)."""
+        if request.method != "GET":
+            raise errors.method_not_allowed(request.method)
+        counts = {res.qualified_plural: self.store.total(res.key) for res in RESOURCES
+                  if strategy_for(res).serve is None and "list" in res.verbs}
+        return web.Response(body=self.metrics.render(counts).encode(), headers={"Content-Type": CONTENT_TYPE})
 
     def _authenticate(self, request: web.Request) -> None:
         """Who is asking (`request[USER]`, see `auth.py`, then `impersonation.py`); 401 for a
@@ -665,11 +701,22 @@ class ApiServer:
             return None
         return make_filter(labels, fields, strategy_for(res).field_value)
 
-    def _select(self, request: web.Request, target: Target) -> tuple[list[Entry], int]:
-        """Selected entries of a list (one namespace or all) and the list's resourceVersion."""
+    def _select(self, request: web.Request, target: Target, *, at: int | None = None,
+                start: tuple[str, str] = ("", "")) -> tuple[list[Entry], int]:
+        """Selected entries of a list (one namespace or all) and the list's resourceVersion;
+        ``at``: as of that resourceVersion (a continue page: 410 Expired, with a token to go on
+        from ``start`` at the latest version, once the history no longer reaches back)."""
         predicate = self._filter(request, target.res)
         namespace = target.namespace if target.namespace_given else None
-        entries = self.store.entries(target.res.key, namespace)
+        if at is None or at < 0:
+            entries = self.store.entries(target.res.key, namespace)
+        else:
+            try:
+                entries = self.store.entries_at(target.res.key, namespace, at)
+            except Expired:
+                raise ApiError(410, "Expired", INCONSISTENT_CONTINUE,
+                               metadata={"continue": _continue_token(-1, start)}) from None
+            return [e for e in entries if predicate is None or predicate(e.obj)], at
         if predicate is not None:
             entries = [e for e in entries if predicate(e.obj)]
         return entries, self.store.resource_version
@@ -679,14 +726,16 @@ class ApiServer:
         negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
         query = request.query
         limit = _int(query, "limit")
-        entries, rv = self._select(request, target)
         token = query.get("continue")
         if token:
-            rv, start = _parse_continue(token)
+            pinned, start = _parse_continue(token)
+            entries, rv = self._select(request, target, at=pinned, start=start)
             # Entries are sorted by (namespace, name): bisect to the page's start instead of
             # comparing every entry (a 10,000-pod relist is 20 pages).
             first = bisect.bisect_right(entries, start, key=_entry_position)
             entries = entries[first:]
+        else:
+            entries, rv = self._select(request, target)
         cont, remaining = "", None
         if limit and len(entries) > limit:
             last = entries[limit - 1].obj["metadata"]

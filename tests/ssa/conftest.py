@@ -1,5 +1,6 @@
 """Fixtures for the server-side apply and generic-path tests: the shared sandbox, a namespace
-per test, and the official Python client configured for the sandbox."""
+per test, the official Python client configured for the sandbox, and (for what needs a small
+watch history, such as an expired continue token) an in-process API server, `local_api`."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from tests.apiserver.conftest import namespace  # noqa: F401 - a fixture, re-exported
+from tests.apiserver.conftest import local_api, namespace  # noqa: F401 - fixtures, re-exported
 from tests.conftest import Sandbox
 
 

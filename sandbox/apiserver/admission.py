@@ -124,6 +124,9 @@ def admit_pod(registry: Registry, res: Resource, pod: dict) -> None:
     if not isinstance(spec, dict):
         return
     namespace, pod_name = meta.get("namespace") or "", meta.get("name") or ""
+    generate = meta.get("generateName") or ""
+    if generate and pod_name.startswith(generate) and len(pod_name) == len(generate) + 5:
+        pod_name = generate  # admission runs before the name is generated: its errors name the prefix
     account_name = spec.get("serviceAccountName") or DEFAULT_SERVICE_ACCOUNT
     spec["serviceAccountName"] = account_name
     entry = registry.store.get(serviceaccount.RESOURCE.key, namespace, account_name)

@@ -12,7 +12,8 @@ Like the real controller it:
   counts as failed (podReplacementPolicy TerminatingOrFailed);
 - applies `podFailurePolicy` to failed pods (`matchPodFailurePolicy`: FailJob fails the Job with
   reason PodFailurePolicy, Ignore does not count the failure, Count does; FailIndex and
-  backoffLimitPerIndex are not implemented, nor is `successPolicy`);
+  backoffLimitPerIndex are not implemented), and an Indexed Job's `successPolicy` (SuccessCriteriaMet
+  with reason SuccessPolicy once a rule's indexes or count have succeeded);
 - replaces failed pods after the pod-failure back-off (10 s doubling, at most 10 min, since the
   last failure), and fails the Job once failures exceed `backoffLimit` (or, with restartPolicy
   OnFailure, the container restarts reach it), or when it has been active longer than
@@ -46,6 +47,7 @@ from sandbox.record import NORMAL, WARNING, EventRecorder
 
 log = logging.getLogger(__name__)
 
+MANAGED_BY = "kubernetes.io/job-controller"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 600.0
 BURST = 500
@@ -163,6 +165,22 @@ def match_pod_failure_policy(policy: Obj | None, pod: Obj) -> tuple[str, str]:
         if matched and action in ("Ignore", "Count", "FailJob"):
             return action, matched if action == "FailJob" else ""
     return "Count", ""
+
+
+def match_success_policy(policy: Obj | None, succeeded: set[int]) -> str | None:
+    """`matchSuccessPolicy`: "Matched rules at index N" for the first rule the succeeded indexes
+    satisfy (all of `succeededIndexes`, or `succeededCount` of them / of all), else None."""
+    for index, rule in enumerate((policy or {}).get("rules") or []):
+        wanted = rule.get("succeededIndexes")
+        count = rule.get("succeededCount")
+        pool = succeeded & parse_indexes(wanted) if wanted is not None else succeeded
+        if wanted is not None and count is None:
+            ok = parse_indexes(wanted) <= succeeded
+        else:
+            ok = count is not None and len(pool) >= int(count)
+        if ok:
+            return f"Matched rules at index {index}"
+    return None
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: str) -> Obj:
@@ -317,6 +335,8 @@ class JobController:
         cached = self.jobs.get(key)
         if cached is None:
             return
+        if cached["spec"].get("managedBy") not in (None, MANAGED_BY):
+            return  # another controller (Kueue, JobSet ...) owns this Job's pods and status
         job = copy.deepcopy(cached)
         uid = job["metadata"]["uid"]
         pods = [
@@ -363,7 +383,9 @@ class JobController:
             left = [p for p in pods if has_finalizer(p) or not is_terminal(p)]
             if not left and not uncounted.get("succeeded") and not uncounted.get("failed"):
                 if target["type"] == "SuccessCriteriaMet":
-                    conditions.append(new_condition("Complete", "True", *COMPLETIONS_REACHED, stamp))
+                    conditions.append(
+                        new_condition("Complete", "True", target["reason"], target["message"], stamp)
+                    )
                     status["completionTime"] = stamp
                     events.append((NORMAL, "Completed", "Job completed"))
                 else:
@@ -432,6 +454,9 @@ class JobController:
         start = parse_time(status.get("startTime"))
         if deadline is not None and start is not None and now - start >= int(deadline):
             return new_condition("FailureTarget", "True", *DEADLINE_EXCEEDED, stamp)
+        matched = match_success_policy(spec.get("successPolicy"), completed)
+        if matched is not None and spec.get("completionMode") == "Indexed":
+            return new_condition("SuccessCriteriaMet", "True", "SuccessPolicy", matched, stamp)
         completions = spec.get("completions")
         if completions is None:
             done = succeeded > 0 and not active

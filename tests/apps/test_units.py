@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from sandbox.controllers.daemonset import DAEMON_TOLERATIONS, add_daemon_tolerat
 from sandbox.controllers.deployment import new_rs_annotations
 from sandbox.controllers.history import revision_template, template_patch
 from sandbox.controllers.statefulset import new_pod, ordinal_of, replica_status
+from sandbox.kubelet.dns import lookup
 from sandbox.scheduler import node_affinity_matches
 from tests.apiserver_units.conftest import official  # noqa: F401 (fixture)
 
@@ -312,3 +314,28 @@ def test_deployment_annotations_copied_to_the_new_replicaset() -> None:
         "deployment.kubernetes.io/revision": "5",
         "deployment.kubernetes.io/revision-history": "1,3",
     }
+
+
+def test_cluster_dns_serves_headless_services_and_statefulset_pod_names() -> None:
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    services: list[dict[str, Any]] = [
+        {
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"clusterIP": "None", "selector": {"app": "web"}},
+        },
+        {"metadata": {"name": "api", "namespace": "ns"}, "spec": {"clusterIP": "127.96.0.9"}},
+    ]
+    pods = [
+        {
+            "metadata": {"name": f"web-{i}", "namespace": "ns", "labels": {"app": "web"}},
+            "spec": {"hostname": f"web-{i}", "subdomain": "web"},
+            "status": {**(ready if i < 2 else {}), "podIP": f"127.0.0.{i + 10}"},
+        }
+        for i in range(3)
+    ]
+    assert lookup("web.ns.svc.cluster.local", services, pods) == ["127.0.0.10", "127.0.0.11"]
+    assert lookup("web-1.web.ns.svc", services, pods) == ["127.0.0.11"]
+    assert lookup("web-2.web.ns.svc", services, pods) == []  # not ready, not published
+    assert lookup("web-0.web.other.svc", services, pods) == []
+    assert lookup("api.ns.svc", services, pods) == ["127.96.0.9"]
+    assert lookup("x.api.ns.svc", services, pods) == []

@@ -16,6 +16,7 @@ from sandbox.controllers.job import (
     backoff_delay,
     format_indexes,
     match_pod_failure_policy,
+    match_success_policy,
     parse_indexes,
     want_active,
 )
@@ -393,4 +394,59 @@ def test_pod_failure_policy_is_validated() -> None:
             'Unsupported value: "Retry": supported values: "Count", "FailIndex", "FailJob", "Ignore"',
         ),
         (f"{rules}[2]", "Invalid value: specifying one of OnExitCodes and OnPodConditions is required"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("rules", "succeeded", "expected"),
+    [
+        ([{"succeededIndexes": "0,2-3"}], {0, 2}, None),
+        ([{"succeededIndexes": "0,2-3"}], {0, 2, 3}, "Matched rules at index 0"),
+        ([{"succeededCount": 2}], {4, 7}, "Matched rules at index 0"),
+        ([{"succeededIndexes": "0-4", "succeededCount": 2}], {4, 7}, None),
+        (
+            [{"succeededIndexes": "9"}, {"succeededIndexes": "0-4", "succeededCount": 2}],
+            {1, 4},
+            "Matched rules at index 1",
+        ),
+    ],
+)
+def test_success_policy_rules(rules: list, succeeded: set, expected: str | None) -> None:
+    assert match_success_policy({"rules": rules}, succeeded) == expected
+
+
+def test_success_policy_is_validated() -> None:
+    obj = job(
+        completionMode="Indexed",
+        completions=5,
+        parallelism=5,
+        successPolicy={
+            "rules": [
+                {},
+                {"succeededIndexes": "3-1"},
+                {"succeededIndexes": "0-1", "succeededCount": 3},
+                {"succeededCount": 6},
+            ]
+        },
+    )
+    rules = "spec.successPolicy.rules"
+    assert causes(obj) == [
+        (
+            f"{rules}[0]",
+            "Required value: at least one of succeededCount or succeededIndexes must be specified",
+        ),
+        (
+            f"{rules}[1].succeededIndexes",
+            'Invalid value: "3-1": error parsing succeededIndexes: the fist index must '
+            "be less than or equal to the last index: 3-1",
+        ),
+        (
+            f"{rules}[2].succeededCount",
+            "Invalid value: 3: must be smaller or equal to 2 (the number of indexes in the "
+            "specified succeededIndexes field)",
+        ),
+        (
+            f"{rules}[3].succeededCount",
+            "Invalid value: 6: must be less than or equal to 5 (the number of specified completions)",
+        ),
     ]

@@ -236,3 +236,19 @@ def test_pod_failure_policy_fails_the_job_on_a_non_retriable_exit_code(ns: Names
     ]
     assert job["status"]["failed"] == 1 and job["spec"]["podReplacementPolicy"] == "Failed"
     assert ("Warning", "PodFailurePolicy", message) in ns.events("fatal")
+
+
+def test_success_policy_completes_an_indexed_job_early(ns: Namespace) -> None:
+    command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; trap "exit 0" TERM; sleep 300 & wait'
+    manifest = job_yaml("leader", command, completions=3, parallelism=3, completionMode="Indexed") + (
+        '  successPolicy:\n    rules:\n    - {succeededIndexes: "0"}\n'
+    )
+    ns.kubectl("create", "-f", "-", stdin=manifest)
+    ns.kubectl("wait", "--for=condition=complete", "job/leader", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "leader")
+    assert [(c["type"], c["reason"], c["message"]) for c in job["status"]["conditions"]] == [
+        ("SuccessCriteriaMet", "SuccessPolicy", "Matched rules at index 0"),
+        ("Complete", "SuccessPolicy", "Matched rules at index 0"),
+    ]
+    assert job["status"]["completedIndexes"] == "0" and job["status"]["active"] == 0
+    assert [r for _, r, _ in ns.events("leader")].count("SuccessfulDelete") == 2

@@ -14,6 +14,7 @@ are shared with CronJob's `jobTemplate` (`validate_job_spec`).
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime
 from typing import Any
 
@@ -171,6 +172,70 @@ def _validate_pod_failure_policy(errs: Errors, spec: dict, path: str) -> None:
                 )
 
 
+def _validate_success_policy(errs: Errors, spec: dict, path: str) -> None:
+    """`validateSuccessPolicy` (the main rules)."""
+    rules = spec["successPolicy"].get("rules")
+    if not rules:
+        errs.required(
+            f"{path}.rules", "at least one rules must be specified when the successPolicy is specified"
+        )
+        return
+    if len(rules) > 20:
+        errs.invalid(f"{path}.rules", len(rules), "must have at most 20 items")
+    completions = spec.get("completions")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        rpath = f"{path}.rules[{i}]"
+        if not isinstance(rule, dict):
+            continue
+        indexes, count = rule.get("succeededIndexes"), rule.get("succeededCount")
+        if indexes is None and count is None:
+            errs.required(rpath, "at least one of succeededCount or succeededIndexes must be specified")
+        total = None
+        if isinstance(indexes, str):
+            parsed = _parse_index_list(indexes, completions)
+            if isinstance(parsed, str):
+                errs.invalid(
+                    f"{rpath}.succeededIndexes", indexes, f"error parsing succeededIndexes: {parsed}"
+                )
+            else:
+                total = parsed
+        if count is not None:
+            if not is_int(count) or count < 0:
+                errs.invalid(f"{rpath}.succeededCount", count, "must be greater than or equal to 0")
+            elif is_int(completions) and count > completions:
+                errs.invalid(
+                    f"{rpath}.succeededCount",
+                    count,
+                    f"must be less than or equal to {completions} (the number of specified completions)",
+                )
+            elif total is not None and count > total:
+                errs.invalid(
+                    f"{rpath}.succeededCount",
+                    count,
+                    f"must be smaller or equal to {total} (the number of indexes in the specified "
+                    "succeededIndexes field)",
+                )
+
+
+def _parse_index_list(text: str, completions: Any) -> int | str:
+    """The number of indexes in "0,2-4", or the parse error (`parseIndexesFromString`)."""
+    total, last = 0, -1
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return f'cannot convert string to integer for index: "{low if not low.isdigit() else high}"'
+        start, end = int(low), int(high or low)
+        if start > end:
+            return f"the fist index must be less than or equal to the last index: {part}"
+        if start <= last:
+            return f"overlapping or decreasing segments found near: {part}"
+        if is_int(completions) and end >= completions:
+            return f"too large index: {end}"
+        total += end - start + 1
+        last = end
+    return total
+
+
 def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
     """`validateJobSpec`: the rules a Job's spec and a CronJob's job template share."""
     if not isinstance(spec, dict):
@@ -190,6 +255,16 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
     )
     if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
         errs.required(f"{path}.backoffLimitPerIndex", "when maxFailedIndexes is specified")
+    managed_by = spec.get("managedBy")
+    if isinstance(managed_by, str):
+        if len(managed_by) > 63:
+            errs.too_long(f"{path}.managedBy", "may not be more than 63 bytes")
+        elif not re.fullmatch(
+            r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?(/[-._~%!$&'()*+,;=:@a-zA-Z0-9]+)+", managed_by
+        ):
+            errs.invalid(
+                f"{path}.managedBy", managed_by, 'must be a domain-prefixed path (such as "acme.io/foo")'
+            )
     mode = spec.get("completionMode")
     if mode is not None and mode not in ("NonIndexed", "Indexed"):
         errs.not_supported(f"{path}.completionMode", mode, ("NonIndexed", "Indexed"))
@@ -209,6 +284,8 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
                 errs.invalid(f"{path}.{key}", spec[key], "requires indexed completion mode")
     if spec.get("successPolicy") is not None and mode != "Indexed":
         errs.invalid(f"{path}.successPolicy", spec["successPolicy"], "requires indexed completion mode")
+    elif isinstance(spec.get("successPolicy"), dict):
+        _validate_success_policy(errs, spec, f"{path}.successPolicy")
     _validate_pod_failure_policy(errs, spec, f"{path}.podFailurePolicy")
     policy = spec.get("podReplacementPolicy")
     if policy is not None:

@@ -753,7 +753,7 @@ class ApiServer:
             meta["remainingItemCount"] = remaining
         res = target.res
         if negotiated.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
-            items = [_partial(e.obj) for e in entries]
+            items = [_partial(from_stored(res, e.obj)) for e in entries]
             return self._object_response({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                                           "metadata": meta, "items": items})
         if negotiated.yaml:
@@ -907,6 +907,6 @@ class ApiServer:
                 table["columnDefinitions"] = None  # a real server sends null after the first event
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
-            return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
+            return encode({"type": event.type, "object": _partial(from_stored(res, event.obj))}) + b"\n"
         raw = encode(from_stored(res, event.obj)) if res.storage else event.raw
         return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"

@@ -179,7 +179,7 @@ class DaemonSetController:
             if ref and ref.get("kind") == "DaemonSet":
                 key = f"{ns}/{ref['name']}"
                 node = target_node(pod)
-                if pod is new and node:
+                if kind == "ADDED" and pod is new and node:
                     self._creating.pop((key, node), None)
                 self.queue.add(key)
             elif ref is None and pod is new:

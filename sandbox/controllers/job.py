@@ -297,6 +297,8 @@ class JobController:
                 continue
             ref = controller_ref(pod)
             if not ref or ref.get("kind") != "Job":
+                if pod is new and kind != "DELETED" and has_finalizer(pod):
+                    self.orphans.add(key_of(pod))  # orphaned (`delete --cascade=orphan`): not ours to hold
                 continue
             key = f"{pod['metadata'].get('namespace')}/{ref['name']}"
             if kind == "ADDED" and pod is new:

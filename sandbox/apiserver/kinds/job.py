@@ -36,7 +36,7 @@ from sandbox.apiserver.printing import (
     parse_time,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
-from sandbox.apiserver.validation.defaulting import as_map, dict_at
+from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
 from sandbox.apiserver.validation.fielderrors import OMIT, Errors
 from sandbox.apiserver.validation.labels import validate_label_selector
 from sandbox.apiserver.validation.names import dns1123_label_errors, is_int
@@ -69,8 +69,8 @@ def default_job_spec(obj: dict) -> None:
         spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
     spec.setdefault("manualSelector", False)
     policy = spec.get("podFailurePolicy")
-    for rule in policy.get("rules") or [] if isinstance(policy, dict) else []:
-        for pattern in (rule.get("onPodConditions") or []) if isinstance(rule, dict) else []:
+    for rule in as_list(as_map(policy).get("rules")):
+        for pattern in as_list(as_map(rule).get("onPodConditions")):
             if isinstance(pattern, dict):
                 pattern.setdefault("status", "True")
     default_template(spec)
@@ -85,12 +85,14 @@ def generate_selector(obj: dict) -> None:
     template = spec.get("template")
     if not isinstance(template, dict):
         return
-    labels = dict_at(dict_at(template, "metadata"), "labels")
+    meta_of_template = dict_at(template, "metadata")
+    labels = dict_at(meta_of_template, "labels")
     for key in (LEGACY_JOB_NAME, JOB_NAME):
         labels.setdefault(key, name)
     for key in (LEGACY_CONTROLLER_UID, CONTROLLER_UID):
         labels.setdefault(key, uid)
-    template["metadata"]["labels"] = dict(sorted(labels.items()))  # as Go serialises a map
+    if isinstance(meta_of_template.get("labels"), dict):
+        meta_of_template["labels"] = dict(sorted(labels.items()))  # as Go serialises a map
     selector = spec.get("selector")
     if selector is None:
         selector = spec["selector"] = {}

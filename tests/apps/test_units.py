@@ -390,3 +390,10 @@ def test_daemonset_rolling_plan_within_max_unavailable_and_max_surge() -> None:
     surged["n1"][1]["status"]["conditions"][0]["status"] = "True"
     deleted, created = rolling_plan(surge, nodes, surged, "new", now)
     assert ([p["metadata"]["name"] for p in deleted], created) == (["old-n1"], ["n2"])
+
+
+def test_claim_templates_need_access_modes_and_storage() -> None:
+    assert causes("statefulsets", sts(volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {}}])) == [
+        "spec.volumeClaimTemplates[0].spec.accessModes: Required value: at least 1 access mode is required",
+        "spec.volumeClaimTemplates[0].spec.resources[storage]: Required value",
+    ]

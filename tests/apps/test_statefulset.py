@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from tests.apps.conftest import FAST_EXIT
 from tests.sandbox.conftest import Kube, is_ready, wait_until
 
 
@@ -21,7 +22,8 @@ def statefulset(name: str, *, replicas: int = 3, image: str = "lb-demo:latest", 
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
            "spec": {"serviceName": name, "replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
-                                 "spec": {"containers": [{"name": "app", "image": image}]}}, **spec}}
+                                 "spec": {"containers": [{"name": "app", "image": image, "env": FAST_EXIT}]}},
+                    **spec}}
     return yaml.safe_dump_all([service, sts])
 
 

@@ -450,3 +450,38 @@ def test_success_policy_is_validated() -> None:
             "Invalid value: 6: must be less than or equal to 5 (the number of specified completions)",
         ),
     ]
+
+
+def test_per_index_backoff_holds_back_only_the_failed_index() -> None:
+    import asyncio
+
+    from sandbox.client import InformerFactory
+    from sandbox.controllers.job import JobController
+
+    def failed(index: int, count: int, finished: float) -> dict:
+        stamp = datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "metadata": {
+                "name": f"p{index}",
+                "annotations": {
+                    "batch.kubernetes.io/job-completion-index": str(index),
+                    "batch.kubernetes.io/job-index-failure-count": str(count),
+                },
+            },
+            "status": {
+                "phase": "Failed",
+                "containerStatuses": [
+                    {"name": "c", "state": {"terminated": {"exitCode": 1, "finishedAt": stamp}}}
+                ],
+            },
+        }
+
+    async def ready(pods: list, now: float) -> tuple[list, dict]:
+        controller = JobController(None, InformerFactory(None))  # type: ignore[arg-type]  # no API needed
+        failures: dict[int, int] = {}
+        return controller._ready_indexes("ns/j", [1, 2, 3], pods, failures, now), failures
+
+    now = 1_000_000.0
+    assert asyncio.run(ready([failed(1, 0, now - 5)], now)) == ([2, 3], {1: 1})  # 10 s back-off: 5 s left
+    assert asyncio.run(ready([failed(1, 0, now - 11)], now)) == ([1, 2, 3], {1: 1})
+    assert asyncio.run(ready([failed(1, 0, now - 30), failed(3, 1, now - 15)], now)) == ([1, 2], {1: 1, 3: 2})

@@ -8,7 +8,7 @@ import copy
 import pytest
 
 from sandbox.apiserver.validation import default_object, validate_object
-from tests.apiserver_units.test_validation import SAMPLES, invalid, meta
+from tests.apiserver_units.test_validation import SAMPLES, invalid, meta, pod
 
 RBAC = "rbac.authorization.k8s.io"
 CLUSTER_SAMPLES: dict[str, dict] = {
@@ -147,3 +147,11 @@ def test_role_ref_cannot_change(plural: str) -> None:
 )
 def test_node_taints(taints: list, expected: list) -> None:
     assert causes("nodes", {"spec": {"taints": taints}}) == expected
+
+
+def test_toleration_effects_list_the_taint_effects_in_go_order() -> None:
+    obj = pod()
+    obj["spec"]["tolerations"] = [{"key": "a", "operator": "Exists", "effect": "Sometimes"}]
+    assert [(c["field"], c["message"]) for c in invalid("pods", obj).causes] == [
+        ("spec.tolerations[0].effect",
+         'Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"')]

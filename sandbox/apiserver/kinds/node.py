@@ -12,8 +12,7 @@ from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.fielderrors import Errors, GoValue, go_struct
 from sandbox.apiserver.validation.names import label_value_errors, qualified_name_errors
-
-TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+from sandbox.apiserver.validation.podspec import validate_taint_effect
 
 
 def validate_node_taints(errs: Errors, obj: dict) -> None:
@@ -32,10 +31,7 @@ def validate_node_taints(errs: Errors, obj: dict) -> None:
             errs.invalid(f"{path}.key", key, msg)
         if label_value_errors(value):
             errs.invalid(f"{path}.value", value, ";".join(label_value_errors(value)))
-        if not effect:
-            errs.required(f"{path}.effect")
-        elif effect not in TAINT_EFFECTS:
-            errs.not_supported(f"{path}.effect", effect, TAINT_EFFECTS, ordered=True)
+        validate_taint_effect(errs, effect, f"{path}.effect")
         if (key, effect) in seen:
             errs.duplicate(path, _go_taint(key, value, effect, taint.get("timeAdded")),
                            "taints must be unique by key and effect pair")

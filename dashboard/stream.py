@@ -67,6 +67,8 @@ POD_KINDS = frozenset({"Pod", "Node", "Service"}) | ENDPOINT_KINDS
 ANY_KIND = "*"
 # Room kept in every message for the status element.
 STATUS_RESERVE = 4096
+# The status text of an unhealthy hub that cannot say more (a test double).
+UNHEALTHY = "reaching the cluster…"
 # Cards per appended batch in a split pod section.
 CARD_BATCH = 200
 # A section that keeps failing is logged again at most this often (seconds).
@@ -93,13 +95,14 @@ class ViewInput:
     """One consistent state of the cache as the sections read it (plain data: any thread)."""
 
     def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
-                 timeline: list[Healing], synced: bool = True) -> None:
+                 timeline: list[Healing], synced: bool = True, trouble: str = "") -> None:
         self.objects = objects
         self.seq = seq
         self.scope = scope
         self.now = now
         self.timeline = timeline
         self.synced = synced
+        self.trouble = trouble
 
     def list(self, kind: str) -> list[Obj]:
         """All objects of a kind."""
@@ -290,12 +293,20 @@ def error_box(section: Section, *, oob: bool, reason: str = "") -> str:
         "dom_id": section.dom_id, "label": section.label, "reason": reason, "oob": "true" if oob else ""})
 
 
+def health_of(hub: Any) -> str:
+    """"" while the hub is healthy, else what the page's status says instead of "live" (a silent
+    API server and a failing watch are told apart by the hub)."""
+    if hub.healthy:
+        return ""
+    return str(getattr(hub, "trouble", "") or UNHEALTHY)
+
+
 def status_html(*, seq: int, pod_count: int, synced: bool, errors: list[str], oob: bool = True,
-                loading: str = "") -> str:
+                loading: str = "", trouble: str = "") -> str:
     """The live indicator, carrying the sequence number the message brings the page to."""
     return render_to_string("dashboard/_status.html", {
         "seq": seq, "pod_count": pod_count, "synced": synced, "errors": errors, "loading": loading,
-        "oob": "true" if oob else ""})
+        "trouble": trouble or UNHEALTHY, "oob": "true" if oob else ""})
 
 
 def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple[dict[str, SafeString], str]:
@@ -303,7 +314,7 @@ def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple
     errors = errors or SectionErrors()
     sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
     status = status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced,
-                         errors=errors.labels(), oob=False)
+                         errors=errors.labels(), oob=False, trouble=view.trouble)
     return sections, mark_safe(status)
 
 
@@ -357,13 +368,14 @@ class FrameBuilder:
         return max(1024, self.limit - STATUS_RESERVE)
 
     def view(self, objects: Mapping[str, list[Obj]], *, seq: int, now: datetime,
-             timeline: list[Healing], synced: bool = True) -> ViewInput:
+             timeline: list[Healing], synced: bool = True, trouble: str = "") -> ViewInput:
         """The input of one render."""
-        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced)
+        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced,
+                         trouble=trouble)
 
     def _status(self, view: ViewInput, *, loading: str = "") -> str:
         return status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced and not loading,
-                           errors=self.errors.labels(), loading=loading)
+                           errors=self.errors.labels(), loading=loading, trouble=view.trouble)
 
     # --- snapshot ------------------------------------------------------------------------------
     def snapshot(self, view: ViewInput) -> list[str]:
@@ -582,6 +594,15 @@ class Frame:
     messages: tuple[str, ...]
     size: int
 
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        """UTF-8 size of each message (computed once, for every socket)."""
+        return tuple(_size(m) for m in self.messages)
+
+    def entries(self) -> list[tuple[int, str, int]]:
+        """``(seq, message, size)`` for each message, as a socket queues them."""
+        return [(self.seq, m, n) for m, n in zip(self.messages, self.sizes, strict=True)]
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -590,6 +611,15 @@ class Snapshot:
     index: int
     seq: int
     messages: tuple[str, ...]
+
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        """UTF-8 size of each message (computed once, for every socket)."""
+        return tuple(_size(m) for m in self.messages)
+
+    def entries(self) -> list[tuple[int, str, int]]:
+        """``(seq, message, size)`` for each message, as a socket queues them."""
+        return [(self.seq, m, n) for m, n in zip(self.messages, self.sizes, strict=True)]
 
 
 class ViewStream:
@@ -608,7 +638,7 @@ class ViewStream:
         self.history_bytes = history_bytes
         self.frames: deque[Frame] = deque()
         self.index = 0
-        self.shown_healthy: bool | None = None
+        self.shown_healthy: str | None = None  # health_of() the last frame showed
         self.latest: Snapshot | None = None
         self.subscribers: set[Callable[[], None]] = set()
         self._waiters: list[asyncio.Future[Snapshot]] = []
@@ -643,7 +673,7 @@ class ViewStream:
         """A snapshot of the current state (rendered once for every page that asks meanwhile)."""
         latest = self.latest
         if latest is not None and latest.index == self.index and self.builder.seq == self.hub.cache.seq \
-                and self.shown_healthy == self.hub.healthy:
+                and self.shown_healthy == health_of(self.hub):
             return latest
         future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
@@ -668,7 +698,7 @@ class ViewStream:
 
     def _on_poll(self) -> None:
         self._poll = None
-        if self.shown_healthy is not None and self.shown_healthy != self.hub.healthy:
+        if self.shown_healthy is not None and self.shown_healthy != health_of(self.hub):
             self.wake()
         self._schedule_poll()
 
@@ -707,24 +737,25 @@ class ViewStream:
             return
         cache = self.hub.cache
         seq, objects = cache.snapshot()
-        healthy = self.hub.healthy
+        health = health_of(self.hub)
         changes = cache.changes_since(self.builder.seq) if self.builder.seq is not None else None
         view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
-                                 timeline=self.hub.timeline.visible(time.time()), synced=healthy)
+                                 timeline=self.hub.timeline.visible(time.time()), synced=not health,
+                                 trouble=health)
         waiters, self._waiters = self._waiters, []
         try:
-            await self._render(view, changes, healthy, waiters)
+            await self._render(view, changes, health, waiters)
         except BaseException as exc:
             for waiter in waiters:  # every page waiting for this snapshot hears of the failure
                 if not waiter.done():
                     waiter.set_exception(RuntimeError(f"the live view failed to render: {exc}"))
             raise
 
-    async def _render(self, view: ViewInput, changes: list[Change] | None, healthy: bool,
+    async def _render(self, view: ViewInput, changes: list[Change] | None, health: str,
                       waiters: list[asyncio.Future[Snapshot]]) -> None:
         """The rendering half of a tick (in the worker thread), then the hand-out."""
         seq = view.seq
-        health_changed = healthy != self.shown_healthy
+        health_changed = health != self.shown_healthy
         loop = asyncio.get_running_loop()
         frame: Frame | None = None
         snapshot: Snapshot | None = None
@@ -745,7 +776,7 @@ class ViewStream:
             if waiters:
                 messages = await loop.run_in_executor(self._executor, self._snapshot_keeping_memory, view)
                 snapshot = Snapshot(self.index, seq, tuple(messages))
-        self.shown_healthy = healthy
+        self.shown_healthy = health
         if snapshot is not None:
             self.latest = snapshot
         for waiter in waiters:

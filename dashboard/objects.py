@@ -20,7 +20,9 @@ revision: "abc"`` is a revision the page cannot order, not a crash). Pure functi
 
 from __future__ import annotations
 
+import contextlib
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -268,8 +270,37 @@ class PodPrint:
         return str(self.restarts)
 
 
+# Within one render (printing_once) print_pod computes each pod object once: the page load, a
+# snapshot or a frame asks for the same pods for the cards, the counts and the topology.
+_render = threading.local()
+
+
+@contextlib.contextmanager
+def printing_once() -> Iterator[None]:
+    """Remember print_pod's answers by object until the block ends (the cache's objects do not
+    change during one render; outside such a block nothing is remembered)."""
+    if getattr(_render, "memo", None) is not None:
+        yield
+        return
+    _render.memo = {}
+    try:
+        yield
+    finally:
+        _render.memo = None
+
+
 def print_pod(pod: object) -> PodPrint:
     """A faithful port of kubectl's printPod (READY, STATUS and RESTARTS columns)."""
+    memo: dict[int, tuple[object, PodPrint]] | None = getattr(_render, "memo", None)
+    if memo is None:
+        return _print_pod(pod)
+    known = memo.get(id(pod))
+    if known is None or known[0] is not pod:
+        known = memo[id(pod)] = (pod, _print_pod(pod))
+    return known[1]
+
+
+def _print_pod(pod: object) -> PodPrint:
     pod_spec, pod_status = spec(pod), status(pod)
     phase = text(pod_status.get("phase"))
     reason = text(pod_status.get("reason")) or phase
@@ -568,6 +599,9 @@ def _split_terms(source: str) -> list[str]:
         raise SelectorError(f"unclosed '(' in {source!r}")
     terms.append("".join(current))
     return terms
+
+
+split_terms = _split_terms
 
 
 _SET_TERM = re.compile(r"(\S+)\s+(in|notin)\s*\((.*)\)")

@@ -90,6 +90,13 @@ class PodCard:
     endpoint: str
     group_id: str
     leaving: bool = False
+    owner: str = ""  # the controlling owner's name (a ReplicaSet for the Deployment's pods)
+    app: str = ""  # the ``app`` label, which groups pods outside the selector
+
+    @property
+    def sort_key(self) -> tuple[str, str]:
+        """Order within a group: oldest first, then by name (as :func:`created_key`)."""
+        return self.created, self.name
 
     @property
     def dom_id(self) -> str:
@@ -104,11 +111,33 @@ def endpoint_states(slices: list[Obj], endpoints: list[Obj], service: str) -> di
 
 
 def node_group_id(node: str) -> str:
-    """DOM id of the card container of a node's backend pods."""
+    """DOM id of a node's group of selected pods (its heading is ``head-<id>``)."""
     return f"pods-{dom_slug(node)}"
 
 
 OTHER_GROUP_ID = "pods-other"
+NO_APP = "(no app label)"
+
+
+def pod_group_id(*, selected: bool, node: str, owner: str, app: str) -> str:
+    """DOM id of the card container of a pod's group: node and owner for selected pods, the
+    ``app`` label for the others (see dashboard.podgroups)."""
+    if selected:
+        return f"{node_group_id(node)}-{dom_slug(owner or '-')}"
+    return f"{OTHER_GROUP_ID}-{dom_slug(app or NO_APP)}"
+
+
+def pod_owner(pod: Obj) -> str:
+    """The name of the pod's controlling owner ("" for a bare pod)."""
+    return objects.text(objects.mapping(objects.controller_ref(pod)).get("name"))
+
+
+def pod_group_of(pod: Obj, selector: Selector) -> str:
+    """The group id of a pod without building its card (cheap: for lookups over every pod)."""
+    labels = objects.labels(pod)
+    return pod_group_id(selected=selector.matches(labels),
+                        node=objects.text(objects.spec(pod).get("nodeName")) or UNSCHEDULED,
+                        owner=pod_owner(pod), app=labels.get("app", ""))
 
 
 def pod_card(pod: Obj, *, now: datetime, selector: Selector, endpoints: dict[str, str],
@@ -120,6 +149,7 @@ def pod_card(pod: Obj, *, now: datetime, selector: Selector, endpoints: dict[str
     selected = selector.matches(labels)
     node = objects.text(spec.get("nodeName")) or UNSCHEDULED
     name = objects.name(pod)
+    owner, app = pod_owner(pod), labels.get("app", "")
     return PodCard(
         uid=objects.uid(pod) or name, name=name, ip=objects.text(status.get("podIP")), node=node,
         phase=objects.text(status.get("phase")) or "Unknown",
@@ -128,7 +158,8 @@ def pod_card(pod: Obj, *, now: datetime, selector: Selector, endpoints: dict[str
         age=objects.age(pod, now), created=objects.text(metadata.get("creationTimestamp")),
         labels=tuple(f"{k}={v}" for k, v in sorted(labels.items())), selected=selected,
         endpoint=endpoints.get(name, "none"),
-        group_id=node_group_id(node) if selected else OTHER_GROUP_ID, leaving=leaving,
+        group_id=pod_group_id(selected=selected, node=node, owner=owner, app=app), leaving=leaving,
+        owner=owner, app=app,
     )
 
 

@@ -52,7 +52,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import beyond, objects, presenters, topology
+from dashboard import beyond, objects, podgroups, presenters, topology
 from dashboard.cache import Change, Obj
 from dashboard.objects import Selector
 from dashboard.presenters import PodCard, Scope
@@ -69,8 +69,6 @@ ANY_KIND = "*"
 STATUS_RESERVE = 4096
 # The status text of an unhealthy hub that cannot say more (a test double).
 UNHEALTHY = "reaching the cluster…"
-# Cards per appended batch in a split pod section.
-CARD_BATCH = 200
 # A section that keeps failing is logged again at most this often (seconds).
 ERROR_LOG_INTERVAL = 60.0
 
@@ -88,7 +86,8 @@ def message_limit() -> int:
 
 
 PodCards = list[PodCard]
-NodeGroups = list[presenters.NodeGroup]
+NodePanes = list[podgroups.NodePane]
+AppGroups = list[podgroups.PodGroup]
 
 
 class ViewInput:
@@ -135,14 +134,14 @@ class ViewInput:
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def groups(self) -> NodeGroups:
-        """The selected pods by node."""
-        return presenters.node_groups(self.list("Node"), [c for c in self.cards if c.selected])
+    def node_panes(self) -> NodePanes:
+        """The selected pods by node and owner, windowed (dashboard.podgroups)."""
+        return podgroups.node_panes(self.list("Node"), self.cards)
 
     @cached_property
-    def other_pods(self) -> PodCards:
-        """The pods outside the selector."""
-        return [c for c in self.cards if not c.selected]
+    def app_groups(self) -> AppGroups:
+        """The pods outside the selector by app label, windowed."""
+        return podgroups.app_groups(self.list("Node"), self.cards)
 
 
 @dataclass(frozen=True)
@@ -159,9 +158,10 @@ class Section:
     pods: bool = False
     # A section whose element keeps state in the page's script (the topology graph) is sent as
     # patches instead: ``state(scope)`` makes the stream's memory of it, an object with
-    # ``snapshot(view) -> context`` and ``delta(view, kinds) -> context | None`` (None: nothing
-    # to send) for ``stream_template`` (the element frames replace). The page load still uses
-    # ``template`` and ``context``.
+    # ``snapshot(view) -> context`` and ``delta(view, kinds, changes=...) -> context | None``
+    # (None: nothing to send; ``changes`` lets it skip work the changes cannot affect) for
+    # ``stream_template`` (the element frames replace). The page load still uses ``template``
+    # and ``context``.
     state: Callable[[Scope], Any] | None = None
     stream_template: str = ""
 
@@ -207,9 +207,9 @@ for _section in (
     Section("selector", "pods-selector", "dashboard/_selector.html", "Service selector",
             frozenset({"Service"}), lambda v: {"selector": presenters.selector_text(v.selector)}),
     Section("nodes", "nodes", "dashboard/_nodes.html", "pods by node", POD_KINDS,
-            lambda v: {"groups": v.groups}, pods=True),
+            lambda v: {"nodes": v.node_panes}, pods=True),
     Section("other_pods", "other-pods", "dashboard/_other_pods.html", "pods outside the selector",
-            POD_KINDS, lambda v: {"other_pods": v.other_pods}, pods=True),
+            POD_KINDS, lambda v: {"groups": v.app_groups}, pods=True),
     # The Service card shows targetPorts the endpoints resolve, hence the endpoint kinds.
     Section("service", "service", "dashboard/_service.html", "Service",
             frozenset({"Service"}) | ENDPOINT_KINDS, _service),
@@ -228,6 +228,10 @@ for _section in (
             lambda v: {"timeline": presenters.healing_views(v.timeline)}),
     Section("events", "events", "dashboard/_events.html", "events", frozenset({"Event"}),
             lambda v: {"events": presenters.event_views(v.list("Event"), now=v.now)}),
+    # The traffic panel's warning: endpoints on simulated nodes serve no traffic (dashboard.podgroups).
+    Section("simulated_endpoints", "simulated-endpoints", "dashboard/_simulated_endpoints.html",
+            "simulated endpoints", frozenset({"Node", "Service"}) | ENDPOINT_KINDS,
+            lambda v: {"lines": podgroups.simulated_endpoint_lines(v)}),
     Section("topology", "topology-panel", "dashboard/_topology.html", "topology", topology.GRAPH_KINDS,
             _topology_page, state=topology.TopologyState, stream_template="dashboard/_topology_patch.html"),
 ):
@@ -312,7 +316,8 @@ def status_html(*, seq: int, pod_count: int, synced: bool, errors: list[str], oo
 def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple[dict[str, SafeString], str]:
     """Every section rendered for the first page load (not out-of-band), and the status element."""
     errors = errors or SectionErrors()
-    sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
+    with objects.printing_once():
+        sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
     status = status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced,
                          errors=errors.labels(), oob=False, trouble=view.trouble)
     return sections, mark_safe(status)
@@ -339,10 +344,6 @@ def pack(pieces: Iterable[str], *, limit: int) -> list[str]:
     return messages
 
 
-def _group_head(group: presenters.NodeGroup) -> tuple[str, bool]:
-    return group.name, group.ready
-
-
 def _digest(html: str) -> bytes:
     return hashlib.blake2b(html.encode("utf-8"), digest_size=16).digest()
 
@@ -354,8 +355,7 @@ class FrameBuilder:
 
     scope: Scope
     limit: int = field(default_factory=message_limit)
-    cards: dict[str, PodCard] = field(default_factory=dict)
-    heads: dict[str, tuple[str, bool]] = field(default_factory=dict)
+    pods: podgroups.PodPanes = field(default_factory=podgroups.PodPanes)
     shown: dict[str, bytes] = field(default_factory=dict)
     errors: SectionErrors = field(default_factory=SectionErrors)
     states: dict[str, Any] = field(default_factory=dict)
@@ -380,7 +380,11 @@ class FrameBuilder:
     # --- snapshot ------------------------------------------------------------------------------
     def snapshot(self, view: ViewInput) -> list[str]:
         """The whole page as messages below the limit; resets what the pages are known to show."""
-        self.cards, self.heads, self.shown = {}, {}, {}
+        with objects.printing_once():
+            return self._snapshot(view)
+
+    def _snapshot(self, view: ViewInput) -> list[str]:
+        self.pods, self.shown = podgroups.PodPanes(), {}
         pieces: list[str] = []
         self.states = {}
         self.selector = view.selector
@@ -394,7 +398,8 @@ class FrameBuilder:
         self.seq = view.seq
         return self._messages(pieces, view, snapshot=True)
 
-    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None) -> list[str]:
+    def _patch(self, section: Section, view: ViewInput, kinds: set[str] | None,
+               changes: list[Change] | None = None) -> list[str]:
         """A stateful section's snapshot (``kinds`` None) or patch; nothing if it failed (the
         status names it) or has nothing to send."""
         try:
@@ -403,7 +408,8 @@ class FrameBuilder:
                 state = self.states[section.name] = section.state(self.scope)  # type: ignore[misc]
                 context = state.snapshot(view)
             else:
-                context = state.snapshot(view) if kinds is None else state.delta(view, kinds)
+                context = (state.snapshot(view) if kinds is None
+                           else state.delta(view, kinds, changes=changes))
             if context is None:
                 return []
             html = render_to_string(section.stream_template or section.template, {**context, "oob": "true"})
@@ -432,30 +438,11 @@ class FrameBuilder:
         return html
 
     def _pod_section_pieces(self, section: Section, view: ViewInput) -> list[str]:
-        """A pod section as its skeleton (groups without cards) plus batches of appended cards."""
+        """A pod section as its skeleton (node panes, no groups) plus its groups appended."""
         skeleton = render_section(section, view, self.errors, oob=True, extra={"skeleton": True})
         if section.name in self.errors.failing:
             return [skeleton]
-        if section.name == "nodes":
-            groups = [(g.group_id, list(g.pods)) for g in view.groups]
-            self.heads = {g.group_id: _group_head(g) for g in view.groups}
-        else:
-            groups = [(presenters.OTHER_GROUP_ID, list(view.other_pods))]
-        pieces = [skeleton]
-        for group_id, cards in groups:
-            for start in range(0, len(cards), CARD_BATCH):
-                batch = cards[start:start + CARD_BATCH]
-                pieces.extend(self._appended(group_id, batch))
-                self.cards.update((c.uid, c) for c in batch)
-        return pieces
-
-    def _appended(self, group_id: str, cards: list[PodCard]) -> list[str]:
-        """Cards appended to a group, as pieces that each fit in a message (halving batches)."""
-        html = render_to_string("dashboard/_oob_append.html", {"group_id": group_id, "cards": cards})
-        if _size(html) <= self.budget or len(cards) == 1:
-            return [html]
-        half = len(cards) // 2
-        return self._appended(group_id, cards[:half]) + self._appended(group_id, cards[half:])
+        return self.pods.section_pieces(section.name, skeleton, view)
 
     def _messages(self, pieces: list[str], view: ViewInput, *, snapshot: bool) -> list[str]:
         """Pack pieces into messages, each ending with a status; only the last one says "live"."""
@@ -476,6 +463,10 @@ class FrameBuilder:
     def delta(self, changes: list[Change], view: ViewInput, *, status: bool = True) -> list[str]:
         """Messages that bring the pages from the last frame to ``view`` ([] if nothing shows a
         difference and ``status`` is false)."""
+        with objects.printing_once():
+            return self._delta(changes, view, status=status)
+
+    def _delta(self, changes: list[Change], view: ViewInput, *, status: bool) -> list[str]:
         kinds = {c.kind for c in changes}
         pieces: list[str] = []
         for section in SECTIONS:
@@ -484,7 +475,7 @@ class FrameBuilder:
             if section.pods:
                 continue
             if section.state is not None:
-                pieces.extend(self._patch(section, view, kinds))
+                pieces.extend(self._patch(section, view, kinds, changes))
                 continue
             html = render_section(section, view, self.errors, oob=True)
             digest = _digest(html)
@@ -503,86 +494,21 @@ class FrameBuilder:
         return self._messages(pieces, view, snapshot=False)
 
     def _pod_pieces(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str]:
-        """Swaps for pod cards and node groups (guarded like a section: a failure shows an error)."""
+        """Swaps for pod cards, groups and node headings (dashboard.podgroups), guarded like a
+        section: a failure shows an error."""
         sections = [s for s in SECTIONS if s.pods]
         try:
-            pieces = self._pod_swaps(changes, view, kinds)
+            pieces = self.pods.delta(changes, view, kinds)
         except Exception as exc:
             for section in sections:
                 self.errors.failed(section, exc)
-            self.cards, self.heads = {}, {}
+            self.pods = podgroups.PodPanes()
             return [error_box(s, oob=True) for s in sections]
-        if any(s.name in self.errors.failing for s in sections):  # it works again: redraw
+        if pieces is None or any(s.name in self.errors.failing for s in sections):
+            # Another selector, another set of nodes, or it works again: rebuild both sections.
+            self.pods = podgroups.PodPanes()
             return [p for s in sections for p in self._pod_section_pieces(s, view)]
         return pieces
-
-    def _pod_swaps(self, changes: list[Change], view: ViewInput, kinds: set[str]) -> list[str]:
-        if view.selector != self.selector:
-            # Another set of pods is "selected" now: rebuild both pod sections.
-            self.selector = view.selector
-            self.cards, self.heads = {}, {}
-            return [p for s in SECTIONS if s.pods for p in self._pod_section_pieces(s, view)]
-        current: dict[str, Obj] = {}
-        gone: set[str] = set()
-        for change in changes:
-            if change.kind != "Pod":
-                continue
-            uid = str((change.obj.get("metadata") or {}).get("uid") or change.name)
-            pod = view.pods_by_name.get(change.name)
-            if pod is None or str((pod.get("metadata") or {}).get("uid") or change.name) != uid:
-                gone.add(uid)
-            if pod is not None:
-                current[change.name] = pod
-        fresh = {card.uid: card for card in map(view.card, current.values())}
-        if kinds & ENDPOINT_KINDS:
-            states = view.endpoint_states
-            for uid, card in self.cards.items():
-                if uid not in fresh and card.endpoint != states.get(card.name, "none"):
-                    pod = view.pods_by_name.get(card.name)
-                    if pod is not None:
-                        fresh[uid] = view.card(pod)
-        out: list[str] = []
-        if "Node" in kinds or not {c.group_id for c in fresh.values() if c.selected} <= self.heads.keys():
-            groups = presenters.node_groups(view.list("Node"), [])
-            extra = {c.node for c in [*self.cards.values(), *fresh.values()] if c.selected}
-            heads = {g.group_id: _group_head(g) for g in groups}
-            wanted = heads.keys() | {presenters.node_group_id(n) for n in extra}
-            if list(heads) != list(self.heads) or not wanted <= heads.keys():
-                # The set of node groups changed: rebuild the node section (pods outside the
-                # selector do not depend on nodes and are left alone).
-                nodes = next(s for s in SECTIONS if s.name == "nodes")
-                keep_others = {u: c for u, c in self.cards.items() if not c.selected}
-                pieces = self._pod_section_pieces(nodes, view)
-                self.cards.update(keep_others)
-                others = [c for c in fresh.values() if not c.selected]
-                return pieces + self._card_swaps({c.uid: c for c in others}, gone, only_other=True)
-            for group in groups:
-                if self.heads.get(group.group_id) != _group_head(group):
-                    out.append(render_to_string("dashboard/_node_head.html", {"group": group, "oob": "true"}))
-                    self.heads[group.group_id] = _group_head(group)
-        return out + self._card_swaps(fresh, gone)
-
-    def _card_swaps(self, fresh: dict[str, PodCard], gone: set[str], *,
-                    only_other: bool = False) -> list[str]:
-        out: list[str] = []
-        for uid in gone - fresh.keys():
-            last = self.cards.get(uid)
-            if last is None or (only_other and last.selected):
-                continue
-            del self.cards[uid]
-            ghost = PodCard(**{**last.__dict__, "leaving": True})
-            out.append(render_to_string("dashboard/_pod_card.html", {"card": ghost, "oob": "true"}))
-        for uid, card in fresh.items():
-            before = self.cards.get(uid)
-            if before is not None and before.group_id == card.group_id:
-                out.append(render_to_string("dashboard/_pod_card.html", {"card": card, "oob": "true"}))
-            else:
-                if before is not None:
-                    out.append(render_to_string("dashboard/_oob_delete.html", {"dom_id": card.dom_id}))
-                out.append(render_to_string("dashboard/_oob_append.html", {"group_id": card.group_id,
-                                                                           "cards": [card]}))
-            self.cards[uid] = card
-        return out
 
 
 @dataclass(frozen=True)

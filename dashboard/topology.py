@@ -101,6 +101,7 @@ class _Parts:
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
     pod_memo: dict[str, tuple[str, Selector, Node]] = field(default_factory=dict)
+    live: set[str] = field(default_factory=set)  # names of the pods in the snapshot
 
     def add(self, node: Node) -> None:
         self.nodes[node["id"]] = node
@@ -129,10 +130,25 @@ def _deployment(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> N
         )
 
 
+def _fast_meta(pod: Obj) -> Obj:
+    meta = pod.get("metadata") if isinstance(pod, dict) else None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _owner(pod: Obj, memo: dict[str, tuple[str, Selector, Node]]) -> str:
+    """A pod's ReplicaSet, from the memo when the pod is unchanged (a frame at 10,000 pods must
+    not read every pod's owner references again)."""
+    meta = _fast_meta(pod)
+    known = memo.get(str(meta.get("name") or ""))
+    if known is not None and known[0] == str(meta.get("resourceVersion") or ""):
+        return str(known[2]["owner"])
+    return _controller(pod, "ReplicaSet")
+
+
 def _replicasets(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
     """The Deployment's ReplicaSets that want or still have pods (old revisions scaled to 0 and
     emptied are history, not topology)."""
-    owned = {_controller(p, "ReplicaSet") for p in objects.get("Pod", [])}
+    owned = {_owner(p, parts.pod_memo) for p in objects.get("Pod", [])}
     deployment = node_id("Deployment", scope.deployment)
     for view in presenters.replicaset_views(objects.get("ReplicaSet", []), deployment=scope.deployment):
         if not (view.desired or view.current or view.name in owned):
@@ -167,8 +183,15 @@ def _nodes(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
         )
 
 
-# A pod's fields, in the order the wire format sends them (one array per pod).
-POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip")
+# A pod's fields, in the order the wire format sends them (one array per pod). ``count`` is 1,
+# except for the node that stands for a crowd's folded pods (see _fold_crowds), which also
+# carries ``tally``: [ready, starting, terminating, failing].
+POD_FIELDS = ("name", "node", "status", "tone", "ready", "selected", "app", "owner", "ip", "count", "tally")
+# A group (node and ReplicaSet, or app label outside the selector) of more than FOLD_AT pods
+# sends its oldest FOLD_KEEP pods and one node standing for the rest: at 10,000 pods a snapshot
+# stays a few KiB (the page groups them anyway) instead of 1.6 MB, over the 1 MiB a message carries.
+FOLD_AT = 50
+FOLD_KEEP = 20
 
 
 def pod_node(pod: Obj, *, selector: Selector) -> Node:
@@ -189,24 +212,82 @@ def pod_node(pod: Obj, *, selector: Selector) -> Node:
         "app": labels.get("app", ""),
         "owner": _controller(pod, "ReplicaSet"),
         "ip": str(status.get("podIP") or ""),
+        "count": 1,
+        "tally": None,
     }
+
+
+def _crowd_key(pod: Node) -> tuple[bool, str, str]:
+    return (True, pod["node"], pod["owner"]) if pod["selected"] else (False, "", pod["app"])
+
+
+def _tally_index(pod: Node) -> int:
+    tone = pod["tone"]
+    if tone == "terminating":
+        return 2
+    if tone == "bad":
+        return 3
+    return 0 if tone == "ok" and pod["ready"] else 1
+
+
+def _fold_crowds(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
+    """Fold every group of more than FOLD_AT pods into its oldest FOLD_KEEP and one node with
+    the count and states of the rest; their endpoint edges become one edge to that node (in the
+    most common state)."""
+    groups: dict[tuple[bool, str, str], list[Node]] = {}
+    for node in parts.nodes.values():
+        if node["kind"] == "Pod":
+            groups.setdefault(_crowd_key(node), []).append(node)
+    for (selected, where, owner_or_app), pods in groups.items():
+        if len(pods) <= FOLD_AT:
+            continue
+        rest = pods[FOLD_KEEP:]
+        tally = [0, 0, 0, 0]
+        for pod in rest:
+            tally[_tally_index(pod)] += 1
+        folded = {pod["id"] for pod in rest}
+        label = f"{where}/{owner_or_app or '-'}" if selected else f"app={owner_or_app or '-'}"
+        name = f"{len(rest)} more · {label}"
+        tones = ("ok", "pending", "terminating", "bad")
+        aggregate = {"id": node_id("Pod", name), "kind": "Pod", "name": name,
+                     "node": where if selected else rest[0]["node"], "status": f"{len(rest)} more",
+                     "tone": tones[max(range(4), key=lambda i: tally[i])], "ready": tally[0] == len(rest),
+                     "selected": selected, "app": rest[0]["app"], "owner": owner_or_app if selected else "",
+                     "ip": "", "count": len(rest), "tally": tally}
+        for pid in folded:
+            del parts.nodes[pid]
+        parts.add(aggregate)
+        states: dict[tuple[str, str], int] = {}
+        for key, edge in list(parts.edges.items()):
+            if edge["to"] in folded:
+                del parts.edges[key]
+                states[(edge["from"], edge["state"])] = states.get((edge["from"], edge["state"]), 0) + 1
+        for source in {src for src, _ in states}:
+            state = max((st for src, st in states if src == source), key=lambda st: states[(source, st)])
+            parts.link(source, aggregate["id"], state)
 
 
 def _pods(objects: dict[str, list[Obj]], scope: Scope, parts: _Parts) -> None:
     """Pods, oldest first, selected by the live Service's selector (LBDEMO_SELECTOR without one);
     a pod unchanged since the last graph (same resourceVersion and selector) reuses its node, so
-    a frame costs little more than the pods that changed."""
+    a frame costs little more than the pods that changed (and one sort of plain tuples)."""
     selector = presenters.effective_selector(objects.get("Service", []), scope)
     memo = parts.pod_memo
-    for pod in sorted(objects.get("Pod", []), key=presenters.created_key):
-        name, rv = _name(pod), str(_meta(pod).get("resourceVersion") or "")
+    entries: list[tuple[str, str, Node]] = []
+    for pod in objects.get("Pod", []):
+        meta = _fast_meta(pod)
+        name, rv = str(meta.get("name") or ""), str(meta.get("resourceVersion") or "")
         known = memo.get(name)
-        if known is not None and rv and known[0] == rv and known[1] == selector:
+        if known is not None and rv and known[0] == rv and (known[1] is selector or known[1] == selector):
             node = known[2]
         else:
             node = pod_node(pod, selector=selector)
             memo[name] = (rv, selector, node)
+        entries.append((str(meta.get("creationTimestamp") or ""), name, node))
+    entries.sort(key=lambda e: (e[0], e[1]))
+    for _, _, node in entries:
         parts.add(node)
+    parts.live = {e[1] for e in entries}
 
 
 def drawn_services(services: list[Obj], *, configured: str) -> list[Obj]:
@@ -314,6 +395,7 @@ KIND_BUILDERS: tuple[Builder, ...] = (
     _nodes,
     _pods,
     _services,
+    _fold_crowds,
     _ingresses,
     _autoscalers,
 )
@@ -330,8 +412,7 @@ def topology_graph(
     parts = _Parts(pod_memo={} if pod_memo is None else pod_memo)
     for build in KIND_BUILDERS:
         build(objects, scope, parts)
-    live = {n["name"] for n in parts.nodes.values() if n["kind"] == "Pod"}
-    for name in [name for name in parts.pod_memo if name not in live]:
+    for name in [name for name in parts.pod_memo if name not in parts.live]:  # folded ones stay
         del parts.pod_memo[name]
     return Graph(nodes=parts.nodes, edges=parts.edges)
 
@@ -406,12 +487,36 @@ class TopologyState:
         self.shown, self.seq = self._graph(view.objects), view.seq
         return {"seq": view.seq, "payload": encode(reset_payload(self.shown, seq=view.seq))}
 
-    def delta(self, view: Any, kinds: Iterable[str]) -> dict[str, Any] | None:
+    def delta(self, view: Any, kinds: Iterable[str], *,
+              changes: Iterable[Any] | None = None) -> dict[str, Any] | None:
         """The patch from the graph shown to ``view``'s, or None when the graph is unchanged."""
         if self.shown is None:
             return self.snapshot(view)
         if not GRAPH_KINDS.intersection(kinds):
             return None
+        if changes is not None and set(kinds) <= {"Pod"} and self._pods_unchanged(view, changes):
+            return None
+        return self._delta(view)
+
+    def _pods_unchanged(self, view: Any, changes: Iterable[Any]) -> bool:
+        """True if the changed pods draw exactly as before (an annotation, a label the graph does
+        not show): the graph of 10,000 pods is then not rebuilt for them."""
+        selector = presenters.effective_selector(view.list("Service"), self.scope)
+        updates = {}
+        for change in changes:
+            pod = view.pods_by_name.get(change.name)
+            known = self.pod_memo.get(change.name)
+            if pod is None or known is None or known[1] != selector:
+                return False
+            node = pod_node(pod, selector=selector)
+            if node != known[2]:
+                return False
+            updates[change.name] = (str(_fast_meta(pod).get("resourceVersion") or ""), selector, known[2])
+        self.pod_memo.update(updates)  # the next rebuild reuses them
+        return True
+
+    def _delta(self, view: Any) -> dict[str, Any] | None:
+        assert self.shown is not None
         graph = self._graph(view.objects)
         diff = graph_diff(self.shown, graph)
         if not any(diff.values()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from dashboard import views
+from dashboard import podsearch, views
 from dashboard.auth import ThrottledLoginView
 
 handler403 = "dashboard.views.forbidden"
@@ -18,6 +18,8 @@ urlpatterns = [
     path("actions/scale", views.deployment_scale, name="deployment-scale"),
     path("actions/pod/delete", views.pod_delete, name="pod-delete"),
     path("actions/pod/readiness", views.pod_readiness, name="pod-readiness"),
+    path("pods/more", podsearch.more, name="pods-more"),
+    path("pods/find", podsearch.find, name="pods-find"),
     path("traffic/", include("dashboard.traffic.urls")),
     path("lessons/", include("dashboard.lessons.urls")),
 ]

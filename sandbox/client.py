@@ -76,16 +76,22 @@ class Resource:
 
 PODS = Resource("v1", "pods", "Pod")
 NODES = Resource("v1", "nodes", "Node", namespaced=False)
+NAMESPACES = Resource("v1", "namespaces", "Namespace", namespaced=False)
 SERVICES = Resource("v1", "services", "Service")
 ENDPOINTS = Resource("v1", "endpoints", "Endpoints")
 EVENTS = Resource("v1", "events", "Event")
 ENDPOINTSLICES = Resource("discovery.k8s.io/v1", "endpointslices", "EndpointSlice")
 DEPLOYMENTS = Resource("apps/v1", "deployments", "Deployment")
 REPLICASETS = Resource("apps/v1", "replicasets", "ReplicaSet")
+STATEFULSETS = Resource("apps/v1", "statefulsets", "StatefulSet")
+DAEMONSETS = Resource("apps/v1", "daemonsets", "DaemonSet")
+CONTROLLERREVISIONS = Resource("apps/v1", "controllerrevisions", "ControllerRevision")
 LEASES = Resource("coordination.k8s.io/v1", "leases", "Lease")
 CONFIGMAPS = Resource("v1", "configmaps", "ConfigMap")
 SECRETS = Resource("v1", "secrets", "Secret")
 SERVICEACCOUNTS = Resource("v1", "serviceaccounts", "ServiceAccount")
+JOBS = Resource("batch/v1", "jobs", "Job")
+CRONJOBS = Resource("batch/v1", "cronjobs", "CronJob")
 
 
 class ApiError(Exception):

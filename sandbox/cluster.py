@@ -5,9 +5,10 @@ are started, each an ordinary API client (they learn everything through watches 
 through HTTP, like Kubernetes' components):
 
 - the *node agents* process (``python -m sandbox.cluster``): the controller-manager
-  (Deployment, ReplicaSet, Endpoints/EndpointSlice controllers, and the serving-gate add-on
-  of k8s/backend.yaml's readiness gate), the scheduler, one kubelet per node and one
-  simulated kubelet per simulated node (`sandbox.kubelet.simulated`), sharing informers;
+  (Deployment, ReplicaSet, Endpoints/EndpointSlice, ServiceAccount and root-CA publisher
+  controllers, and the serving-gate add-on of k8s/backend.yaml's readiness gate), the
+  scheduler, one kubelet per node and one simulated kubelet per simulated node
+  (`sandbox.kubelet.simulated`), sharing informers;
 - the *proxy* process (``python -m sandbox.proxy``), so Service traffic gets a core of its own;
 - the *ingress controller* (``python -m sandbox.ingress``), the L7 proxy serving Ingresses.
 
@@ -32,11 +33,20 @@ from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.cronjob import CronJobController
+from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
+from sandbox.controllers.disruption import DisruptionController
 from sandbox.controllers.endpoints import EndpointsController
 from sandbox.controllers.hpa import HorizontalPodAutoscalerController
+from sandbox.controllers.job import JobController, TTLAfterFinishedController
+from sandbox.controllers.nodelifecycle import NodeLifecycleController
 from sandbox.controllers.replicaset import ReplicaSetController
+from sandbox.controllers.rootca import RootCAPublisher
+from sandbox.controllers.serviceaccounts import ServiceAccountsController
 from sandbox.controllers.servinggate import ServingGateController
+from sandbox.controllers.statefulset import StatefulSetController
+from sandbox.controllers.taintmanager import TaintEvictionController
 from sandbox.images import ImageStore
 from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
@@ -125,9 +135,19 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     controllers: list[Controller] = [
         ReplicaSetController(client, informers),
         DeploymentController(client, informers),
+        StatefulSetController(client, informers),
+        DaemonSetController(client, informers),
         EndpointsController(client, informers),
         HorizontalPodAutoscalerController(client, informers),
         ServingGateController(client, informers),
+        JobController(client, informers),
+        TTLAfterFinishedController(client, informers),
+        CronJobController(client, informers),
+        ServiceAccountsController(client, informers),
+        *([RootCAPublisher(client, informers, ca_file.read_bytes())] if ca_file.exists() else []),
+        DisruptionController(client, informers),
+        NodeLifecycleController(client, informers),
+        TaintEvictionController(client, informers),
         Scheduler(client, informers),
     ]
     stop = asyncio.Event()

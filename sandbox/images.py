@@ -16,7 +16,13 @@ like a Dockerfile's. The images are made from what is on this machine:
   ``/usr`` and the machine's Python; v1 and v2 are loaded on first boot, v3 only on request;
 - ``busybox``: Debian's busybox-static and nothing else (sh, wget, nc, nslookup, sleep …);
 - ``nginx``: Debian's nginx serving its default page on port 80 of the pod's IP;
-- ``python``: the machine's Python 3 (``python3`` as CMD).
+- ``python``: the machine's Python 3 (``python3`` as CMD) with the project's pinned packages
+  (``requirements*.txt``: the official ``kubernetes`` client among them) installed, as an image
+  built ``FROM python`` + ``pip install -r requirements.txt`` has them: the sandbox's
+  virtualenv's site-packages, bound read-only (`site_packages`);
+- ``lb-demo-dashboard``: the dashboard, as ``Dockerfile.dashboard`` builds it (``manage.py``,
+  ``dashboard/``, ``servinggate/``, ``k8s/backend.yaml`` in /app, USER 10001, the same CMD)
+  on the python image's interpreter and packages; daphne binds the pod IP (``BIND_ADDRESS``).
 
 busybox, nginx and python are public images: as on a real cluster, a node that lacks one pulls
 it by itself (from the catalogue: no network). lb-demo exists only "on your laptop": it must
@@ -36,6 +42,7 @@ import os
 import re
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -59,6 +66,25 @@ def python_interpreter() -> Path:
         if candidate.exists():
             return candidate.resolve()
     return Path(sys.executable).resolve()
+
+
+@cache
+def site_packages() -> tuple[str, str] | None:
+    """(host directory, directory in the container) that gives images with ``packages`` the
+    project's Python packages: the sandbox's virtualenv's site-packages, bound read-only over the
+    machine interpreter's own site-packages directory (on its sys.path, so no PYTHONPATH is
+    needed and a pod's env cannot lose it). None outside a virtualenv (the interpreter's
+    packages are already there) or when that interpreter has no site-packages directory."""
+    if sys.prefix == sys.base_prefix:
+        return None
+    venv_site = sysconfig.get_path("purelib")
+    try:
+        probe = [str(python_interpreter()), "-I", "-c", "import site; print(*site.getsitepackages())"]
+        out = subprocess.run(probe, capture_output=True, text=True, timeout=30).stdout.split()
+    except OSError:
+        return None
+    target = next((d for d in out if Path(d).is_dir()), None)
+    return (venv_site, target) if target and Path(venv_site).is_dir() else None
 
 
 @cache
@@ -88,6 +114,10 @@ class Image:
     # The image's own layer: (host path, path in the container), bound read-only.
     files: tuple[tuple[str, str], ...] = ()
     python: bool = False  # python and python3 on PATH are the machine's interpreter
+    # The project's pinned Python packages (requirements*.txt, the sandbox's virtualenv) are
+    # installed in the interpreter's site-packages, as `pip install -r requirements.txt` in a
+    # Dockerfile would put them (see `site_packages`).
+    packages: bool = False
     busybox: bool = False  # /bin holds busybox and its applets
     exposed: tuple[int, ...] = ()
     requires: tuple[str, ...] = ()  # machine files without which the image cannot exist
@@ -134,6 +164,13 @@ def _lb_demo(tag: str, version: str, color: str) -> Image:
     )
 
 
+# Dockerfile.dashboard's COPY lines and CMD, with two differences: daphne binds the pod's IP
+# (pods share the host network) and runs as `python -m daphne` (the packages come without their
+# console scripts).
+DASHBOARD_FILES = ("manage.py", "dashboard", "servinggate", "k8s/backend.yaml")
+DASHBOARD_CMD = ("sh", "-c", "python manage.py migrate --noinput && exec python -m daphne "
+                 "-b ${BIND_ADDRESS:-0.0.0.0} -p 8000 dashboard.asgi:application")
+
 CATALOGUE: dict[str, Image] = {
     image.name: image
     for image in (
@@ -147,8 +184,13 @@ CATALOGUE: dict[str, Image] = {
               files=((str(IMAGE_FILES / "nginx" / "docker-entrypoint.sh"), "/docker-entrypoint.sh"),
                      (str(IMAGE_FILES / "nginx" / "nginx.conf"), "/docker-entrypoint.d/nginx.conf")),
               exposed=(80,), requires=(str(NGINX),), package="nginx", size=67_108_864, public=True),
-        Image("python:latest", cmd=("python3",), env={"LANG": "C.UTF-8"}, python=True, size=52_428_800,
-              public=True),
+        Image("python:latest", cmd=("python3",), env={"LANG": "C.UTF-8"}, python=True, packages=True,
+              size=52_428_800, public=True),
+        Image("lb-demo-dashboard:latest", cmd=DASHBOARD_CMD, working_dir="/app", user=10001, group=10001,
+              env={"PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1",
+                   "DJANGO_SETTINGS_MODULE": "dashboard.settings_production"},
+              files=tuple((str(REPO / path), f"/app/{path}") for path in DASHBOARD_FILES),
+              python=True, packages=True, exposed=(8000,), size=157_286_400),
     )
 }
 _PY_TAG = f"python:{sys.version_info.major}.{sys.version_info.minor}"

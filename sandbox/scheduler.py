@@ -2,8 +2,12 @@
 
 It watches pods without ``spec.nodeName`` and Node objects. Feasible nodes are Ready, not
 cordoned (``spec.unschedulable``), carry no NoSchedule/NoExecute taint the pod does not tolerate
-(TaintToleration; simulated nodes are tainted), match the pod's nodeSelector and have room under their
-``pods`` capacity. Among them it prefers the node with the fewest pods of the same owner
+(TaintToleration; simulated nodes are tainted; a cordoned node only takes pods tolerating its
+unschedulable taint, as DaemonSet pods do), match the pod's nodeSelector and required node affinity
+(matchExpressions, and matchFields on metadata.name, which pins DaemonSet pods) and have room under their
+``pods`` capacity. Among them it prefers the nodes with the fewest PreferNoSchedule taints the pod
+does not tolerate (the TaintToleration score, which outweighs spreading here), then the node with
+the fewest pods of the same owner
 (like the default PodTopologySpread on hostname), then the fewest pods overall, then the
 name, so three replicas land on three nodes. The choice is written with a Binding
 (``pods/<name>/binding``), followed by a ``Scheduled`` event; a pod that fits nowhere gets
@@ -72,6 +76,70 @@ def untolerated_taint(node: Obj, pod: Obj) -> Obj | None:
         if not any(tolerates(t, taint) for t in tolerations):
             return taint
     return None
+
+
+def _requirement_matches(req: Obj, value: str | None) -> bool:
+    """One NodeSelectorRequirement against a label or field value (None: absent)."""
+    op, values = req.get("operator"), [str(v) for v in req.get("values") or []]
+    if op == "In":
+        return value is not None and value in values
+    if op == "NotIn":
+        return value is None or value not in values
+    if op == "Exists":
+        return value is not None
+    if op == "DoesNotExist":
+        return value is None
+    if op in ("Gt", "Lt") and value is not None and len(values) == 1:
+        try:
+            have, want = int(value), int(values[0])
+        except ValueError:
+            return False
+        return have > want if op == "Gt" else have < want
+    return False
+
+
+def node_affinity_matches(pod: Obj, node: Obj) -> bool:
+    """The NodeAffinity filter: the pod's nodeSelector, and any one of its required
+    nodeSelectorTerms (matchExpressions on labels, matchFields on ``metadata.name`` — the
+    term the DaemonSet controller pins its pods with)."""
+    spec = pod.get("spec") or {}
+    labels = node["metadata"].get("labels") or {}
+    if any(labels.get(k) != v for k, v in (spec.get("nodeSelector") or {}).items()):
+        return False
+    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
+                .get("requiredDuringSchedulingIgnoredDuringExecution") or {})
+    terms = [t for t in required.get("nodeSelectorTerms") or [] if isinstance(t, dict)]
+    if not terms:
+        return True
+    fields = {"metadata.name": node["metadata"]["name"]}
+
+    def term_matches(term: Obj) -> bool:
+        exprs, field_reqs = term.get("matchExpressions") or [], term.get("matchFields") or []
+        return bool(exprs or field_reqs) \
+            and all(_requirement_matches(r, labels.get(r.get("key"))) for r in exprs) \
+            and all(_requirement_matches(r, fields.get(r.get("key"))) for r in field_reqs)
+
+    return any(term_matches(term) for term in terms)
+
+
+UNSCHEDULABLE_TAINT = {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+
+
+def tolerates_unschedulable(pod: Obj) -> bool:
+    """The NodeUnschedulable filter lets a cordoned node take a pod that tolerates its taint
+    (DaemonSet pods do)."""
+    tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or [] if isinstance(t, dict)]
+    return any(tolerates(t, UNSCHEDULABLE_TAINT) for t in tolerations)
+
+
+def intolerable_prefer_no_schedule(node: Obj, pod: Obj) -> int:
+    """The TaintToleration score's count: PreferNoSchedule taints of the node that no toleration
+    of the pod with effect PreferNoSchedule (or empty) tolerates; fewer scores higher."""
+    tolerations = [t for t in (pod.get("spec") or {}).get("tolerations") or []
+                   if isinstance(t, dict) and t.get("effect") in (None, "", "PreferNoSchedule")]
+    return sum(1 for taint in (node.get("spec") or {}).get("taints") or []
+               if isinstance(taint, dict) and taint.get("effect") == "PreferNoSchedule"
+               and not any(tolerates(t, taint) for t in tolerations))
 
 
 class Scheduler:
@@ -154,31 +222,31 @@ class Scheduler:
         counts = self._counts
         owner = (controller_ref(pod) or {}).get("uid")
         owner_counts = self._owner_counts.get(owner, {}) if owner else {}
-        selector = pod.get("spec", {}).get("nodeSelector") or {}
         reasons: dict[str, int] = {}
         feasible = []
+        prefer_avoid: dict[str, int] = {}
         for node in nodes:
             name = node["metadata"]["name"]
-            labels = node["metadata"].get("labels") or {}
             capacity = int(((node.get("status") or {}).get("allocatable") or {}).get("pods", "110"))
             if not node_is_ready(node):
                 reasons["node(s) were not ready"] = reasons.get("node(s) were not ready", 0) + 1
-            elif node.get("spec", {}).get("unschedulable"):
+            elif node.get("spec", {}).get("unschedulable") and not tolerates_unschedulable(pod):
                 reasons["node(s) were unschedulable"] = reasons.get("node(s) were unschedulable", 0) + 1
             elif (taint := untolerated_taint(node, pod)) is not None:
                 why = f"node(s) had untolerated taint {{{taint.get('key')}: {taint.get('value', '')}}}"
                 reasons[why] = reasons.get(why, 0) + 1
-            elif any(labels.get(k) != v for k, v in selector.items()):
+            elif not node_affinity_matches(pod, node):
                 why = "node(s) didn't match Pod's node affinity/selector"
                 reasons[why] = reasons.get(why, 0) + 1
             elif counts.get(name, 0) >= capacity:
                 reasons["Too many pods"] = reasons.get("Too many pods", 0) + 1
             else:
                 feasible.append(name)
+                prefer_avoid[name] = intolerable_prefer_no_schedule(node, pod)
         if not feasible:
             detail = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
             return None, f"0/{len(nodes)} nodes are available: {detail}."
-        best = min(feasible, key=lambda n: (owner_counts.get(n, 0), counts.get(n, 0), n))
+        best = min(feasible, key=lambda n: (prefer_avoid[n], owner_counts.get(n, 0), counts.get(n, 0), n))
         return best, ""
 
     async def schedule(self, key: str) -> None:

@@ -183,12 +183,19 @@ class Authenticator:
         given = given.strip()
         if scheme.lower() != "bearer" or not given:
             raise UNAUTHORIZED
-        if hmac.compare_digest(given.encode(), self.admin_token.encode()):
-            return UserInfo(ADMIN_USER, groups=ADMIN_GROUPS)
-        user = self._service_account_user(given)
+        user, _ = self.review(given, API_AUDIENCES)
         if user is None:
             raise UNAUTHORIZED
         return user
+
+    def review(self, token: str, audiences: tuple[str, ...] | list[str]) -> tuple[UserInfo | None, list[str]]:
+        """The user of a bearer token presented for ``audiences`` and the audiences it is valid
+        for (their intersection), or (None, []) — what a TokenReview reports. The admin token is
+        audience-agnostic: valid for the API server's own audiences only."""
+        if hmac.compare_digest(token.encode(), self.admin_token.encode()):
+            valid = [a for a in audiences if a in API_AUDIENCES]
+            return (UserInfo(ADMIN_USER, groups=ADMIN_GROUPS), valid) if valid else (None, [])
+        return self._service_account_user(token, audiences)
 
     def _object(self, key: str, namespace: str, ref: Any) -> dict | None:
         """The stored object a claim references, when its uid still matches."""
@@ -214,39 +221,43 @@ class Authenticator:
                         groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
                                 "system:authenticated"))
 
-    def _service_account_user(self, token: str) -> UserInfo | None:
-        """`pkg/serviceaccount` validation of a bound token."""
+    def _service_account_user(self, token: str,
+                              wanted: tuple[str, ...] | list[str]) -> tuple[UserInfo | None, list[str]]:
+        """`pkg/serviceaccount` validation of a bound token presented for the ``wanted`` audiences."""
         claims = self.issuer.verify(token)
         if claims is not None and claims.get("iss") == LEGACY_ISSUER:
-            return self._legacy_user(token, claims)
+            valid = [a for a in wanted if a in API_AUDIENCES]  # legacy tokens carry no audience
+            user = self._legacy_user(token, claims) if valid else None
+            return (user, valid) if user is not None else (None, [])
         if claims is None or claims.get("iss") != ISSUER:
-            return None
+            return None, []
         now = time.time()
         try:
             if now > float(claims["exp"]) + LEEWAY or now < float(claims.get("nbf", 0)) - LEEWAY:
-                return None
+                return None, []
         except (KeyError, TypeError, ValueError):
-            return None
+            return None, []
         audiences = claims.get("aud")
         audiences = [audiences] if isinstance(audiences, str) else audiences
-        if not isinstance(audiences, list) or not set(audiences) & set(API_AUDIENCES):
-            return None
+        valid = [a for a in wanted if isinstance(audiences, list) and a in audiences]
+        if not valid:
+            return None, []
         private = claims.get("kubernetes.io")
         if not isinstance(private, dict):
-            return None
+            return None, []
         namespace = str(private.get("namespace") or "")
         sa = self._object("/serviceaccounts", namespace, private.get("serviceaccount"))
         if sa is None:
-            return None
+            return None, []
         extra: dict[str, list[str]] = {}
         if "pod" in private:
             pod = self._object("/pods", namespace, private["pod"])
             if pod is None or pod["metadata"].get("deletionTimestamp"):
-                return None
+                return None, []
             extra["authentication.kubernetes.io/pod-name"] = [pod["metadata"]["name"]]
             extra["authentication.kubernetes.io/pod-uid"] = [pod["metadata"]["uid"]]
         if "secret" in private and self._object("/secrets", namespace, private["secret"]) is None:
-            return None
+            return None, []
         node = private.get("node")
         if isinstance(node, dict):
             extra["authentication.kubernetes.io/node-name"] = [str(node.get("name") or "")]
@@ -257,4 +268,4 @@ class Authenticator:
         return UserInfo(f"{SA_PREFIX}{namespace}:{name}", uid=sa["metadata"]["uid"],
                         groups=("system:serviceaccounts", f"system:serviceaccounts:{namespace}",
                                 "system:authenticated"),
-                        extra=dict(sorted(extra.items())))
+                        extra=dict(sorted(extra.items()))), valid

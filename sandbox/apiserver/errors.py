@@ -21,17 +21,19 @@ if TYPE_CHECKING:
 class ApiError(Exception):
     """An error the API server answers with a `Status` body (never a bare 500)."""
 
-    def __init__(self, code: int, reason: str, message: str, *, details: dict | None = None) -> None:
+    def __init__(self, code: int, reason: str, message: str, *, details: dict | None = None,
+                 metadata: dict | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.metadata = metadata or {}
 
     def status(self) -> dict:
-        """The `Status` object for this error."""
-        body: dict = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                      "message": self.message, "reason": self.reason, "code": self.code}
+        """The `Status` object for this error (its ListMeta: a fresh continue token on 410)."""
+        body: dict = {"kind": "Status", "apiVersion": "v1", "metadata": dict(self.metadata),
+                      "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code}
         if self.details is not None:
             body["details"] = self.details
         return body

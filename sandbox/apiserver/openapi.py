@@ -24,6 +24,7 @@ from sandbox.apiserver.resources import RESOURCES, Resource
 from sandbox.apiserver.schemas import definitions, ref_name
 
 REF_PREFIX = "#/components/schemas/"
+V2_REF_PREFIX = "#/definitions/"
 META = "io.k8s.apimachinery.pkg.apis.meta.v1."
 PATCH_TYPES = ("application/apply-patch+yaml", "application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
@@ -295,15 +296,19 @@ def _subresource_ops(res: Resource, suffix: str, definition: str, scoped: bool, 
 # --- JSON Schema -> OpenAPI 3.0 ------------------------------------------------------------------
 
 
-def _convert(node: Any) -> Any:
-    """Convert one JSON Schema node of the official schemas to Kubernetes' OpenAPI v3 form."""
+def _convert(node: Any, *, v2: bool = False) -> Any:
+    """Convert one JSON Schema node of the official schemas to Kubernetes' OpenAPI form: v3 wraps
+    a `$ref` that has siblings (a description) in `allOf`; Swagger 2.0 (``v2``), as kube-apiserver
+    publishes it, keeps the siblings beside `$ref` under `#/definitions/`."""
     if isinstance(node, list):
-        return [_convert(n) for n in node]
+        return [_convert(n, v2=v2) for n in node]
     if not isinstance(node, dict):
         return node
     name = ref_name(node)
     if name is not None:
-        siblings = {k: _convert(v) for k, v in node.items() if k != "$ref"}
+        siblings = {k: _convert(v, v2=v2) for k, v in node.items() if k != "$ref"}
+        if v2:
+            return {**siblings, "$ref": V2_REF_PREFIX + name}
         if not siblings:
             return _ref(name)
         return {"allOf": [_ref(name)], **siblings}
@@ -316,24 +321,28 @@ def _convert(node: Any) -> Any:
         elif key in ("properties", "patternProperties"):
             # The JSON Schema adds an `enum` to apiVersion and kind; the API server's document has none.
             out[key] = {k: _convert({f: v for f, v in prop.items() if not (k in ("apiVersion", "kind")
-                                                                             and f == "enum")})
+                                                                             and f == "enum")}, v2=v2)
                         for k, prop in value.items()}
         elif key == "enum" and isinstance(value, list):
             out[key] = [v for v in value if v is not None]
         else:
-            out[key] = _convert(value)
+            out[key] = _convert(value, v2=v2)
     return out
 
 
-def _component(name: str) -> dict[str, Any]:
-    """One component schema. IntOrString and Quantity are published as `oneOf` types (which is
-    why `kubectl explain` prints `<IntOrString>` and `map[string]Quantity`)."""
-    schema = _convert(definitions()[name])
+def component(name: str, *, v2: bool = False) -> dict[str, Any]:
+    """One component schema (a definition in Swagger 2.0). IntOrString and Quantity are `oneOf`
+    types in v3 (which is why `kubectl explain` prints `<IntOrString>` and `map[string]Quantity`);
+    Swagger 2.0 has no `oneOf`, so there they are strings (`format: int-or-string`), as in
+    kube-apiserver's `/openapi/v2`."""
+    schema = _convert(definitions()[name], v2=v2)
     if name == "io.k8s.apimachinery.pkg.util.intstr.IntOrString":
-        schema = {"description": INT_OR_STRING_DOC, "format": "int-or-string",
-                  "oneOf": [{"type": "integer"}, {"type": "string"}]}
+        schema = {"description": INT_OR_STRING_DOC, "type": "string", "format": "int-or-string"} if v2 else {
+            "description": INT_OR_STRING_DOC, "format": "int-or-string",
+            "oneOf": [{"type": "integer"}, {"type": "string"}]}
     elif name == "io.k8s.apimachinery.pkg.api.resource.Quantity":
-        schema = {"description": QUANTITY_DOC, "oneOf": [{"type": "string"}, {"type": "number"}]}
+        schema = {"description": QUANTITY_DOC, "type": "string"} if v2 else {
+            "description": QUANTITY_DOC, "oneOf": [{"type": "string"}, {"type": "number"}]}
     return schema
 
 
@@ -375,13 +384,15 @@ def _group_version_path(res: Resource) -> str:
 
 
 @cache
-def _documents() -> dict[str, tuple[str, bytes]]:
-    """Each group-version's document, serialized once, with its hash."""
+def group_version_specs() -> dict[str, tuple[dict[str, Any], list[str]]]:
+    """The one generator both renderings share: each group-version's paths (operations in the
+    v3 form) and the names of the definitions they reach, in order. `/openapi/v3` publishes them
+    per group-version; `/openapi/v2` (`openapi_v2.py`) merges them into one Swagger 2.0 document."""
     grouped: dict[str, list[Resource]] = {}
     for res in RESOURCES:
         if res.definition in definitions():  # metrics.k8s.io has no official schema to publish
             grouped.setdefault(_group_version_path(res), []).append(res)
-    out: dict[str, tuple[str, bytes]] = {}
+    out: dict[str, tuple[dict[str, Any], list[str]]] = {}
     for path, resources in grouped.items():
         paths: dict[str, Any] = {}
         roots = [META + "Status", META + "DeleteOptions", META + "Patch", META + "APIResourceList"]
@@ -389,7 +400,6 @@ def _documents() -> dict[str, tuple[str, bytes]]:
             paths.update(_resource_paths(res))
             roots += [res.definition, res.definition + "List"]
             roots += [sub.definition for sub in res.subresources if sub.definition]
-        schemas = {name: _component(name) for name in _closure(roots)}
         version = resources[0].version
         paths[f"/{path}/"] = {
             "get": {"tags": [f"{(resources[0].group or 'core').split('.')[0]}_{version}"],
@@ -398,20 +408,36 @@ def _documents() -> dict[str, tuple[str, bytes]]:
                                    f"{version.capitalize()}APIResources",
                     "responses": _responses(META + "APIResourceList", "200")},
         }
+        out[path] = (paths, _closure(roots))
+    return out
+
+
+def digest(body: bytes) -> str:
+    """A document's hash, as kube-openapi computes its ETag (SHA-512, upper-case hex)."""
+    return hashlib.sha512(body).hexdigest().upper()
+
+
+SECURITY_SCHEMES = {"BearerToken": {"type": "apiKey", "description": "Bearer Token authentication",
+                                    "name": "authorization", "in": "header"}}
+
+
+@cache
+def _documents() -> dict[str, tuple[str, bytes]]:
+    """Each group-version's document, serialized once, with its hash."""
+    out: dict[str, tuple[str, bytes]] = {}
+    for path, (paths, names) in group_version_specs().items():
         document = {
             "openapi": "3.0.0",
             "info": {"title": "Kubernetes", "version": "v1.37.1"},
             "paths": paths,
             "components": {
-                "schemas": schemas,
-                "securitySchemes": {"BearerToken": {
-                    "type": "apiKey", "description": "Bearer Token authentication", "name": "authorization",
-                    "in": "header"}},
+                "schemas": {name: component(name) for name in names},
+                "securitySchemes": SECURITY_SCHEMES,
             },
             "security": [{"BearerToken": []}],
         }
         body = json.dumps(document, separators=(",", ":")).encode()
-        out[path] = (hashlib.sha512(body).hexdigest().upper()[:128], body)
+        out[path] = (digest(body)[:128], body)
     return out
 
 
@@ -430,5 +456,10 @@ def openapi_v3_document(path: str) -> dict[str, Any] | None:
 
 def openapi_v3_document_bytes(path: str) -> bytes | None:
     """The serialized document (cached, ready to send), or None for an unknown group-version."""
-    entry = _documents().get(path.strip("/"))
+    entry = openapi_v3_entry(path)
     return None if entry is None else entry[1]
+
+
+def openapi_v3_entry(path: str) -> tuple[str, bytes] | None:
+    """A group-version's document and its hash (the index's `?hash=`, the ETag), or None."""
+    return _documents().get(path.strip("/"))

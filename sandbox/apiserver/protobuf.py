@@ -1,8 +1,9 @@
 """Decoding the Kubernetes protobuf request bodies that `kubectl create <kind>` sends.
 
 kubectl's typed clients (`kubectl create namespace|deployment|configmap|secret|service|
-serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token`, `kubectl auth`,
-`kubectl autoscale`) send
+serviceaccount|role|rolebinding|clusterrole|clusterrolebinding|token|pdb`, `kubectl auth`,
+`kubectl autoscale`, `kubectl drain`'s Evictions and DeleteOptions, `kubectl debug --copy-to`'s
+Pod) send
 `application/vnd.kubernetes.protobuf` and, unlike for CBOR, never fall back to JSON. The
 sandbox serves JSON, so it decodes those bodies here:
 
@@ -22,6 +23,8 @@ import base64
 from datetime import UTC, datetime
 from typing import Any
 
+from sandbox.apiserver.protobuf_pod import POD_MESSAGES
+
 MAGIC = b"k8s\x00"
 
 
@@ -33,9 +36,10 @@ class Unsupported(ProtobufError):
     """A kind or field this decoder does not know."""
 
 
-# type codes: "s" string, "b" bytes, "i" integer, "k" integer kept when zero, "?" bool,
-# "t" Time, "q" Quantity, "io" IntOrString; a leading "*" means repeated; "{s" map of strings,
-# "{b" map of bytes, "{q" map of Quantity; anything else names a message below.
+# type codes: "s" string, "b" bytes, "i" integer, "k" integer kept when zero, "?" bool, "!" bool
+# kept when false, "t" Time, "q" Quantity, "io" IntOrString; a leading "*" means repeated; "{s" map
+# of strings, "{b" map of bytes, "{q" map of Quantity; anything else names a message below ("&Name":
+# a pointer, kept even when empty). A field with an empty JSON name is an embedded struct, inlined.
 MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "Unknown": {
         1: ("typeMeta", "TypeMeta"),
@@ -256,8 +260,50 @@ MESSAGES: dict[str, dict[int, tuple[str, str]]] = {
     "ResourceMetricSource": {1: ("name", "s"), 2: ("target", "MetricTarget")},
     "MetricTarget": {1: ("type", "s"), 2: ("value", "q"), 3: ("averageValue", "q"),
                      4: ("averageUtilization", "k")},
+    # batch/v1 (`kubectl create job|cronjob`, `create job --from=cronjob/NAME` copies a whole JobSpec)
+    "Job": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec"), 3: ("status", "Empty")},
+    "JobSpec": {
+        1: ("parallelism", "k"),
+        2: ("completions", "k"),
+        3: ("activeDeadlineSeconds", "k"),
+        4: ("selector", "LabelSelector"),
+        5: ("manualSelector", "?"),
+        6: ("template", "PodTemplateSpec"),
+        7: ("backoffLimit", "k"),
+        8: ("ttlSecondsAfterFinished", "k"),
+        9: ("completionMode", "s"),
+        10: ("suspend", "?"),
+        12: ("backoffLimitPerIndex", "k"),
+        13: ("maxFailedIndexes", "k"),
+        14: ("podReplacementPolicy", "s"),
+        15: ("managedBy", "s"),
+    },
+    "CronJob": {1: ("metadata", "ObjectMeta"), 2: ("spec", "CronJobSpec"), 3: ("status", "Empty")},
+    "CronJobSpec": {
+        1: ("schedule", "s"),
+        2: ("startingDeadlineSeconds", "k"),
+        3: ("concurrencyPolicy", "s"),
+        4: ("suspend", "?"),
+        5: ("jobTemplate", "JobTemplateSpec"),
+        6: ("successfulJobsHistoryLimit", "k"),
+        7: ("failedJobsHistoryLimit", "k"),
+        8: ("timeZone", "s"),
+    },
+    "JobTemplateSpec": {1: ("metadata", "ObjectMeta"), 2: ("spec", "JobSpec")},
+    # policy/v1 and DeleteOptions (`kubectl create pdb`, `kubectl drain`'s evictions and deletions)
+    "PodDisruptionBudget": {1: ("metadata", "ObjectMeta"), 2: ("spec", "PodDisruptionBudgetSpec"),
+                            3: ("status", "Empty")},
+    "PodDisruptionBudgetSpec": {1: ("minAvailable", "io"), 2: ("selector", "LabelSelector"),
+                                3: ("maxUnavailable", "io"), 4: ("unhealthyPodEvictionPolicy", "s")},
+    "Eviction": {1: ("metadata", "ObjectMeta"), 2: ("deleteOptions", "DeleteOptions")},
+    "DeleteOptions": {1: ("gracePeriodSeconds", "k"), 2: ("preconditions", "Preconditions"),
+                      3: ("orphanDependents", "?"), 4: ("propagationPolicy", "s"), 5: ("dryRun", "*s"),
+                      6: ("ignoreStoreReadErrorWithClusterBreakingPotential", "?")},
+    "Preconditions": {1: ("uid", "s"), 2: ("resourceVersion", "s")},
     "Empty": {},
 }
+# The complete core/v1 Pod layouts (a superset of the PodSpec/Container entries above).
+MESSAGES.update(POD_MESSAGES)
 KINDS = {
     ("v1", "Namespace"),
     ("v1", "ConfigMap"),
@@ -272,8 +318,19 @@ KINDS = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
     ("apps/v1", "Deployment"),
     ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
     ("rbac.authorization.k8s.io/v1", "Role"),
     ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("policy/v1", "Eviction"),
+    ("policy/v1beta1", "Eviction"),   # the eviction subresource accepts both versions
+    # DeleteOptions is registered in every group version a typed client encodes it with
+    ("v1", "DeleteOptions"),
+    ("meta.k8s.io/v1", "DeleteOptions"),
+    ("policy/v1", "DeleteOptions"),
+    ("policy/v1beta1", "DeleteOptions"),
+    ("v1", "Pod"),
 }
 
 
@@ -339,6 +396,8 @@ def _scalar(kind: str, value: int | bytes) -> Any:
         return number if number or kind == "k" else None
     if kind == "?":
         return True if value else None
+    if kind == "!":
+        return bool(value)
     if kind == "q":
         parts = dict(_fields(value)) if isinstance(value, bytes) else {}
         return _text(parts[1]) if 1 in parts else None
@@ -355,6 +414,8 @@ def _scalar(kind: str, value: int | bytes) -> Any:
         return _signed(int(parts.get(2, 0)))
     if not isinstance(value, bytes):
         raise ProtobufError(f"expected a {kind} message")
+    if kind.startswith("&"):
+        return _message(kind[1:], value)
     return _message(kind, value) or None
 
 
@@ -378,10 +439,13 @@ def _message(name: str, data: bytes) -> dict:
             out.setdefault(field, {})[key] = item if item is not None else ""
         elif kind.startswith("*"):
             item = _scalar(kind[1:], value)
-            out.setdefault(field, []).append(item if item is not None else ({} if kind[1].isupper() else ""))
+            out.setdefault(field, []).append(item if item is not None else ({} if kind[1].isupper() or
+                                                                            kind[1] == "&" else ""))
         else:
             item = _scalar(kind, value)
-            if item is not None:
+            if not field:
+                out.update(item or {})
+            elif item is not None:
                 out[field] = item
             else:
                 out.pop(field, None)

@@ -27,11 +27,11 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from . import errors, patch, schemas
+from . import errors, managedfields, patch, schemas
 from .auth import TokenIssuer
 from .errors import ApiError
 from .kinds import namespace as namespaces
-from .resources import RESOURCES, Resource, strategy_for
+from .resources import RESOURCES, Resource, from_stored, stored, strategy_for, to_stored
 from .selectors import selector_from_match_labels
 from .store import Entry, Store, copy_object
 from .strategy import now
@@ -79,9 +79,12 @@ def _prune(obj: dict, path: str) -> None:
         current.pop(tokens[-1], None)
 
 
-def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None) -> None:
-    """fieldValidation: drop fields the schema does not know; Strict rejects them (400), Warn reports them."""
-    unknown = schemas.unknown_fields(plural, obj)
+def check_fields(plural: str, obj: dict, mode: str, warnings: list[str] | None, *,
+                 definition: str | None = None) -> None:
+    """fieldValidation: drop fields the schema (the plural's, or ``definition``) does not know;
+    Strict rejects them (400), Warn reports them."""
+    unknown = schemas.unknown_fields(plural, obj) if definition is None else \
+        schemas.unknown_fields_of(definition, obj)
     if not unknown:
         return
     messages = [f'unknown field "{path}"' for path in unknown]
@@ -111,7 +114,8 @@ class Registry:
     async def bootstrap(self) -> None:
         """Create the objects every cluster starts with (each kind's strategy knows its own)."""
         for res in RESOURCES:
-            await strategy_for(res).bootstrap(self)
+            if not res.storage:
+                await strategy_for(res).bootstrap(self)
 
     async def ensure(self, res: Resource, namespace: str, body: dict) -> None:
         """Create ``body`` unless an object of that name exists (start-up objects)."""
@@ -163,9 +167,28 @@ class Registry:
         meta["namespace"] = namespace
         return namespace
 
+    def _converted(self, res: Resource, body: dict, field_validation: str,
+                   warnings: list[str] | None) -> dict:
+        """A body sent at a version other than the stored one, checked against that version's
+        schema (kind, apiVersion, types, unknown fields) and converted to the stored version."""
+        self._check_type(res, body)
+        undecodable = schemas.decode_error_of(res.definition, body)
+        if undecodable is not None:
+            raise errors.bad_request(undecodable)
+        check_fields(res.plural, body, field_validation, warnings, definition=res.definition)
+        return to_stored(res, body)
+
     async def create(self, res: Resource, namespace: str, body: dict, *, dry_run: bool = False,
-                     field_validation: str = "Warn", warnings: list[str] | None = None) -> dict:
-        """Create an object (POST); returns the stored object. Unknown-field warnings go to `warnings`."""
+                     field_validation: str = "Warn", warnings: list[str] | None = None,
+                     applied: bool = False) -> dict:
+        """Create an object (POST); returns the stored object (at ``res``'s version). Unknown-field
+        warnings go to `warnings`. The creating manager owns what it set (`applied`: server-side
+        apply already set managedFields)."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            return from_stored(res, await self.create(stored(res), namespace, body, dry_run=dry_run,
+                                                      field_validation=field_validation, warnings=warnings,
+                                                      applied=applied))
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
         meta = body["metadata"]
@@ -186,7 +209,7 @@ class Registry:
         if res.namespaced:
             self.require_namespace(namespace, for_create=res, name=name)
         for transient in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
-                          "managedFields"):
+                          *(() if applied else ("managedFields",))):
             meta.pop(transient, None)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now()
@@ -198,6 +221,8 @@ class Registry:
         if strategy.reset_status_on_create:
             body.pop("status", None)
         default_and_validate(res, body)
+        if not applied:
+            self._record(res, None, body, "")
         if warnings is not None:
             warnings.extend(strategy.warnings(body, None))
         if self.store.get(res.key, namespace, name) is not None:
@@ -236,10 +261,27 @@ class Registry:
                 new.pop("status", None)
         return new
 
+    @staticmethod
+    def _record(res: Resource, old: dict | None, new: dict, subresource: str) -> None:
+        """managedFields of a create or update by the request's field manager."""
+        managedfields.record_update(old, new, plural=res.plural, api_version=res.api_version,
+                                    manager=managedfields.current_manager.get(), subresource=subresource,
+                                    has_status=res.status)
+
     async def update(self, res: Resource, namespace: str, name: str, body: dict, *,
                      subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
-                     warnings: list[str] | None = None) -> dict:
-        """Replace an object (PUT, or the result of a PATCH); returns the stored object."""
+                     warnings: list[str] | None = None, applied: bool = False,
+                     managed_subresource: str | None = None) -> dict:
+        """Replace an object (PUT, or the result of a PATCH); returns the stored object (at
+        ``res``'s version). Field ownership is recorded for the request's manager (unless
+        `applied`: server-side apply computed it), under ``managed_subresource`` when it is not
+        ``subresource`` (`scale`)."""
+        if res.storage:
+            body = self._converted(res, body, field_validation, warnings)
+            updated = await self.update(stored(res), namespace, name, body, subresource=subresource,
+                                        dry_run=dry_run, field_validation=field_validation, warnings=warnings,
+                                        applied=applied, managed_subresource=managed_subresource)
+            return from_stored(res, updated)
         old = self.get(res, namespace, name).obj
         self._check_type(res, body)
         check_fields(res.plural, body, field_validation, warnings)
@@ -261,6 +303,8 @@ class Registry:
             warnings.extend(strategy_for(res).warnings(new, old))
         if res.generation and subresource is None and _spec_of(new) != _spec_of(old):
             new["metadata"]["generation"] = int(old["metadata"].get("generation") or 1) + 1
+        if not applied:
+            self._record(res, old, new, managed_subresource or subresource or "")
         if new == old:
             return old
         if dry_run:
@@ -281,14 +325,47 @@ class Registry:
     async def patch(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,
                     subresource: str | None = None, dry_run: bool = False, field_validation: str = "Warn",
                     warnings: list[str] | None = None) -> dict:
-        """Apply a merge, strategic-merge or JSON patch, then update like a PUT."""
-        old = self.get(res, namespace, name).obj
+        """Apply a merge, strategic-merge or JSON patch (to the object at ``res``'s version, as
+        kube-apiserver patches the requested version), then update like a PUT."""
+        old = from_stored(res, self.get(res, namespace, name).obj)
         patched = self._apply_patch(res, content_type, old, body)
         patched_rv = patched.get("metadata", {}).get("resourceVersion")
         if patched_rv in (None, ""):
             patched.setdefault("metadata", {})["resourceVersion"] = old["metadata"]["resourceVersion"]
         return await self.update(res, namespace, name, patched, subresource=subresource, dry_run=dry_run,
                                  field_validation=field_validation, warnings=warnings)
+
+    async def apply(self, res: Resource, namespace: str, name: str, config: dict, *, manager: str,
+                    force: bool, subresource: str | None = None, dry_run: bool = False,
+                    field_validation: str = "Strict", warnings: list[str] | None = None) -> tuple[dict, bool]:
+        """Server-side apply (`managedfields.apply`): create the object from ``config`` or merge it
+        into the live one. Returns (object, created)."""
+        meta = config.get("metadata")
+        if not isinstance(meta, dict) or meta.get("name") != name:
+            given = meta.get("name") if isinstance(meta, dict) else None
+            raise errors.bad_request(f"the name of the object ({given}) does not match the name on the URL "
+                                     f"({name})")
+        if meta.get("managedFields"):
+            raise errors.bad_request("metadata.managedFields must be nil")
+        self._check_type(res, config)
+        check_fields(res.plural, config, field_validation, warnings,
+                     definition=res.definition if res.storage else None)
+        entry = self.store.get(res.key, namespace if res.namespaced else "", name)
+        options = {"plural": res.plural, "api_version": res.api_version, "manager": manager,
+                   "subresource": subresource or "", "has_status": res.status, "force": force}
+        if entry is None:
+            if subresource is not None:
+                raise errors.not_found(res, name)
+            obj = managedfields.apply(None, config, **options)  # type: ignore[arg-type]
+            return await self.create(res, namespace, obj, dry_run=dry_run, field_validation=field_validation,
+                                     warnings=warnings, applied=True), True
+        # Applied at the requested version, as kube-apiserver merges into the converted live object.
+        live = from_stored(res, entry.obj) if res.storage else copy_object(entry.obj)
+        merged = managedfields.apply(live, config, **options)  # type: ignore[arg-type]
+        merged["metadata"]["resourceVersion"] = meta.get("resourceVersion") or \
+            entry.obj["metadata"]["resourceVersion"]
+        return await self.update(res, namespace, name, merged, subresource=subresource, dry_run=dry_run,
+                                 field_validation=field_validation, warnings=warnings, applied=True), False
 
     @staticmethod
     def _apply_patch(res: Resource, content_type: str, original: dict, body: bytes) -> dict:
@@ -336,7 +413,7 @@ class Registry:
                                                 "field": "spec.replicas"}]})
         obj = copy_object(self.get(res, namespace, name).obj)
         obj.setdefault("spec", {})["replicas"] = replicas
-        await self.update(res, namespace, name, obj, dry_run=dry_run)
+        await self.update(res, namespace, name, obj, dry_run=dry_run, managed_subresource="scale")
         return self.get_scale(res, namespace, name)
 
     async def patch_scale(self, res: Resource, namespace: str, name: str, content_type: str, body: bytes, *,
@@ -355,6 +432,9 @@ class Registry:
     async def delete(self, res: Resource, namespace: str, name: str, options: dict, *,
                      dry_run: bool = False) -> tuple[dict, bool]:
         """Delete with DeleteOptions. Returns (object, gone): gone is False while deletion is pending."""
+        if res.storage:
+            obj, gone = await self.delete(stored(res), namespace, name, options, dry_run=dry_run)
+            return from_stored(res, obj), gone
         entry = self.get(res, namespace, name)
         obj = entry.obj
         meta = obj["metadata"]

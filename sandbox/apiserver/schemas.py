@@ -78,7 +78,13 @@ def root_schema(plural: str) -> dict[str, Any]:
 def unknown_fields(plural: str, obj: Any) -> list[str]:
     """Paths of the fields in ``obj`` its schema does not declare (`spec.containers[0].foo`), in
     document order: what `fieldValidation=Strict` rejects and `Warn` reports."""
-    schema = root_schema(plural)
+    root = root_definition(plural)
+    return unknown_fields_of(root, obj) if root else []
+
+
+def unknown_fields_of(definition: str, obj: Any) -> list[str]:
+    """`unknown_fields` against a named definition (a kind served at another version)."""
+    schema = resolve(definitions().get(definition, {}))
     if not schema:
         return []
     found: list[str] = []

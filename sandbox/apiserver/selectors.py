@@ -109,10 +109,8 @@ def parse_label_selector(text: str | None) -> tuple[Requirement, ...]:
             raise SelectorError(f"unable to parse requirement: found '', expected: identifier in {text!r}")
         if match := _SET_RE.match(part):
             key, op, inner = match.groups()
-            values = tuple(_check_value(v.strip()) for v in inner.split(",")) if inner.strip() else ()
-            if not values and op == "in":
-                raise SelectorError(f"unable to parse requirement: for 'in' operator, values set can't be "
-                                    f"empty in {text!r}")
+            # "()" is the set holding the empty value, as apimachinery's parseValues reads it.
+            values = tuple(_check_value(v.strip()) for v in inner.split(","))
             requirements.append(Requirement(_check_key(key), op, values))
         elif part.startswith("!"):
             requirements.append(Requirement(_check_key(part[1:].strip()), "!"))

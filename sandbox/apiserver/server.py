@@ -31,17 +31,30 @@ from typing import TYPE_CHECKING
 import yaml
 from aiohttp import web
 
-from . import discovery, errors, openapi, protobuf, proxy, rbac, tables
+from . import (
+    discovery,
+    errors,
+    health,
+    impersonation,
+    managedfields,
+    openapi,
+    openapi_v2,
+    protobuf,
+    proxy,
+    rbac,
+    tables,
+)
 from .auth import USER, Authenticator, TokenIssuer
 from .certs import server_ssl_context
 from .controlplane import reconcile_kubernetes_service
 from .errors import ApiError
 from .gc import GarbageCollector
+from .instrumentation import CONTENT_TYPE, LONG_RUNNING_SUFFIXES, Metrics, request_labels
 from .query import flag as _bool
 from .query import integer as _int
 from .rbac import Authorizer
 from .registry import FIELD_VALIDATION, Registry
-from .resources import Resource, lookup, strategy_for
+from .resources import RESOURCES, Resource, from_stored, lookup, strategy_for
 from .selectors import SelectorError, make_filter, parse_field_selector, parse_label_selector
 from .store import DB_FILE, Entry, Event, Expired, Store, Watcher, encode
 
@@ -53,13 +66,14 @@ log = logging.getLogger(__name__)
 MAX_BODY = 3 * 1024 * 1024
 BOOKMARK_INTERVAL = 15.0
 DEFAULT_WATCH_TIMEOUT = 1800
-PUBLIC_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/version"})
 PATCH_TYPES = ("application/json-patch+json", "application/merge-patch+json",
                "application/strategic-merge-patch+json")
 APPLY_PATCH = "application/apply-patch+yaml"
 BODY_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml")
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# The documents' Last-Modified: they are built from this process's code, so from its start.
+STARTED = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime())
 
 
 @dataclass(frozen=True)
@@ -82,8 +96,10 @@ class Negotiated:
 
 
 def status_response(exc: ApiError) -> web.Response:
-    """An error as a Status JSON response."""
-    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON)
+    """An error as a Status JSON response (with Retry-After when its details suggest a delay)."""
+    retry = (exc.details or {}).get("retryAfterSeconds")
+    headers = {"Retry-After": str(retry)} if retry else None
+    return web.Response(status=exc.code, body=encode(exc.status()), content_type=JSON, headers=headers)
 
 
 def negotiate(accept: str | None, *, table_ok: bool) -> Negotiated:
@@ -128,7 +144,10 @@ def parse_body(body: bytes, content_type: str | None) -> dict:
                        f"{', '.join(BODY_TYPES[:2])}, {PROTOBUF}")
     try:
         text = body.decode("utf-8")
-        data = json.loads(text, parse_constant=_reject_constant) if mime == JSON else yaml.safe_load(text)
+        if mime == JSON or text.lstrip().startswith("{"):  # JSON is YAML: kubectl sends apply bodies as JSON
+            data = json.loads(text, parse_constant=_reject_constant)
+        else:
+            data = yaml.safe_load(text)
         data = json.loads(json.dumps(data, default=str, allow_nan=False))
     except (ValueError, TypeError, RecursionError, yaml.YAMLError) as exc:
         kind = "JSON" if mime == JSON else "YAML"
@@ -205,8 +224,16 @@ def _entry_position(entry: Entry) -> tuple[str, str]:
     return meta.get("namespace", ""), meta["name"]
 
 
+INCONSISTENT_CONTINUE = " ".join((
+    "The provided continue parameter is too old to display a consistent list result.",
+    "You can start a new list without the continue parameter, or use the continue token in this response",
+    "to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent",
+    "list - objects that were created, modified, or deleted between the time the first chunk was returned",
+    "and now may show up in the list."))
+
+
 def _continue_token(rv: int, last: tuple[str, str]) -> str:
-    """An opaque continue token: the list's RV and the last key served."""
+    """An opaque continue token: the list's RV (-1: the latest, after a 410) and the last key served."""
     raw = json.dumps({"rv": rv, "start": list(last)}).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
@@ -239,12 +266,16 @@ class ApiServer:
         self._gc_task: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.streams: set[asyncio.Task] = set()
+        self.metrics = Metrics()
+        self.bootstrapped = False  # the start-up objects exist (`poststarthook/...` health checks)
+        self.shutting_down = False
 
     async def start(self, *, host: str = "127.0.0.1", port: int = 6443) -> None:
         """Open the store, create what every cluster starts with (namespaces, the `kubernetes`
         Service), and listen."""
         await self.store.open()
         await self.registry.bootstrap()
+        self.bootstrapped = True
         cluster_ip = await reconcile_kubernetes_service(self.registry, host=host, port=port)
         self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
         app = web.Application(client_max_size=MAX_BODY + 1)
@@ -258,6 +289,7 @@ class ApiServer:
 
     async def stop(self) -> None:
         """Close watches and log streams, stop listening, flush and close the store."""
+        self.shutting_down = True
         if self._gc_task is not None:
             self._gc_task.cancel()
         for task in list(self.streams):
@@ -269,15 +301,35 @@ class ApiServer:
 
     # ----- entry point -----------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Authenticate, route and answer one request; every error becomes a Status."""
+        """Authenticate, route and answer one request; every error becomes a Status. Every
+        request is counted and timed for `/metrics`."""
+        watch = _bool(request.query, "watch") or request.path.endswith(LONG_RUNNING_SUFFIXES)
+        started, kind, code = time.perf_counter(), self.metrics.begin(request.method, long_running=watch), 500
+        try:
+            response = await self._handle(request)
+            code = response.status
+            return response
+        finally:
+            query = request.query
+            attrs = rbac.request_attributes(request.method, request.path.rstrip("/") or "/", query)
+            apply = request.headers.get("Content-Type", "").startswith(APPLY_PATCH)
+            labels = request_labels(request.method, attrs, dry_run="dryRun" in query,
+                                    watch=_bool(query, "watch"), apply=apply)
+            self.metrics.end(kind, labels, code, time.perf_counter() - started)
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         try:
             path = request.path
             if len(path) > 1 and path.endswith("/"):
                 path = path.rstrip("/") or "/"
-            if path in PUBLIC_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
-                return self._public(path)
+            if path == "/version":
+                return web.Response(body=encode(discovery.SERVER_VERSION), content_type=JSON)
+            if health.is_health_path(path):
+                return health.respond(self, path, request.query)
             self._authenticate(request)
             self._authorize(request, path)
+            if path == "/metrics":
+                return self._metrics(request)
             return await self._dispatch(request, path)
         except ApiError as exc:
             return status_response(exc)
@@ -289,15 +341,19 @@ class ApiServer:
             log.exception("internal error serving %s %s", request.method, request.path_qs)
             return status_response(errors.internal_error("unexpected server error"))
 
-    def _public(self, path: str) -> web.Response:
-        """Health and version endpoints, readable without a token like on a real cluster."""
-        if path == "/version":
-            return web.Response(body=encode(discovery.SERVER_VERSION), content_type=JSON)
-        return web.Response(text="ok", content_type="text/plain")
+    def _metrics(self, request: web.Request) -> web.Response:
+        """`/metrics` (Prometheus text; RBAC: nonResourceURL `get /metrics`)."""
+        if request.method != "GET":
+            raise errors.method_not_allowed(request.method)
+        counts = {res.qualified_plural: self.store.total(res.key) for res in RESOURCES
+                  if strategy_for(res).serve is None and "list" in res.verbs}
+        return web.Response(body=self.metrics.render(counts).encode(), headers={"Content-Type": CONTENT_TYPE})
 
     def _authenticate(self, request: web.Request) -> None:
-        """Who is asking (`request[USER]`, see `auth.py`); 401 for a missing or unknown token."""
-        request[USER] = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        """Who is asking (`request[USER]`, see `auth.py`, then `impersonation.py`); 401 for a
+        missing or unknown token."""
+        user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        request[USER] = impersonation.impersonate(user, request.headers, self.authorizer)
 
     def _authorize(self, request: web.Request, path: str) -> None:
         """403 unless RBAC allows the request (see `rbac.py`; the admin is a superuser)."""
@@ -339,14 +395,49 @@ class ApiServer:
         return web.Response(body=encode(document), content_type=JSON)
 
     def _openapi(self, request: web.Request, path: str) -> web.Response:
-        """`/openapi/v3` index and per-group-version documents."""
-        if request.method != "GET" or not path.startswith("/openapi/v3"):
+        """`/openapi/v2` (JSON or gnostic protobuf, `openapi_v2.py`), and the `/openapi/v3` index and
+        per-group-version documents; ETag and If-None-Match as kube-openapi's handlers."""
+        if request.method != "GET":
+            raise errors.route_not_found()
+        if path == "/openapi/v2":
+            content_type = openapi_v2.negotiate(request.headers.get("Accept"))
+            if content_type is None:
+                return web.Response(status=406, headers={"Vary": "Accept"})
+            etag, body = openapi_v2.json_body()
+            if content_type != JSON:
+                body = openapi_v2.protobuf_body()
+            return self._cached(request, body, content_type, etag)
+        if not path.startswith("/openapi/v3"):
             raise errors.route_not_found()
         rest = path[len("/openapi/v3"):].strip("/")
-        document = openapi.openapi_v3_index() if not rest else openapi.openapi_v3_document(rest)
-        if document is None:
+        if not rest:
+            return web.Response(body=encode(openapi.openapi_v3_index()), content_type=JSON)
+        entry = openapi.openapi_v3_entry(rest)
+        if entry is None:
             raise errors.route_not_found()
-        return web.Response(body=encode(document), content_type=JSON)
+        digest, body = entry
+        asked = request.query.get("hash")
+        if asked and asked != digest:
+            # kube-openapi's v3 handler: an old hash is redirected to the current document.
+            raise web.HTTPMovedPermanently(f"/openapi/v3/{rest}?hash={digest}")
+        response = self._cached(request, body, JSON, digest)
+        if asked:
+            # A document asked for by its current hash never changes: cache it for a year.
+            response.headers["Cache-Control"] = "public, immutable"
+            response.headers["Expires"] = time.strftime("%a, %d %b %Y %H:%M:%S GMT",
+                                                        time.gmtime(time.time() + 365 * 86400))
+        return response
+
+    @staticmethod
+    def _cached(request: web.Request, body: bytes, content_type: str, etag: str) -> web.Response:
+        """A document with its quoted ETag, varying on Accept; 304 when If-None-Match names it."""
+        quoted = f'"{etag}"'
+        headers = {"ETag": quoted, "Vary": "Accept", "Last-Modified": STARTED}
+        match = request.headers.get("If-None-Match", "")
+        if match == "*" or quoted in (m.strip() for m in match.split(",")):
+            return web.Response(status=304, headers=headers)
+        response = web.Response(body=body, headers=headers, content_type=content_type.split(";")[0])
+        return response
 
     # ----- resources -------------------------------------------------------------------------
     async def _resource(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -361,6 +452,8 @@ class ApiServer:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return await serve(self, request, target)
         dry_run = self._dry_run(query)
+        if method in ("POST", "PUT", "PATCH"):
+            managedfields.current_manager.set(self._field_manager(request, target))
         if target.namespace_given and method in ("POST", "PUT", "PATCH"):
             self.registry.require_namespace(target.namespace)
         if target.name is None:
@@ -416,6 +509,21 @@ class ApiServer:
         return mode
 
     @staticmethod
+    def _field_manager(request: web.Request, target: Target) -> str:
+        """The write's field manager: `fieldManager`, else the User-Agent's first token (422 when
+        too long; `force` is only for apply patches)."""
+        query, options = request.query, "PatchOptions" if request.method == "PATCH" else \
+            "CreateOptions" if request.method == "POST" else "UpdateOptions"
+        given = query.get("fieldManager")
+        if given is not None and len(given) > managedfields.MAX_MANAGER_LENGTH:
+            detail = f"Too long: may not be more than {managedfields.MAX_MANAGER_LENGTH} bytes"
+            raise errors.invalid_options(options, "fieldManager", detail, reason="FieldValueTooLong")
+        if "force" in query and request.headers.get("Content-Type", "").split(";")[0].strip() != APPLY_PATCH:
+            detail = "Forbidden: may not be specified for non-apply patch"
+            raise errors.invalid_options(options, "force", detail, reason="FieldValueForbidden")
+        return given or managedfields.manager_from_user_agent(request.headers.get("User-Agent", ""))
+
+    @staticmethod
     def _dry_run(query: MultiMapping[str]) -> bool:
         """`dryRun=All` (the only value Kubernetes accepts)."""
         values = query.getall("dryRun", [])
@@ -434,6 +542,9 @@ class ApiServer:
             if negotiated.as_kind == "Table":
                 return self._table_response(res, [entry.obj], request,
                                             rv=entry.obj["metadata"]["resourceVersion"])
+            if res.storage:
+                obj = from_stored(res, entry.obj)
+                return self._encoded(encode(obj), obj, negotiated)
             return self._encoded(entry.raw, entry.obj, negotiated)
         if method == "PUT":
             body = await self.object_body(request)
@@ -476,31 +587,20 @@ class ApiServer:
 
     async def _apply(self, request: web.Request, target: Target, body: bytes, *,
                      dry_run: bool) -> web.Response:
-        """Server-side apply (`kubectl apply --server-side`), simplified: the applied manifest is
-        created when the object does not exist, otherwise strategic-merged into it. There is no
-        field-ownership tracking (managedFields), so no apply conflicts, and a field dropped from
-        the manifest stays until it is set to null."""
+        """Server-side apply (`kubectl apply --server-side`): field ownership, conflicts and
+        pruning are `managedfields.py`'s; 201 when the object is created."""
         query = request.query
         if not query.get("fieldManager"):
             detail = "Required value: is required for apply patch"
             raise errors.invalid_options("PatchOptions", "fieldManager", detail, reason="FieldValueRequired")
+        force = _bool(query, "force")
         applied = parse_body(body, "application/yaml")
-        name = target.name or ""
-        meta = applied.get("metadata")
-        if not isinstance(meta, dict) or meta.get("name") != name:
-            given = meta.get("name") if isinstance(meta, dict) else None
-            raise errors.bad_request(f"the name of the object ({given}) does not match the name on the URL "
-                                     f"({name})")
         warnings: list[str] = []
-        mode = self._field_validation(query)
-        if target.sub is None and self.store.get(target.res.key, target.namespace, name) is None:
-            obj = await self.registry.create(target.res, target.namespace, applied, dry_run=dry_run,
-                                             field_validation=mode, warnings=warnings)
-            return self._object_response(obj, status=201, warnings=warnings)
-        obj = await self.registry.patch(target.res, target.namespace, name, PATCH_TYPES[2], encode(applied),
-                                        subresource=target.sub, dry_run=dry_run, field_validation=mode,
-                                        warnings=warnings)
-        return self._object_response(obj, warnings=warnings)
+        obj, created = await self.registry.apply(
+            target.res, target.namespace, target.name or "", applied, manager=query["fieldManager"],
+            force=force, subresource=target.sub, dry_run=dry_run,
+            field_validation=self._field_validation(query), warnings=warnings)
+        return self._object_response(obj, status=201 if created else 200, warnings=warnings)
 
     async def object_body(self, request: web.Request) -> dict:
         """The request body parsed as an object (JSON when no Content-Type is sent, like the real server)."""
@@ -601,11 +701,22 @@ class ApiServer:
             return None
         return make_filter(labels, fields, strategy_for(res).field_value)
 
-    def _select(self, request: web.Request, target: Target) -> tuple[list[Entry], int]:
-        """Selected entries of a list (one namespace or all) and the list's resourceVersion."""
+    def _select(self, request: web.Request, target: Target, *, at: int | None = None,
+                start: tuple[str, str] = ("", "")) -> tuple[list[Entry], int]:
+        """Selected entries of a list (one namespace or all) and the list's resourceVersion;
+        ``at``: as of that resourceVersion (a continue page: 410 Expired, with a token to go on
+        from ``start`` at the latest version, once the history no longer reaches back)."""
         predicate = self._filter(request, target.res)
         namespace = target.namespace if target.namespace_given else None
-        entries = self.store.entries(target.res.key, namespace)
+        if at is None or at < 0:
+            entries = self.store.entries(target.res.key, namespace)
+        else:
+            try:
+                entries = self.store.entries_at(target.res.key, namespace, at)
+            except Expired:
+                raise ApiError(410, "Expired", INCONSISTENT_CONTINUE,
+                               metadata={"continue": _continue_token(-1, start)}) from None
+            return [e for e in entries if predicate is None or predicate(e.obj)], at
         if predicate is not None:
             entries = [e for e in entries if predicate(e.obj)]
         return entries, self.store.resource_version
@@ -615,14 +726,16 @@ class ApiServer:
         negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
         query = request.query
         limit = _int(query, "limit")
-        entries, rv = self._select(request, target)
         token = query.get("continue")
         if token:
-            rv, start = _parse_continue(token)
+            pinned, start = _parse_continue(token)
+            entries, rv = self._select(request, target, at=pinned, start=start)
             # Entries are sorted by (namespace, name): bisect to the page's start instead of
             # comparing every entry (a 10,000-pod relist is 20 pages).
             first = bisect.bisect_right(entries, start, key=_entry_position)
             entries = entries[first:]
+        else:
+            entries, rv = self._select(request, target)
         cont, remaining = "", None
         if limit and len(entries) > limit:
             last = entries[limit - 1].obj["metadata"]
@@ -643,17 +756,19 @@ class ApiServer:
                                           "metadata": meta, "items": items})
         if negotiated.yaml:
             document = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta,
-                        "items": [e.obj for e in entries]}
+                        "items": [from_stored(res, e.obj) for e in entries]}
             return web.Response(text=yaml.safe_dump(document, sort_keys=False),
                                 content_type="application/yaml")
         head = encode({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})[:-1]
-        body = b"".join((head, b',"items":[', b",".join(e.raw for e in entries), b"]}"))
+        raws = [encode(from_stored(res, e.obj)) for e in entries] if res.storage else [e.raw for e in entries]
+        body = b"".join((head, b',"items":[', b",".join(raws), b"]}"))
         return web.Response(body=body, content_type=JSON)
 
     def _list_response(self, res: Resource, objects: list[dict], rv: int) -> web.Response:
-        """A plain list response of some objects."""
+        """A plain list response of some (stored) objects, at ``res``'s version."""
         return self._object_response({"kind": f"{res.kind}List", "apiVersion": res.api_version,
-                                      "metadata": {"resourceVersion": str(rv)}, "items": objects})
+                                      "metadata": {"resourceVersion": str(rv)},
+                                      "items": [from_stored(res, o) for o in objects]})
 
     # ----- watch -----------------------------------------------------------------------------
     async def _watch(self, request: web.Request, target: Target) -> web.StreamResponse:
@@ -791,4 +906,5 @@ class ApiServer:
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
             return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
-        return b'{"type":"' + event.type.encode() + b'","object":' + event.raw + b"}\n"
+        raw = encode(from_stored(res, event.obj)) if res.storage else event.raw
+        return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"

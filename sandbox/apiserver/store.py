@@ -259,6 +259,34 @@ class Store:
             return [objects[n] for n in sorted(objects)]
         return [spaces[ns][n] for ns in sorted(spaces) for n in sorted(spaces[ns])]
 
+    def entries_at(self, key: str, namespace: str | None, rv: int) -> list[Entry]:
+        """Entries as they were at resourceVersion ``rv`` (what a continue page is served from,
+        like etcd reading at the first page's revision): the current ones with every later
+        change of the history rolled back. Raises Expired when the history no longer reaches
+        back to ``rv`` (etcd's compaction)."""
+        if rv >= self._rv:
+            return self.entries(key, namespace)
+        if rv < self._floor or self._floor < rv < self._gap_end:
+            raise Expired(rv, self._floor)
+        later = []
+        for event in reversed(self._history):
+            if event.rv <= rv:
+                break
+            if event.key == key and (namespace is None or event.namespace == namespace):
+                later.append(event)
+        if not later:
+            return self.entries(key, namespace)
+        spaces = self._objects.get(key, {})
+        names = [namespace] if namespace is not None else list(spaces)
+        current = {(ns, n): entry for ns in names for n, entry in spaces.get(ns, {}).items()}
+        for event in later:  # newest first: each step undoes one change
+            ident = (event.namespace, event.obj["metadata"]["name"])
+            if event.type == "ADDED" or event.old is None:
+                current.pop(ident, None)
+            else:
+                current[ident] = Entry(event.old, encode(event.old))
+        return [current[ident] for ident in sorted(current)]
+
     def all_entries(self) -> Iterator[tuple[str, Entry]]:
         """(resource key, entry) of every object, in no particular order (the garbage
         collector's pass; nothing may change the store while it iterates)."""
@@ -270,6 +298,15 @@ class Store:
     def count(self, key: str, namespace: str) -> int:
         """How many objects of a resource a namespace holds."""
         return len(self._objects.get(key, {}).get(namespace, {}))
+
+    def total(self, key: str) -> int:
+        """How many objects of a resource the store holds (`apiserver_storage_objects`)."""
+        return sum(len(objects) for objects in self._objects.get(key, {}).values())
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the database is open and its writer running (the `etcd` health check)."""
+        return self._db is not None and self._committer is not None and not self._committer.done()
 
     def keys(self) -> list[str]:
         """Resource keys that have (or had) objects."""

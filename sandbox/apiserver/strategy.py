@@ -74,8 +74,26 @@ SCALE = Subresource("scale", kind=("autoscaling", "v1", "Scale"),
 
 
 @dataclass(frozen=True)
+class Version:
+    """Another version a kind is served at beside the stored one (kube's `conversion.go`).
+
+    Objects are stored once, at the kind's `Resource` version; a request at this version has
+    its body converted with `to_stored` before defaulting and validation, and every object it
+    reads (get, list, watch, responses) converted with `from_stored`. Both take and return whole
+    objects (apiVersion included) and must not change their argument."""
+
+    version: str
+    definition: str
+    to_stored: Callable[[dict], dict]
+    from_stored: Callable[[dict], dict]
+
+
+@dataclass(frozen=True)
 class Resource:
-    """One served resource (a plural name in one group/version) and what it supports."""
+    """One served resource (a plural name in one group/version) and what it supports.
+
+    `storage` is empty for the version objects are stored at; a resource served at another
+    version (`Strategy.versions`) names the stored version there."""
 
     group: str
     version: str
@@ -89,6 +107,7 @@ class Resource:
     subresources: tuple[Subresource, ...] = ()
     generation: bool = False
     field_selectors: tuple[str, ...] = ()
+    storage: str = ""
 
     @property
     def singular(self) -> str:
@@ -160,6 +179,8 @@ class Strategy:
     goes through a terminating phase, like a namespace's)."""
 
     resource: ClassVar[Resource]
+    # Other versions the kind is also served at, converted from and to `resource`'s version.
+    versions: ClassVar[tuple[Version, ...]] = ()
     # A kind computed per request instead of stored (metrics.k8s.io): an async method
     # ``serve(server, request, target)`` that answers its reads; None for stored kinds.
     serve: ClassVar[Callable[..., Awaitable[web.StreamResponse]] | None] = None

@@ -1,4 +1,5 @@
-"""`pods/exec` and `pods/attach` over the WebSocket channel protocol kubectl 1.37 speaks.
+"""`pods/exec` and `pods/attach` over the WebSocket channel protocol kubectl 1.37 speaks, and
+over the SPDY streams of the plain `Upgrade: SPDY/3.1` older kubectl sends (`SpdyChannels`).
 
 kubectl opens `GET /api/v1/namespaces/NS/pods/NAME/exec?command=..&container=..&stdin=true
 &stdout=true&stderr=true&tty=true` as a WebSocket with subprotocol `v5.channel.k8s.io` (or
@@ -40,17 +41,17 @@ import os
 import signal
 import struct
 import termios
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass
 from subprocess import SubprocessError
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
 from sandbox import images as catalogue
 from sandbox.kubelet.isolation import Identity, exec_argv
 
-from . import errors
+from . import errors, spdy
 from .query import flag
 
 if TYPE_CHECKING:
@@ -182,17 +183,125 @@ def _options(query: Mapping[str, str]) -> tuple[bool, bool, bool, bool]:
     return stdin, stdout, stderr, tty
 
 
-async def _upgrade(request: web.Request) -> web.WebSocketResponse:
-    """Accept the WebSocket (400 when the request is not one, e.g. kubectl's SPDY fallback)."""
+class _Message:
+    """A channel message as the exec loop reads it from a WebSocket: binary, channel byte first."""
+
+    type = WSMsgType.BINARY
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
+class SpdyChannels:
+    """The channel interface of the WebSocket protocols over the SPDY streams of a plain
+    `Upgrade: SPDY/3.1` (kubectl before 1.30, `v4.channel.k8s.io`): one stream per channel,
+    named by its `streamType` header; stdin's FIN is the close channel's end of stdin; the
+    resize stream carries one JSON object per line. What the exec and attach loops send on a
+    channel goes out as DATA on its stream; closing finishes stdout, stderr and error."""
+
+    STREAMS = {"stdin": STDIN, "stdout": STDOUT, "stderr": STDERR, "error": ERROR, "resize": RESIZE}
+
+    def __init__(self, upgraded: spdy.Upgraded, expected: set[str]) -> None:
+        self.upgraded = upgraded
+        self.response = upgraded.response
+        self.conn = spdy.Connection(upgraded.send, self._on_stream)
+        self.channels: dict[int, spdy.Stream] = {}
+        self.messages: asyncio.Queue[_Message | None] = asyncio.Queue()
+        self.expected = expected
+        self.ready = asyncio.Event()
+        self.tasks: set[asyncio.Task] = set()
+        self._spawn(self._read())
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _read(self) -> None:
+        try:
+            async for chunk in self.upgraded.chunks:
+                await self.conn.feed(chunk)
+        finally:
+            self.conn.close()
+            self.messages.put_nowait(None)
+            self.ready.set()
+
+    def _on_stream(self, stream: spdy.Stream) -> None:
+        channel = self.STREAMS.get(stream.kind)
+        if channel is None:
+            self._spawn(self.conn.reset(stream))
+            return
+        self.channels[channel] = stream
+        if channel in (STDIN, RESIZE):
+            self._spawn(self._incoming(channel, stream))
+        if self.expected <= {k for k, c in self.STREAMS.items() if c in self.channels}:
+            self.ready.set()
+
+    async def _incoming(self, channel: int, stream: spdy.Stream) -> None:
+        pending = b""
+        while (chunk := await stream.incoming.get()) is not None:
+            if channel == STDIN:
+                self.messages.put_nowait(_Message(bytes([STDIN]) + chunk))
+                continue
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                self.messages.put_nowait(_Message(bytes([RESIZE]) + line))
+        if channel == STDIN:
+            self.messages.put_nowait(_Message(bytes([CLOSE, STDIN])))
+
+    async def wait_for_streams(self, timeout: float = 30.0) -> None:
+        """Wait until the client opened every stream the request asked for (the kubelet's
+        stream-creation timeout is 30 s)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.ready.wait(), timeout)
+
+    async def send_bytes(self, message: bytes) -> None:
+        stream = self.channels.get(message[0])
+        if stream is not None and len(message) > 1:
+            await self.conn.write(stream, message[1:])
+
+    async def __aiter__(self) -> AsyncIterator[_Message]:
+        while (message := await self.messages.get()) is not None:
+            yield message
+
+    async def close(self) -> None:
+        for channel in (STDOUT, STDERR, ERROR):
+            stream = self.channels.get(channel)
+            if stream is not None:
+                await self.conn.write(stream, b"", fin=True)
+        for task in list(self.tasks):
+            task.cancel()
+        self.upgraded.close()
+
+
+Channels = web.WebSocketResponse | SpdyChannels
+
+
+async def _upgrade(request: web.Request, *, stdin: bool, stdout: bool, stderr: bool, tty: bool) -> Channels:
+    """Accept the WebSocket (`v5`/`v4.channel.k8s.io`), or a plain SPDY upgrade (kubectl < 1.30)
+    once its streams are open; 400 for anything else."""
+    if spdy.is_upgrade(request):
+        upgraded = await spdy.upgrade(request, (V4,))
+        wanted = {"error", *(["stdin"] if stdin else []), *(["stdout"] if stdout else []),
+                  *(["stderr"] if stderr else []), *(["resize"] if tty else [])}
+        channels = SpdyChannels(upgraded, wanted)
+        await channels.wait_for_streams()
+        return channels
     if request.headers.get("Upgrade", "").lower() != "websocket":
         raise errors.bad_request("Upgrade request required: the sandbox speaks the WebSocket streaming "
-                                 f"protocols ({V5}, {V4}), not SPDY")
+                                 f"protocols ({V5}, {V4}) and {spdy.UPGRADE}")
     ws = web.WebSocketResponse(protocols=(V5, V4), autoping=True, max_msg_size=0)
     await ws.prepare(request)
     return ws
 
 
-async def _send(ws: web.WebSocketResponse, channel: int, data: bytes) -> None:
+def _response(ws: Channels) -> web.StreamResponse:
+    """What the handler returns: the WebSocket, or the 101 of a SPDY upgrade."""
+    return ws.response if isinstance(ws, SpdyChannels) else ws
+
+
+async def _send(ws: Channels, channel: int, data: bytes) -> None:
     with contextlib.suppress(ConnectionResetError, RuntimeError):
         await ws.send_bytes(bytes([channel]) + data)
 
@@ -223,7 +332,7 @@ async def serve_exec(api: ApiServer, request: web.Request, target: Target) -> we
         running = running_container(pod, container)
     except NotRunning:
         return _not_found(container["name"])
-    ws = await _upgrade(request)
+    ws = await _upgrade(request, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
     task = asyncio.current_task()
     assert task is not None
     api.streams.add(task)
@@ -237,7 +346,7 @@ async def serve_exec(api: ApiServer, request: web.Request, target: Target) -> we
                 "failed to start exec: "
                 f"OCI runtime exec failed: exec failed: unable to start container process: {reason}: "
                 "unknown")).encode())
-            return ws
+            return _response(ws)
         argv = exec_argv(init_pid=running.init_pid, identity=running.identity, workdir=running.workdir,
                          command=[*SETSID, *command] if tty else command)
         try:
@@ -245,7 +354,7 @@ async def serve_exec(api: ApiServer, request: web.Request, target: Target) -> we
         except (OSError, SubprocessError) as exc:
             await _send(ws, ERROR, json.dumps(_failure(f"Internal error occurred: error executing command in "
                                                        f"container: {exc}")).encode())
-            return ws
+            return _response(ws)
         if code is not None:
             status = SUCCESS if code == 0 else _exit_status(code, command)
             await _send(ws, ERROR, json.dumps(status).encode())
@@ -255,10 +364,10 @@ async def serve_exec(api: ApiServer, request: web.Request, target: Target) -> we
         api.streams.discard(task)
         with contextlib.suppress(Exception):
             await ws.close()
-    return ws
+    return _response(ws)
 
 
-async def _run(ws: web.WebSocketResponse, argv: list[str], env: dict[str, str], *, stdin: bool, stdout: bool,
+async def _run(ws: Channels, argv: list[str], env: dict[str, str], *, stdin: bool, stdout: bool,
                stderr: bool, tty: bool) -> int | None:
     """Run argv with its streams on the WebSocket; its exit code (None if the client went away)."""
     loop = asyncio.get_running_loop()
@@ -369,14 +478,14 @@ async def serve_attach(api: ApiServer, request: web.Request, target: Target) -> 
     query = request.query
     pod = api.registry.get(target.res, target.namespace, target.name or "").obj
     container = pick_container(pod, query.get("container"))
-    _options(query)
+    stdin, stdout, stderr, tty = _options(query)
     try:
         running_container(pod, container)
     except NotRunning:
         return _not_found(container["name"])
     path = logs.locate(api.state_dir, pod, container["name"], previous=False)
     offset = path.stat().st_size
-    ws = await _upgrade(request)
+    ws = await _upgrade(request, stdin=stdin, stdout=stdout, stderr=stderr, tty=tty)
     task = asyncio.current_task()
     assert task is not None
     api.streams.add(task)
@@ -410,4 +519,4 @@ async def serve_attach(api: ApiServer, request: web.Request, target: Target) -> 
         api.streams.discard(task)
         with contextlib.suppress(Exception):
             await ws.close()
-    return ws
+    return _response(ws)

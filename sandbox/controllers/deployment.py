@@ -51,6 +51,13 @@ log = logging.getLogger(__name__)
 REVISION = "deployment.kubernetes.io/revision"
 DESIRED = "deployment.kubernetes.io/desired-replicas"
 MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
+# deploymentutil's annotationsToSkip: never copied from a Deployment to its ReplicaSets.
+ANNOTATIONS_TO_SKIP = frozenset({
+    "kubectl.kubernetes.io/last-applied-configuration", REVISION, REVISION_HISTORY, DESIRED, MAX_REPLICAS,
+    "deprecated.deployment.rollback.to",
+})
+MAX_REV_HISTORY_CHARS = 2000
 HASH_LABEL = "pod-template-hash"
 ALPHANUMS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -92,6 +99,32 @@ def surge_and_unavailable(deploy: Obj) -> tuple[int, int]:
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, min(unavailable, replicas)
+
+
+def new_rs_annotations(deploy: Obj, rs_annotations: dict[str, str], revision: int) -> dict[str, str]:
+    """The annotations `deploymentutil.SetNewReplicaSetAnnotations` changes on the new ReplicaSet.
+
+    The Deployment's own annotations are copied (except `ANNOTATIONS_TO_SKIP`), so
+    ``kubernetes.io/change-cause`` reaches `kubectl rollout history`'s CHANGE-CAUSE column; the
+    revision only grows, and a ReplicaSet brought back by a rollback keeps its earlier revisions
+    in ``revision-history`` (at most 2000 characters, oldest dropped first)."""
+    changed = {k: v for k, v in (deploy["metadata"].get("annotations") or {}).items()
+               if k not in ANNOTATIONS_TO_SKIP and rs_annotations.get(k) != v}
+    old = rs_annotations.get(REVISION)
+    try:
+        old_revision = int(old) if old is not None else 0
+    except ValueError:
+        old_revision = 0
+    if old_revision < revision:
+        changed[REVISION] = str(revision)
+        if old is not None:
+            history = [h for h in rs_annotations.get(REVISION_HISTORY, "").split(",") if h]
+            total = len(",".join([*history, old]))
+            while total > MAX_REV_HISTORY_CHARS and history:
+                total -= len(history.pop(0)) + 1
+            if total <= MAX_REV_HISTORY_CHARS:
+                changed[REVISION_HISTORY] = ",".join([*history, old])
+    return changed
 
 
 class DeploymentController:
@@ -185,8 +218,10 @@ class DeploymentController:
         old = [rs for rs in rss if rs is not new_rs]
         max_old_revision = max((revision_of(rs) for rs in old), default=0)
         if new_rs is not None:
-            if revision_of(new_rs) <= max_old_revision:
-                new_rs = await self._annotate(new_rs, {REVISION: str(max_old_revision + 1)})
+            changed = new_rs_annotations(deploy, new_rs["metadata"].get("annotations") or {},
+                                         max_old_revision + 1)
+            if changed:
+                new_rs = await self._annotate(new_rs, changed)
             return new_rs, old
         if deploy["spec"].get("paused"):
             return None, old
@@ -212,7 +247,7 @@ class DeploymentController:
                     "namespace": ns,
                     "labels": dict(template["metadata"]["labels"]),
                     "annotations": {
-                        REVISION: str(revision),
+                        **new_rs_annotations(deploy, {}, revision),
                         DESIRED: str(replicas),
                         MAX_REPLICAS: str(replicas + surge),
                     },

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sandbox.images import Image, busybox_applets, python_interpreter
+from sandbox.images import Image, busybox_applets, python_interpreter, site_packages
 
 Obj = dict[str, Any]
 
@@ -232,6 +232,9 @@ def sandbox_argv(
         if Path("/usr/local/bin").is_dir() and image.base == "debian":
             argv += ["--tmpfs", "/usr/local/bin", "--symlink", python, "/usr/local/bin/python",
                      "--symlink", python, "/usr/local/bin/python3"]
+    packages = site_packages() if image.python and image.packages else None
+    if packages is not None:
+        argv += ["--ro-bind", *packages]
     for source, target in image.files:
         _dirs(argv, target, made)
         argv += ["--ro-bind", source, target]

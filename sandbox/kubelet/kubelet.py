@@ -83,6 +83,12 @@ def _foreign_conditions(pod: Obj) -> list[tuple[str, str]]:
     )
 
 
+def _ready_of(status: Obj | None) -> str | None:
+    """The status of a pod status's Ready condition."""
+    return next((c.get("status") for c in (status or {}).get("conditions") or [] if c.get("type") == "Ready"),
+                None)
+
+
 class PodWorker:
     """Everything the kubelet does for one pod."""
 
@@ -281,6 +287,11 @@ class PodWorker:
         before = _foreign_conditions(self.pod)
         self.pod = pod
         if _foreign_conditions(pod) != before:
+            self.changed()
+        elif self._last_status is not None and _ready_of(pod.get("status")) != _ready_of(self._last_status):
+            # The status manager's reconcile: someone else rewrote our Ready (the node lifecycle
+            # controller marks the pods of a silent node not ready); report ours again.
+            self._last_status = None
             self.changed()
         specs = {c.get("name"): c for c in pod["spec"].get("containers") or []}
         for runner in self.runners:

@@ -6,7 +6,8 @@ nodeInfo, and ``images`` (what the node's image store holds, as the kubelet's
 nodestatus.Images setter reports them: names with digest and tag, sizeBytes, biggest first,
 at most 50). `NodeAgent` registers it, renews the node Lease in ``kube-node-lease`` every 10 s
 (when the API server serves Leases) and refreshes the status every minute, or at the next
-lease renewal when the node's images changed (``python -m sandbox image load``).
+lease renewal when the node's images changed (``python -m sandbox image load``) or the API's
+Node is not Ready (the node lifecycle controller marked it Unknown after a silence).
 """
 
 from __future__ import annotations
@@ -177,12 +178,24 @@ class NodeAgent:
             with contextlib.suppress(ApiError, OSError, TimeoutError):
                 await self.renew_lease()
             images_changed = self._images() != self._reported_images
-            if images_changed or time.monotonic() - last_status >= NODE_STATUS_PERIOD:
+            due = images_changed or time.monotonic() - last_status >= NODE_STATUS_PERIOD
+            if due or await self._overruled():
                 last_status = time.monotonic()
                 status = self.node_object()["status"]
                 with contextlib.suppress(ApiError, OSError, TimeoutError):
                     await self.client.patch(NODES, self.name, {"status": status}, subresource="status")
                     self._reported_images = status["images"]
+
+    async def _overruled(self) -> bool:
+        """Whether the Node's Ready is not what this kubelet reports (the node lifecycle
+        controller marked it Unknown while we were silent): then the status is posted at once,
+        as the kubelet's status update loop does when the API's node differs."""
+        try:
+            node = await self.client.get(NODES, self.name)
+        except (ApiError, OSError, TimeoutError):
+            return False
+        conditions = (node.get("status") or {}).get("conditions") or []
+        return next((c.get("status") for c in conditions if c.get("type") == "Ready"), None) != "True"
 
     async def renew_lease(self) -> None:
         """Renew (or create) ``kube-node-lease/<node>``; stop trying if Leases are not served."""

@@ -561,7 +561,9 @@ def test_server_side_apply_creates_then_merges(local_api: LocalApi) -> None:
     )
     status, created = local_api.json("PATCH", url, body=json.dumps(manifest).encode(), headers=apply)
     assert status == 201 and created["spec"]["replicas"] == 1
+    # A second manager applying only replicas takes it over (forced) and leaves the rest alone.
     yaml_body = b"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ssa\nspec:\n  replicas: 3\n"
-    status, updated = local_api.json("PATCH", url, body=yaml_body, headers=apply)
+    scaler = DEPLOYMENTS + "/ssa?fieldManager=scaler&force=true"
+    status, updated = local_api.json("PATCH", scaler, body=yaml_body, headers=apply)
     assert status == 200 and updated["spec"]["replicas"] == 3 and updated["metadata"]["generation"] == 2
     assert updated["spec"]["template"]["spec"]["containers"][0]["image"] == "lb-demo"

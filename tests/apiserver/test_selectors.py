@@ -43,7 +43,7 @@ def test_label_selectors(selector: str, labels: dict, expected: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    "selector", ["app=", "=x", "app in (a", "a b", "app=a b", "rank>x", ",", "app in ()"]
+    "selector", ["app=", "=x", "app in (a", "a b", "app=a b", "rank>x", ","]
 )
 def test_bad_label_selectors_are_rejected(selector: str) -> None:
     if selector == "app=":

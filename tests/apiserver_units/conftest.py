@@ -22,12 +22,18 @@ MODEL = {
     "serviceaccounts": "V1ServiceAccount",
     "deployments": "V1Deployment",
     "replicasets": "V1ReplicaSet",
+    "statefulsets": "V1StatefulSet",
+    "daemonsets": "V1DaemonSet",
+    "controllerrevisions": "V1ControllerRevision",
     "endpointslices": "V1EndpointSlice",
     "roles": "V1Role",
     "rolebindings": "V1RoleBinding",
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
     "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
+    "jobs": "V1Job",
+    "cronjobs": "V1CronJob",
+    "poddisruptionbudgets": "V1PodDisruptionBudget",
 }
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from dashboard import presenters, stream
+from dashboard import podgroups, presenters, stream
 from dashboard.cache import ClusterCache
 from dashboard.objects import parse_selector
 from dashboard.presenters import Scope
@@ -263,9 +263,10 @@ def test_a_broken_pod_card_is_an_error_in_the_pod_sections_only(monkeypatch: pyt
 
 def test_a_big_snapshot_is_split_below_the_message_limit_and_says_live_only_at_the_end() -> None:
     cache = ClusterCache()
-    cache.replace("Node", [node("node-1")], observed=1.0)
-    cache.replace("Pod", [pod(f"backend-{i:04d}", str(i)) for i in range(300)]
-                  + [pod(f"other-{i:04d}", str(i), labels={"app": "x"}) for i in range(300)], observed=1.0)
+    cache.replace("Node", [node(f"node-{n:02d}") for n in range(60)], observed=1.0)
+    cache.replace("Pod", [pod(f"backend-{i:04d}", str(i), node=f"node-{i % 60:02d}") for i in range(300)]
+                  + [pod(f"other-{i:04d}", str(i), labels={"app": f"x{i // 2}"}) for i in range(300)],
+                  observed=1.0)
     limit = 32 * 1024
     messages = FrameBuilder(SCOPE, limit=limit).snapshot(view_of(cache))
     assert len(messages) > 4
@@ -273,9 +274,21 @@ def test_a_big_snapshot_is_split_below_the_message_limit_and_says_live_only_at_t
     assert all("data-complete=\"false\"" in m and ">live<" not in m for m in messages[:-1])
     assert 'data-complete="true"' in messages[-1] and ">live<" in messages[-1]
     whole = "".join(messages)
+    # 5 pods per node and 2 per app label: within the groups' windows, so every card is there.
     assert all(f'data-pod="backend-{i:04d}"' in whole and f'data-pod="other-{i:04d}"' in whole
                for i in range(300))
     assert whole.index('id="nodes" class="nodes"') < whole.index('data-pod="backend-0000"')
+
+
+def test_a_long_group_shows_its_window_and_counts_the_rest() -> None:
+    cache = ClusterCache()
+    cache.replace("Node", [node("node-1")], observed=1.0)
+    cache.replace("Pod", [pod(f"backend-{i:04d}", str(i)) for i in range(300)]
+                  + [pod(f"other-{i:04d}", str(i), labels={"app": "x"}) for i in range(300)], observed=1.0)
+    whole = "".join(FrameBuilder(SCOPE).snapshot(view_of(cache)))
+    assert whole.count('class="pod-card ') == podgroups.WINDOW + podgroups.OTHER_WINDOW
+    assert f"{300 - podgroups.WINDOW} more" in whole and f"{300 - podgroups.OTHER_WINDOW} more" in whole
+    assert "300 pods" in whole and "app=x" in whole and "ReplicaSet backend-abc" in whole
 
 
 def test_a_section_larger_than_a_message_is_an_error_box_not_an_oversize_message() -> None:

@@ -3,19 +3,12 @@ over the WebSocket `v5.channel.k8s.io` protocol against a live sandbox."""
 
 from __future__ import annotations
 
-import fcntl
-import os
-import pty
-import select
-import signal
-import struct
 import subprocess
-import termios
-import time
 from pathlib import Path
 
 from tests.conftest import KUBECTL
 from tests.sandbox.conftest import Kube, wait_until
+from tests.terminal import Terminal
 
 
 def kubectl(kube: Kube, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -65,45 +58,20 @@ def test_cp_copies_files_both_ways(kube: Kube, tmp_path: Path) -> None:
 
 def test_exec_tty_follows_the_terminal_size(kube: Kube) -> None:
     pod = kube.ready_pods()[0]["metadata"]["name"]
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: kubectl on a terminal, as a learner runs it
-        os.environ.update(kube.box.kubectl_env())
-        os.execv(str(KUBECTL), [str(KUBECTL), "-n", str(kube.namespace), "exec", "-it", pod, "--", "sh"])
-    output = b""
-
-    def read_until(text: bytes, timeout: float = 30.0) -> bool:
-        nonlocal output
-        deadline = time.monotonic() + timeout
-        while text not in output and time.monotonic() < deadline:
-            if select.select([fd], [], [], 0.2)[0]:
-                try:
-                    output += os.read(fd, 4096)
-                except OSError:
-                    break
-        return text in output
-
+    terminal = Terminal([str(KUBECTL), "-n", str(kube.namespace), "exec", "-it", pod, "--", "sh"],
+                        kube.box.kubectl_env())
     try:
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-        os.write(fd, b"stty size; echo $((6*7))\r")
-        assert read_until(b"33 111\r\n42\r\n"), output
-        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        os.kill(pid, signal.SIGWINCH)
-        for _ in range(30):  # the resize message races the next command: ask until it has arrived
-            os.write(fd, b"stty size\r")
-            if read_until(b"\n40 120\r\n", 1.0):
-                break
-        assert b"\n40 120\r\n" in output, output
-        os.write(fd, b"exit 5\r")
-        assert read_until(b"command terminated with exit code 5"), output
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 5
+        terminal.resize(33, 111, notify=False)
+        terminal.write(b"stty size; echo $((6*7))\r")
+        assert terminal.read_until(b"33 111\r\n42\r\n"), terminal.output
+        terminal.resize(40, 120)
+        # the resize message races the next command: ask until it has arrived
+        assert terminal.ask_until(b"stty size\r", b"\n40 120\r\n"), terminal.output
+        terminal.write(b"exit 5\r")
+        assert terminal.read_until(b"command terminated with exit code 5"), terminal.output
+        assert terminal.wait() == 5
     finally:
-        os.close(fd)
-        try:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
+        terminal.close()
 
 
 def test_attach_streams_the_containers_output_until_it_stops(kube: Kube) -> None:

@@ -1,7 +1,7 @@
 // lb-demo live cluster page. The server pushes htmx out-of-band swaps over the websocket;
 // this module adds what HTML alone cannot: frame acknowledgements (the server's flow
-// control), the live/reconnecting indicator, pod enter/leave animations, the scale
-// slider's feedback, ticking ages and error toasts. No inline script: the CSP forbids it.
+// control), the live/reconnecting indicator, pod enter/leave animations, a group's "k more",
+// the pod filter, the scale slider's feedback, ticking ages and error toasts. No inline script: the CSP forbids it.
 (function () {
   "use strict";
 
@@ -44,24 +44,109 @@
       .catch(() => { /* the dashboard itself is down; the socket keeps retrying */ });
   }
 
-  // Cards new to this page fade in; cards the server marked "leaving" fade out and go.
-  function animateCards(initial) {
-    document.querySelectorAll(".pod-card").forEach((card) => {
-      if (card.classList.contains("leaving")) {
-        if (!card.dataset.removing) {
-          card.dataset.removing = "1";
-          setTimeout(() => { card.remove(); known.delete(card.id); }, 700);
-        }
-        return;
+  // Cards new to this page fade in; cards the server marked "leaving" fade out and go. A
+  // MutationObserver hands over exactly the cards a frame added, so the work per frame is
+  // proportional to the change, never a walk over every card.
+  function noteCard(card, initial) {
+    if (card.classList.contains("leaving")) {
+      if (!card.dataset.removing) {
+        card.dataset.removing = "1";
+        setTimeout(() => { card.remove(); known.delete(card.id); }, 700);
       }
-      if (!known.has(card.id)) {
-        known.add(card.id);
-        if (!initial) {
-          card.classList.add("entering");
-          setTimeout(() => card.classList.remove("entering"), 800);
-        }
+      return;
+    }
+    if (!known.has(card.id)) {
+      known.add(card.id);
+      if (!initial) {
+        card.classList.add("entering");
+        setTimeout(() => card.classList.remove("entering"), 800);
       }
-    });
+    }
+  }
+
+  function noteAdded(node) {
+    if (node.nodeType !== 1) return;
+    if (node.classList.contains("pod-card")) { noteCard(node, false); return; }
+    // A group or a batch of cards: only its own cards (a few, bounded by the group's window).
+    node.querySelectorAll(".pod-card").forEach((card) => noteCard(card, false));
+  }
+
+  function observeCards() {
+    const live = document.getElementById("live");
+    if (!live) return;
+    live.querySelectorAll(".pod-card").forEach((card) => noteCard(card, true));  // once, at load
+    new MutationObserver((records) => {
+      for (const record of records) record.addedNodes.forEach(noteAdded);
+    }).observe(live, { childList: true, subtree: true });
+  }
+
+  // "k more": fetch the group's next cards from the dashboard's cache into its extra list
+  // (frames keep them current like every card); "show fewer" empties it again.
+  function moreUrl() {
+    const filter = document.getElementById("pod-filter");
+    return (filter && filter.dataset.moreUrl) || "/pods/more";
+  }
+
+  function expand(group, count) {
+    const extra = document.getElementById("extra-" + group);
+    if (!extra) return;
+    fetch(moreUrl() + "?group=" + encodeURIComponent(group) + "&count=" + count,
+          { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
+      .then((html) => {
+        extra.innerHTML = html;
+        // A card that entered the window meanwhile is shown there already.
+        extra.querySelectorAll(".pod-card").forEach((card) => {
+          const other = document.getElementById(card.id);
+          if (other && other !== card) card.remove();
+        });
+        extra.closest(".pod-group").classList.add("expanded");
+        if (window.htmx) window.htmx.process(extra);
+      })
+      .catch(() => showToast("Could not load more pods."));
+  }
+
+  document.addEventListener("click", (event) => {
+    const button = event.target.closest && event.target.closest(".more-button, .fewer-button");
+    if (!button) return;
+    const group = button.dataset.group;
+    const extra = document.getElementById("extra-" + group);
+    if (!extra) return;
+    if (button.classList.contains("fewer-button")) {
+      extra.innerHTML = "";
+      extra.closest(".pod-group").classList.remove("expanded");
+      return;
+    }
+    expand(group, extra.querySelectorAll(".pod-card").length + 50);
+  });
+
+  // The pod filter asks the dashboard (which holds every pod; the page holds only what it
+  // shows); while a filter is set, frames re-run it, at most once a second.
+  let filterTimer = null;
+  let filterDue = 0;
+  let filterSeq = 0;
+  function runFilter() {
+    filterTimer = null;
+    const input = document.getElementById("pod-filter");
+    const results = document.getElementById("pod-filter-results");
+    if (!input || !results) return;
+    const query = input.value.trim();
+    const mine = ++filterSeq;
+    if (!query) { results.innerHTML = ""; results.dataset.query = ""; return; }
+    filterDue = Date.now() + 1000;
+    fetch(input.dataset.url + "?q=" + encodeURIComponent(query),
+          { credentials: "same-origin", headers: { "HX-Request": "true" } })
+      .then((r) => r.text())
+      .then((html) => {
+        if (mine !== filterSeq) return;  // a newer query is on its way
+        results.innerHTML = html;
+        results.dataset.query = query;
+      })
+      .catch(() => { /* the socket's indicator already says when the dashboard is away */ });
+  }
+  function scheduleFilter(delay) {
+    if (filterTimer !== null) return;
+    filterTimer = setTimeout(runFilter, delay);
   }
 
   function syncSlider() {
@@ -107,8 +192,9 @@
     if (!Number.isNaN(seq)) {
       event.detail.socketWrapper.send(JSON.stringify({ type: "ack", seq: seq }));
     }
-    animateCards(false);
     syncSlider();
+    const filter = document.getElementById("pod-filter");
+    if (filter && filter.value.trim()) scheduleFilter(Math.max(0, filterDue - Date.now()));
     document.dispatchEvent(new CustomEvent("lbdemo:frame", { detail: { seq: seq } }));
   });
   let opened = false;
@@ -143,7 +229,14 @@
   });
 
   document.addEventListener("DOMContentLoaded", () => {
-    animateCards(true);
+    observeCards();
+    const filter = document.getElementById("pod-filter");
+    if (filter) {
+      filter.addEventListener("input", () => {
+        if (filterTimer !== null) { clearTimeout(filterTimer); filterTimer = null; }
+        scheduleFilter(150);
+      });
+    }
     const slider = document.getElementById("scale-slider");
     const output = document.getElementById("scale-value");
     if (slider) {

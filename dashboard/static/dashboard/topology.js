@@ -163,6 +163,10 @@
     return out;
   }
 
+  // A pod node may stand for a crowd's folded pods (dashboard/topology.py _fold_crowds).
+  function weight(pod) { return pod.count || 1; }
+  function weigh(pods) { let n = 0; pods.forEach((p) => { n += weight(p); }); return n; }
+
   function groupKeyOf(pod) {
     if (pod.selected) return "group:" + pod.node + ":" + (pod.owner || "-");
     return "group:outside:" + (pod.app || "-");
@@ -184,8 +188,8 @@
   function boxOf(pod) { return pod.selected ? pod.node : "outside"; }
 
   function updateModes() {
-    const selected = podsOf((p) => p.selected).length;
-    const outside = podsOf((p) => !p.selected).length;
+    const selected = weigh(podsOf((p) => p.selected));
+    const outside = weigh(podsOf((p) => !p.selected));
     const wasGrouped = grouped, wasOut = outGrouped;
     grouped = grouped ? selected > UNGROUP_AT : selected > GROUP_AT;
     outGrouped = outGrouped ? outside > OUT_UNGROUP_AT : outside > OUT_GROUP_AT;
@@ -194,7 +198,7 @@
     groupSizes = new Map();
     if (grouped || outGrouped) {
       model.nodes.forEach((n) => {
-        if (n.kind === "Pod") groupSizes.set(groupKeyOf(n), (groupSizes.get(groupKeyOf(n)) || 0) + 1);
+        if (n.kind === "Pod") groupSizes.set(groupKeyOf(n), (groupSizes.get(groupKeyOf(n)) || 0) + weight(n));
       });
     }
   }
@@ -508,13 +512,17 @@
     const grp = item.group;
     const counts = { ready: 0, pending: 0, terminating: 0, bad: 0 };
     grp.pods.forEach((p) => {
-      if (p.tone === "terminating") counts.terminating += 1;
+      if (p.tally) {
+        counts.ready += p.tally[0]; counts.pending += p.tally[1];
+        counts.terminating += p.tally[2]; counts.bad += p.tally[3];
+      } else if (p.tone === "terminating") counts.terminating += 1;
       else if (p.tone === "bad") counts.bad += 1;
       else if (p.tone === "ok" && p.ready) counts.ready += 1;
       else counts.pending += 1;
     });
     const owner = grp.selected ? (grp.owner ? "rs " + grp.owner.split("-").slice(-1)[0] : "no ReplicaSet") : "app=" + (grp.app || "none");
-    const label = (grp.open ? "▾ " : "▸ ") + owner + " · " + grp.pods.length + " pods";
+    const total = weigh(grp.pods);
+    const label = (grp.open ? "▾ " : "▸ ") + owner + " · " + total + " pods";
     const sub = [counts.ready && counts.ready + " ready", counts.pending && counts.pending + " starting",
       counts.terminating && counts.terminating + " terminating", counts.bad && counts.bad + " failing"]
       .filter(Boolean).join(" · ");
@@ -522,7 +530,7 @@
     const sig = [item.x, item.y, label, sub, grp.open].join("|");
     put(layers.nodes, grp.key, sig, () => {
       const g = el("g", { class: "topo-node group", "data-kind": "PodGroup", "data-name": name, "data-id": grp.key,
-        "data-count": String(grp.pods.length), "data-ready": String(counts.ready), tabindex: "0", role: "button",
+        "data-count": String(total), "data-ready": String(counts.ready), tabindex: "0", role: "button",
         "aria-expanded": String(grp.open),
         "data-zone": grp.selected ? "selected" : "outside", transform: "translate(" + item.x + "," + item.y + ")" });
       g.append(el("rect", { width: POD_W, height: POD_H, rx: 6 }),
@@ -533,12 +541,12 @@
       [["ready", counts.ready], ["pending", counts.pending], ["terminating", counts.terminating], ["bad", counts.bad]]
         .forEach(([cls, count]) => {
           if (!count) return;
-          const w = (POD_W - 12) * count / grp.pods.length;
+          const w = (POD_W - 12) * count / total;
           g.append(el("rect", { class: "bar bar-" + cls, x: 6 + x, y: POD_H - 5, width: w, height: 3 }));
           x += w;
         });
       g.append(el("title", {}, grp.open ? "Click to fold these pods into one group again"
-        : "Click to show these " + grp.pods.length + " pods one by one"));
+        : "Click to show these " + total + " pods one by one"));
       const toggle = () => {
         if (expanded.has(grp.key)) expanded.delete(grp.key); else expanded.add(grp.key);
         schedule();
@@ -727,7 +735,7 @@
     const counts = new Map();
     L.items.forEach((map, box) => {
       let n = 0;
-      map.forEach((item) => { if (!item.leaving) n += item.type === "group" ? item.group.pods.length : 1; });
+      map.forEach((item) => { if (!item.leaving) n += item.type === "group" ? weigh(item.group.pods) : weight(item.pod); });
       counts.set(box, n);
     });
     L.boxes.forEach((box) => { if (L.boxGeom.has(box)) drawBox(box, L.boxGeom.get(box), counts.get(box) || 0, seen); });

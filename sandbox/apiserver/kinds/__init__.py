@@ -41,6 +41,12 @@ How to add a kind
 
 Nothing else changes: routing, discovery, the store's key space, OpenAPI, Tables, field
 selectors and the fuzz/property tests all follow the entry.
+
+A kind served at more than one version (HorizontalPodAutoscaler: autoscaling/v2 stored, v1
+too) lists the others in its strategy's `versions`: a `strategy.Version` with the version's
+schema definition and the two conversion functions (its `conversion.go`). Each version gets
+its own resource entry (discovery, routing, OpenAPI; the stored one first, so preferred) over
+the one store key; the registry converts writes and patches, the server reads and watch events.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ from sandbox.apiserver.kinds import (
     clusterrole,
     clusterrolebinding,
     configmap,
+    controllerrevision,
+    cronjob,
+    daemonset,
     deployment,
     endpoints,
     endpointslice,
@@ -56,12 +65,17 @@ from sandbox.apiserver.kinds import (
     horizontalpodautoscaler,
     ingress,
     ingressclass,
+    job,
     lease,
     metrics,
     namespace,
     node,
+    persistentvolume,
+    persistentvolumeclaim,
     pod,
+    poddisruptionbudget,
     replicaset,
+    replicationcontroller,
     role,
     rolebinding,
     secret,
@@ -69,6 +83,8 @@ from sandbox.apiserver.kinds import (
     selfsubjectreview,
     service,
     serviceaccount,
+    statefulset,
+    tokenreview,
 )
 from sandbox.apiserver.strategy import Strategy
 
@@ -84,6 +100,9 @@ STRATEGIES: tuple[Strategy, ...] = (
     serviceaccount.STRATEGY,
     deployment.STRATEGY,
     replicaset.STRATEGY,
+    statefulset.STRATEGY,
+    daemonset.STRATEGY,
+    controllerrevision.STRATEGY,
     endpointslice.STRATEGY,
     role.STRATEGY,
     rolebinding.STRATEGY,
@@ -92,10 +111,17 @@ STRATEGIES: tuple[Strategy, ...] = (
     ingressclass.STRATEGY,
     ingress.STRATEGY,
     selfsubjectreview.STRATEGY,
+    tokenreview.STRATEGY,
     selfsubjectaccessreview.ACCESS_STRATEGY,
     selfsubjectaccessreview.RULES_STRATEGY,
     horizontalpodautoscaler.STRATEGY,
+    job.STRATEGY,
+    cronjob.STRATEGY,
     metrics.POD_STRATEGY,
     metrics.NODE_STRATEGY,
     lease.STRATEGY,
+    poddisruptionbudget.STRATEGY,
+    persistentvolumeclaim.STRATEGY,
+    persistentvolume.STRATEGY,
+    replicationcontroller.STRATEGY,
 )

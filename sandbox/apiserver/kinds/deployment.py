@@ -8,7 +8,6 @@ shared replicated-workload rules, an immutable selector), printDeployment's colu
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 
@@ -29,6 +28,8 @@ from sandbox.apiserver.printing import (
 )
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
+    is_zero,
+    validate_int_or_percent,
     validate_replicated,
     validate_selector_immutable,
     validate_status_counts,
@@ -39,25 +40,6 @@ from sandbox.apiserver.validation.names import is_int
 from sandbox.apiserver.validation.podspec import default_template
 
 APPS = "io.k8s.api.apps.v1."
-
-
-def _validate_int_or_percent(errs: Errors, value: Any, path: str) -> None:
-    if isinstance(value, str):
-        match = re.fullmatch(r"([0-9]+)%", value)
-        if not match:
-            errs.invalid(path, value, "a valid percent string must be a numeric string followed by an ending "
-                                      "'%' (e.g. '1%',  or '93%', regex used for validation is '[0-9]+%')")
-        elif int(match.group(1)) > 100:
-            errs.invalid(path, value, "must not be greater than 100%")
-    elif is_int(value):
-        if value < 0:
-            errs.invalid(path, value, "must be greater than or equal to 0")
-    elif value is not None:
-        errs.invalid(path, value, "must be an integer or percentage (e.g '5%')")
-
-
-def _is_zero(value: Any) -> bool:
-    return value == 0 or (isinstance(value, str) and re.fullmatch(r"0+%", value) is not None)
 
 
 def _validate_deployment(errs: Errors, obj: dict) -> None:
@@ -78,9 +60,9 @@ def _validate_deployment(errs: Errors, obj: dict) -> None:
         elif stype == "RollingUpdate":
             if isinstance(rolling, dict):
                 surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
-                _validate_int_or_percent(errs, surge, "spec.strategy.rollingUpdate.maxSurge")
-                _validate_int_or_percent(errs, unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
-                if _is_zero(surge) and _is_zero(unavailable):
+                validate_int_or_percent(errs, surge, "spec.strategy.rollingUpdate.maxSurge")
+                validate_int_or_percent(errs, unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
+                if is_zero(surge) and is_zero(unavailable):
                     errs.invalid("spec.strategy.rollingUpdate.maxUnavailable", unavailable,
                                  "may not be 0 when `maxSurge` is 0")
         elif stype in (None, ""):

@@ -4,7 +4,10 @@ Names are DNS-1123 labels; defaults add the `kubernetes.io/metadata.name` label,
 `kubernetes` finalizer and phase Active; deletion always goes through phase Terminating (the
 garbage collector empties the namespace, then removes it); DELETE answers with the namespace.
 The namespaces every cluster has are created at start-up, and each new namespace gets its
-`default` ServiceAccount at once (the ServiceAccount controller's job).
+`default` ServiceAccount at once — the ServiceAccount controller's job, done here too so that
+a pod created right after its namespace finds it (the ServiceAccount admission refuses pods
+without one); the controller itself (`sandbox/controllers/serviceaccounts.py`) recreates it
+when it is deleted.
 """
 
 from __future__ import annotations

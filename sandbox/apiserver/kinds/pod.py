@@ -1,11 +1,13 @@
 """Pods (core/v1), the sandbox's `pkg/registry/core/pod/strategy.go`.
 
 Defaults (`SetDefaults_Pod` plus the admission plugins every cluster runs: ServiceAccount,
-Priority, DefaultTolerationSeconds) and the QoS class (`sandbox.qos`, shared with the kubelet);
+Priority, DefaultTolerationSeconds; at create, the ServiceAccount plugin's lookup and its
+`kube-api-access-*` token volume, `sandbox/apiserver/admission.py`) and the QoS class
+(`sandbox.qos`, shared with the kubelet);
 the pod-update rule (only images, activeDeadlineSeconds and added tolerations may change);
 printPod's columns and its READY, STATUS and RESTARTS cells (`pod_status_cells`, which the
-dashboard's golden STATUS table also checks); graceful deletion; the `log` and `binding`
-subresources.
+dashboard's golden STATUS table also checks); graceful deletion; the `log`, `binding` and
+`eviction` (`sandbox/apiserver/eviction.py`) subresources.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from sandbox.apiserver import errors, portforward, proxy, streaming
+from sandbox.apiserver import admission, errors, eviction, portforward, proxy, streaming
 from sandbox.apiserver import logs as podlogs
 from sandbox.apiserver.errors import ApiError
 from sandbox.apiserver.kinds import node as nodes
@@ -299,6 +301,8 @@ RESOURCE = Resource(
                               handler=podlogs.serve_log),
                   Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="",
                               handler=serve_binding),
+                  Subresource("eviction", verbs=("create",), kind=("policy", "v1", "Eviction"), openapi="",
+                              handler=eviction.serve_eviction),
                   Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
                               handler=proxy.serve_pod_proxy),
                   Subresource("exec", verbs=("create", "get"), kind=("", "", "PodExecOptions"), openapi="",
@@ -330,6 +334,11 @@ class PodStrategy(Strategy):
     def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
         """`ValidatePodUpdate`: only images, activeDeadlineSeconds and tolerations may change."""
         _validate_pod_update(errs, obj, old)
+
+    def allocate(self, registry: Registry, obj: dict, old: dict | None) -> None:
+        """On create, the ServiceAccount admission plugin (`admission.admit_pod`)."""
+        if old is None:
+            admission.admit_pod(registry, self.resource, obj)
 
     def columns(self) -> list[dict[str, Any]]:
         """printPod's columns."""

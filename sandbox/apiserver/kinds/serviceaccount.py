@@ -1,7 +1,9 @@
 """ServiceAccounts (core/v1) and their `token` subresource (TokenRequest), the sandbox's
 `pkg/registry/core/serviceaccount`.
 
-Every namespace gets its `default` ServiceAccount when it is created (see `namespace.py`).
+Every namespace gets its `default` ServiceAccount when it is created (see `namespace.py`;
+the ServiceAccount controller recreates it when deleted), and every pod runs as one
+(`admission.py` mounts its token).
 `POST serviceaccounts/<name>/token` (`kubectl create token NAME`) issues a signed JWT for the
 ServiceAccount (`auth.TokenIssuer`), as `TokenREST.Create` does: spec.audiences defaults to the
 API server's audience, spec.expirationSeconds to 3600 (at least 10 minutes, at most 2^32 s);

@@ -12,6 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+OMIT: Any = type("OmitValue", (), {"__repr__": lambda self: "OMIT"})()
+"""`field.OmitValueType{}`: an Invalid error whose message names no value."""
+
 
 @dataclass(frozen=True)
 class FieldError:
@@ -39,6 +42,8 @@ class FieldError:
             return f"Forbidden: {self.detail}"
         if self.reason == "FieldValueTooLong":
             return f"Too long: {self.detail}"
+        if self.value is OMIT:
+            return f"Invalid value: {self.detail}"
         return f"Invalid value: {render_value(self.value)}: {self.detail}"
 
     def cause(self) -> dict[str, str]:

@@ -339,8 +339,11 @@ def _validate_toleration(errs: Errors, tol: Any, path: str) -> None:
                      "effect must be 'NoExecute' when `tolerationSeconds` is set")
 
 
-def validate_pod_template(errs: Errors, template: Any, path: str) -> None:
-    """`ValidatePodTemplateSpec`: labels plus the pod spec."""
+def validate_pod_template(errs: Errors, template: Any, path: str, *, workload: str = "ReplicaSet",
+                          allow_active_deadline: bool = False) -> None:
+    """`ValidatePodTemplateSpec`: labels plus the pod spec. Jobs' templates may set
+    activeDeadlineSeconds; the replicated workloads' may not, ``workload`` naming the controller in
+    the message (a DaemonSet's is Invalid, the others' Forbidden)."""
     if not isinstance(template, dict):
         errs.required(f"{path}.spec.containers")
         return
@@ -349,9 +352,12 @@ def validate_pod_template(errs: Errors, template: Any, path: str) -> None:
     validate_annotations(errs, meta.get("annotations"), f"{path}.metadata.annotations")
     validate_pod_spec(errs, template.get("spec"), f"{path}.spec")
     spec = template.get("spec")
-    if isinstance(spec, dict) and spec.get("activeDeadlineSeconds") is not None:
-        errs.forbidden(f"{path}.spec.activeDeadlineSeconds",
-                       "activeDeadlineSeconds in ReplicaSet is not Supported")
+    if isinstance(spec, dict) and spec.get("activeDeadlineSeconds") is not None and not allow_active_deadline:
+        message = f"activeDeadlineSeconds in {workload} is not Supported"
+        if workload == "DaemonSet":
+            errs.invalid(f"{path}.spec.activeDeadlineSeconds", spec["activeDeadlineSeconds"], message)
+        else:
+            errs.forbidden(f"{path}.spec.activeDeadlineSeconds", message)
 
 
 # --- defaulting ---------------------------------------------------------------------------------

@@ -1,0 +1,136 @@
+"""The Job controller against a real (in-process) API server with no kubelet: the test moves the
+pods through their phases through `pods/status`, so each step of the controller is checked
+deterministically — pods created with the tracking finalizer, a finished pod counted exactly once
+(uncountedTerminatedPods, then the finalizer removed, then the counter), SuccessCriteriaMet then
+Complete, and a Job `managedBy` another controller left alone."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from sandbox.client import JOBS, PODS, ApiClient, InformerFactory, TaskGroup
+from sandbox.controllers.job import JobController
+from tests.apiserver.conftest import LocalApi, local_api  # noqa: F401  (the in-process API server fixture)
+
+NS = "default"
+
+
+def job_body(name: str, **spec: Any) -> dict:
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "template": {
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}
+            },
+            **spec,
+        },
+    }
+
+
+async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value
+
+
+async def scenario(api: LocalApi) -> None:
+    client = ApiClient(base_url=api.url, token=api.token, ca_file=api.ca_file)
+    controller = JobController(client, informers := InformerFactory(client))
+    tasks = TaskGroup()
+    informers.start(tasks)
+    await informers.wait_synced()
+    try:
+        await steps(client, controller)
+    finally:
+        await tasks.cancel_all()
+        await client.close()
+
+
+async def steps(client: ApiClient, controller: JobController) -> None:
+    await client.create(JOBS, job_body("two", completions=2, parallelism=2))
+    await client.create(JOBS, job_body("theirs", managedBy="example.com/batch-operator"))
+    jobs, pods = controller.jobs, controller.pods
+
+    def pods_of(name: str) -> list[dict]:
+        return [p for p in pods.items(NS) if p["metadata"]["labels"].get("job-name") == name]
+
+    def status(name: str) -> dict:
+        return (jobs.get(f"{NS}/{name}") or {}).get("status") or {}
+
+    await until(lambda: jobs.get(f"{NS}/two") and jobs.get(f"{NS}/theirs"), "the informer to see both Jobs")
+    await controller.sync(f"{NS}/theirs")
+    await controller.sync(f"{NS}/two")
+    created = await until(lambda: len(pods_of("two")) == 2 and pods_of("two"), "two pods")
+    await until(lambda: status("two").get("active") == 2 and status("two").get("startTime"), "active 2")
+    for pod in created:
+        assert pod["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+        assert pod["metadata"]["ownerReferences"][0]["name"] == "two"
+        assert pod["metadata"]["generateName"] == "two-"
+    assert pods_of("theirs") == [] and status("theirs") == {}, "a Job managed elsewhere is left alone"
+
+    # The first pod succeeds: counted once, its finalizer removed, the Job still running.
+    first, second = created
+    done = {
+        "phase": "Succeeded",
+        "containerStatuses": [
+            {
+                "name": "c",
+                "ready": False,
+                "restartCount": 0,
+                "image": "busybox",
+                "imageID": "",
+                "started": False,
+                "state": {"terminated": {"exitCode": 0, "reason": "Completed"}},
+            }
+        ],
+    }
+    await client.patch(PODS, first["metadata"]["name"], {"status": done}, namespace=NS, subresource="status")
+    await until(
+        lambda: (
+            (pods.get(f"{NS}/{first['metadata']['name']}") or {}).get("status", {}).get("phase")
+            == "Succeeded"
+        ),
+        "the informer to see the pod succeed",
+    )
+    await controller.sync(f"{NS}/two")
+    await until(lambda: status("two").get("succeeded") == 1, "succeeded 1")
+    assert status("two")["uncountedTerminatedPods"] == {} and status("two")["active"] == 1
+    assert not (pods.get(f"{NS}/{first['metadata']['name']}") or {}).get("metadata", {}).get("finalizers")
+    await controller.sync(f"{NS}/two")  # a second pass counts nothing twice
+    assert status("two")["succeeded"] == 1
+    assert "conditions" not in status("two")
+
+    # The second succeeds: SuccessCriteriaMet, then (nothing left running) Complete.
+    await client.patch(PODS, second["metadata"]["name"], {"status": done}, namespace=NS, subresource="status")
+    await until(
+        lambda: (
+            (pods.get(f"{NS}/{second['metadata']['name']}") or {}).get("status", {}).get("phase")
+            == "Succeeded"
+        ),
+        "the informer to see the second pod succeed",
+    )
+    for _ in range(3):
+        await controller.sync(f"{NS}/two")
+        await asyncio.sleep(0.2)
+    final = await until(
+        lambda: any(c["type"] == "Complete" for c in status("two").get("conditions") or []) and status("two"),
+        "Complete",
+    )
+    assert [(c["type"], c["status"]) for c in final["conditions"]] == [
+        ("SuccessCriteriaMet", "True"),
+        ("Complete", "True"),
+    ]
+    assert (final["succeeded"], final["active"], final["ready"], final["terminating"]) == (2, 0, 0, 0)
+    assert final["completionTime"] >= final["startTime"]
+    assert all(not p["metadata"].get("finalizers") for p in pods_of("two"))
+
+
+def test_job_controller_tracks_pods_exactly_once(local_api: LocalApi) -> None:  # noqa: F811
+    asyncio.run(scenario(local_api))

@@ -1,0 +1,238 @@
+"""Jobs on a live sandbox with the real kubectl 1.37: `create job` (a protobuf body), `get`, `logs
+job/NAME`, `describe`, `wait`, cascading `delete`; retries with back-off then BackoffLimitExceeded,
+activeDeadlineSeconds, Indexed completion, suspend/resume, ttlSecondsAfterFinished, and bad or
+immutable changes refused with kube-apiserver's causes."""
+
+from __future__ import annotations
+
+from tests.polling import wait_until
+
+from .conftest import Namespace
+
+TIMEOUT = 90.0
+
+
+def job_yaml(name: str, command: str, *, restart: str = "Never", **spec: object) -> str:
+    """A Job manifest running ``command`` in busybox (extra spec fields as given)."""
+    lines = [f"apiVersion: batch/v1\nkind: Job\nmetadata: {{name: {name}}}\nspec:"]
+    lines += [f"  {key}: {value}" for key, value in spec.items()]
+    lines.append(
+        f"  template:\n    spec:\n      restartPolicy: {restart}\n      terminationGracePeriodSeconds: 5\n"
+        f"      containers: [{{name: main, image: busybox, command: [sh, -c, '{command}']}}]"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def conditions(job: dict) -> list[tuple[str, str, str]]:
+    return [(c["type"], c["status"], c.get("reason", "")) for c in job["status"].get("conditions") or []]
+
+
+def test_kubectl_create_job_runs_to_completion_and_delete_cascades(ns: Namespace) -> None:
+    assert (
+        ns.kubectl("create", "job", "hello", "--image=busybox", "--", "echo", "hi")
+        == "job.batch/hello created\n"
+    )
+    ns.kubectl("wait", "--for=condition=complete", "job/hello", f"--timeout={TIMEOUT:.0f}s")
+    table = ns.kubectl("get", "jobs", "-o", "wide").splitlines()
+    assert table[0].split() == [
+        "NAME",
+        "STATUS",
+        "COMPLETIONS",
+        "DURATION",
+        "AGE",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+    ]
+    job = ns.get("job", "hello")
+    uid = job["metadata"]["uid"]
+    assert table[1].split()[:3] == ["hello", "Complete", "1/1"]
+    assert table[1].split()[-3:] == ["hello", "busybox", f"batch.kubernetes.io/controller-uid={uid}"]
+    assert ns.kubectl("logs", "job/hello") == "hi\n"
+    assert conditions(job) == [
+        ("SuccessCriteriaMet", "True", "CompletionsReached"),
+        ("Complete", "True", "CompletionsReached"),
+    ]
+    assert job["status"]["succeeded"] == 1 and job["status"]["uncountedTerminatedPods"] == {}
+    assert job["status"]["completionTime"] >= job["status"]["startTime"]
+    pods = ns.items("pods", "-l", "job-name=hello")
+    assert len(pods) == 1 and pods[0]["status"]["phase"] == "Succeeded"
+    assert pods[0]["metadata"]["labels"]["batch.kubernetes.io/controller-uid"] == uid
+    assert not pods[0]["metadata"].get("finalizers"), "the job-tracking finalizer stays after counting"
+    described = ns.kubectl("describe", "job", "hello")
+    assert "Pods Statuses:    0 Active (0 Ready) / 1 Succeeded / 0 Failed" in described
+    assert f"Created pod: {pods[0]['metadata']['name']}" in described and "Job completed" in described
+    ns.kubectl("delete", "job", "hello")
+    wait_until(
+        lambda: not ns.items("pods"), timeout=TIMEOUT, interval=0.5, what="the job's pods to be deleted"
+    )
+
+
+def test_failed_pods_are_retried_after_a_backoff_then_the_job_fails(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("flaky", "echo trying; exit 3", backoffLimit=1))
+    ns.kubectl("wait", "--for=condition=failed", "job/flaky", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "flaky")
+    assert conditions(job) == [
+        ("FailureTarget", "True", "BackoffLimitExceeded"),
+        ("Failed", "True", "BackoffLimitExceeded"),
+    ]
+    assert (
+        job["status"]["failed"] == 2
+        and job["status"]["active"] == 0
+        and "completionTime" not in job["status"]
+    )
+    assert ns.kubectl("get", "job", "flaky", "--no-headers").split()[1:3] == ["Failed", "0/1"]
+    pods = sorted(ns.items("pods", "-l", "job-name=flaky"), key=lambda p: p["metadata"]["creationTimestamp"])
+    assert [p["status"]["phase"] for p in pods] == ["Failed", "Failed"]
+    assert all(not p["metadata"].get("finalizers") for p in pods)
+    from sandbox.meta import parse_time
+
+    first_done = parse_time(pods[0]["status"]["containerStatuses"][0]["state"]["terminated"]["finishedAt"])
+    second_created = parse_time(pods[1]["metadata"]["creationTimestamp"])
+    assert first_done is not None and second_created is not None
+    assert second_created - first_done >= 9, "the replacement pod waits for the 10 s pod-failure back-off"
+    events = ns.events("flaky")
+    assert ("Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit") in events
+    assert [r for _, r, _ in events].count("SuccessfulCreate") == 2
+
+
+def test_active_deadline_fails_the_job_and_stops_its_pod(ns: Namespace) -> None:
+    ns.kubectl(
+        "create",
+        "-f",
+        "-",
+        stdin=job_yaml("slow", 'trap "exit 1" TERM; sleep 300 & wait', activeDeadlineSeconds=2),
+    )
+    ns.kubectl("wait", "--for=condition=failed", "job/slow", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "slow")
+    assert conditions(job)[-1] == ("Failed", "True", "DeadlineExceeded")
+    assert job["status"]["active"] == 0 and job["status"]["failed"] == 1
+    events = ns.events("slow")
+    assert ("Warning", "DeadlineExceeded", "Job was active longer than specified deadline") in events
+    assert any(reason == "SuccessfulDelete" for _, reason, _ in events)
+    assert all(
+        p["status"]["phase"] in ("Failed", "Succeeded") or p["metadata"].get("deletionTimestamp")
+        for p in ns.items("pods")
+    )
+
+
+def test_indexed_job_gives_each_pod_its_completion_index(ns: Namespace) -> None:
+    ns.kubectl(
+        "create",
+        "-f",
+        "-",
+        stdin=job_yaml(
+            "idx",
+            "echo index=$JOB_COMPLETION_INDEX host=$(hostname)",
+            completions=3,
+            parallelism=3,
+            completionMode="Indexed",
+        ),
+    )
+    ns.kubectl("wait", "--for=condition=complete", "job/idx", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "idx")
+    assert job["status"]["completedIndexes"] == "0-2" and job["status"]["succeeded"] == 3
+    logs = set()
+    for pod in ns.items("pods", "-l", "job-name=idx"):
+        index = pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+        assert pod["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == index
+        assert (
+            pod["metadata"]["name"].startswith(f"idx-{index}-") and pod["spec"]["hostname"] == f"idx-{index}"
+        )
+        logs.add(ns.kubectl("logs", pod["metadata"]["name"]).strip())
+    assert logs == {"index=0 host=idx-0", "index=1 host=idx-1", "index=2 host=idx-2"}
+    assert ns.kubectl("get", "job", "idx", "--no-headers").split()[1:3] == ["Complete", "3/3"]
+
+
+def test_suspended_job_creates_no_pods_until_resumed(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("later", "echo done", suspend="true", completions=2))
+    wait_until(
+        lambda: ("Suspended", "True", "JobSuspended") in conditions(ns.get("job", "later")),
+        timeout=TIMEOUT,
+        interval=0.3,
+        what="the Suspended condition",
+    )
+    assert ns.kubectl("get", "job", "later", "--no-headers").split()[1:3] == ["Suspended", "0/2"]
+    assert ns.items("pods") == []
+    assert "startTime" not in ns.get("job", "later")["status"]
+    ns.kubectl("patch", "job", "later", "--type=merge", "-p", '{"spec":{"suspend":false}}')
+    ns.kubectl("wait", "--for=condition=complete", "job/later", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "later")
+    assert ("Suspended", "False", "JobResumed") in [
+        (c["type"], c["status"], c["reason"]) for c in job["status"]["conditions"]
+    ]
+    assert job["status"]["succeeded"] == 2 and len(ns.items("pods")) == 2
+    reasons = [(t, r, m) for t, r, m in ns.events("later") if r in ("Suspended", "Resumed")]
+    assert reasons == [("Normal", "Suspended", "Job suspended"), ("Normal", "Resumed", "Job resumed")]
+
+
+def test_ttl_after_finished_deletes_the_job_and_its_pods(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("brief", "echo bye", ttlSecondsAfterFinished=0))
+    wait_until(
+        lambda: ns.items("pods", "-l", "job-name=brief") != [] or None,
+        timeout=TIMEOUT,
+        interval=0.2,
+        what="the job's pod",
+    )
+    wait_until(
+        lambda: not ns.items("jobs") and not ns.items("pods"),
+        timeout=TIMEOUT,
+        interval=0.5,
+        what="the finished job and its pod to be deleted",
+    )
+
+
+def test_bad_jobs_and_immutable_changes_are_refused_with_the_real_causes(ns: Namespace) -> None:
+    bad = job_yaml("bad", "true", restart="Always", parallelism=-1)
+    assert ns.fails("create", "-f", "-", stdin=bad).strip() == (
+        'The Job "bad" is invalid: \n'
+        "* spec.parallelism: Invalid value: -1: must be greater than or equal to 0\n"
+        '* spec.template.spec.restartPolicy: Required value: valid values: "OnFailure", "Never"'
+    )
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("good", "sleep 1", suspend="true"))
+    error = ns.fails("patch", "job", "good", "--type=merge", "-p", '{"spec":{"completions":4}}')
+    assert 'The Job "good" is invalid: spec.completions: Invalid value: 4: field is immutable' in error
+    error = ns.fails(
+        "patch", "job", "good", "--type=merge", "-p", '{"spec":{"selector":{"matchLabels":{"a":"b"}}}}'
+    )
+    assert "spec.selector: Invalid value" in error and "field is immutable" in error
+    ns.kubectl(
+        "patch",
+        "job",
+        "good",
+        "--type=merge",
+        "-p",
+        '{"spec":{"template":{"spec":{"nodeSelector":{"kubernetes.io/os":"linux"}}}}}',
+    )
+    assert [j["metadata"]["name"] for j in ns.items("jobs")] == ["good"]
+
+
+def test_on_failure_restarts_the_container_in_place_until_the_backoff_limit(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("retry", "exit 1", restart="OnFailure", backoffLimit=1))
+    ns.kubectl("wait", "--for=condition=failed", "job/retry", f"--timeout={TIMEOUT:.0f}s")
+    assert conditions(ns.get("job", "retry"))[-1] == ("Failed", "True", "BackoffLimitExceeded")
+    events = ns.events("retry")
+    assert [r for _, r, _ in events].count("SuccessfulCreate") == 1, "the kubelet restarts it, no new pod"
+    pod_name = next(m for _, r, m in events if r == "SuccessfulCreate").removeprefix("Created pod: ")
+    assert f"Deleted pod: {pod_name}" in [m for _, r, m in events if r == "SuccessfulDelete"]
+    assert ns.get("job", "retry")["status"]["failed"] == 1
+
+
+def test_pod_failure_policy_fails_the_job_on_a_non_retriable_exit_code(ns: Namespace) -> None:
+    manifest = job_yaml("fatal", "exit 42", backoffLimit=6) + (
+        "  podFailurePolicy:\n    rules:\n"
+        "    - {action: FailJob, onExitCodes: {containerName: main, operator: In, values: [42]}}\n"
+    )
+    ns.kubectl("create", "-f", "-", stdin=manifest)
+    ns.kubectl("wait", "--for=condition=failed", "job/fatal", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "fatal")
+    pod = ns.items("pods", "-l", "job-name=fatal")[0]["metadata"]["name"]
+    message = (
+        f"Container main for pod {ns.name}/{pod} failed with exit code 42 matching FailJob rule at index 0"
+    )
+    assert [(c["type"], c["reason"], c["message"]) for c in job["status"]["conditions"]] == [
+        ("FailureTarget", "PodFailurePolicy", message),
+        ("Failed", "PodFailurePolicy", message),
+    ]
+    assert job["status"]["failed"] == 1 and job["spec"]["podReplacementPolicy"] == "Failed"
+    assert ("Warning", "PodFailurePolicy", message) in ns.events("fatal")

@@ -1,0 +1,126 @@
+"""Pods grouped and windowed (dashboard.podgroups): frames proportional to the change."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dashboard import podgroups, podsearch
+from dashboard.cache import ClusterCache
+from dashboard.objects import SelectorError, parse_selector
+from dashboard.presenters import Scope
+from dashboard.stream import FrameBuilder, ViewInput
+from tests.dashboard.canned import pod, present
+
+NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
+SCOPE = Scope(namespace="default", deployment="backend", service="backend-service",
+              selector=parse_selector("app=backend"), max_replicas=10)
+W = podgroups.WINDOW
+
+
+def node(name: str, *, ready: bool = True, simulated: bool = False, rv: str = "1") -> dict:
+    labels = {podgroups.SIMULATED_LABEL: "true"} if simulated else {}
+    return {"metadata": {"name": name, "resourceVersion": rv, "labels": labels},
+            "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def stamp(i: int) -> str:
+    return f"2026-11-24T{20 - i // 3600:02d}:{59 - i // 60 % 60:02d}:{59 - i % 60:02d}Z"
+
+
+def crowd(n: int, *, others: int = 0) -> ClusterCache:
+    """``n`` backend pods on node-1 (backend-00000 the oldest) and ``others`` outside the selector."""
+    cache = ClusterCache()
+    cache.replace("Node", [node("node-1"), node("sim-1", simulated=True)], observed=1.0)
+    cache.replace("Pod", [pod(f"backend-{i:05d}", "1", created=stamp(n - i)) for i in range(n)]
+                  + [pod(f"crowd-{i:05d}", "1", labels={"app": "crowd"}, node="sim-1", owner="")
+                     for i in range(others)], observed=1.0)
+    return cache
+
+
+def view_of(cache: ClusterCache) -> ViewInput:
+    seq, objects = cache.snapshot()
+    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[])
+
+
+def frame(builder: FrameBuilder, cache: ClusterCache, since: int) -> str:
+    return "".join(builder.delta(present(cache.changes_since(since)), view_of(cache)))
+
+
+def started(n: int, *, others: int = 0) -> tuple[ClusterCache, FrameBuilder, int, str]:
+    cache, builder = crowd(n, others=others), FrameBuilder(SCOPE)
+    html = "".join(builder.snapshot(view_of(cache)))
+    return cache, builder, cache.seq, html
+
+
+def test_a_snapshot_of_10000_pods_holds_only_the_windows_and_the_counts() -> None:
+    html = started(9000, others=1000)[3]
+    assert html.count('class="pod-card ') == W + podgroups.OTHER_WINDOW
+    assert f"{9000 - W} more" in html and f"{1000 - podgroups.OTHER_WINDOW} more" in html
+    assert "9000 pods" in html and "1000 pods" in html and "app=crowd" in html
+    assert all(f'data-pod="backend-{i:05d}"' in html for i in range(W))  # the oldest ones
+    assert len(html.encode()) < 256 * 1024
+
+
+def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:
+    cache, builder, seq, _ = started(9000)
+    cache.apply("Pod", "MODIFIED", pod("backend-04321", "2", created=stamp(9000 - 4321),
+                                       labels={"app": "backend", "x": "1"}), observed=2.0)
+    html = frame(builder, cache, seq)
+    assert html.count('data-pod="') == 1 and 'data-pod="backend-04321"' in html and "x=1" in html
+    assert len(html.encode()) < 4096
+    seq = cache.seq
+    cache.apply("Pod", "MODIFIED", pod("backend-04321", "3", created=stamp(9000 - 4321), ready=False,
+                                       phase="Running"), observed=3.0)
+    html = frame(builder, cache, seq)
+    # Readiness changes the counts: the card, its group's heading and its node's heading.
+    assert 'id="gh-' in html and "8999 ready" in html and 'id="head-pods-node-1' in html
+    assert 'id="nodes"' not in html and html.count('data-pod="') == 1
+
+
+def test_a_deleted_shown_pod_fades_and_the_next_one_takes_its_place() -> None:
+    cache, builder, seq, _ = started(100)
+    cache.apply("Pod", "DELETED", pod("backend-00000", "2", created=stamp(100)), observed=2.0)
+    html = frame(builder, cache, seq)
+    assert 'leaving' in html and 'data-pod="backend-00000"' in html
+    promoted = f"backend-{W:05d}"
+    assert f'data-pod="{promoted}"' in html and 'hx-swap-oob="beforeend"' in html
+    assert f"{99 - W} more" in html and "99 pods" in html
+
+
+def test_a_new_pod_beyond_the_window_changes_the_count_only() -> None:
+    cache, builder, seq, _ = started(100)
+    cache.apply("Pod", "ADDED", pod("backend-new", "2", created="2026-11-24T21:05:00Z"), observed=2.0)
+    html = frame(builder, cache, seq)
+    assert "101 pods" in html and f"{101 - W} more" in html
+    assert 'hx-swap-oob="beforeend"' not in html  # not shown: nothing appended
+
+
+def test_a_node_change_sends_its_heading_only_and_simulated_nodes_say_so() -> None:
+    cache, builder, seq, html = started(50, others=20)
+    assert "simulated · serves no traffic" in html and "20 on simulated nodes" in html
+    cache.apply("Node", "MODIFIED", node("node-1", ready=False, rv="2"), observed=2.0)
+    html = frame(builder, cache, seq)
+    assert 'id="head-pods-node-1' in html and "not ready" in html
+    assert "pod-card" not in html and 'id="gh-' not in html and 'id="nodes"' not in html
+
+
+def test_a_pod_moving_to_another_node_leaves_one_group_and_joins_another() -> None:
+    cache, builder, seq, _ = started(3)
+    cache.apply("Pod", "MODIFIED", pod("backend-00001", "2", created=stamp(2), node="sim-1"), observed=2.0)
+    html = frame(builder, cache, seq)
+    assert 'hx-swap-oob="delete"' in html and 'id="groups-pods-sim-1' in html
+    assert "2 pods" in html  # node-1's group
+
+
+def test_filters_name_and_label_terms() -> None:
+    names, selector = podsearch.parse_filter("name~web, app=backend,tier!=db")
+    assert names == [("~", "web")] and str(selector) == "app=backend,tier!=db"
+    names, selector = podsearch.parse_filter("backend-00042")
+    assert names == [("~", "backend-00042")] and str(selector) == ""
+    assert podsearch.matches(pod("web-1", "1"), *podsearch.parse_filter("name~web,app=backend"))
+    assert not podsearch.matches(pod("web-1", "1"), *podsearch.parse_filter("app=frontend"))
+    assert podsearch.matches(pod("web-1", "1"), *podsearch.parse_filter("name=web-1"))
+    with pytest.raises(SelectorError):
+        podsearch.parse_filter("app in (a")

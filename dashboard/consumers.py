@@ -27,7 +27,8 @@ Cost per socket is what limits how many pages one process serves (every frame is
 one ack per page), so the per-message path is kept lean: an ack is handled without Channels'
 per-message ``close_old_connections`` hop through the database thread (the socket never touches
 the database after its handshake), the pump sleeps on one event re-armed by a 1 s timer instead
-of a ``wait_for`` task per wake-up, and message sizes are computed once per shared message.
+of a ``wait_for`` task per wake-up, message sizes and UTF-8 bytes are computed once per shared
+message (dashboard.stream.SharedText), and the socket has no channel-layer channel.
 """
 
 from __future__ import annotations
@@ -86,6 +87,9 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
     """Sends the live cluster view to one page."""
 
     first_sync_wait = 5.0
+    # No channel layer: the socket is fed by the stream, not by group messages (a channel per
+    # socket would only make the in-memory layer scan every socket's queue on each message).
+    channel_layer_alias = "lbdemo-cluster-sockets-use-no-channel-layer"
 
     async def connect(self) -> None:
         """Called on an authenticated, origin-checked handshake: accept, then start sending."""
@@ -185,7 +189,10 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
                 return
             while self.unacked and self.unacked[0][0] <= seq:
                 self.unacked_bytes -= self.unacked.popleft()[1]
-        elif time.monotonic() - self.last_resync >= RESYNC_INTERVAL:
+            if self.queue:  # only a message waiting for the window needs the pump now
+                self.wakeup.set()
+            return
+        if time.monotonic() - self.last_resync >= RESYNC_INTERVAL:
             self.last_resync = time.monotonic()
             self.resync_requested = True
         self.wakeup.set()

@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -511,6 +512,31 @@ class FrameBuilder:
         return pieces
 
 
+class SharedText(str):
+    """A message sent to many sockets, its UTF-8 bytes encoded once: daphne sends every text
+    message with ``text.encode("utf8")``, which for a plain ``str`` would encode the same frame
+    again for each of hundreds of pages."""
+
+    utf8: bytes
+
+    def __new__(cls, text: str) -> SharedText:
+        """Wrap ``text`` and encode it once."""
+        obj = super().__new__(cls, text)
+        obj.utf8 = text.encode("utf-8")
+        return obj
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        """The cached bytes for UTF-8, else what ``str.encode`` gives."""
+        if errors == "strict" and encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            return self.utf8
+        return str.encode(self, encoding, errors)
+
+
+def shared(messages: Iterable[str]) -> tuple[SharedText, ...]:
+    """Messages as :class:`SharedText`, for frames and snapshots every socket sends."""
+    return tuple(m if isinstance(m, SharedText) else SharedText(m) for m in messages)
+
+
 @dataclass(frozen=True)
 class Frame:
     """Messages bringing the pages from frame ``index - 1`` to ``index`` (cache sequence ``seq``)."""
@@ -523,7 +549,7 @@ class Frame:
     @cached_property
     def sizes(self) -> tuple[int, ...]:
         """UTF-8 size of each message (computed once, for every socket)."""
-        return tuple(_size(m) for m in self.messages)
+        return tuple(len(m.utf8) if isinstance(m, SharedText) else _size(m) for m in self.messages)
 
     def entries(self) -> list[tuple[int, str, int]]:
         """``(seq, message, size)`` for each message, as a socket queues them."""
@@ -541,7 +567,7 @@ class Snapshot:
     @cached_property
     def sizes(self) -> tuple[int, ...]:
         """UTF-8 size of each message (computed once, for every socket)."""
-        return tuple(_size(m) for m in self.messages)
+        return tuple(len(m.utf8) if isinstance(m, SharedText) else _size(m) for m in self.messages)
 
     def entries(self) -> list[tuple[int, str, int]]:
         """``(seq, message, size)`` for each message, as a socket queues them."""
@@ -591,9 +617,15 @@ class ViewStream:
         """Frames after ``index`` in order, or None if the ring no longer reaches back to it."""
         if index == self.index:
             return []
-        if not self.frames or self.frames[0].index > index + 1 or index > self.index:
+        frames = self.frames
+        if not frames or frames[0].index > index + 1 or index > self.index:
             return None
-        return [f for f in self.frames if f.index > index]
+        # The ring's indices are consecutive: the usual answer (the last frame) without a scan
+        # of the whole ring for every socket.
+        start = index + 1 - frames[0].index
+        if frames[-1].index - frames[0].index == len(frames) - 1:
+            return list(itertools.islice(frames, start, None)) if start else list(frames)
+        return [f for f in frames if f.index > index]
 
     async def snapshot(self) -> Snapshot:
         """A snapshot of the current state (rendered once for every page that asks meanwhile)."""
@@ -691,17 +723,18 @@ class ViewStream:
             messages = await loop.run_in_executor(self._executor, self.builder.snapshot, view)
             self.index += 1
             self.frames.clear()
-            snapshot = Snapshot(self.index, seq, tuple(messages))
+            snapshot = Snapshot(self.index, seq, shared(messages))
         else:
             if changes or health_changed:
                 messages = await loop.run_in_executor(self._executor, self.builder.delta, changes, view)
                 if messages:
                     self.index += 1
-                    frame = Frame(self.index, seq, tuple(messages), sum(_size(m) for m in messages))
+                    texts = shared(messages)
+                    frame = Frame(self.index, seq, texts, sum(len(t.utf8) for t in texts))
                     self._remember(frame)
             if waiters:
                 messages = await loop.run_in_executor(self._executor, self._snapshot_keeping_memory, view)
-                snapshot = Snapshot(self.index, seq, tuple(messages))
+                snapshot = Snapshot(self.index, seq, shared(messages))
         self.shown_healthy = health
         if snapshot is not None:
             self.latest = snapshot

@@ -335,7 +335,7 @@ def test_a_refused_csrf_check_answers_the_json_error_format_to_htmx_and_html_to_
         lab: SocketLab) -> None:
     """The page's htmx actions show ``error`` in a toast: a POST without the CSRF token (a stale
     page, a cross-site form) must answer in that format, not with Django's HTML page."""
-    logged_in = {"Cookie": lab.cookie(), "Origin": lab.origin()}
+    logged_in = {"Cookie": lab.fresh_cookie(), "Origin": lab.origin()}
     for route in ACTION_ROUTES:
         refused = requests.post(lab.url + route, data={"replicas": "2", "name": "backend-0"},
                                 headers={**logged_in, "HX-Request": "true"}, timeout=60,
@@ -369,6 +369,7 @@ def status_text(html: str) -> str:
 async def test_the_status_tells_a_failing_watch_from_a_silent_api(lab: SocketLab) -> None:
     """A watch answered with an HTTP error says so, with the status; an API server that answers
     nothing at all (frozen) is "silent"; neither says "live"; both recover to "live"."""
+    lab.fresh_cookie()
     async with aiohttp.ClientSession() as session:
         ws = await lab.ws(session)
         await frames_until(ws, is_live)

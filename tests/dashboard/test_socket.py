@@ -115,8 +115,12 @@ async def test_bad_frames_get_the_documented_close_and_no_traceback(lab: SocketL
     ]
     for payload, opcode, codes in cases:
         sock = raw_websocket(lab.port, cookie=lab.cookie(), origin=lab.origin(), rcvbuf=1 << 20)
-        sock.sendall(masked_frame(payload, opcode=opcode))
-        code = read_close_code(sock)
+        try:
+            sock.sendall(masked_frame(payload, opcode=opcode))
+        except (ConnectionResetError, BrokenPipeError):
+            code = None  # autobahn dropped the connection while the 2 MiB frame was still going out
+        else:
+            code = read_close_code(sock)
         sock.close()
         assert code in codes, (payload[:40], code)
     assert tracebacks(lab) == before

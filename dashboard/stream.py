@@ -15,10 +15,12 @@ show (each pod card, each node group's heading, a digest of every other section)
 batch of cache changes into the smallest set of swaps:
 
 - a section whose kinds changed is re-rendered whole, and sent only if its HTML changed;
-- a pod card is replaced in place, appended to its group (new pod, scheduled, relabelled), or
-  replaced by a "leaving" copy the page's script fades out (pod deleted); a pod whose endpoint
-  condition changed gets its card re-rendered;
-- a Node change re-renders that node's heading only; the node section is rebuilt only when the
+- the pod sections are groups (node and ReplicaSet; app label outside the selector) showing
+  their first cards and counting the rest (dashboard.podgroups, whose PodPanes is this
+  builder's memory of them): a changed pod is its card replaced in place, plus its group's
+  heading when a count changed; a card enters or leaves a group's window when membership
+  changes; a deleted one is replaced by a "leaving" copy the page's script fades out;
+- a Node change re-renders that node's heading only; the pod sections are rebuilt only when the
   set of node groups changes.
 
 :class:`ViewStream` owns the process's one builder: every change is rendered once, in one
@@ -30,7 +32,7 @@ lags a lot gets a snapshot.
 
 **Message size.** daphne refuses websocket messages over 1 MiB (LBDEMO_WS_MESSAGE_LIMIT), so
 a snapshot or frame is a list of messages, each below the limit: the pod sections are sent as
-their skeleton plus batches of cards appended to their groups. While a snapshot arrives in
+their skeleton plus their groups appended one by one. While a snapshot arrives in
 several messages the status says "loading"; only its last message says "live".
 """
 
@@ -135,14 +137,19 @@ class ViewInput:
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def node_panes(self) -> NodePanes:
-        """The selected pods by node and owner, windowed (dashboard.podgroups)."""
-        return podgroups.node_panes(self.list("Node"), self.cards)
+    def pod_layout(self) -> podgroups.Layout:
+        """Both pod sections, windowed, with cards for the windows only (dashboard.podgroups)."""
+        return podgroups.page_layout(self)
 
-    @cached_property
+    @property
+    def node_panes(self) -> NodePanes:
+        """The selected pods by node and owner, windowed."""
+        return self.pod_layout.nodes
+
+    @property
     def app_groups(self) -> AppGroups:
         """The pods outside the selector by app label, windowed."""
-        return podgroups.app_groups(self.list("Node"), self.cards)
+        return self.pod_layout.others
 
 
 @dataclass(frozen=True)

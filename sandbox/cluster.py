@@ -161,7 +161,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         for sim in simulated:
             await _retry(sim.register)
         await _retry(lambda: _forget_removed_nodes(client, nodes, simulated_nodes))
-        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items())
+        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items(),
+                                        lambda: kubelets[0].pod_informer.items())
         if dns_transport is not None:
             for kubelet in kubelets:
                 kubelet.cluster_dns = kubelets[0].host_ip

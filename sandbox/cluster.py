@@ -33,6 +33,7 @@ from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from sandbox.controllers.cronjob import CronJobController
 from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
@@ -146,6 +147,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         ServiceAccountsController(client, informers),
         *([RootCAPublisher(client, informers, ca_file.read_bytes())] if ca_file.exists() else []),
         DisruptionController(client, informers),
+        ClusterRoleAggregationController(client, informers),
         NodeLifecycleController(client, informers),
         TaintEvictionController(client, informers),
         Scheduler(client, informers),

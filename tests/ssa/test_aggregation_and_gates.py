@@ -77,8 +77,12 @@ def test_scheduling_gates_may_only_be_removed(sandbox: Sandbox, namespace: str) 
         },
     }
     sandbox.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
-    shown = sandbox.kubectl("get", "pod", "gated", "-n", namespace)
-    assert "SchedulingGated" in shown
+    polling.wait_until(  # the scheduler marks it PodScheduled=False/SchedulingGated, printPod shows that
+        lambda: "SchedulingGated" in sandbox.kubectl("get", "pod", "gated", "-n", namespace),
+        timeout=60,
+        interval=0.5,
+        what="the gated pod shown SchedulingGated",
+    )
     added = patch_gates(
         sandbox, namespace, '[{"op":"add","path":"/spec/schedulingGates/-","value":{"name":"example.com/c"}}]'
     )

@@ -3,6 +3,7 @@ updates that may remove scheduling gates but not add them (ValidatePodUpdate).""
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import uuid
@@ -44,9 +45,12 @@ def test_aggregated_roles_show_their_rules(sandbox: Sandbox) -> None:
     }
     try:
         sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(role))
+        def has_widgets(role: str) -> bool:
+            return widgets in rules_of(sandbox, role)
+
         for aggregated in ("view", "edit", "admin"):  # view is aggregated into edit, edit into admin
             polling.wait_until(
-                lambda r=aggregated: widgets in rules_of(sandbox, r),
+                functools.partial(has_widgets, aggregated),
                 timeout=60,
                 what=f"the new rule in {aggregated}",
             )

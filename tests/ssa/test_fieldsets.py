@@ -3,6 +3,8 @@ path strings, conflict messages and ownership transfer (no server)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sandbox.apiserver import managedfields as mf
@@ -82,7 +84,7 @@ def test_path_strings_are_structured_merge_diffs() -> None:
 
 
 def test_an_update_takes_changed_fields_from_their_previous_manager() -> None:
-    created = {"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}}
+    created: dict[str, Any] = {"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}}
     mf.record_update(
         None,
         created,
@@ -92,7 +94,7 @@ def test_an_update_takes_changed_fields_from_their_previous_manager() -> None:
         subresource="",
         has_status=False,
     )
-    changed = {**created, "data": {"x": "2", "y": "1", "z": "1"}}
+    changed: dict[str, Any] = {**created, "data": {"x": "2", "y": "1", "z": "1"}}
     mf.record_update(
         created,
         changed,

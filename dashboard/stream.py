@@ -94,8 +94,11 @@ class ViewInput:
     """One consistent state of the cache as the sections read it (plain data: any thread)."""
 
     def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
-                 timeline: list[Healing], synced: bool = True) -> None:
+                 timeline: list[Healing], synced: bool = True,
+                 pods_by_name: dict[str, Obj] | None = None) -> None:
         self.objects = objects
+        if pods_by_name is not None:  # the cache's own index, copied with the snapshot
+            self.__dict__["pods_by_name"] = pods_by_name
         self.seq = seq
         self.scope = scope
         self.now = now
@@ -364,9 +367,11 @@ class FrameBuilder:
         return max(1024, self.limit - STATUS_RESERVE)
 
     def view(self, objects: Mapping[str, list[Obj]], *, seq: int, now: datetime,
-             timeline: list[Healing], synced: bool = True) -> ViewInput:
+             timeline: list[Healing], synced: bool = True,
+             pods_by_name: dict[str, Obj] | None = None) -> ViewInput:
         """The input of one render."""
-        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced)
+        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced,
+                         pods_by_name=pods_by_name)
 
     def _status(self, view: ViewInput, *, loading: str = "") -> str:
         return status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced and not loading,
@@ -643,7 +648,8 @@ class ViewStream:
         healthy = self.hub.healthy
         changes = cache.changes_since(self.builder.seq) if self.builder.seq is not None else None
         view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
-                                 timeline=self.hub.timeline.visible(time.time()), synced=healthy)
+                                 timeline=self.hub.timeline.visible(time.time()), synced=healthy,
+                                 pods_by_name=cache.named("Pod"))
         waiters, self._waiters = self._waiters, []
         try:
             await self._render(view, changes, healthy, waiters)

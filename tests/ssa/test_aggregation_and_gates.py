@@ -3,7 +3,9 @@ updates that may remove scheduling gates but not add them (ValidatePodUpdate).""
 
 from __future__ import annotations
 
+import functools
 import json
+import subprocess
 import uuid
 
 import yaml
@@ -43,9 +45,12 @@ def test_aggregated_roles_show_their_rules(sandbox: Sandbox) -> None:
     }
     try:
         sandbox.kubectl("apply", "-f", "-", stdin=json.dumps(role))
+        def has_widgets(role: str) -> bool:
+            return widgets in rules_of(sandbox, role)
+
         for aggregated in ("view", "edit", "admin"):  # view is aggregated into edit, edit into admin
             polling.wait_until(
-                lambda r=aggregated: widgets in rules_of(sandbox, r),
+                functools.partial(has_widgets, aggregated),
                 timeout=60,
                 what=f"the new rule in {aggregated}",
             )
@@ -55,6 +60,13 @@ def test_aggregated_roles_show_their_rules(sandbox: Sandbox) -> None:
         lambda: widgets not in rules_of(sandbox, "admin"),
         timeout=60,
         what="the deleted role's rule to leave admin",
+    )
+
+
+def patch_gates(sandbox: Sandbox, namespace: str, operations: str) -> subprocess.CompletedProcess[str]:
+    """`kubectl patch --type=json` of the pod `gated` (not checked: a refusal is an answer too)."""
+    return sandbox.run_kubectl(
+        "patch", "pod", "gated", "-n", namespace, "--type=json", "-p", operations, check=False
     )
 
 
@@ -69,48 +81,28 @@ def test_scheduling_gates_may_only_be_removed(sandbox: Sandbox, namespace: str) 
         },
     }
     sandbox.kubectl("apply", "-n", namespace, "-f", "-", stdin=json.dumps(pod))
-    shown = sandbox.kubectl("get", "pod", "gated", "-n", namespace)
-    assert "SchedulingGated" in shown
-    added = sandbox.run_kubectl(
-        "patch",
-        "pod",
-        "gated",
-        "-n",
-        namespace,
-        "--type=json",
-        "-p",
-        '[{"op":"add","path":"/spec/schedulingGates/-","value":{"name":"example.com/c"}}]',
-        check=False,
+    polling.wait_until(  # the scheduler marks it PodScheduled=False/SchedulingGated, printPod shows that
+        lambda: "SchedulingGated" in sandbox.kubectl("get", "pod", "gated", "-n", namespace),
+        timeout=60,
+        interval=0.5,
+        what="the gated pod shown SchedulingGated",
+    )
+    added = patch_gates(
+        sandbox, namespace, '[{"op":"add","path":"/spec/schedulingGates/-","value":{"name":"example.com/c"}}]'
     )
     assert added.returncode == 1
     assert (
         'The Pod "gated" is invalid: spec.schedulingGates[2].name: Forbidden: only deletion is allowed, but '
         "found new scheduling gate 'example.com/c'"
     ) in added.stderr
-    sandbox.kubectl(
-        "patch",
-        "pod",
-        "gated",
-        "-n",
-        namespace,
-        "--type=json",
-        "-p",
-        '[{"op":"remove","path":"/spec/schedulingGates/0"}]',
+    assert (
+        patch_gates(sandbox, namespace, '[{"op":"remove","path":"/spec/schedulingGates/0"}]').returncode == 0
     )
     gates = sandbox.kubectl(
         "get", "pod", "gated", "-n", namespace, "-o", "jsonpath={.spec.schedulingGates[*].name}"
     )
     assert gates == "example.com/b"
-    sandbox.kubectl(
-        "patch",
-        "pod",
-        "gated",
-        "-n",
-        namespace,
-        "--type=json",
-        "-p",
-        '[{"op":"remove","path":"/spec/schedulingGates"}]',
-    )
+    assert patch_gates(sandbox, namespace, '[{"op":"remove","path":"/spec/schedulingGates"}]').returncode == 0
     node = polling.wait_until(
         lambda: sandbox.kubectl("get", "pod", "gated", "-n", namespace, "-o", "jsonpath={.spec.nodeName}"),
         timeout=60,

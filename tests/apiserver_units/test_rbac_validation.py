@@ -149,6 +149,16 @@ def test_node_taints(taints: list, expected: list) -> None:
     assert causes("nodes", {"spec": {"taints": taints}}) == expected
 
 
+def test_an_empty_taint_key_is_empty_and_not_a_qualified_name() -> None:
+    """`IsQualifiedName("")` reports both the empty name part and the pattern."""
+    assert [m for _, f, m in causes("nodes", {"spec": {"taints": [{"effect": "NoSchedule"}]}})] == [
+        'Invalid value: "": name part must be non-empty',
+        "Invalid value: \"\": name part must consist of alphanumeric characters, '-', '_' or '.', and must "
+        "start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex "
+        "used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"]
+
+
+
 def test_toleration_effects_list_the_taint_effects_in_go_order() -> None:
     obj = pod()
     obj["spec"]["tolerations"] = [{"key": "a", "operator": "Exists", "effect": "Sometimes"}]

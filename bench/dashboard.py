@@ -81,14 +81,16 @@ def measure_changes(page: Page, core: client.CoreV1Api, pods: list[str], *, coun
         label = f"bench={i}"
         sent = time.time() * 1000
         core.patch_namespaced_pod(pods[i % len(pods)], "default", {"metadata": {"labels": {"bench": str(i)}}})
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 30
         while True:
             seen = page.evaluate(f"window.__seen[{label!r}]")
             if seen is not None:
                 latencies.append(seen - sent)
                 break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{label} never reached the page")
+            if time.monotonic() > deadline:  # counted, as longer than any other sample
+                print(f"  {label} did not reach the page within 30 s", flush=True)
+                latencies.append(float("inf"))
+                break
             time.sleep(0.005)
         time.sleep(spacing)
     return latencies

@@ -1,8 +1,9 @@
 """Benchmark of the ingress controller: keep-alive HTTP throughput next to HAProxy in HTTP mode.
 
 Starts a private sandbox, scales the backend to ``--pods`` (5) Ready pods and starts HAProxy
-(Debian's, one thread, HTTP mode, ``balance roundrobin``, ``http-reuse always``) over the same
-pod addresses the ingress controller balances over. Then, alternating the two for ``--rounds``
+(Debian's, one thread, HTTP mode, ``balance roundrobin``, ``http-reuse always``, adding the same
+X-Forwarded-For/-Host/-Port/-Proto and X-Real-IP request headers) over the same pod addresses the
+ingress controller balances over. Then, alternating the two for ``--rounds``
 rounds (the machine is shared and noisy), ``wrk`` sends keep-alive requests over
 ``--connections`` (32) connections for ``--duration`` seconds to each: through the sandbox's
 Ingress (``k8s/ingress.yaml``, address from its status) and through HAProxy. Both proxies pick a
@@ -61,6 +62,13 @@ frontend fe
 backend be
     balance roundrobin
     http-reuse always
+    # The same request headers the ingress controller adds (as ingress-nginx does), so that the
+    # pods parse the same requests behind both proxies.
+    option forwardfor
+    http-request set-header X-Real-IP %[src]
+    http-request set-header X-Forwarded-Host %[req.hdr(host)]
+    http-request set-header X-Forwarded-Port %[dst_port]
+    http-request set-header X-Forwarded-Proto http
 {servers}
 """)
     nice = ["nice", "-n", "-10"] if os.geteuid() == 0 else []
@@ -122,8 +130,8 @@ def main() -> None:
                                                      connections=args.connections, proc=proc))
         h_rate, h_cpu = common.median(samples["haproxy"])
         i_rate, i_cpu = common.median(samples["ingress"])
-        print(f"Ingress controller vs HAProxy (mode http), both round-robin per request over the same "
-              f"{len(backends)} pods, upstream keep-alive:")
+        print(f"Ingress controller vs HAProxy (mode http, nbthread 1), both round-robin per request over "
+              f"the same {len(backends)} pods, upstream keep-alive, load average {common.loads_seen()}:")
         print(f"keep-alive (wrk), {args.connections} conns, median of {args.rounds}: "
               f"haproxy {h_rate:,.0f} req/s ({h_cpu:.0f} us CPU/req), "
               f"sandbox ingress {i_rate:,.0f} req/s ({i_cpu:.0f} us CPU/req) "

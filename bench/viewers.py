@@ -14,7 +14,9 @@ unique marker) for D seconds. It prints:
 - the longest gap without a message, per client (max over clients, and the p99 client);
 - aggregate messages/s received by all clients during the load;
 - the dashboard process's RSS before (idle, clients connected), its peak during the load,
-  and after the clients left and 10 s passed.
+  and after the clients left and 10 s passed;
+- the CPU the dashboard got (cores) and its CPU microseconds per message received by a client
+  (the figure that does not depend on how busy the machine is), and the 1-minute load average.
 
 Targets (issue 10) at 200 clients, 50 events/s: p99 < 500 ms, no client without a message
 for more than 1 s, RSS bounded and returned.
@@ -27,6 +29,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import secrets
 import statistics
 import sys
@@ -216,6 +219,8 @@ async def scenario(clients: int, *, rate: float, seconds: float) -> dict[str, fl
             "gap_p99": percentile(gaps, 99), "gap_median": statistics.median(gaps),
             "msgs_per_s": messages / duration, "rss_idle": rss_idle, "rss_peak": peak[0],
             "rss_after": rss_after, "dashboard_cpu": dash_cpu, "clients_cpu": own_cpu,
+            "us_per_msg": dash_cpu / (messages / duration) * 1e6 if messages else float("nan"),
+            "load": os.getloadavg()[0],
             "retries": sum(page.retries for page in pages)}
 
 
@@ -231,7 +236,7 @@ def main() -> None:
           "latency = change -> message at the client")
     header = (f"{'clients':>7} {'conn':>5} {'events':>6} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} "
               f"{'missed':>6} {'gap max':>8} {'gap p99':>8} {'msgs/s':>8} {'RSS idle':>9} {'peak':>7} "
-              f"{'after':>7}")
+              f"{'after':>7} {'cores':>5} {'us/msg':>6} {'load':>5}")
     print(header)
     results = []
     for clients in counts:
@@ -240,7 +245,8 @@ def main() -> None:
         print(f"{r['clients']:>7} {r['connected']:>5} {r['events']:>6} {r['p50']:>7.0f} {r['p99']:>7.0f} "
               f"{r['max']:>7.0f} {r['missed']:>6} {r['gap_max']:>8.0f} {r['gap_p99']:>8.0f} "
               f"{r['msgs_per_s']:>8.0f} {r['rss_idle']:>8.0f}M {r['rss_peak']:>6.0f}M "
-              f"{r['rss_after']:>6.0f}M", flush=True)
+              f"{r['rss_after']:>6.0f}M {r['dashboard_cpu']:>5.2f} {r['us_per_msg']:>6.0f} {r['load']:>5.1f}",
+              flush=True)
     print(json.dumps(results))
 
 

@@ -122,6 +122,11 @@ class ClusterCache:
         """One object by kind and name."""
         return self.objects.get(kind, {}).get(name)
 
+    def named(self, kind: str) -> dict[str, Obj]:
+        """A copy of a kind's objects by name (a C-speed dict copy: the renderer's index of 10,000
+        pods without a Python loop over them), taken with :meth:`snapshot` on the loop."""
+        return dict(self.objects.get(kind, {}))
+
     def snapshot(self) -> tuple[int, dict[str, Objects]]:
         """A consistent copy of everything: (seq, kind -> objects), safe to read on any thread."""
         return self.seq, {kind: list(objects.values()) for kind, objects in self.objects.items()}

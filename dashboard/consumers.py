@@ -22,12 +22,18 @@ The page may ask for a snapshot: ``{"type": "resync"}`` (honoured at most once a
 Anything else — binary or empty frames, invalid or deeply nested JSON, frames over
 ``MAX_CLIENT_FRAME`` characters, unknown types — closes the socket with 4400 and changes
 nothing. A path no consumer serves is closed with 4404 (:class:`NotFoundConsumer`).
+
+Cost per socket is what limits how many pages one process serves (every frame is one send and
+one ack per page), so the per-message path is kept lean: an ack is handled without Channels'
+per-message ``close_old_connections`` hop through the database thread (the socket never touches
+the database after its handshake), the pump sleeps on one event re-armed by a 1 s timer instead
+of a ``wait_for`` task per wake-up, message sizes and UTF-8 bytes are computed once per shared
+message (dashboard.stream.SharedText), and the socket has no channel-layer channel.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -35,6 +41,8 @@ from collections import deque
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
+from channels.db import aclose_old_connections
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -53,6 +61,13 @@ MAX_CLIENT_FRAME = 1024
 RESYNC_INTERVAL = 1.0
 # A snapshot not rendered within this many seconds closes the socket (4500; the page retries).
 SNAPSHOT_WAIT = 60.0
+# The pump looks at its timeouts (slow client, ack timeout) at least this often.
+PUMP_CHECK_INTERVAL = 1.0
+
+
+def utf8_size(text: str) -> int:
+    """Bytes of a message on the wire."""
+    return len(text.encode("utf-8"))
 
 
 def spawn(coro: Any, *, what: str) -> asyncio.Task[Any]:
@@ -72,6 +87,9 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
     """Sends the live cluster view to one page."""
 
     first_sync_wait = 5.0
+    # No channel layer: the socket is fed by the stream, not by group messages (a channel per
+    # socket would only make the in-memory layer scan every socket's queue on each message).
+    channel_layer_alias = "lbdemo-cluster-sockets-use-no-channel-layer"
 
     async def connect(self) -> None:
         """Called on an authenticated, origin-checked handshake: accept, then start sending."""
@@ -82,7 +100,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         self.hub: Hub = get_hub()
         self.stream: ViewStream = get_stream(self.hub)
         self.position: int | None = None
-        self.queue: deque[tuple[int, str]] = deque()
+        self.queue: deque[tuple[int, str, int]] = deque()  # (seq, message, its UTF-8 size)
         self.unacked: deque[tuple[int, int, float]] = deque()  # (seq, bytes, sent at)
         self.unacked_bytes = 0
         self.max_sent_seq = -1
@@ -92,6 +110,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         self.send_failures = 0
         self.closing = False
         self.wakeup = asyncio.Event()
+        self._check: asyncio.TimerHandle | None = None
         await self.accept()
         await self.hub.wait_synced(self.first_sync_wait)
         since = self._since()
@@ -106,14 +125,33 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
             self.position = snapshot.index
             if snapshot.seq == since:
                 # The page was rendered from exactly this state: confirm it instead of resending it.
-                self.queue.append((since, status_html(
-                    seq=since, pod_count=len(self.hub.cache.list("Pod")), synced=True,
-                    errors=self.stream.builder.errors.labels())))
+                status = status_html(seq=since, pod_count=len(self.hub.cache.list("Pod")), synced=True,
+                                     errors=self.stream.builder.errors.labels())
+                self.queue.append((since, status, utf8_size(status)))
             else:
-                self.queue.extend((snapshot.seq, m) for m in snapshot.messages)
+                self.queue.extend(snapshot.entries())
         self.stream.subscribe(self.wakeup.set)
         self.wakeup.set()
+        self._arm_check()
         self.pump = spawn(self._pump(), what="a cluster websocket")
+
+    def _arm_check(self) -> None:
+        """Wake the pump every PUMP_CHECK_INTERVAL so it notices a page that stopped acking."""
+        def check() -> None:
+            self.wakeup.set()
+            self._arm_check()
+        if not self.closing:
+            self._check = asyncio.get_running_loop().call_later(PUMP_CHECK_INTERVAL, check)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Channels' dispatch, without its database hop for every frame the page sends (acks
+        never use the database; the handshake and close keep it)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        if message["type"] != "websocket.receive":
+            await aclose_old_connections()
+        await handler(message)
 
     def _since(self) -> int | None:
         """The sequence number of ``?since=<this hub's epoch>-<seq>``, if the page sent one."""
@@ -128,6 +166,10 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
         stream = getattr(self, "stream", None)
         if stream is not None:
             stream.unsubscribe(self.wakeup.set)
+        self.closing = True
+        check = getattr(self, "_check", None)
+        if check is not None:
+            check.cancel()
         pump = getattr(self, "pump", None)
         if pump is not None and pump is not asyncio.current_task():
             pump.cancel()
@@ -147,7 +189,10 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
                 return
             while self.unacked and self.unacked[0][0] <= seq:
                 self.unacked_bytes -= self.unacked.popleft()[1]
-        elif time.monotonic() - self.last_resync >= RESYNC_INTERVAL:
+            if self.queue:  # only a message waiting for the window needs the pump now
+                self.wakeup.set()
+            return
+        if time.monotonic() - self.last_resync >= RESYNC_INTERVAL:
             self.last_resync = time.monotonic()
             self.resync_requested = True
         self.wakeup.set()
@@ -174,8 +219,7 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
     async def _pump(self) -> None:
         """Send what the page is missing whenever the stream or the page's acks allow it."""
         while not self.closing:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), timeout=1.0)
+            await self.wakeup.wait()
             self.wakeup.clear()
             if self._too_slow():
                 log.warning("dropping a cluster websocket that stopped reading (%d messages, %d bytes "
@@ -205,22 +249,21 @@ class ClusterConsumer(AuthenticatedConsumerMixin, AsyncWebsocketConsumer):
                 if frames:
                     self.position = frames[-1].index
                     if len(frames) == 1:
-                        self.queue.extend((frames[0].seq, m) for m in frames[0].messages)
+                        self.queue.extend(frames[0].entries())
                     else:  # catching up: as few messages as fit
                         texts = pack((m for f in frames for m in f.messages), limit=self.stream.builder.limit)
-                        self.queue.extend((frames[-1].seq, t) for t in texts)
+                        self.queue.extend((frames[-1].seq, t, utf8_size(t)) for t in texts)
                 return
         self.resync_requested = False
         self.queue.clear()
         snapshot = await asyncio.wait_for(self.stream.snapshot(), SNAPSHOT_WAIT)
         self.position = snapshot.index
-        self.queue.extend((snapshot.seq, m) for m in snapshot.messages)
+        self.queue.extend(snapshot.entries())
 
     async def _drain(self) -> None:
         """Send queued messages while the flow-control window allows."""
         while self.queue and not self.closing:
-            seq, text = self.queue[0]
-            size = len(text.encode("utf-8"))
+            seq, text, size = self.queue[0]
             if self.unacked and (len(self.unacked) >= self.max_in_flight
                                  or self.unacked_bytes + size > self.max_unacked_bytes):
                 self.stuck_since = self.stuck_since or time.monotonic()

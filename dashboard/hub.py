@@ -19,12 +19,13 @@ runs the informer loop, written once here:
    the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a
    cluster that comes back is seen again within seconds) and LISTs again, so whatever was
    missed in between is repaired by the relist; while any kind is failing,
-   :attr:`Hub.healthy` is false and the pages say they are reaching the cluster;
+   :attr:`Hub.healthy` is false and the pages say the watch is failing and why
+   (:attr:`Hub.trouble`: "HTTP error 500 …", "connection refused");
    silence is also watched across all streams: when no event, bookmark or list has arrived
    for ``quiet_seconds`` (5 s) a monitor thread probes the API server (``GET /version`` with a
    3 s timeout). A probe that fails marks the API unreachable (:attr:`Hub.reachable`): a
-   stalled or frozen API server shows on the page within ~10 s instead of after the 60 s
-   read timeout, and actions are refused at once with 503 (:func:`api_known_unreachable`);
+   stalled or frozen API server shows on the page ("the API is silent") within ~10 s instead
+   of after the 60 s read timeout, and actions are refused at once with 503 (:func:`api_known_unreachable`);
 6. a 403 (the kind is not readable, e.g. nodes under a namespaced Role) empties that kind and
    retries slowly; a 404 for EndpointSlices switches that thread to core/v1 Endpoints.
 
@@ -108,6 +109,27 @@ class WatchGone(Exception):
     """The requested resourceVersion is too old (HTTP 410 / ERROR event with code 410)."""
 
 
+TIMED_OUT = "timed out"
+# Substrings of urllib3/socket errors, and how the page names them.
+_FAILURE_WORDS = (("refused", "connection refused"), ("reset", "connection reset"), ("timed out", TIMED_OUT),
+                  ("timeout", TIMED_OUT), ("name or service not known", "unknown host"),
+                  ("certificate", "TLS certificate error"), ("broken", "connection broken"))
+
+
+def describe_failure(exc: BaseException) -> str:
+    """A short human reason for a failed call: ``HTTP error 500 Internal Server Error``,
+    ``connection refused``, ``timed out`` (what the page's status shows)."""
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and status:
+        reason = str(getattr(exc, "reason", "") or "").strip()
+        return f"HTTP error {status} {reason}".strip()
+    text = f"{type(exc).__name__} {exc}".lower()
+    for needle, short in _FAILURE_WORDS:
+        if needle in text:
+            return short
+    return type(exc).__name__
+
+
 class WatchForbidden(Exception):
     """The API refuses to list or watch this kind for us (HTTP 403)."""
 
@@ -169,7 +191,9 @@ class Hub:
         self.timeline = Timeline()
         self.relists = 0
         self.failing: set[str] = set()
+        self.failure_reasons: dict[str, str] = {}
         self.reachable = True
+        self.probe_failure = ""
         self._activity = time.monotonic()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -264,7 +288,7 @@ class Hub:
                 log.warning("watch of %s failed (%s: %s); relisting in %.2f s", kind, type(exc).__name__,
                             exc, delay)
                 resource_version = None
-                self._post(self._on_health, kind, False)
+                self._post(self._on_failure, kind, describe_failure(exc))
                 self._stop.wait(delay)
 
     def _watch_once(self, kind: str, resource_version: str) -> str:
@@ -303,6 +327,7 @@ class Hub:
                     log.warning("the API server did not answer a probe after %.0f s of silence (%s: %s)",
                                 time.monotonic() - self._activity, type(exc).__name__, exc)
                     self._post(self._on_reachable, False)
+                self.probe_failure = describe_failure(exc)
                 self.reachable = False
             else:
                 self._active()
@@ -334,6 +359,24 @@ class Hub:
         """True while no kind's last list/watch attempt failed and the API server answers
         (the page shows "live")."""
         return not self.failing and self.reachable
+
+    @property
+    def trouble(self) -> str:
+        """What the page's status says while not :attr:`healthy` ("" when healthy): a silent API
+        server (the probe timed out) and a failing watch (HTTP error, refused) are told apart."""
+        if self.healthy:
+            return ""
+        if not self.reachable and self.probe_failure == TIMED_OUT:
+            return "the API is silent (no event, bookmark or answer for several seconds); retrying…"
+        reasons = sorted({self.failure_reasons.get(kind) or "" for kind in self.failing} - {""})
+        if reasons:
+            return f"the watch is failing ({'; '.join(reasons)}); retrying…"
+        return f"the API server does not answer ({self.probe_failure or 'unknown error'}); retrying…"
+
+    def _on_failure(self, kind: str, reason: str, observed: float) -> None:
+        """A kind's list or watch failed (``reason`` says how): record it for the page."""
+        self.failure_reasons[kind] = reason
+        self._on_health(kind, False, observed)
 
     def _on_health(self, kind: str, ok: bool, observed: float) -> None:
         """Record whether a kind's informer works; wake the pages when that flips."""
@@ -472,7 +515,9 @@ class KubeSource:
         api = getattr(self._local, "api", None)
         if api is None:
             api = self._local.api = self._factory()
-        VersionApi(api).get_code(_request_timeout=PROBE_TIMEOUT)
+        # Any answer proves the server alive: the body is not decoded (a server whose /version
+        # lacks a field the client's model wants is not an unreachable one).
+        VersionApi(api).get_code(_request_timeout=PROBE_TIMEOUT, _preload_content=False).release_conn()
 
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:

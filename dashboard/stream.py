@@ -15,10 +15,12 @@ show (each pod card, each node group's heading, a digest of every other section)
 batch of cache changes into the smallest set of swaps:
 
 - a section whose kinds changed is re-rendered whole, and sent only if its HTML changed;
-- a pod card is replaced in place, appended to its group (new pod, scheduled, relabelled), or
-  replaced by a "leaving" copy the page's script fades out (pod deleted); a pod whose endpoint
-  condition changed gets its card re-rendered;
-- a Node change re-renders that node's heading only; the node section is rebuilt only when the
+- the pod sections are groups (node and ReplicaSet; app label outside the selector) showing
+  their first cards and counting the rest (dashboard.podgroups, whose PodPanes is this
+  builder's memory of them): a changed pod is its card replaced in place, plus its group's
+  heading when a count changed; a card enters or leaves a group's window when membership
+  changes; a deleted one is replaced by a "leaving" copy the page's script fades out;
+- a Node change re-renders that node's heading only; the pod sections are rebuilt only when the
   set of node groups changes.
 
 :class:`ViewStream` owns the process's one builder: every change is rendered once, in one
@@ -30,7 +32,7 @@ lags a lot gets a snapshot.
 
 **Message size.** daphne refuses websocket messages over 1 MiB (LBDEMO_WS_MESSAGE_LIMIT), so
 a snapshot or frame is a list of messages, each below the limit: the pod sections are sent as
-their skeleton plus batches of cards appended to their groups. While a snapshot arrives in
+their skeleton plus their groups appended one by one. While a snapshot arrives in
 several messages the status says "loading"; only its last message says "live".
 """
 
@@ -39,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import hashlib
+import itertools
 import logging
 import time
 from collections import deque
@@ -67,6 +70,8 @@ POD_KINDS = frozenset({"Pod", "Node", "Service"}) | ENDPOINT_KINDS
 ANY_KIND = "*"
 # Room kept in every message for the status element.
 STATUS_RESERVE = 4096
+# The status text of an unhealthy hub that cannot say more (a test double).
+UNHEALTHY = "reaching the cluster…"
 # A section that keeps failing is logged again at most this often (seconds).
 ERROR_LOG_INTERVAL = 60.0
 
@@ -92,13 +97,17 @@ class ViewInput:
     """One consistent state of the cache as the sections read it (plain data: any thread)."""
 
     def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
-                 timeline: list[Healing], synced: bool = True) -> None:
+                 timeline: list[Healing], synced: bool = True, trouble: str = "",
+                 pods_by_name: dict[str, Obj] | None = None) -> None:
         self.objects = objects
+        if pods_by_name is not None:  # the cache's own index, copied with the snapshot
+            self.__dict__["pods_by_name"] = pods_by_name
         self.seq = seq
         self.scope = scope
         self.now = now
         self.timeline = timeline
         self.synced = synced
+        self.trouble = trouble
 
     def list(self, kind: str) -> list[Obj]:
         """All objects of a kind."""
@@ -131,14 +140,19 @@ class ViewInput:
                                     endpoints=self.endpoint_states)
 
     @cached_property
-    def node_panes(self) -> NodePanes:
-        """The selected pods by node and owner, windowed (dashboard.podgroups)."""
-        return podgroups.node_panes(self.list("Node"), self.cards)
+    def pod_layout(self) -> podgroups.Layout:
+        """Both pod sections, windowed, with cards for the windows only (dashboard.podgroups)."""
+        return podgroups.page_layout(self)
 
-    @cached_property
+    @property
+    def node_panes(self) -> NodePanes:
+        """The selected pods by node and owner, windowed."""
+        return self.pod_layout.nodes
+
+    @property
     def app_groups(self) -> AppGroups:
         """The pods outside the selector by app label, windowed."""
-        return podgroups.app_groups(self.list("Node"), self.cards)
+        return self.pod_layout.others
 
 
 @dataclass(frozen=True)
@@ -294,12 +308,20 @@ def error_box(section: Section, *, oob: bool, reason: str = "") -> str:
         "dom_id": section.dom_id, "label": section.label, "reason": reason, "oob": "true" if oob else ""})
 
 
+def health_of(hub: Any) -> str:
+    """"" while the hub is healthy, else what the page's status says instead of "live" (a silent
+    API server and a failing watch are told apart by the hub)."""
+    if hub.healthy:
+        return ""
+    return str(getattr(hub, "trouble", "") or UNHEALTHY)
+
+
 def status_html(*, seq: int, pod_count: int, synced: bool, errors: list[str], oob: bool = True,
-                loading: str = "") -> str:
+                loading: str = "", trouble: str = "") -> str:
     """The live indicator, carrying the sequence number the message brings the page to."""
     return render_to_string("dashboard/_status.html", {
         "seq": seq, "pod_count": pod_count, "synced": synced, "errors": errors, "loading": loading,
-        "oob": "true" if oob else ""})
+        "trouble": trouble or UNHEALTHY, "oob": "true" if oob else ""})
 
 
 def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple[dict[str, SafeString], str]:
@@ -308,7 +330,7 @@ def page_sections(view: ViewInput, errors: SectionErrors | None = None) -> tuple
     with objects.printing_once():
         sections = {s.name: mark_safe(render_section(s, view, errors, oob=False)) for s in SECTIONS}
     status = status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced,
-                         errors=errors.labels(), oob=False)
+                         errors=errors.labels(), oob=False, trouble=view.trouble)
     return sections, mark_safe(status)
 
 
@@ -357,13 +379,15 @@ class FrameBuilder:
         return max(1024, self.limit - STATUS_RESERVE)
 
     def view(self, objects: Mapping[str, list[Obj]], *, seq: int, now: datetime,
-             timeline: list[Healing], synced: bool = True) -> ViewInput:
+             timeline: list[Healing], synced: bool = True, trouble: str = "",
+             pods_by_name: dict[str, Obj] | None = None) -> ViewInput:
         """The input of one render."""
-        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced)
+        return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced,
+                         trouble=trouble, pods_by_name=pods_by_name)
 
     def _status(self, view: ViewInput, *, loading: str = "") -> str:
         return status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced and not loading,
-                           errors=self.errors.labels(), loading=loading)
+                           errors=self.errors.labels(), loading=loading, trouble=view.trouble)
 
     # --- snapshot ------------------------------------------------------------------------------
     def snapshot(self, view: ViewInput) -> list[str]:
@@ -499,6 +523,31 @@ class FrameBuilder:
         return pieces
 
 
+class SharedText(str):
+    """A message sent to many sockets, its UTF-8 bytes encoded once: daphne sends every text
+    message with ``text.encode("utf8")``, which for a plain ``str`` would encode the same frame
+    again for each of hundreds of pages."""
+
+    utf8: bytes
+
+    def __new__(cls, text: str) -> SharedText:
+        """Wrap ``text`` and encode it once."""
+        obj = super().__new__(cls, text)
+        obj.utf8 = text.encode("utf-8")
+        return obj
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        """The cached bytes for UTF-8, else what ``str.encode`` gives."""
+        if errors == "strict" and encoding.lower().replace("-", "").replace("_", "") == "utf8":
+            return self.utf8
+        return str.encode(self, encoding, errors)
+
+
+def shared(messages: Iterable[str]) -> tuple[SharedText, ...]:
+    """Messages as :class:`SharedText`, for frames and snapshots every socket sends."""
+    return tuple(m if isinstance(m, SharedText) else SharedText(m) for m in messages)
+
+
 @dataclass(frozen=True)
 class Frame:
     """Messages bringing the pages from frame ``index - 1`` to ``index`` (cache sequence ``seq``)."""
@@ -508,6 +557,15 @@ class Frame:
     messages: tuple[str, ...]
     size: int
 
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        """UTF-8 size of each message (computed once, for every socket)."""
+        return tuple(len(m.utf8) if isinstance(m, SharedText) else _size(m) for m in self.messages)
+
+    def entries(self) -> list[tuple[int, str, int]]:
+        """``(seq, message, size)`` for each message, as a socket queues them."""
+        return [(self.seq, m, n) for m, n in zip(self.messages, self.sizes, strict=True)]
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -516,6 +574,15 @@ class Snapshot:
     index: int
     seq: int
     messages: tuple[str, ...]
+
+    @cached_property
+    def sizes(self) -> tuple[int, ...]:
+        """UTF-8 size of each message (computed once, for every socket)."""
+        return tuple(len(m.utf8) if isinstance(m, SharedText) else _size(m) for m in self.messages)
+
+    def entries(self) -> list[tuple[int, str, int]]:
+        """``(seq, message, size)`` for each message, as a socket queues them."""
+        return [(self.seq, m, n) for m, n in zip(self.messages, self.sizes, strict=True)]
 
 
 class ViewStream:
@@ -534,7 +601,7 @@ class ViewStream:
         self.history_bytes = history_bytes
         self.frames: deque[Frame] = deque()
         self.index = 0
-        self.shown_healthy: bool | None = None
+        self.shown_healthy: str | None = None  # health_of() the last frame showed
         self.latest: Snapshot | None = None
         self.subscribers: set[Callable[[], None]] = set()
         self._waiters: list[asyncio.Future[Snapshot]] = []
@@ -561,15 +628,21 @@ class ViewStream:
         """Frames after ``index`` in order, or None if the ring no longer reaches back to it."""
         if index == self.index:
             return []
-        if not self.frames or self.frames[0].index > index + 1 or index > self.index:
+        frames = self.frames
+        if not frames or frames[0].index > index + 1 or index > self.index:
             return None
-        return [f for f in self.frames if f.index > index]
+        # The ring's indices are consecutive: the usual answer (the last frame) without a scan
+        # of the whole ring for every socket.
+        start = index + 1 - frames[0].index
+        if frames[-1].index - frames[0].index == len(frames) - 1:
+            return list(itertools.islice(frames, start, None)) if start else list(frames)
+        return [f for f in frames if f.index > index]
 
     async def snapshot(self) -> Snapshot:
         """A snapshot of the current state (rendered once for every page that asks meanwhile)."""
         latest = self.latest
         if latest is not None and latest.index == self.index and self.builder.seq == self.hub.cache.seq \
-                and self.shown_healthy == self.hub.healthy:
+                and self.shown_healthy == health_of(self.hub):
             return latest
         future: asyncio.Future[Snapshot] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
@@ -594,7 +667,7 @@ class ViewStream:
 
     def _on_poll(self) -> None:
         self._poll = None
-        if self.shown_healthy is not None and self.shown_healthy != self.hub.healthy:
+        if self.shown_healthy is not None and self.shown_healthy != health_of(self.hub):
             self.wake()
         self._schedule_poll()
 
@@ -633,24 +706,25 @@ class ViewStream:
             return
         cache = self.hub.cache
         seq, objects = cache.snapshot()
-        healthy = self.hub.healthy
+        health = health_of(self.hub)
         changes = cache.changes_since(self.builder.seq) if self.builder.seq is not None else None
         view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
-                                 timeline=self.hub.timeline.visible(time.time()), synced=healthy)
+                                 timeline=self.hub.timeline.visible(time.time()), synced=not health,
+                                 trouble=health, pods_by_name=cache.named("Pod"))
         waiters, self._waiters = self._waiters, []
         try:
-            await self._render(view, changes, healthy, waiters)
+            await self._render(view, changes, health, waiters)
         except BaseException as exc:
             for waiter in waiters:  # every page waiting for this snapshot hears of the failure
                 if not waiter.done():
                     waiter.set_exception(RuntimeError(f"the live view failed to render: {exc}"))
             raise
 
-    async def _render(self, view: ViewInput, changes: list[Change] | None, healthy: bool,
+    async def _render(self, view: ViewInput, changes: list[Change] | None, health: str,
                       waiters: list[asyncio.Future[Snapshot]]) -> None:
         """The rendering half of a tick (in the worker thread), then the hand-out."""
         seq = view.seq
-        health_changed = healthy != self.shown_healthy
+        health_changed = health != self.shown_healthy
         loop = asyncio.get_running_loop()
         frame: Frame | None = None
         snapshot: Snapshot | None = None
@@ -660,18 +734,19 @@ class ViewStream:
             messages = await loop.run_in_executor(self._executor, self.builder.snapshot, view)
             self.index += 1
             self.frames.clear()
-            snapshot = Snapshot(self.index, seq, tuple(messages))
+            snapshot = Snapshot(self.index, seq, shared(messages))
         else:
             if changes or health_changed:
                 messages = await loop.run_in_executor(self._executor, self.builder.delta, changes, view)
                 if messages:
                     self.index += 1
-                    frame = Frame(self.index, seq, tuple(messages), sum(_size(m) for m in messages))
+                    texts = shared(messages)
+                    frame = Frame(self.index, seq, texts, sum(len(t.utf8) for t in texts))
                     self._remember(frame)
             if waiters:
                 messages = await loop.run_in_executor(self._executor, self._snapshot_keeping_memory, view)
-                snapshot = Snapshot(self.index, seq, tuple(messages))
-        self.shown_healthy = healthy
+                snapshot = Snapshot(self.index, seq, shared(messages))
+        self.shown_healthy = health
         if snapshot is not None:
             self.latest = snapshot
         for waiter in waiters:

@@ -8,6 +8,8 @@ from django.urls import include, path
 from dashboard import podsearch, views
 from dashboard.auth import ThrottledLoginView
 
+handler403 = "dashboard.views.forbidden"
+
 urlpatterns = [
     path("", views.index, name="index"),
     path("healthz", views.healthz, name="healthz"),

@@ -2,7 +2,10 @@
 
 Actions answer at once (202 with a short JSON body); the change itself reaches the page
 through the watch. Errors answer with the ActionError's status and a JSON ``error`` message
-the page shows in a toast.
+the page shows in a toast — refusals made before a view runs too (a failed CSRF check, a
+PermissionDenied): :func:`csrf_failure` and :func:`forbidden` answer ``{"error": …}`` to a client
+that asked for JSON (htmx's ``HX-Request``, ``Accept: application/json``, an XHR) and Django's
+HTML page to a browser's plain form post.
 """
 
 from __future__ import annotations
@@ -15,21 +18,44 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import csrf, defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
 from dashboard import actions, presenters
 from dashboard.actions import ActionError
-from dashboard.auth import login_required_view
+from dashboard.auth import error_response, login_required_view
 from dashboard.hub import get_hub
 from dashboard.lessons import commands
 from dashboard.lessons.commandlog import command_log_append
-from dashboard.stream import ViewInput, page_sections, settings_scope
+from dashboard.stream import UNHEALTHY, ViewInput, health_of, page_sections, settings_scope
 
 log = logging.getLogger(__name__)
 
 # How long the first page load waits for the hub's first LIST of every kind.
 FIRST_SYNC_WAIT = 5.0
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Whether the client reads JSON errors (htmx, fetch/XHR asking for JSON), not an HTML page."""
+    accept = request.headers.get("Accept", "")
+    return (bool(request.headers.get("HX-Request")) or "application/json" in accept
+            or request.headers.get("X-Requested-With") == "XMLHttpRequest")
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a refused POST answers in the actions' error format when asked for JSON."""
+    if wants_json(request):
+        return error_response(f"Refused by the CSRF check ({reason.rstrip('.')}): reload the page "
+                              "and try again.", 403)
+    return csrf.csrf_failure(request, reason)
+
+
+def forbidden(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler403: a PermissionDenied answers in the actions' error format when asked for JSON."""
+    if wants_json(request):
+        return error_response(str(exception or "") or "Forbidden.", 403)
+    return defaults.permission_denied(request, exception)
 
 
 @require_GET
@@ -44,8 +70,9 @@ async def page_state() -> tuple[ViewInput, str]:
     hub = get_hub()
     synced = await hub.wait_synced(FIRST_SYNC_WAIT)
     seq, objects = hub.cache.snapshot()
+    health = health_of(hub) if synced else UNHEALTHY
     view = ViewInput(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
-                     timeline=hub.timeline.visible(time.time()), synced=synced and hub.healthy)
+                     timeline=hub.timeline.visible(time.time()), synced=not health, trouble=health)
     return view, f"{hub.epoch}-{seq}"
 
 

@@ -33,6 +33,7 @@ from typing import Protocol
 
 from sandbox import statedir
 from sandbox.client import NODES, PODS, ApiClient, ApiError, InformerFactory, TaskGroup
+from sandbox.controllers.clusterroleaggregation import ClusterRoleAggregationController
 from sandbox.controllers.cronjob import CronJobController
 from sandbox.controllers.daemonset import DaemonSetController
 from sandbox.controllers.deployment import DeploymentController
@@ -146,6 +147,7 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         ServiceAccountsController(client, informers),
         *([RootCAPublisher(client, informers, ca_file.read_bytes())] if ca_file.exists() else []),
         DisruptionController(client, informers),
+        ClusterRoleAggregationController(client, informers),
         NodeLifecycleController(client, informers),
         TaintEvictionController(client, informers),
         Scheduler(client, informers),
@@ -161,7 +163,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         for sim in simulated:
             await _retry(sim.register)
         await _retry(lambda: _forget_removed_nodes(client, nodes, simulated_nodes))
-        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items())
+        dns_transport = await dns.serve(kubelets[0].host_ip, lambda: kubelets[0].service_informer.items(),
+                                        lambda: kubelets[0].pod_informer.items())
         if dns_transport is not None:
             for kubelet in kubelets:
                 kubelet.cluster_dns = kubelets[0].host_ip

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -146,6 +147,8 @@ class ClusterHistory:
     events: list[EventRecord] = field(default_factory=list)
     listeners: list[Any] = field(default_factory=list)
     _event_counts: dict[str, int] = field(default_factory=dict)
+    # Deleted pods in deletion order, so forgetting the old ones never walks every pod (10,000).
+    _deleted: deque[tuple[float, str]] = field(default_factory=deque)
 
     # --- feeding --------------------------------------------------------------------------------
     def observe(self, changes: list[Change], cache: ClusterCache) -> None:
@@ -197,6 +200,8 @@ class ClusterHistory:
         if track is None:
             track = self.pods[uid] = PodTrack(uid=uid, name=change.name, created=t)
         if change.event == "DELETED":
+            if track.deleted is None:
+                self._deleted.append((t, uid))
             track.deleted = track.deleted or t
             track.terminating = track.terminating or t
             return
@@ -265,13 +270,12 @@ class ClusterHistory:
                 track.endpoint.record(t, states.get(track.name, "none") if track.deleted is None else "none")
 
     def _forget(self, now: float) -> None:
-        gone = [
-            key
-            for key, track in self.pods.items()
-            if track.deleted is not None and now - track.deleted > self.keep_seconds
-        ]
-        for key in gone:
-            del self.pods[key]
+        """Drop the pods deleted more than ``keep_seconds`` ago (oldest deletions first)."""
+        while self._deleted and now - self._deleted[0][0] > self.keep_seconds:
+            _, key = self._deleted.popleft()
+            track = self.pods.get(key)
+            if track is not None and track.deleted is not None and now - track.deleted > self.keep_seconds:
+                del self.pods[key]
 
     # --- questions the checks ask ----------------------------------------------------------------
     def backend_pods(self) -> list[PodTrack]:

@@ -18,10 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox.apiserver.resources import RESOURCES, Resource
 from sandbox.apiserver.schemas import definitions, ref_name
+
+if TYPE_CHECKING:
+    from sandbox.apiserver.strategy import Subresource
 
 REF_PREFIX = "#/components/schemas/"
 V2_REF_PREFIX = "#/definitions/"
@@ -264,6 +267,8 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
             gvk = {"group": group, "kind": sub_kind, "version": version} if sub_kind else None
             paths[path] = _subresource_ops(res, sub.name.capitalize(), sub.definition or definition, scoped,
                                            [name_param, *ns_param, pretty], kind, gvk=gvk)
+        elif sub.openapi == "create":
+            paths[path] = _create_subresource_op(res, sub, kind, ns_param, pretty)
         elif sub.openapi == "log":
             paths[path] = {
                 "get": {**_op("read", "get", res, f"read log of the specified {kind}", namespaced=scoped,
@@ -275,6 +280,18 @@ def _resource_paths(res: Resource) -> dict[str, dict[str, Any]]:
                 "parameters": [_path_param("name", f"name of the {kind}"), *ns_param, pretty],
             }
     return paths
+
+
+def _create_subresource_op(res: Resource, sub: Subresource, kind: str, ns_param: list[dict],
+                           pretty: dict) -> dict[str, Any]:
+    """A create-only subresource (pods/eviction, pods/binding) as the real document has it: one
+    POST of its own kind, e.g. `createCoreV1NamespacedPodEviction`, "name of the Eviction"."""
+    group, version, sub_kind = sub.kind
+    gvk = {"group": group, "kind": sub_kind, "version": version or res.version}
+    op = _op("create", "post", res, f"create {sub.name} of a {kind}", namespaced=res.namespaced,
+             definition=sub.definition, codes=("200", "201", "202"), params=WRITE_PARAMETERS,
+             body=sub.definition, suffix=sub.name.capitalize(), gvk=gvk)
+    return {"post": op, "parameters": [_path_param("name", f"name of the {sub_kind}"), *ns_param, pretty]}
 
 
 def _subresource_ops(res: Resource, suffix: str, definition: str, scoped: bool, parameters: list[dict],

@@ -148,6 +148,26 @@ def _describe_subject(subject: dict, binding_namespace: str) -> str:
     return f'{subject.get("kind")} "{subject.get("name")}"'
 
 
+def aggregated_rules(role: dict, roles: Iterable[dict]) -> list[dict]:
+    """The rules an aggregated ClusterRole has (`ClusterRoleAggregationController.syncClusterRole`):
+    those of every other ClusterRole a `clusterRoleSelectors` entry matches, by role name, each
+    rule once."""
+    aggregation = role.get("aggregationRule")
+    if not isinstance(aggregation, dict):
+        return []
+    selectors = [s for s in aggregation.get("clusterRoleSelectors") or [] if isinstance(s, dict) and s]
+    name = role["metadata"]["name"]
+    matched = sorted((other for other in roles if other["metadata"]["name"] != name
+                      and any(selector_matches(s, other["metadata"].get("labels") or {}) for s in selectors)),
+                     key=lambda other: other["metadata"]["name"])
+    rules: list[dict] = []
+    for other in matched:
+        for rule in other.get("rules") or []:
+            if isinstance(rule, dict) and rule not in rules:
+                rules.append(rule)
+    return rules
+
+
 class Authorizer:
     """Answers "may this user do this?" from the stored RBAC objects."""
 
@@ -160,15 +180,10 @@ class Authorizer:
             return []
         role = entry.obj
         rules = [r for r in role.get("rules") or [] if isinstance(r, dict)]
-        aggregation = role.get("aggregationRule")
-        if isinstance(aggregation, dict):
-            selectors = [s for s in aggregation.get("clusterRoleSelectors") or [] if isinstance(s, dict)]
-            for other in self.store.entries(CLUSTER_ROLES):
-                if other.obj["metadata"]["name"] == name:
-                    continue
-                labels = other.obj["metadata"].get("labels") or {}
-                if any(selector_matches(s, labels) for s in selectors if s):
-                    rules += [r for r in other.obj.get("rules") or [] if isinstance(r, dict)]
+        if isinstance(role.get("aggregationRule"), dict):
+            # Until the aggregation controller has written them back (then this adds nothing).
+            others = [e.obj for e in self.store.entries(CLUSTER_ROLES)]
+            rules += [r for r in aggregated_rules(role, others) if r not in rules]
         return rules
 
     def _role_rules(self, ref: dict, namespace: str) -> list[dict]:

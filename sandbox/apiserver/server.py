@@ -366,7 +366,7 @@ class ApiServer:
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         """Route to discovery, OpenAPI or a resource handler."""
         if path.startswith("/openapi/"):
-            return self._openapi(request, path)
+            return await self._openapi(request, path)
         target = route(path)
         if target is None:
             raise errors.route_not_found()
@@ -394,7 +394,7 @@ class ApiServer:
         document = discovery.api_versions() if core else discovery.api_group_list()
         return web.Response(body=encode(document), content_type=JSON)
 
-    def _openapi(self, request: web.Request, path: str) -> web.Response:
+    async def _openapi(self, request: web.Request, path: str) -> web.Response:
         """`/openapi/v2` (JSON or gnostic protobuf, `openapi_v2.py`), and the `/openapi/v3` index and
         per-group-version documents; ETag and If-None-Match as kube-openapi's handlers."""
         if request.method != "GET":
@@ -403,9 +403,11 @@ class ApiServer:
             content_type = openapi_v2.negotiate(request.headers.get("Accept"))
             if content_type is None:
                 return web.Response(status=406, headers={"Vary": "Accept"})
-            etag, body = openapi_v2.json_body()
+            # The first build takes most of a second: off the event loop, so watches keep flowing.
+            loop = asyncio.get_running_loop()
+            etag, body = await loop.run_in_executor(None, openapi_v2.json_body)
             if content_type != JSON:
-                body = openapi_v2.protobuf_body()
+                body = await loop.run_in_executor(None, openapi_v2.protobuf_body)
             return self._cached(request, body, content_type, etag)
         if not path.startswith("/openapi/v3"):
             raise errors.route_not_found()
@@ -751,7 +753,7 @@ class ApiServer:
             meta["remainingItemCount"] = remaining
         res = target.res
         if negotiated.as_kind in ("PartialObjectMetadataList", "PartialObjectMetadata"):
-            items = [_partial(e.obj) for e in entries]
+            items = [_partial(from_stored(res, e.obj)) for e in entries]
             return self._object_response({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
                                           "metadata": meta, "items": items})
         if negotiated.yaml:
@@ -905,6 +907,6 @@ class ApiServer:
                 table["columnDefinitions"] = None  # a real server sends null after the first event
             return encode({"type": event.type, "object": table}) + b"\n"
         if negotiated.as_kind in ("PartialObjectMetadata", "PartialObjectMetadataList"):
-            return encode({"type": event.type, "object": _partial(event.obj)}) + b"\n"
+            return encode({"type": event.type, "object": _partial(from_stored(res, event.obj))}) + b"\n"
         raw = encode(from_stored(res, event.obj)) if res.storage else event.raw
         return b'{"type":"' + event.type.encode() + b'","object":' + raw + b"}\n"

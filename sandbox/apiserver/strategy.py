@@ -48,8 +48,8 @@ class Subresource:
 
     `kind` is the (group, version, kind) of its bodies, empty for the parent's kind; `openapi`
     says how the document publishes it ("object": get/put/patch of `definition`, "log": text,
-    "": not published); `handler` serves it, unless it is `status` or `scale`, which the
-    registry's generic code serves for every kind that declares them."""
+    "create": one POST of `definition`, "": not published); `handler` serves it, unless it is
+    `status` or `scale`, which the registry's generic code serves for every kind that declares them."""
 
     name: str
     verbs: tuple[str, ...] = SUB_VERBS

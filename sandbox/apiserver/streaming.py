@@ -500,10 +500,12 @@ async def serve_attach(api: ApiServer, request: web.Request, target: Target) -> 
     try:
         await _send(ws, STDOUT, b"")
         while not reader.done():
-            chunk = await loop.run_in_executor(None, logs._read_from, path, offset)
-            if chunk:
-                offset += len(chunk)
-                await _send(ws, STDOUT, chunk)
+            raw = await loop.run_in_executor(None, logs._read_from, path, offset)
+            complete, chunk = logs.take_records(raw, logs.LogOptions())  # CRI records: the lines' content
+            if complete:
+                offset += complete
+                if chunk:
+                    await _send(ws, STDOUT, chunk)
                 continue
             entry = api.store.get(target.res.key, target.namespace, target.name or "")
             if entry is None or entry.obj["metadata"].get("uid") != uid or logs.newer_run_exists(path) \

@@ -152,6 +152,70 @@ def split_by_revision(pods: list[Obj], revision: str) -> tuple[Obj | None, Obj |
     return (new[0] if new else None), (old[0] if old else None), True
 
 
+def max_surge(ds: Obj, desired: int) -> int:
+    """maxSurge scaled to the desired node count, rounded up (0 unless RollingUpdate)."""
+    strategy = ds["spec"].get("updateStrategy") or {}
+    if strategy.get("type") != "RollingUpdate":
+        return 0
+    surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", 0)
+    return int_or_percent(surge, desired, round_up=True)
+
+
+def rolling_plan(ds: Obj, nodes: dict[str, Obj], by_node: dict[str, list[Obj]], revision: str,
+                 now: float) -> tuple[list[Obj], list[str]]:
+    """`rollingUpdate` in update.go: the old pods to delete and the nodes to start a new pod on.
+
+    maxSurge 0: old pods go while at most maxUnavailable nodes are unavailable (an unavailable old
+    pod goes at once). maxSurge: a new pod starts next to an available old one on up to maxSurge
+    nodes (at once where the old one is unavailable); the old one goes when the new one is
+    available. A node that should run a pod and has none counts as unavailable
+    (`updatedDesiredNodeCounts`)."""
+    min_ready = int(ds["spec"].get("minReadySeconds") or 0)
+    wanted = [name for name, n in nodes.items() if should_run(ds, n)[0]]
+    by_node = {**{name: [] for name in wanted}, **by_node}
+    surge = max_surge(ds, len(wanted))
+    available = lambda pod: is_pod_available(pod, min_ready, now=now)  # noqa: E731
+    if surge == 0:
+        rolling = (ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
+        max_unavailable = int_or_percent(rolling.get("maxUnavailable", 1), len(wanted), round_up=True)
+        unavailable = 0
+        replace: list[Obj] = []
+        candidates: list[Obj] = []
+        for name in sorted(by_node):
+            new, old, ok = split_by_revision(by_node[name], revision)
+            if not ok or (new is None) == (old is None):
+                unavailable += 1
+            elif new is not None:
+                unavailable += not available(new)
+            elif old is not None and not available(old):
+                replace.append(old)
+            elif old is not None and unavailable < max_unavailable:
+                candidates.append(old)
+        room = min(max(max_unavailable - unavailable, 0), len(candidates))
+        return replace + candidates[:room], []
+    surged = 0
+    allowed: list[str] = []
+    candidate_nodes: list[str] = []
+    old_to_delete: list[Obj] = []
+    for name in sorted(by_node):
+        new, old, ok = split_by_revision(by_node[name], revision)
+        if not ok:
+            surged += 1
+        elif old is None:
+            continue
+        elif new is None:
+            if not available(old):
+                allowed.append(name)
+            elif surged < surge:
+                candidate_nodes.append(name)
+        elif not available(new):
+            surged += 1
+        else:
+            old_to_delete.append(old)
+    room = min(max(surge - surged, 0), len(candidate_nodes))
+    return old_to_delete, [n for n in allowed + candidate_nodes[:room] if n in nodes]
+
+
 class DaemonSetController:
     """Reconciles DaemonSets with the nodes and their pods."""
 
@@ -179,7 +243,7 @@ class DaemonSetController:
             if ref and ref.get("kind") == "DaemonSet":
                 key = f"{ns}/{ref['name']}"
                 node = target_node(pod)
-                if pod is new and node:
+                if kind == "ADDED" and pod is new and node:
                     self._creating.pop((key, node), None)
                 self.queue.add(key)
             elif ref is None and pod is new:
@@ -270,7 +334,7 @@ class DaemonSetController:
                       revision: str) -> None:
         """`manage` and `podsShouldBeOnNode`: create missing pods, delete failed, extra and
         misplaced ones."""
-        surge = self._max_surge(ds, len(nodes)) > 0
+        surge = max_surge(ds, len(nodes)) > 0
         to_create: list[str] = []
         to_delete: list[Obj] = []
         for name, node in nodes.items():
@@ -306,68 +370,13 @@ class DaemonSetController:
 
     async def _rolling_update(self, ds: Obj, key: str, nodes: dict[str, Obj], by_node: dict[str, list[Obj]],
                               revision: str) -> None:
-        """`rollingUpdate`: replace old pods within maxUnavailable, or surge within maxSurge."""
-        min_ready = int(ds["spec"].get("minReadySeconds") or 0)
-        now = time.time()
-        wanted = [name for name, n in nodes.items() if should_run(ds, n)[0]]
-        desired = len(wanted)
-        # `updatedDesiredNodeCounts`: a node that should run a pod and has none counts as unavailable.
-        by_node = {**{name: [] for name in wanted}, **by_node}
-        max_surge = self._max_surge(ds, desired)
-        available = lambda pod: is_pod_available(pod, min_ready, now=now)  # noqa: E731
-        if max_surge == 0:
-            rolling = (ds["spec"].get("updateStrategy") or {}).get("rollingUpdate") or {}
-            max_unavailable = int_or_percent(rolling.get("maxUnavailable", 1), desired, round_up=True)
-            unavailable = 0
-            replace: list[Obj] = []
-            candidates: list[Obj] = []
-            for name in sorted(by_node):
-                new, old, ok = split_by_revision(by_node[name], revision)
-                if not ok or (new is None) == (old is None):
-                    unavailable += 1
-                elif new is not None:
-                    unavailable += not available(new)
-                elif old is not None and not available(old):
-                    replace.append(old)
-                elif old is not None and unavailable < max_unavailable:
-                    candidates.append(old)
-            room = min(max(max_unavailable - unavailable, 0), len(candidates))
-            for pod in replace + candidates[:room]:
-                await self._delete_pod(ds, pod)
-            return
-        surged = 0
-        allowed: list[str] = []
-        candidate_nodes: list[str] = []
-        old_to_delete: list[Obj] = []
-        for name in sorted(by_node):
-            new, old, ok = split_by_revision(by_node[name], revision)
-            if not ok:
-                surged += 1
-            elif old is None:
-                continue
-            elif new is None:
-                if not available(old):
-                    allowed.append(name)
-                elif surged < max_surge:
-                    candidate_nodes.append(name)
-            elif not available(new):
-                surged += 1
-            else:
-                old_to_delete.append(old)
-        room = min(max(max_surge - surged, 0), len(candidate_nodes))
-        for pod in old_to_delete:
+        """`rollingUpdate`: delete and start what `rolling_plan` says."""
+        to_delete, to_create = rolling_plan(ds, nodes, by_node, revision, time.time())
+        for pod in to_delete:
             await self._delete_pod(ds, pod)
-        for name in allowed + candidate_nodes[:room]:
-            if name in nodes and not self._pending_create(key, name):
+        for name in to_create:
+            if not self._pending_create(key, name):
                 await self._create_pod(ds, key, name, revision)
-
-    @staticmethod
-    def _max_surge(ds: Obj, desired: int) -> int:
-        strategy = ds["spec"].get("updateStrategy") or {}
-        if strategy.get("type") != "RollingUpdate":
-            return 0
-        surge = (strategy.get("rollingUpdate") or {}).get("maxSurge", 0)
-        return int_or_percent(surge, desired, round_up=True)
 
     async def _create_pod(self, ds: Obj, key: str, node: str, revision: str) -> None:
         template = ds["spec"].get("template") or {}

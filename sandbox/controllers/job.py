@@ -11,8 +11,13 @@ Like the real controller it:
   the `succeeded`/`failed` counters (and `completedIndexes`); a pod deleted before it finished
   counts as failed (podReplacementPolicy TerminatingOrFailed);
 - applies `podFailurePolicy` to failed pods (`matchPodFailurePolicy`: FailJob fails the Job with
-  reason PodFailurePolicy, Ignore does not count the failure, Count does; FailIndex and
-  backoffLimitPerIndex are not implemented, nor is `successPolicy`);
+  reason PodFailurePolicy, Ignore does not count the failure, Count does, FailIndex fails the
+  pod's index), and an Indexed Job's `successPolicy` (SuccessCriteriaMet with reason SuccessPolicy
+  once a rule's indexes or count have succeeded);
+- with `backoffLimitPerIndex`, counts failures per index (the pod annotation
+  `batch.kubernetes.io/job-index-failure-count`, a per-index back-off), lists exhausted indexes in
+  `status.failedIndexes` and fails the Job with FailedIndexes once every index succeeded or failed
+  (MaxFailedIndexesExceeded beyond `maxFailedIndexes`);
 - replaces failed pods after the pod-failure back-off (10 s doubling, at most 10 min, since the
   last failure), and fails the Job once failures exceed `backoffLimit` (or, with restartPolicy
   OnFailure, the container restarts reach it), or when it has been active longer than
@@ -53,6 +58,12 @@ BURST = 500
 COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
 BACKOFF_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
+MAX_FAILED_INDEXES = (
+    "MaxFailedIndexesExceeded",
+    "Job has exceeded the specified maximal number of failed indexes",
+)
+FAILED_INDEXES = ("FailedIndexes", "Job has failed indexes")
+INDEX_FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
 
 
 # ----- pure helpers (unit-tested) ------------------------------------------------------------
@@ -161,9 +172,39 @@ def match_pod_failure_policy(policy: Obj | None, pod: Obj) -> tuple[str, str]:
                         break
                 if matched:
                     break
-        if matched and action in ("Ignore", "Count", "FailJob"):
+        if matched and action in ("Ignore", "Count", "FailJob", "FailIndex"):
             return action, matched if action == "FailJob" else ""
     return "Count", ""
+
+
+def match_success_policy(policy: Obj | None, succeeded: set[int]) -> str | None:
+    """`matchSuccessPolicy`: "Matched rules at index N" for the first rule the succeeded indexes
+    satisfy (all of `succeededIndexes`, or `succeededCount` of them / of all), else None."""
+    for index, rule in enumerate((policy or {}).get("rules") or []):
+        wanted = rule.get("succeededIndexes")
+        count = rule.get("succeededCount")
+        pool = succeeded & parse_indexes(wanted) if wanted is not None else succeeded
+        if wanted is not None and count is None:
+            ok = parse_indexes(wanted) <= succeeded
+        else:
+            ok = count is not None and len(pool) >= int(count)
+        if ok:
+            return f"Matched rules at index {index}"
+    return None
+
+
+def index_failures(pod: Obj) -> int:
+    """How many times this pod's index had failed before it (`job-index-failure-count`)."""
+    value = (pod["metadata"].get("annotations") or {}).get(INDEX_FAILURE_COUNT, "0")
+    try:
+        return max(0, int(value))
+    except ValueError:
+        return 0
+
+
+def per_index(spec: Obj) -> bool:
+    """An Indexed Job with `backoffLimitPerIndex`: failures are counted per index."""
+    return spec.get("completionMode") == "Indexed" and spec.get("backoffLimitPerIndex") is not None
 
 
 def new_condition(type_: str, status: str, reason: str, message: str, now: str) -> Obj:
@@ -256,6 +297,8 @@ class JobController:
                 continue
             ref = controller_ref(pod)
             if not ref or ref.get("kind") != "Job":
+                if pod is new and kind != "DELETED" and has_finalizer(pod):
+                    self.orphans.add(key_of(pod))  # orphaned (`delete --cascade=orphan`): not ours to hold
                 continue
             key = f"{pod['metadata'].get('namespace')}/{ref['name']}"
             if kind == "ADDED" and pod is new:
@@ -346,6 +389,8 @@ class JobController:
         record = self.backoff.setdefault(key, BackoffRecord())
         await self._track(job, key, pods, status, indexed, record, now)
 
+        if per_index(spec):
+            status.setdefault("failedIndexes", "")
         active = [p for p in pods if not is_terminal(p) and not is_deleting(p)]
         terminating = [p for p in pods if is_deleting(p) and not is_terminal(p)]
         succeeded = int(status.get("succeeded") or 0)
@@ -366,7 +411,9 @@ class JobController:
             left = [p for p in pods if has_finalizer(p) or not is_terminal(p)]
             if not left and not uncounted.get("succeeded") and not uncounted.get("failed"):
                 if target["type"] == "SuccessCriteriaMet":
-                    conditions.append(new_condition("Complete", "True", *COMPLETIONS_REACHED, stamp))
+                    conditions.append(
+                        new_condition("Complete", "True", target["reason"], target["message"], stamp)
+                    )
                     status["completionTime"] = stamp
                     events.append((NORMAL, "Completed", "Job completed"))
                 else:
@@ -387,7 +434,9 @@ class JobController:
                 events.append((NORMAL, "Resumed", "Job resumed"))
                 status["startTime"] = stamp
             status.setdefault("startTime", stamp)
-            active = await self._manage(job, key, active, terminating, succeeded, completed, record, now)
+            active = await self._manage(
+                job, key, pods, active, terminating, succeeded, completed, record, now
+            )
             self._requeue_deadline(job, key, status, now)
 
         status["active"] = len(active)
@@ -435,6 +484,16 @@ class JobController:
         start = parse_time(status.get("startTime"))
         if deadline is not None and start is not None and now - start >= int(deadline):
             return new_condition("FailureTarget", "True", *DEADLINE_EXCEEDED, stamp)
+        if per_index(spec):
+            failed_indexes = parse_indexes(status.get("failedIndexes"))
+            max_failed = spec.get("maxFailedIndexes")
+            if max_failed is not None and len(failed_indexes) > int(max_failed):
+                return new_condition("FailureTarget", "True", *MAX_FAILED_INDEXES, stamp)
+            if failed_indexes and len(completed | failed_indexes) >= int(spec.get("completions") or 0):
+                return new_condition("FailureTarget", "True", *FAILED_INDEXES, stamp)
+        matched = match_success_policy(spec.get("successPolicy"), completed)
+        if matched is not None and spec.get("completionMode") == "Indexed":
+            return new_condition("SuccessCriteriaMet", "True", "SuccessPolicy", matched, stamp)
         completions = spec.get("completions")
         if completions is None:
             done = succeeded > 0 and not active
@@ -506,6 +565,12 @@ class JobController:
                     continue
                 if action == "FailJob":
                     self.fail_job.setdefault(key, message)
+                index = pod_index(pod)
+                if per_index(job["spec"]) and index is not None:
+                    limit = int(job["spec"]["backoffLimitPerIndex"])
+                    if action == "FailIndex" or index_failures(pod) + 1 > limit:
+                        failed = parse_indexes(status.get("failedIndexes")) | {index}
+                        status["failedIndexes"] = format_indexes(failed)
                 ok_f.append(uid)
                 added = True
         if added:
@@ -556,6 +621,7 @@ class JobController:
         self,
         job: Obj,
         key: str,
+        pods_of_job: list[Obj],
         active: list[Obj],
         terminating: list[Obj],
         succeeded: int,
@@ -565,7 +631,8 @@ class JobController:
     ) -> list[Obj]:
         """Create or delete pods towards `want_active`; returns the pods now active."""
         spec = job["spec"]
-        want = want_active(spec, succeeded, len(active))
+        failed = parse_indexes((job.get("status") or {}).get("failedIndexes")) if per_index(spec) else set()
+        want = want_active(spec, succeeded + len(failed), len(active))
         if len(active) > want:
             victims = sorted(active, key=pod_delete_rank)[: len(active) - want]
             await self._delete_pods(job, key, victims)
@@ -576,24 +643,60 @@ class JobController:
         missing = min(want - len(active), BURST)
         if missing <= 0:
             return active
-        wait = record.remaining(now)
+        failures: dict[int, int] = {}
+        wait = 0.0 if per_index(spec) else record.remaining(now)
         if wait > 0:
             self.queue.add_after(key, wait)
             return active
         indexes: list[int | None] = [None] * missing
         if spec.get("completionMode") == "Indexed":
-            taken = completed | {i for i in (pod_index(p) for p in active + terminating) if i is not None}
+            taken = (
+                completed
+                | failed
+                | {i for i in (pod_index(p) for p in active + terminating) if i is not None}
+            )
             free = [i for i in range(int(spec.get("completions") or 0)) if i not in taken]
+            if per_index(spec):
+                free = self._ready_indexes(key, free, pods_of_job, failures, now)
             indexes = list(free[:missing])
         results = await asyncio.gather(
-            *(self._create_pod(job, key, i) for i in indexes), return_exceptions=True
+            *(self._create_pod(job, key, i, failures.get(i, 0) if i is not None else 0) for i in indexes),
+            return_exceptions=True,
         )
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
         return active + [r for r in results if isinstance(r, dict)]
 
-    async def _create_pod(self, job: Obj, key: str, index: int | None) -> Obj:
+    def _ready_indexes(
+        self, key: str, free: list[int], pods: list[Obj], failures: dict[int, int], now: float
+    ) -> list[int]:
+        """The free indexes whose per-index back-off is over; fills ``failures`` (the failure
+        count each replacement pod carries) and requeues for the others."""
+        last: dict[int, float] = {}
+        for pod in pods:
+            index = pod_index(pod)
+            if index is None or ((pod.get("status") or {}).get("phase") != "Failed" and not is_deleting(pod)):
+                continue
+            failures[index] = max(failures.get(index, 0), index_failures(pod) + 1)
+            finished = max(
+                (
+                    parse_time(((c.get("state") or {}).get("terminated") or {}).get("finishedAt")) or 0.0
+                    for c in (pod.get("status") or {}).get("containerStatuses") or []
+                ),
+                default=0.0,
+            )
+            last[index] = max(last.get(index, 0.0), finished or now)
+        ready = []
+        for index in free:
+            left = backoff_delay(failures.get(index, 0)) - (now - last.get(index, now))
+            if index in last and left > 0:
+                self.queue.add_after(key, left)
+            else:
+                ready.append(index)
+        return ready
+
+    async def _create_pod(self, job: Obj, key: str, index: int | None, failure_count: int = 0) -> Obj:
         template = job["spec"].get("template") or {}
         meta = copy.deepcopy(template.get("metadata") or {})
         name = job["metadata"]["name"]
@@ -602,6 +705,8 @@ class JobController:
         pod_spec = copy.deepcopy(template.get("spec") or {})
         if index is not None:
             annotations[COMPLETION_INDEX] = str(index)
+            if per_index(job["spec"]):
+                annotations[INDEX_FAILURE_COUNT] = str(failure_count)
             labels[COMPLETION_INDEX] = str(index)
             pod_spec.setdefault("hostname", f"{name}-{index}")
             env = {

@@ -10,8 +10,10 @@ stop sending them traffic. Then it keeps the
 node's condition taints in step with its Ready condition (`doNoExecuteTaintingPass` and
 `doNoScheduleTaintingPass`): Ready=False -> `node.kubernetes.io/not-ready`, Ready=Unknown ->
 `node.kubernetes.io/unreachable`, each as NoSchedule and NoExecute (with timeAdded, which the
-taint-eviction controller counts tolerationSeconds from), and a cordoned node
-(`spec.unschedulable`) -> `node.kubernetes.io/unschedulable:NoSchedule`. A node that heartbeats
+taint-eviction controller counts tolerationSeconds from), a cordoned node
+(`spec.unschedulable`) -> `node.kubernetes.io/unschedulable:NoSchedule`, and Memory/Disk/PID
+pressure or NetworkUnavailable True -> `node.kubernetes.io/<memory|disk|pid>-pressure` or
+`network-unavailable` NoSchedule. A node that heartbeats
 again is set Ready by its kubelet, and the taints go.
 
 Sandbox differences: the heartbeat is compared with the controller's clock directly (one machine,
@@ -51,8 +53,14 @@ LEASE_NAMESPACE = "kube-node-lease"
 NOT_READY = "node.kubernetes.io/not-ready"
 UNREACHABLE = "node.kubernetes.io/unreachable"
 UNSCHEDULABLE = "node.kubernetes.io/unschedulable"
+# `nodeConditionToTaintKeyStatusMap`: a condition in this status taints the node NoSchedule.
+CONDITION_TAINTS = {("MemoryPressure", "True"): "node.kubernetes.io/memory-pressure",
+                    ("DiskPressure", "True"): "node.kubernetes.io/disk-pressure",
+                    ("PIDPressure", "True"): "node.kubernetes.io/pid-pressure",
+                    ("NetworkUnavailable", "True"): "node.kubernetes.io/network-unavailable"}
 MANAGED_TAINTS = {(NOT_READY, "NoSchedule"), (NOT_READY, "NoExecute"), (UNREACHABLE, "NoSchedule"),
-                  (UNREACHABLE, "NoExecute"), (UNSCHEDULABLE, "NoSchedule")}
+                  (UNREACHABLE, "NoExecute"), (UNSCHEDULABLE, "NoSchedule"),
+                  *((key, "NoSchedule") for key in CONDITION_TAINTS.values())}
 NODE_CONDITIONS = ("Ready", "MemoryPressure", "DiskPressure", "PIDPressure")
 STOPPED = "Kubelet stopped posting node status."
 NEVER = "Kubelet never posted node status."
@@ -98,6 +106,10 @@ def wanted_taints(node: Obj) -> set[tuple[str, str]]:
         wanted |= {(UNREACHABLE, "NoSchedule"), (UNREACHABLE, "NoExecute")}
     if (node.get("spec") or {}).get("unschedulable"):
         wanted.add((UNSCHEDULABLE, "NoSchedule"))
+    for cond in conditions:
+        key = CONDITION_TAINTS.get((cond.get("type"), cond.get("status")))
+        if key is not None:
+            wanted.add((key, "NoSchedule"))
     return wanted
 
 

@@ -258,8 +258,7 @@ class StatefulSetController:
                 if not is_terminating(member):
                     self.recorder.event(sts, WARNING, "RecreatingFailedPod",
                                         f"StatefulSet {sts['metadata']['namespace']}/{name} is recreating "
-                                        f"{(member.get('status') or {}).get('phase', '').lower()} Pod "
-                                        f"{member['metadata']['name']}")
+                                        f"failed Pod {member['metadata']['name']}")
                     await self._delete_pod(sts, member)
                 if monotonic:
                     return

@@ -131,6 +131,15 @@ class PodWorker:
         """This pod's files on the node (its /etc files, later its volumes); removed with the pod."""
         return statedir.pod_dir(self.kubelet.state_dir, namespace=self.namespace, pod=self.name, uid=self.uid)
 
+    def _own_hosts_line(self) -> str:
+        """The pod's own entry; with ``spec.subdomain`` (StatefulSet pods) its FQDN first, as the
+        kubelet writes it (``<hostname>.<subdomain>.<namespace>.svc.cluster.local``)."""
+        subdomain = self.pod["spec"].get("subdomain")
+        if subdomain:
+            fqdn = f"{self.hostname}.{subdomain}.{self.namespace}.svc.cluster.local"
+            return f"{self.pod_ip}\t{fqdn}\t{self.hostname}"
+        return f"{self.pod_ip}\t{self.hostname}"
+
     def hosts_file(self) -> str:
         """The kubelet-managed /etc/hosts: the pod's own name, its hostAliases, and — standing in
         for cluster DNS — every Service's ClusterIP under ``name`` (the pod's namespace only),
@@ -143,7 +152,7 @@ class PodWorker:
             "fe00::0\tip6-mcastprefix",
             "fe00::1\tip6-allnodes",
             "fe00::2\tip6-allrouters",
-            f"{self.pod_ip}\t{self.hostname}",
+            self._own_hosts_line(),
         ]
         aliases = self.pod["spec"].get("hostAliases") or []
         if aliases:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from sandbox import crilog
 from tests import polling
 from tests.conftest import KUBECTL, REPO, Sandbox
 
@@ -166,9 +167,10 @@ def test_logs_tail_previous_and_follow(sandbox: Sandbox, namespace: str) -> None
     assert waiting.returncode != 0 and "is waiting to start: ContainerCreating" in waiting.stderr
     log_dir = sandbox.state_dir / "logs" / f"{namespace}_talker_{uid}" / "main"
     log_dir.mkdir(parents=True)
-    (log_dir / "0.log").write_text("first run\n")
+    (log_dir / "0.log").write_bytes(crilog.encode("stdout", b"first run", full=True))  # as the kubelet writes
     current = log_dir / "1.log"
-    current.write_text("line one\nline two\n")
+    current.write_bytes(crilog.encode("stdout", b"line one", full=True)
+                        + crilog.encode("stderr", b"line two", full=True))
     for written in log_dir.glob("*.log"):  # as the kubelet writes them: private to the sandbox
         written.chmod(0o600)
     assert kubectl(sandbox, "logs", "talker", "-n", namespace).stdout == "line one\nline two\n"
@@ -184,8 +186,8 @@ def test_logs_tail_previous_and_follow(sandbox: Sandbox, namespace: str) -> None
     try:
         assert follower.stdout is not None
         assert follower.stdout.readline() == "line one\n"
-        with current.open("a") as handle:
-            handle.write("appended later\n")
+        with current.open("ab") as handle:
+            handle.write(crilog.encode("stdout", b"appended later", full=True))
         assert follower.stdout.readline() == "line two\n"
         assert follower.stdout.readline() == "appended later\n"
         kubectl(sandbox, "delete", "pod", "talker", "-n", namespace)

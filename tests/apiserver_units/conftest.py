@@ -31,6 +31,7 @@ MODEL = {
     "ingressclasses": "V1IngressClass",
     "ingresses": "V1Ingress",
     "horizontalpodautoscalers": "V2HorizontalPodAutoscaler",
+    "horizontalpodautoscalers.v1": "V1HorizontalPodAutoscaler",
     "jobs": "V1Job",
     "cronjobs": "V1CronJob",
     "poddisruptionbudgets": "V1PodDisruptionBudget",

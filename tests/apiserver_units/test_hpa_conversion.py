@@ -4,6 +4,7 @@ what a v1 client reads of a v2 object, and that what it writes back loses nothin
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -183,3 +184,12 @@ def test_the_versions_are_one_kind_with_one_store_key() -> None:
     assert served_v1 is not None and served_v2 is not None
     assert served_v1.key == served_v2.key and served_v1.storage == "v2" and not served_v2.storage
     assert served_v1.definition == "io.k8s.api.autoscaling.v1.HorizontalPodAutoscaler"
+
+
+def test_what_v1_serves_passes_the_official_clients_strict_model(official: Any) -> None:
+    for metrics in ([CPU], [*OTHERS, CPU]):
+        converted = v2_to_v1({**v2(metrics), "metadata": {**v2(metrics)["metadata"], "uid": "u",
+                                                           "creationTimestamp": "2026-01-01T00:00:00Z"}})
+        model = official("horizontalpodautoscalers.v1", converted)
+        assert model.spec.target_cpu_utilization_percentage == 50
+        assert model.status.current_cpu_utilization_percentage == 64

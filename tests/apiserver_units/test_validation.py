@@ -629,13 +629,13 @@ def test_wrong_json_types_are_undecodable_not_invalid() -> None:
             "rolebindings",
             {"roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Secret", "name": "r"}},
             "roleRef.kind",
-            'Unsupported value: "Secret": supported values: "ClusterRole", "Role"',
+            'Unsupported value: "Secret": supported values: "Role", "ClusterRole"',
         ),
         (
             "nodes",
             {"spec": {"taints": [{"key": "k", "effect": "Sometimes"}]}},
-            "spec.taints[0].effect",
-            'Unsupported value: "Sometimes": supported values: "NoExecute", "NoSchedule", "PreferNoSchedule"',
+            "metadata.taints[0].effect",
+            'Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"',
         ),
     ],
 )

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.apps.conftest import FAST_EXIT
 from tests.conftest import Sandbox
 from tests.sandbox.conftest import Kube, is_ready, wait_until
 
@@ -25,13 +26,13 @@ DAEMON_TOLERATIONS = [
     {"key": "node.kubernetes.io/unschedulable", "operator": "Exists", "effect": "NoSchedule"},
 ]
 
-
 def daemonset(name: str, *, image: str = "lb-demo:latest", **pod_spec: Any) -> str:
     return yaml.safe_dump({
         "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
         "spec": {"selector": {"matchLabels": {"app": name}},
                  "template": {"metadata": {"labels": {"app": name}},
-                              "spec": {"containers": [{"name": "agent", "image": image}], **pod_spec}}}})
+                              "spec": {"containers": [{"name": "agent", "image": image, "env": FAST_EXIT}],
+                                       **pod_spec}}}})
 
 
 def live_pods(kube: Kube, name: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from tests.apps.conftest import FAST_EXIT
 from tests.sandbox.conftest import Kube, is_ready, wait_until
 
 
@@ -21,7 +22,8 @@ def statefulset(name: str, *, replicas: int = 3, image: str = "lb-demo:latest", 
     sts = {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": name},
            "spec": {"serviceName": name, "replicas": replicas, "selector": {"matchLabels": {"app": name}},
                     "template": {"metadata": {"labels": {"app": name}},
-                                 "spec": {"containers": [{"name": "app", "image": image}]}}, **spec}}
+                                 "spec": {"containers": [{"name": "app", "image": image, "env": FAST_EXIT}]}},
+                    **spec}}
     return yaml.safe_dump_all([service, sts])
 
 
@@ -141,6 +143,15 @@ def test_ondelete_parallel_set_with_claim_templates(kube: Kube) -> None:
         "kept\ndb-1\n"
     pod = members(kube, "db")[1]
     assert {"name": "data", "emptyDir": {}} in pod["spec"]["volumes"]
+    # Stable network identity: the pod's FQDN, and the cluster DNS names of the headless Service.
+    first_ip = members(kube, "db")[0]["status"]["podIP"]
+    domain = f"db.{kube.namespace}.svc.cluster.local"
+    assert kube.run("exec", "db-1", "--", "hostname", "-f").strip() == f"db-1.{domain}"
+    resolved = kube.run("exec", "db-1", "--", "getent", "hosts", "db-0.db").split()
+    assert resolved[:2] == [first_ip, f"db-0.{domain}"]
+    lines = kube.run("exec", "db-1", "--", "getent", "ahostsv4", "db").splitlines()
+    both = {line.split()[0] for line in lines}
+    assert both == {first_ip, pod["status"]["podIP"]}
 
     out = kube.box.run_kubectl("rollout", "status", "-n", str(kube.namespace), "sts/db", check=False)
     assert "rollout status is only available for RollingUpdate strategy type" in out.stderr

@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from sandbox.apiserver.tables import table_for, table_row
 from sandbox.apiserver.validation import Invalid, default_object, validate_object
-from sandbox.controllers.daemonset import DAEMON_TOLERATIONS, add_daemon_tolerations, should_run, target_node
+from sandbox.controllers.daemonset import (
+    DAEMON_TOLERATIONS,
+    add_daemon_tolerations,
+    rolling_plan,
+    should_run,
+    target_node,
+)
 from sandbox.controllers.deployment import new_rs_annotations
 from sandbox.controllers.history import revision_template, template_patch
 from sandbox.controllers.statefulset import new_pod, ordinal_of, replica_status
+from sandbox.kubelet.dns import lookup
 from sandbox.scheduler import node_affinity_matches
 from tests.apiserver_units.conftest import official  # noqa: F401 (fixture)
 
@@ -312,3 +320,80 @@ def test_deployment_annotations_copied_to_the_new_replicaset() -> None:
         "deployment.kubernetes.io/revision": "5",
         "deployment.kubernetes.io/revision-history": "1,3",
     }
+
+
+def test_cluster_dns_serves_headless_services_and_statefulset_pod_names() -> None:
+    ready = {"conditions": [{"type": "Ready", "status": "True"}]}
+    services: list[dict[str, Any]] = [
+        {
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"clusterIP": "None", "selector": {"app": "web"}},
+        },
+        {"metadata": {"name": "api", "namespace": "ns"}, "spec": {"clusterIP": "127.96.0.9"}},
+    ]
+    pods = [
+        {
+            "metadata": {"name": f"web-{i}", "namespace": "ns", "labels": {"app": "web"}},
+            "spec": {"hostname": f"web-{i}", "subdomain": "web"},
+            "status": {**(ready if i < 2 else {}), "podIP": f"127.0.0.{i + 10}"},
+        }
+        for i in range(3)
+    ]
+    assert lookup("web.ns.svc.cluster.local", services, pods) == ["127.0.0.10", "127.0.0.11"]
+    assert lookup("web-1.web.ns.svc", services, pods) == ["127.0.0.11"]
+    assert lookup("web-2.web.ns.svc", services, pods) == []  # not ready, not published
+    assert lookup("web-0.web.other.svc", services, pods) == []
+    assert lookup("api.ns.svc", services, pods) == ["127.96.0.9"]
+    assert lookup("x.api.ns.svc", services, pods) == []
+
+
+def daemon_pod(name: str, node: str, revision: str, *, ready: bool = True) -> dict[str, Any]:
+    conditions = [{"type": "Ready", "status": "True" if ready else "False"}]
+    return {
+        "metadata": {
+            "name": name,
+            "labels": {"controller-revision-hash": revision},
+            "creationTimestamp": "2026-03-01T11:00:00Z",
+        },
+        "spec": {"nodeName": node},
+        "status": {"phase": "Running", "conditions": conditions},
+    }
+
+
+def test_daemonset_rolling_plan_within_max_unavailable_and_max_surge() -> None:
+    nodes = {n: node(n) for n in ("n1", "n2", "n3", "n4")}
+    now = NOW.timestamp()
+    plain = default_object("daemonsets", ds())
+    old = {n: [daemon_pod(f"old-{n}", n, "old")] for n in nodes}
+    deleted, created = rolling_plan(plain, nodes, old, "new", now)
+    assert ([p["metadata"]["name"] for p in deleted], created) == (["old-n1"], [])
+    # n1's old pod is gone and its new one not created yet: that node is the one unavailable.
+    deleted, _ = rolling_plan(plain, nodes, {n: old[n] for n in ("n2", "n3", "n4")}, "new", now)
+    assert deleted == []
+    unready_new = {**old, "n1": [daemon_pod("new-n1", "n1", "new", ready=False)]}
+    assert rolling_plan(plain, nodes, unready_new, "new", now) == ([], [])
+    broken = {**unready_new, "n3": [daemon_pod("old-n3", "n3", "old", ready=False)]}
+    assert [p["metadata"]["name"] for p in rolling_plan(plain, nodes, broken, "new", now)[0]] == ["old-n3"]
+    plain["spec"]["updateStrategy"]["rollingUpdate"]["maxUnavailable"] = "50%"
+    assert [p["metadata"]["name"] for p in rolling_plan(plain, nodes, old, "new", now)[0]] == [
+        "old-n1",
+        "old-n2",
+    ]
+
+    surge = default_object(
+        "daemonsets",
+        ds(updateStrategy={"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}),
+    )
+    assert rolling_plan(surge, nodes, old, "new", now) == ([], ["n1"])
+    surged = {**old, "n1": [*old["n1"], daemon_pod("new-n1", "n1", "new", ready=False)]}
+    assert rolling_plan(surge, nodes, surged, "new", now) == ([], [])
+    surged["n1"][1]["status"]["conditions"][0]["status"] = "True"
+    deleted, created = rolling_plan(surge, nodes, surged, "new", now)
+    assert ([p["metadata"]["name"] for p in deleted], created) == (["old-n1"], ["n2"])
+
+
+def test_claim_templates_need_access_modes_and_storage() -> None:
+    assert causes("statefulsets", sts(volumeClaimTemplates=[{"metadata": {"name": "data"}, "spec": {}}])) == [
+        "spec.volumeClaimTemplates[0].spec.accessModes: Required value: at least 1 access mode is required",
+        "spec.volumeClaimTemplates[0].spec.resources[storage]: Required value",
+    ]

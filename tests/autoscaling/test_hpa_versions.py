@@ -207,3 +207,14 @@ def test_server_side_apply_at_v1(namespace: str, sandbox: Sandbox) -> None:
         assert "horizontalpodautoscaler.autoscaling/applied serverside-applied" in out
     row = sandbox.kubectl("get", "hpa", "applied", "-n", namespace, "--no-headers").split()
     assert row[:3] == ["applied", "Deployment/web", "cpu:"] and row[3].endswith("/44%"), row
+
+
+def test_kubectl_autoscale_of_1_37_creates_the_preferred_v2(namespace: str, sandbox: Sandbox) -> None:
+    sandbox.kubectl("create", "deployment", "web", "--image=lb-demo", "--replicas=0", "-n", namespace)
+    done = sandbox.run_kubectl("autoscale", "deployment", "web", "--cpu-percent=50", "--max=3",
+                               "-n", namespace, "-v=6")
+    url = f"{sandbox.url}/apis/autoscaling/v2/namespaces/{namespace}/horizontalpodautoscalers"
+    assert f'verb="POST" url="{url}' in done.stderr
+    as_v1 = json.loads(sandbox.kubectl("get", "horizontalpodautoscalers.v1.autoscaling", "web",
+                                       "-n", namespace, "-o", "json"))
+    assert as_v1["spec"]["targetCPUUtilizationPercentage"] == 50

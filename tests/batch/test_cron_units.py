@@ -4,12 +4,17 @@ startingDeadlineSeconds, requeue delays, job names and history pruning."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
 from sandbox.apiserver.kinds.cronjob import STRATEGY as CRONJOBS
+from sandbox.apiserver.kinds.job import STRATEGY as JOB_STRATEGY
 from sandbox.apiserver.validation import Invalid
+from sandbox.apiserver.validation.fielderrors import Undecodable
 from sandbox.controllers.cronjob import (
     MANY_MISSED,
     job_from_template,
@@ -335,3 +340,61 @@ def test_tz_in_the_schedule_is_refused_on_create_and_kept_on_update() -> None:
     assert invalid(cronjob("TZ=UTC 5 * * * *", zone="UTC"), old=old)[0][1].endswith(
         "cannot use both timeZone field and TZ or CRON_TZ in schedule"
     )
+
+
+JOB_SPEC = {
+    "parallelism": 2,
+    "completions": 3,
+    "completionMode": "Indexed",
+    "activeDeadlineSeconds": 5,
+    "podFailurePolicy": {
+        "rules": [
+            {"action": "FailJob", "onExitCodes": {"containerName": "c", "operator": "In", "values": [1]}},
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        ]
+    },
+    "successPolicy": {"rules": [{"succeededIndexes": "0-1", "succeededCount": 1}]},
+    "template": {
+        "metadata": {"labels": {"a": "b"}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]},
+    },
+}
+ODD_VALUES: list[Any] = [None, 1, -1, "x", [], {}, [1], ["a"], {"a": 1}, True, 2**40, [{}], [None]]
+
+
+def _paths(obj: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else []
+    for key, value in items:
+        out += _paths(value, (*prefix, key))
+    return out
+
+
+def test_malformed_jobs_and_cronjobs_are_refused_never_crash_the_server() -> None:
+    """Every field of a Job and a CronJob replaced by values of the wrong type: defaulting and
+    validation answer 400/422 (Undecodable/Invalid) or accept; they never raise anything else."""
+    meta = {"name": "x", "namespace": "ns", "uid": "u-1"}
+    bases: list[tuple[Any, dict[str, Any]]] = [
+        (JOB_STRATEGY, {"metadata": meta, "spec": JOB_SPEC}),
+        (
+            CRONJOBS,
+            {
+                "metadata": meta,
+                "spec": {"schedule": "* * * * *", "timeZone": "UTC", "jobTemplate": {"spec": JOB_SPEC}},
+            },
+        ),
+    ]
+    tried = 0
+    for strategy, base in bases:
+        for path in _paths(base["spec"]):
+            for value in ODD_VALUES:
+                body = copy.deepcopy(base)
+                target: Any = body["spec"]
+                for key in path[:-1]:
+                    target = target[key]
+                target[path[-1]] = value
+                for old in (None, strategy.default_object(copy.deepcopy(base))):
+                    with contextlib.suppress(Invalid, Undecodable):
+                        strategy.validate_object(strategy.default_object(copy.deepcopy(body)), old=old)
+                    tried += 1
+    assert tried > 1000

@@ -16,6 +16,7 @@ from sandbox.controllers.job import (
     backoff_delay,
     format_indexes,
     match_pod_failure_policy,
+    match_success_policy,
     parse_indexes,
     want_active,
 )
@@ -394,3 +395,93 @@ def test_pod_failure_policy_is_validated() -> None:
         ),
         (f"{rules}[2]", "Invalid value: specifying one of OnExitCodes and OnPodConditions is required"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("rules", "succeeded", "expected"),
+    [
+        ([{"succeededIndexes": "0,2-3"}], {0, 2}, None),
+        ([{"succeededIndexes": "0,2-3"}], {0, 2, 3}, "Matched rules at index 0"),
+        ([{"succeededCount": 2}], {4, 7}, "Matched rules at index 0"),
+        ([{"succeededIndexes": "0-4", "succeededCount": 2}], {4, 7}, None),
+        (
+            [{"succeededIndexes": "9"}, {"succeededIndexes": "0-4", "succeededCount": 2}],
+            {1, 4},
+            "Matched rules at index 1",
+        ),
+    ],
+)
+def test_success_policy_rules(rules: list, succeeded: set, expected: str | None) -> None:
+    assert match_success_policy({"rules": rules}, succeeded) == expected
+
+
+def test_success_policy_is_validated() -> None:
+    obj = job(
+        completionMode="Indexed",
+        completions=5,
+        parallelism=5,
+        successPolicy={
+            "rules": [
+                {},
+                {"succeededIndexes": "3-1"},
+                {"succeededIndexes": "0-1", "succeededCount": 3},
+                {"succeededCount": 6},
+            ]
+        },
+    )
+    rules = "spec.successPolicy.rules"
+    assert causes(obj) == [
+        (
+            f"{rules}[0]",
+            "Required value: at least one of succeededCount or succeededIndexes must be specified",
+        ),
+        (
+            f"{rules}[1].succeededIndexes",
+            'Invalid value: "3-1": error parsing succeededIndexes: the fist index must '
+            "be less than or equal to the last index: 3-1",
+        ),
+        (
+            f"{rules}[2].succeededCount",
+            "Invalid value: 3: must be smaller or equal to 2 (the number of indexes in the "
+            "specified succeededIndexes field)",
+        ),
+        (
+            f"{rules}[3].succeededCount",
+            "Invalid value: 6: must be less than or equal to 5 (the number of specified completions)",
+        ),
+    ]
+
+
+def test_per_index_backoff_holds_back_only_the_failed_index() -> None:
+    import asyncio
+
+    from sandbox.client import InformerFactory
+    from sandbox.controllers.job import JobController
+
+    def failed(index: int, count: int, finished: float) -> dict:
+        stamp = datetime.fromtimestamp(finished, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return {
+            "metadata": {
+                "name": f"p{index}",
+                "annotations": {
+                    "batch.kubernetes.io/job-completion-index": str(index),
+                    "batch.kubernetes.io/job-index-failure-count": str(count),
+                },
+            },
+            "status": {
+                "phase": "Failed",
+                "containerStatuses": [
+                    {"name": "c", "state": {"terminated": {"exitCode": 1, "finishedAt": stamp}}}
+                ],
+            },
+        }
+
+    async def ready(pods: list, now: float) -> tuple[list, dict]:
+        controller = JobController(None, InformerFactory(None))  # type: ignore[arg-type]  # no API needed
+        failures: dict[int, int] = {}
+        return controller._ready_indexes("ns/j", [1, 2, 3], pods, failures, now), failures
+
+    now = 1_000_000.0
+    assert asyncio.run(ready([failed(1, 0, now - 5)], now)) == ([2, 3], {1: 1})  # 10 s back-off: 5 s left
+    assert asyncio.run(ready([failed(1, 0, now - 11)], now)) == ([1, 2, 3], {1: 1})
+    assert asyncio.run(ready([failed(1, 0, now - 30), failed(3, 1, now - 15)], now)) == ([1, 2], {1: 1, 3: 2})

@@ -236,3 +236,55 @@ def test_pod_failure_policy_fails_the_job_on_a_non_retriable_exit_code(ns: Names
     ]
     assert job["status"]["failed"] == 1 and job["spec"]["podReplacementPolicy"] == "Failed"
     assert ("Warning", "PodFailurePolicy", message) in ns.events("fatal")
+
+
+def test_success_policy_completes_an_indexed_job_early(ns: Namespace) -> None:
+    command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; trap "exit 0" TERM; sleep 300 & wait'
+    manifest = job_yaml("leader", command, completions=3, parallelism=3, completionMode="Indexed") + (
+        '  successPolicy:\n    rules:\n    - {succeededIndexes: "0"}\n'
+    )
+    ns.kubectl("create", "-f", "-", stdin=manifest)
+    ns.kubectl("wait", "--for=condition=complete", "job/leader", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "leader")
+    assert [(c["type"], c["reason"], c["message"]) for c in job["status"]["conditions"]] == [
+        ("SuccessCriteriaMet", "SuccessPolicy", "Matched rules at index 0"),
+        ("Complete", "SuccessPolicy", "Matched rules at index 0"),
+    ]
+    assert job["status"]["completedIndexes"] == "0" and job["status"]["active"] == 0
+    assert [r for _, r, _ in ns.events("leader")].count("SuccessfulDelete") == 2
+
+
+def test_backoff_limit_per_index_fails_only_that_index(ns: Namespace) -> None:
+    command = 'if [ "$JOB_COMPLETION_INDEX" = 1 ]; then exit 1; fi; echo ok'
+    manifest = job_yaml(
+        "per-index", command, completions=3, parallelism=3, completionMode="Indexed", backoffLimitPerIndex=0
+    )
+    ns.kubectl("create", "-f", "-", stdin=manifest)
+    ns.kubectl("wait", "--for=condition=failed", "job/per-index", f"--timeout={TIMEOUT:.0f}s")
+    job = ns.get("job", "per-index")
+    assert (job["status"]["completedIndexes"], job["status"]["failedIndexes"]) == ("0,2", "1")
+    assert job["spec"]["backoffLimit"] == 2**31 - 1 and job["status"]["failed"] == 1
+    assert conditions(job) == [
+        ("FailureTarget", "True", "FailedIndexes"),
+        ("Failed", "True", "FailedIndexes"),
+    ]
+    annotations = [p["metadata"]["annotations"] for p in ns.items("pods", "-l", "job-name=per-index")]
+    assert sorted(a["batch.kubernetes.io/job-completion-index"] for a in annotations) == ["0", "1", "2"]
+    assert {a["batch.kubernetes.io/job-index-failure-count"] for a in annotations} == {"0"}
+    assert ("Warning", "FailedIndexes", "Job has failed indexes") in ns.events("per-index")
+
+
+def test_orphaned_pods_lose_the_tracking_finalizer_and_keep_running(ns: Namespace) -> None:
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("keep", 'trap "exit 0" TERM; sleep 300 & wait'))
+    pod = wait_until(
+        lambda: ns.items("pods", "-l", "job-name=keep"), timeout=TIMEOUT, interval=0.3, what="the job's pod"
+    )[0]["metadata"]["name"]
+    assert ns.get("pod", pod)["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+    ns.kubectl("delete", "job", "keep", "--cascade=orphan")
+
+    def released() -> dict | None:
+        meta = ns.get("pod", pod)["metadata"]
+        return meta if not meta.get("finalizers") and not meta.get("ownerReferences") else None
+
+    meta = wait_until(released, timeout=TIMEOUT, interval=0.3, what="the orphaned pod to be released")
+    assert "deletionTimestamp" not in meta and ns.items("jobs") == []

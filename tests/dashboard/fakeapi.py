@@ -7,7 +7,10 @@ API server would normalise — that the test changes directly (:meth:`FakeApi.pu
 :meth:`FakeApi.delete`). Watches stream one JSON event per line and honour
 ``timeoutSeconds`` and send a BOOKMARK every few seconds (``allowWatchBookmarks``), LISTs
 carry the current resourceVersion, ``/version`` answers the hub's liveness probe, and every
-write (the dashboard's actions, the serving-gate rule) is refused with 405.
+write (the dashboard's actions, the serving-gate rule) is refused with 405. Two switches break
+it like a real API server breaks: :attr:`FakeApi.failing` answers every LIST and WATCH with that
+HTTP status (``/version`` still answers), :attr:`FakeApi.silent` makes it answer nothing at all
+(requests and open watches hang, like a SIGSTOPped process) until cleared.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ class FakeApi:
         self.rv = 1
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in COLLECTIONS.values()}
         self.watches: dict[str, list[queue.Queue[bytes | None]]] = {kind: [] for kind in COLLECTIONS.values()}
+        self.failing: int | None = None
+        self.silent = threading.Event()
+        self.stopping = threading.Event()
         handler = type("Handler", (_Handler,), {"api": self})
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
@@ -98,8 +104,17 @@ class FakeApi:
         for q in self.watches[kind]:
             q.put(line)
 
+    def end_watches(self) -> None:
+        """End every open watch stream cleanly (the server's timeout), so clients watch again."""
+        with self.lock:
+            for queues in self.watches.values():
+                for q in queues:
+                    q.put(None)
+
     def stop(self) -> None:
         """Stop serving and end every watch."""
+        self.stopping.set()
+        self.silent.clear()
         with self.lock:
             for queues in self.watches.values():
                 for q in queues:
@@ -126,14 +141,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """LIST or WATCH a collection."""
+        while self.api.silent.is_set() and not self.api.stopping.is_set():
+            time.sleep(0.05)
         parts = urlsplit(self.path)
         if parts.path.rstrip("/") == "/version":
-            self._json(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-fake"})
+            self._json(200, {"major": "1", "minor": "37", "gitVersion": "v1.37.0-fake", "gitCommit": "0" * 40,
+                             "gitTreeState": "clean", "buildDate": "2026-11-01T00:00:00Z",
+                             "goVersion": "go1.25.0", "compiler": "gc", "platform": "linux/amd64"})
             return
         kind = COLLECTIONS.get(parts.path)
         if kind is None:
             self._json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
                              "reason": "NotFound", "message": "not served"})
+            return
+        if self.api.failing:
+            self._json(self.api.failing, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                                          "code": self.api.failing, "message": "the fake API is failing"})
             return
         query = parse_qs(parts.query)
         if query.get("watch", [""])[0] in {"true", "1"}:
@@ -165,6 +188,9 @@ class _Handler(BaseHTTPRequestHandler):
         bookmark_at = time.monotonic() + BOOKMARK_INTERVAL
         try:
             while time.monotonic() < deadline:
+                if self.api.silent.is_set():
+                    time.sleep(0.05)
+                    continue
                 try:
                     line = q.get(timeout=min(1.0, max(0.01, deadline - time.monotonic())))
                 except queue.Empty:

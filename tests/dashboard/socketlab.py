@@ -72,6 +72,11 @@ class SocketLab:
             self._cookie = f"sessionid={response.cookies['sessionid']}"
         return self._cookie
 
+    def fresh_cookie(self) -> str:
+        """A new logged-in session (an earlier test may have logged the cached one out)."""
+        self._cookie = None
+        return self.cookie()
+
     def origin(self) -> str:
         """The page's own origin."""
         return f"http://127.0.0.1:{self.port}"

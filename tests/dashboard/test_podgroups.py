@@ -124,3 +124,19 @@ def test_filters_name_and_label_terms() -> None:
     assert podsearch.matches(pod("web-1", "1"), *podsearch.parse_filter("name=web-1"))
     with pytest.raises(SelectorError):
         podsearch.parse_filter("app in (a")
+
+
+def test_the_lessons_history_forgets_deleted_pods_without_walking_every_pod() -> None:
+    from dashboard.cache import Change
+    from dashboard.lessons.history import ClusterHistory
+
+    history = ClusterHistory(SCOPE, keep_seconds=10.0)
+    cache = crowd(3)
+    history.observe([Change(i + 1, "Pod", "ADDED", f"backend-{i:05d}", pod(f"backend-{i:05d}", "1"), 0.0)
+                     for i in range(3)], cache)
+    history.observe([Change(9, "Pod", "DELETED", "backend-00001", pod("backend-00001", "2"), 1.0)], cache)
+    history.observe([Change(10, "Pod", "MODIFIED", "backend-00000", pod("backend-00000", "3"), 5.0)], cache)
+    assert history.by_name("backend-00001") is not None  # deleted 4 s ago: still remembered
+    history.observe([Change(11, "Pod", "MODIFIED", "backend-00000", pod("backend-00000", "4"), 12.0)], cache)
+    assert history.by_name("backend-00001") is None and history.by_name("backend-00000") is not None
+    assert history.by_name("backend-00002") is not None

@@ -54,7 +54,9 @@ def endpoint_slice() -> dict:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SocketLab]:
-    running = SocketLab(tmp_path_factory.mktemp("scale-browser"))
+    # The serving-gate defaulter writes pods; the fake API refuses writes, so it would relist
+    # 10,000 pods again and again: it is not what this module tests.
+    running = SocketLab(tmp_path_factory.mktemp("scale-browser"), env={"LBDEMO_SERVING_GATE_DEFAULTS": "0"})
     simulated = node_obj(SIM_NODE)
     simulated["metadata"]["labels"] = {podgroups.SIMULATED_LABEL: "true"}
     running.api.put_many("Node", [node_obj("node-1"), node_obj("node-2"), simulated])

@@ -1,8 +1,9 @@
 """`kubectl drain`, cordon and uncordon end to end with real kubectl 1.37 on a private two-node
 sandbox (draining moves every pod off a node, so this test owns its cluster): the refusals and
-their flags, evictions retried while a PodDisruptionBudget blocks them until `--timeout`, the
-drain that succeeds once the budget allows it, and `--disable-eviction` deleting past a budget.
-Also `kubectl debug --copy-to`, whose whole Pod travels as protobuf."""
+their flags (unmanaged pods, emptyDir, DaemonSet pods), evictions retried while a
+PodDisruptionBudget blocks them until `--timeout`, the drain that succeeds once the budget allows
+it, `--disable-eviction` deleting past a budget, and a node that recovers from being marked
+Unknown. Also `kubectl debug --copy-to`, whose whole Pod travels as protobuf."""
 
 from __future__ import annotations
 
@@ -50,13 +51,19 @@ def test_drain_cordon_uncordon(sandbox_factory: Callable[..., Sandbox]):
            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}, "template": template}}
     mounted = {**SLEEPER, "volumeMounts": [{"name": "tmp", "mountPath": "/tmp/s"}]}
     scratch = bare("scratch", volumes=[{"name": "tmp", "emptyDir": {}}], containers=[mounted])
-    for doc in (web, bare("loner"), scratch):
+    agent = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+             "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                      "template": {**template, "metadata": {"labels": {"app": "agent"}}}}}
+    for doc in (web, bare("loner"), scratch, agent):
         box.kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(doc))
     box.kubectl("create", "pdb", "web", "-n", NS, "--selector=app=web", "--min-available=2")
     placed = wait_until(lambda: running(box, "app=web", 2), timeout=120, interval=0.5, what="two web pods")
     assert sorted(placed.values()) == ["sandbox-node-1", "sandbox-node-2"]   # spread one per node
     wait_until(lambda: running(box, "app in (loner,scratch)", 2), timeout=60, interval=0.5,
                what="the bare pods running")
+    agents = wait_until(lambda: running(box, "app=agent", 2), timeout=60, interval=0.5,
+                        what="a DaemonSet pod per node")
+    agent_on_1 = next(name for name, node in agents.items() if node == "sandbox-node-1")
     wait_until(lambda: json.loads(box.kubectl("get", "pdb", "web", "-n", NS, "-o", "json"))["status"]
                .get("currentHealthy") == 2, timeout=30, interval=0.3, what="the budget counting both")
 
@@ -68,6 +75,8 @@ def test_drain_cordon_uncordon(sandbox_factory: Callable[..., Sandbox]):
            f"{NS}/loner" in refused.stderr
     assert "cannot delete Pods with local storage (use --delete-emptydir-data to override): " \
            f"{NS}/scratch" in refused.stderr
+    assert "cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to ignore): " \
+           f"{NS}/{agent_on_1}" in refused.stderr
     status = box.kubectl("get", "node", "sandbox-node-1", "--no-headers").split()[1]
     assert status == "Ready,SchedulingDisabled"
 
@@ -76,7 +85,10 @@ def test_drain_cordon_uncordon(sandbox_factory: Callable[..., Sandbox]):
                               "--ignore-daemonsets", "--timeout=8s", check=False, timeout=90)
     assert blocked.returncode == 1
     assert "node/sandbox-node-1 already cordoned" in blocked.stdout
-    assert f"Warning: deleting Pods that declare no controller: {NS}/loner" in blocked.stderr
+    warning = next(line for line in blocked.stderr.splitlines() if line.startswith("Warning: "))
+    assert sorted(warning.removeprefix("Warning: ").split("; ")) == [   # (in either order)
+        f"deleting Pods that declare no controller: {NS}/loner, {NS}/scratch",
+        f"ignoring DaemonSet-managed Pods: {NS}/{agent_on_1}"]
     assert "pod/loner evicted" in blocked.stdout
     assert "pod/scratch evicted" in blocked.stdout
     web_on_1 = next(name for name, node in placed.items() if node == "sandbox-node-1")
@@ -93,6 +105,7 @@ def test_drain_cordon_uncordon(sandbox_factory: Callable[..., Sandbox]):
     assert "node/sandbox-node-1 drained" in drained.stdout
     after = wait_until(lambda: running(box, "app=web", 2), timeout=120, interval=0.5, what="web back to two")
     assert set(after.values()) == {"sandbox-node-2"}
+    assert pods_by_node(box, "app=agent").get(agent_on_1) == "sandbox-node-1"   # DaemonSet pods stay
     assert box.kubectl("uncordon", "sandbox-node-1").strip() == "node/sandbox-node-1 uncordoned"
     assert box.kubectl("get", "node", "sandbox-node-1", "--no-headers").split()[1] == "Ready"
 

@@ -173,6 +173,10 @@ def test_node_condition_taints():
         mine, {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}]
     assert {t["key"] for t in nodelifecycle.reconcile_taints(node("False"), now) or []} == {
         "node.kubernetes.io/not-ready"}
+    pressed = node("True")
+    pressed["status"]["conditions"].append({"type": "MemoryPressure", "status": "True"})
+    assert nodelifecycle.reconcile_taints(pressed, now) == [
+        {"key": "node.kubernetes.io/memory-pressure", "effect": "NoSchedule"}]
 
 
 def test_a_silent_node_reads_unknown():

@@ -112,3 +112,31 @@ def test_the_scheduler_prefers_nodes_without_untolerated_prefer_no_schedule_tain
     # a pod tolerating the soft taint is free to spread onto the emptier node
     assert wait_until(lambda: json.loads(sandbox.kubectl("get", "pod", "tolerant", "-n", ns, "-o", "json"))
                       ["spec"].get("nodeName"), timeout=30, interval=0.3, what="tolerant bound") == avoided
+
+
+def test_a_noexecute_taint_evicts_at_once_or_after_the_toleration_unless_removed_first(
+        sandbox: Sandbox, ns: str, ghost_nodes: Callable[..., str]):
+    ghost = ghost_nodes()   # Ready, heartbeat fresh: only the taint added below matters
+    waiting = {"key": "lb-demo.dev/evict", "operator": "Exists", "effect": "NoExecute",
+               "tolerationSeconds": 60}
+    sandbox.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(pod_on("doomed", ghost, [])))
+    sandbox.kubectl("apply", "-n", ns, "-f", "-", stdin=json.dumps(pod_on("waiting", ghost, [waiting])))
+    assert sandbox.kubectl("taint", "node", ghost, "lb-demo.dev/evict=now:NoExecute").strip() == \
+        f"node/{ghost} tainted"
+
+    def deleting(name: str) -> bool:
+        pod = json.loads(sandbox.kubectl("get", "pod", name, "-n", ns, "-o", "json"))
+        return bool(pod["metadata"].get("deletionTimestamp"))
+
+    wait_until(lambda: deleting("doomed"), timeout=30, interval=0.3, what="the untolerating pod evicted")
+    sandbox.kubectl("taint", "node", ghost, "lb-demo.dev/evict=now:NoExecute-")
+
+    def events(name: str) -> str:
+        return sandbox.kubectl("get", "events", "-n", ns, "--field-selector", f"involvedObject.name={name}",
+                               "-o", "custom-columns=REASON:.reason,MESSAGE:.message", "--no-headers")
+
+    wait_until(lambda: f"Cancelling deletion of Pod {ns}/waiting" in events("waiting"), timeout=30,
+               interval=0.3, what="the pending eviction cancelled")
+    assert "TaintManagerEviction" in events("waiting")
+    assert "Marking for deletion" not in events("waiting")
+    assert not deleting("waiting")

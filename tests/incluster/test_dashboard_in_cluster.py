@@ -135,3 +135,8 @@ def test_the_dashboard_in_cluster_under_its_role(deployed: tuple[Sandbox, str], 
         expect(panel).not_to_have_attribute("data-requests", re.compile(r"^0?$"), timeout=SLOW)
         page.click("#traffic-stop")
         expect(panel).not_to_have_attribute("data-run-state", "running", timeout=SLOW)
+
+    # Under a namespaced Role the dashboard may not watch Nodes (cluster-scoped) and says so;
+    # every other kind it watches was allowed.
+    logs = box.run_kubectl("-n", namespace, "logs", "deployment/lb-demo-dashboard").stdout
+    assert set(re.findall(r"not allowed to list/watch (\w+)", logs)) == {"Node"}, logs[-3000:]

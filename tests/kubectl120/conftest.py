@@ -38,7 +38,8 @@ def _download(target: Path) -> None:
         unpacked = Path(work) / "root"
         subprocess.run(["dpkg-deb", "-x", str(deb), str(unpacked)], check=True, timeout=120)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(unpacked), str(target))
+        if not target.exists():  # another test process may have unpacked it meanwhile
+            shutil.move(str(unpacked), str(target))
 
 
 @pytest.fixture(scope="session")

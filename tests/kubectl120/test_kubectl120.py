@@ -8,6 +8,7 @@ import http.client
 import json
 import signal
 import subprocess
+from typing import Any
 
 import yaml
 
@@ -124,3 +125,21 @@ def test_autoscale_creates_an_autoscaling_v1_hpa_that_v2_clients_see(kubectl120:
                                       k.namespace, "-o", "json"))
     assert stored["spec"]["metrics"] == [{"type": "Resource", "resource": {
         "name": "cpu", "target": {"type": "Utilization", "averageUtilization": 60}}}]
+
+
+def test_apply_of_a_v1_hpa_is_validated_and_patched_at_v1(kubectl120: Kubectl120) -> None:
+    k = kubectl120
+    spec: dict[str, Any] = {"scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+                            "maxReplicas": 3, "targetCPUUtilizationPercentage": 33}
+    hpa = {"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler", "metadata": {"name": "web"},
+           "spec": spec}
+    assert "autoscaling/web created" in k.ok("apply", "-f", "-", stdin=json.dumps(hpa))
+    spec["targetCPUUtilizationPercentage"] = 55
+    assert "autoscaling/web configured" in k.ok("apply", "-f", "-", stdin=json.dumps(hpa))
+    spec["targetCPU"] = 1
+    refused = k.run("apply", "-f", "-", stdin=json.dumps(hpa))
+    assert refused.returncode == 1
+    assert 'unknown field "targetCPU" in io.k8s.api.autoscaling.v1.HorizontalPodAutoscalerSpec' \
+        in refused.stderr
+    row = k.ok("get", "hpa", "web", "--no-headers").split()
+    assert row[3].endswith("/55%"), row

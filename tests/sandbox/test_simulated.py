@@ -130,3 +130,34 @@ def test_a_readiness_gate_holds_a_simulated_pod_back_until_its_condition_is_true
         {"status": {"conditions": [{"type": "example.com/gate", "status": "True"}]}}))
     wait_until(lambda: (p := the_pod()) is not None and is_ready(p), timeout=120, interval=0.5,
                what="the gated pod Ready once its condition is True")
+
+
+def test_a_daemonset_reaches_simulated_nodes_only_when_it_tolerates_them(sim_box: Sandbox) -> None:
+    """(apps) DaemonSet pods follow the simulated nodes' NoSchedule taint like any other pod."""
+    def daemonset(name: str, tolerations: list[dict]) -> str:
+        return yaml.safe_dump({
+            "apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": name},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                     "template": {"metadata": {"labels": {"app": name}},
+                                  "spec": {"tolerations": tolerations,
+                                           "containers": [{"name": "agent", "image": "lb-demo:latest"}]}}}})
+
+    def status(name: str) -> dict:
+        return json.loads(sim_box.kubectl("get", "ds", name, "-o", "json")).get("status") or {}
+
+    sim_box.kubectl("apply", "-f", "-", stdin=daemonset("local-agent", []))
+    sim_box.kubectl("apply", "-f", "-", stdin=daemonset("sim-agent", [
+        {"key": "lb-demo.dev/simulated", "operator": "Exists", "effect": "NoSchedule"}]))
+    wait_until(lambda: status("sim-agent").get("numberReady") == SIMULATED + 1, timeout=120, interval=0.5,
+               what="sim-agent Ready on every node")
+    wait_until(lambda: status("local-agent").get("numberReady") == 1, timeout=60, interval=0.5,
+               what="local-agent Ready on the real node")
+    listed = sim_box.kubectl("get", "pods", "-l", "app in (local-agent,sim-agent)", "-o", "json")
+    pods = json.loads(listed)["items"]
+    on = {name: sorted(p["spec"]["nodeName"] for p in pods if p["metadata"]["labels"]["app"] == name)
+          for name in ("local-agent", "sim-agent")}
+    assert on["local-agent"] == ["sandbox-node-1"]
+    simulated = [f"sandbox-sim-{i}" for i in range(1, SIMULATED + 1)]
+    assert on["sim-agent"] == sorted(["sandbox-node-1", *simulated])
+    assert status("local-agent")["desiredNumberScheduled"] == 1
+    sim_box.kubectl("delete", "ds", "local-agent", "sim-agent")

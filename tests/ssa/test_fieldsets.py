@@ -3,6 +3,8 @@ path strings, conflict messages and ownership transfer (no server)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from sandbox.apiserver import managedfields as mf
@@ -82,7 +84,7 @@ def test_path_strings_are_structured_merge_diffs() -> None:
 
 
 def test_an_update_takes_changed_fields_from_their_previous_manager() -> None:
-    created = {"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}}
+    created: dict[str, Any] = {"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}}
     mf.record_update(
         None,
         created,
@@ -92,7 +94,7 @@ def test_an_update_takes_changed_fields_from_their_previous_manager() -> None:
         subresource="",
         has_status=False,
     )
-    changed = {**created, "data": {"x": "2", "y": "1", "z": "1"}}
+    changed: dict[str, Any] = {**created, "data": {"x": "2", "y": "1", "z": "1"}}
     mf.record_update(
         created,
         changed,
@@ -117,6 +119,19 @@ def test_an_update_takes_changed_fields_from_their_previous_manager() -> None:
     assert unchanged == changed, "a write that changes nothing leaves ownership (and times) alone"
 
 
+def apply_as_b(live: dict, config: dict, *, force: bool) -> dict:
+    return mf.apply(
+        live,
+        config,
+        plural="configmaps",
+        api_version="v1",
+        manager="b",
+        subresource="",
+        has_status=False,
+        force=force,
+    )
+
+
 def test_conflicts_are_reported_per_manager_and_forced_ones_move() -> None:
     live = {"metadata": {"name": "c"}, "data": {"x": "1", "y": "1"}}
     mf.record_update(
@@ -129,31 +144,13 @@ def test_conflicts_are_reported_per_manager_and_forced_ones_move() -> None:
         "data": {"x": "2", "y": "2"},
     }
     with pytest.raises(ApiError) as raised:
-        mf.apply(
-            live,
-            config,
-            plural="configmaps",
-            api_version="v1",
-            manager="b",
-            subresource="",
-            has_status=False,
-            force=False,
-        )
+        apply_as_b(live, config, force=False)
     assert raised.value.code == 409
     assert (
         raised.value.message
         == 'Apply failed with 2 conflicts: conflicts with "a" using v1:\n- .data.x\n- .data.y'
     )
-    merged = mf.apply(
-        live,
-        config,
-        plural="configmaps",
-        api_version="v1",
-        manager="b",
-        subresource="",
-        has_status=False,
-        force=True,
-    )
+    merged = apply_as_b(live, config, force=True)
     assert merged["data"] == {"x": "2", "y": "2"}
     owners = {(e["manager"], e["operation"]): e["fieldsV1"] for e in merged["metadata"]["managedFields"]}
     assert owners == {("b", "Apply"): {"f:data": {"f:x": {}, "f:y": {}}}, ("a", "Update"): {"f:data": {}}}

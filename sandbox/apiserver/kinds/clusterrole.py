@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sandbox.apiserver import rbac
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.fielderrors import Errors
-from sandbox.apiserver.validation.rbac import validate_aggregation_rule, validate_policy_rule
+from sandbox.apiserver.validation.rbac import validate_aggregation_rule, validate_rules
 
 if TYPE_CHECKING:
     from sandbox.apiserver.registry import Registry
@@ -28,8 +28,7 @@ class ClusterRoleStrategy(Strategy):
 
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateClusterRole`."""
-        for i, rule in enumerate(obj.get("rules") or []):
-            validate_policy_rule(errs, rule, f"rules[{i}]", namespaced=False)
+        validate_rules(errs, obj, namespaced=False)
         validate_aggregation_rule(errs, obj.get("aggregationRule"), "aggregationRule")
 
     async def bootstrap(self, registry: Registry) -> None:

@@ -14,7 +14,7 @@ from sandbox.apiserver.kinds.rolebinding import STRATEGY as ROLE_BINDINGS
 from sandbox.apiserver.printing import Row
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.fielderrors import Errors
-from sandbox.apiserver.validation.rbac import validate_role_ref, validate_subject
+from sandbox.apiserver.validation.rbac import validate_binding, validate_binding_update
 
 if TYPE_CHECKING:
     from sandbox.apiserver.registry import Registry
@@ -35,13 +35,11 @@ class ClusterRoleBindingStrategy(Strategy):
 
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateClusterRoleBinding`: a ClusterRole reference, valid subjects."""
-        validate_role_ref(errs, obj.get("roleRef"), kinds=("ClusterRole",))
-        for i, subject in enumerate(obj.get("subjects") or []):
-            validate_subject(errs, subject, f"subjects[{i}]", namespaced=False)
+        validate_binding(errs, obj, namespaced=False)
 
     def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
         """roleRef is immutable."""
-        ROLE_BINDINGS.validate_update(errs, obj, old)
+        validate_binding_update(errs, obj, old)
 
     def columns(self) -> list[dict[str, Any]]:
         """printClusterRoleBinding's columns (those of printRoleBinding)."""

@@ -277,12 +277,17 @@ def _at(source: dict, path: str) -> Any:
     return value
 
 
-def _metric_to_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | None], ...]]) -> dict:
-    """A v2 MetricSpec or MetricStatus in v1's shape, as the annotations hold them."""
+def _source(metric: dict) -> tuple[str, str, dict, dict[str, Any]]:
+    """A metric's type, the field of its source, the source, and the converted metric's start."""
     kind = str(metric.get("type"))
     field = _SOURCE_FIELDS.get(kind, "")
     source = (metric.get(field) if field else None) or {}
-    out: dict[str, Any] = {"type": metric.get("type")}
+    return kind, field, source, {"type": metric.get("type")}
+
+
+def _metric_to_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | None], ...]]) -> dict:
+    """A v2 MetricSpec or MetricStatus in v1's shape, as the annotations hold them."""
+    kind, field, source, out = _source(metric)
     if kind in fields:
         converted: dict[str, Any] = {}
         for path, v1, default in fields[kind]:
@@ -297,10 +302,7 @@ def _metric_to_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | No
 def _metric_from_v1(metric: dict, fields: dict[str, tuple[tuple[str, str, str | None], ...]], *,
                     spec: bool) -> dict:
     """A v1-shaped MetricSpec (``spec``) or MetricStatus of an annotation back in v2's shape."""
-    kind = str(metric.get("type"))
-    field = _SOURCE_FIELDS.get(kind, "")
-    source = (metric.get(field) if field else None) or {}
-    out: dict[str, Any] = {"type": metric.get("type")}
+    kind, field, source, out = _source(metric)
     if kind in fields:
         converted: dict[str, Any] = {}
         for path, v1, _ in fields[kind]:

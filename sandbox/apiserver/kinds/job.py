@@ -36,7 +36,7 @@ from sandbox.apiserver.printing import (
     parse_time,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
-from sandbox.apiserver.validation.defaulting import as_map, dict_at
+from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
 from sandbox.apiserver.validation.fielderrors import OMIT, Errors
 from sandbox.apiserver.validation.labels import validate_label_selector
 from sandbox.apiserver.validation.names import dns1123_label_errors, is_int
@@ -69,8 +69,8 @@ def default_job_spec(obj: dict) -> None:
         spec["podReplacementPolicy"] = "Failed" if spec.get("podFailurePolicy") else "TerminatingOrFailed"
     spec.setdefault("manualSelector", False)
     policy = spec.get("podFailurePolicy")
-    for rule in policy.get("rules") or [] if isinstance(policy, dict) else []:
-        for pattern in (rule.get("onPodConditions") or []) if isinstance(rule, dict) else []:
+    for rule in as_list(as_map(policy).get("rules")):
+        for pattern in as_list(as_map(rule).get("onPodConditions")):
             if isinstance(pattern, dict):
                 pattern.setdefault("status", "True")
     default_template(spec)
@@ -85,12 +85,14 @@ def generate_selector(obj: dict) -> None:
     template = spec.get("template")
     if not isinstance(template, dict):
         return
-    labels = dict_at(dict_at(template, "metadata"), "labels")
+    meta_of_template = dict_at(template, "metadata")
+    labels = dict_at(meta_of_template, "labels")
     for key in (LEGACY_JOB_NAME, JOB_NAME):
         labels.setdefault(key, name)
     for key in (LEGACY_CONTROLLER_UID, CONTROLLER_UID):
         labels.setdefault(key, uid)
-    template["metadata"]["labels"] = dict(sorted(labels.items()))  # as Go serialises a map
+    if isinstance(meta_of_template.get("labels"), dict):
+        meta_of_template["labels"] = dict(sorted(labels.items()))  # as Go serialises a map
     selector = spec.get("selector")
     if selector is None:
         selector = spec["selector"] = {}
@@ -172,6 +174,70 @@ def _validate_pod_failure_policy(errs: Errors, spec: dict, path: str) -> None:
                 )
 
 
+def _validate_success_policy(errs: Errors, spec: dict, path: str) -> None:
+    """`validateSuccessPolicy` (the main rules)."""
+    rules = spec["successPolicy"].get("rules")
+    if not rules:
+        errs.required(
+            f"{path}.rules", "at least one rules must be specified when the successPolicy is specified"
+        )
+        return
+    if len(rules) > 20:
+        errs.invalid(f"{path}.rules", len(rules), "must have at most 20 items")
+    completions = spec.get("completions")
+    for i, rule in enumerate(rules if isinstance(rules, list) else []):
+        rpath = f"{path}.rules[{i}]"
+        if not isinstance(rule, dict):
+            continue
+        indexes, count = rule.get("succeededIndexes"), rule.get("succeededCount")
+        if indexes is None and count is None:
+            errs.required(rpath, "at least one of succeededCount or succeededIndexes must be specified")
+        total = None
+        if isinstance(indexes, str):
+            parsed = _parse_index_list(indexes, completions)
+            if isinstance(parsed, str):
+                errs.invalid(
+                    f"{rpath}.succeededIndexes", indexes, f"error parsing succeededIndexes: {parsed}"
+                )
+            else:
+                total = parsed
+        if count is not None:
+            if not is_int(count) or count < 0:
+                errs.invalid(f"{rpath}.succeededCount", count, "must be greater than or equal to 0")
+            elif is_int(completions) and count > completions:
+                errs.invalid(
+                    f"{rpath}.succeededCount",
+                    count,
+                    f"must be less than or equal to {completions} (the number of specified completions)",
+                )
+            elif total is not None and count > total:
+                errs.invalid(
+                    f"{rpath}.succeededCount",
+                    count,
+                    f"must be smaller or equal to {total} (the number of indexes in the specified "
+                    "succeededIndexes field)",
+                )
+
+
+def _parse_index_list(text: str, completions: Any) -> int | str:
+    """The number of indexes in "0,2-4", or the parse error (`parseIndexesFromString`)."""
+    total, last = 0, -1
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()):
+            return f'cannot convert string to integer for index: "{low if not low.isdigit() else high}"'
+        start, end = int(low), int(high or low)
+        if start > end:
+            return f"the fist index must be less than or equal to the last index: {part}"
+        if start <= last:
+            return f"overlapping or decreasing segments found near: {part}"
+        if is_int(completions) and end >= completions:
+            return f"too large index: {end}"
+        total += end - start + 1
+        last = end
+    return total
+
+
 def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
     """`validateJobSpec`: the rules a Job's spec and a CronJob's job template share."""
     if not isinstance(spec, dict):
@@ -220,6 +286,8 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
                 errs.invalid(f"{path}.{key}", spec[key], "requires indexed completion mode")
     if spec.get("successPolicy") is not None and mode != "Indexed":
         errs.invalid(f"{path}.successPolicy", spec["successPolicy"], "requires indexed completion mode")
+    elif isinstance(spec.get("successPolicy"), dict):
+        _validate_success_policy(errs, spec, f"{path}.successPolicy")
     _validate_pod_failure_policy(errs, spec, f"{path}.podFailurePolicy")
     policy = spec.get("podReplacementPolicy")
     if policy is not None:

@@ -10,21 +10,47 @@ from typing import Any
 from sandbox.apiserver.printing import CORE, Row, age_col, age_of, col, doc, get_path, name_col, name_of
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import dict_at
-from sandbox.apiserver.validation.fielderrors import Errors
+from sandbox.apiserver.validation.fielderrors import Errors, GoValue, go_struct
+from sandbox.apiserver.validation.names import label_value_errors, qualified_name_errors
+from sandbox.apiserver.validation.podspec import validate_taint_effect
 
 
-def _validate_node(errs: Errors, obj: dict) -> None:
-    spec = obj.get("spec") or {}
-    for i, taint in enumerate(spec.get("taints") or []):
-        path = f"spec.taints[{i}]"
+def validate_node_taints(errs: Errors, obj: dict) -> None:
+    """`validateNodeTaints`: label-name keys, label values, a known effect, one taint per key
+    and effect. The path is kube-apiserver's: `ValidateNode` passes `metadata` as the parent,
+    so users see `metadata.taints[i]`."""
+    seen: set[tuple[str, str]] = set()
+    for i, taint in enumerate((obj.get("spec") or {}).get("taints") or []):
+        path = f"metadata.taints[{i}]"
         if not isinstance(taint, dict):
             errs.invalid(path, taint, "must be a taint")
             continue
-        if not taint.get("key"):
-            errs.required(f"{path}.key")
-        effect = taint.get("effect")
-        if effect not in ("NoSchedule", "PreferNoSchedule", "NoExecute"):
-            errs.not_supported(f"{path}.effect", effect, ("NoExecute", "NoSchedule", "PreferNoSchedule"))
+        key, value = str(taint.get("key") or ""), str(taint.get("value") or "")
+        effect = str(taint.get("effect") or "")
+        for msg in qualified_name_errors(key):
+            errs.invalid(f"{path}.key", key, msg)
+        if label_value_errors(value):
+            errs.invalid(f"{path}.value", value, ";".join(label_value_errors(value)))
+        validate_taint_effect(errs, effect, f"{path}.effect")
+        if (key, effect) in seen:
+            errs.duplicate(path, _go_taint(key, value, effect, taint.get("timeAdded")),
+                           "taints must be unique by key and effect pair")
+            continue
+        seen.add((key, effect))
+
+
+def _go_taint(key: str, value: str, effect: str, time_added: Any) -> GoValue:
+    """`%#v` of a core.Taint: a nil TimeAdded prints `<nil>` (its promoted GoString panics on
+    nil, which fmt reports so); a set one as time.Time's GoString in the server's zone."""
+    added = GoValue("<nil>")
+    if isinstance(time_added, str):
+        try:
+            t = datetime.fromisoformat(time_added.replace("Z", "+00:00"))
+            added = GoValue(f"time.Date({t.year}, time.{t.strftime('%B')}, {t.day}, {t.hour}, {t.minute}, "
+                            f"{t.second}, 0, time.Local)")
+        except ValueError:
+            pass
+    return go_struct("core.Taint", [("Key", key), ("Value", value), ("Effect", effect), ("TimeAdded", added)])
 
 
 def _default_node(obj: dict) -> None:
@@ -81,8 +107,8 @@ class NodeStrategy(Strategy):
         _default_node(obj)
 
     def validate(self, errs: Errors, obj: dict) -> None:
-        """Taints need a key and a known effect."""
-        _validate_node(errs, obj)
+        """`ValidateNode`'s taint rules (create and update alike)."""
+        validate_node_taints(errs, obj)
 
     def columns(self) -> list[dict[str, Any]]:
         """printNode's columns."""

@@ -94,6 +94,16 @@ POD_MUTABLE = ("`spec.containers[*].image`,`spec.initContainers[*].image`,`spec.
                "`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)")
 
 
+def _validate_only_deleted_scheduling_gates(errs: Errors, new: Any, old: Any) -> None:
+    """`validateOnlyDeletedSchedulingGates`: a gate may be removed (the pod may then be
+    scheduled), never added."""
+    old_names = {g.get("name") for g in old or [] if isinstance(g, dict)}
+    for i, gate in enumerate(new if isinstance(new, list) else []):
+        if isinstance(gate, dict) and gate.get("name") not in old_names:
+            errs.forbidden(f"spec.schedulingGates[{i}].name",
+                           f"only deletion is allowed, but found new scheduling gate '{gate.get('name')}'")
+
+
 def _validate_pod_update(errs: Errors, obj: dict, old: dict) -> None:
     new_spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
     if not isinstance(new_spec, dict) or not isinstance(old_spec, dict):
@@ -106,6 +116,7 @@ def _validate_pod_update(errs: Errors, obj: dict, old: dict) -> None:
                     ctr.pop("image", None)
         spec_cmp.pop("activeDeadlineSeconds", None)
         spec_cmp.pop("tolerations", None)
+        spec_cmp.pop("schedulingGates", None)  # only removals, checked below
     # The scheduler binds a pod once: nodeName may go from unset to set.
     if not old_cmp.get("nodeName"):
         new_cmp.pop("nodeName", None)
@@ -117,6 +128,8 @@ def _validate_pod_update(errs: Errors, obj: dict, old: dict) -> None:
     if isinstance(new_tolerations, list) and any(t not in new_tolerations for t in old_tolerations):
         errs.forbidden("spec.tolerations",
                        "existing toleration can not be modified except its tolerationSeconds")
+    _validate_only_deleted_scheduling_gates(errs, new_spec.get("schedulingGates"),
+                                            old_spec.get("schedulingGates"))
     pairs = zip(new_spec.get("containers") or [], old_spec.get("containers") or [], strict=False)
     for i, (ctr, old_ctr) in enumerate(pairs):
         if isinstance(ctr, dict) and isinstance(old_ctr, dict) and not ctr.get("image"):
@@ -299,9 +312,10 @@ RESOURCE = Resource(
     subresources=(STATUS,
                   Subresource("log", verbs=("get",), kind=("", "", "Pod"), openapi="log",
                               handler=podlogs.serve_log),
-                  Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="",
-                              handler=serve_binding),
-                  Subresource("eviction", verbs=("create",), kind=("policy", "v1", "Eviction"), openapi="",
+                  Subresource("binding", verbs=("create",), kind=("", "", "Binding"), openapi="create",
+                              definition="io.k8s.api.core.v1.Binding", handler=serve_binding),
+                  Subresource("eviction", verbs=("create",), kind=("policy", "v1", "Eviction"),
+                              openapi="create", definition="io.k8s.api.policy.v1.Eviction",
                               handler=eviction.serve_eviction),
                   Subresource("proxy", verbs=PROXY_VERBS, kind=("", "", "PodProxyOptions"), openapi="",
                               handler=proxy.serve_pod_proxy),

@@ -11,33 +11,7 @@ from sandbox.apiserver.printing import Row, age_col, age_of, col, doc, name_col,
 from sandbox.apiserver.strategy import Resource, Strategy
 from sandbox.apiserver.validation.defaulting import as_list
 from sandbox.apiserver.validation.fielderrors import Errors
-
-
-def _validate_rolebinding(errs: Errors, obj: dict) -> None:
-    ref = obj.get("roleRef")
-    if not isinstance(ref, dict):
-        errs.required("roleRef")
-        return
-    if ref.get("apiGroup") != "rbac.authorization.k8s.io":
-        errs.not_supported("roleRef.apiGroup", ref.get("apiGroup") or "", ("rbac.authorization.k8s.io",))
-    if ref.get("kind") not in ("Role", "ClusterRole"):
-        errs.not_supported("roleRef.kind", ref.get("kind") or "", ("ClusterRole", "Role"))
-    if not ref.get("name"):
-        errs.required("roleRef.name")
-    for i, subject in enumerate(obj.get("subjects") or []):
-        path = f"subjects[{i}]"
-        if not isinstance(subject, dict):
-            errs.invalid(path, subject, "must be a subject")
-            continue
-        if not subject.get("name"):
-            errs.required(f"{path}.name")
-        if subject.get("kind") not in ("ServiceAccount", "User", "Group"):
-            errs.not_supported(f"{path}.kind", subject.get("kind") or "", ("Group", "ServiceAccount", "User"))
-
-
-def _validate_rolebinding_update(errs: Errors, obj: dict, old: dict) -> None:
-    if obj.get("roleRef") != old.get("roleRef"):
-        errs.invalid("roleRef", obj.get("roleRef"), "cannot change roleRef")
+from sandbox.apiserver.validation.rbac import validate_binding, validate_binding_update
 
 
 def _default_rolebinding(obj: dict) -> None:
@@ -78,11 +52,11 @@ class RoleBindingStrategy(Strategy):
 
     def validate(self, errs: Errors, obj: dict) -> None:
         """`ValidateRoleBinding`."""
-        _validate_rolebinding(errs, obj)
+        validate_binding(errs, obj, namespaced=True)
 
     def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
         """roleRef is immutable."""
-        _validate_rolebinding_update(errs, obj, old)
+        validate_binding_update(errs, obj, old)
 
     def columns(self) -> list[dict[str, Any]]:
         """printRoleBinding's columns."""

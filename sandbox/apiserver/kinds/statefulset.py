@@ -113,9 +113,16 @@ def _validate_statefulset(errs: Errors, obj: dict) -> None:
         for message in dns1123_label_errors(str(service)):
             errs.invalid("spec.serviceName", service, message)
     for i, claim in enumerate(spec.get("volumeClaimTemplates") or []):
+        path = f"spec.volumeClaimTemplates[{i}]"
         name = get_path(claim, "metadata", "name") if isinstance(claim, dict) else None
         if not name:
-            errs.required(f"spec.volumeClaimTemplates[{i}].metadata.name", "name or generateName is required")
+            errs.required(f"{path}.metadata.name", "name or generateName is required")
+        cspec = claim.get("spec") if isinstance(claim, dict) else None
+        cspec = cspec if isinstance(cspec, dict) else {}
+        if not cspec.get("accessModes"):
+            errs.required(f"{path}.spec.accessModes", "at least 1 access mode is required")
+        if not get_path(cspec, "resources", "requests", "storage"):
+            errs.required(f"{path}.spec.resources[storage]")
     policy_retain = spec.get("persistentVolumeClaimRetentionPolicy")
     if isinstance(policy_retain, dict):
         for key in ("whenDeleted", "whenScaled"):

@@ -32,7 +32,8 @@ class FieldError:
         if self.reason == "FieldValueRequired":
             return "Required value" + (f": {self.detail}" if self.detail else "")
         if self.reason == "FieldValueDuplicate":
-            return f"Duplicate value: {render_value(self.value)}"
+            detail = f": {self.detail}" if self.detail else ""
+            return f"Duplicate value: {render_value(self.value)}{detail}"
         if self.reason == "FieldValueNotSupported":
             quoted = ", ".join(json.dumps(s) for s in self.supported)
             return f"Unsupported value: {render_value(self.value)}: supported values: {quoted}"
@@ -54,8 +55,24 @@ class FieldError:
         return f"{self.field}: {self.message}"
 
 
+@dataclass(frozen=True)
+class GoValue:
+    """A bad value that field.Error prints with `%#v` (a Go struct such as `rbac.RoleRef{...}`),
+    already rendered."""
+
+    text: str
+
+
+def go_struct(type_name: str, fields: Iterable[tuple[str, Any]]) -> GoValue:
+    """`%#v` of a flat Go struct: strings quoted, a nil pointer as `(*T)(nil)` (pass a GoValue)."""
+    inner = ", ".join(f"{name}:{render_value(value)}" for name, value in fields)
+    return GoValue(f"{type_name}{{{inner}}}")
+
+
 def render_value(value: Any) -> str:
     """Render a value the way `field.Error` does (Go quoting for strings, JSON for the rest)."""
+    if isinstance(value, GoValue):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -110,13 +127,16 @@ class Errors(list[FieldError]):
         """Record `Required value`."""
         self.append(FieldError("FieldValueRequired", field, None, detail))
 
-    def duplicate(self, field: str, value: Any) -> None:
-        """Record `Duplicate value`."""
-        self.append(FieldError("FieldValueDuplicate", field, value))
+    def duplicate(self, field: str, value: Any, detail: str = "") -> None:
+        """Record `Duplicate value` (a detail when the Go code sets one)."""
+        self.append(FieldError("FieldValueDuplicate", field, value, detail))
 
-    def not_supported(self, field: str, value: Any, supported: Iterable[str]) -> None:
-        """Record `Unsupported value` with the sorted supported values."""
-        self.append(FieldError("FieldValueNotSupported", field, value, supported=tuple(sorted(supported))))
+    def not_supported(self, field: str, value: Any, supported: Iterable[str], *,
+                      ordered: bool = False) -> None:
+        """Record `Unsupported value` with the supported values, sorted (as from a `sets.List`)
+        unless ``ordered`` (a literal `[]string{...}` in the Go source keeps its order)."""
+        values = tuple(supported) if ordered else tuple(sorted(supported))
+        self.append(FieldError("FieldValueNotSupported", field, value, supported=values))
 
     def not_found(self, field: str, value: Any) -> None:
         """Record `Not found`."""

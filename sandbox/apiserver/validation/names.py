@@ -80,7 +80,7 @@ def qualified_name_errors(value: str) -> list[str]:
         errs.append("name part must be non-empty")
     elif len(name) > 63:
         errs.append("name part must be no more than 63 characters")
-    if name and not FORMATS[QUALIFIED_NAME].match(name):
+    if not FORMATS[QUALIFIED_NAME].match(name):
         errs.append(regex_error("name part must consist of alphanumeric characters, '-', '_' or '.', and "
                                  "must start and end with an alphanumeric character", QUALIFIED_NAME,
                                  "MyName", "my.name", "123-abc"))

@@ -332,8 +332,8 @@ def _validate_toleration(errs: Errors, tol: Any, path: str) -> None:
     if op == "Exists" and tol.get("value"):
         errs.invalid(f"{path}.operator", tol.get("value"), "value must be empty when `operator` is 'Exists'")
     effect = tol.get("effect")
-    if effect not in (None, "", "NoSchedule", "PreferNoSchedule", "NoExecute"):
-        errs.not_supported(f"{path}.effect", effect, ("NoExecute", "NoSchedule", "PreferNoSchedule"))
+    if effect:
+        validate_taint_effect(errs, effect, f"{path}.effect")
     if tol.get("tolerationSeconds") is not None and effect != "NoExecute":
         errs.invalid(f"{path}.effect", effect,
                      "effect must be 'NoExecute' when `tolerationSeconds` is set")
@@ -441,3 +441,15 @@ def default_template(spec: dict) -> None:
     template = dict_at(spec, "template")
     dict_at(template, "metadata")
     default_pod_spec(dict_at(template, "spec"))
+
+
+TAINT_EFFECTS = ("NoSchedule", "PreferNoSchedule", "NoExecute")
+
+
+def validate_taint_effect(errs: Errors, effect: Any, path: str) -> None:
+    """`validateTaintEffect` (Node taints and pod tolerations): an empty effect is Required, an
+    unknown one lists the effects in the Go source's order."""
+    if not effect:
+        errs.required(path)
+    elif effect not in TAINT_EFFECTS:
+        errs.not_supported(path, effect, TAINT_EFFECTS, ordered=True)

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
 import logging
 import random
@@ -40,6 +41,15 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 Handler = Callable[[str, Obj | None, Obj | None], None]
 
+KUBERNETES_VERSION = "v1.37.0"
+
+
+def user_agent_of(component: str) -> str:
+    """A Kubernetes component's User-Agent, as client-go builds it (`rest.DefaultKubernetesUserAgent`)."""
+    return f"{component}/{KUBERNETES_VERSION} (linux/amd64) lb-demo-sandbox"
+
+
+USER_AGENT = user_agent_of("lb-demo-sandbox")
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -132,24 +142,37 @@ def key_of(obj: Obj) -> str:
 class ApiClient:
     """JSON over HTTP to the API server with a bearer token; one aiohttp session per process."""
 
-    def __init__(self, *, base_url: str, token: str, ca_file: Path | None = None) -> None:
+    def __init__(self, *, base_url: str, token: str, ca_file: Path | None = None,
+                 user_agent: str = USER_AGENT) -> None:
         self.base_url = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
-        self._session: aiohttp.ClientSession | None = None
+        self._user_agent = {"User-Agent": user_agent}
+        self._shared: dict[str, aiohttp.ClientSession] = {}
         self._ssl = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+
+    def for_component(self, name: str) -> ApiClient:
+        """This client as another component of the same process sees it: the same HTTP session, but
+        its own User-Agent (`kube-scheduler/v1.37.0 …`), from which the API server takes the
+        managedFields manager of its writes, as a real cluster shows kube-controller-manager,
+        kube-scheduler and kubelet there."""
+        other = copy.copy(self)
+        other._user_agent = {"User-Agent": user_agent_of(name)}
+        return other
 
     @property
     def session(self) -> aiohttp.ClientSession:
         """The shared HTTP session, created on first use (inside the running loop)."""
-        if self._session is None or self._session.closed:
+        session = self._shared.get("session")
+        if session is None or session.closed:
             connector = aiohttp.TCPConnector(limit=64, ssl=self._ssl if self._ssl is not None else True)
-            self._session = aiohttp.ClientSession(connector=connector, headers=self._headers)
-        return self._session
+            session = aiohttp.ClientSession(connector=connector, headers=self._headers)
+            self._shared["session"] = session
+        return session
 
     async def close(self) -> None:
         """Close the HTTP session."""
-        if self._session is not None:
-            await self._session.close()
+        if session := self._shared.get("session"):
+            await session.close()
 
     async def request(
         self,
@@ -163,7 +186,7 @@ class ApiClient:
     ) -> Obj:
         """Send one request and return the decoded JSON answer; raise `ApiError` on 4xx/5xx."""
         data = None if body is None else json.dumps(body)
-        headers = {"Content-Type": content_type} if data is not None else None
+        headers = {**self._user_agent, "Content-Type": content_type} if data is not None else self._user_agent
         async with self.session.request(
             method,
             self.base_url + path,

@@ -124,33 +124,37 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
     client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
     informers = InformerFactory(client)
     images = ImageStore(state_dir)
+    # One process plays three components; each writes under its own name (managedFields managers).
+    kubelet_client = client.for_component("kubelet")
+    manager = client.for_component("kube-controller-manager")
     kubelets = [
-        Kubelet(client, informers, index=i, state_dir=state_dir, images=images) for i in range(1, nodes + 1)
+        Kubelet(kubelet_client, informers, index=i, state_dir=state_dir, images=images)
+        for i in range(1, nodes + 1)
     ]
     writes = asyncio.Semaphore(16)
     simulated = [
-        SimulatedNode(client, informers, index=i, network_octet=pod_network_octet(state_dir),
+        SimulatedNode(kubelet_client, informers, index=i, network_octet=pod_network_octet(state_dir),
                       delays=simulated_delays or SimDelays(), writes=writes)
         for i in range(1, simulated_nodes + 1)
     ]
     controllers: list[Controller] = [
-        ReplicaSetController(client, informers),
-        DeploymentController(client, informers),
-        StatefulSetController(client, informers),
-        DaemonSetController(client, informers),
-        EndpointsController(client, informers),
-        HorizontalPodAutoscalerController(client, informers),
-        ServingGateController(client, informers),
-        JobController(client, informers),
-        TTLAfterFinishedController(client, informers),
-        CronJobController(client, informers),
-        ServiceAccountsController(client, informers),
-        *([RootCAPublisher(client, informers, ca_file.read_bytes())] if ca_file.exists() else []),
-        DisruptionController(client, informers),
-        ClusterRoleAggregationController(client, informers),
-        NodeLifecycleController(client, informers),
-        TaintEvictionController(client, informers),
-        Scheduler(client, informers),
+        ReplicaSetController(manager, informers),
+        DeploymentController(manager, informers),
+        StatefulSetController(manager, informers),
+        DaemonSetController(manager, informers),
+        EndpointsController(manager, informers),
+        HorizontalPodAutoscalerController(manager, informers),
+        ServingGateController(client.for_component("lb-demo-serving-gate"), informers),
+        JobController(manager, informers),
+        TTLAfterFinishedController(manager, informers),
+        CronJobController(manager, informers),
+        ServiceAccountsController(manager, informers),
+        *([RootCAPublisher(manager, informers, ca_file.read_bytes())] if ca_file.exists() else []),
+        DisruptionController(manager, informers),
+        ClusterRoleAggregationController(manager, informers),
+        NodeLifecycleController(manager, informers),
+        TaintEvictionController(manager, informers),
+        Scheduler(client.for_component("kube-scheduler"), informers),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

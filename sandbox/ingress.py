@@ -45,6 +45,7 @@ from sandbox.client import (
     Resource,
     TaskGroup,
     key_of,
+    user_agent_of,
 )
 from sandbox.ingress_proxy import IngressProxy
 from sandbox.ingress_rules import (
@@ -235,7 +236,8 @@ class IngressController:
 async def serve(*, api_url: str, token: str, state_dir: Path, port: int) -> None:
     """Run the ingress controller until SIGTERM/SIGINT."""
     ca_file = state_dir / "ca.crt"
-    client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
+    client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None,
+                       user_agent=user_agent_of("lb-demo-ingress-controller"))
     controller = IngressController(client, port=port)
     tasks = TaskGroup()
     stop = asyncio.Event()

@@ -61,6 +61,7 @@ from sandbox.client import (
     Obj,
     TaskGroup,
     key_of,
+    user_agent_of,
 )
 from sandbox.kubelet.simulated import is_simulated_node
 from sandbox.procutil import run_main
@@ -527,7 +528,8 @@ class Proxy:
 async def serve(*, api_url: str, token: str, state_dir: Path, mode: str) -> None:
     """Run the proxy until SIGTERM/SIGINT."""
     ca_file = statedir.ca_cert(state_dir)
-    client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None)
+    client = ApiClient(base_url=api_url, token=token, ca_file=ca_file if ca_file.exists() else None,
+                       user_agent=user_agent_of("kube-proxy"))
     proxy = Proxy(client, state_dir=state_dir, mode=mode)
     tasks = TaskGroup()
     proxy.informers.start(tasks)

@@ -58,3 +58,18 @@ def test_objects_that_are_not_objects_are_ignored_not_fatal() -> None:
     assert cache.apply("Pod", "ADDED", {"metadata": None}, observed=2.0) is None
     assert cache.apply("Pod", "MODIFIED", ["not", "an", "object"], observed=2.0) is None  # type: ignore[arg-type]
     assert [o["metadata"]["name"] for o in cache.list("Pod")] == ["ok"]
+
+
+def test_managed_fields_are_not_kept_by_watch_or_relist() -> None:
+    def with_fields(name: str, rv: str) -> dict:
+        obj = pod(name, rv)
+        obj["metadata"]["managedFields"] = [{"manager": "kubelet", "fieldsV1": {"f:status": {}}}]
+        return obj
+
+    cache = ClusterCache()
+    cache.apply("Pod", "ADDED", with_fields("a", "1"), observed=1.0)
+    cache.replace("Pod", [with_fields("a", "2"), with_fields("b", "3")], observed=2.0)
+    cache.apply("Pod", "MODIFIED", with_fields("b", "4"), observed=3.0)
+    kept = cache.list("Pod")
+    assert [p["metadata"]["resourceVersion"] for p in kept] == ["2", "4"]
+    assert not any("managedFields" in p["metadata"] for p in kept)

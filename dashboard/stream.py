@@ -40,6 +40,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import ctypes
+import ctypes.util
+import gc
 import hashlib
 import itertools
 import logging
@@ -523,6 +526,33 @@ class FrameBuilder:
         return pieces
 
 
+RELEASE_AFTER = 5.0  # s after the last viewer left
+
+
+def release_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc's ``malloc_trim``).
+
+    A class of 200 viewers leaves ~10 MiB of freed socket buffers and frame copies in the
+    allocator's free lists, which CPython and glibc keep; without this the process stays at its
+    peak after the load (bench/viewers.py's "after" column). Elsewhere than glibc only the
+    collection runs."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _glibc() -> Any:
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return libc if libc is not None and hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _glibc()
+
+
 class SharedText(str):
     """A message sent to many sockets, its UTF-8 bytes encoded once: daphne sends every text
     message with ``text.encode("utf8")``, which for a plain ``str`` would encode the same frame
@@ -621,8 +651,15 @@ class ViewStream:
         self._schedule_poll()
 
     def unsubscribe(self, callback: Callable[[], None]) -> None:
-        """Stop calling ``callback``."""
+        """Stop calling ``callback``; once the last viewer has gone, give the memory their sockets
+        used back to the system a few seconds later (`release_memory`)."""
         self.subscribers.discard(callback)
+        if not self.subscribers:
+            asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_if_idle)
+
+    def _release_if_idle(self) -> None:
+        if not self.subscribers:
+            release_memory()
 
     def frames_after(self, index: int) -> list[Frame] | None:
         """Frames after ``index`` in order, or None if the ring no longer reaches back to it."""

@@ -147,6 +147,16 @@ CONTAINERS_DOC = "Names of each container in the template."
 IMAGES_DOC = "Images referenced by each container in the template."
 
 
+def template_cols(selector_doc: str | None = None) -> list[dict[str, Any]]:
+    """The wide columns of every pod-template kind (CONTAINERS, IMAGES and, where the printer has it,
+    SELECTOR), as kubectl's printers declare them."""
+    cols = [col("Containers", description=CONTAINERS_DOC, priority=1),
+            col("Images", description=IMAGES_DOC, priority=1)]
+    if selector_doc is not None:
+        cols.append(col("Selector", description=selector_doc, priority=1))
+    return cols
+
+
 def name_of(obj: Mapping[str, Any]) -> str:
     return str(get_path(obj, "metadata", "name") or "")
 

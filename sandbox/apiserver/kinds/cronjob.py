@@ -16,8 +16,6 @@ from typing import Any
 
 from sandbox.apiserver.kinds.job import BATCH, validate_job_spec
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -29,6 +27,7 @@ from sandbox.apiserver.printing import (
     name_col,
     name_of,
     since,
+    template_cols,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import as_map, dict_at
@@ -194,9 +193,7 @@ class CronJobStrategy(Strategy):
             col("Active", "integer", doc(status, "active")),
             col("Last Schedule", description=doc(status, "lastScheduleTime")),
             age_col(),
-            col("Containers", description=CONTAINERS_DOC, priority=1),
-            col("Images", description=IMAGES_DOC, priority=1),
-            col("Selector", description=doc(BATCH + "JobSpec", "selector"), priority=1),
+            *template_cols(doc(BATCH + "JobSpec", "selector")),
         ]
 
     def row(self, obj: dict, now: datetime) -> Row:

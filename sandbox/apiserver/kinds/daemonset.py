@@ -12,8 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -26,6 +24,7 @@ from sandbox.apiserver.printing import (
     get_path,
     name_col,
     name_of,
+    template_cols,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
@@ -141,9 +140,7 @@ class DaemonSetStrategy(Strategy):
                 col("Available", "integer", doc(status, "numberAvailable")),
                 col("Node Selector", description=doc("io.k8s.api.core.v1.PodSpec", "nodeSelector")),
                 age_col(),
-                col("Containers", description=CONTAINERS_DOC, priority=1),
-                col("Images", description=IMAGES_DOC, priority=1),
-                col("Selector", description=doc(APPS + "DaemonSetSpec", "selector"), priority=1)]
+                *template_cols(doc(APPS + "DaemonSetSpec", "selector"))]
 
     def row(self, obj: dict, now: datetime) -> Row:
         """printDaemonSet's cells."""

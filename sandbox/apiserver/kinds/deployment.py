@@ -12,8 +12,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -25,6 +23,7 @@ from sandbox.apiserver.printing import (
     get_path,
     name_col,
     name_of,
+    template_cols,
 )
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
@@ -137,9 +136,7 @@ class DeploymentStrategy(Strategy):
                 col("Up-to-date", description=doc(APPS + "DeploymentStatus", "updatedReplicas")),
                 col("Available", description=doc(APPS + "DeploymentStatus", "availableReplicas")),
                 age_col(),
-                col("Containers", description=CONTAINERS_DOC, priority=1),
-                col("Images", description=IMAGES_DOC, priority=1),
-                col("Selector", description=doc(APPS + "DeploymentSpec", "selector"), priority=1)]
+                *template_cols(doc(APPS + "DeploymentSpec", "selector"))]
 
     def row(self, obj: dict, now: datetime) -> Row:
         """printDeployment's cells."""

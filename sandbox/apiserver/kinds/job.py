@@ -19,8 +19,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -34,6 +32,7 @@ from sandbox.apiserver.printing import (
     name_col,
     name_of,
     parse_time,
+    template_cols,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
@@ -522,9 +521,7 @@ class JobStrategy(Strategy):
             col("Completions", description=doc(BATCH + "JobStatus", "succeeded")),
             col("Duration", description="Time required to complete the job."),
             age_col(),
-            col("Containers", description=CONTAINERS_DOC, priority=1),
-            col("Images", description=IMAGES_DOC, priority=1),
-            col("Selector", description=doc(BATCH + "JobSpec", "selector"), priority=1),
+            *template_cols(doc(BATCH + "JobSpec", "selector")),
         ]
 
     def row(self, obj: dict, now: datetime) -> Row:

@@ -8,8 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -21,6 +19,7 @@ from sandbox.apiserver.printing import (
     get_path,
     name_col,
     name_of,
+    template_cols,
 )
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
@@ -90,9 +89,7 @@ class ReplicaSetStrategy(Strategy):
                 col("Current", "integer", doc(APPS + "ReplicaSetStatus", "replicas")),
                 col("Ready", "integer", doc(APPS + "ReplicaSetStatus", "readyReplicas")),
                 age_col(),
-                col("Containers", description=CONTAINERS_DOC, priority=1),
-                col("Images", description=IMAGES_DOC, priority=1),
-                col("Selector", description=doc(APPS + "ReplicaSetSpec", "selector"), priority=1)]
+                *template_cols(doc(APPS + "ReplicaSetSpec", "selector"))]
 
     def row(self, obj: dict, now: datetime) -> Row:
         """printReplicaSet's cells."""

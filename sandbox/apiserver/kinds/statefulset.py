@@ -17,8 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sandbox.apiserver.printing import (
-    CONTAINERS_DOC,
-    IMAGES_DOC,
     Row,
     age_col,
     age_of,
@@ -28,6 +26,7 @@ from sandbox.apiserver.printing import (
     get_path,
     name_col,
     name_of,
+    template_cols,
 )
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
 from sandbox.apiserver.validation.apps import (
@@ -220,8 +219,7 @@ class StatefulSetStrategy(Strategy):
         return [name_col(),
                 col("Ready", description="Number of the pod with ready state"),
                 age_col(),
-                col("Containers", description=CONTAINERS_DOC, priority=1),
-                col("Images", description=IMAGES_DOC, priority=1)]
+                *template_cols()]
 
     def row(self, obj: dict, now: datetime) -> Row:
         """printStatefulSet's cells."""

@@ -661,6 +661,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
+        if parser.should_upgrade():
+            return  # the parser raises HttpParserUpgrade next: 501, nothing goes upstream
         method = parser.get_method()
         version = parser.get_http_version()
         host = b""

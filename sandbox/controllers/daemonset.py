@@ -246,11 +246,10 @@ class DaemonSetController(WorkloadController):
 
     async def sync(self, key: str) -> None:
         """Reconcile one DaemonSet."""
-        ds = self.owners.get(key)
-        if ds is None or is_terminating(ds):
+        found = await self.claimed(key)
+        if found is None:
             return
-        ds = copy.deepcopy(ds)
-        pods = await self.claim(ds)
+        ds, pods = found
         await self.history.adopt(ds)
         revisions = owned_revisions(self.rev_informer, ds)
         current, collisions = await self.history.sync(ds, revisions)

@@ -150,11 +150,11 @@ class DeploymentController(WorkloadController):
 
     async def sync(self, key: str) -> None:
         """Reconcile one Deployment."""
-        deploy = self.owners.get(key)
-        if deploy is None or deploy["metadata"].get("deletionTimestamp"):
+        found = await self.claimed(key)
+        if found is None:
             return
-        deploy = copy.deepcopy(deploy)
-        rss = await self._owned_replicasets(deploy)
+        deploy, claimed = found
+        rss = [copy.deepcopy(rs) for rs in claimed]  # worked on in place
         new_rs, old_rss = await self._new_and_old(deploy, rss)
         if deploy["spec"].get("paused") or self._is_scaling_event(deploy, [new_rs, *old_rss]):
             await self._proportional_scale(deploy, new_rs, old_rss)
@@ -164,10 +164,6 @@ class DeploymentController(WorkloadController):
             await self._rolling(deploy, new_rs, old_rss)
         await self._cleanup(deploy, old_rss)
         await self._update_status(deploy, new_rs, old_rss)
-
-    async def _owned_replicasets(self, deploy: Obj) -> list[Obj]:
-        """ReplicaSets this Deployment controls (`ClaimReplicaSets`), as copies to work on."""
-        return [copy.deepcopy(rs) for rs in await self.claim(deploy)]
 
     async def _new_and_old(self, deploy: Obj, rss: list[Obj]) -> tuple[Obj | None, list[Obj]]:
         """Find (or create) the ReplicaSet of the current template; the rest are old."""

@@ -38,10 +38,10 @@ class ReplicaSetController(WorkloadController):
 
     async def sync(self, key: str) -> None:
         """Reconcile one ReplicaSet."""
-        rs = self.owners.get(key)
-        if rs is None or rs["metadata"].get("deletionTimestamp"):
+        found = await self.claimed(key)
+        if found is None:
             return
-        owned = await self.claim(rs)
+        rs, owned = found
         active = [p for p in owned if is_pod_active(p)]
         if self.expectations.satisfied(key):
             await self._manage(rs, key, active)

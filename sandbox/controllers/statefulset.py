@@ -26,7 +26,6 @@ is harmless: the controller needs no expectations.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import time
@@ -149,11 +148,10 @@ class StatefulSetController(WorkloadController):
 
     async def sync(self, key: str) -> None:
         """Reconcile one StatefulSet."""
-        sts = self.owners.get(key)
-        if sts is None or is_terminating(sts):
+        found = await self.claimed(key)
+        if found is None:
             return
-        sts = copy.deepcopy(sts)
-        pods = await self.claim(sts)
+        sts, pods = found
         await self.history.adopt(sts)
         revisions = owned_revisions(self.rev_informer, sts)
         update_rev, collisions = await self.history.sync(sts, revisions)

@@ -207,6 +207,15 @@ class WorkloadController:
     async def sync(self, key: str) -> None:
         raise NotImplementedError
 
+    async def claimed(self, key: str) -> tuple[Obj, list[Obj]] | None:
+        """The workload of ``key`` (a copy to work on) and the children it claims; None when it is
+        gone or being deleted (its children are then the garbage collector's)."""
+        cached = self.owners.get(key)
+        if cached is None or is_terminating(cached):
+            return None
+        owner = copy.deepcopy(cached)
+        return owner, await self.claim(owner)
+
     # ----- ClaimPods -----------------------------------------------------------------------------
     def adoptable(self, owner: Obj, child: Obj) -> bool:
         """May an orphan that matches the selector be adopted, or an owned one that no longer

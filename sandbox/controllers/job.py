@@ -9,7 +9,9 @@ Like the real controller it:
 - tracks finished pods in three steps so that no pod is counted twice or lost: their uids go
   to `status.uncountedTerminatedPods`, then their finalizers are removed, then they move to
   the `succeeded`/`failed` counters (and `completedIndexes`); a pod deleted before it finished
-  counts as failed (podReplacementPolicy TerminatingOrFailed);
+  counts as failed at its deletion with podReplacementPolicy TerminatingOrFailed, only once it is
+  in the Failed phase with Failed (`isPodFailed`), and pods the controller removes itself
+  (suspend, lowered parallelism) lose the finalizer first and are not counted (`deleteJobPods`);
 - applies `podFailurePolicy` to failed pods (`matchPodFailurePolicy`: FailJob fails the Job with
   reason PodFailurePolicy, Ignore does not count the failure, Count does, FailIndex fails the
   pod's index), and an Indexed Job's `successPolicy` (SuccessCriteriaMet with reason SuccessPolicy

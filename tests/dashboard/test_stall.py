@@ -31,7 +31,6 @@ async def test_a_frozen_api_server_is_shown_within_15_s_and_actions_answer_503_a
     assert port is not None, sandbox.url  # type: ignore[attr-defined]
     proxy = TcpProxy(port)
     through = kube_configuration(sandbox.kubeconfig, port=proxy.port)  # type: ignore[attr-defined]
-    through.retries = False
     source = KubeSource(namespace="default", api_client_factory=lambda: client.ApiClient(through))
     hub = Hub(
         source,

@@ -134,3 +134,70 @@ async def steps(client: ApiClient, controller: JobController) -> None:
 
 def test_job_controller_tracks_pods_exactly_once(local_api: LocalApi) -> None:  # noqa: F811
     asyncio.run(scenario(local_api))
+
+
+async def removal_steps(client: ApiClient, controller: JobController) -> None:
+    """Pods the controller removes itself are not failures; a pod deleted under podReplacementPolicy
+    Failed is neither counted nor replaced until it is in the Failed phase."""
+    await client.create(JOBS, job_body("wide", parallelism=2))
+    await client.create(JOBS, job_body("patient", podReplacementPolicy="Failed"))
+    jobs, pods = controller.jobs, controller.pods
+
+    def pods_of(name: str) -> list[dict]:
+        return [p for p in pods.items(NS) if p["metadata"]["labels"].get("job-name") == name]
+
+    def status(name: str) -> dict:
+        return (jobs.get(f"{NS}/{name}") or {}).get("status") or {}
+
+    await until(lambda: jobs.get(f"{NS}/wide") and jobs.get(f"{NS}/patient"), "the informer to see both Jobs")
+    await controller.sync(f"{NS}/wide")
+    await controller.sync(f"{NS}/patient")
+    await until(lambda: len(pods_of("wide")) == 2 and status("wide").get("active") == 2, "two active pods")
+    held = (await until(lambda: pods_of("patient"), "the patient Job's pod"))[0]
+
+    # Parallelism lowered to 1: one pod loses the finalizer, is deleted, and is not a failure.
+    await client.patch(JOBS, "wide", {"spec": {"parallelism": 1}}, namespace=NS)
+    await until(lambda: (jobs.get(f"{NS}/wide") or {}).get("spec", {}).get("parallelism") == 1, "the patch")
+    await controller.sync(f"{NS}/wide")
+    await until(lambda: len(pods_of("wide")) == 1, "one pod of two removed")
+    await controller.sync(f"{NS}/wide")
+    wide = await until(lambda: status("wide").get("active") == 1 and status("wide"), "active 1")
+    assert (wide.get("failed", 0), wide.get("uncountedTerminatedPods")) == (0, {})
+
+    # A pod deleted under podReplacementPolicy Failed: terminating, not failed, not replaced ...
+    name = held["metadata"]["name"]
+    await client.delete(PODS, name, namespace=NS)
+    await until(lambda: (pods.get(f"{NS}/{name}") or {}).get("metadata", {}).get("deletionTimestamp"),
+                "the pod to be terminating (the finalizer holds it)")
+    await controller.sync(f"{NS}/patient")
+    patient = await until(lambda: status("patient").get("terminating") == 1 and status("patient"),
+                          "the Job to count its pod terminating")
+    assert (patient.get("failed", 0), patient["active"], len(pods_of("patient"))) == (0, 0, 1)
+    # ... until it ends Failed: then counted once and its finalizer removed (the pod goes).
+    failed = {"phase": "Failed", "containerStatuses": [
+        {"name": "c", "ready": False, "restartCount": 0, "image": "busybox", "imageID": "", "started": False,
+         "state": {"terminated": {"exitCode": 143, "reason": "Error"}}}]}
+    await client.patch(PODS, name, {"status": failed}, namespace=NS, subresource="status")
+    await until(lambda: (pods.get(f"{NS}/{name}") or {}).get("status", {}).get("phase") == "Failed", "Failed")
+    await controller.sync(f"{NS}/patient")
+    await until(lambda: status("patient").get("failed") == 1, "the failure counted")
+    await until(lambda: pods.get(f"{NS}/{name}") is None, "the pod gone once its finalizer is removed")
+    await controller.sync(f"{NS}/patient")
+    assert status("patient")["failed"] == 1, "counted once"
+
+
+async def removal_scenario(api: LocalApi) -> None:
+    client = ApiClient(base_url=api.url, token=api.token, ca_file=api.ca_file)
+    controller = JobController(client, informers := InformerFactory(client))
+    tasks = TaskGroup()
+    informers.start(tasks)
+    await informers.wait_synced()
+    try:
+        await removal_steps(client, controller)
+    finally:
+        await tasks.cancel_all()
+        await client.close()
+
+
+def test_removed_and_deleted_pods_count_as_the_job_controller_counts_them(local_api: LocalApi) -> None:  # noqa: F811
+    asyncio.run(removal_scenario(local_api))

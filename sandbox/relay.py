@@ -75,6 +75,7 @@ _FIN = select.EPOLLRDHUP | select.EPOLLHUP | select.EPOLLERR
 _ERR = select.EPOLLERR
 _DONTWAIT = socket.MSG_DONTWAIT
 _NOSIGNAL = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
+_MORE = _NOSIGNAL | socket.MSG_MORE
 _AF_INET = socket.AF_INET
 _STREAM = socket.SOCK_STREAM
 _NONBLOCK_STREAM = socket.SOCK_STREAM | socket.SOCK_NONBLOCK
@@ -276,23 +277,25 @@ class Leg:
                 relay.ended(self)
                 return
             self.count += n
+            # The last bytes before a FIN already seen: MSG_MORE holds them back for the FIN
+            # that ended() sends at once, so both leave in one segment.
+            last = n < BUFFER and fin and not fin & _ERR
             try:
-                sent = dst.send(view[:n], _NOSIGNAL)
+                sent = dst.send(view[:n], _MORE if last else _NOSIGNAL)
             except BlockingIOError:
                 sent = 0
             except OSError as exc:
                 relay.abort(exc)
                 return
             if sent < n:
-                self.pending = bytes(view[sent:n])
+                self.pending = bytes(view[sent:n])  # flush() sends it without MSG_MORE
                 return
-            if n < BUFFER:
-                if fin and not fin & _ERR:
-                    self.eof = True
-                    relay.ended(self)
-                    return
-                if not fin:
-                    return
+            if last:
+                self.eof = True
+                relay.ended(self)
+                return
+            if n < BUFFER and not fin:
+                return
 
     def flush(self) -> None:
         """``dst`` has room again: send what waits, then read ``src`` again."""

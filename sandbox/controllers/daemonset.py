@@ -33,7 +33,6 @@ import logging
 import time
 
 from sandbox.client import (
-    CONTROLLERREVISIONS,
     DAEMONSETS,
     NODES,
     ApiClient,
@@ -43,8 +42,8 @@ from sandbox.client import (
     Obj,
     key_of,
 )
-from sandbox.controllers.history import POD_REVISION_LABEL, RevisionHistory, owned_revisions
-from sandbox.controllers.workload import EXPECTATIONS_TTL, WorkloadController, pod_from_template
+from sandbox.controllers.history import POD_REVISION_LABEL, RevisionedController
+from sandbox.controllers.workload import EXPECTATIONS_TTL, pod_from_template
 from sandbox.meta import (
     int_or_percent,
     is_pod_available,
@@ -210,17 +209,16 @@ def rolling_plan(ds: Obj, nodes: dict[str, Obj], by_node: dict[str, list[Obj]], 
     return old_to_delete, [n for n in allowed + candidate_nodes[:room] if n in nodes]
 
 
-class DaemonSetController(WorkloadController):
+class DaemonSetController(RevisionedController):
     """Reconciles DaemonSets with the nodes and their pods."""
 
     resource = DAEMONSETS
     component = "daemonset-controller"
+    hash_label = POD_REVISION_LABEL
 
     def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
         super().__init__(client, informers)
         self.node_informer: Informer = informers.informer(NODES)
-        self.rev_informer: Informer = informers.informer(CONTROLLERREVISIONS)
-        self.history = RevisionHistory(client, self.rev_informer, hash_label=POD_REVISION_LABEL)
         # (ds key, node) -> when a pod was created there that the informer has not shown yet.
         self._creating: dict[tuple[str, str], float] = {}
         self.node_informer.add_handler(self._on_node)
@@ -250,9 +248,7 @@ class DaemonSetController(WorkloadController):
         if found is None:
             return
         ds, pods = found
-        await self.history.adopt(ds)
-        revisions = owned_revisions(self.rev_informer, ds)
-        current, collisions = await self.history.sync(ds, revisions)
+        revisions, current, collisions = await self.revisions(ds)
         revision = (current["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) or ""
         by_node: dict[str, list[Obj]] = {}
         for pod in pods:
@@ -269,7 +265,7 @@ class DaemonSetController(WorkloadController):
         live = {current["metadata"]["name"]}
         live |= {r["metadata"]["name"] for r in revisions
                  if (r["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) in running}
-        await self.history.truncate(ds, owned_revisions(self.rev_informer, ds), live)
+        await self.truncate_history(ds, live)
 
     def _pending_create(self, key: str, node: str) -> bool:
         stamp = self._creating.get((key, node))

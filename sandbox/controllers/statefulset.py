@@ -31,23 +31,18 @@ import re
 import time
 
 from sandbox.client import (
-    CONTROLLERREVISIONS,
     STATEFULSETS,
-    ApiClient,
     ApiError,
-    Informer,
-    InformerFactory,
     Obj,
     key_of,
 )
 from sandbox.controllers.history import (
     HASH_LABEL,
     POD_REVISION_LABEL,
-    RevisionHistory,
-    owned_revisions,
+    RevisionedController,
     revision_template,
 )
-from sandbox.controllers.workload import WorkloadController, api_message, pod_from_template
+from sandbox.controllers.workload import api_message, pod_from_template
 from sandbox.meta import (
     controller_ref,
     int_or_percent,
@@ -125,16 +120,12 @@ def replica_status(pods: list[Obj], min_ready: int, current: str, update: str, n
     return status
 
 
-class StatefulSetController(WorkloadController):
+class StatefulSetController(RevisionedController):
     """Reconciles StatefulSets with their pods and ControllerRevisions."""
 
     resource = STATEFULSETS
     component = "statefulset-controller"
-
-    def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
-        super().__init__(client, informers)
-        self.rev_informer: Informer = informers.informer(CONTROLLERREVISIONS)
-        self.history = RevisionHistory(client, self.rev_informer, hash_label=HASH_LABEL)
+    hash_label = HASH_LABEL
 
     def adoptable(self, owner: Obj, child: Obj) -> bool:
         """Only pods named like members (`isMemberOf`)."""
@@ -152,9 +143,7 @@ class StatefulSetController(WorkloadController):
         if found is None:
             return
         sts, pods = found
-        await self.history.adopt(sts)
-        revisions = owned_revisions(self.rev_informer, sts)
-        update_rev, collisions = await self.history.sync(sts, revisions)
+        revisions, update_rev, collisions = await self.revisions(sts)
         revisions = [r for r in revisions if r["metadata"]["name"] != update_rev["metadata"]["name"]]
         revisions.append(update_rev)
         current_name = (sts.get("status") or {}).get("currentRevision")
@@ -166,7 +155,7 @@ class StatefulSetController(WorkloadController):
         await self.write_status(sts, status)
         live = {status["currentRevision"], status["updateRevision"],
                 *((p["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) for p in pods)}
-        await self.history.truncate(sts, owned_revisions(self.rev_informer, sts), live)
+        await self.truncate_history(sts, live)
 
     def _pods_of(self, sts: Obj) -> list[Obj]:
         uid = sts["metadata"]["uid"]

@@ -1,7 +1,8 @@
 """The Service proxy's data plane (``sandbox.relay``) over real loopback sockets: bytes and byte
 counts both ways, half-close in each direction, a slow reader holding the sender back instead
 of the relay buffering the stream, resets passed on, many connections at once. Each test runs
-with the poller on a thread of its own (what the proxy uses) and on an asyncio loop."""
+with the poller on a thread of its own (what the proxy uses) and on an asyncio loop. The last
+test drives the proxy's own object (listener, endpoint choice, reset, table) the same way."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.client import ApiClient
+from sandbox.proxy import Endpoint, Listener, Proxy, ServicePort
 from sandbox.relay import BUFFER, Poller, Relay, listening_socket
 from tests import polling
 
@@ -277,3 +280,63 @@ def test_many_connections_at_once_each_get_their_own_bytes(poller: Poller) -> No
         timeout=TIMEOUT,
         what="every relayed socket to be let go",
     )
+
+
+@pytest.fixture
+def proxy(tmp_path: Path) -> Iterator[tuple[Proxy, Callable]]:
+    """The Service proxy's own object on an asyncio loop in a thread, fed by the test instead of
+    informers (it never talks to an API server); ``run(fn)`` calls ``fn`` on its loop."""
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+
+    def run(fn: Callable) -> object:
+        async def call() -> object:
+            result = fn()
+            return await result if asyncio.iscoroutine(result) else result
+
+        return asyncio.run_coroutine_threadsafe(call(), loop).result(TIMEOUT)
+
+    client = ApiClient(base_url="https://127.0.0.1:1", token="unused")
+    made = run(lambda: Proxy(client, state_dir=tmp_path, mode="round-robin"))
+    assert isinstance(made, Proxy)
+    yield made, run
+    run(made.close)
+    loop.call_soon_threadsafe(loop.stop)
+    runner.join(TIMEOUT)
+    loop.close()
+
+
+def test_the_proxy_resets_a_connection_when_no_endpoint_is_left_and_counts_the_rest(
+    proxy: tuple[Proxy, Callable],
+) -> None:
+    """A connection accepted while its Service has no endpoint gets a RST (the instant between
+    the last endpoint leaving and the listener closing); with an endpoint, the connection table
+    lists it with its bytes; closing the proxy closes its listeners."""
+    service, run = proxy
+    key = "default/web:http"
+    port = socket.create_server(("127.0.0.1", 0))
+    address = port.getsockname()
+    port.close()
+    service.service_ports[key] = ServicePort(key, "round-robin")
+    listener = service.listeners[address] = Listener(key, *address)
+    run(lambda: service._listen(listener))
+    with pytest.raises(ConnectionResetError), socket.create_connection(address, timeout=TIMEOUT) as client:
+        client.recv(100)
+
+    upstream = Upstream(echo)
+    service.service_ports[key].endpoints = [Endpoint(upstream.address[0], upstream.address[1], "web-0")]
+    with socket.create_connection(address, timeout=TIMEOUT) as client:
+        client.sendall(b"x" * 1000)
+        assert client.recv(2000, socket.MSG_WAITALL) == b"x" * 1000
+        table = run(service.table)
+        assert isinstance(table, dict)
+        [row] = table["connections"]
+        assert row["client"] == "{}:{}".format(*client.getsockname())
+        assert (row["service"], row["pod"], row["bytesIn"], row["bytesOut"]) == (key, "web-0", 1000, 1000)
+        assert row["endpoint"] == "{}:{}".format(*upstream.address)
+        run(service.close)
+        assert client.recv(100) == b""
+    upstream.join()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(address, timeout=TIMEOUT)

@@ -301,8 +301,9 @@ class JobController(WorkloadController):
         super().forget(key, owner)
         self.backoff.pop(key, None)
         self.fail_job.pop(key, None)
-        for pod in self.pods.items(owner["metadata"].get("namespace")):
-            if (controller_ref(pod) or {}).get("uid") == owner["metadata"].get("uid") and has_finalizer(pod):
+        meta = owner.get("metadata") or {}
+        for pod in self.pods.items(meta.get("namespace")):
+            if (controller_ref(pod) or {}).get("uid") == meta.get("uid") and has_finalizer(pod):
                 self.orphans.add(key_of(pod))
 
     def observe(self, kind: str, key: str, child: Obj, is_new: bool) -> None:

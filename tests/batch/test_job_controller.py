@@ -14,6 +14,8 @@ from sandbox.client import JOBS, PODS, ApiClient, InformerFactory, TaskGroup
 from sandbox.controllers.job import JobController
 from tests.apiserver.conftest import LocalApi, local_api  # noqa: F401  (the in-process API server fixture)
 
+from .conftest import until
+
 NS = "default"
 
 
@@ -29,15 +31,6 @@ def job_body(name: str, **spec: Any) -> dict:
             **spec,
         },
     }
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def scenario(api: LocalApi, steps: Callable[[ApiClient, JobController], Awaitable[None]]) -> None:

@@ -29,6 +29,19 @@ Timeout``; a client idle for 75 s (its keepalive_timeout) is closed.
 controller calls it on every cache change). An endpoint that left the ready set is drained:
 no new requests, its idle pooled connections closed, its requests in flight answered, their
 connections then closed. WebSocket/Upgrade requests are not supported (501).
+
+The per-request path is kept short because the proxy's own CPU per request is what its
+throughput comes down to on a shared machine (``bench/ingress.py`` compares it with HAProxy):
+
+- a read that is exactly one request head without body and without a header the proxy edits
+  (the usual case) is only validated by llhttp, with no per-header callbacks, and goes
+  upstream as it came plus the X-Forwarded-* lines; other reads go through the full parser;
+- a connection that sends the same bytes as its last such request (load testers, pollers,
+  health checks) reuses that parsed head (`RequestHead`) without parsing again; the route
+  and endpoints a head found are kept until the table changes;
+- a response head that needs no edit is written as read, in one write with its body bytes;
+  the response parser reports only the end of a message;
+- timeouts are one sweep a second over the client connections, not a timer per request.
 """
 
 from __future__ import annotations
@@ -63,6 +76,12 @@ HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
 )
 FORWARDED = frozenset((b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port", b"x-real-ip"))
+# Request header lines that need more than passing through (framing, hop-by-hop, the ones the
+# proxy sets): a head without any goes upstream as it came, plus the X-Forwarded-* lines.
+EDITED_LINE = re.compile(
+    rb"\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade|transfer-encoding|content-length"
+    rb"|x-forwarded-[a-z]*|x-real-ip)[ \t]*:"
+)
 NO_BODY_STATUS = frozenset((204, 304))
 SERVER = b"Server: lb-demo-ingress\r\n"
 
@@ -220,7 +239,7 @@ class Upstream(asyncio.Protocol):
                 continue
             self.in_head = False
             self.head_buf = b""
-            return out + ex.response_head(buf, end + 2, status)
+            return out + ex.response_head(buf, end + 2, status, complete=self.done)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -445,12 +464,14 @@ class Exchange:
 
     # -- response side -------------------------------------------------------------------------
 
-    def response_head(self, buf: bytes, end: int, status: int) -> bytes:
+    def response_head(self, buf: bytes, end: int, status: int, *, complete: bool) -> bytes:
         """The pod's final response (head ending at ``end``, then body bytes) as the client gets
-        it: no hop-by-hop headers, and the Connection header this client connection needs."""
+        it: no hop-by-hop headers, and the Connection header this client connection needs.
+        (``complete``: the parser saw the whole response already, so it had a length.)"""
         low = buf[:end].lower()
         if (
-            not self.req.head_request
+            not complete
+            and not self.req.head_request
             and status not in NO_BODY_STATUS
             and b"\ncontent-length:" not in low
             and b"\ntransfer-encoding:" not in low
@@ -539,18 +560,22 @@ class Exchange:
         self.client.exchange_done(self)
 
 
+NO_CALLBACKS = object()  # the protocol of a parser used only to validate
+
+
 class ClientConnection(asyncio.Protocol):
     """A client connection accepted on an ingress listener."""
 
     __slots__ = ("closed", "completed", "forwarded", "headers", "idle_since", "in_message", "last", "local",
                  "memo", "memo_data", "parser", "paused_for_body", "peer", "port", "proxy", "queue",
-                 "transport", "url", "writing_paused")
+                 "transport", "url", "validator", "writing_paused")
 
     def __init__(self, proxy: IngressProxy, port: int) -> None:
         self.proxy = proxy
         self.port = b"%d" % port
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
+        self.validator = httptools.HttpRequestParser(NO_CALLBACKS)
         self.peer = b""
         self.local = b""
         self.forwarded = b""
@@ -578,9 +603,13 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
-        if data == self.memo_data and not self.in_message:
-            self.request(self.memo)  # type: ignore[arg-type]
-            return
+        if not self.in_message:
+            if data == self.memo_data:
+                self.request(self.memo)  # type: ignore[arg-type]
+                return
+            end = data.find(b"\r\n\r\n")
+            if end == len(data) - 4 and end > 0 and self._plain_head(data, end):
+                return
         at_boundary = not self.in_message
         self.completed = 0
         self.last = None
@@ -596,6 +625,55 @@ class ClientConnection(asyncio.Protocol):
         if (at_boundary and req is not None and self.completed == 1 and not self.in_message
                 and req.keep_alive and not req.has_body):
             self.memo_data, self.memo = data, req
+
+    def _plain_head(self, data: bytes, end: int) -> bool:
+        """Proxy a read that is exactly one request head with no body and no header the proxy
+        edits (the common case) without the parser's per-header callbacks: llhttp only
+        validates it, and the head goes upstream as it came plus the X-Forwarded-* lines.
+        False: not such a head, the caller parses it."""
+        line_end = data.find(b"\r\n")
+        parts = data[:line_end].split(b" ")
+        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return False
+        low = data.lower()
+        if EDITED_LINE.search(low) is not None or low.count(b"\nhost:") > 1:
+            return False
+        try:
+            self.validator.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(501, "Not Implemented")
+            return True
+        except httptools.HttpParserError:
+            self._reject(400, "Bad Request")
+            return True
+        method, url, version = parts
+        at = low.find(b"\nhost:")
+        if at >= 0:
+            host = data[at + 6 : data.find(b"\r", at)].strip(b" \t")
+            head = data[: end + 2]
+        else:
+            # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
+            host = b""
+            head = data[: end + 2] + b"Host: %b\r\n" % self.local
+        if version == b"HTTP/1.0":
+            head = b"%b %b HTTP/1.0\r\nConnection: keep-alive%b" % (method, url, head[line_end:])
+        if not self.forwarded:
+            self.forwarded = (b"X-Real-IP: %b\r\nX-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
+                              % (self.peer, self.port))
+        req = RequestHead(
+            b"%bX-Forwarded-For: %b\r\nX-Forwarded-Host: %b\r\n%b" % (head, self.peer, host, self.forwarded),
+            host,
+            url.partition(b"?")[0],
+            head_request=method == b"HEAD",
+            keep_alive=version == b"HTTP/1.1",
+            version="1.1" if version == b"HTTP/1.1" else "1.0",
+            chunked=False,
+            has_body=False,
+        )
+        if req.keep_alive:
+            self.memo_data, self.memo = data, req
+        self.request(req)
+        return True
 
     def _reject(self, status: int, reason: str) -> None:
         self.memo_data = self.memo = None
@@ -676,7 +754,7 @@ class ClientConnection(asyncio.Protocol):
         for name, value in self.headers:
             low = name.lower()
             if low == b"host":
-                host = value
+                host = value.rstrip(b" \t")  # llhttp keeps trailing whitespace
             elif low == b"content-length":
                 has_body = value.strip() not in (b"0", b"")
             elif low in HOP_BY_HOP:

@@ -214,6 +214,27 @@ def test_a_repeated_request_follows_endpoint_and_table_changes(
         assert headers["x-forwarded-host"] == "shop.example" and headers["x-real-ip"] == "127.0.0.1"
 
 
+def test_a_head_read_whole_and_one_read_in_pieces_reach_the_pod_alike(
+    ingress: IngressHarness, start_backend: Callable[..., Pod]
+) -> None:
+    ingress.serve([start_backend()])
+    request = (b"GET /echo?x=1 HTTP/1.1\r\nHost:  shop.example  \r\nUser-Agent: test/1\r\n"
+               b"Accept: */*\r\nCookie: a=b; c=d\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", ingress.port), timeout=30) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(request)
+        whole = json.loads(read_response(sock).partition(b"\r\n\r\n")[2])["request"]
+        sock.sendall(request[:30])
+        assert select.select([sock], [], [], 0.3)[0] == []
+        sock.sendall(request[30:])
+        pieces = json.loads(read_response(sock).partition(b"\r\n\r\n")[2])["request"]
+    assert whole == pieces
+    assert whole["target"] == "/echo?x=1" and whole["http_version"] == "1.1"
+    headers = {k.lower(): v for k, v in whole["headers"].items()}
+    assert headers["x-forwarded-host"] == "shop.example" and headers["cookie"] == "a=b; c=d"
+    assert headers["x-forwarded-for"] == headers["x-real-ip"] == "127.0.0.1"
+
+
 def _default() -> Target:
     """The harness's catch-all target."""
     return Target(BACKEND, "default/test", "")

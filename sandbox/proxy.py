@@ -30,9 +30,10 @@ repeats), so ``kubectl describe service`` and ``kubectl get events`` show why it
 
 The proxy runs in its own process (``python -m sandbox.proxy``), so it gets a core of its own.
 The control plane (informers, listener sync, the table, events) is asyncio on uvloop; the data
-plane is ``sandbox.relay``: plain non-blocking sockets on one epoll drained from the loop's
-thread (no asyncio transport per connection: they cost most of a short connection's CPU), with
-bounded per-direction buffers, half-close and reset passed through.
+plane is ``sandbox.relay``: plain non-blocking sockets on one edge-triggered epoll served by a
+thread of its own (no asyncio transport per connection: they cost most of a short connection's
+CPU), with bounded per-direction buffers, half-close and reset passed through. New connections
+are accepted and routed on that thread (``Proxy._accepted``); the loop hands it listener changes.
 """
 
 from __future__ import annotations

@@ -49,6 +49,8 @@ import asyncio
 import collections
 import contextlib
 import errno
+import heapq
+import itertools
 import logging
 import os
 import random
@@ -56,6 +58,7 @@ import select
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import cast
 
@@ -127,6 +130,8 @@ class Poller:
         self.thread: threading.Thread | None = None
         self._calls: collections.deque[tuple[Callable[..., None], tuple]] = collections.deque()
         self._running = True
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []
+        self._timer_ids = itertools.count()
         if thread:
             self._wake = os.eventfd(0, os.EFD_NONBLOCK | os.EFD_CLOEXEC)
             self.register(self._wake, select.EPOLLIN, self._run_calls)
@@ -191,14 +196,13 @@ class Poller:
         self.register(lfd, select.EPOLLIN, accepted)
 
     def call_later(self, delay: float, fn: Callable[[], None]) -> None:
-        """Run ``fn()`` on the poller's thread after ``delay`` seconds (for rare events only)."""
+        """From a handler: run ``fn()`` on the poller's thread after ``delay`` seconds (no thread
+        is started for it: that too could fail for want of resources)."""
         if self.thread is None:
             assert self.loop is not None
             self.loop.call_later(delay, fn)
             return
-        timer = threading.Timer(delay, self.call, (fn,))
-        timer.daemon = True
-        timer.start()
+        heapq.heappush(self._timers, (time.monotonic() + delay, next(self._timer_ids), fn))
 
     def unlisten(self, sock: socket.socket) -> None:
         """Stop accepting and close the listener (connections still queued in it get a reset)."""
@@ -215,8 +219,15 @@ class Poller:
     def _run(self) -> None:
         """The poller's own thread: wait, run the handlers, until ``stop()``."""
         poll = self.epoll.poll
+        timers = self._timers
         while self._running:
-            self._dispatch(poll(-1, POLL_BATCH))
+            timeout = max(0.0, timers[0][0] - time.monotonic()) if timers else -1
+            self._dispatch(poll(timeout, POLL_BATCH))
+            while timers and timers[0][0] <= time.monotonic():
+                try:
+                    heapq.heappop(timers)[2]()
+                except Exception:
+                    log.exception("relay timer failed")
 
     def _dispatch(self, ready: list[tuple[int, int]]) -> None:
         handlers = self.handlers

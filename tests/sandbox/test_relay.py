@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -340,3 +342,52 @@ def test_the_proxy_resets_a_connection_when_no_endpoint_is_left_and_counts_the_r
     upstream.join()
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(address, timeout=TIMEOUT)
+
+
+EMFILE_SCRIPT = """
+import logging, resource, socket, sys
+from sandbox.relay import Poller, Relay, listening_socket
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+upstream = ("127.0.0.1", int(sys.argv[1]))
+poller = Poller(thread=True)
+front = listening_socket("127.0.0.1", 0)
+poller.listen(front, lambda sock, peer: Relay(poller, sock).connect(upstream))
+print("front", front.getsockname()[1], flush=True)
+spare = [socket.socket() for _ in range(8)]  # the descriptors left to the relay
+_, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (max(s.fileno() for s in spare) + 1, hard))
+for s in spare:
+    s.close()
+sys.stdin.readline()
+"""
+
+
+def test_running_out_of_descriptors_pauses_accepting_and_recovers() -> None:
+    """When accept fails (EMFILE), the listener is paused and retried a second later, as asyncio
+    does, instead of spinning; once descriptors are free again, the queued client is served."""
+    release = threading.Event()
+
+    def serve_when_released(conn: socket.socket) -> None:
+        release.wait(TIMEOUT)
+        conn.sendall(b"served")
+
+    upstream = Upstream(serve_when_released, connections=5)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", EMFILE_SCRIPT, str(upstream.address[1])],
+        cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdin is not None
+        port = int(proc.stdout.readline().split()[1])
+        # Each relayed connection holds two descriptors: four fill the eight, the fifth waits.
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(5)]
+        line = proc.stdout.readline()
+        assert "Too many open files; retrying in 1s" in line, line
+        release.set()
+        assert [read_to_eof(client) for client in clients] == [b"served"] * 5
+        upstream.join()
+    finally:
+        for client in clients:
+            client.close()
+        proc.kill()
+        proc.wait(TIMEOUT)

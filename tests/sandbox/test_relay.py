@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import select
 import socket
 import subprocess
 import sys
@@ -352,12 +353,12 @@ upstream = ("127.0.0.1", int(sys.argv[1]))
 poller = Poller(thread=True)
 front = listening_socket("127.0.0.1", 0)
 poller.listen(front, lambda sock, peer: Relay(poller, sock).connect(upstream))
-print("front", front.getsockname()[1], flush=True)
-spare = [socket.socket() for _ in range(8)]  # the descriptors left to the relay
+spare = [socket.socket() for _ in range(8)]  # the lowest free descriptors: left to the relay
 _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (max(s.fileno() for s in spare) + 1, hard))
 for s in spare:
     s.close()
+print("front", front.getsockname()[1], flush=True)
 sys.stdin.readline()
 """
 
@@ -376,15 +377,25 @@ def test_running_out_of_descriptors_pauses_accepting_and_recovers() -> None:
         [sys.executable, "-c", EMFILE_SCRIPT, str(upstream.address[1])],
         cwd=Path(__file__).resolve().parents[2], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
+    clients: list[socket.socket] = []
+
+    def next_line() -> str:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], TIMEOUT)
+        return proc.stdout.readline() if ready else "(nothing)"
+
     try:
-        assert proc.stdout is not None and proc.stdin is not None
-        port = int(proc.stdout.readline().split()[1])
+        port = int(next_line().split()[1])
         # Each relayed connection holds two descriptors: four fill the eight, the fifth waits.
         clients = [socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) for _ in range(5)]
-        line = proc.stdout.readline()
+        line = next_line()
         assert "Too many open files; retrying in 1s" in line, line
         release.set()
-        assert [read_to_eof(client) for client in clients] == [b"served"] * 5
+        answers = []
+        for client in clients:  # each close lets its relay go, freeing two descriptors
+            answers.append(read_to_eof(client))
+            client.close()
+        assert answers == [b"served"] * 5
         upstream.join()
     finally:
         for client in clients:

@@ -17,6 +17,7 @@ shutdown stops both (:class:`StartsTheHub`).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from typing import Any
@@ -74,7 +75,7 @@ class StartsTheHub:
                 self.start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                hub.shutdown()
+                await asyncio.to_thread(hub.shutdown)  # joins the hub's threads: not on the loop
                 self.started = False
                 await send({"type": "lifespan.shutdown.complete"})
                 return

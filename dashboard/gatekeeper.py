@@ -120,14 +120,14 @@ class Gatekeeper:
                 self._lock.notify_all()
 
     def _next(self) -> tuple[str, Obj] | None:
-        """The next waiting pod (None once stopped)."""
+        """The next waiting pod, left waiting until its write succeeds (None once stopped)."""
         with self._lock:
             while not self._waiting and not self._stop.is_set():
                 self._lock.wait()
             if self._stop.is_set():
                 return None
             key = next(iter(self._waiting))
-            return key, self._waiting.pop(key)
+            return key, self._waiting[key]
 
     def _run(self) -> None:
         """Write the condition of each waiting pod; back off after a failure."""
@@ -141,7 +141,8 @@ class Gatekeeper:
                 log.info("serving-gate defaulter: writing %s's condition failed (%s); retrying in %.1f s",
                          objects.name(pod), reason, delay)
                 with self._lock:
-                    self._waiting.setdefault(key, pod)  # unless a newer state arrived meanwhile
+                    if key in self._waiting:  # to the back: the other pods get their turn
+                        self._waiting[key] = self._waiting.pop(key)
                 if self._stop.wait(delay):
                     return
                 delay = min(delay * 2, self._retry[1])
@@ -149,7 +150,7 @@ class Gatekeeper:
             delay = self._retry[0]
             with self._lock:
                 self._done.add(key)
-                self._waiting.pop(key, None)  # an older event seen while the write was in flight
+                self._waiting.pop(key, None)
 
 
 def enabled() -> bool:

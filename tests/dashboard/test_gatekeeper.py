@@ -9,6 +9,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,36 @@ async def test_a_refused_write_backs_off_and_never_relists(api: FakeApi, tmp_pat
     finally:
         keeper.stop()
         hub.stop()
+
+
+async def test_the_asgi_lifespan_starts_the_hub_and_the_rule_and_stops_them(api: FakeApi, tmp_path: Path,
+                                                                            settings: Any) -> None:
+    from asgiref.testing import ApplicationCommunicator
+
+    from dashboard import asgi, kube
+    from dashboard import hub as hub_module
+
+    settings.LBDEMO_KUBECONFIG = str(api.kubeconfig(tmp_path / "kubeconfig"))
+    kube.cluster_configuration.cache_clear()
+    hub_module.install_hub(None)
+    api.accepts_status_patches = True
+    api.put("Pod", gated("backend-1"))
+    lifespan = ApplicationCommunicator(asgi.StartsTheHub(asgi.application.app), {"type": "lifespan"})
+    try:
+        await lifespan.send_input({"type": "lifespan.startup"})
+        assert await lifespan.receive_output(timeout=30) == {"type": "lifespan.startup.complete"}
+        # No page, no request: the hub lists and watches, and the rule starts the pod serving.
+        await until(lambda: servinggate.gate_condition(api.objects["Pod"]["backend-1"]) is not None,
+                    timeout=30)
+        threads = [t for t in threading.enumerate() if t.name.startswith(("lbdemo-watch", "serving-gate"))]
+        assert threads
+        await lifespan.send_input({"type": "lifespan.shutdown"})
+        assert await lifespan.receive_output(timeout=30) == {"type": "lifespan.shutdown.complete"}
+        await asyncio.to_thread(lambda: [t.join(10) for t in threads])
+        assert not [t.name for t in threads if t.is_alive()]
+    finally:
+        hub_module.shutdown()
+        kube.cluster_configuration.cache_clear()
 
 
 def test_importing_the_asgi_application_starts_no_thread() -> None:

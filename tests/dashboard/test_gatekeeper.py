@@ -153,7 +153,8 @@ async def test_the_asgi_lifespan_starts_the_hub_and_the_rule_and_stops_them(api:
         assert threads
         await lifespan.send_input({"type": "lifespan.shutdown"})
         assert await lifespan.receive_output(timeout=30) == {"type": "lifespan.shutdown.complete"}
-        await asyncio.to_thread(lambda: [t.join(10) for t in threads])
+        for thread in threads:
+            await asyncio.to_thread(thread.join, 10)
         assert not [t.name for t in threads if t.is_alive()]
     finally:
         hub_module.shutdown()

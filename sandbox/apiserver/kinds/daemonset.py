@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sandbox.apiserver.kinds.workload import WorkloadStrategy, workload_cells
+from sandbox.apiserver.kinds.workload import APPS, WorkloadStrategy, workload_cells
 from sandbox.apiserver.printing import (
     Row,
     age_col,
@@ -31,8 +31,6 @@ from sandbox.apiserver.validation.apps import DAEMONSET_STATUS_COUNTS, validate_
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.podspec import default_template
-
-APPS = "io.k8s.api.apps.v1."
 
 
 def _default_daemonset(obj: dict) -> None:

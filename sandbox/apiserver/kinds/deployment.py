@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sandbox.apiserver.kinds.workload import WorkloadStrategy, ready_of, workload_cells
+from sandbox.apiserver.kinds.workload import APPS, WorkloadStrategy, ready_of, workload_cells
 from sandbox.apiserver.printing import (
     Row,
     age_col,
@@ -29,8 +29,6 @@ from sandbox.apiserver.validation.apps import validate_deployment_spec
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
 from sandbox.apiserver.validation.podspec import default_template
-
-APPS = "io.k8s.api.apps.v1."
 
 
 def _default_deployment(obj: dict) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sandbox.apiserver.kinds.workload import WorkloadStrategy, workload_cells
+from sandbox.apiserver.kinds.workload import APPS, WorkloadStrategy, workload_cells
 from sandbox.apiserver.printing import (
     Row,
     age_col,
@@ -23,8 +23,6 @@ from sandbox.apiserver.printing import (
 from sandbox.apiserver.strategy import SCALE, STATUS, Resource
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.podspec import default_template
-
-APPS = "io.k8s.api.apps.v1."
 
 
 def _default_replicaset(obj: dict) -> None:

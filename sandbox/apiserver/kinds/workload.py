@@ -22,6 +22,8 @@ from sandbox.apiserver.validation.apps import (
 )
 from sandbox.apiserver.validation.fielderrors import Errors
 
+APPS = "io.k8s.api.apps.v1."  # the OpenAPI prefix of the apps/v1 definitions the columns document
+
 
 class WorkloadStrategy(Strategy):
     """A replicated workload's create/update rules; subclasses name their own."""

@@ -63,6 +63,7 @@ log = logging.getLogger("sandbox.relay")
 
 BUFFER = 64 * 1024
 ACCEPT_BATCH = 64
+ACCEPT_RETRY = 1.0
 POLL_BATCH = 1024
 LINGER_RST = struct.pack("ii", 1, 0)
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
@@ -170,12 +171,34 @@ class Poller:
                     fd, address = accept()
                 except (BlockingIOError, InterruptedError):
                     return
-                except OSError as exc:  # EMFILE, ENOBUFS, ...: leave the rest queued for now
-                    log.warning("accept on %s failed: %s", sock.getsockname(), exc.strerror or exc)
+                except OSError as exc:
+                    # EMFILE, ENOBUFS, ...: leave the rest queued and pause this listener (as
+                    # asyncio does), instead of spinning on a listener that stays readable.
+                    log.warning(
+                        "accept on %s failed: %s; retrying in %gs", sock.getsockname(), exc.strerror or exc,
+                        ACCEPT_RETRY,
+                    )
+                    self.epoll.modify(lfd, 0)
+                    self.call_later(ACCEPT_RETRY, resume)
                     return
                 on_accept(_Socket(family, _STREAM, 0, fd), address)
 
+        def resume() -> None:
+            if self.handlers.get(lfd) is accepted:
+                with contextlib.suppress(OSError, ValueError):
+                    self.epoll.modify(lfd, select.EPOLLIN)
+
         self.register(lfd, select.EPOLLIN, accepted)
+
+    def call_later(self, delay: float, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` on the poller's thread after ``delay`` seconds (for rare events only)."""
+        if self.thread is None:
+            assert self.loop is not None
+            self.loop.call_later(delay, fn)
+            return
+        timer = threading.Timer(delay, self.call, (fn,))
+        timer.daemon = True
+        timer.start()
 
     def unlisten(self, sock: socket.socket) -> None:
         """Stop accepting and close the listener (connections still queued in it get a reset)."""
@@ -239,17 +262,19 @@ class Poller:
 class Leg:
     """One direction of a relay: bytes read from ``src`` are sent to ``dst``."""
 
-    __slots__ = ("count", "dst", "eof", "pending", "relay", "src")
+    __slots__ = ("count", "dst", "eof", "pending", "src")
 
-    def __init__(self, relay: Relay, src: socket.socket) -> None:
-        self.relay = relay
+    # No reference back to the relay (it is passed in): without a cycle, a finished connection
+    # is freed at once by reference counting, not left for the cyclic GC, whose full passes
+    # would walk the whole process (informer caches included) while every relay waits.
+    def __init__(self, src: socket.socket) -> None:
         self.src = src
         self.dst: socket.socket = None  # type: ignore[assignment]
         self.pending: bytes | None = None
         self.eof = False
         self.count = 0
 
-    def pump(self, fin: int) -> None:
+    def pump(self, relay: Relay, fin: int) -> None:
         """Move what ``src`` has to ``dst`` until ``src`` is empty or ``dst`` is full.
 
         With edge-triggered readiness a short read means the socket is empty. ``fin`` is the
@@ -258,7 +283,6 @@ class Leg:
         error, read on to learn which."""
         if self.pending is not None or self.eof:
             return
-        relay = self.relay
         src, dst = self.src, self.dst
         poller = relay.poller
         buf, view = poller.buffer, poller.view
@@ -297,7 +321,7 @@ class Leg:
             if n < BUFFER and not fin:
                 return
 
-    def flush(self) -> None:
+    def flush(self, relay: Relay) -> None:
         """``dst`` has room again: send what waits, then read ``src`` again."""
         pending = self.pending
         if pending is None:
@@ -307,13 +331,13 @@ class Leg:
         except BlockingIOError:
             return
         except OSError as exc:
-            self.relay.abort(exc)
+            relay.abort(exc)
             return
         if sent < len(pending):
             self.pending = pending[sent:]
             return
         self.pending = None
-        self.pump(select.EPOLLERR)
+        self.pump(relay, select.EPOLLERR)
 
 
 class Relay:
@@ -325,8 +349,8 @@ class Relay:
         self.poller = poller
         self.a = sock
         self.b: socket.socket | None = None
-        self.up = Leg(self, sock)
-        self.down = Leg(self, sock)
+        self.up = Leg(sock)
+        self.down = Leg(sock)
         self.up.dst = sock  # replaced by the upstream socket in connect()
         self.down.dst = sock
         self.connected = False
@@ -379,9 +403,9 @@ class Relay:
             self.early |= events & _IN  # its bytes wait in the kernel until the upstream is up
             return
         if events & _OUT:
-            self.down.flush()
+            self.down.flush(self)
         if events & _IN and not self.closed:
-            self.up.pump(events & _FIN)
+            self.up.pump(self, events & _FIN)
 
     def _on_b(self, events: int) -> None:
         """The upstream socket is ready (the first time: its connect finished)."""
@@ -396,13 +420,13 @@ class Relay:
                 return
             self.connected = True
             if self.early:  # the client's bytes (or FIN) came first: read them now
-                self.up.pump(self.early & _FIN)
+                self.up.pump(self, self.early & _FIN)
                 if self.closed:
                     return
         elif events & _OUT:
-            self.up.flush()
+            self.up.flush(self)
         if events & _IN and not self.closed:
-            self.down.pump(events & _FIN)
+            self.down.pump(self, events & _FIN)
 
     def ended(self, leg: Leg) -> None:
         """``leg``'s source sent its FIN: half-close the other side, or close once both ended."""

@@ -19,17 +19,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import ClassVar, TypeVar
 
-from sandbox.client import (
-    PODS,
-    ApiClient,
-    ApiError,
-    Informer,
-    InformerFactory,
-    Obj,
-    Resource,
-    event_key,
-    key_of,
-)
+from sandbox.client import PODS, ApiClient, ApiError, InformerFactory, Obj, Resource, event_key, key_of
 from sandbox.controllers.workqueue import WorkQueue
 from sandbox.meta import (
     condition,
@@ -151,9 +141,9 @@ class WorkloadController:
 
     def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
         self.client = client
-        self.owners: Informer = informers.informer(self.resource)
-        self.pods: Informer = informers.informer(PODS)
-        self.children: Informer = informers.informer(self.child)
+        self.owners = informers.informer(self.resource)  # the workloads
+        self.pods = informers.informer(PODS)
+        self.children = informers.informer(self.child)  # what they own (the pods, or ReplicaSets)
         self.queue = WorkQueue(self.resource.plural.removesuffix("s"))
         self.expectations = Expectations()
         self.recorder = EventRecorder(client, component=self.component)

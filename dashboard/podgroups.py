@@ -21,6 +21,7 @@ processes: their heading and the groups of pods on them say the pods serve no tr
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -183,31 +184,102 @@ class Layout:
     others: list[PodGroup]
 
 
+@dataclass(frozen=True, slots=True)
+class PodFact:
+    """What the grouping reads of one pod: its group, node, STATUS class, readiness, age order."""
+
+    gid: str
+    node: str
+    status: str
+    ready: bool
+    created: tuple[str, str]
+
+
+def pod_fact(pod: Obj, selector: Selector) -> PodFact:
+    """One pod's :class:`PodFact` (kubectl's STATUS and Ready, as its card shows them)."""
+    labels = objects.labels(pod)
+    node = objects.text(objects.spec(pod).get("nodeName")) or UNSCHEDULED
+    gid = presenters.pod_group_id(selected=selector.matches(labels), node=node,
+                                  owner=presenters.pod_owner(pod), app=labels.get("app", ""))
+    return PodFact(gid=gid, node=node, status=presenters.status_class(objects.print_pod(pod).status),
+                   ready=objects.pod_ready(pod), created=presenters.created_key(pod))
+
+
+class FactMemo:
+    """Pod facts by name, reused while the pod's resourceVersion, the selector and the cluster
+    (the hub's epoch) are the same.
+
+    The first page load reads every pod for its group and counts: at 10,000 pods that was most
+    of the server's time, and nearly all of it the same answer as for the last load. Page loads
+    (request threads) and the stream's snapshots (its render thread) share one memo, hence the
+    lock; pods that are gone are dropped once they number more than PRUNE_AT. A view without a
+    source (a state built by hand, as tests do) is read afresh."""
+
+    PRUNE_AT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, Selector] | None = None
+        self._facts: dict[str, tuple[str, PodFact]] = {}
+
+    def facts(self, pods: list[Obj], selector: Selector, *, source: str) -> list[tuple[PodFact, Obj]]:
+        """``(fact, pod)`` for every pod that can be read (one that cannot is left to the card
+        path, which logs it when it is shown)."""
+        if not source:
+            return self._read(pods, selector, {})
+        with self._lock:
+            if self._key != (source, selector):
+                self._key, self._facts = (source, selector), {}
+            out = self._read(pods, selector, self._facts)
+            if len(self._facts) > len(out) + self.PRUNE_AT:
+                live = {objects.name(p) for _, p in out}
+                self._facts = {k: v for k, v in self._facts.items() if k in live}
+        return out
+
+    @staticmethod
+    def _read(pods: list[Obj], selector: Selector, memo: dict[str, tuple[str, PodFact]]
+              ) -> list[tuple[PodFact, Obj]]:
+        out: list[tuple[PodFact, Obj]] = []
+        for pod in pods:
+            meta = pod.get("metadata") if isinstance(pod, dict) else None
+            if not isinstance(meta, dict):
+                meta = {}
+            name, rv = meta.get("name"), meta.get("resourceVersion")
+            known = memo.get(name) if isinstance(name, str) and rv else None
+            if known is not None and known[0] == rv:
+                out.append((known[1], pod))
+                continue
+            try:
+                fact = pod_fact(pod, selector)
+            except Exception:
+                continue
+            if isinstance(name, str) and isinstance(rv, str) and rv:
+                memo[name] = (rv, fact)
+            out.append((fact, pod))
+        return out
+
+
+FACTS = FactMemo()
+
+
 def page_layout(view: ViewInput) -> Layout:
     """The pod sections without a card per pod: every pod is read for its group and counts
-    (kubectl's STATUS, Ready), and cards are built for the windows only — the page load at
-    10,000 pods builds 20-odd cards, not 10,000."""
+    (kubectl's STATUS, Ready; from :data:`FACTS` when unchanged), and cards are built for the
+    windows only — the page load at 10,000 pods builds 20-odd cards, not 10,000."""
     facts = node_facts(view.list("Node"))
-    selector = view.selector
     groups: dict[str, list[tuple[tuple[str, str], Obj]]] = {}
     stats: dict[str, GroupStats] = {}
-    for pod in view.list("Pod"):
-        try:
-            labels = objects.labels(pod)
-            selected = selector.matches(labels)
-            node = objects.text(objects.spec(pod).get("nodeName")) or UNSCHEDULED
-            gid = presenters.pod_group_id(selected=selected, node=node, owner=presenters.pod_owner(pod),
-                                          app=labels.get("app", ""))
-            status = presenters.status_class(objects.print_pod(pod).status)
-            ready = objects.pod_ready(pod)
-        except Exception:
-            continue  # the card path logs it (presenters.each) when it is shown
-        groups.setdefault(gid, []).append((presenters.created_key(pod), pod))
-        counts = stats.setdefault(gid, GroupStats())
+    for fact, pod in FACTS.facts(view.list("Pod"), view.selector, source=view.source):
+        gid = fact.gid
+        counts = stats.get(gid)
+        if counts is None:
+            counts = stats[gid] = GroupStats()
+            groups[gid] = []
+        groups[gid].append((fact.created, pod))
         counts.count += 1
-        counts.ready += ready
-        counts.simulated += simulated_name(node, facts)
-        counts.tally[status] += 1
+        counts.ready += fact.ready
+        counts.simulated += simulated_name(fact.node, facts)
+        counts.tally[fact.status] += 1
     built: dict[str, PodGroup] = {}
     for gid, members in groups.items():
         size = OTHER_WINDOW if gid.startswith(OTHERS_CONTAINER + "-") else WINDOW

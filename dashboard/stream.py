@@ -42,7 +42,6 @@ import asyncio
 import concurrent.futures
 import ctypes
 import ctypes.util
-import gc
 import hashlib
 import itertools
 import logging
@@ -58,7 +57,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import beyond, objects, podgroups, presenters, topology
+from dashboard import beyond, collector, objects, podgroups, presenters, topology
 from dashboard.cache import Change, Obj
 from dashboard.objects import Selector
 from dashboard.presenters import PodCard, Scope
@@ -101,8 +100,11 @@ class ViewInput:
 
     def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
                  timeline: list[Healing], synced: bool = True, trouble: str = "",
-                 pods_by_name: dict[str, Obj] | None = None) -> None:
+                 pods_by_name: dict[str, Obj] | None = None, source: str = "") -> None:
         self.objects = objects
+        # The hub's epoch the objects come from: page loads reuse what they read of unchanged
+        # pods from the same cluster (podgroups.FACTS, topology.page_graph); '' reads afresh.
+        self.source = source
         if pods_by_name is not None:  # the cache's own index, copied with the snapshot
             self.__dict__["pods_by_name"] = pods_by_name
         self.seq = seq
@@ -202,7 +204,7 @@ def _deployment(v: ViewInput) -> dict[str, Any]:
 
 
 def _topology_page(v: ViewInput) -> dict[str, Any]:
-    graph = topology.topology_graph(dict(v.objects), scope=v.scope)
+    graph = topology.page_graph(v.objects, scope=v.scope, source=v.source)
     return {"seq": v.seq, "payload": topology.encode(topology.reset_payload(graph, seq=v.seq))}
 
 
@@ -535,8 +537,8 @@ def release_memory() -> None:
     A class of 200 viewers leaves ~10 MiB of freed socket buffers and frame copies in the
     allocator's free lists, which CPython and glibc keep; without this the process stays at its
     peak after the load (bench/viewers.py's "after" column). Elsewhere than glibc only the
-    collection runs."""
-    gc.collect()
+    collection runs. It collects the objects dashboard.collector froze too."""
+    collector.collect_all()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
 
@@ -772,6 +774,8 @@ class ViewStream:
             self.index += 1
             self.frames.clear()
             snapshot = Snapshot(self.index, seq, shared(messages))
+            if len(view.list("Pod")) >= collector.INSTALL_AT:
+                collector.install()  # short collector pauses with a big cache
         else:
             if changes or health_changed:
                 messages = await loop.run_in_executor(self._executor, self.builder.delta, changes, view)

@@ -72,7 +72,8 @@ async def page_state() -> tuple[ViewInput, str]:
     seq, objects = hub.cache.snapshot()
     health = health_of(hub) if synced else UNHEALTHY
     view = ViewInput(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
-                     timeline=hub.timeline.visible(time.time()), synced=not health, trouble=health)
+                     timeline=hub.timeline.visible(time.time()), synced=not health, trouble=health,
+                     source=hub.epoch)
     return view, f"{hub.epoch}-{seq}"
 
 

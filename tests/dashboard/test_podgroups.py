@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +13,7 @@ from dashboard import podgroups, podsearch
 from dashboard.cache import ClusterCache
 from dashboard.objects import SelectorError, parse_selector
 from dashboard.presenters import Scope
-from dashboard.stream import FrameBuilder, ViewInput
+from dashboard.stream import FrameBuilder, ViewInput, page_sections
 from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
@@ -39,9 +42,9 @@ def crowd(n: int, *, others: int = 0) -> ClusterCache:
     return cache
 
 
-def view_of(cache: ClusterCache) -> ViewInput:
+def view_of(cache: ClusterCache, *, source: str = "") -> ViewInput:
     seq, objects = cache.snapshot()
-    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[])
+    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[], source=source)
 
 
 def frame(builder: FrameBuilder, cache: ClusterCache, since: int) -> str:
@@ -61,6 +64,35 @@ def test_a_snapshot_of_10000_pods_holds_only_the_windows_and_the_counts() -> Non
     assert "9000 pods" in html and "1000 pods" in html and "app=crowd" in html
     assert all(f'data-pod="backend-{i:05d}"' in html for i in range(W))  # the oldest ones
     assert len(html.encode()) < 256 * 1024
+
+
+def test_page_loads_from_the_same_cluster_reuse_what_they_read_and_still_follow_every_change() -> None:
+    def page(view: ViewInput) -> tuple[str, list[int]]:
+        """The pods by node, and the topology's tally of its folded pods (ready, starting,
+        terminating, failing)."""
+        sections, _ = page_sections(view)
+        patch = re.search(r'id="topology-patch"[^>]*>(.*?)</div>', sections["topology"], re.S)
+        assert patch is not None
+        payload = json.loads(html.unescape(patch.group(1)))
+        fields = payload["pod_fields"]
+        folded = [dict(zip(fields, p, strict=True)) for p in payload["pods"]]
+        return sections["nodes"], next(p["tally"] for p in folded if p["tally"])
+
+    cache = crowd(300)
+    first, tally = page(view_of(cache, source="epoch-a"))
+    assert "300 pods" in first and "300 ready" in first and "failing" not in first and tally == [280, 0, 0, 0]
+    cache.apply("Pod", "MODIFIED", pod("backend-00250", "2", created=stamp(50), ready=False,
+                                       waiting="CrashLoopBackOff"), observed=2.0)
+    cache.apply("Pod", "DELETED", pod("backend-00251", "2", created=stamp(49)), observed=2.0)
+    cache.apply("Pod", "ADDED", pod("backend-late", "3", created="2026-11-24T21:05:00Z"), observed=2.0)
+    again, tally = page(view_of(cache, source="epoch-a"))
+    assert "300 pods" in again and "299 ready" in again and "1 failing" in again
+    assert tally == [279, 0, 0, 1]  # the topology draws the changed pod as it is now
+    # Another cluster (a new hub) with the same names and resourceVersions is read afresh.
+    other = crowd(300)
+    other.apply("Pod", "MODIFIED", pod("backend-00250", "2", created=stamp(50)), observed=2.0)
+    fresh, tally = page(view_of(other, source="epoch-b"))
+    assert "300 ready" in fresh and "failing" not in fresh and tally == [280, 0, 0, 0]
 
 
 def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:

@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 OBSERVER = """() => {
   window.__seen = {};
+  window.__arrived = {};
   const note = (node) => {
     if (!node.querySelectorAll) return;
     node.querySelectorAll('.pod-labels code').forEach((code) => {
@@ -75,6 +76,14 @@ OBSERVER = """() => {
   new MutationObserver((records) => {
     for (const record of records) record.addedNodes.forEach(note);
   }).observe(document.body, {childList: true, subtree: true});
+  // When the websocket message carrying a change arrived (before htmx swaps it in).
+  document.addEventListener('htmx:wsBeforeMessage', (e) => {
+    if (!e.target || e.target.id !== 'live') return;
+    const now = performance.timeOrigin + performance.now();
+    (String(e.detail.message).match(/bench=[0-9]+/g) || []).forEach((label) => {
+      if (!(label in window.__arrived)) window.__arrived[label] = now;
+    });
+  });
 }"""
 
 
@@ -84,10 +93,19 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
 
 
+class Latencies(list[float]):
+    """change -> DOM latencies (ms), and when each change's message reached the page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrivals: list[float] = []
+
+
 def measure_changes(pages: list[Page], core: client.CoreV1Api, pods: list[str], *, count: int,
-                    start: int, spacing: float = 0.05) -> list[list[float]]:
-    """Patch a label ``count`` times; return the change -> DOM latencies in ms seen by each page."""
-    latencies: list[list[float]] = [[] for _ in pages]
+                    start: int, spacing: float = 0.05) -> list[Latencies]:
+    """Patch a label ``count`` times; return the change -> DOM latencies in ms seen by each page
+    (each page's list also carries, in ``arrivals``, when the message holding the change arrived)."""
+    latencies = [Latencies() for _ in pages]
     for i in range(start, start + count):
         label = f"bench={i}"
         sent = time.time() * 1000
@@ -96,9 +114,11 @@ def measure_changes(pages: list[Page], core: client.CoreV1Api, pods: list[str], 
         waiting = set(range(len(pages)))
         while waiting:
             for n in sorted(waiting):
-                seen = pages[n].evaluate(f"window.__seen[{label!r}]")
+                seen, arrived = pages[n].evaluate(f"[window.__seen[{label!r}], window.__arrived[{label!r}]]")
                 if seen is not None:
                     latencies[n].append(seen - sent)
+                    if arrived is not None:
+                        latencies[n].arrivals.append(arrived - sent)
                     waiting.discard(n)
             if waiting and time.monotonic() > deadline:  # counted, as longer than any other sample
                 print(f"  {label} did not reach {len(waiting)} page(s) within 30 s", flush=True)
@@ -111,9 +131,13 @@ def measure_changes(pages: list[Page], core: client.CoreV1Api, pods: list[str], 
 
 
 def report(title: str, latencies: list[float]) -> str:
-    """Print p50/p99/max of a latency sample; return "p50 / p99"."""
+    """Print p50/p99/max of a latency sample (and of its messages' arrival: the server's share);
+    return "p50 / p99"."""
+    arrivals = getattr(latencies, "arrivals", [])
+    split = (f"  (its message arrived: p50={statistics.median(arrivals):.0f} "
+             f"p99={percentile(arrivals, 99):.0f} ms)" if arrivals else "")
     print(f"{title}: n={len(latencies)}  p50={statistics.median(latencies):.0f} ms  "
-          f"p99={percentile(latencies, 99):.0f} ms  max={max(latencies):.0f} ms", flush=True)
+          f"p99={percentile(latencies, 99):.0f} ms  max={max(latencies):.0f} ms{split}", flush=True)
     return f"{statistics.median(latencies):.0f} / {percentile(latencies, 99):.0f} ms"
 
 
@@ -294,7 +318,8 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise RuntimeError("the backend pods never ran")
                 time.sleep(0.5)
-            names = ", ".join(f"{label} ({root})" for label, root in sources)
+            names = ", ".join(f"{d.label} ({root}, pid {d.process.pid})"
+                              for d, (_, root) in zip(dashboards, sources, strict=True))
             print(f"{load()} on {os.cpu_count()} cores; dashboards: {names}", flush=True)
 
             with sync_playwright() as playwright:
@@ -408,7 +433,7 @@ def main() -> None:
 
 def churned(pages: list[Page], core: client.CoreV1Api, kubeconfig: Path, backend: list[str], *,
             fillers: int, rate: int, count: int, start: int,
-            spacing: float) -> tuple[list[list[float]], float, int]:
+            spacing: float) -> tuple[list[Latencies], float, int]:
     """change -> DOM latencies while ``rate`` annotation patches per second hit the fillers."""
     stop = threading.Event()
     sent = [0]

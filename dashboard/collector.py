@@ -13,10 +13,10 @@ full collection walks only what survived since the last one. Every :data:`THAW_E
 the first full collection starts by handing the permanent generation back (``gc.unfreeze()``):
 one collection then walks everything and reclaims any cycle that formed meanwhile among
 objects that had been frozen (a closed socket's transport and protocol, say), so nothing leaks
-for longer than that. :func:`collect_all` does the same at once (the stream's memory release).
+for longer than that.
 
-Installed by the live view (dashboard.stream) once it shows :data:`INSTALL_AT` pods or more:
-below that a full collection is short and the policy buys nothing.
+Installed (:func:`install_for`) by the first page load or live-view snapshot that shows
+:data:`INSTALL_AT` pods or more: below that a full collection is short and the policy buys nothing.
 """
 
 from __future__ import annotations
@@ -59,6 +59,12 @@ def install() -> None:
         gc.callbacks.append(_on_collection)
 
 
+def install_for(pods: int) -> None:
+    """Start the policy once the cache holds :data:`INSTALL_AT` pods or more."""
+    if pods >= INSTALL_AT and not _installed:
+        install()
+
+
 def uninstall() -> None:
     """Stop the policy and thaw everything (a test that installed it restores the process)."""
     global _installed
@@ -67,9 +73,3 @@ def uninstall() -> None:
             gc.callbacks.remove(_on_collection)
         _installed = False
         gc.unfreeze()
-
-
-def collect_all() -> None:
-    """A full collection of every object, the frozen ones too (then they are frozen again)."""
-    gc.unfreeze()
-    gc.collect()

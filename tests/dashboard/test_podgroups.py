@@ -106,9 +106,36 @@ def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:
     cache.apply("Pod", "MODIFIED", pod("backend-04321", "3", created=stamp(9000 - 4321), ready=False,
                                        phase="Running"), observed=3.0)
     html = frame(builder, cache, seq)
-    # Readiness changes the counts: the card, its group's heading and its node's heading.
+    # Readiness changes the counts: the card, its group's heading and its node's heading; and the
+    # card's place: a pod not ready comes before the ready ones, so it enters the window.
     assert 'id="gh-' in html and "8999 ready" in html and 'id="head-pods-node-1' in html
-    assert 'id="nodes"' not in html and html.count('data-pod="') == 1
+    assert 'id="nodes"' not in html and html.count('data-pod="backend-04321"') == 2  # in place, appended
+    assert html.count('data-pod="') == 2 and html.count('hx-swap-oob="delete"') == 2
+
+
+def test_failing_and_unready_pods_come_first_in_their_group_window() -> None:
+    cache, builder, seq, _ = started(4500)
+    last_shown = f"pod-uid-backend-{W - 1:05d}"
+    cache.apply("Pod", "ADDED", pod("backend-crash", "2", created="2026-11-24T21:05:00Z", ready=False,
+                                    waiting="CrashLoopBackOff"), observed=2.0)
+    html = frame(builder, cache, seq)
+    # The newest pod of 4,501, but failing: it is a card in the window, the last oldest one leaves.
+    assert 'data-pod="backend-crash"' in html and 'hx-swap-oob="beforeend"' in html
+    assert f'<div id="{last_shown}" hx-swap-oob="delete">' in html and "1 failing" in html
+    # A new page load and a snapshot show it first too; "k more" continues after the window.
+    for page in (page_sections(view_of(cache))[0]["nodes"], "".join(builder.snapshot(view_of(cache)))):
+        assert page.index('data-pod="backend-crash"') < page.index('data-pod="backend-00000"')
+        assert f'data-pod="backend-{W - 1:05d}"' not in page
+    view = view_of(cache)
+    gid = view.card(view.pods_by_name["backend-00000"]).group_id
+    cards = podgroups.group_cards(view.list("Pod"), view, gid)
+    assert cards[0].name == "backend-crash" and cards[W].name == f"backend-{W - 1:05d}"  # "k more" is next
+    seq = cache.seq
+    # Healed: it goes back to its place among the newest, and the oldest one beyond comes back.
+    cache.apply("Pod", "MODIFIED", pod("backend-crash", "3", created="2026-11-24T21:05:00Z"), observed=3.0)
+    html = frame(builder, cache, seq)
+    assert '<div id="pod-uid-backend-crash" hx-swap-oob="delete">' in html
+    assert f'data-pod="backend-{W - 1:05d}"' in html and "failing" not in html
 
 
 def test_a_deleted_shown_pod_fades_and_the_next_one_takes_its_place() -> None:

@@ -199,3 +199,20 @@ def test_a_collapsed_group_expands_and_stays_in_sync(page: Page, lab: SocketLab)
     lab.api.put("Pod", backend(index, "72"))
     extra.locator(".fewer-button").click()
     expect(extra.locator(".pod-card")).to_have_count(0)
+
+
+def test_a_resync_keeps_what_the_user_expanded(page: Page) -> None:
+    head = page.locator("#nodes .group-head").nth(1)
+    gid = head.get_attribute("id")[len("gh-"):]  # type: ignore[index]
+    extra = page.locator(f"#extra-{gid}")
+    head.locator(".more-button").click()
+    expect(extra.locator(".pod-card")).to_have_count(podgroups.MORE_STEP, timeout=SLOW)
+    page.evaluate("document.getElementById('nodes').dataset.before = 'resync'")
+    page.evaluate("window.__lbSocket.send(JSON.stringify({type: 'resync'}))")
+    # The snapshot rebuilds the pod sections folded; the page unfolds the group again.
+    expect(page.locator("#nodes[data-before]")).to_have_count(0, timeout=SLOW)
+    expect(page.locator("#status .status-text")).to_have_text("live", timeout=SLOW)
+    expect(extra.locator(".pod-card")).to_have_count(podgroups.MORE_STEP, timeout=SLOW)
+    expect(extra.locator(".more-foot")).to_contain_text(f"showing {podgroups.MORE_STEP} of")
+    extra.locator(".fewer-button").click()
+    expect(extra.locator(".pod-card")).to_have_count(0)

@@ -31,7 +31,7 @@ both columns see the same load. ``--gc-pauses`` has each dashboard log its full 
 collections (a sitecustomize on its PYTHONPATH) and prints their count, total and longest
 pause during each churn phase. Every figure is printed with the load average.
 Usage: .venv/bin/python bench/dashboard.py [--sizes 1000,5000,10000] [--changes 60] [--rate 100]
-       [--baseline DIR] [--gc-pauses]
+       [--baseline DIR] [--gc-pauses] [--logs DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -272,6 +273,7 @@ def main() -> None:
     parser.add_argument("--spacing", type=float, default=0.25, help="seconds between idle changes")
     parser.add_argument("--baseline", type=Path, help="a checkout whose dashboard runs beside this one")
     parser.add_argument("--gc-pauses", action="store_true", help="log each dashboard's full collections")
+    parser.add_argument("--logs", type=Path, help="copy the sandbox's and dashboards' logs here at the end")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
 
@@ -429,6 +431,13 @@ def main() -> None:
                 print(f"| {label} | " + " | ".join(d.rows[size][i] for d, size in columns) + " |")
         finally:
             lab.stop()
+            for log_file in sorted(Path(tmp).glob("*.log")):
+                dropped = log_file.read_text(errors="replace").count("dropping a cluster websocket")
+                if dropped:
+                    print(f"{log_file.name}: {dropped} cluster websockets dropped (stopped reading)")
+                if args.logs:
+                    args.logs.mkdir(parents=True, exist_ok=True)
+                    shutil.copy(log_file, args.logs / log_file.name)
 
 
 def churned(pages: list[Page], core: client.CoreV1Api, kubeconfig: Path, backend: list[str], *,

@@ -13,6 +13,8 @@ Starts a private sandbox (one node per core, three by default), then prints:
   keep-alive connections (``wrk``) and with a new connection per request (``hey
   -disable-keepalive``); target (issue 15): at least 1.0 of HAProxy's in both modes. The
   machine's 1-minute load average is printed with the figures (the machine may be shared).
+  The two are measured alternately, or with ``--together`` at the same moment (each with its
+  own client), the fairer comparison while other work shares the machine.
 
 Run: ``.venv/bin/python bench/sandbox.py [--duration S] [--connections N]``.
 """
@@ -197,32 +199,43 @@ def loads_seen() -> str:
     return f"{min(LOADS):.1f}-{max(LOADS):.1f}" if LOADS else "?"
 
 
-def run_load(
-    url: str, *, keepalive: bool, duration: int, connections: int, proc: psutil.Process
-) -> tuple[float, float]:
-    """(req/s, CPU microseconds the proxy process spent per request) for one wrk or hey run."""
-    before, began = cpu_seconds(proc), time.monotonic()
+def load_command(url: str, *, keepalive: bool, duration: int, connections: int) -> list[str]:
+    """wrk (keep-alive) or hey with a new connection per request."""
     if keepalive:
-        out = subprocess.run(
-            ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-        ).stdout
-        rate, errors = parse_wrk(out), 0
-    else:
-        out = subprocess.run(
-            ["hey", "-disable-keepalive", "-c", str(connections), "-z", f"{duration}s", url],
-            capture_output=True,
-            text=True,
-            timeout=duration + 60,
-        ).stdout
-        rate, errors = parse_hey(out)
-    if errors:
-        raise SystemExit(f"{errors} failed requests against {url}:\n{out[-1500:]}")
-    cpu = (cpu_seconds(proc) - before) / (time.monotonic() - began)
+        return ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", url]
+    return ["hey", "-disable-keepalive", "-c", str(connections), "-z", f"{duration}s", url]
+
+
+def run_loads(
+    runs: list[tuple[str, psutil.Process]], *, keepalive: bool, duration: int, connections: int
+) -> list[tuple[float, float]]:
+    """Run the load generator against every (url, proxy process) at the same moment; for each,
+    (req/s, CPU microseconds that proxy process spent per request)."""
+    began = time.monotonic()
+    started = [
+        (
+            subprocess.Popen(
+                load_command(url, keepalive=keepalive, duration=duration, connections=connections),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+            ),
+            proc,
+            cpu_seconds(proc),
+            url,
+        )
+        for url, proc in runs
+    ]
+    results = []
+    for child, proc, before, url in started:
+        out, _ = child.communicate(timeout=duration + 60)
+        cpu = (cpu_seconds(proc) - before) / (time.monotonic() - began)
+        rate, errors = (parse_wrk(out), 0) if keepalive else parse_hey(out)
+        if errors:
+            raise SystemExit(f"{errors} failed requests against {url}:\n{out[-1500:]}")
+        results.append((rate, cpu / rate * 1e6 if rate else 0.0))
     LOADS.append(os.getloadavg()[0])
-    return rate, (cpu / rate * 1e6 if rate else 0.0)
+    return results
 
 
 HAPROXY_BALANCE = {"random": "random", "round-robin": "roundrobin", "least-conn": "leastconn"}
@@ -283,6 +296,12 @@ def main() -> None:
         help="the sandbox proxy's mode; HAProxy balances the same way",
     )
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds per proxy and mode")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="load HAProxy and the proxy at the same moment (each its own wrk/hey): on a busy machine "
+        "both then get the same conditions, which alternating runs cannot promise",
+    )
     parser.add_argument(
         "--pods-only", action="store_true", help="only pod start-up, memory and idle CPU (no wrk/hey/haproxy)"
     )
@@ -365,21 +384,22 @@ def main() -> None:
             # Alternate the two proxies over several rounds: the machine is shared and noisy.
             for round_ in range(args.rounds):
                 for keepalive in (True, False):
-                    for name, (urls, proc) in targets.items():
-                        samples.setdefault((name, keepalive), []).append(
-                            run_load(
-                                urls[round_],
-                                keepalive=keepalive,
-                                duration=args.duration,
-                                connections=args.connections,
-                                proc=proc,
-                            )
+                    batches = [list(targets)] if args.together else [[name] for name in targets]
+                    for names in batches:
+                        measured = run_loads(
+                            [(targets[name][0][round_], targets[name][1]) for name in names],
+                            keepalive=keepalive,
+                            duration=args.duration,
+                            connections=args.connections,
                         )
+                        for name, sample in zip(names, measured, strict=True):
+                            samples.setdefault((name, keepalive), []).append(sample)
         finally:
             haproxy.terminate()
             haproxy.wait(10)
+        when = "at the same moment, each with its own client" if args.together else "alternately"
         print(f"Service proxy vs HAProxy (mode tcp, nbthread 1; the proxy is one process), both "
-              f"{args.proxy_mode}, same {len(backends)} pods, load average {loads_seen()}:")
+              f"{args.proxy_mode}, same {len(backends)} pods, run {when}, load average {loads_seen()}:")
         for keepalive, label, target in ((True, "keep-alive (wrk)", 1.0), (False, "new conn   (hey)", 1.0)):
             h_rate, h_cpu = median(samples[("haproxy", keepalive)])
             p_rate, p_cpu = median(samples[("proxy", keepalive)])

@@ -16,9 +16,12 @@ runs the informer loop, written once here:
 4. ``ERROR 410 Gone`` (history expired) means LIST again at once;
 5. any other failure — connection refused or reset, the API server restarting, a 5xx, or a
    stream that stays silent longer than the client read timeout (LBDEMO_WATCH_READ_TIMEOUT,
-   the inactivity detection) — backs off with full jitter (0.2 s doubling up to 3 s, so a
-   cluster that comes back is seen again within seconds) and LISTs again, so whatever was
-   missed in between is repaired by the relist; while any kind is failing,
+   the inactivity detection; a LIST page gets the same read timeout, at most
+   LIST_READ_TIMEOUT: a relist whose connection went silent after its request was sent must
+   not hold the kind stale for longer than a silent watch would) — backs off with full
+   jitter (0.2 s doubling up to 3 s, so a cluster that comes back is seen again within
+   seconds) and LISTs again, so whatever was missed in between is repaired by the relist;
+   while any kind is failing,
    :attr:`Hub.healthy` is false and the pages say the watch is failing and why
    (:attr:`Hub.trouble`: "HTTP error 500 …", "connection refused");
    silence is also watched across all streams: when no event, bookmark or list has arrived
@@ -33,9 +36,12 @@ Threads never touch the cache: each result is handed to the event loop through o
 ``loop.call_soon_threadsafe``, and applied there (dashboard.cache). Each thread runs under a
 guard that logs a crash and restarts the loop after a pause, so the hub never silently dies.
 
-Lifetime: the hub is created and started by the first page load or websocket that needs it
-(:func:`get_hub`) and then runs for the life of the process, whether or not a browser is
-connected: the cache stays warm, so a reconnecting page gets its snapshot at once.
+Lifetime: the hub is created and started by the ASGI application at start-up (dashboard.asgi:
+lifespan, or the first request under daphne) or else by the first page load or websocket that
+needs it (:func:`get_hub`), and then runs for the life of the process, whether or not a
+browser is connected: the cache stays warm, so a reconnecting page gets its snapshot at once.
+The serving-gate rule (dashboard.gatekeeper) rides on it as a listener, so pods are watched
+and decoded once per process; :func:`shutdown` stops both (lifespan shutdown).
 
 After applying changes the hub sends two kinds of channel-layer messages (the in-memory layer;
 one process owns one hub):
@@ -87,6 +93,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from dashboard import gatekeeper
 from dashboard.cache import Change, ClusterCache, Obj
 from dashboard.timeline import Timeline
 
@@ -101,6 +108,8 @@ KINDS = ("Pod", "ReplicaSet", "Deployment", "EndpointSlice", "Service", "Event",
 OPTIONAL_KINDS = ("Ingress", "HorizontalPodAutoscaler")
 # Items per LIST page (client-go's reflector default).
 PAGE_SIZE = 500
+# The longest a LIST page may stay silent (seconds; the hub's read timeout when that is shorter).
+LIST_READ_TIMEOUT = 30.0
 # (connect, read) seconds for the monitor's probe of a silent API server.
 PROBE_TIMEOUT = (2.0, 3.0)
 
@@ -141,8 +150,10 @@ class KindNotServed(Exception):
 class Source(Protocol):
     """Where lists and watch streams come from: the Kubernetes API, or canned data in tests."""
 
-    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[Obj], str]:
-        """Return (items, resourceVersion of the list); ``"0"`` may be served from a cache."""
+    def list(self, kind: str, *, resource_version: str = "",
+             read_timeout: float = LIST_READ_TIMEOUT) -> tuple[list[Obj], str]:
+        """Return (items, resourceVersion of the list); ``"0"`` may be served from a cache;
+        fail when the answer stays silent for ``read_timeout`` seconds."""
 
     def watch(self, kind: str, resource_version: str, *, timeout_seconds: int,
               read_timeout: float) -> Iterator[dict[str, Any]]:
@@ -254,8 +265,9 @@ class Hub:
         while not self._stop.is_set():
             try:
                 if resource_version is None:
-                    items, resource_version = self.source.list(kind,
-                                                               resource_version="" if consistent else "0")
+                    items, resource_version = self.source.list(
+                        kind, resource_version="" if consistent else "0",
+                        read_timeout=min(self.read_timeout, LIST_READ_TIMEOUT))
                     consistent = False
                     self._active()
                     self._post(self._on_listed, kind, items)
@@ -488,7 +500,8 @@ class KubeSource:
                 raise KindNotServed(str(exc.reason)) from exc
         raise exc
 
-    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[Obj], str]:
+    def list(self, kind: str, *, resource_version: str = "",
+             read_timeout: float = LIST_READ_TIMEOUT) -> tuple[list[Obj], str]:
         """LIST the kind in pages of PAGE_SIZE; all items and the list's resourceVersion.
         ``resource_version="0"`` lets the server answer from its watch cache."""
         found: list[Obj] = []
@@ -500,7 +513,8 @@ class KubeSource:
             elif resource_version:
                 options["resource_version"] = resource_version
             try:
-                response = self._call(kind)(_preload_content=False, _request_timeout=(5, 30), **options)
+                response = self._call(kind)(_preload_content=False, _request_timeout=(5, read_timeout),
+                                            **options)
             except Exception as exc:
                 self._raise_for(exc)
             body = json.loads(response.data)
@@ -538,12 +552,14 @@ class KubeSource:
 
 
 _hub: Hub | None = None
+_gatekeeper: gatekeeper.Gatekeeper | None = None
 _hub_lock = threading.Lock()
 
 
 def get_hub() -> Hub:
-    """The process's hub, created and started on first use; call it on the event loop."""
-    global _hub
+    """The process's hub, created and started on first use (with the serving-gate rule on its
+    pod watch); call it on the event loop."""
+    global _hub, _gatekeeper
     with _hub_lock:
         if _hub is None:
             from dashboard.kube import api_client
@@ -553,7 +569,20 @@ def get_hub() -> Hub:
                        watch_timeout=settings.LBDEMO_WATCH_TIMEOUT_SECONDS,
                        read_timeout=float(settings.LBDEMO_WATCH_READ_TIMEOUT))
             _hub.start()
+            if gatekeeper.enabled():
+                _gatekeeper = gatekeeper.attach(_hub, gatekeeper.status_patcher(api_client))
         return _hub
+
+
+def shutdown() -> None:
+    """Stop the process's hub and the serving-gate rule on it (the ASGI lifespan's shutdown)."""
+    global _hub, _gatekeeper
+    with _hub_lock:
+        hub, keeper, _hub, _gatekeeper = _hub, _gatekeeper, None, None
+    if keeper is not None:
+        keeper.stop()
+    if hub is not None:
+        hub.stop()
 
 
 def api_known_unreachable() -> bool:

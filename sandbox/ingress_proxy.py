@@ -29,6 +29,19 @@ Timeout``; a client idle for 75 s (its keepalive_timeout) is closed.
 controller calls it on every cache change). An endpoint that left the ready set is drained:
 no new requests, its idle pooled connections closed, its requests in flight answered, their
 connections then closed. WebSocket/Upgrade requests are not supported (501).
+
+The per-request path is kept short because the proxy's own CPU per request is what its
+throughput comes down to on a shared machine (``bench/ingress.py`` compares it with HAProxy):
+
+- a read that is exactly one request head without body and without a header the proxy edits
+  (the usual case) is only validated by llhttp, with no per-header callbacks, and goes
+  upstream as it came plus the X-Forwarded-* lines; other reads go through the full parser;
+- a connection that sends the same bytes as its last such request (load testers, pollers,
+  health checks) reuses that parsed head (`RequestHead`) without parsing again; the route
+  and endpoints a head found are kept until the table changes;
+- a response head that needs no edit is written as read, in one write with its body bytes;
+  the response parser reports only the end of a message;
+- timeouts are one sweep a second over the client connections, not a timer per request.
 """
 
 from __future__ import annotations
@@ -63,6 +76,12 @@ HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade")
 )
 FORWARDED = frozenset((b"x-forwarded-host", b"x-forwarded-proto", b"x-forwarded-port", b"x-real-ip"))
+# Request header lines that need more than passing through (framing, hop-by-hop, the ones the
+# proxy sets): a head without any goes upstream as it came, plus the X-Forwarded-* lines.
+EDITED_LINE = re.compile(
+    rb"\n(?:connection|keep-alive|proxy-connection|te|trailer|upgrade|transfer-encoding|content-length"
+    rb"|x-forwarded-[a-z]*|x-real-ip)[ \t]*:"
+)
 NO_BODY_STATUS = frozenset((204, 304))
 SERVER = b"Server: lb-demo-ingress\r\n"
 
@@ -81,7 +100,7 @@ def error_response(status: int, reason: str, *, close: bool) -> bytes:
     return head + SERVER + b"\r\n" + body
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class EndpointPool:
     """One pod address: its idle keep-alive connections, requests in flight, drain state."""
 
@@ -101,7 +120,7 @@ class EndpointPool:
         self.idle.clear()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class BackendEndpoints:
     """A backend's ready endpoints and its round-robin position."""
 
@@ -119,18 +138,48 @@ class BackendEndpoints:
         return None
 
 
+class RequestHead:
+    """A request head as parsed, in the form it goes upstream. The same bytes at a message
+    boundary always parse the same, so a client connection that repeats its last request (no
+    body, keep-alive: what load testers, pollers and health checks send) reuses this object
+    instead of parsing again; the route it found is kept until the table changes."""
+
+    __slots__ = ("chunked", "data", "endpoints", "generation", "has_body", "head_request", "host",
+                 "keep_alive", "path", "target", "version")
+
+    def __init__(self, data: bytes, host: bytes, path: bytes, *, head_request: bool, keep_alive: bool,
+                 version: str, chunked: bool, has_body: bool) -> None:
+        self.data = data
+        self.host = host
+        self.path = path
+        self.head_request = head_request
+        self.keep_alive = keep_alive
+        self.version = version
+        self.chunked = chunked
+        self.has_body = has_body
+        self.generation = -1
+        self.target: Target | None = None
+        self.endpoints: BackendEndpoints | None = None
+
+
 class Upstream(asyncio.Protocol):
     """A connection from the proxy to one pod; serves one exchange at a time.
 
     Responses are forwarded as they arrive: llhttp (httptools) finds where each ends, the head
     is rewritten only when it carries hop-by-hop headers or the client needs another
-    Connection header, and body bytes pass through untouched (the pod's own framing)."""
+    Connection header (otherwise the bytes read are the bytes written), and body bytes pass
+    through untouched (the pod's own framing). The parser reports only the end of a message
+    (one callback per response); a HEAD exchange gets a parser that also stops at the head."""
+
+    __slots__ = ("closed", "done", "done_keep_alive", "exchange", "head_buf", "head_parser", "in_head",
+                 "parser", "pool", "proxy", "responded", "reused", "sent_at", "skip_body", "transport")
 
     def __init__(self, proxy: IngressProxy, pool: EndpointPool) -> None:
         self.proxy = proxy
         self.pool = pool
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
+        self.head_parser = False
         self.exchange: Exchange | None = None
         self.reused = False
         self.responded = False
@@ -140,14 +189,6 @@ class Upstream(asyncio.Protocol):
         self.head_buf = b""
         self.done = False
         self.done_keep_alive = False
-        self.skip_body = False
-
-    def reset(self) -> None:
-        """Ready for the next exchange."""
-        self.responded = False
-        self.in_head = True
-        self.head_buf = b""
-        self.done = False
         self.skip_body = False
 
     # -- connection events ---------------------------------------------------------------------
@@ -172,9 +213,12 @@ class Upstream(asyncio.Protocol):
             self.exchange = None
             ex.upstream_failed(self, bad=True)
             return
-        out = self._head(ex, data) if self.in_head else data
-        if out:
-            ex.client.transport.write(out)
+        if self.in_head:
+            out = self._head(ex, data)
+            if out:
+                ex.client.transport.write(out)
+        else:
+            ex.client.transport.write(data)
         if self.done:
             self.done = False
             ex.response_done(self, keep_alive=self.done_keep_alive)
@@ -188,14 +232,14 @@ class Upstream(asyncio.Protocol):
             if end < 0:
                 self.head_buf = buf
                 return out
-            head, buf = buf[: end + 2], buf[end + 4 :]
-            status = int(head[9:12]) if head[9:12].isdigit() else 0
+            status = int(buf[9:12]) if buf[9:12].isdigit() else 0
             if 100 <= status < 200 and status != 101:
-                out += head + b"\r\n"
+                out += buf[: end + 4]
+                buf = buf[end + 4 :]
                 continue
             self.in_head = False
             self.head_buf = b""
-            return out + ex.response_head(head, status) + buf
+            return out + ex.response_head(buf, end + 2, status, complete=self.done)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -222,16 +266,6 @@ class Upstream(asyncio.Protocol):
 
     # -- httptools callbacks (the response) ----------------------------------------------------
 
-    def on_headers_complete(self) -> None:
-        ex = self.exchange
-        if ex is not None and ex.head_request and self.parser.get_status_code() >= 200:
-            # A response to HEAD announces a length but has no body; llhttp cannot be told, so
-            # the exchange ends here and the connection gets a fresh parser.
-            self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
-            self.skip_body = True
-            self.parser = httptools.HttpResponseParser(self)
-            raise _SkipBody
-
     def on_message_complete(self) -> None:
         status = self.parser.get_status_code()
         if 100 <= status < 200 and status != 101:
@@ -239,8 +273,32 @@ class Upstream(asyncio.Protocol):
         self.done, self.done_keep_alive = True, self.parser.should_keep_alive()
 
 
+class _HeadResponse:
+    """Parser callbacks for the response to a HEAD request: it announces a length but has no
+    body, and llhttp cannot be told, so the exchange ends with the head (the parser raises out
+    and the connection gets a fresh one for its next exchange)."""
+
+    __slots__ = ("up",)
+
+    def __init__(self, up: Upstream) -> None:
+        self.up = up
+
+    def on_headers_complete(self) -> None:
+        up = self.up
+        if up.parser.get_status_code() >= 200:
+            up.done, up.done_keep_alive = True, up.parser.should_keep_alive()
+            up.skip_body = True
+            raise _SkipBody
+
+    def on_message_complete(self) -> None:
+        self.up.on_message_complete()
+
+
 class _SkipBody(Exception):
     """Raised from a callback to stop parsing a HEAD response after its head."""
+
+
+NO_BODY: tuple[bytes, ...] = ()
 
 
 class Exchange:
@@ -248,39 +306,31 @@ class Exchange:
 
     __slots__ = (
         "body_chunks",
-        "chunked",
         "client",
-        "head",
-        "head_request",
         "keep_alive",
         "pending_answer",
         "pool",
         "replay",
+        "req",
         "request_complete",
         "response_started",
         "response_until_close",
-        "target",
         "tried",
         "upstream",
-        "version",
     )
 
-    def __init__(self, client: ClientConnection, head: bytes, *, chunked: bool, head_request: bool,
-                 keep_alive: bool, version: str, target: Target | None, has_body: bool) -> None:
+    def __init__(self, client: ClientConnection, req: RequestHead) -> None:
         self.client = client
+        self.req = req
+        self.keep_alive = req.keep_alive
+        self.request_complete = not req.has_body
         self.pending_answer: tuple[int, str] | None = None
-        self.head = head
-        self.chunked = chunked
-        self.head_request = head_request
-        self.keep_alive = keep_alive
-        self.version = version
-        self.target = target
-        self.body_chunks: list[bytes] = []
-        self.replay: list[bytes] | None = [head]
-        self.request_complete = not has_body
+        # Body pieces waiting for an upstream connection; what was sent, kept for a resend.
+        self.body_chunks: list[bytes] | None = None
+        self.replay: tuple[bytes, ...] | list[bytes] | None = NO_BODY
         self.upstream: Upstream | None = None
         self.pool: EndpointPool | None = None
-        self.tried: set[EndpointPool] = set()
+        self.tried: set[EndpointPool] | None = None
         self.response_started = False
         self.response_until_close = False
 
@@ -289,11 +339,15 @@ class Exchange:
     def start(self) -> None:
         """Route the request and send it upstream (or answer 404/503 at once)."""
         proxy = self.client.proxy
-        if self.target is None:
+        req = self.req
+        if req.generation != proxy.generation:
+            req.target, req.endpoints = proxy.route(req.host, req.path)
+            req.generation = proxy.generation
+        if req.target is None:
             proxy.answered[404] = proxy.answered.get(404, 0) + 1
             self.answer(404, "Not Found")
             return
-        endpoints = proxy.endpoints.get(self.target.backend)
+        endpoints = req.endpoints
         pool = endpoints.pick(self.tried) if endpoints is not None else None
         if pool is None:
             if self.tried:
@@ -305,8 +359,9 @@ class Exchange:
         self.pool = pool
         pool.busy += 1
         pool.requests += 1
-        while pool.idle:
-            up = pool.idle.pop()
+        idle = pool.idle
+        while idle:
+            up = idle.pop()
             if not up.closed and up.transport is not None and not up.transport.is_closing():
                 self.attach(up)
                 return
@@ -322,6 +377,8 @@ class Exchange:
             self.client.proxy.note_connect_failure(pool, exc)
             pool.busy -= 1
             self.pool = None
+            if self.tried is None:
+                self.tried = set()
             self.tried.add(pool)
             if self.client.closed:
                 return
@@ -340,15 +397,27 @@ class Exchange:
         """Send the request (head and the body so far) on ``up``."""
         self.upstream = up
         up.exchange = self
-        up.reset()
+        up.responded = False
+        up.in_head = True
+        up.head_buf = b""
+        up.done = False
         up.sent_at = self.client.proxy.now
-        self.client.proxy.busy.add(up)
-        assert up.transport is not None
-        if self.body_chunks:
-            up.transport.writelines([self.head, *self.body_chunks])
-            self.body_chunks = []
+        req = self.req
+        if req.head_request:
+            up.parser = httptools.HttpResponseParser(_HeadResponse(up))
+            up.head_parser = True
+            up.skip_body = False
+        elif up.head_parser:
+            up.parser = httptools.HttpResponseParser(up)
+            up.head_parser = up.skip_body = False
+        transport = up.transport
+        assert transport is not None
+        chunks = self.body_chunks
+        if chunks:
+            transport.writelines([req.data, *chunks])
+            self.body_chunks = None
         else:
-            up.transport.write(self.head)
+            transport.write(req.data)
         if self.client.paused_for_body:
             self.client.resume()
 
@@ -356,15 +425,9 @@ class Exchange:
         """A piece of the request body from the client."""
         if self.pending_answer is not None:
             return
-        data = b"%x\r\n%b\r\n" % (len(body), body) if self.chunked else body
+        data = b"%x\r\n%b\r\n" % (len(body), body) if self.req.chunked else body
         self._keep_for_replay(data)
-        up = self.upstream
-        if up is not None and up.transport is not None:
-            up.transport.write(data)
-        else:
-            self.body_chunks.append(data)
-            if sum(map(len, self.body_chunks)) > PAUSE_LIMIT:
-                self.client.pause_for_body()
+        self._send(data)
 
     def request_done(self) -> None:
         """The client's request is complete."""
@@ -374,28 +437,41 @@ class Exchange:
         if self.pending_answer is not None:
             self.answer(*self.pending_answer)
             return
-        if self.chunked:
+        if self.req.chunked:
             self._keep_for_replay(b"0\r\n\r\n")
-            up = self.upstream
-            if up is not None and up.transport is not None:
-                up.transport.write(b"0\r\n\r\n")
-            else:
-                self.body_chunks.append(b"0\r\n\r\n")
+            self._send(b"0\r\n\r\n")
+
+    def _send(self, data: bytes) -> None:
+        """Body bytes to the pod, or kept until the upstream connection is there."""
+        up = self.upstream
+        if up is not None and up.transport is not None:
+            up.transport.write(data)
+            return
+        if self.body_chunks is None:
+            self.body_chunks = []
+        self.body_chunks.append(data)
+        if sum(map(len, self.body_chunks)) > PAUSE_LIMIT:
+            self.client.pause_for_body()
 
     def _keep_for_replay(self, data: bytes) -> None:
-        if self.replay is not None:
-            self.replay.append(data)
-            if sum(map(len, self.replay)) > REPLAY_LIMIT:
+        replay = self.replay
+        if replay is not None:
+            if replay is NO_BODY:
+                replay = self.replay = []
+            replay.append(data)  # type: ignore[union-attr]
+            if len(self.req.data) + sum(map(len, replay)) > REPLAY_LIMIT:
                 self.replay = None
 
     # -- response side -------------------------------------------------------------------------
 
-    def response_head(self, head: bytes, status: int) -> bytes:
-        """The pod's final response head as the client gets it: no hop-by-hop headers, and the
-        Connection header this client connection needs."""
-        low = head.lower()
+    def response_head(self, buf: bytes, end: int, status: int, *, complete: bool) -> bytes:
+        """The pod's final response (head ending at ``end``, then body bytes) as the client gets
+        it: no hop-by-hop headers, and the Connection header this client connection needs.
+        (``complete``: the parser saw the whole response already, so it had a length.)"""
+        low = buf[:end].lower()
         if (
-            not self.head_request
+            not complete
+            and not self.req.head_request
             and status not in NO_BODY_STATUS
             and b"\ncontent-length:" not in low
             and b"\ntransfer-encoding:" not in low
@@ -403,15 +479,20 @@ class Exchange:
             # No length: the body ends when the pod closes, so this client connection ends too.
             self.response_until_close = True
             self.keep_alive = False
-        if HOP_BY_HOP_LINE.search(low):
+        self.response_started = True
+        hop = HOP_BY_HOP_LINE.search(low) is not None
+        if self.keep_alive and not hop and self.req.version != "1.0":
+            return buf
+        head = buf[:end]
+        if hop:
             lines = head.split(b"\r\n")
             head = b"\r\n".join(x for x in lines if x.partition(b":")[0].strip().lower() not in STRIPPED)
-        self.response_started = True
+        rest = buf[end + 2 :]
         if not self.keep_alive:
-            return head + b"Connection: close\r\n\r\n"
-        if self.version == "1.0":
-            return head + b"Connection: keep-alive\r\n\r\n"
-        return head + b"\r\n"
+            return head + b"Connection: close\r\n\r\n" + rest
+        if self.req.version == "1.0":
+            return head + b"Connection: keep-alive\r\n\r\n" + rest
+        return head + b"\r\n" + rest
 
     def response_done(self, up: Upstream, *, keep_alive: bool) -> None:
         """The response is complete: release the upstream connection, go on with the next request."""
@@ -420,8 +501,6 @@ class Exchange:
 
     def release(self, up: Upstream, *, keep_alive: bool) -> None:
         """Give ``up`` back to its pool (or close it) and forget it."""
-        proxy = self.client.proxy
-        proxy.busy.discard(up)
         up.exchange = None
         self.upstream = None
         pool = up.pool
@@ -436,8 +515,6 @@ class Exchange:
 
     def upstream_failed(self, up: Upstream, *, bad: bool) -> None:
         """The upstream connection closed (or sent garbage) before the response was complete."""
-        proxy = self.client.proxy
-        proxy.busy.discard(up)
         up.exchange = None
         self.upstream = None
         if self.pool is up.pool:
@@ -454,7 +531,7 @@ class Exchange:
         if not bad and up.reused and not up.responded and self.replay is not None:
             # The pod closed an idle pooled connection just as the request went out: resend it
             # on a fresh connection to the same endpoint.
-            self.body_chunks = self.replay[1:]
+            self.body_chunks = list(self.replay)
             self.pool = up.pool
             up.pool.busy += 1
             asyncio.get_running_loop().create_task(self.connect(up.pool))
@@ -483,16 +560,25 @@ class Exchange:
         self.client.exchange_done(self)
 
 
+NO_CALLBACKS = object()  # the protocol of a parser used only to validate
+
+
 class ClientConnection(asyncio.Protocol):
     """A client connection accepted on an ingress listener."""
+
+    __slots__ = ("closed", "completed", "forwarded", "headers", "idle_since", "in_message", "last", "local",
+                 "memo", "memo_data", "parser", "paused_for_body", "peer", "port", "proxy", "queue",
+                 "transport", "url", "validator", "writing_paused")
 
     def __init__(self, proxy: IngressProxy, port: int) -> None:
         self.proxy = proxy
         self.port = b"%d" % port
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.parser = httptools.HttpRequestParser(self)
+        self.validator = httptools.HttpRequestParser(NO_CALLBACKS)
         self.peer = b""
         self.local = b""
+        self.forwarded = b""
         self.url = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.queue: list[Exchange] = []
@@ -500,6 +586,13 @@ class ClientConnection(asyncio.Protocol):
         self.idle_since = proxy.now
         self.paused_for_body = False
         self.writing_paused = False
+        # Parser position (inside a message or between two), and the last request head parsed
+        # from a read that held exactly that request (see RequestHead).
+        self.in_message = False
+        self.completed = 0
+        self.last: RequestHead | None = None
+        self.memo_data: bytes | None = None
+        self.memo: RequestHead | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -510,14 +603,80 @@ class ClientConnection(asyncio.Protocol):
         self.proxy.clients.add(self)
 
     def data_received(self, data: bytes) -> None:
+        if not self.in_message:
+            if data == self.memo_data:
+                self.request(self.memo)  # type: ignore[arg-type]
+                return
+            end = data.find(b"\r\n\r\n")
+            if end == len(data) - 4 and end > 0 and self._plain_head(data, end):
+                return
+        at_boundary = not self.in_message
+        self.completed = 0
+        self.last = None
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._reject(501, "Not Implemented")
+            return
         except httptools.HttpParserError:
             self._reject(400, "Bad Request")
+            return
+        req = self.last
+        if (at_boundary and req is not None and self.completed == 1 and not self.in_message
+                and req.keep_alive and not req.has_body):
+            self.memo_data, self.memo = data, req
+
+    def _plain_head(self, data: bytes, end: int) -> bool:
+        """Proxy a read that is exactly one request head with no body and no header the proxy
+        edits (the common case) without the parser's per-header callbacks: llhttp only
+        validates it, and the head goes upstream as it came plus the X-Forwarded-* lines.
+        False: not such a head, the caller parses it."""
+        line_end = data.find(b"\r\n")
+        parts = data[:line_end].split(b" ")
+        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
+            return False
+        low = data.lower()
+        if EDITED_LINE.search(low) is not None or low.count(b"\nhost:") > 1:
+            return False
+        try:
+            self.validator.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._reject(501, "Not Implemented")
+            return True
+        except httptools.HttpParserError:
+            self._reject(400, "Bad Request")
+            return True
+        method, url, version = parts
+        at = low.find(b"\nhost:")
+        if at >= 0:
+            host = data[at + 6 : data.find(b"\r", at)].strip(b" \t")
+            head = data[: end + 2]
+        else:
+            # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
+            host = b""
+            head = data[: end + 2] + b"Host: %b\r\n" % self.local
+        if version == b"HTTP/1.0":
+            head = b"%b %b HTTP/1.0\r\nConnection: keep-alive%b" % (method, url, head[line_end:])
+        if not self.forwarded:
+            self.forwarded = (b"X-Real-IP: %b\r\nX-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
+                              % (self.peer, self.port))
+        req = RequestHead(
+            b"%bX-Forwarded-For: %b\r\nX-Forwarded-Host: %b\r\n%b" % (head, self.peer, host, self.forwarded),
+            host,
+            url.partition(b"?")[0],
+            head_request=method == b"HEAD",
+            keep_alive=version == b"HTTP/1.1",
+            version="1.1" if version == b"HTTP/1.1" else "1.0",
+            chunked=False,
+            has_body=False,
+        )
+        if req.keep_alive:
+            self.memo_data, self.memo = data, req
+        self.request(req)
+        return True
 
     def _reject(self, status: int, reason: str) -> None:
+        self.memo_data = self.memo = None
         if self.queue:
             self.abort()
             return
@@ -569,6 +728,9 @@ class ClientConnection(asyncio.Protocol):
 
     # -- httptools callbacks (the request) -----------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        self.in_message = True
+
     def on_url(self, url: bytes) -> None:
         self.url += url
 
@@ -577,6 +739,8 @@ class ClientConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         parser = self.parser
+        if parser.should_upgrade():
+            return  # the parser raises HttpParserUpgrade next: 501, nothing goes upstream
         method = parser.get_method()
         version = parser.get_http_version()
         host = b""
@@ -590,7 +754,7 @@ class ClientConnection(asyncio.Protocol):
         for name, value in self.headers:
             low = name.lower()
             if low == b"host":
-                host = value
+                host = value.rstrip(b" \t")  # llhttp keeps trailing whitespace
             elif low == b"content-length":
                 has_body = value.strip() not in (b"0", b"")
             elif low in HOP_BY_HOP:
@@ -608,43 +772,51 @@ class ClientConnection(asyncio.Protocol):
         if not host:
             # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
             lines.append(b"Host: %b\r\n" % self.local)
-        peer = self.peer
-        lines.append(
-            b"X-Forwarded-For: %b%b\r\nX-Real-IP: %b\r\nX-Forwarded-Host: %b\r\n"
-            b"X-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
-            % (forwarded_for, peer, peer, host, self.port)
-        )
-        target = self.proxy.route(host, self.url.partition(b"?")[0])
-        self.url = b""
-        self.headers = []
-        ex = Exchange(
-            self,
+        if not self.forwarded:
+            self.forwarded = (b"X-Real-IP: %b\r\nX-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
+                              % (self.peer, self.port))
+        lines.append(b"X-Forwarded-For: %b%b\r\nX-Forwarded-Host: %b\r\n%b"
+                     % (forwarded_for, self.peer, host, self.forwarded))
+        req = RequestHead(
             b"".join(lines),
-            chunked=chunked,
+            host,
+            self.url.partition(b"?")[0],
             head_request=method == b"HEAD",
             keep_alive=parser.should_keep_alive(),
             version=version,
-            target=target,
+            chunked=chunked,
             has_body=has_body or chunked,
         )
-        self.queue.append(ex)
-        if len(self.queue) == 1:
-            ex.start()
+        self.url = b""
+        self.headers = []
+        self.last = req
+        self.request(req)
 
     def on_body(self, body: bytes) -> None:
         if self.queue:
             self.queue[-1].request_body(body)
 
     def on_message_complete(self) -> None:
+        self.in_message = False
+        self.completed += 1
         if self.queue:
             self.queue[-1].request_done()
 
     # -- exchanges -----------------------------------------------------------------------------
 
+    def request(self, req: RequestHead) -> None:
+        """A request head arrived: queue its exchange, start it unless one is ahead."""
+        ex = Exchange(self, req)
+        queue = self.queue
+        queue.append(ex)
+        if len(queue) == 1:
+            ex.start()
+
     def exchange_done(self, ex: Exchange) -> None:
         """The head exchange answered: close, or start the next pipelined request."""
-        if self.queue and self.queue[0] is ex:
-            self.queue.pop(0)
+        queue = self.queue
+        if queue and queue[0] is ex:
+            queue.pop(0)
         if self.closed:
             return
         if not ex.keep_alive:
@@ -652,8 +824,8 @@ class ClientConnection(asyncio.Protocol):
             self.transport.close()
             return
         self.idle_since = self.proxy.now
-        if self.queue:
-            self.queue[0].start()
+        if queue:
+            queue[0].start()
 
 
 class IngressProxy:
@@ -663,13 +835,14 @@ class IngressProxy:
         self.routes = RouteTable()
         self.endpoints: dict[Backend, BackendEndpoints] = {}
         self.pools: dict[tuple[str, int], EndpointPool] = {}
-        self.busy: set[Upstream] = set()
         self.clients: set[ClientConnection] = set()
         self.answered: dict[int, int] = {}
         # A clock read per request would cost more than the timeouts it serves: the sweeper
         # advances this one every second.
         self.now = time.monotonic()
-        self._routes_seen: dict[tuple[bytes, bytes], Target | None] = {}
+        # Bumped by every update: request heads re-route when theirs is older.
+        self.generation = 0
+        self._routes_seen: dict[tuple[bytes, bytes], tuple[Target | None, BackendEndpoints | None]] = {}
         self._failures = 0
         self._failure_logged = -10.0
 
@@ -695,19 +868,21 @@ class IngressProxy:
         self.endpoints = fresh
         self.routes = routes
         self._routes_seen = {}
+        self.generation += 1
 
-    def route(self, host: bytes, path: bytes) -> Target | None:
-        """The route table's answer for a Host header and path, remembered until the table changes
-        (clients repeat the same few; a bounded cache)."""
+    def route(self, host: bytes, path: bytes) -> tuple[Target | None, BackendEndpoints | None]:
+        """The route table's answer for a Host header and path, and that backend's endpoints,
+        remembered until the table changes (clients repeat the same few; a bounded cache)."""
         key = (host, path)
         seen = self._routes_seen
-        if key in seen:
-            return seen[key]
-        target = self.routes.route(host.decode("latin-1"), path.decode("latin-1"))
-        if len(seen) >= ROUTE_CACHE_SIZE:
-            seen.clear()
-        seen[key] = target
-        return target
+        found = seen.get(key)
+        if found is None:
+            target = self.routes.route(host.decode("latin-1"), path.decode("latin-1"))
+            found = (target, self.endpoints.get(target.backend) if target is not None else None)
+            if len(seen) >= ROUTE_CACHE_SIZE:
+                seen.clear()
+            seen[key] = found
+        return found
 
     def note_connect_failure(self, pool: EndpointPool, exc: OSError) -> None:
         """Log (at most every 5 s) that connecting to a pod failed."""
@@ -719,17 +894,16 @@ class IngressProxy:
             self._failures, self._failure_logged = 0, now
 
     def sweep(self) -> None:
-        """Time out slow upstream responses and idle clients (called every second)."""
+        """Time out slow upstream responses and idle clients (called every second): only the
+        exchange at the head of a client's queue is ever upstream."""
         now = self.now = time.monotonic()
-        for up in list(self.busy):
-            ex = up.exchange
-            if ex is None:
-                self.busy.discard(up)
-            elif not ex.response_started and now - up.sent_at > READ_TIMEOUT:
-                self.busy.discard(up)
-                ex.timed_out(up)
         for client in list(self.clients):
-            if not client.queue and now - client.idle_since > CLIENT_IDLE_TIMEOUT:
+            if client.queue:
+                ex = client.queue[0]
+                up = ex.upstream
+                if up is not None and not ex.response_started and now - up.sent_at > READ_TIMEOUT:
+                    ex.timed_out(up)
+            elif now - client.idle_since > CLIENT_IDLE_TIMEOUT:
                 client.closed = True
                 client.transport.close()
 

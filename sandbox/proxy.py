@@ -28,8 +28,11 @@ is retried every 5 s; besides the log line, the Service gets a Warning Event
 ``FailedToBindPort`` naming the address and the error (once per listener; the recorder counts
 repeats), so ``kubectl describe service`` and ``kubectl get events`` show why it does not answer.
 
-The proxy runs in its own process (``python -m sandbox.proxy``) on uvloop, with
-protocol-level transports and pause/resume flow control, so it gets a core of its own.
+The proxy runs in its own process (``python -m sandbox.proxy``), so it gets a core of its own.
+The control plane (informers, listener sync, the table, events) is asyncio on uvloop; the data
+plane is ``sandbox.relay``: plain non-blocking sockets on one epoll drained from the loop's
+thread (no asyncio transport per connection: they cost most of a short connection's CPU), with
+bounded per-direction buffers, half-close and reset passed through.
 """
 
 from __future__ import annotations
@@ -37,15 +40,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import errno
-import itertools
 import json
 import logging
 import os
 import random
 import signal
 import socket
-import struct
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,16 +66,14 @@ from sandbox.client import (
 from sandbox.kubelet.simulated import is_simulated_node
 from sandbox.procutil import run_main
 from sandbox.record import WARNING, EventRecorder
+from sandbox.relay import Poller, Relay, listening_socket, reset
 
 log = logging.getLogger("sandbox.proxy")
 
 MODES = ("random", "round-robin", "least-conn")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 TABLE_FILE = statedir.PROXY_CONNECTIONS
-LINGER_RST = struct.pack("ii", 1, 0)
-PENDING_LIMIT = 256 * 1024
 PROXY_NICE = -10
-IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 SYNC_RETRY = 5.0
 EVENT_FLUSH_WAIT = 2.0
 
@@ -127,173 +125,27 @@ class ServicePort:
         return ep
 
 
-_ids = itertools.count(1)
+class Connection(Relay):
+    """A client connection accepted on a Service listener, relayed to the endpoint picked for it."""
 
+    __slots__ = ("endpoint", "listener", "opened", "peer", "proxy")
 
-class Upstream(asyncio.Protocol):
-    """The proxy's connection to the pod; feeds bytes back to the client."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.conn.bytes_out += len(data)
-        self.conn.client.write(data)
-
-    def eof_received(self) -> bool:
-        """The pod finished sending: pass the half-close on; close both once both sides are done."""
-        self.conn.upstream_eof = True
-        if self.conn.client_eof or not self.conn.client.can_write_eof():
-            return False
-        self.conn.client.write_eof()
-        return True
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.conn.close()
-
-    def pause_writing(self) -> None:
-        self.conn.client.pause_reading()
-
-    def resume_writing(self) -> None:
-        self.conn.client.resume_reading()
-
-
-class Connection(asyncio.Protocol):
-    """A client connection accepted on a Service listener."""
-
-    def __init__(self, proxy: Proxy, listener: Listener) -> None:
+    def __init__(self, proxy: Proxy, listener: Listener, sock: socket.socket, peer: tuple) -> None:
+        super().__init__(proxy.poller, sock)
         self.proxy = proxy
         self.listener = listener
-        self.id = next(_ids)
-        self.client: asyncio.Transport = None  # type: ignore[assignment]
-        self.upstream: asyncio.Transport | None = None
         self.endpoint: Endpoint | None = None
-        self.pending: list[bytes] = []
-        self.pending_bytes = 0
-        self.client_eof = False
-        self.upstream_eof = False
-        self.bytes_in = 0
-        self.bytes_out = 0
+        self.peer = peer
         self.opened = time.time()
-        self.peer = ""
-        self.closed = False
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.client = transport  # type: ignore[assignment]
-        peer = transport.get_extra_info("peername") or ("?", 0)
-        self.peer = f"{peer[0]}:{peer[1]}"
-        sp = self.proxy.service_ports.get(self.listener.service_key)
-        ep = sp.pick(peer[0]) if sp else None
-        if ep is None:
-            self._reset()
-            return
-        self.endpoint = ep
-        ep.active += 1
-        self.proxy.connections[self.id] = self
-        self.proxy.table_dirty = True
-        asyncio.get_running_loop().create_task(self._connect(ep))
-
-    async def _connect(self, ep: Endpoint) -> None:
-        """Connect to the endpoint, then let the client's bytes flow."""
-        loop = asyncio.get_running_loop()
-        try:
-            try:
-                transport, _ = await loop.create_connection(lambda: Upstream(self), ep.ip, ep.port)
-            except OSError as exc:
-                if exc.errno != errno.EADDRNOTAVAIL:
-                    raise
-                transport = await self._connect_from_spare_source(ep)
-        except OSError as exc:
-            self.proxy.note_failure(ep, exc)
-            self._reset()
-            return
-        if self.closed:
-            transport.close()
-            return
-        self.upstream = transport
-        if self.pending:
-            transport.writelines(self.pending)
-            self.pending.clear()
-            if self.pending_bytes > PENDING_LIMIT:
-                self.client.resume_reading()
-        if self.client_eof and transport.can_write_eof():
-            transport.write_eof()
-
-    async def _connect_from_spare_source(self, ep: Endpoint) -> asyncio.Transport:
-        """Connect from another loopback source address.
-
-        Every connection to a pod leaves a 4-tuple in TIME-WAIT for a minute on loopback, so
-        thousands of new connections per second exhaust the ephemeral ports between 127.0.0.1
-        and one pod; a source address of its own gives a fresh port range (the port is
-        picked at connect time, IP_BIND_ADDRESS_NO_PORT)."""
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-            sock.bind((f"127.253.{random.randint(0, 255)}.{random.randint(1, 254)}", 0))
-            sock.setblocking(False)
-            await loop.sock_connect(sock, (ep.ip, ep.port))
-            transport, _ = await loop.create_connection(lambda: Upstream(self), sock=sock)
-        except BaseException:
-            sock.close()
-            raise
-        return transport
-
-    def _reset(self) -> None:
-        """Abort the client connection with a RST (like a REJECT)."""
-        sock = self.client.get_extra_info("socket")
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_RST)
-        self.client.abort()
-        self.close()
-
-    def data_received(self, data: bytes) -> None:
-        self.bytes_in += len(data)
-        if self.upstream is not None:
-            self.upstream.write(data)
-        else:
-            self.pending.append(data)
-            self.pending_bytes += len(data)
-            if self.pending_bytes > PENDING_LIMIT:
-                self.client.pause_reading()
-
-    def eof_received(self) -> bool:
-        """The client finished sending: pass the half-close on; close both once both sides are done."""
-        self.client_eof = True
-        if self.upstream_eof:
-            return False
-        if self.upstream is not None and self.upstream.can_write_eof():
-            self.upstream.write_eof()
-        return True
-
-    def pause_writing(self) -> None:
-        if self.upstream is not None:
-            self.upstream.pause_reading()
-
-    def resume_writing(self) -> None:
-        if self.upstream is not None:
-            self.upstream.resume_reading()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Tear down both sides once."""
-        if self.closed:
-            return
-        self.closed = True
+    def finished(self, exc: OSError | None) -> None:
+        """Both sockets are closed: the endpoint has one connection less; a failed connect is logged."""
         if self.endpoint is not None:
             self.endpoint.active -= 1
-        if self.proxy.connections.pop(self.id, None) is not None:
-            self.proxy.table_dirty = True
-        self.client.close()
-        if self.upstream is not None:
-            self.upstream.close()
+            if not self.connected and exc is not None:
+                self.proxy.note_failure(self.endpoint, exc)
+        self.proxy.connections.discard(self)
+        self.proxy.table_dirty = True
 
 
 @dataclass
@@ -303,7 +155,7 @@ class Listener:
     service_key: str
     host: str
     port: int
-    server: asyncio.AbstractServer | None = None
+    sock: socket.socket | None = None
     warned: bool = False
 
 
@@ -322,7 +174,8 @@ class Proxy:
         self.recorder = EventRecorder(client, component="kube-proxy")
         self.service_ports: dict[str, ServicePort] = {}
         self.listeners: dict[tuple[str, int], Listener] = {}
-        self.connections: dict[int, Connection] = {}
+        self.connections: set[Connection] = set()
+        self.poller = Poller(thread=True)
         self.table_dirty = True
         self._failures = 0
         self._failure_logged = -10.0
@@ -424,26 +277,20 @@ class Proxy:
         wanted = {addr: key for addr, key in binds.items() if self.service_ports[key].endpoints}
         for addr, listener in list(self.listeners.items()):
             if wanted.get(addr) != listener.service_key:
-                if listener.server is not None:
-                    listener.server.close()
+                if listener.sock is not None:
+                    self.poller.unlisten(listener.sock)
                 del self.listeners[addr]
         for addr, key in wanted.items():
             bound = self.listeners.get(addr)
             if bound is None:
                 bound = self.listeners[addr] = Listener(key, addr[0], addr[1])
-            if bound.server is None:
-                await self._listen(bound)
+            if bound.sock is None:
+                self._listen(bound)
 
-    async def _listen(self, listener: Listener) -> None:
-        loop = asyncio.get_running_loop()
+    def _listen(self, listener: Listener) -> None:
         try:
-            listener.server = await loop.create_server(
-                lambda: Connection(self, listener),
-                listener.host,
-                listener.port,
-                reuse_address=True,
-                backlog=1024,
-            )
+            listener.sock = listening_socket(listener.host, listener.port)
+            self.poller.listen(listener.sock, lambda sock, peer: self._accepted(listener, sock, peer))
             log.info("listening on %s:%d for %s", listener.host, listener.port, listener.service_key)
         except OSError as exc:
             if not listener.warned:
@@ -456,6 +303,20 @@ class Proxy:
                 )
                 listener.warned = True
                 self._bind_failed(listener, exc)
+
+    def _accepted(self, listener: Listener, sock: socket.socket, peer: tuple) -> None:
+        """A new connection on ``listener``: relay it to an endpoint, or reset it when none is left."""
+        sp = self.service_ports.get(listener.service_key)
+        ep = sp.pick(peer[0]) if sp else None
+        if ep is None:
+            reset(sock)
+            return
+        conn = Connection(self, listener, sock, peer)
+        conn.endpoint = ep
+        ep.active += 1
+        self.connections.add(conn)
+        self.table_dirty = True
+        conn.connect((ep.ip, ep.port))
 
     def _bind_failed(self, listener: Listener, exc: OSError) -> None:
         """A Warning Event on the Service: its address cannot be listened on (retried every 5 s)."""
@@ -491,16 +352,16 @@ class Proxy:
             "updated": time.time(),
             "connections": [
                 {
-                    "client": c.peer,
+                    "client": f"{c.peer[0]}:{c.peer[1]}",
                     "service": c.listener.service_key,
                     "listener": f"{c.listener.host}:{c.listener.port}",
                     "endpoint": f"{c.endpoint.ip}:{c.endpoint.port}" if c.endpoint else None,
                     "pod": c.endpoint.pod if c.endpoint else None,
                     "opened": round(c.opened, 3),
-                    "bytesIn": c.bytes_in,
-                    "bytesOut": c.bytes_out,
+                    "bytesIn": c.up.count,
+                    "bytesOut": c.down.count,
                 }
-                for c in list(self.connections.values())
+                for c in list(self.connections)
             ],
         }
 
@@ -518,11 +379,14 @@ class Proxy:
 
     async def close(self) -> None:
         """Close every listener and connection."""
+        self.poller.stop()
         for listener in self.listeners.values():
-            if listener.server is not None:
-                listener.server.close()
-        for conn in list(self.connections.values()):
+            if listener.sock is not None:
+                self.poller.unlisten(listener.sock)
+                listener.sock = None
+        for conn in list(self.connections):
             conn.close()
+        self.poller.close()
 
 
 async def serve(*, api_url: str, token: str, state_dir: Path, mode: str) -> None:

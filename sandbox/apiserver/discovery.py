@@ -116,3 +116,22 @@ def api_resource_list(group: str, version: str) -> dict | None:
     group_version = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version,
             "resources": resources}
+
+
+@cache
+def root_paths() -> dict:
+    """`GET /`: kube-apiserver's index (`routes.Index`), every path it serves, sorted — the
+    discovery roots, each group and group/version, the health endpoints and their checks,
+    `/metrics`, OpenAPI and `/version`."""
+    from .health import ENDPOINTS
+
+    paths = {"/api", "/api/v1", "/apis", "/apis/", "/metrics", "/openapi/v2", "/openapi/v3", "/openapi/v3/",
+             "/version"}
+    for group, versions in group_versions().items():
+        if group:
+            paths.add(f"/apis/{group}")
+            paths.update(f"/apis/{group}/{v}" for v in versions)
+    for endpoint, checks in ENDPOINTS.items():
+        paths.add(f"/{endpoint}")
+        paths.update(f"/{endpoint}/{check}" for check in checks)
+    return {"paths": sorted(paths)}

@@ -25,7 +25,7 @@ LONG_RUNNING = frozenset({"WATCH", "CONNECT"})
 STREAMING_SUBRESOURCES = frozenset({"log", "exec", "attach", "portforward", "proxy"})
 LONG_RUNNING_SUFFIXES = tuple(f"/{sub}" for sub in STREAMING_SUBRESOURCES)
 KNOWN_PATHS = frozenset({"/healthz", "/livez", "/readyz", "/metrics", "/version", "/openapi/v2",
-                         "/openapi/v3", "/api", "/apis"})
+                         "/openapi/v3", "/api", "/apis", "/"})
 VERBS = {"list": "LIST", "watch": "WATCH", "get": "GET", "create": "POST", "update": "PUT", "patch": "PATCH",
          "delete": "DELETE", "deletecollection": "DELETE"}
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

@@ -23,20 +23,31 @@ As kube-apiserver's `pod.ResourceLocation` and `service.ResourceLocation` do:
   UpgradeAwareHandler.
 
 Loopback pod IPs are not refused (kube-apiserver's `IsProxyableIP` would): every sandbox pod
-has one. WebSocket upgrades through the proxy are not forwarded.
+has one.
+
+Upgrades (WebSocket above all: a dashboard behind `kubectl proxy`) are tunnelled as the
+UpgradeAwareHandler does: a request with `Connection: Upgrade` goes to the pod on a connection
+of its own with its upgrade headers; when the pod answers `101 Switching Protocols`, that answer
+goes back to the client and from then on the bytes flow both ways untouched until either side
+closes; any other answer is relayed as a normal response (the pod's body, decoded by httptools
+and re-framed), then the connection ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import random
 from typing import TYPE_CHECKING
 
 import aiohttp
+import httptools
 from aiohttp import web
 from multidict import CIMultiDict
 
 from . import errors
 from .errors import ApiError
+from .upgraded import take_over
 
 if TYPE_CHECKING:
     from .server import ApiServer, Target
@@ -146,6 +157,8 @@ async def forward(api: ApiServer, request: web.Request, target: Target, scheme: 
             location += "?" + request.query_string
         raise web.HTTPMovedPermanently(location)
     host = f"{ip}:{port}" if port else ip
+    if is_upgrade(request) and scheme == "http":
+        return await forward_upgrade(request, ip, int(port or 80), rest)
     url = f"{scheme}://{host}{rest}"
     if request.query_string:
         url += "?" + request.query_string
@@ -157,11 +170,7 @@ async def forward(api: ApiServer, request: web.Request, target: Target, scheme: 
                                                headers=headers, data=data, allow_redirects=False,
                                                skip_auto_headers=("User-Agent", "Accept-Encoding"))
     except aiohttp.ClientConnectorError as exc:
-        reason = exc.os_error.strerror if exc.os_error and exc.os_error.strerror else str(exc)
-        if isinstance(exc.os_error, ConnectionRefusedError):
-            reason = "connect: connection refused"
-        raise ApiError(503, "ServiceUnavailable",
-                       f"error trying to reach service: dial tcp {host}: {reason}") from None
+        raise dial_error(host, exc.os_error or OSError(str(exc))) from None
     except aiohttp.ClientError as exc:
         raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
     async with upstream:
@@ -177,3 +186,130 @@ async def forward(api: ApiServer, request: web.Request, target: Target, scheme: 
                 await response.write(chunk)
         await response.write_eof()
     return response
+
+
+def is_upgrade(request: web.Request) -> bool:
+    """`httpstream.IsUpgradeRequest`: a `Connection` header naming `upgrade`."""
+    tokens = (token.strip().lower() for value in request.headers.getall("Connection", [])
+              for token in value.split(","))
+    return "upgrade" in tokens and bool(request.headers.get("Upgrade"))
+
+
+def dial_error(host: str, exc: OSError) -> ApiError:
+    """503 as kube-apiserver words a failed dial."""
+    reason = "connect: connection refused" if isinstance(exc, ConnectionRefusedError) else (
+        exc.strerror or str(exc) or type(exc).__name__)
+    return ApiError(503, "ServiceUnavailable", f"error trying to reach service: dial tcp {host}: {reason}")
+
+
+class _Head:
+    """httptools callbacks for the pod's answer: status, headers, then body pieces."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.headers: list[tuple[str, str]] = []
+        self.complete = False
+        self.body: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def on_status(self, status: bytes) -> None:
+        self.reason += status.decode("latin-1")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.decode("latin-1"), value.decode("latin-1")))
+
+    def on_headers_complete(self) -> None:
+        self.complete = True
+
+    def on_body(self, body: bytes) -> None:
+        self.body.put_nowait(bytes(body))
+
+    def on_message_complete(self) -> None:
+        self.body.put_nowait(None)
+
+
+async def forward_upgrade(request: web.Request, ip: str, port: int, rest: str) -> web.StreamResponse:
+    """Tunnel an upgrade request to ``ip:port`` (see the module docstring)."""
+    host = f"{ip}:{port}"
+    try:
+        reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise dial_error(host, exc if isinstance(exc, OSError) else OSError("i/o timeout")) from None
+    try:
+        target = rest + ("?" + request.query_string if request.query_string else "")
+        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {host}"]
+        lines += [f"{k}: {v}" for k, v in request.headers.items()
+                  if k.lower() not in ("host", "authorization", "content-length", "transfer-encoding")]
+        body = await request.read() if request.body_exists else b""
+        if body:
+            lines.append(f"Content-Length: {len(body)}")
+        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
+        head = _Head()
+        parser = httptools.HttpResponseParser(head)
+        leftover: bytes | None = None
+        while not head.complete:
+            chunk = await reader.read(65536)
+            if not chunk:
+                raise ApiError(503, "ServiceUnavailable",
+                               f"error trying to reach service: {host} closed the connection")
+            try:
+                parser.feed_data(chunk)
+            except httptools.HttpParserUpgrade as upgrade:
+                leftover = chunk[upgrade.args[0]:]
+            except httptools.HttpParserError as exc:
+                raise ApiError(503, "ServiceUnavailable", f"error trying to reach service: {exc}") from None
+        status = parser.get_status_code()
+        response = web.StreamResponse(status=status, reason=head.reason or None)
+        hop = HOP_BY_HOP - {"connection", "upgrade"} if status == 101 else HOP_BY_HOP
+        for key, value in head.headers:
+            if key.lower() not in hop:
+                response.headers.add(key, value)
+        if status != 101:
+            return await _relay_answer(request, response, head, parser, reader)
+        await response.prepare(request)
+        upgraded = take_over(request, response)
+        if leftover:
+            await upgraded.send(leftover)
+
+        async def client_to_pod() -> None:
+            async for chunk in upgraded.chunks:
+                writer.write(chunk)
+                await writer.drain()
+            with contextlib.suppress(OSError):
+                writer.write_eof()
+
+        async def pod_to_client() -> None:
+            while chunk := await reader.read(65536):
+                await upgraded.send(chunk)
+
+        pumps = [asyncio.create_task(client_to_pod()), asyncio.create_task(pod_to_client())]
+        try:
+            await asyncio.wait(pumps, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.gather(*pumps, return_exceptions=True)
+            upgraded.close()
+        return response
+    finally:
+        writer.close()
+
+
+async def _relay_answer(request: web.Request, response: web.StreamResponse, head: _Head,
+                        parser: httptools.HttpResponseParser,
+                        reader: asyncio.StreamReader) -> web.StreamResponse:
+    """A pod that did not switch protocols: its answer as a normal response."""
+    await response.prepare(request)
+    while True:
+        while not head.body.empty():
+            piece = head.body.get_nowait()
+            if piece is None:
+                await response.write_eof()
+                return response
+            await response.write(piece)
+        chunk = await reader.read(65536)
+        if not chunk:
+            with contextlib.suppress(httptools.HttpParserError):
+                parser.feed_data(b"")  # a body that ends with the connection
+            await response.write_eof()
+            return response
+        parser.feed_data(chunk)

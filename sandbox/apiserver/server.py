@@ -95,6 +95,17 @@ class Negotiated:
     as_kind: str | None = None
 
 
+DEPRECATION = web.RequestKey("deprecation", str)  # the warning of a deprecated resource asked about
+
+
+async def _add_deprecation_warning(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer about a deprecated resource (lists, gets, watches, errors) carries its
+    `Warning: 299 - "..."` header, as kube-apiserver's deprecation filter adds it."""
+    warning = request.get(DEPRECATION)
+    if warning:
+        response.headers.add("Warning", "299 - " + json.dumps(warning))
+
+
 def status_response(exc: ApiError) -> web.Response:
     """An error as a Status JSON response (with Retry-After when its details suggest a delay)."""
     retry = (exc.details or {}).get("retryAfterSeconds")
@@ -280,6 +291,7 @@ class ApiServer:
         self._gc_task = asyncio.create_task(self.gc.run(), name="garbage-collector")
         app = web.Application(client_max_size=MAX_BODY + 1)
         app.router.add_route("*", "/{tail:.*}", self.handle)
+        app.on_response_prepare.append(_add_deprecation_warning)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await self._runner.setup()
         ssl_context = server_ssl_context(self.state_dir, ips=(cluster_ip,) if cluster_ip else ())
@@ -367,6 +379,10 @@ class ApiServer:
         """Route to discovery, OpenAPI or a resource handler."""
         if path.startswith("/openapi/"):
             return await self._openapi(request, path)
+        if path == "/":
+            if request.method != "GET":
+                raise errors.method_not_allowed(request.method)
+            return web.Response(body=encode(discovery.root_paths()), content_type=JSON)
         target = route(path)
         if target is None:
             raise errors.route_not_found()
@@ -446,6 +462,8 @@ class ApiServer:
         """Dispatch a resource request by verb and subresource."""
         method, res, sub = request.method, target.res, target.sub
         query = request.query
+        if res.deprecated:
+            request[DEPRECATION] = res.deprecated
         if sub is None and _verb(method, target.name is not None, _bool(query, "watch")) not in res.verbs:
             raise errors.method_not_allowed(method)
         serve = strategy_for(res).serve

@@ -8,7 +8,7 @@ after the `101 Switching Protocols` the connection itself carries the frames. `C
 the one SPDY implementation for both: `feed` it the bytes as they come, it answers each
 SYN_STREAM with a SYN_REPLY and hands the new `Stream` (its headers, a queue of what the client
 sends, None at FIN/RST) to the caller's callback; `write` sends DATA. `upgrade` takes over an
-aiohttp connection after answering the plain upgrade.
+aiohttp connection after answering the plain upgrade (`upgraded.py`).
 
 The subset is what spdystream sends: SYN_STREAM, SYN_REPLY, DATA with FIN half-close,
 RST_STREAM, PING (answered), GOAWAY and SETTINGS (ignored), HEADERS (decompressed to keep the
@@ -24,14 +24,15 @@ import struct
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
 from . import errors
+from .upgraded import Upgraded, take_over
 
 if TYPE_CHECKING:
-    from aiohttp.web_protocol import RequestHandler
+    pass
 
 SYN_STREAM, SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE = 1, 2, 3, 4, 6, 7, 8, 9
 FIN = 0x01
@@ -188,31 +189,6 @@ def is_upgrade(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").strip().lower() == UPGRADE.lower()
 
 
-class _Reader:
-    """What aiohttp's connection feeds once the upgrade is accepted (its `set_parser` hook, the
-    one WebSocketResponse uses): every byte after the 101 goes to the SPDY connection's queue."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
-
-    def feed_data(self, chunk: bytes) -> tuple[bool, bytes]:
-        self.queue.put_nowait(bytes(chunk))
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self.queue.put_nowait(None)
-
-
-@dataclass
-class Upgraded:
-    """An accepted plain SPDY upgrade: the 101 response to return, the bytes in, a sender out."""
-
-    response: web.StreamResponse
-    chunks: AsyncIterator[bytes]
-    send: Callable[[bytes], Awaitable[None]]
-    close: Callable[[], None]
-
-
 async def upgrade(request: web.Request, protocols: tuple[str, ...]) -> Upgraded:
     """Answer a plain SPDY upgrade with 101, choosing the first of the client's
     `X-Stream-Protocol-Version`s the server speaks (400 with kube's message when none)."""
@@ -227,24 +203,4 @@ async def upgrade(request: web.Request, protocols: tuple[str, ...]) -> Upgraded:
         headers["X-Stream-Protocol-Version"] = chosen
     response = web.StreamResponse(status=101, reason="Switching Protocols", headers=headers)
     await response.prepare(request)
-    protocol: RequestHandler | None = request.protocol
-    transport = request.transport
-    assert protocol is not None and transport is not None
-    reader = _Reader()
-    protocol.keep_alive(False)
-    protocol.set_parser(reader)  # type: ignore[arg-type]
-
-    async def chunks() -> AsyncIterator[bytes]:
-        while (chunk := await reader.queue.get()) is not None:
-            yield chunk
-
-    async def send(frame: bytes) -> None:
-        if transport.is_closing():
-            raise ConnectionResetError("the client closed the connection")
-        transport.write(frame)
-        if transport.get_write_buffer_size() > 256 * 1024:
-            drain: Any = getattr(protocol, "_drain_helper", None)
-            if drain is not None:
-                await drain()
-
-    return Upgraded(response, chunks(), send, transport.close)
+    return take_over(request, response)

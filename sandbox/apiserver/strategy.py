@@ -108,6 +108,9 @@ class Resource:
     generation: bool = False
     field_selectors: tuple[str, ...] = ()
     storage: str = ""
+    # The deprecation warning every answer about this resource carries (`Warning: 299`, which
+    # kubectl prints), as kube-apiserver's `endpoints/deprecation` adds for deprecated APIs.
+    deprecated: str = ""
 
     @property
     def singular(self) -> str:

@@ -21,12 +21,12 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sandbox.client import CRONJOBS, JOBS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
+from sandbox.client import CRONJOBS, JOBS, ApiClient, ApiError, InformerFactory, Obj, key_of
 from sandbox.controllers.job import condition_of
-from sandbox.controllers.workqueue import WorkQueue
+from sandbox.controllers.workload import WorkloadController
 from sandbox.cron import CronError, Schedule, load_location, parse_standard
 from sandbox.meta import controller_ref, owner_reference
-from sandbox.record import NORMAL, WARNING, EventRecorder
+from sandbox.record import NORMAL, WARNING
 
 log = logging.getLogger(__name__)
 
@@ -163,35 +163,22 @@ def jobs_to_prune(jobs: list[Obj], limit: int) -> list[Obj]:
     return sorted(jobs, key=started)[: len(jobs) - limit]
 
 
-class CronJobController:
+class CronJobController(WorkloadController):
     """Reconciles CronJobs: creates their Jobs on schedule and prunes the finished ones."""
+
+    resource = CRONJOBS
+    child = JOBS
+    component = "cronjob-controller"
 
     def __init__(
         self, client: ApiClient, informers: InformerFactory, *, clock: Callable[[], float] = time.time
     ) -> None:
-        self.client = client
+        super().__init__(client, informers)
         self.clock = clock
-        self.cronjobs: Informer = informers.informer(CRONJOBS)
-        self.jobs: Informer = informers.informer(JOBS)
-        self.queue = WorkQueue("cronjob")
-        self.recorder = EventRecorder(client, component="cronjob-controller")
-        self.cronjobs.add_handler(self._on_cronjob)
-        self.jobs.add_handler(self._on_job)
+        self.cronjobs, self.jobs = self.owners, self.children
 
-    def _on_cronjob(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        obj = new or old
-        assert obj is not None
-        self.queue.add(key_of(obj))
-
-    def _on_job(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        for job in (old, new):
-            ref = controller_ref(job) if job is not None else None
-            if job is not None and ref and ref.get("kind") == "CronJob":
-                self.queue.add(f"{job['metadata'].get('namespace')}/{ref['name']}")
-
-    async def run(self) -> None:
-        """Process the queue forever."""
-        await self.queue.run(self.sync, workers=2)
+    def observe_orphan(self, kind: str, child: Obj, ref: Obj | None) -> None:
+        """A CronJob adopts no Job: it has no selector."""
 
     async def sync(self, key: str) -> None:
         """Reconcile one CronJob and requeue it for its next schedule time."""

@@ -33,36 +33,29 @@ import logging
 import time
 
 from sandbox.client import (
-    CONTROLLERREVISIONS,
     DAEMONSETS,
     NODES,
-    PODS,
     ApiClient,
     ApiError,
     Informer,
     InformerFactory,
     Obj,
-    event_key,
     key_of,
 )
-from sandbox.controllers.history import POD_REVISION_LABEL, RevisionHistory, owned_revisions
-from sandbox.controllers.workqueue import WorkQueue
+from sandbox.controllers.history import POD_REVISION_LABEL, RevisionedController
+from sandbox.controllers.workload import EXPECTATIONS_TTL, pod_from_template
 from sandbox.meta import (
-    controller_ref,
     int_or_percent,
     is_pod_available,
     is_pod_ready,
     is_terminating,
-    owner_reference,
     parse_time,
-    selector_matches,
 )
-from sandbox.record import NORMAL, WARNING, EventRecorder
+from sandbox.record import WARNING
 from sandbox.scheduler import node_affinity_matches, tolerates
 
 log = logging.getLogger(__name__)
 
-EXPECTATIONS_TTL = 30.0
 # `AddOrUpdateDaemonPodTolerations`: what every DaemonSet pod tolerates.
 DAEMON_TOLERATIONS = (
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute"},
@@ -216,40 +209,29 @@ def rolling_plan(ds: Obj, nodes: dict[str, Obj], by_node: dict[str, list[Obj]], 
     return old_to_delete, [n for n in allowed + candidate_nodes[:room] if n in nodes]
 
 
-class DaemonSetController:
+class DaemonSetController(RevisionedController):
     """Reconciles DaemonSets with the nodes and their pods."""
 
+    resource = DAEMONSETS
+    component = "daemonset-controller"
+    hash_label = POD_REVISION_LABEL
+
     def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
-        self.client = client
-        self.ds_informer: Informer = informers.informer(DAEMONSETS)
-        self.pod_informer: Informer = informers.informer(PODS)
+        super().__init__(client, informers)
         self.node_informer: Informer = informers.informer(NODES)
-        self.rev_informer: Informer = informers.informer(CONTROLLERREVISIONS)
-        self.history = RevisionHistory(client, self.rev_informer, hash_label=POD_REVISION_LABEL)
-        self.queue = WorkQueue("daemonset")
-        self.recorder = EventRecorder(client, component="daemonset-controller")
         # (ds key, node) -> when a pod was created there that the informer has not shown yet.
         self._creating: dict[tuple[str, str], float] = {}
-        self.ds_informer.add_handler(lambda kind, old, new: self.queue.add(event_key(old, new)))
-        self.pod_informer.add_handler(self._on_pod)
         self.node_informer.add_handler(self._on_node)
 
-    def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        for pod in (old, new):
-            if pod is None:
-                continue
-            ref = controller_ref(pod)
-            ns = pod["metadata"].get("namespace")
-            if ref and ref.get("kind") == "DaemonSet":
-                key = f"{ns}/{ref['name']}"
-                node = target_node(pod)
-                if kind == "ADDED" and pod is new and node:
-                    self._creating.pop((key, node), None)
-                self.queue.add(key)
-            elif ref is None and pod is new:
-                for ds in self.ds_informer.items(ns):
-                    if selector_matches(ds["spec"].get("selector"), pod["metadata"].get("labels")):
-                        self.queue.add(key_of(ds))
+    def observe(self, kind: str, key: str, child: Obj, is_new: bool) -> None:
+        """Creations are expected per node: a pod showing up for its node settles it."""
+        node = target_node(child)
+        if kind == "ADDED" and is_new and node:
+            self._creating.pop((key, node), None)
+
+    def forget(self, key: str, owner: Obj) -> None:
+        for pending in [k for k in self._creating if k[0] == key]:
+            del self._creating[pending]
 
     def _on_node(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A node came, went, or changed labels or taints: every DaemonSet may need a pass."""
@@ -257,27 +239,16 @@ class DaemonSetController:
                 old["metadata"].get("labels") == new["metadata"].get("labels") and \
                 (old.get("spec") or {}) == (new.get("spec") or {}):
             return
-        for ds in self.ds_informer.items():
+        for ds in self.owners.items():
             self.queue.add(key_of(ds))
-
-    async def run(self) -> None:
-        """Process the queue forever."""
-        await self.queue.run(self.sync, workers=2)
 
     async def sync(self, key: str) -> None:
         """Reconcile one DaemonSet."""
-        ds = self.ds_informer.get(key)
-        if ds is None:
-            for pending in [k for k in self._creating if k[0] == key]:
-                del self._creating[pending]
+        found = await self.claimed(key)
+        if found is None:
             return
-        if is_terminating(ds):
-            return
-        ds = copy.deepcopy(ds)
-        pods = await self._claim_pods(ds)
-        await self.history.adopt(ds)
-        revisions = owned_revisions(self.rev_informer, ds)
-        current, collisions = await self.history.sync(ds, revisions)
+        ds, pods = found
+        revisions, current, collisions = await self.revisions(ds)
         revision = (current["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) or ""
         by_node: dict[str, list[Obj]] = {}
         for pod in pods:
@@ -294,37 +265,7 @@ class DaemonSetController:
         live = {current["metadata"]["name"]}
         live |= {r["metadata"]["name"] for r in revisions
                  if (r["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) in running}
-        await self.history.truncate(ds, owned_revisions(self.rev_informer, ds), live)
-
-    async def _claim_pods(self, ds: Obj) -> list[Obj]:
-        """Owned pods matching the selector; matching orphans adopted, relabelled pods released."""
-        ns, uid = ds["metadata"]["namespace"], ds["metadata"]["uid"]
-        selector = ds["spec"].get("selector")
-        out = []
-        for pod in self.pod_informer.items(ns):
-            ref = controller_ref(pod)
-            matches = selector_matches(selector, pod["metadata"].get("labels"))
-            if ref and ref.get("uid") == uid:
-                if matches:
-                    out.append(pod)
-                elif not is_terminating(pod):
-                    refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                    await self._patch_pod(pod, {"metadata": {"ownerReferences": refs or None}})
-            elif ref is None and matches and not is_terminating(pod):
-                refs = [*(pod["metadata"].get("ownerReferences") or []), owner_reference(ds)]
-                if await self._patch_pod(pod, {"metadata": {"ownerReferences": refs}}):
-                    out.append(pod)
-        return out
-
-    async def _patch_pod(self, pod: Obj, patch: Obj) -> bool:
-        meta = pod["metadata"]
-        try:
-            await self.client.patch(PODS, meta["name"], patch, namespace=meta["namespace"])
-            return True
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
-            return False
+        await self.truncate_history(ds, live)
 
     def _pending_create(self, key: str, node: str) -> bool:
         stamp = self._creating.get((key, node))
@@ -366,53 +307,32 @@ class DaemonSetController:
         for name in to_create:
             await self._create_pod(ds, key, name, revision)
         for pod in to_delete:
-            await self._delete_pod(ds, pod)
+            await self.delete_pod(ds, key, pod)
 
     async def _rolling_update(self, ds: Obj, key: str, nodes: dict[str, Obj], by_node: dict[str, list[Obj]],
                               revision: str) -> None:
         """`rollingUpdate`: delete and start what `rolling_plan` says."""
         to_delete, to_create = rolling_plan(ds, nodes, by_node, revision, time.time())
         for pod in to_delete:
-            await self._delete_pod(ds, pod)
+            await self.delete_pod(ds, key, pod)
         for name in to_create:
             if not self._pending_create(key, name):
                 await self._create_pod(ds, key, name, revision)
 
     async def _create_pod(self, ds: Obj, key: str, node: str, revision: str) -> None:
         template = ds["spec"].get("template") or {}
-        meta = copy.deepcopy(template.get("metadata") or {})
         spec = daemon_pod_spec(ds)
         pin_to_node(spec, node)
-        pod: Obj = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"generateName": f"{ds['metadata']['name']}-",
-                                 "namespace": ds["metadata"]["namespace"],
-                                 "labels": {**(meta.get("labels") or {}), POD_REVISION_LABEL: revision},
-                                 "ownerReferences": [owner_reference(ds)]},
-                    "spec": spec}
-        if meta.get("annotations"):
-            pod["metadata"]["annotations"] = meta["annotations"]
+        pod = pod_from_template(ds, {"metadata": template.get("metadata") or {}, "spec": spec})
+        pod["metadata"]["labels"][POD_REVISION_LABEL] = revision
         self._creating[(key, node)] = time.monotonic()
         try:
-            created = await self.client.create(PODS, pod)
-        except ApiError as exc:
+            created = await self.create_pod(ds, key, pod)
+        except ApiError:
             self._creating.pop((key, node), None)
-            self.recorder.event(ds, WARNING, "FailedCreate", f"Error creating: {exc}")
             raise
-        if self.pod_informer.get(key_of(created)) is not None:
+        if self.pods.get(key_of(created)) is not None:
             self._creating.pop((key, node), None)
-        self.recorder.event(ds, NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
-
-    async def _delete_pod(self, ds: Obj, pod: Obj) -> None:
-        name = pod["metadata"]["name"]
-        try:
-            await self.client.delete(PODS, name, namespace=pod["metadata"]["namespace"],
-                                     uid=pod["metadata"]["uid"])
-        except ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return
-            self.recorder.event(ds, WARNING, "FailedDelete", f"Error deleting: {exc}")
-            raise
-        self.recorder.event(ds, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
 
     async def _update_status(self, ds: Obj, nodes: dict[str, Obj], by_node: dict[str, list[Obj]],
                              revision: str, collisions: int) -> None:
@@ -441,12 +361,4 @@ class DaemonSetController:
             status["collisionCount"] = collisions
         if min_ready and status["numberReady"] > status["numberAvailable"]:
             self.queue.add_after(key_of(ds), 1.0)
-        old = ds.get("status") or {}
-        if all(old.get(k, 0) == v for k, v in status.items()):
-            return
-        try:
-            await self.client.patch(DAEMONSETS, ds["metadata"]["name"], {"status": status},
-                                    namespace=ds["metadata"]["namespace"], subresource="status")
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
+        await self.write_status(ds, status)

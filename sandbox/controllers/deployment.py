@@ -25,26 +25,22 @@ import time
 
 from sandbox.client import (
     DEPLOYMENTS,
-    PODS,
     REPLICASETS,
     ApiClient,
     ApiError,
-    Informer,
     InformerFactory,
     Obj,
-    event_key,
     key_of,
 )
-from sandbox.controllers.workqueue import WorkQueue
+from sandbox.controllers.workload import WorkloadController
 from sandbox.meta import (
     controller_ref,
     int_or_percent,
     now_iso,
     owner_reference,
     parse_time,
-    selector_matches,
 )
-from sandbox.record import NORMAL, EventRecorder
+from sandbox.record import NORMAL
 
 log = logging.getLogger(__name__)
 
@@ -127,32 +123,19 @@ def new_rs_annotations(deploy: Obj, rs_annotations: dict[str, str], revision: in
     return changed
 
 
-class DeploymentController:
-    """Reconciles Deployments with their ReplicaSets."""
+class DeploymentController(WorkloadController):
+    """Reconciles Deployments with their ReplicaSets (one worker: a sync remembers whether it
+    created a ReplicaSet)."""
+
+    resource = DEPLOYMENTS
+    child = REPLICASETS
+    component = "deployment-controller"
+    workers = 1
 
     def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
-        self.client = client
-        self.deploy_informer: Informer = informers.informer(DEPLOYMENTS)
-        self.rs_informer: Informer = informers.informer(REPLICASETS)
-        self.pod_informer: Informer = informers.informer(PODS)
-        self.queue = WorkQueue("deployment")
+        super().__init__(client, informers)
         self._progressing: tuple[str, str] | None = None
-        self.recorder = EventRecorder(client, component="deployment-controller")
-        self.deploy_informer.add_handler(lambda kind, old, new: self.queue.add(event_key(old, new)))
-        self.rs_informer.add_handler(self._on_rs)
-        self.pod_informer.add_handler(self._on_pod)
-
-    def _on_rs(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        rs = new or old
-        assert rs is not None
-        ref = controller_ref(rs)
-        ns = rs["metadata"].get("namespace")
-        if ref and ref.get("kind") == "Deployment":
-            self.queue.add(f"{ns}/{ref['name']}")
-        elif ref is None:
-            for deploy in self.deploy_informer.items(ns):
-                if selector_matches(deploy["spec"].get("selector"), rs["metadata"].get("labels")):
-                    self.queue.add(key_of(deploy))
+        self.pods.add_handler(self._on_pod)
 
     def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
         """A pod going away matters to Recreate, which waits for old pods to be gone."""
@@ -160,22 +143,18 @@ class DeploymentController:
             return
         ref = controller_ref(old)
         if ref and ref.get("kind") == "ReplicaSet":
-            rs = self.rs_informer.get(f"{old['metadata']['namespace']}/{ref['name']}")
+            rs = self.children.get(f"{old['metadata']['namespace']}/{ref['name']}")
             dref = controller_ref(rs) if rs else None
             if dref and dref.get("kind") == "Deployment":
                 self.queue.add(f"{old['metadata']['namespace']}/{dref['name']}")
 
-    async def run(self) -> None:
-        """Process the queue forever (one worker: a sync remembers whether it created a ReplicaSet)."""
-        await self.queue.run(self.sync, workers=1)
-
     async def sync(self, key: str) -> None:
         """Reconcile one Deployment."""
-        deploy = self.deploy_informer.get(key)
-        if deploy is None or deploy["metadata"].get("deletionTimestamp"):
+        found = await self.claimed(key)
+        if found is None:
             return
-        deploy = copy.deepcopy(deploy)
-        rss = await self._owned_replicasets(deploy)
+        deploy, claimed = found
+        rss = [copy.deepcopy(rs) for rs in claimed]  # worked on in place
         new_rs, old_rss = await self._new_and_old(deploy, rss)
         if deploy["spec"].get("paused") or self._is_scaling_event(deploy, [new_rs, *old_rss]):
             await self._proportional_scale(deploy, new_rs, old_rss)
@@ -185,26 +164,6 @@ class DeploymentController:
             await self._rolling(deploy, new_rs, old_rss)
         await self._cleanup(deploy, old_rss)
         await self._update_status(deploy, new_rs, old_rss)
-
-    async def _owned_replicasets(self, deploy: Obj) -> list[Obj]:
-        """ReplicaSets this Deployment controls, adopting matching orphans."""
-        ns, uid = deploy["metadata"]["namespace"], deploy["metadata"]["uid"]
-        out = []
-        for rs in self.rs_informer.items(ns):
-            ref = controller_ref(rs)
-            if ref and ref.get("uid") == uid:
-                out.append(copy.deepcopy(rs))
-            elif (
-                ref is None
-                and not rs["metadata"].get("deletionTimestamp")
-                and selector_matches(deploy["spec"].get("selector"), rs["metadata"].get("labels"))
-            ):
-                refs = [*(rs["metadata"].get("ownerReferences") or []), owner_reference(deploy)]
-                adopted = await self.client.patch(
-                    REPLICASETS, rs["metadata"]["name"], {"metadata": {"ownerReferences": refs}}, namespace=ns
-                )
-                out.append(adopted)
-        return out
 
     async def _new_and_old(self, deploy: Obj, rss: list[Obj]) -> tuple[Obj | None, list[Obj]]:
         """Find (or create) the ReplicaSet of the current template; the rest are old."""
@@ -381,7 +340,7 @@ class DeploymentController:
                 await self._scale(deploy, rs, 0)
         old_uids = {rs["metadata"]["uid"] for rs in old_rss}
         ns = deploy["metadata"]["namespace"]
-        if any((controller_ref(p) or {}).get("uid") in old_uids for p in self.pod_informer.items(ns)):
+        if any((controller_ref(p) or {}).get("uid") in old_uids for p in self.pods.items(ns)):
             return
         if new_rs is not None:
             await self._scale(deploy, new_rs, int(deploy["spec"].get("replicas", 1)))

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Collection
+from typing import ClassVar
 
-from sandbox.client import CONTROLLERREVISIONS, ApiClient, ApiError, Informer, Obj
+from sandbox.client import CONTROLLERREVISIONS, ApiClient, ApiError, Informer, InformerFactory, Obj
 from sandbox.controllers.deployment import template_hash
+from sandbox.controllers.workload import WorkloadController
 from sandbox.meta import controller_ref, owner_reference, selector_matches
 
 # StatefulSet revisions carry "controller.kubernetes.io/hash"; DaemonSet revisions (and pods)
@@ -130,3 +132,27 @@ class RevisionHistory:
             except ApiError as exc:
                 if not exc.not_found:
                     raise
+
+
+class RevisionedController(WorkloadController):
+    """A workload controller that keeps ControllerRevisions of its template (DaemonSets and
+    StatefulSets, which share `pkg/controller/history` the same way)."""
+
+    hash_label: ClassVar[str]  # the label a revision's hash is under
+
+    def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
+        super().__init__(client, informers)
+        self.rev_informer: Informer = informers.informer(CONTROLLERREVISIONS)
+        self.history = RevisionHistory(client, self.rev_informer, hash_label=self.hash_label)
+
+    async def revisions(self, owner: Obj) -> tuple[list[Obj], Obj, int]:
+        """Adopt orphaned revisions, list the owned ones, find or create the current one:
+        (the owned revisions, the current one, the collision count)."""
+        await self.history.adopt(owner)
+        revisions = owned_revisions(self.rev_informer, owner)
+        current, collisions = await self.history.sync(owner, revisions)
+        return revisions, current, collisions
+
+    async def truncate_history(self, owner: Obj, live: Collection[str]) -> None:
+        """Delete the revisions beyond revisionHistoryLimit that no pod and no status names."""
+        await self.history.truncate(owner, owned_revisions(self.rev_informer, owner), live)

@@ -9,7 +9,9 @@ Like the real controller it:
 - tracks finished pods in three steps so that no pod is counted twice or lost: their uids go
   to `status.uncountedTerminatedPods`, then their finalizers are removed, then they move to
   the `succeeded`/`failed` counters (and `completedIndexes`); a pod deleted before it finished
-  counts as failed (podReplacementPolicy TerminatingOrFailed);
+  counts as failed at its deletion with podReplacementPolicy TerminatingOrFailed, only once it is
+  in the Failed phase with Failed (`isPodFailed`), and pods the controller removes itself
+  (suspend, lowered parallelism) lose the finalizer first and are not counted (`deleteJobPods`);
 - applies `podFailurePolicy` to failed pods (`matchPodFailurePolicy`: FailJob fails the Job with
   reason PodFailurePolicy, Ignore does not count the failure, Count does, FailIndex fails the
   pod's index), and an Indexed Job's `successPolicy` (SuccessCriteriaMet with reason SuccessPolicy
@@ -44,17 +46,22 @@ from dataclasses import dataclass
 
 from sandbox.apiserver.kinds.job import COMPLETION_INDEX, TRACKING_FINALIZER
 from sandbox.client import JOBS, JSON_PATCH, PODS, ApiClient, ApiError, Informer, InformerFactory, Obj, key_of
-from sandbox.controllers.replicaset import Expectations, pod_delete_rank
+from sandbox.controllers.workload import (
+    BURST,
+    WorkloadController,
+    pod_delete_rank,
+    pod_from_template,
+    slow_start,
+)
 from sandbox.controllers.workqueue import WorkQueue
-from sandbox.meta import controller_ref, is_pod_ready, now_iso, owner_reference, parse_time
-from sandbox.record import NORMAL, WARNING, EventRecorder
+from sandbox.meta import controller_ref, is_pod_ready, now_iso, parse_time
+from sandbox.record import NORMAL, WARNING
 
 log = logging.getLogger(__name__)
 
 MANAGED_BY = "kubernetes.io/job-controller"
 DEFAULT_BACKOFF = 10.0
 MAX_BACKOFF = 600.0
-BURST = 500
 COMPLETIONS_REACHED = ("CompletionsReached", "Reached expected number of succeeded pods")
 BACKOFF_EXCEEDED = ("BackoffLimitExceeded", "Job has reached the specified backoff limit")
 DEADLINE_EXCEEDED = ("DeadlineExceeded", "Job was active longer than specified deadline")
@@ -245,6 +252,23 @@ def is_deleting(pod: Obj) -> bool:
     return bool(pod["metadata"].get("deletionTimestamp"))
 
 
+def only_replace_failed(spec: Obj) -> bool:
+    """podReplacementPolicy Failed (implied by a podFailurePolicy): a terminating pod is neither
+    counted nor replaced until it reaches the Failed phase (`onlyReplaceFailedPods`)."""
+    return spec.get("podReplacementPolicy") == "Failed" or spec.get("podFailurePolicy") is not None
+
+
+def considered_failed(pod: Obj, spec: Obj) -> bool:
+    """`isPodFailed`: the Failed phase; with TerminatingOrFailed also a pod deleted before it
+    succeeded (an orphan may never reach a phase), counted at its deletion."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Failed":
+        return True
+    if only_replace_failed(spec):
+        return False
+    return is_deleting(pod) and phase != "Succeeded"
+
+
 @dataclass
 class BackoffRecord:
     """Failures since the last success and when the last one happened (`backoffRecord`)."""
@@ -259,64 +283,47 @@ class BackoffRecord:
         return max(0.0, backoff_delay(self.failures) - (now - self.last_failure))
 
 
-class JobController:
+class JobController(WorkloadController):
     """Reconciles Jobs with their pods."""
 
+    resource = JOBS
+    component = "job-controller"
+
     def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
-        self.client = client
-        self.jobs: Informer = informers.informer(JOBS)
-        self.pods: Informer = informers.informer(PODS)
-        self.queue = WorkQueue("job")
+        super().__init__(client, informers)
+        self.jobs = self.owners
         self.orphans = WorkQueue("job-orphan-pods")
-        self.expectations = Expectations()
         self.backoff: dict[str, BackoffRecord] = {}
-        self.suspend_deleted: set[str] = set()
         self.fail_job: dict[str, str] = {}
-        self.recorder = EventRecorder(client, component="job-controller")
-        self.jobs.add_handler(self._on_job)
-        self.pods.add_handler(self._on_pod)
 
-    def _on_job(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        obj = new or old
-        assert obj is not None
-        key = key_of(obj)
-        if kind == "DELETED":
-            self.expectations.drop(key)
-            self.backoff.pop(key, None)
-            self.fail_job.pop(key, None)
-            for pod in self.pods.items(obj["metadata"].get("namespace")):
-                if (controller_ref(pod) or {}).get("uid") == obj["metadata"].get("uid") and has_finalizer(
-                    pod
-                ):
-                    self.orphans.add(key_of(pod))
-        self.queue.add(key)
-
-    def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        for pod in (old, new):
-            if pod is None:
-                continue
-            ref = controller_ref(pod)
-            if not ref or ref.get("kind") != "Job":
-                if pod is new and kind != "DELETED" and has_finalizer(pod):
-                    self.orphans.add(key_of(pod))  # orphaned (`delete --cascade=orphan`): not ours to hold
-                continue
-            key = f"{pod['metadata'].get('namespace')}/{ref['name']}"
-            if kind == "ADDED" and pod is new:
-                self.expectations.observed_add(key, pod["metadata"]["name"])
-            if kind == "DELETED" or (pod is new and is_deleting(pod)):
-                self.expectations.observed_del(key, pod["metadata"]["uid"])
-            job = self.jobs.get(key)
-            if (
-                pod is new
-                and has_finalizer(pod)
-                and (job is None or job["metadata"]["uid"] != ref.get("uid"))
-            ):
+    def forget(self, key: str, owner: Obj) -> None:
+        """A deleted Job: its pods' finalizers go (`cleanupPodFinalizers`)."""
+        super().forget(key, owner)
+        self.backoff.pop(key, None)
+        self.fail_job.pop(key, None)
+        meta = owner.get("metadata") or {}
+        for pod in self.pods.items(meta.get("namespace")):
+            if (controller_ref(pod) or {}).get("uid") == meta.get("uid") and has_finalizer(pod):
                 self.orphans.add(key_of(pod))
-            self.queue.add(key)
+
+    def observe(self, kind: str, key: str, child: Obj, is_new: bool) -> None:
+        """Expectations, and a pod still holding our finalizer whose Job is gone or another one."""
+        super().observe(kind, key, child, is_new)
+        job = self.jobs.get(key)
+        ref = controller_ref(child) or {}
+        if is_new and has_finalizer(child) and (job is None or job["metadata"]["uid"] != ref.get("uid")):
+            self.orphans.add(key_of(child))
+
+    def observe_orphan(self, kind: str, child: Obj, ref: Obj | None) -> None:
+        """Orphaned (`delete --cascade=orphan`): the finalizer is not ours to hold. (Jobs with a
+        manual selector do not adopt orphans here.)"""
+        if kind != "DELETED" and has_finalizer(child):
+            self.orphans.add(key_of(child))
 
     async def run(self) -> None:
         """Process both queues forever."""
-        await asyncio.gather(self.queue.run(self.sync, workers=2), self.orphans.run(self._sync_orphan))
+        await asyncio.gather(self.queue.run(self.sync, workers=self.workers),
+                             self.orphans.run(self._sync_orphan))
 
     # ----- orphan pods --------------------------------------------------------------------
     async def _sync_orphan(self, key: str) -> None:
@@ -406,7 +413,7 @@ class JobController:
             if target is not None:
                 conditions.append(target)
         if target is not None:
-            await self._delete_pods(job, key, active)
+            await self.delete_pods(job, key, active)  # `deleteActivePods`: finalizers kept
             uncounted = status.get("uncountedTerminatedPods") or {}
             left = [p for p in pods if has_finalizer(p) or not is_terminal(p)]
             if not left and not uncounted.get("succeeded") and not uncounted.get("failed"):
@@ -423,8 +430,7 @@ class JobController:
                     events.append((WARNING, target["reason"], target["message"]))
             active, terminating = [], [p for p in pods if not is_terminal(p)]
         elif suspended:
-            self.suspend_deleted.update(p["metadata"]["uid"] for p in active)
-            await self._delete_pods(job, key, active)
+            await self._remove_pods(job, key, active)
             if self._ensure_suspended(conditions, "True", stamp):
                 events.append((NORMAL, "Suspended", "Job suspended"))
             terminating += active
@@ -545,6 +551,7 @@ class JobController:
         by_uid = {p["metadata"]["uid"]: p for p in pods}
         added = False
         strip: list[Obj] = []
+        finishing = condition_of(status, "FailureTarget") or condition_of(status, "SuccessCriteriaMet")
         for pod in pods:
             if not has_finalizer(pod):
                 continue
@@ -556,9 +563,10 @@ class JobController:
                 ok_s.append(uid)
                 added = True
                 strip.append(pod)
-            elif uid in self.suspend_deleted and is_deleting(pod):
-                strip.append(pod)
-            elif phase == "Failed" or is_deleting(pod):
+            elif finishing is not None and finishing["type"] == "SuccessCriteriaMet" and \
+                    not considered_failed(pod, job["spec"]):
+                strip.append(pod)  # `canRemoveFinalizer`: the Job is finishing; not a failure
+            elif considered_failed(pod, job["spec"]) or finishing is not None:
                 action, message = match_pod_failure_policy(job["spec"].get("podFailurePolicy"), pod)
                 strip.append(pod)
                 if action == "Ignore":  # not counted towards backoffLimit; replaced
@@ -604,7 +612,6 @@ class JobController:
                 continue
             status["failed"] = int(status.get("failed") or 0) + 1
             new_failures += 1
-            self.suspend_deleted.discard(uid)
         if new_failures:
             record.failures += new_failures
             record.last_failure = now
@@ -634,8 +641,8 @@ class JobController:
         failed = parse_indexes((job.get("status") or {}).get("failedIndexes")) if per_index(spec) else set()
         want = want_active(spec, succeeded + len(failed), len(active))
         if len(active) > want:
-            victims = sorted(active, key=pod_delete_rank)[: len(active) - want]
-            await self._delete_pods(job, key, victims)
+            victims = sorted(active, key=pod_delete_rank)[: min(len(active) - want, BURST)]
+            await self._remove_pods(job, key, victims)
             gone = {p["metadata"]["uid"] for p in victims}
             return [p for p in active if p["metadata"]["uid"] not in gone]
         if spec.get("podReplacementPolicy") == "Failed":
@@ -659,14 +666,10 @@ class JobController:
             if per_index(spec):
                 free = self._ready_indexes(key, free, pods_of_job, failures, now)
             indexes = list(free[:missing])
-        results = await asyncio.gather(
-            *(self._create_pod(job, key, i, failures.get(i, 0) if i is not None else 0) for i in indexes),
-            return_exceptions=True,
+        created = await slow_start(
+            indexes, lambda i: self._create_pod(job, key, i, failures.get(i, 0) if i is not None else 0)
         )
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-        return active + [r for r in results if isinstance(r, dict)]
+        return active + created
 
     def _ready_indexes(
         self, key: str, free: list[int], pods: list[Obj], failures: dict[int, int], now: float
@@ -697,18 +700,20 @@ class JobController:
         return ready
 
     async def _create_pod(self, job: Obj, key: str, index: int | None, failure_count: int = 0) -> Obj:
-        template = job["spec"].get("template") or {}
-        meta = copy.deepcopy(template.get("metadata") or {})
         name = job["metadata"]["name"]
-        labels = meta.get("labels") or {}
-        annotations = meta.get("annotations") or {}
-        pod_spec = copy.deepcopy(template.get("spec") or {})
+        template = job["spec"].get("template") or {}
+        meta = template.get("metadata") or {}
+        finalizers = [*(meta.get("finalizers") or []), TRACKING_FINALIZER]
+        pod = pod_from_template(job, {**template, "metadata": {**meta, "finalizers": finalizers}})
         if index is not None:
+            labels, spec = pod["metadata"]["labels"], pod["spec"]
+            annotations = pod["metadata"].setdefault("annotations", {})
             annotations[COMPLETION_INDEX] = str(index)
             if per_index(job["spec"]):
                 annotations[INDEX_FAILURE_COUNT] = str(failure_count)
             labels[COMPLETION_INDEX] = str(index)
-            pod_spec.setdefault("hostname", f"{name}-{index}")
+            pod["metadata"]["generateName"] = f"{name}-{index}-"
+            spec.setdefault("hostname", f"{name}-{index}")
             env = {
                 "name": "JOB_COMPLETION_INDEX",
                 "valueFrom": {
@@ -719,58 +724,16 @@ class JobController:
                 },
             }
             for group in ("initContainers", "containers"):
-                for ctr in pod_spec.get(group) or []:
+                for ctr in spec.get(group) or []:
                     if not any(e.get("name") == "JOB_COMPLETION_INDEX" for e in ctr.get("env") or []):
                         ctr["env"] = [*(ctr.get("env") or []), env]
-        pod: Obj = {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "generateName": f"{name}-{index}-" if index is not None else f"{name}-",
-                "namespace": job["metadata"]["namespace"],
-                "labels": labels,
-                "annotations": annotations,
-                "finalizers": [TRACKING_FINALIZER],
-                "ownerReferences": [owner_reference(job)],
-            },
-            "spec": pod_spec,
-        }
-        if not annotations:
-            del pod["metadata"]["annotations"]
-        try:
-            created = await self.client.create(PODS, pod)
-        except ApiError as exc:
-            self.recorder.event(
-                job,
-                WARNING,
-                "FailedCreate",
-                f"Error creating: {exc.body.get('message') if isinstance(exc.body, dict) else exc}",
-            )
-            raise
-        if self.pods.get(key_of(created)) is None:
-            self.expectations.expect(key, adds={created["metadata"]["name"]})
-        self.recorder.event(job, NORMAL, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}")
-        return created
+        return await self.create_pod(job, key, pod)
 
-    async def _delete_pods(self, job: Obj, key: str, pods: list[Obj]) -> None:
-        if not pods:
-            return
-        self.expectations.expect(key, dels={p["metadata"]["uid"] for p in pods})
-        await asyncio.gather(*(self._delete_pod(job, key, p) for p in pods))
-
-    async def _delete_pod(self, job: Obj, key: str, pod: Obj) -> None:
-        name = pod["metadata"]["name"]
-        try:
-            await self.client.delete(
-                PODS, name, namespace=pod["metadata"]["namespace"], uid=pod["metadata"]["uid"]
-            )
-        except ApiError as exc:
-            self.expectations.observed_del(key, pod["metadata"]["uid"])
-            if exc.not_found:
-                return
-            self.recorder.event(job, WARNING, "FailedDelete", f"Error deleting: {exc}")
-            raise
-        self.recorder.event(job, NORMAL, "SuccessfulDelete", f"Deleted pod: {name}")
+    async def _remove_pods(self, job: Obj, key: str, pods: list[Obj]) -> None:
+        """`deleteJobPods`: pods the Job no longer wants (suspended, parallelism lowered) lose the
+        tracking finalizer first, so they are not counted as failed, then are deleted."""
+        stripped = await asyncio.gather(*(self._strip_finalizer(p) for p in pods))
+        await self.delete_pods(job, key, [p for p, ok in zip(pods, stripped, strict=True) if ok])
 
     async def _write_status(self, job: Obj, status: Obj) -> bool:
         """PUT the status if it changed; False when the Job is gone or changed meanwhile."""

@@ -26,41 +26,31 @@ is harmless: the controller needs no expectations.
 
 from __future__ import annotations
 
-import copy
 import logging
 import re
 import time
 
 from sandbox.client import (
-    CONTROLLERREVISIONS,
-    PODS,
     STATEFULSETS,
-    ApiClient,
     ApiError,
-    Informer,
-    InformerFactory,
     Obj,
-    event_key,
     key_of,
 )
 from sandbox.controllers.history import (
     HASH_LABEL,
     POD_REVISION_LABEL,
-    RevisionHistory,
-    owned_revisions,
+    RevisionedController,
     revision_template,
 )
-from sandbox.controllers.workqueue import WorkQueue
+from sandbox.controllers.workload import api_message, pod_from_template
 from sandbox.meta import (
     controller_ref,
     int_or_percent,
     is_pod_available,
     is_pod_ready,
     is_terminating,
-    owner_reference,
-    selector_matches,
 )
-from sandbox.record import NORMAL, WARNING, EventRecorder
+from sandbox.record import WARNING
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +72,10 @@ def start_ordinal(sts: Obj) -> int:
 def new_pod(sts: Obj, template: Obj, ordinal: int, revision: str) -> Obj:
     """`newVersionedStatefulSetPod`: the pod of ``ordinal`` from ``template`` at ``revision``."""
     name = f"{sts['metadata']['name']}-{ordinal}"
-    meta = copy.deepcopy(template.get("metadata") or {})
-    labels = {**(meta.get("labels") or {}), POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal),
-              POD_REVISION_LABEL: revision}
-    spec = copy.deepcopy(template.get("spec") or {})
+    pod = pod_from_template(sts, template, name=name)
+    pod["metadata"]["labels"].update({POD_NAME_LABEL: name, POD_INDEX_LABEL: str(ordinal),
+                                      POD_REVISION_LABEL: revision})
+    spec = pod["spec"]
     spec["hostname"] = name
     if sts["spec"].get("serviceName"):
         spec["subdomain"] = sts["spec"]["serviceName"]
@@ -97,12 +87,6 @@ def new_pod(sts: Obj, template: Obj, ordinal: int, revision: str) -> Obj:
             volumes.append({"name": claim_name, "emptyDir": {}})
     if not volumes:
         del spec["volumes"]
-    pod: Obj = {"apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "namespace": sts["metadata"]["namespace"], "labels": labels,
-                             "ownerReferences": [owner_reference(sts)]},
-                "spec": spec}
-    if meta.get("annotations"):
-        pod["metadata"]["annotations"] = meta["annotations"]
     return pod
 
 
@@ -136,47 +120,30 @@ def replica_status(pods: list[Obj], min_ready: int, current: str, update: str, n
     return status
 
 
-class StatefulSetController:
+class StatefulSetController(RevisionedController):
     """Reconciles StatefulSets with their pods and ControllerRevisions."""
 
-    def __init__(self, client: ApiClient, informers: InformerFactory) -> None:
-        self.client = client
-        self.sts_informer: Informer = informers.informer(STATEFULSETS)
-        self.pod_informer: Informer = informers.informer(PODS)
-        self.rev_informer: Informer = informers.informer(CONTROLLERREVISIONS)
-        self.history = RevisionHistory(client, self.rev_informer, hash_label=HASH_LABEL)
-        self.queue = WorkQueue("statefulset")
-        self.recorder = EventRecorder(client, component="statefulset-controller")
-        self.sts_informer.add_handler(lambda kind, old, new: self.queue.add(event_key(old, new)))
-        self.pod_informer.add_handler(self._on_pod)
+    resource = STATEFULSETS
+    component = "statefulset-controller"
+    hash_label = HASH_LABEL
 
-    def _on_pod(self, kind: str, old: Obj | None, new: Obj | None) -> None:
-        for pod in (old, new):
-            if pod is None:
-                continue
-            ref = controller_ref(pod)
-            ns = pod["metadata"].get("namespace")
-            if ref and ref.get("kind") == "StatefulSet":
-                self.queue.add(f"{ns}/{ref['name']}")
-            elif ref is None and pod is new:
-                for sts in self.sts_informer.items(ns):
-                    if selector_matches(sts["spec"].get("selector"), pod["metadata"].get("labels")):
-                        self.queue.add(key_of(sts))
+    def adoptable(self, owner: Obj, child: Obj) -> bool:
+        """Only pods named like members (`isMemberOf`)."""
+        name = child["metadata"]["name"]
+        return not is_terminating(child) and ordinal_of(owner["metadata"]["name"], name) is not None
 
-    async def run(self) -> None:
-        """Process the queue forever."""
-        await self.queue.run(self.sync, workers=2)
+    def pod_message(self, action: str, owner: Obj, pod: Obj, error: ApiError | None) -> str:
+        """`recordPodEvent`: "create Pod web-0 in StatefulSet web successful"."""
+        outcome = "successful" if error is None else f"failed error: {api_message(error)}"
+        return f"{action} Pod {pod['metadata']['name']} in StatefulSet {owner['metadata']['name']} {outcome}"
 
     async def sync(self, key: str) -> None:
         """Reconcile one StatefulSet."""
-        sts = self.sts_informer.get(key)
-        if sts is None or is_terminating(sts):
+        found = await self.claimed(key)
+        if found is None:
             return
-        sts = copy.deepcopy(sts)
-        pods = await self._claim_pods(sts)
-        await self.history.adopt(sts)
-        revisions = owned_revisions(self.rev_informer, sts)
-        update_rev, collisions = await self.history.sync(sts, revisions)
+        sts, pods = found
+        revisions, update_rev, collisions = await self.revisions(sts)
         revisions = [r for r in revisions if r["metadata"]["name"] != update_rev["metadata"]["name"]]
         revisions.append(update_rev)
         current_name = (sts.get("status") or {}).get("currentRevision")
@@ -185,48 +152,15 @@ class StatefulSetController:
         pods = self._pods_of(sts)
         status = self._status(sts, pods, current_rev["metadata"]["name"], update_rev["metadata"]["name"],
                               collisions)
-        await self._write_status(sts, status)
+        await self.write_status(sts, status)
         live = {status["currentRevision"], status["updateRevision"],
                 *((p["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) for p in pods)}
-        await self.history.truncate(sts, owned_revisions(self.rev_informer, sts), live)
+        await self.truncate_history(sts, live)
 
     def _pods_of(self, sts: Obj) -> list[Obj]:
         uid = sts["metadata"]["uid"]
-        return [p for p in self.pod_informer.items(sts["metadata"]["namespace"])
+        return [p for p in self.pods.items(sts["metadata"]["namespace"])
                 if (controller_ref(p) or {}).get("uid") == uid]
-
-    async def _claim_pods(self, sts: Obj) -> list[Obj]:
-        """Owned pods matching the selector; orphans named like members are adopted, owned pods
-        relabelled out of the selector released (`ClaimPods` with `isMemberOf`)."""
-        ns, uid, name = sts["metadata"]["namespace"], sts["metadata"]["uid"], sts["metadata"]["name"]
-        selector = sts["spec"].get("selector")
-        out = []
-        for pod in self.pod_informer.items(ns):
-            ref = controller_ref(pod)
-            labels = pod["metadata"].get("labels")
-            matches = selector_matches(selector, labels)
-            if ref and ref.get("uid") == uid:
-                if matches:
-                    out.append(pod)
-                elif not is_terminating(pod):
-                    refs = [r for r in pod["metadata"].get("ownerReferences") or [] if r.get("uid") != uid]
-                    await self._patch_pod(pod, {"metadata": {"ownerReferences": refs or None}})
-            elif ref is None and matches and not is_terminating(pod) and \
-                    ordinal_of(name, pod["metadata"]["name"]) is not None:
-                refs = [*(pod["metadata"].get("ownerReferences") or []), owner_reference(sts)]
-                if await self._patch_pod(pod, {"metadata": {"ownerReferences": refs}}):
-                    out.append(pod)
-        return out
-
-    async def _patch_pod(self, pod: Obj, patch: Obj) -> bool:
-        try:
-            meta = pod["metadata"]
-            await self.client.patch(PODS, meta["name"], patch, namespace=meta["namespace"])
-            return True
-        except ApiError as exc:
-            if not exc.not_found:
-                raise
-            return False
 
     async def _update(self, sts: Obj, pods: list[Obj], current_rev: Obj, update_rev: Obj) -> None:
         """One pass of `updateStatefulSet`: create, recreate, condemn, then roll."""
@@ -259,7 +193,7 @@ class StatefulSetController:
                     self.recorder.event(sts, WARNING, "RecreatingFailedPod",
                                         f"StatefulSet {sts['metadata']['namespace']}/{name} is recreating "
                                         f"failed Pod {member['metadata']['name']}")
-                    await self._delete_pod(sts, member)
+                    await self.delete_pod(sts, key_of(sts), member)
                 if monotonic:
                     return
                 continue
@@ -268,7 +202,7 @@ class StatefulSetController:
                     fresh = new_pod(sts, current_template, ordinal, current_name)
                 else:
                     fresh = new_pod(sts, update_template, ordinal, update_name)
-                await self._create_pod(sts, fresh)
+                await self.create_pod(sts, key_of(sts), fresh)
                 if monotonic:
                     return
                 continue
@@ -285,7 +219,7 @@ class StatefulSetController:
                 continue
             if monotonic and not is_running_and_ready(doomed) and doomed is not first_unhealthy:
                 return
-            await self._delete_pod(sts, doomed)
+            await self.delete_pod(sts, key_of(sts), doomed)
             if monotonic:
                 return
         if strategy.get("type") != "RollingUpdate":
@@ -300,36 +234,8 @@ class StatefulSetController:
             target = replicas[ordinal]
             if (target["metadata"].get("labels") or {}).get(POD_REVISION_LABEL) != update_name and \
                     not is_terminating(target):
-                await self._delete_pod(sts, target)
+                await self.delete_pod(sts, key_of(sts), target)
                 budget -= 1
-
-    async def _create_pod(self, sts: Obj, pod: Obj) -> None:
-        try:
-            await self.client.create(PODS, pod)
-        except ApiError as exc:
-            if exc.conflict:
-                return  # created by an earlier pass the informer has not shown yet, or still terminating
-            self.recorder.event(sts, WARNING, "FailedCreate",
-                                f"create Pod {pod['metadata']['name']} in StatefulSet "
-                                f"{sts['metadata']['name']} failed error: {exc}")
-            raise
-        self.recorder.event(sts, NORMAL, "SuccessfulCreate",
-                            f"create Pod {pod['metadata']['name']} in StatefulSet {sts['metadata']['name']} "
-                            "successful")
-
-    async def _delete_pod(self, sts: Obj, pod: Obj) -> None:
-        name, owner = pod["metadata"]["name"], sts["metadata"]["name"]
-        try:
-            await self.client.delete(PODS, name, namespace=pod["metadata"]["namespace"],
-                                     uid=pod["metadata"]["uid"])
-        except ApiError as exc:
-            if exc.not_found or exc.conflict:
-                return
-            self.recorder.event(sts, WARNING, "FailedDelete",
-                                f"delete Pod {name} in StatefulSet {owner} failed error: {exc}")
-            raise
-        self.recorder.event(sts, NORMAL, "SuccessfulDelete",
-                            f"delete Pod {name} in StatefulSet {owner} successful")
 
     def _status(self, sts: Obj, pods: list[Obj], current: str, update: str, collisions: int) -> Obj:
         """The new status (`updateStatus` and `completeRollingUpdate`)."""
@@ -346,14 +252,3 @@ class StatefulSetController:
         if min_ready and status["readyReplicas"] > status["availableReplicas"]:
             self.queue.add_after(key_of(sts), 1.0)
         return status
-
-    async def _write_status(self, sts: Obj, status: Obj) -> None:
-        old = sts.get("status") or {}
-        if all(old.get(k, 0) == v for k, v in status.items()):
-            return
-        try:
-            await self.client.patch(STATEFULSETS, sts["metadata"]["name"], {"status": status},
-                                    namespace=sts["metadata"]["namespace"], subresource="status")
-        except ApiError as exc:
-            if not exc.not_found:
-                raise

@@ -377,6 +377,7 @@ class PodWorker:
             if runner.container is not None and "running" in runner.state:
                 runner._record_exit(await runner.container.wait())
             runner.ready = False
+            runner.done = True  # the pod is terminal: Succeeded or Failed by the exit codes (`getPhase`)
         self.changed()
         if self.gone:
             return

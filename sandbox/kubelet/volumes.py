@@ -9,7 +9,11 @@ projected, materialised as directories of the pod on the node and bound into its
   ``optional``, and the pod waits in ContainerCreating; the files follow later changes of the
   object (`refresh`), except through a ``subPath`` mount, as in Kubernetes;
 - ``downwardAPI``: files of fieldRef values (name, namespace, uid, labels, annotations …);
-- ``projected``: configMap, secret and downwardAPI sources in one directory.
+- ``projected``: configMap, secret, downwardAPI and serviceAccountToken sources in one directory.
+
+The files of configMap, secret, downwardAPI and projected volumes are written by the kubelet's
+AtomicWriter (`atomicwriter.py`): a timestamped directory behind a ``..data`` symlink, one
+symlink per visible name, swapped in one rename on every change.
 
 configMap, secret, downwardAPI and projected volumes are mounted read-only; ``volumeMounts``
 honour ``mountPath``, ``subPath`` and ``readOnly``. Other volume types (hostPath, PVCs …) are
@@ -26,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from sandbox.kubelet import atomicwriter
 from sandbox.kubelet.envvars import field_ref
 from sandbox.kubelet.isolation import Mount
 
@@ -145,32 +150,6 @@ def volume_files(
     return files
 
 
-def _write_files(directory: Path, files: dict[str, tuple[bytes, int]]) -> None:
-    """Make ``directory`` hold exactly ``files``; each file replaced atomically (a container that
-    has the directory bound sees the new content)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o755)
-    wanted = set()
-    for rel, (content, mode) in files.items():
-        target = directory / rel
-        if not target.resolve().is_relative_to(directory.resolve()):
-            continue
-        wanted.add(target)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.chmod(target.parent, 0o755)
-        if target.is_file() and target.read_bytes() == content and (target.stat().st_mode & 0o777) == mode:
-            continue
-        tmp = target.with_name(f".{target.name}.tmp")
-        tmp.write_bytes(content)
-        os.chmod(tmp, mode & 0o777)
-        os.replace(tmp, target)
-    for path in sorted(directory.rglob("*"), reverse=True):
-        if path.is_file() and path not in wanted:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
-
-
 class PodVolumes:
     """The volumes of one pod on the node, under ``root`` (the pod's runtime directory)."""
 
@@ -211,7 +190,10 @@ class PodVolumes:
                     os.chmod(directory, 0o777)
                 continue
             files = volume_files(volume, pod, lookup, pod_ip=pod_ip, host_ip=host_ip, tokens=self.tokens)
-            _write_files(self.path(name), files)
+            try:
+                atomicwriter.write(self.path(name), files)
+            except atomicwriter.PayloadError as exc:
+                raise MountError(f'MountVolume.SetUp failed for volume "{name}" : {exc}') from None
 
     def refresh(self, pod: Obj, lookup: Lookup, *, pod_ip: str, host_ip: str) -> None:
         """A ConfigMap or Secret changed: bring the pod's volumes up to date (errors kept for later)."""

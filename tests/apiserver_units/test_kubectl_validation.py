@@ -134,3 +134,20 @@ def test_wide_columns_of_the_sample_app(sandbox: Sandbox) -> None:
         sandbox, "get", "endpointslices", "-l", "kubernetes.io/service-name=backend-service"
     ).stdout
     assert header_of(slices) == ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"]
+
+
+def test_a_nodes_pod_cidr_cannot_be_changed(sandbox: Sandbox) -> None:
+    name = "cidr-node"
+    node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
+            "spec": {"podCIDRs": ["10.244.7.0/24"]}}
+    assert kubectl(sandbox, "apply", "-f", "-", stdin=json.dumps(node)).returncode == 0
+    try:
+        change = json.dumps({"spec": {"podCIDR": "10.250.1.0/24", "podCIDRs": ["10.250.1.0/24"]}})
+        result = kubectl(sandbox, "patch", "node", name, "--type", "merge", "-p", change)
+        assert result.returncode == 1
+        assert (f'The Node "{name}" is invalid: spec.podCIDRs: Forbidden: node updates may not change '
+                'podCIDR except from "" to valid') in result.stderr
+        after = json.loads(kubectl(sandbox, "get", "node", name, "-o", "json").stdout)
+        assert after["spec"]["podCIDRs"] == ["10.244.7.0/24"] and after["spec"]["podCIDR"] == "10.244.7.0/24"
+    finally:
+        kubectl(sandbox, "delete", "node", name)

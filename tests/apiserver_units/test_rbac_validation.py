@@ -8,6 +8,7 @@ import copy
 import pytest
 
 from sandbox.apiserver.validation import default_object, validate_object
+from sandbox.apiserver.validation.fielderrors import Invalid
 from tests.apiserver_units.test_validation import SAMPLES, invalid, meta, pod
 
 RBAC = "rbac.authorization.k8s.io"
@@ -165,3 +166,49 @@ def test_toleration_effects_list_the_taint_effects_in_go_order() -> None:
     assert [(c["field"], c["message"]) for c in invalid("pods", obj).causes] == [
         ("spec.tolerations[0].effect",
          'Unsupported value: "Sometimes": supported values: "NoSchedule", "PreferNoSchedule", "NoExecute"')]
+
+
+CIDR_CHANGE = 'Forbidden: node updates may not change podCIDR except from "" to valid'
+
+
+def node_causes(spec: dict, *, old_spec: dict | None = None) -> list[tuple[str, str, str]]:
+    """The 422 causes of a Node with ``spec`` (an update of one with ``old_spec``); [] when valid."""
+    obj = {**sample("nodes"), "spec": spec}
+    old = None if old_spec is None else {**sample("nodes"), "spec": old_spec}
+    default_object("nodes", obj)
+    try:
+        validate_object("nodes", obj, old=old)
+    except Invalid as exc:
+        return [(c["reason"], c["field"], c["message"]) for c in exc.causes]
+    return []
+
+
+@pytest.mark.parametrize(("cidrs", "expected"), [
+    (["10.0.0.1/24"], [("FieldValueInvalid", "spec.podCIDRs[0]",
+                        'Invalid value: "10.0.0.1/24": must not have bits set beyond the prefix length')]),
+    (["010.0.0.0/24"], [("FieldValueInvalid", "spec.podCIDRs[0]",
+                         'Invalid value: "010.0.0.0/24": must not have leading 0s in IP or prefix length')]),
+    (["pods"], [("FieldValueInvalid", "spec.podCIDRs[0]",
+                 'Invalid value: "pods": must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')]),
+    (["10.0.0.0/24", "10.1.0.0/24"], [("FieldValueInvalid", "spec.podCIDRs",
+                                       'Invalid value: ["10.0.0.0/24","10.1.0.0/24"]: may specify no more '
+                                       "than one CIDR for each IP family")]),
+    (["10.0.0.0/24", "fd00::/64"], []),
+])
+def test_node_pod_cidrs(cidrs: list, expected: list) -> None:
+    assert node_causes({"podCIDRs": cidrs}) == expected
+
+
+def test_node_pod_cidrs_and_provider_id_are_set_once() -> None:
+    """The controller manager may assign them once; afterwards they never change."""
+    assigned = {"podCIDR": "10.0.0.0/24", "podCIDRs": ["10.0.0.0/24"], "providerID": "sandbox://n1"}
+    assert node_causes(assigned, old_spec={}) == []
+    assert node_causes({**assigned, "podCIDRs": ["10.9.0.0/24"]}, old_spec=assigned) == [
+        ("FieldValueForbidden", "spec.podCIDRs", CIDR_CHANGE)]
+    assert node_causes({"podCIDRs": ["10.0.0.0/24", "fd00::/64"], "providerID": "x"}, old_spec=assigned) == [
+        ("FieldValueForbidden", "spec.podCIDRs", CIDR_CHANGE),
+        ("FieldValueForbidden", "spec.providerID",
+         'Forbidden: node updates may not change providerID except from "" to valid')]
+    changed_alone = {**sample("nodes"), "spec": {**assigned, "podCIDR": "10.9.0.0/24"}}
+    default_object("nodes", changed_alone)  # v1's podCIDR follows podCIDRs[0], as conversion does
+    assert changed_alone["spec"]["podCIDR"] == "10.0.0.0/24"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -53,3 +54,13 @@ def ns(sandbox: Sandbox) -> Iterator[Namespace]:
     sandbox.kubectl("create", "namespace", name)
     yield Namespace(sandbox, name)
     delete_namespace(sandbox, name)
+
+
+async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
+    """Poll ``condition`` on the event loop until it is truthy (the in-process controller tests)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (value := condition()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return value

@@ -9,13 +9,13 @@ suspend."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from sandbox.client import CRONJOBS, EVENTS, JOBS, ApiClient, InformerFactory, TaskGroup
 from sandbox.controllers.cronjob import CronJobController
 from tests.apiserver.conftest import LocalApi, local_api  # noqa: F401  (the in-process API server fixture)
+
+from .conftest import until
 
 NS = "default"
 TEMPLATE = {
@@ -35,16 +35,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now.timestamp()
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
-    """Poll ``condition`` on the event loop until it is truthy."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (value := condition()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return value
 
 
 async def scenario(api: LocalApi) -> None:

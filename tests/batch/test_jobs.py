@@ -239,7 +239,9 @@ def test_pod_failure_policy_fails_the_job_on_a_non_retriable_exit_code(ns: Names
 
 
 def test_success_policy_completes_an_indexed_job_early(ns: Namespace) -> None:
-    command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; trap "exit 0" TERM; sleep 300 & wait'
+    # The other indexes stop with a failure when deleted: one that exited 0 before the controller saw
+    # it terminating would reach the Succeeded phase and count (as on a real cluster).
+    command = 'if [ "$JOB_COMPLETION_INDEX" = 0 ]; then exit 0; fi; trap "exit 1" TERM; sleep 300 & wait'
     manifest = job_yaml("leader", command, completions=3, parallelism=3, completionMode="Indexed") + (
         '  successPolicy:\n    rules:\n    - {succeededIndexes: "0"}\n'
     )
@@ -288,3 +290,60 @@ def test_orphaned_pods_lose_the_tracking_finalizer_and_keep_running(ns: Namespac
 
     meta = wait_until(released, timeout=TIMEOUT, interval=0.3, what="the orphaned pod to be released")
     assert "deletionTimestamp" not in meta and ns.items("jobs") == []
+
+
+# A pod that, once deleted, keeps terminating until the test lets it go (`kubectl exec ... touch`).
+HELD_ON_DELETE = 'trap "while [ ! -e /tmp/go ]; do sleep 0.2; done; exit 3" TERM; sleep 300 & wait'
+
+
+def test_a_pod_deleted_while_running_counts_as_the_replacement_policy_says(ns: Namespace) -> None:
+    """`isPodFailed`: with podReplacementPolicy TerminatingOrFailed (the default) a running pod that
+    is deleted counts as failed at once and is replaced while it still terminates; with Failed it
+    counts, and is replaced, only once it has terminated in the Failed phase."""
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("eager", HELD_ON_DELETE))
+    ns.kubectl("create", "-f", "-", stdin=job_yaml("patient", HELD_ON_DELETE, podReplacementPolicy="Failed"))
+
+    def running_pod(job: str) -> str:
+        def running() -> str | None:
+            pods = ns.items("pods", "-l", f"job-name={job}")
+            if len(pods) == 1 and pods[0]["status"].get("phase") == "Running":
+                return str(pods[0]["metadata"]["name"])
+            return None
+
+        return wait_until(running, timeout=TIMEOUT, interval=0.3, what=f"the pod of job {job} to run")
+
+    first = {job: running_pod(job) for job in ("eager", "patient")}
+    for pod in first.values():
+        ns.kubectl("delete", "pod", pod, "--grace-period=300", "--wait=false")
+
+    def status(job: str) -> dict:
+        return ns.get("job", job)["status"]
+
+    def pods_of(job: str) -> dict[str, dict]:
+        return {p["metadata"]["name"]: p for p in ns.items("pods", "-l", f"job-name={job}")}
+
+    # TerminatingOrFailed: failed at once, and a replacement runs next to the terminating pod.
+    eager = wait_until(lambda: len(pods_of("eager")) == 2 and pods_of("eager"), timeout=TIMEOUT,
+                       interval=0.3, what="a replacement next to the terminating pod")
+    assert eager[first["eager"]]["metadata"].get("deletionTimestamp")
+    assert eager[first["eager"]]["status"]["phase"] == "Running", "it is still terminating"
+    assert status("eager")["failed"] == 1
+    # Failed: the terminating pod is neither counted nor replaced yet.
+    patient = wait_until(lambda: status("patient").get("terminating") == 1 and status("patient"),
+                         timeout=TIMEOUT, interval=0.3, what="the Job to see its pod terminating")
+    assert (patient.get("failed", 0), patient["active"]) == (0, 0)
+    assert list(pods_of("patient")) == [first["patient"]]
+    held = pods_of("patient")[first["patient"]]
+    assert held["metadata"]["finalizers"] == ["batch.kubernetes.io/job-tracking"]
+    # Let it finish: it ends Failed (exit 3), is counted, its finalizer removed, and replaced.
+    ns.kubectl("exec", first["patient"], "--", "touch", "/tmp/go")
+    wait_until(lambda: status("patient").get("failed") == 1, timeout=TIMEOUT, interval=0.3,
+               what="the terminated pod to count as failed")
+    replaced = wait_until(lambda: [n for n in pods_of("patient") if n != first["patient"]], timeout=TIMEOUT,
+                          interval=0.3, what="the replacement once the pod failed")
+    assert first["patient"] not in pods_of("patient"), "its finalizer is gone, so is the pod"
+    assert len(replaced) == 1
+    ns.kubectl("exec", first["eager"], "--", "touch", "/tmp/go")
+    wait_until(lambda: first["eager"] not in pods_of("eager"), timeout=TIMEOUT, interval=0.3,
+               what="the eager Job's old pod to go")
+    assert status("eager")["failed"] == 1, "counted once, at its deletion"

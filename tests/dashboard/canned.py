@@ -87,7 +87,8 @@ class CannedSource:
             self.watches.setdefault(kind, deque()).append(stream)
             self.changed.notify_all()
 
-    def list(self, kind: str, *, resource_version: str = "") -> tuple[list[dict[str, Any]], str]:
+    def list(self, kind: str, *, resource_version: str = "",
+             read_timeout: float = 30.0) -> tuple[list[dict[str, Any]], str]:
         """Pop (or repeat) the next LIST answer; the call records the resourceVersion asked for."""
         self.calls.append(("list", kind, resource_version))
         queue = self.lists.get(kind) or deque([([], "1")])

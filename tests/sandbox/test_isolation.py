@@ -251,7 +251,8 @@ def test_service_discovery_env_hosts_and_config_from_a_config_map(kube_ns: tuple
 
 def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_ns: tuple[Kube, str]) -> None:
     """configMap (items, defaultMode, subPath), secret, emptyDir shared by two containers,
-    downwardAPI and projected volumes; a changed ConfigMap shows in the mounted file within
+    downwardAPI and projected volumes, laid out by the AtomicWriter (`password -> ..data/password`);
+    a changed ConfigMap shows in the mounted file within
     seconds; a missing ConfigMap is a FailedMount with the kubelet's message."""
     kube, ns = kube_ns
     kube.run("-n", ns, "create", "configmap", "app", "--from-literal=greeting=hello",
@@ -259,7 +260,8 @@ def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_n
     kube.run("-n", ns, "create", "secret", "generic", "creds", "--from-literal=password=s3cret")
     script = """
         echo "GREETING $(cat /config/greeting.txt)"; echo "MODE $(cat /mode)"
-        echo "PASSWORD $(cat /secret/password)"; echo "PERM $(stat -c %a /config/greeting.txt)"
+        echo "PASSWORD $(cat /secret/password)"; echo "PERM $(stat -L -c %a /config/greeting.txt)"
+        echo "LINK $(readlink /secret/password) DATA $(readlink /secret/..data | cut -c1-4)"
         echo "LABELS $(cat /info/labels)"; echo "PROJECTED $(cat /all/password) $(cat /all/greeting)"
         touch /config/x 2>/dev/null && echo WRITABLE-CONFIG
         while [ ! -f /shared/from-writer ]; do sleep 0.2; done; echo "SHARED $(cat /shared/from-writer)"
@@ -301,8 +303,9 @@ def test_volumes_config_map_secret_empty_dir_downward_api_and_live_update(kube_n
 
     wait_until(lambda: "NOW hello" in logs(), timeout=90, what="the reader's output")
     out = logs()
-    for line in ("GREETING hello", "MODE demo", "PASSWORD s3cret", "PERM 600", 'LABELS app="vols"',
-                 "PROJECTED s3cret hello", "SHARED written"):
+    for line in ("GREETING hello", "MODE demo", "PASSWORD s3cret", "PERM 600",
+                 "LINK ..data/password DATA ..20", 'LABELS app="vols"', "PROJECTED s3cret hello",
+                 "SHARED written"):
         assert line in out, out
     assert "WRITABLE-CONFIG" not in out
     kube.run("-n", ns, "patch", "configmap", "app", "-p", json.dumps({"data": {"greeting": "bonjour"}}))

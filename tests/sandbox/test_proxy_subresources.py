@@ -84,3 +84,65 @@ def test_proxy_errors_are_kube_apiservers(kube: Kube, proxy_url: str) -> None:
     wait_until(lambda: kube.run("get", "endpoints", "empty", check=False), what="Endpoints of Service empty")
     status, body = call(f"{proxy_url}/services/empty:80/proxy/")
     assert (status, json.loads(body)["message"]) == (503, 'no endpoints available for service "empty"')
+
+
+WS_ECHO = """
+import os
+from aiohttp import web
+async def ws(request):
+    sock = web.WebSocketResponse()
+    await sock.prepare(request)
+    async for msg in sock:
+        await sock.send_str("echo:" + msg.data)
+    return sock
+async def plain(request):
+    return web.Response(text="plain " + request.headers.get("Upgrade", "-"), status=404)
+app = web.Application()
+app.router.add_get("/ws", ws)
+app.router.add_get("/nows", plain)
+web.run_app(app, host=os.environ["BIND_ADDRESS"], port=8080, print=None)  # the pod IP (shared host network)
+"""
+
+
+def test_a_websocket_reaches_the_pod_through_kubectl_proxy(kube: Kube, proxy_url: str) -> None:
+    """An upgrade through `pods/proxy` and `services/proxy` (a dashboard behind `kubectl proxy`):
+    the pod's 101 comes back and messages flow both ways, big ones too; a pod that does not
+    switch protocols answers as usual."""
+    import asyncio
+
+    import aiohttp
+
+    WS_TIMEOUT = aiohttp.ClientWSTimeout(ws_receive=30, ws_close=10)
+
+    kube.run("run", "wsecho", "--image=python", "--labels=app=wsecho", "--port=8080", "--", "python3", "-c",
+             WS_ECHO)
+    kube.run("expose", "pod", "wsecho", "--port=80", "--target-port=8080")
+    wait_until(lambda: kube.ready_pods("app=wsecho"), timeout=60, what="the echo pod Ready")
+
+    def answering() -> tuple[int, bytes] | None:
+        answer = call(f"{proxy_url}/pods/wsecho:8080/proxy/nows")
+        return answer if answer[0] == 404 else None
+
+    assert wait_until(answering, timeout=30, what="the echo server listening")[1] == b"plain -"
+
+    async def talk(url: str) -> list[str]:
+        async with aiohttp.ClientSession() as session, session.ws_connect(url, timeout=WS_TIMEOUT) as ws:
+            got = []
+            for text in ("hello", "x" * 300_000):
+                await ws.send_str(text)
+                got.append((await ws.receive(timeout=30)).data)
+            return got
+
+    ws_base = proxy_url.replace("http://", "ws://")
+    for path in ("/pods/wsecho:8080/proxy/ws", "/services/wsecho:80/proxy/ws"):
+        assert asyncio.run(talk(ws_base + path)) == ["echo:hello", "echo:" + "x" * 300_000], path
+
+    async def refused() -> tuple[int, str]:
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.ws_connect(ws_base + "/pods/wsecho:8080/proxy/nows", timeout=WS_TIMEOUT)
+            except aiohttp.WSServerHandshakeError as exc:
+                return exc.status, ""
+        return 0, "switched"
+
+    assert asyncio.run(refused()) == (404, "")

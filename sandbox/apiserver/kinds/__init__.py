@@ -54,6 +54,7 @@ from __future__ import annotations
 from sandbox.apiserver.kinds import (
     clusterrole,
     clusterrolebinding,
+    componentstatus,
     configmap,
     controllerrevision,
     cronjob,
@@ -91,6 +92,7 @@ from sandbox.apiserver.strategy import Strategy
 STRATEGIES: tuple[Strategy, ...] = (
     namespace.STRATEGY,
     node.STRATEGY,
+    componentstatus.STRATEGY,
     pod.STRATEGY,
     service.STRATEGY,
     endpoints.STRATEGY,

@@ -11,72 +11,24 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sandbox.apiserver.kinds.workload import APPS, WorkloadStrategy, ready_of, workload_cells
 from sandbox.apiserver.printing import (
     Row,
     age_col,
     age_of,
     as_int,
     col,
-    containers_cells,
     doc,
     format_selector,
-    get_path,
     name_col,
     name_of,
     template_cols,
 )
-from sandbox.apiserver.strategy import SCALE, STATUS, Resource, Strategy
-from sandbox.apiserver.validation.apps import (
-    is_zero,
-    validate_int_or_percent,
-    validate_replicated,
-    validate_selector_immutable,
-    validate_status_counts,
-)
+from sandbox.apiserver.strategy import SCALE, STATUS, Resource
+from sandbox.apiserver.validation.apps import validate_deployment_spec
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.fielderrors import Errors
-from sandbox.apiserver.validation.names import is_int
 from sandbox.apiserver.validation.podspec import default_template
-
-APPS = "io.k8s.api.apps.v1."
-
-
-def _validate_deployment(errs: Errors, obj: dict) -> None:
-    spec = obj.get("spec")
-    if not isinstance(spec, dict):
-        errs.required("spec.selector")
-        errs.required("spec.template")
-        return
-    validate_replicated(errs, spec)
-    strategy = spec.get("strategy") or {}
-    if isinstance(strategy, dict):
-        stype = strategy.get("type")
-        rolling = strategy.get("rollingUpdate")
-        if stype == "Recreate":
-            if rolling is not None:
-                errs.forbidden("spec.strategy.rollingUpdate",
-                               "may not be specified when strategy `type` is 'Recreate'")
-        elif stype == "RollingUpdate":
-            if isinstance(rolling, dict):
-                surge, unavailable = rolling.get("maxSurge"), rolling.get("maxUnavailable")
-                validate_int_or_percent(errs, surge, "spec.strategy.rollingUpdate.maxSurge")
-                validate_int_or_percent(errs, unavailable, "spec.strategy.rollingUpdate.maxUnavailable")
-                if is_zero(surge) and is_zero(unavailable):
-                    errs.invalid("spec.strategy.rollingUpdate.maxUnavailable", unavailable,
-                                 "may not be 0 when `maxSurge` is 0")
-        elif stype in (None, ""):
-            errs.required("spec.strategy.type")
-        else:
-            errs.not_supported("spec.strategy.type", stype, ("Recreate", "RollingUpdate"))
-    limit = spec.get("revisionHistoryLimit")
-    if limit is not None and (not is_int(limit) or limit < 0):
-        errs.invalid("spec.revisionHistoryLimit", limit, "must be greater than or equal to 0")
-    deadline = spec.get("progressDeadlineSeconds")
-    if deadline is not None:
-        if not is_int(deadline) or deadline < 0:
-            errs.invalid("spec.progressDeadlineSeconds", deadline, "must be greater than or equal to 0")
-        elif is_int(spec.get("minReadySeconds")) and deadline <= spec["minReadySeconds"]:
-            errs.invalid("spec.progressDeadlineSeconds", deadline, "must be greater than minReadySeconds")
 
 
 def _default_deployment(obj: dict) -> None:
@@ -95,13 +47,9 @@ def _default_deployment(obj: dict) -> None:
 
 
 def _deployment_row(obj: dict, now: datetime) -> Row:
-    spec, status = obj.get("spec") or {}, obj.get("status") or {}
-    names, images = containers_cells(get_path(spec, "template", "spec"))
-    desired = spec.get("replicas")
-    desired = 1 if desired is None else as_int(desired)
-    return [name_of(obj), f"{as_int(status.get('readyReplicas'))}/{desired}",
-            as_int(status.get("updatedReplicas")), as_int(status.get("availableReplicas")), age_of(obj, now),
-            names, images,
+    spec, status, desired, names, images = workload_cells(obj)
+    return [name_of(obj), ready_of(status, desired), as_int(status.get("updatedReplicas")),
+            as_int(status.get("availableReplicas")), age_of(obj, now), names, images,
             format_selector(spec.get("selector"))]
 
 
@@ -110,24 +58,22 @@ RESOURCE = Resource("apps", "v1", "Deployment", "deployments", "io.k8s.api.apps.
                     generation=True)
 
 
-class DeploymentStrategy(Strategy):
-    """Deployments: defaults, validation, printDeployment."""
+class DeploymentStrategy(WorkloadStrategy):
+    """Deployments: defaults, `ValidateDeployment`, printDeployment."""
 
     resource = RESOURCE
-    reset_status_on_create = True
 
     def default(self, obj: dict) -> None:
         """`SetDefaults_Deployment` and the pod template's defaults."""
         _default_deployment(obj)
 
-    def validate(self, errs: Errors, obj: dict) -> None:
-        """`ValidateDeployment` (spec and status counts)."""
-        _validate_deployment(errs, obj)
-        validate_status_counts(errs, obj)
+    def validate_spec(self, errs: Errors, spec: dict) -> None:
+        """`ValidateDeploymentSpec`."""
+        validate_deployment_spec(errs, spec)
 
-    def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
-        """The selector is immutable in apps/v1."""
-        validate_selector_immutable(errs, obj, old)
+    def missing_spec(self, errs: Errors) -> None:
+        errs.required("spec.selector")
+        errs.required("spec.template")
 
     def columns(self) -> list[dict[str, Any]]:
         """printDeployment's columns."""

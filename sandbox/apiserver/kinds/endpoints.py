@@ -1,5 +1,7 @@
 """Endpoints (core/v1): subset validation (addresses are IPs, ports named when several),
-port protocol defaults, printEndpoints' columns (the first three ready `ip:port`)."""
+port protocol defaults, printEndpoints' columns (the first three ready `ip:port`). Deprecated
+since 1.33 in favour of EndpointSlices: every answer carries kube-apiserver's Warning, which kubectl
+prints ("v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")."""
 
 from __future__ import annotations
 
@@ -63,7 +65,8 @@ def _endpoints_row(obj: dict, now: datetime) -> Row:
     return [name_of(obj), format_endpoints(obj.get("subsets")), age_of(obj, now)]
 
 
-RESOURCE = Resource("", "v1", "Endpoints", "endpoints", "io.k8s.api.core.v1.Endpoints", short_names=("ep",))
+RESOURCE = Resource("", "v1", "Endpoints", "endpoints", "io.k8s.api.core.v1.Endpoints", short_names=("ep",),
+                    deprecated="v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice")
 
 
 class EndpointsStrategy(Strategy):

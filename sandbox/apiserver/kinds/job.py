@@ -35,12 +35,12 @@ from sandbox.apiserver.printing import (
     template_cols,
 )
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
+from sandbox.apiserver.validation.apps import selector_matches_labels, validate_nonnegative
 from sandbox.apiserver.validation.defaulting import as_list, as_map, dict_at
 from sandbox.apiserver.validation.fielderrors import OMIT, Errors
 from sandbox.apiserver.validation.labels import validate_label_selector
 from sandbox.apiserver.validation.names import dns1123_label_errors, is_int
 from sandbox.apiserver.validation.podspec import default_template, validate_pod_template
-from sandbox.meta import selector_matches
 
 BATCH = "io.k8s.api.batch.v1."
 CONTROLLER_UID = "batch.kubernetes.io/controller-uid"
@@ -97,17 +97,6 @@ def generate_selector(obj: dict) -> None:
         selector = spec["selector"] = {}
     if isinstance(selector, dict):
         dict_at(selector, "matchLabels").setdefault(CONTROLLER_UID, uid)
-
-
-def _nonnegative(errs: Errors, spec: dict, path: str, *keys: str) -> None:
-    for key in keys:
-        value = spec.get(key)
-        if value is None:
-            continue
-        if not is_int(value):
-            errs.invalid(f"{path}.{key}", value, "must be an integer")
-        elif value < 0:
-            errs.invalid(f"{path}.{key}", value, "must be greater than or equal to 0")
 
 
 ACTIONS = ("Count", "FailIndex", "FailJob", "Ignore")
@@ -242,7 +231,7 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
     if not isinstance(spec, dict):
         errs.required(f"{path}.template.spec.containers")
         return
-    _nonnegative(
+    validate_nonnegative(
         errs,
         spec,
         path,
@@ -253,6 +242,7 @@ def validate_job_spec(errs: Errors, spec: Any, path: str) -> None:
         "ttlSecondsAfterFinished",
         "backoffLimitPerIndex",
         "maxFailedIndexes",
+        typed=True,
     )
     if spec.get("maxFailedIndexes") is not None and spec.get("backoffLimitPerIndex") is None:
         errs.required(f"{path}.backoffLimitPerIndex", "when maxFailedIndexes is specified")
@@ -340,14 +330,14 @@ def _validate_job(errs: Errors, obj: dict) -> None:
         ):
             _validate_has_label(errs, labels, key, value)
         expected = {CONTROLLER_UID: uid, JOB_NAME: name, LEGACY_CONTROLLER_UID: uid, LEGACY_JOB_NAME: name}
-        if not _matches(selector, expected):
+        if not selector_matches_labels(selector, expected):
             errs.invalid("spec.selector", selector, "`selector` not auto-generated")
     validate_job_spec(errs, spec, "spec")
     if selector is None:
         errs.required("spec.selector")
     else:
         validate_label_selector(errs, selector, "spec.selector")
-        if isinstance(selector, dict) and not _matches(selector, labels):
+        if isinstance(selector, dict) and not selector_matches_labels(selector, labels):
             errs.invalid(
                 "spec.template.metadata.labels",
                 get_path(spec, "template", "metadata", "labels"),
@@ -362,16 +352,9 @@ def _validate_job(errs: Errors, obj: dict) -> None:
                 meta.get("name"),
                 f"will not able to create pod with invalid DNS label: {hostname}",
             )
-    status = obj.get("status")
-    if isinstance(status, dict):
-        _nonnegative(errs, status, "status", "active", "succeeded", "failed", "ready", "terminating")
-
-
-def _matches(selector: dict, labels: dict) -> bool:
-    try:
-        return selector_matches(selector, labels)
-    except (AttributeError, TypeError):
-        return True
+    validate_nonnegative(
+        errs, obj.get("status"), "status", "active", "succeeded", "failed", "ready", "terminating", typed=True
+    )
 
 
 def _scheduling_mutable(old: dict) -> bool:

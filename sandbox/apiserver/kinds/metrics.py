@@ -20,16 +20,13 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiohttp import web
-
-from sandbox.apiserver import errors
+from sandbox.apiserver.computed import ComputedStrategy
 from sandbox.apiserver.printing import col, name_col
-from sandbox.apiserver.selectors import SelectorError, labels_match, parse_label_selector
-from sandbox.apiserver.strategy import Resource, Strategy
+from sandbox.apiserver.strategy import Resource
 from sandbox.kubelet.metrics import read_samples
 
 if TYPE_CHECKING:
-    from sandbox.apiserver.server import ApiServer, Target
+    from sandbox.apiserver.server import ApiServer
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
 POD_KEY = "/pods"
@@ -100,12 +97,8 @@ def _usage_cells(usage: dict[str, str]) -> list[str]:
     return [f"{milli}m", usage.get("memory", "0Ki")]
 
 
-class MetricsStrategy(Strategy):
-    """Read-only, computed per request: the `serve` hook answers GET (list or one object)."""
-
-    def items(self, server: ApiServer) -> list[dict[str, Any]]:
-        """The objects of this resource right now."""
-        raise NotImplementedError
+class MetricsStrategy(ComputedStrategy):
+    """Read-only, computed per request (`computed.py` answers GET of a list or one object)."""
 
     def usage(self, obj: dict[str, Any]) -> dict[str, str]:
         """The usage a Table row shows."""
@@ -119,39 +112,6 @@ class MetricsStrategy(Strategy):
     def row(self, obj: dict, now: datetime) -> list[Any]:
         """NAME CPU MEMORY WINDOW."""
         return [obj["metadata"]["name"], *_usage_cells(self.usage(obj)), obj.get("window", "")]
-
-    async def serve(self, server: ApiServer, request: web.Request, target: Target) -> web.StreamResponse:
-        """GET a list (namespace, labelSelector) or one object, as JSON or a Table."""
-        from sandbox.apiserver.server import negotiate
-
-        res = self.resource
-        try:
-            selector = parse_label_selector(request.query.get("labelSelector"))
-        except SelectorError as exc:
-            raise errors.bad_request(str(exc)) from None
-        objects = [o for o in self.items(server)
-                   if (not target.namespace_given or o["metadata"].get("namespace") == target.namespace)
-                   and labels_match(selector, o["metadata"].get("labels"))]
-        if target.name is not None:
-            objects = [o for o in objects if o["metadata"]["name"] == target.name]
-            if not objects:
-                raise errors.not_found(res, target.name)
-        negotiated = negotiate(request.headers.get("Accept"), table_ok=True)
-        if negotiated.as_kind == "Table":
-            now = datetime.now(UTC)
-            body: dict[str, Any] = {
-                "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": ""},
-                "columnDefinitions": self.columns(),
-                "rows": [{"cells": self.row(o, now),
-                          "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                     "metadata": o["metadata"]}} for o in objects],
-            }
-        elif target.name is not None:
-            body = objects[0]
-        else:
-            body = {"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": {},
-                    "items": objects}
-        return web.json_response(body)
 
 
 POD_RESOURCE = Resource(GROUP, VERSION, "PodMetrics", "pods", "", verbs=("get", "list"))

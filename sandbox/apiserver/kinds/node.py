@@ -1,8 +1,11 @@
-"""Nodes (core/v1): taint validation, allocatable defaulted from capacity, printNode's columns
+"""Nodes (core/v1): taint and podCIDRs validation (podCIDRs and providerID immutable once set),
+allocatable defaulted from capacity, printNode's columns
 (STATUS from the Ready condition and `spec.unschedulable`, ROLES from the node-role labels)."""
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -11,7 +14,7 @@ from sandbox.apiserver.printing import CORE, Row, age_col, age_of, col, doc, get
 from sandbox.apiserver.strategy import STATUS, Resource, Strategy
 from sandbox.apiserver.validation.defaulting import dict_at
 from sandbox.apiserver.validation.fielderrors import Errors, GoValue, go_struct
-from sandbox.apiserver.validation.names import label_value_errors, qualified_name_errors
+from sandbox.apiserver.validation.names import cidr_errors, label_value_errors, qualified_name_errors
 from sandbox.apiserver.validation.podspec import validate_taint_effect
 
 
@@ -53,7 +56,48 @@ def _go_taint(key: str, value: str, effect: str, time_added: Any) -> GoValue:
     return go_struct("core.Taint", [("Key", key), ("Value", value), ("Effect", effect), ("TimeAdded", added)])
 
 
+CIDR_CHANGE = 'node updates may not change podCIDR except from "" to valid'
+
+
+def validate_pod_cidrs(errs: Errors, obj: dict) -> None:
+    """`ValidateNode`'s spec.podCIDRs: valid CIDRs, at most one per IP family."""
+    cidrs = (obj.get("spec") or {}).get("podCIDRs") or []
+    for i, value in enumerate(cidrs):
+        for msg in cidr_errors(str(value)):
+            errs.invalid(f"spec.podCIDRs[{i}]", value, msg)
+    if len(cidrs) > 1:
+        families = set()
+        for value in cidrs:
+            with contextlib.suppress(ValueError):
+                families.add(ipaddress.ip_network(str(value), strict=False).version)
+        if len(families) != 2 or len(cidrs) > 2:
+            errs.invalid("spec.podCIDRs", cidrs, "may specify no more than one CIDR for each IP family")
+
+
+def validate_node_update(errs: Errors, obj: dict, old: dict) -> None:
+    """`ValidateNodeUpdate`: podCIDRs and providerID may only go from empty to a value (the
+    controller manager assigns them); never changed or cleared afterwards."""
+    spec, old_spec = obj.get("spec") or {}, old.get("spec") or {}
+    old_cidrs, cidrs = old_spec.get("podCIDRs") or [], spec.get("podCIDRs") or []
+    if old_cidrs:
+        if len(old_cidrs) != len(cidrs):
+            errs.forbidden("spec.podCIDRs", CIDR_CHANGE)
+        else:
+            for before, after in zip(old_cidrs, cidrs, strict=True):
+                if before != after:
+                    errs.forbidden("spec.podCIDRs", CIDR_CHANGE)
+    old_provider = old_spec.get("providerID") or ""
+    if old_provider and old_provider != (spec.get("providerID") or ""):
+        errs.forbidden("spec.providerID", 'node updates may not change providerID except from "" to valid')
+
+
 def _default_node(obj: dict) -> None:
+    spec = dict_at(obj, "spec")
+    # v1's podCIDR is podCIDRs[0] (the internal type has only podCIDRs; conversion keeps them in step)
+    if spec.get("podCIDR") and not spec.get("podCIDRs"):
+        spec["podCIDRs"] = [spec["podCIDR"]]
+    elif spec.get("podCIDRs") and isinstance(spec["podCIDRs"], list):
+        spec["podCIDR"] = spec["podCIDRs"][0]
     status = dict_at(obj, "status")
     if isinstance(status.get("capacity"), dict) and not status.get("allocatable"):
         status["allocatable"] = dict(status["capacity"])
@@ -107,8 +151,14 @@ class NodeStrategy(Strategy):
         _default_node(obj)
 
     def validate(self, errs: Errors, obj: dict) -> None:
-        """`ValidateNode`'s taint rules (create and update alike)."""
+        """`ValidateNode`'s taint and podCIDRs rules (create and update alike)."""
         validate_node_taints(errs, obj)
+        validate_pod_cidrs(errs, obj)
+
+    def validate_update(self, errs: Errors, obj: dict, old: dict) -> None:
+        """`ValidateNodeUpdate`'s immutable podCIDRs and providerID."""
+        super().validate_update(errs, obj, old)
+        validate_node_update(errs, obj, old)
 
     def columns(self) -> list[dict[str, Any]]:
         """printNode's columns."""

@@ -136,3 +136,34 @@ def validate_ip(errs: Errors, value: Any, path: str) -> None:
         ipaddress.ip_address(str(value))
     except ValueError:
         errs.invalid(path, value, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+
+
+def _sloppy(value: str) -> str:
+    """The CIDR Go's `ParseCIDRSloppy` would read: leading 0s in IPv4 octets and the prefix dropped."""
+    ip, _, prefix = value.partition("/")
+    if "." in ip and ":" not in ip:
+        ip = ".".join(part.lstrip("0") or "0" for part in ip.split("."))
+    return f"{ip}/{prefix.lstrip('0') or '0'}" if prefix else ip
+
+
+def cidr_errors(value: str) -> list[str]:
+    """`IsValidCIDRForLegacyField` with strict validation (StrictIPCIDRValidation, 1.37's default)."""
+    try:
+        network = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        try:
+            ipaddress.ip_network(_sloppy(value), strict=False)
+        except ValueError:
+            return ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+        return ["must not have leading 0s in IP or prefix length"] if "/" in value else [
+            "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    if "/" not in value:
+        return ["must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"]
+    prefix = value.split("/", 1)[1]
+    if _sloppy(value) != value or (len(prefix) > 1 and prefix.startswith("0")):
+        return ["must not have leading 0s in IP or prefix length"]
+    if isinstance(network, ipaddress.IPv6Network) and network.network_address.ipv4_mapped is not None:
+        return ["must not have an IPv4-mapped IPv6 address"]
+    if ipaddress.ip_interface(value).ip != network.network_address:
+        return ["must not have bits set beyond the prefix length"]
+    return []

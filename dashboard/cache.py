@@ -96,7 +96,7 @@ class ClusterCache:
             last = objects.pop(name, None)
             if last is None:
                 return None
-            return self._record(kind, DELETED, name, obj, observed)
+            return self._record(kind, DELETED, name, without_managed_fields(obj), observed)
         old = objects.get(name)
         if old is not None and obj_rv(old) == obj_rv(obj) and obj_rv(obj):
             return None

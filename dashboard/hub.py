@@ -36,9 +36,12 @@ Threads never touch the cache: each result is handed to the event loop through o
 ``loop.call_soon_threadsafe``, and applied there (dashboard.cache). Each thread runs under a
 guard that logs a crash and restarts the loop after a pause, so the hub never silently dies.
 
-Lifetime: the hub is created and started by the first page load or websocket that needs it
-(:func:`get_hub`) and then runs for the life of the process, whether or not a browser is
-connected: the cache stays warm, so a reconnecting page gets its snapshot at once.
+Lifetime: the hub is created and started by the ASGI application at start-up (dashboard.asgi:
+lifespan, or the first request under daphne) or else by the first page load or websocket that
+needs it (:func:`get_hub`), and then runs for the life of the process, whether or not a
+browser is connected: the cache stays warm, so a reconnecting page gets its snapshot at once.
+The serving-gate rule (dashboard.gatekeeper) rides on it as a listener, so pods are watched
+and decoded once per process; :func:`shutdown` stops both (lifespan shutdown).
 
 After applying changes the hub sends two kinds of channel-layer messages (the in-memory layer;
 one process owns one hub):
@@ -90,6 +93,7 @@ from kubernetes.client import (
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 
+from dashboard import gatekeeper
 from dashboard.cache import Change, ClusterCache, Obj
 from dashboard.timeline import Timeline
 
@@ -548,12 +552,14 @@ class KubeSource:
 
 
 _hub: Hub | None = None
+_gatekeeper: gatekeeper.Gatekeeper | None = None
 _hub_lock = threading.Lock()
 
 
 def get_hub() -> Hub:
-    """The process's hub, created and started on first use; call it on the event loop."""
-    global _hub
+    """The process's hub, created and started on first use (with the serving-gate rule on its
+    pod watch); call it on the event loop."""
+    global _hub, _gatekeeper
     with _hub_lock:
         if _hub is None:
             from dashboard.kube import api_client
@@ -563,7 +569,20 @@ def get_hub() -> Hub:
                        watch_timeout=settings.LBDEMO_WATCH_TIMEOUT_SECONDS,
                        read_timeout=float(settings.LBDEMO_WATCH_READ_TIMEOUT))
             _hub.start()
+            if gatekeeper.enabled():
+                _gatekeeper = gatekeeper.attach(_hub, gatekeeper.status_patcher(api_client))
         return _hub
+
+
+def shutdown() -> None:
+    """Stop the process's hub and the serving-gate rule on it (the ASGI lifespan's shutdown)."""
+    global _hub, _gatekeeper
+    with _hub_lock:
+        hub, keeper, _hub, _gatekeeper = _hub, _gatekeeper, None, None
+    if keeper is not None:
+        keeper.stop()
+    if hub is not None:
+        hub.stop()
 
 
 def api_known_unreachable() -> bool:
@@ -574,7 +593,10 @@ def api_known_unreachable() -> bool:
 
 
 def install_hub(hub: Hub | None) -> None:
-    """Make ``hub`` the process's hub (tests feed one with canned streams), or clear it."""
-    global _hub
+    """Make ``hub`` the process's hub (tests feed one with canned streams), or clear it; the
+    serving-gate rule of the hub it replaces stops."""
+    global _hub, _gatekeeper
     with _hub_lock:
-        _hub = hub
+        keeper, _gatekeeper, _hub = _gatekeeper, None, hub
+    if keeper is not None:
+        keeper.stop()

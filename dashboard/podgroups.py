@@ -2,8 +2,9 @@
 
 Selected pods (the Service's selector) are grouped by node, then by owner (the ReplicaSet);
 the pods outside the selector are grouped by their ``app`` label. Every group shows a
-heading with its counts (pods, ready, by status) and only its first :data:`WINDOW` cards
-(oldest first, the order `kubectl get pods --sort-by=.metadata.creationTimestamp` shows);
+heading with its counts (pods, ready, by status) and only its first :data:`WINDOW` cards:
+failing pods first, then not-ready ones, then the rest (``presenters.attention``), oldest first
+within each (the order `kubectl get pods --sort-by=.metadata.creationTimestamp` shows);
 the rest are "k more", fetched on demand (dashboard.podsearch) into the group's ``extra-<id>``
 container. The browser therefore holds what is visible, not every pod.
 
@@ -21,9 +22,11 @@ processes: their heading and the groups of pods on them say the pods serve no tr
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.template.loader import render_to_string
@@ -116,7 +119,7 @@ def summarise(cards: list[PodCard], *, shown: Iterable[PodCard],
 
 
 def windowed(cards: list[PodCard]) -> list[PodCard]:
-    """The cards a group shows: its oldest ones."""
+    """The cards a group shows: the first by ``sort_key`` (failing, not ready, then oldest)."""
     return heapq.nsmallest(window_size(cards[0]), cards, key=lambda c: c.sort_key) if cards else []
 
 
@@ -183,36 +186,112 @@ class Layout:
     others: list[PodGroup]
 
 
+@dataclass(frozen=True, slots=True)
+class PodFact:
+    """What the grouping reads of one pod: its group, node, STATUS class, readiness, age order."""
+
+    gid: str
+    node: str
+    status: str
+    ready: bool
+    created: tuple[str, str]
+
+    @property
+    def key(self) -> tuple[int, str, str]:
+        """The pod's place in its group (as ``PodCard.sort_key``)."""
+        return presenters.attention(self.status, self.ready), *self.created
+
+
+def pod_fact(pod: Obj, selector: Selector) -> PodFact:
+    """One pod's :class:`PodFact` (kubectl's STATUS and Ready, as its card shows them)."""
+    labels = objects.labels(pod)
+    node = objects.text(objects.spec(pod).get("nodeName")) or UNSCHEDULED
+    gid = presenters.pod_group_id(selected=selector.matches(labels), node=node,
+                                  owner=presenters.pod_owner(pod), app=labels.get("app", ""))
+    return PodFact(gid=gid, node=node, status=presenters.status_class(objects.print_pod(pod).status),
+                   ready=objects.pod_ready(pod), created=presenters.created_key(pod))
+
+
+class FactMemo:
+    """Pod facts by name, reused while the pod's resourceVersion, the selector and the cluster
+    (the hub's epoch) are the same.
+
+    The first page load reads every pod for its group and counts: at 10,000 pods that was most
+    of the server's time, and nearly all of it the same answer as for the last load. Page loads
+    (request threads) and the stream's snapshots (its render thread) share one memo, hence the
+    lock; pods that are gone are dropped once they number more than PRUNE_AT. A view without a
+    source (a state built by hand, as tests do) is read afresh."""
+
+    PRUNE_AT = 256
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple[str, Selector] | None = None
+        self._facts: dict[str, tuple[str, PodFact]] = {}
+
+    def facts(self, pods: list[Obj], selector: Selector, *, source: str) -> list[tuple[PodFact, Obj]]:
+        """``(fact, pod)`` for every pod that can be read (one that cannot is left to the card
+        path, which logs it when it is shown)."""
+        if not source:
+            return self._read(pods, selector, {})
+        with self._lock:
+            if self._key != (source, selector):
+                self._key, self._facts = (source, selector), {}
+            out = self._read(pods, selector, self._facts)
+            if len(self._facts) > len(out) + self.PRUNE_AT:
+                live = {objects.name(p) for _, p in out}
+                self._facts = {k: v for k, v in self._facts.items() if k in live}
+        return out
+
+    @staticmethod
+    def _read(pods: list[Obj], selector: Selector, memo: dict[str, tuple[str, PodFact]]
+              ) -> list[tuple[PodFact, Obj]]:
+        out: list[tuple[PodFact, Obj]] = []
+        for pod in pods:
+            meta = pod.get("metadata") if isinstance(pod, dict) else None
+            if not isinstance(meta, dict):
+                meta = {}
+            name, rv = meta.get("name"), meta.get("resourceVersion")
+            known = memo.get(name) if isinstance(name, str) and rv else None
+            if known is not None and known[0] == rv:
+                out.append((known[1], pod))
+                continue
+            try:
+                fact = pod_fact(pod, selector)
+            except Exception:
+                continue
+            if isinstance(name, str) and isinstance(rv, str) and rv:
+                memo[name] = (rv, fact)
+            out.append((fact, pod))
+        return out
+
+
+FACTS = FactMemo()
+
+
 def page_layout(view: ViewInput) -> Layout:
-    """The pod sections without a card per pod: every pod is read for its group and counts
-    (kubectl's STATUS, Ready), and cards are built for the windows only — the page load at
-    10,000 pods builds 20-odd cards, not 10,000."""
+    """The pod sections without a card per pod: every pod is read for its group, counts and
+    place (kubectl's STATUS, Ready; from :data:`FACTS` when unchanged), and cards are built for
+    the windows only — the page load at 10,000 pods builds 20-odd cards, not 10,000."""
     facts = node_facts(view.list("Node"))
-    selector = view.selector
-    groups: dict[str, list[tuple[tuple[str, str], Obj]]] = {}
+    groups: dict[str, list[tuple[tuple[int, str, str], Obj]]] = {}
     stats: dict[str, GroupStats] = {}
-    for pod in view.list("Pod"):
-        try:
-            labels = objects.labels(pod)
-            selected = selector.matches(labels)
-            node = objects.text(objects.spec(pod).get("nodeName")) or UNSCHEDULED
-            gid = presenters.pod_group_id(selected=selected, node=node, owner=presenters.pod_owner(pod),
-                                          app=labels.get("app", ""))
-            status = presenters.status_class(objects.print_pod(pod).status)
-            ready = objects.pod_ready(pod)
-        except Exception:
-            continue  # the card path logs it (presenters.each) when it is shown
-        groups.setdefault(gid, []).append((presenters.created_key(pod), pod))
-        counts = stats.setdefault(gid, GroupStats())
+    for fact, pod in FACTS.facts(view.list("Pod"), view.selector, source=view.source):
+        gid = fact.gid
+        counts = stats.get(gid)
+        if counts is None:
+            counts = stats[gid] = GroupStats()
+            groups[gid] = []
+        groups[gid].append((fact.key, pod))
         counts.count += 1
-        counts.ready += ready
-        counts.simulated += simulated_name(node, facts)
-        counts.tally[status] += 1
+        counts.ready += fact.ready
+        counts.simulated += simulated_name(fact.node, facts)
+        counts.tally[fact.status] += 1
     built: dict[str, PodGroup] = {}
     for gid, members in groups.items():
         size = OTHER_WINDOW if gid.startswith(OTHERS_CONTAINER + "-") else WINDOW
-        oldest = [pod for _, pod in heapq.nsmallest(size, members, key=lambda m: m[0])]
-        shown = presenters.each(view.card, oldest, "pod")
+        first = [pod for _, pod in heapq.nsmallest(size, members, key=lambda m: m[0])]
+        shown = presenters.each(view.card, first, "pod")
         if not shown:
             continue
         st = stats[gid]
@@ -297,6 +376,7 @@ class PodPanes:
     nodes: list[str] = field(default_factory=list)
     on_node: Counter[str] = field(default_factory=Counter)  # selected pods per node
     facts: dict[str, tuple[bool, bool]] = field(default_factory=dict)
+    now: datetime = field(default_factory=presenters.utcnow)  # the time of the render under way
 
     def reset(self, section: str | None = None) -> None:
         """Forget what a section shows (both when ``section`` is None)."""
@@ -319,7 +399,7 @@ class PodPanes:
     def section_pieces(self, section: str, skeleton: str, view: ViewInput) -> list[str]:
         """A pod section as its skeleton plus its groups appended one by one (each a piece)."""
         self.reset(section)
-        self.selector = view.selector
+        self.selector, self.now = view.selector, view.now
         self.facts = node_facts(view.list("Node"))
         selected = section == "nodes"
         for gid, members in by_group(c for c in view.cards if c.selected == selected).items():
@@ -344,8 +424,9 @@ class PodPanes:
         return pieces
 
     def _remember(self, group: PodGroup) -> str:
-        """Note what a group shows; its element's HTML."""
+        """Note what a group shows; its element's HTML (its cards' ages as of now)."""
         self.shown[group.gid] = {c.uid for c in group.shown}
+        group = replace(group, shown=tuple(presenters.aged(c, self.now) for c in group.shown))
         self.group_heads[group.gid] = render_group_head(group, oob=True)
         return render_group(group)
 
@@ -355,6 +436,7 @@ class PodPanes:
         selector, another set of node panes, a node becoming simulated or not)."""
         if view.selector != self.selector:
             return None
+        self.now = view.now
         facts = node_facts(view.list("Node")) if "Node" in kinds else self.facts
         if any(facts.get(n, (True, False))[1] != self.facts.get(n, (True, False))[1]
                for n in set(facts) | set(self.facts)):
@@ -364,6 +446,7 @@ class PodPanes:
         out: list[str] = []
         fresh, gone = self._changed_cards(changes, view, kinds)
         joined: dict[str, set[str]] = {}
+        moved: dict[str, set[str]] = {}  # members whose place in their group changed
         touched: set[str] = set()
         nodes_touched: set[str] = set()
         for uid in gone - fresh.keys():
@@ -383,6 +466,8 @@ class PodPanes:
                 self.stats[card.group_id].add(before, -1, facts)
                 self.stats[card.group_id].add(card, 1, facts)
                 out.append(render_card(card))
+                if before.sort_key != card.sort_key:
+                    moved.setdefault(card.group_id, set()).add(uid)
                 continue
             if before is not None:
                 self._leave(before)
@@ -396,7 +481,7 @@ class PodPanes:
         if node_names(facts, (n for n, count in self.on_node.items() if count > 0)) != self.nodes:
             return None  # the set of node panes changed: the caller rebuilds the pod sections
         for gid in sorted(touched):
-            out.extend(self._regroup(gid, joined.get(gid, set())))
+            out.extend(self._regroup(gid, joined.get(gid, set()), moved.get(gid, set())))
         for name in sorted((nodes_touched - {""}) | (changed_nodes & set(self.nodes))):
             out.extend(self._node_head(name))
         return out
@@ -447,10 +532,11 @@ class PodPanes:
                                       if stats.tally.get(cls)),
                         shown=tuple(shown))
 
-    def _regroup(self, gid: str, joined: set[str]) -> list[str]:
-        """Swaps for one group whose membership or cards changed: the window (the group's oldest
-        cards: a joining card may push the newest shown one out; a leaving one is replaced by the
-        oldest not shown), the heading, the group element itself when it appears or empties."""
+    def _regroup(self, gid: str, joined: set[str], moved: set[str]) -> list[str]:
+        """Swaps for one group whose membership or cards changed: the window (the group's first
+        cards by ``sort_key``: a joining card, or one whose place changed, may push the last shown
+        one out; when a shown card leaves or loses its place, the window is the group's first
+        again), the heading, the group element itself when it appears or empties."""
         members = self.members.get(gid) or {}
         if not members:
             existed = self.shown.pop(gid, None) is not None
@@ -464,17 +550,21 @@ class PodPanes:
             return [append(container, self._remember(self._group(gid)))]
         shown = self.shown[gid]
         before = set(shown)
-        for uid in sorted(joined, key=lambda u: self.cards[u].sort_key):
-            if len(shown) < size:
-                shown.add(uid)
-                continue
-            newest = max(shown, key=lambda u: self.cards[u].sort_key)
-            if self.cards[uid].sort_key < self.cards[newest].sort_key:
-                shown.discard(newest)
-                shown.add(uid)
+        shown -= moved  # they compete for their place again
         if len(shown) < size and len(members) > len(shown):
-            rest = (self.cards[u] for u in members if u not in shown)
-            shown.update(c.uid for c in heapq.nsmallest(size - len(shown), rest, key=lambda c: c.sort_key))
+            # A card left the window: the window is the group's first cards again (one walk).
+            shown.clear()
+            shown.update(c.uid for c in heapq.nsmallest(size, (self.cards[u] for u in members),
+                                                         key=lambda c: c.sort_key))
+        else:
+            for uid in sorted(joined | (moved - before), key=lambda u: self.cards[u].sort_key):
+                if len(shown) < size:
+                    shown.add(uid)
+                    continue
+                last = max(shown, key=lambda u: self.cards[u].sort_key)
+                if self.cards[uid].sort_key < self.cards[last].sort_key:
+                    shown.discard(last)
+                    shown.add(uid)
         out: list[str] = []
         for uid in before - shown:
             if uid in self.cards and self.cards[uid].group_id == gid:
@@ -484,8 +574,9 @@ class PodPanes:
             if card.uid not in joined:
                 out.append(delete(card.dom_id))  # it may sit in an expanded list already
         if entering:
+            cards = (presenters.aged(c, self.now) for c in entering)
             out.append(append(gid, "".join(
-                render_to_string("dashboard/_pod_card.html", {"card": c, "oob": ""}) for c in entering)))
+                render_to_string("dashboard/_pod_card.html", {"card": c, "oob": ""}) for c in cards)))
         head = render_group_head(self._group(gid), oob=True)
         if head != self.group_heads.get(gid):
             self.group_heads[gid] = head
@@ -507,10 +598,12 @@ class PodPanes:
 
 
 def group_cards(pods: Iterable[Obj], view: ViewInput, gid: str) -> list[PodCard]:
-    """Every card of one group, oldest first (for "k more"): cards are built only for its pods."""
+    """Every card of one group in its window's order (for "k more": what follows the window):
+    cards are built only for its pods."""
     selector = view.selector
     mine = [p for p in pods if presenters.pod_group_of(p, selector) == gid]
-    return presenters.pod_cards(mine, now=view.now, selector=selector, endpoints=view.endpoint_states)
+    cards = presenters.pod_cards(mine, now=view.now, selector=selector, endpoints=view.endpoint_states)
+    return sorted(cards, key=lambda c: c.sort_key)
 
 
 def simulated_endpoint_lines(view: ViewInput) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ logged and left out, and the rest of the page still renders.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import re
@@ -94,15 +95,25 @@ class PodCard:
     app: str = ""  # the ``app`` label, which groups pods outside the selector
 
     @property
-    def sort_key(self) -> tuple[str, str]:
-        """Order within a group: oldest first, then by name (as :func:`created_key`)."""
-        return self.created, self.name
+    def sort_key(self) -> tuple[int, str, str]:
+        """Order within a group (its window shows the first): :func:`attention` first, then
+        oldest first, then by name (as :func:`created_key`)."""
+        return attention(self.status_class, self.is_ready), self.created, self.name
 
     @property
     def dom_id(self) -> str:
         """The card's DOM id: ``pod-<uid>`` (uids are UUIDs; anything else is slugged)."""
         safe = re.fullmatch(r"[A-Za-z0-9-]+", self.uid)
         return f"pod-{self.uid if safe else dom_slug(self.uid)}"
+
+
+def attention(status_class: str, ready: bool) -> int:
+    """How much a pod needs looking at: 0 failing (CrashLoopBackOff, Error…), 1 not ready
+    (starting, unready, terminating), 2 ready. A group's window shows the lowest first, so a new
+    crash-looping pod in a 4,500-pod group is a card on the page, not only a count."""
+    if status_class == "bad":
+        return 0
+    return 2 if ready and status_class == "ok" else 1
 
 
 def endpoint_states(slices: list[Obj], endpoints: list[Obj], service: str) -> dict[str, str]:
@@ -161,6 +172,12 @@ def pod_card(pod: Obj, *, now: datetime, selector: Selector, endpoints: dict[str
         group_id=pod_group_id(selected=selected, node=node, owner=owner, app=app), leaving=leaving,
         owner=owner, app=app,
     )
+
+
+def aged(card: PodCard, now: datetime) -> PodCard:
+    """The card with its AGE as of ``now`` (a card remembered since an earlier render)."""
+    age = objects.human_age(objects.parse_time(card.created), now)
+    return card if age == card.age else dataclasses.replace(card, age=age)
 
 
 def pod_cards(pods: Iterable[Obj], *, now: datetime, selector: Selector,

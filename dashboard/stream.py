@@ -58,7 +58,7 @@ from django.conf import settings
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
-from dashboard import beyond, objects, podgroups, presenters, topology
+from dashboard import beyond, collector, objects, podgroups, presenters, topology
 from dashboard.cache import Change, Obj
 from dashboard.objects import Selector
 from dashboard.presenters import PodCard, Scope
@@ -92,6 +92,41 @@ def message_limit() -> int:
 
 
 PodCards = list[PodCard]
+
+
+class CardMemo:
+    """Pod cards by name, reused while the pod's resourceVersion, the selector and its endpoint
+    state are the same: a snapshot at 10,000 pods (a page connecting, a resync) reads every pod's
+    card for its group, and most are what the last snapshot built. A remembered card's AGE is
+    the one it was built with: the cards a snapshot shows get theirs anew (PodPanes). One thread
+    at a time (the stream's render worker); pods that are gone are dropped past PRUNE_AT."""
+
+    PRUNE_AT = 256
+
+    def __init__(self) -> None:
+        self._cards: dict[str, tuple[str, Selector, str, PodCard]] = {}
+
+    def cards(self, view: ViewInput) -> PodCards:
+        """Every pod's card, oldest first (see ViewInput.cards)."""
+        selector, endpoints, memo = view.selector, view.endpoint_states, self._cards
+
+        def card(pod: Obj) -> PodCard:
+            meta = objects.metadata(pod)
+            name, rv = objects.text(meta.get("name")), objects.text(meta.get("resourceVersion"))
+            endpoint = endpoints.get(name, "none")
+            known = memo.get(name)
+            if known is not None and rv and known[0] == rv and known[2] == endpoint and known[1] == selector:
+                return known[3]
+            built = view.card(pod)
+            if rv:
+                memo[name] = (rv, selector, endpoint, built)
+            return built
+
+        cards = presenters.each(card, sorted(view.list("Pod"), key=presenters.created_key), "pod")
+        if len(memo) > len(cards) + self.PRUNE_AT:
+            live = {c.name for c in cards}
+            self._cards = {k: v for k, v in memo.items() if k in live}
+        return cards
 NodePanes = list[podgroups.NodePane]
 AppGroups = list[podgroups.PodGroup]
 
@@ -101,8 +136,13 @@ class ViewInput:
 
     def __init__(self, objects: Mapping[str, list[Obj]], *, seq: int, scope: Scope, now: datetime,
                  timeline: list[Healing], synced: bool = True, trouble: str = "",
-                 pods_by_name: dict[str, Obj] | None = None) -> None:
+                 pods_by_name: dict[str, Obj] | None = None, source: str = "",
+                 card_memo: CardMemo | None = None) -> None:
         self.objects = objects
+        self.card_memo = card_memo
+        # The hub's epoch the objects come from: page loads reuse what they read of unchanged
+        # pods from the same cluster (podgroups.FACTS, topology.page_graph); '' reads afresh.
+        self.source = source
         if pods_by_name is not None:  # the cache's own index, copied with the snapshot
             self.__dict__["pods_by_name"] = pods_by_name
         self.seq = seq
@@ -138,9 +178,12 @@ class ViewInput:
 
     @cached_property
     def cards(self) -> PodCards:
-        """Every pod's card, oldest first (a pod that cannot be shown is logged and left out)."""
-        return presenters.pod_cards(self.list("Pod"), now=self.now, selector=self.selector,
-                                    endpoints=self.endpoint_states)
+        """Every pod's card, oldest first (a pod that cannot be shown is logged and left out),
+        from ``card_memo`` when the pod, the selector and its endpoint state are unchanged."""
+        if self.card_memo is None:
+            return presenters.pod_cards(self.list("Pod"), now=self.now, selector=self.selector,
+                                        endpoints=self.endpoint_states)
+        return self.card_memo.cards(self)
 
     @cached_property
     def pod_layout(self) -> podgroups.Layout:
@@ -202,7 +245,7 @@ def _deployment(v: ViewInput) -> dict[str, Any]:
 
 
 def _topology_page(v: ViewInput) -> dict[str, Any]:
-    graph = topology.topology_graph(dict(v.objects), scope=v.scope)
+    graph = topology.page_graph(v.objects, scope=v.scope, source=v.source)
     return {"seq": v.seq, "payload": topology.encode(topology.reset_payload(graph, seq=v.seq))}
 
 
@@ -375,6 +418,7 @@ class FrameBuilder:
     states: dict[str, Any] = field(default_factory=dict)
     selector: Selector | None = None
     seq: int | None = None
+    cards: CardMemo = field(default_factory=CardMemo)
 
     @property
     def budget(self) -> int:
@@ -383,10 +427,10 @@ class FrameBuilder:
 
     def view(self, objects: Mapping[str, list[Obj]], *, seq: int, now: datetime,
              timeline: list[Healing], synced: bool = True, trouble: str = "",
-             pods_by_name: dict[str, Obj] | None = None) -> ViewInput:
-        """The input of one render."""
+             pods_by_name: dict[str, Obj] | None = None, source: str = "") -> ViewInput:
+        """The input of one render (its cards from this builder's memo)."""
         return ViewInput(objects, seq=seq, scope=self.scope, now=now, timeline=timeline, synced=synced,
-                         trouble=trouble, pods_by_name=pods_by_name)
+                         trouble=trouble, pods_by_name=pods_by_name, source=source, card_memo=self.cards)
 
     def _status(self, view: ViewInput, *, loading: str = "") -> str:
         return status_html(seq=view.seq, pod_count=len(view.list("Pod")), synced=view.synced and not loading,
@@ -401,7 +445,8 @@ class FrameBuilder:
     def _snapshot(self, view: ViewInput) -> list[str]:
         self.pods, self.shown = podgroups.PodPanes(), {}
         pieces: list[str] = []
-        self.states = {}
+        # Stateful sections keep their state (the topology's memo of pod nodes): a snapshot
+        # replaces what they show, not what they remember.
         self.selector = view.selector
         for section in SECTIONS:
             if section.pods:
@@ -535,7 +580,8 @@ def release_memory() -> None:
     A class of 200 viewers leaves ~10 MiB of freed socket buffers and frame copies in the
     allocator's free lists, which CPython and glibc keep; without this the process stays at its
     peak after the load (bench/viewers.py's "after" column). Elsewhere than glibc only the
-    collection runs."""
+    collection runs. Objects dashboard.collector froze are not walked: with 10,000 pods cached
+    that walk stalled every page for a second or more; their cycles wait for its periodic thaw."""
     gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)
@@ -654,10 +700,12 @@ class ViewStream:
         """Stop calling ``callback``; once the last viewer has gone, give the memory their sockets
         used back to the system a few seconds later (`release_memory`)."""
         self.subscribers.discard(callback)
-        if not self.subscribers:
+        if not self.subscribers and not getattr(self, "_release_pending", False):  # one at a time:
+            self._release_pending = True  # each release blocks the loop ~0.3 s (pages reconnecting)
             asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_if_idle)
 
     def _release_if_idle(self) -> None:
+        self._release_pending = False
         if not self.subscribers:
             release_memory()
 
@@ -747,7 +795,8 @@ class ViewStream:
         changes = cache.changes_since(self.builder.seq) if self.builder.seq is not None else None
         view = self.builder.view(objects, seq=seq, now=presenters.utcnow(),
                                  timeline=self.hub.timeline.visible(time.time()), synced=not health,
-                                 trouble=health, pods_by_name=cache.named("Pod"))
+                                 trouble=health, pods_by_name=cache.named("Pod"),
+                                 source=str(getattr(self.hub, "epoch", "") or ""))
         waiters, self._waiters = self._waiters, []
         try:
             await self._render(view, changes, health, waiters)
@@ -772,6 +821,7 @@ class ViewStream:
             self.index += 1
             self.frames.clear()
             snapshot = Snapshot(self.index, seq, shared(messages))
+            collector.install_for(len(view.list("Pod")))  # short collector pauses with a big cache
         else:
             if changes or health_changed:
                 messages = await loop.run_in_executor(self._executor, self.builder.delta, changes, view)

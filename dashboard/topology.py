@@ -31,6 +31,7 @@ changed (a full model on a snapshot).
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -415,6 +416,26 @@ def topology_graph(
     for name in [name for name in parts.pod_memo if name not in parts.live]:  # folded ones stay
         del parts.pod_memo[name]
     return Graph(nodes=parts.nodes, edges=parts.edges)
+
+
+_page_memo: dict[str, tuple[str, Selector, Node]] = {}
+_page_source = ""
+_page_lock = threading.Lock()
+
+
+def page_graph(objects: Mapping[str, list[Obj]], *, scope: Scope, source: str) -> Graph:
+    """The graph for a first page load, reusing the pod nodes of the last page load from the same
+    cluster (``source``, the hub's epoch; '' for a state built by hand, drawn afresh). Request
+    threads share that memo, hence the lock: at 10,000 pods drawing every pod again was a
+    sixth of the page's render."""
+    global _page_source
+    if not source:
+        return topology_graph(dict(objects), scope=scope)
+    with _page_lock:
+        if source != _page_source:
+            _page_source = source
+            _page_memo.clear()
+        return topology_graph(dict(objects), scope=scope, pod_memo=_page_memo)
 
 
 # --- one graph per cache state, shared by every page ---------------------------------------------------

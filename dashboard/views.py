@@ -22,7 +22,7 @@ from django.views import csrf, defaults
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
 
-from dashboard import actions, presenters
+from dashboard import actions, collector, presenters
 from dashboard.actions import ActionError
 from dashboard.auth import error_response, login_required_view
 from dashboard.hub import get_hub
@@ -72,7 +72,8 @@ async def page_state() -> tuple[ViewInput, str]:
     seq, objects = hub.cache.snapshot()
     health = health_of(hub) if synced else UNHEALTHY
     view = ViewInput(objects, seq=seq, scope=settings_scope(), now=presenters.utcnow(),
-                     timeline=hub.timeline.visible(time.time()), synced=not health, trouble=health)
+                     timeline=hub.timeline.visible(time.time()), synced=not health, trouble=health,
+                     source=hub.epoch)
     return view, f"{hub.epoch}-{seq}"
 
 
@@ -98,6 +99,7 @@ def index(request: HttpRequest) -> HttpResponse:
     Each section renders on its own (dashboard.stream.page_sections): one that fails shows an
     error box and is named in the status; the page itself still answers 200."""
     view, since = async_to_sync(page_state)()
+    collector.install_for(len(view.list("Pod")))  # short collector pauses with a big cache
     sections, status = page_sections(view)
     context = {"page": page_facts(view), "sections": sections, "status": status, "since": since,
                "max_replicas": settings.LBDEMO_MAX_REPLICAS}

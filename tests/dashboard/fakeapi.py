@@ -7,7 +7,11 @@ API server would normalise — that the test changes directly (:meth:`FakeApi.pu
 :meth:`FakeApi.delete`). Watches stream one JSON event per line and honour
 ``timeoutSeconds`` and send a BOOKMARK every few seconds (``allowWatchBookmarks``), LISTs
 carry the current resourceVersion, ``/version`` answers the hub's liveness probe, and every
-write (the dashboard's actions, the serving-gate rule) is refused with 405. Two switches break
+write (the dashboard's actions, the serving-gate rule) is refused with 405 — unless
+:attr:`FakeApi.accepts_status_patches` is set: then a strategic merge patch of a pod's
+``status.conditions`` (``pods/<name>/status``, merged by type) is applied and watched like a real
+one. :attr:`FakeApi.requests` counts what was asked (``("LIST", "Pod")``, ``("WATCH", "Pod")``,
+``("PATCH", "Pod")``). Two switches break
 it like a real API server breaks: :attr:`FakeApi.failing` answers every LIST and WATCH with that
 HTTP status (``/version`` still answers), :attr:`FakeApi.silent` makes it answer nothing at all
 (requests and open watches hang, like a SIGSTOPped process) until cleared.
@@ -19,6 +23,7 @@ import json
 import queue
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -48,6 +53,8 @@ class FakeApi:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in COLLECTIONS.values()}
         self.watches: dict[str, list[queue.Queue[bytes | None]]] = {kind: [] for kind in COLLECTIONS.values()}
         self.failing: int | None = None
+        self.accepts_status_patches = False
+        self.requests: Counter[tuple[str, str]] = Counter()
         self.silent = threading.Event()
         self.stopping = threading.Event()
         handler = type("Handler", (_Handler,), {"api": self})
@@ -99,6 +106,23 @@ class FakeApi:
             if obj is not None:
                 self._emit(kind, "DELETED", self._stamp(obj))
 
+    def patch_pod_conditions(self, name: str, conditions: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Merge conditions into a pod's status by type (a status strategic merge patch); the new
+        pod, or None when there is no such pod."""
+        with self.lock:
+            pod = self.objects["Pod"].get(name)
+            if pod is None:
+                return None
+            pod = json.loads(json.dumps(pod))
+            status = pod.setdefault("status", {})
+            merged = {c.get("type"): c for c in status.get("conditions") or []}
+            merged.update({c.get("type"): c for c in conditions})
+            status["conditions"] = list(merged.values())
+            stamped = self._stamp(pod)
+            self.objects["Pod"][name] = stamped
+            self._emit("Pod", "MODIFIED", stamped)
+            return stamped
+
     def _emit(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         line = json.dumps({"type": event, "object": obj}).encode() + b"\n"
         for q in self.watches[kind]:
@@ -130,10 +154,26 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet."""
 
+    def _count(self, verb: str, what: str) -> None:
+        with self.api.lock:
+            self.api.requests[(verb, what)] += 1
+
     def _refuse(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path).path.strip("/").split("/")
+        status_patch = (self.command == "PATCH" and len(parts) == 7 and parts[4] == "pods"
+                        and parts[6] == "status")
+        self._count(self.command, "Pod" if status_patch else self.path)
+        if status_patch and self.api.accepts_status_patches:
+            conditions = ((json.loads(body or b"{}").get("status") or {}).get("conditions")) or []
+            pod = self.api.patch_pod_conditions(parts[5], conditions)
+            if pod is not None:
+                self._json(200, pod)
+                return
+            self._json(404, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
+                             "reason": "NotFound", "message": f'pods "{parts[5]}" not found'})
+            return
         self._json(405, {"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 405,
                          "reason": "MethodNotAllowed", "message": "the fake API only lists and watches"})
 
@@ -160,8 +200,10 @@ class _Handler(BaseHTTPRequestHandler):
             return
         query = parse_qs(parts.query)
         if query.get("watch", [""])[0] in {"true", "1"}:
+            self._count("WATCH", kind)
             self._watch(kind, float(query.get("timeoutSeconds", ["300"])[0]))
             return
+        self._count("LIST", kind)
         with self.api.lock:
             items = list(self.api.objects[kind].values())
             rv = str(self.api.rv)

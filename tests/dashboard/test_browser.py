@@ -144,6 +144,24 @@ def test_killing_a_pod_shows_terminating_then_a_ready_replacement(page: Page, ap
     page.screenshot(path=str(artifacts_dir / "dashboard-kill-healed.png"), full_page=True)
 
 
+def test_a_pod_found_by_the_filter_can_be_killed_from_its_result(page: Page, api: client.ApiClient) -> None:
+    wait_for_ready_backend(page, 3)
+    victim = backend_cards(page).last.get_attribute("data-pod") or ""
+    page.locator("#pod-filter").fill(victim)
+    row = page.locator(f'#pod-filter-results .find-result[data-pod="{victim}"]')
+    expect(row).to_contain_text("Running", timeout=SLOW)
+    expect(row.locator("button.readiness")).to_have_text("make unready")
+    row.locator("button.kill").click()
+    # The filter follows the frames: the row says Terminating (no more buttons), then the pod is gone.
+    expect(row).to_have_attribute("data-status", "Terminating", timeout=SLOW)
+    expect(row.locator("button.kill")).to_have_count(0)
+    expect(page.locator(f'.pod-card[data-pod="{victim}"]')).to_have_count(0, timeout=SLOW)
+    expect(row).to_have_count(0, timeout=SLOW)
+    assert victim not in pod_names(api)
+    page.locator("#pod-filter").fill("")
+    wait_for_ready_backend(page, 3)
+
+
 def test_slider_to_five_shows_five_ready_pods_and_endpoints(page: Page, artifacts_dir: Path) -> None:
     wait_for_ready_backend(page, 3)
     page.locator("#scale-slider").fill("5")

@@ -73,3 +73,5 @@ def test_managed_fields_are_not_kept_by_watch_or_relist() -> None:
     kept = cache.list("Pod")
     assert [p["metadata"]["resourceVersion"] for p in kept] == ["2", "4"]
     assert not any("managedFields" in p["metadata"] for p in kept)
+    cache.apply("Pod", "DELETED", with_fields("a", "5"), observed=4.0)
+    assert not any("managedFields" in change.obj["metadata"] for change in cache.log)

@@ -4,7 +4,9 @@ control and bad input. The same behaviours through a real daphne socket: test_so
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import weakref
 
 import pytest
 from channels.db import database_sync_to_async
@@ -15,7 +17,7 @@ from django.test import Client
 from dashboard import consumers, stream
 from dashboard.asgi import application
 from tests.dashboard.canned import CannedSource, event, pod
-from tests.dashboard.conftest import CannedHub
+from tests.dashboard.conftest import CannedHub, until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("release_db_thread")]
 
@@ -239,3 +241,71 @@ async def test_a_message_that_failed_to_send_is_not_recorded_and_a_snapshot_foll
         whole += await ws.receive_from(timeout=10)
     assert "backend-b" in whole
     await ws.disconnect()
+
+
+def open_sockets(earlier: weakref.WeakSet | None = None) -> weakref.WeakSet:
+    """Cluster websocket consumers alive in the process (each holds its socket's queue), but for
+    ``earlier`` ones (other tests' sockets still winding down)."""
+    gc.collect()
+    alive = (o for o in gc.get_objects() if isinstance(o, consumers.ClusterConsumer))
+    return weakref.WeakSet(o for o in alive if earlier is None or o not in earlier)
+
+
+async def test_what_a_class_leaves_behind_is_bounded_and_released(canned_hub: CannedHub,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """While viewers watch, the frame ring holds at most its bound; once the last one has gone no
+    socket's state survives, the heap is handed back once (not while a viewer remains), and the
+    next change drops the ring and the last snapshot (nobody needs them)."""
+    monkeypatch.setattr(stream, "RELEASE_AFTER", 0.05)
+    released: list[int] = []
+    real_release = stream.release_memory
+
+    def release() -> None:
+        released.append(len(live.subscribers))
+        real_release()
+
+    monkeypatch.setattr(stream, "release_memory", release)
+    hub = canned_hub(pods_source("backend-a"))
+    cookie = await session_cookie()
+    earlier = open_sockets()
+    viewers = []
+    for _ in range(5):
+        ws = await connect(cookie)
+        assert (await ws.connect())[0]
+        await ack(ws, await ws.receive_from(timeout=10))
+        viewers.append(ws)
+    live = stream.get_stream(hub)
+    live.history_frames = 4
+    assert len(open_sockets(earlier)) == 5 and len(live.subscribers) == 5
+    first = live.index
+    for i in range(8):
+        hub._on_event("Pod", "ADDED", pod(f"backend-n{i}", str(10 + i)), 1.0)
+        for ws in viewers:
+            html = ""
+            while f"backend-n{i}" not in html:
+                html = await ws.receive_from(timeout=10)
+                await ack(ws, html)
+        assert len(live.frames) <= 4
+    assert live.index - first >= 8 and len(live.frames) == 4
+    for ws in viewers[:-1]:
+        await ws.disconnect()
+    await asyncio.sleep(0.3)
+    assert released == [] and len(live.subscribers) == 1
+    await viewers[-1].disconnect()
+    await until(lambda: bool(released), timeout=10)
+    assert released == [0] and not live.subscribers
+    assert len(open_sockets(earlier)) == 0
+    hub._on_event("Pod", "ADDED", pod("backend-late", "30"), 1.0)
+    await until(lambda: not live.frames and live.latest is None, timeout=10)
+    # Pages that come and go quickly (a class reconnecting) get one release, not one each: each
+    # blocks the loop for a fraction of a second, and a handshake waiting behind a pile of them
+    # was refused by daphne's 5 s timeout.
+    released.clear()
+    for _ in range(10):
+        def page() -> None:
+            pass
+
+        live.subscribe(page)
+        live.unsubscribe(page)
+    await asyncio.sleep(0.5)
+    assert released == [0]

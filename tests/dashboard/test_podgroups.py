@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +13,7 @@ from dashboard import podgroups, podsearch
 from dashboard.cache import ClusterCache
 from dashboard.objects import SelectorError, parse_selector
 from dashboard.presenters import Scope
-from dashboard.stream import FrameBuilder, ViewInput
+from dashboard.stream import FrameBuilder, ViewInput, page_sections
 from tests.dashboard.canned import pod, present
 
 NOW = datetime(2026, 11, 24, 21, 10, tzinfo=UTC)
@@ -39,9 +42,9 @@ def crowd(n: int, *, others: int = 0) -> ClusterCache:
     return cache
 
 
-def view_of(cache: ClusterCache) -> ViewInput:
+def view_of(cache: ClusterCache, *, source: str = "") -> ViewInput:
     seq, objects = cache.snapshot()
-    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[])
+    return ViewInput(objects, seq=seq, scope=SCOPE, now=NOW, timeline=[], source=source)
 
 
 def frame(builder: FrameBuilder, cache: ClusterCache, since: int) -> str:
@@ -63,6 +66,35 @@ def test_a_snapshot_of_10000_pods_holds_only_the_windows_and_the_counts() -> Non
     assert len(html.encode()) < 256 * 1024
 
 
+def test_page_loads_from_the_same_cluster_reuse_what_they_read_and_still_follow_every_change() -> None:
+    def page(view: ViewInput) -> tuple[str, list[int]]:
+        """The pods by node, and the topology's tally of its folded pods (ready, starting,
+        terminating, failing)."""
+        sections, _ = page_sections(view)
+        patch = re.search(r'id="topology-patch"[^>]*>(.*?)</div>', sections["topology"], re.S)
+        assert patch is not None
+        payload = json.loads(html.unescape(patch.group(1)))
+        fields = payload["pod_fields"]
+        folded = [dict(zip(fields, p, strict=True)) for p in payload["pods"]]
+        return sections["nodes"], next(p["tally"] for p in folded if p["tally"])
+
+    cache = crowd(300)
+    first, tally = page(view_of(cache, source="epoch-a"))
+    assert "300 pods" in first and "300 ready" in first and "failing" not in first and tally == [280, 0, 0, 0]
+    cache.apply("Pod", "MODIFIED", pod("backend-00250", "2", created=stamp(50), ready=False,
+                                       waiting="CrashLoopBackOff"), observed=2.0)
+    cache.apply("Pod", "DELETED", pod("backend-00251", "2", created=stamp(49)), observed=2.0)
+    cache.apply("Pod", "ADDED", pod("backend-late", "3", created="2026-11-24T21:05:00Z"), observed=2.0)
+    again, tally = page(view_of(cache, source="epoch-a"))
+    assert "300 pods" in again and "299 ready" in again and "1 failing" in again
+    assert tally == [279, 0, 0, 1]  # the topology draws the changed pod as it is now
+    # Another cluster (a new hub) with the same names and resourceVersions is read afresh.
+    other = crowd(300)
+    other.apply("Pod", "MODIFIED", pod("backend-00250", "2", created=stamp(50)), observed=2.0)
+    fresh, tally = page(view_of(other, source="epoch-b"))
+    assert "300 ready" in fresh and "failing" not in fresh and tally == [280, 0, 0, 0]
+
+
 def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:
     cache, builder, seq, _ = started(9000)
     cache.apply("Pod", "MODIFIED", pod("backend-04321", "2", created=stamp(9000 - 4321),
@@ -74,9 +106,36 @@ def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:
     cache.apply("Pod", "MODIFIED", pod("backend-04321", "3", created=stamp(9000 - 4321), ready=False,
                                        phase="Running"), observed=3.0)
     html = frame(builder, cache, seq)
-    # Readiness changes the counts: the card, its group's heading and its node's heading.
+    # Readiness changes the counts: the card, its group's heading and its node's heading; and the
+    # card's place: a pod not ready comes before the ready ones, so it enters the window.
     assert 'id="gh-' in html and "8999 ready" in html and 'id="head-pods-node-1' in html
-    assert 'id="nodes"' not in html and html.count('data-pod="') == 1
+    assert 'id="nodes"' not in html and html.count('data-pod="backend-04321"') == 2  # in place, appended
+    assert html.count('data-pod="') == 2 and html.count('hx-swap-oob="delete"') == 2
+
+
+def test_failing_and_unready_pods_come_first_in_their_group_window() -> None:
+    cache, builder, seq, _ = started(4500)
+    last_shown = f"pod-uid-backend-{W - 1:05d}"
+    cache.apply("Pod", "ADDED", pod("backend-crash", "2", created="2026-11-24T21:05:00Z", ready=False,
+                                    waiting="CrashLoopBackOff"), observed=2.0)
+    html = frame(builder, cache, seq)
+    # The newest pod of 4,501, but failing: it is a card in the window, the last oldest one leaves.
+    assert 'data-pod="backend-crash"' in html and 'hx-swap-oob="beforeend"' in html
+    assert f'<div id="{last_shown}" hx-swap-oob="delete">' in html and "1 failing" in html
+    # A new page load and a snapshot show it first too; "k more" continues after the window.
+    for page in (page_sections(view_of(cache))[0]["nodes"], "".join(builder.snapshot(view_of(cache)))):
+        assert page.index('data-pod="backend-crash"') < page.index('data-pod="backend-00000"')
+        assert f'data-pod="backend-{W - 1:05d}"' not in page
+    view = view_of(cache)
+    gid = view.card(view.pods_by_name["backend-00000"]).group_id
+    cards = podgroups.group_cards(view.list("Pod"), view, gid)
+    assert cards[0].name == "backend-crash" and cards[W].name == f"backend-{W - 1:05d}"  # "k more" is next
+    seq = cache.seq
+    # Healed: it goes back to its place among the newest, and the oldest one beyond comes back.
+    cache.apply("Pod", "MODIFIED", pod("backend-crash", "3", created="2026-11-24T21:05:00Z"), observed=3.0)
+    html = frame(builder, cache, seq)
+    assert '<div id="pod-uid-backend-crash" hx-swap-oob="delete">' in html
+    assert f'data-pod="backend-{W - 1:05d}"' in html and "failing" not in html
 
 
 def test_a_deleted_shown_pod_fades_and_the_next_one_takes_its_place() -> None:

@@ -90,6 +90,7 @@ def page(browser: Browser, lab: SocketLab) -> Iterator[Page]:
     page.on("pageerror", lambda error: errors.append(str(error)))
     page.goto(f"{lab.url}/?token={lab.token}")
     expect(page.locator("#status .status-text")).to_have_text("live", timeout=SLOW)
+    page.wait_for_function("() => Boolean(window.__lbSocket)", timeout=SLOW)  # the page's socket is open
     yield page
     context.close()
     assert not errors, errors
@@ -142,13 +143,18 @@ def test_a_change_to_one_pod_reaches_the_page(page: Page, lab: SocketLab) -> Non
     expect(card).to_have_attribute("data-status", "Running")
     lab.api.put("Pod", backend(2, "50", phase="Pending", ready=False, waiting="ContainerCreating"))
     expect(card).to_have_attribute("data-status", "ContainerCreating", timeout=SLOW)
-    # A pod beyond the window: only its group's counts change.
+    # A pod beyond the window that starts failing comes first in its group's window (and the
+    # group's counts say so); healed, it goes back beyond the window.
     lab.api.put("Pod", backend(4001, "51", ready=False, waiting="CrashLoopBackOff", phase="Running"))
     failing = page.locator("#nodes .group-head", has_text="1 failing")
     expect(failing).to_have_count(1, timeout=SLOW)
+    crashing = page.locator('#nodes .pods:not(.extra) .pod-card[data-pod="backend-04001"]')
+    expect(crashing).to_have_attribute("data-status", "CrashLoopBackOff", timeout=SLOW)
+    expect(page.locator("#nodes .pods:not(.extra) .pod-card")).to_have_count(2 * podgroups.WINDOW)
     lab.api.put_many("Pod", [backend(2, "52"), backend(4001, "53")])
     expect(card).to_have_attribute("data-status", "Running", timeout=SLOW)
     expect(failing).to_have_count(0, timeout=SLOW)
+    expect(crashing).to_have_count(0, timeout=SLOW)
 
 
 def test_the_filter_finds_one_pod_among_10000_and_follows_it(page: Page, lab: SocketLab) -> None:
@@ -188,14 +194,30 @@ def test_a_collapsed_group_expands_and_stays_in_sync(page: Page, lab: SocketLab)
     # An expanded card is kept current by the frames like a shown one.
     name = extra.locator(".pod-card").nth(10).get_attribute("data-pod") or ""
     index = int(name.rsplit("-", 1)[1])
-    lab.api.put("Pod", backend(index, "70", phase="Pending", ready=False, waiting="ContainerCreating"))
-    expect(extra.locator(f'.pod-card[data-pod="{name}"]')).to_have_attribute(
-        "data-status", "ContainerCreating", timeout=SLOW)
+    lab.api.put("Pod", backend(index, "70", labels={"app": "backend", "note": "changed"}))
+    expect(extra.locator(f'.pod-card[data-pod="{name}"]')).to_contain_text("note=changed", timeout=SLOW)
     # Counts follow new and deleted pods (the first group is node-1's: even indexes).
     lab.api.put("Pod", backend(2 * BACKEND, "71"))
     expect(head.locator(".group-count")).to_have_text(f"{BACKEND // 2 + 1} pods", timeout=SLOW)
     lab.api.delete("Pod", f"backend-{2 * BACKEND:05d}")
     expect(head.locator(".group-count")).to_have_text(f"{BACKEND // 2} pods", timeout=SLOW)
     lab.api.put("Pod", backend(index, "72"))
+    extra.locator(".fewer-button").click()
+    expect(extra.locator(".pod-card")).to_have_count(0)
+
+
+def test_a_resync_keeps_what_the_user_expanded(page: Page) -> None:
+    head = page.locator("#nodes .group-head").nth(1)
+    gid = head.get_attribute("id")[len("gh-"):]  # type: ignore[index]
+    extra = page.locator(f"#extra-{gid}")
+    head.locator(".more-button").click()
+    expect(extra.locator(".pod-card")).to_have_count(podgroups.MORE_STEP, timeout=SLOW)
+    page.evaluate("document.getElementById('nodes').dataset.before = 'resync'")
+    page.evaluate("window.__lbSocket.send(JSON.stringify({type: 'resync'}))")
+    # The snapshot rebuilds the pod sections folded; the page unfolds the group again.
+    expect(page.locator("#nodes[data-before]")).to_have_count(0, timeout=SLOW)
+    expect(page.locator("#status .status-text")).to_have_text("live", timeout=SLOW)
+    expect(extra.locator(".pod-card")).to_have_count(podgroups.MORE_STEP, timeout=SLOW)
+    expect(extra.locator(".more-foot")).to_contain_text(f"showing {podgroups.MORE_STEP} of")
     extra.locator(".fewer-button").click()
     expect(extra.locator(".pod-card")).to_have_count(0)

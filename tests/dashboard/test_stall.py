@@ -19,6 +19,7 @@ from dashboard.hub import Hub, KubeSource
 from tests.dashboard.conftest import until
 from tests.dashboard.tcpproxy import TcpProxy
 from tests.dashboard.test_reliability import kube_configuration
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.django_db(transaction=True)]
 
@@ -82,8 +83,13 @@ def test_lists_come_in_pages_that_add_up_to_one_list(
 ) -> None:
     configuration = kube_configuration(sandbox.kubeconfig)  # type: ignore[attr-defined]
     source = KubeSource(namespace="default", api_client_factory=lambda: client.ApiClient(configuration))
-    whole, rv = source.list("Pod")
-    assert len(whole) >= 4 and rv
+    # The sample app's pods (a fresh sandbox is still creating them): more than one page of 2.
+    def four_or_more() -> tuple[list[dict], str] | None:
+        listed = source.list("Pod")
+        return listed if len(listed[0]) >= 4 else None
+
+    whole, rv = wait_until(four_or_more, timeout=60, what="the sample app's four pods")
+    assert rv
     pages: list[dict] = []
     real = source._call
 

@@ -1,7 +1,8 @@
 // lb-demo live cluster page. The server pushes htmx out-of-band swaps over the websocket;
 // this module adds what HTML alone cannot: frame acknowledgements (the server's flow
-// control), the live/reconnecting indicator, pod enter/leave animations, a group's "k more",
-// the pod filter, the scale slider's feedback, ticking ages and error toasts. No inline script: the CSP forbids it.
+// control), the live/reconnecting indicator, pod enter/leave animations, a group's "k more"
+// (unfolded again after a snapshot), the pod filter (its results with the cards' actions), the
+// scale slider's feedback, ticking ages and error toasts. No inline script: the CSP forbids it.
 (function () {
   "use strict";
 
@@ -87,13 +88,20 @@
     return (filter && filter.dataset.moreUrl) || "/pods/more";
   }
 
+  // What the user unfolded (group id -> cards asked for): a snapshot (a resync, a reconnect)
+  // rebuilds the pod sections with every group folded, and the page unfolds them again.
+  const expanded = new Map();
+
   function expand(group, count) {
     const extra = document.getElementById("extra-" + group);
-    if (!extra) return;
+    if (!extra || extra.dataset.loading) return;
+    expanded.set(group, count);
+    extra.dataset.loading = "1";
     fetch(moreUrl() + "?group=" + encodeURIComponent(group) + "&count=" + count,
           { credentials: "same-origin", headers: { "HX-Request": "true" } })
       .then((r) => { if (!r.ok) throw new Error(String(r.status)); return r.text(); })
       .then((html) => {
+        if (!expanded.has(group) || !extra.isConnected) return;  // folded or replaced meanwhile
         extra.innerHTML = html;
         // A card that entered the window meanwhile is shown there already.
         extra.querySelectorAll(".pod-card").forEach((card) => {
@@ -103,7 +111,18 @@
         extra.closest(".pod-group").classList.add("expanded");
         if (window.htmx) window.htmx.process(extra);
       })
-      .catch(() => showToast("Could not load more pods."));
+      .catch(() => { expanded.delete(group); showToast("Could not load more pods."); })
+      .finally(() => { delete extra.dataset.loading; });
+  }
+
+  // After every frame: a group the user unfolded that came back folded (a snapshot replaced it).
+  function restoreExpanded() {
+    expanded.forEach((count, group) => {
+      const extra = document.getElementById("extra-" + group);
+      if (extra && !extra.dataset.loading && !extra.closest(".pod-group").classList.contains("expanded")) {
+        expand(group, count);
+      }
+    });
   }
 
   document.addEventListener("click", (event) => {
@@ -113,6 +132,7 @@
     const extra = document.getElementById("extra-" + group);
     if (!extra) return;
     if (button.classList.contains("fewer-button")) {
+      expanded.delete(group);
       extra.innerHTML = "";
       extra.closest(".pod-group").classList.remove("expanded");
       return;
@@ -141,6 +161,7 @@
         if (mine !== filterSeq) return;  // a newer query is on its way
         results.innerHTML = html;
         results.dataset.query = query;
+        if (window.htmx) window.htmx.process(results);  // a found backend pod's kill / readiness buttons
       })
       .catch(() => { /* the socket's indicator already says when the dashboard is away */ });
   }
@@ -193,6 +214,7 @@
       event.detail.socketWrapper.send(JSON.stringify({ type: "ack", seq: seq }));
     }
     syncSlider();
+    restoreExpanded();
     const filter = document.getElementById("pod-filter");
     if (filter && filter.value.trim()) scheduleFilter(Math.max(0, filterDue - Date.now()));
     document.dispatchEvent(new CustomEvent("lbdemo:frame", { detail: { seq: seq } }));
@@ -224,7 +246,7 @@
   });
   document.addEventListener("htmx:sendError", () => showToast("The dashboard did not answer."));
   document.addEventListener("htmx:beforeRequest", (event) => {
-    const card = event.target.closest && event.target.closest(".pod-card");
+    const card = event.target.closest && event.target.closest(".pod-card, .find-result");
     if (card && event.target.classList.contains("kill-form")) card.classList.add("killing");
   });
 

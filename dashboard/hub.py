@@ -593,7 +593,10 @@ def api_known_unreachable() -> bool:
 
 
 def install_hub(hub: Hub | None) -> None:
-    """Make ``hub`` the process's hub (tests feed one with canned streams), or clear it."""
-    global _hub
+    """Make ``hub`` the process's hub (tests feed one with canned streams), or clear it; the
+    serving-gate rule of the hub it replaces stops."""
+    global _hub, _gatekeeper
     with _hub_lock:
-        _hub = hub
+        keeper, _gatekeeper, _hub = _gatekeeper, None, hub
+    if keeper is not None:
+        keeper.stop()

@@ -703,10 +703,12 @@ class ViewStream:
         """Stop calling ``callback``; once the last viewer has gone, give the memory their sockets
         used back to the system a few seconds later (`release_memory`)."""
         self.subscribers.discard(callback)
-        if not self.subscribers:
+        if not self.subscribers and not getattr(self, "_release_pending", False):  # one at a time:
+            self._release_pending = True  # each release blocks the loop ~0.3 s (pages reconnecting)
             asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_if_idle)
 
     def _release_if_idle(self) -> None:
+        self._release_pending = False
         if not self.subscribers:
             release_memory()
 

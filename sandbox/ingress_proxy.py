@@ -566,9 +566,9 @@ NO_CALLBACKS = object()  # the protocol of a parser used only to validate
 class ClientConnection(asyncio.Protocol):
     """A client connection accepted on an ingress listener."""
 
-    __slots__ = ("closed", "completed", "forwarded", "headers", "idle_since", "in_message", "last", "local",
-                 "memo", "memo_data", "parser", "paused_for_body", "peer", "port", "proxy", "queue",
-                 "transport", "url", "validator", "writing_paused")
+    __slots__ = ("block", "block_data", "closed", "completed", "forwarded", "headers", "idle_since",
+                 "in_message", "last", "local", "memo", "memo_data", "parser", "paused_for_body", "peer",
+                 "port", "proxy", "queue", "transport", "url", "validator", "writing_paused")
 
     def __init__(self, proxy: IngressProxy, port: int) -> None:
         self.proxy = proxy
@@ -593,6 +593,8 @@ class ClientConnection(asyncio.Protocol):
         self.last: RequestHead | None = None
         self.memo_data: bytes | None = None
         self.memo: RequestHead | None = None
+        self.block_data: bytes | None = None
+        self.block = (b"", b"")
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -608,7 +610,7 @@ class ClientConnection(asyncio.Protocol):
                 self.request(self.memo)  # type: ignore[arg-type]
                 return
             end = data.find(b"\r\n\r\n")
-            if end == len(data) - 4 and end > 0 and self._plain_head(data, end):
+            if end == len(data) - 4 and end > 0 and self._plain_head(data):
                 return
         at_boundary = not self.in_message
         self.completed = 0
@@ -626,18 +628,37 @@ class ClientConnection(asyncio.Protocol):
                 and req.keep_alive and not req.has_body):
             self.memo_data, self.memo = data, req
 
-    def _plain_head(self, data: bytes, end: int) -> bool:
+    def _plain_head(self, data: bytes) -> bool:
         """Proxy a read that is exactly one request head with no body and no header the proxy
         edits (the common case) without the parser's per-header callbacks: llhttp only
-        validates it, and the head goes upstream as it came plus the X-Forwarded-* lines.
+        validates it, and the head goes upstream as it came plus the X-Forwarded-* lines (the
+        header lines after the request line are examined once while a client repeats them).
         False: not such a head, the caller parses it."""
         line_end = data.find(b"\r\n")
         parts = data[:line_end].split(b" ")
         if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
             return False
-        low = data.lower()
-        if EDITED_LINE.search(low) is not None or low.count(b"\nhost:") > 1:
-            return False
+        lines = data[line_end:]
+        if lines == self.block_data:
+            host, tail = self.block
+        else:
+            low = lines.lower()
+            if EDITED_LINE.search(low) is not None or low.count(b"\nhost:") > 1:
+                return False
+            at = low.find(b"\nhost:")
+            if at >= 0:
+                host = lines[at + 6 : lines.find(b"\r", at)].strip(b" \t")
+                head = lines[:-2]
+            else:
+                # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
+                host = b""
+                head = lines[:-2] + b"Host: %b\r\n" % self.local
+            if not self.forwarded:
+                self.forwarded = (b"X-Real-IP: %b\r\nX-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
+                                  % (self.peer, self.port))
+            tail = (b"%bX-Forwarded-For: %b\r\nX-Forwarded-Host: %b\r\n%b"
+                    % (head, self.peer, host, self.forwarded))
+            self.block_data, self.block = lines, (host, tail)
         try:
             self.validator.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -647,30 +668,20 @@ class ClientConnection(asyncio.Protocol):
             self._reject(400, "Bad Request")
             return True
         method, url, version = parts
-        at = low.find(b"\nhost:")
-        if at >= 0:
-            host = data[at + 6 : data.find(b"\r", at)].strip(b" \t")
-            head = data[: end + 2]
-        else:
-            # HTTP/1.0 without Host: name the address the client connected to, as nginx does.
-            host = b""
-            head = data[: end + 2] + b"Host: %b\r\n" % self.local
-        if version == b"HTTP/1.0":
-            head = b"%b %b HTTP/1.0\r\nConnection: keep-alive%b" % (method, url, head[line_end:])
-        if not self.forwarded:
-            self.forwarded = (b"X-Real-IP: %b\r\nX-Forwarded-Port: %b\r\nX-Forwarded-Proto: http\r\n\r\n"
-                              % (self.peer, self.port))
+        http11 = version == b"HTTP/1.1"
+        upstream = data[:line_end] + tail if http11 else (
+            b"%b %b HTTP/1.0\r\nConnection: keep-alive%b" % (method, url, tail))
         req = RequestHead(
-            b"%bX-Forwarded-For: %b\r\nX-Forwarded-Host: %b\r\n%b" % (head, self.peer, host, self.forwarded),
+            upstream,
             host,
             url.partition(b"?")[0],
             head_request=method == b"HEAD",
-            keep_alive=version == b"HTTP/1.1",
-            version="1.1" if version == b"HTTP/1.1" else "1.0",
+            keep_alive=http11,
+            version="1.1" if http11 else "1.0",
             chunked=False,
             has_body=False,
         )
-        if req.keep_alive:
+        if http11:
             self.memo_data, self.memo = data, req
         self.request(req)
         return True

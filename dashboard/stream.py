@@ -23,6 +23,9 @@ batch of cache changes into the smallest set of swaps:
 - a Node change re-renders that node's heading only; the pod sections are rebuilt only when the
   set of node groups changes.
 
+A snapshot (a page connecting, a resync) costs what changed since the last one: the builder
+remembers every pod's card (:class:`CardMemo`) and the topology its pod nodes across snapshots.
+
 :class:`ViewStream` owns the process's one builder: every change is rendered once, in one
 worker thread of its own (templates never stall the event loop, and never wait behind the
 blocking I/O of other features), into a :class:`Frame` whose messages — the same ``str``

@@ -95,6 +95,34 @@ def test_page_loads_from_the_same_cluster_reuse_what_they_read_and_still_follow_
     assert "300 ready" in fresh and "failing" not in fresh and tally == [280, 0, 0, 0]
 
 
+def test_a_second_snapshot_reuses_cards_yet_shows_every_change_and_the_current_ages() -> None:
+    def endpoints(state: bool, rv: str) -> dict:
+        return {"kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1",
+                "metadata": {"name": "backend-service-abc", "resourceVersion": rv,
+                             "labels": {"kubernetes.io/service-name": "backend-service"}},
+                "addressType": "IPv4", "ports": [{"port": 8080}],
+                "endpoints": [{"addresses": ["127.244.0.10"], "conditions": {"ready": state},
+                               "targetRef": {"kind": "Pod", "name": "backend-00000"}}]}
+
+    def snapshot(at: datetime) -> str:
+        seq, objects = cache.snapshot()
+        return "".join(builder.snapshot(builder.view(objects, seq=seq, now=at, timeline=[],
+                                                     pods_by_name=cache.named("Pod"))))
+
+    cache, builder = crowd(3), FrameBuilder(SCOPE)
+    cache.replace("EndpointSlice", [endpoints(True, "1")], observed=1.0)
+    first = snapshot(NOW)
+    assert first.count("endpoint: ready") == 1 and "CrashLoopBackOff" not in first
+    cache.apply("EndpointSlice", "MODIFIED", endpoints(False, "2"), observed=2.0)
+    cache.apply("Pod", "MODIFIED", pod("backend-00001", "2", created=stamp(2), ready=False,
+                                       waiting="CrashLoopBackOff"), observed=2.0)
+    later = snapshot(NOW.replace(hour=23))
+    assert "endpoint: ready" not in later and "endpoint: not ready" in later
+    assert later.count('data-status="CrashLoopBackOff"') == 1
+    ages = re.findall(r'class="age" data-created="[^"]+">([^<]*)<', later)
+    assert len(ages) == 3 and all(age == "130m" for age in ages), ages  # as of 23:10, remembered or not
+
+
 def test_one_pod_change_is_its_card_only_whether_shown_or_not() -> None:
     cache, builder, seq, _ = started(9000)
     cache.apply("Pod", "MODIFIED", pod("backend-04321", "2", created=stamp(9000 - 4321),

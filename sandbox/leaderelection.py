@@ -13,6 +13,8 @@ holder records a Normal ``LeaderElection`` Event "<identity> became leader" on t
 - held by us, released (empty holder) or expired -> write ourselves in (``leaseTransitions`` + 1
   and ``acquireTime`` now unless we were the holder), by PUT with the resourceVersion read, so
   two writers never both win;
+- a leader renews with one PUT of the Lease as its last write left it (client-go's optimistic fast
+  path, one request every 2 s instead of two); a conflict falls back to the rules above;
 - on shutdown the Lease is released (holder emptied, ``leaseDurationSeconds: 1``), as the
   scheduler's ``ReleaseOnCancel`` does, so a restarted sandbox takes it over at once.
 
@@ -66,6 +68,7 @@ class LeaseHolder:
         self.recorder = EventRecorder(client, component=name)
         self.leading = False
         self._observed: tuple[dict, float] | None = None  # (spec seen, monotonic time first seen)
+        self._written: Obj | None = None  # the Lease as our last write left it
 
     async def run(self) -> None:
         """Try to acquire or renew every retry period; release the Lease when cancelled."""
@@ -103,8 +106,19 @@ class LeaseHolder:
         return now - self._observed[1] >= duration
 
     async def try_acquire_or_renew(self) -> bool:
-        """One round of `tryAcquireOrRenew`; True when we hold the Lease afterwards."""
+        """One round of `tryAcquireOrRenew`; True when we hold the Lease afterwards. A leader
+        renews with one PUT of the Lease it last wrote (client-go's optimistic fast path); a
+        conflict or any other failure falls back to reading the Lease first."""
         now = time.time()
+        last = self._written
+        if self.leading and last is not None:
+            last["spec"] = self._record(last.get("spec") or {}, now)
+            try:
+                self._written = await self.client.replace(LEASES, last)
+                return True
+            except ApiError as exc:
+                log.info("renewing %s/%s optimistically failed (%s); reading it", NAMESPACE, self.name, exc)
+                self._written = None
         try:
             lease = await self.client.get(LEASES, self.name, namespace=NAMESPACE)
         except ApiError as exc:
@@ -114,6 +128,7 @@ class LeaseHolder:
                 "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
                 "metadata": {"name": self.name, "namespace": NAMESPACE},
                 "spec": self._record({}, now)}, namespace=NAMESPACE)
+            self._written = lease
             return self._became_leader(lease)
         spec = lease.get("spec") or {}
         holder = spec.get("holderIdentity") or ""
@@ -121,7 +136,7 @@ class LeaseHolder:
             self.leading = False
             return False
         lease["spec"] = self._record(spec, now)
-        lease = await self.client.replace(LEASES, lease)
+        lease = self._written = await self.client.replace(LEASES, lease)
         if holder == self.identity:
             self.leading = True
             return True
@@ -144,5 +159,6 @@ class LeaseHolder:
                          "renewTime": now, "leaseTransitions": int(spec.get("leaseTransitions") or 0)}
         await self.client.replace(LEASES, lease)
         self.leading = False
+        self._written = None
         with contextlib.suppress(TimeoutError):
             await self.recorder.flush(timeout=2.0)

@@ -101,6 +101,18 @@ def test_a_lease_held_by_another_is_waited_for_then_taken_over(sandbox: Sandbox)
                 await task
             after = await client.get(LEASES, name, namespace=NAMESPACE)
             assert after["spec"]["holderIdentity"] == ""  # ReleaseOnCancel
+            # A leader whose Lease was taken over meanwhile: its optimistic renewal conflicts and it
+            # falls back to reading the Lease, which tells it that it no longer leads.
+            quick = LeaseHolder(client, name, identity="quick_3", lease_duration=1)
+            assert await quick.try_acquire_or_renew() and await quick.try_acquire_or_renew()
+            thief = LeaseHolder(client, name, identity="thief_4")
+            assert not await thief.try_acquire_or_renew()
+            await asyncio.sleep(1.2)
+            assert await thief.try_acquire_or_renew()
+            assert not await quick.try_acquire_or_renew()
+            assert not quick.leading
+            held = await client.get(LEASES, name, namespace=NAMESPACE)
+            assert held["spec"]["holderIdentity"] == "thief_4" and held["spec"]["leaseTransitions"] == 3
         finally:
             with contextlib.suppress(ApiError):
                 await client.delete(LEASES, name, namespace=NAMESPACE)

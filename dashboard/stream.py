@@ -687,6 +687,7 @@ class ViewStream:
         self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1,
                                                                thread_name_prefix="lbdemo-render")
         self._timer: asyncio.TimerHandle | None = None
+        self._release_pending = False  # a memory release is scheduled (at most one)
         self._running = False
         self._last_tick = 0.0
         self._poll: asyncio.TimerHandle | None = None
@@ -703,7 +704,7 @@ class ViewStream:
         """Stop calling ``callback``; once the last viewer has gone, give the memory their sockets
         used back to the system a few seconds later (`release_memory`)."""
         self.subscribers.discard(callback)
-        if not self.subscribers and not getattr(self, "_release_pending", False):  # one at a time:
+        if not self.subscribers and not self._release_pending:  # one at a time:
             self._release_pending = True  # each release blocks the loop ~0.3 s (pages reconnecting)
             asyncio.get_running_loop().call_later(RELEASE_AFTER, self._release_if_idle)
 

@@ -53,7 +53,7 @@ from sandbox.kubelet import dns
 from sandbox.kubelet.kubelet import Kubelet, node_name
 from sandbox.kubelet.network import pod_network_octet
 from sandbox.kubelet.simulated import SIM_NODE_PREFIX, SimDelays, SimulatedNode, heartbeat_all, sim_node_name
-from sandbox.leaderelection import LeaseHolder
+from sandbox.leaderelection import CONTROLLER_MANAGER_LEASE, SCHEDULER_LEASE, LeaseHolder
 from sandbox.procutil import die_with_parent, run_main
 from sandbox.scheduler import Scheduler
 
@@ -156,8 +156,8 @@ async def run_node_agents(*, api_url: str, token: str, state_dir: Path, nodes: i
         NodeLifecycleController(manager, informers),
         TaintEvictionController(manager, informers),
         Scheduler(client.for_component("kube-scheduler"), informers),
-        LeaseHolder(client.for_component("kube-scheduler"), "kube-scheduler"),
-        LeaseHolder(manager, "kube-controller-manager"),
+        LeaseHolder(client.for_component("kube-scheduler"), SCHEDULER_LEASE),
+        LeaseHolder(manager, CONTROLLER_MANAGER_LEASE),
     ]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

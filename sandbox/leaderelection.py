@@ -40,6 +40,8 @@ from sandbox.record import NORMAL, EventRecorder
 log = logging.getLogger("sandbox.leaderelection")
 
 NAMESPACE = "kube-system"
+SCHEDULER_LEASE = "kube-scheduler"
+CONTROLLER_MANAGER_LEASE = "kube-controller-manager"
 LEASE_DURATION = 15
 RETRY_PERIOD = 2.0
 

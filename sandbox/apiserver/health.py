@@ -28,7 +28,8 @@ def _ok(_: ApiServer) -> str | None:
     return None
 
 
-def _etcd(server: ApiServer) -> str | None:
+def etcd_check(server: ApiServer) -> str | None:
+    """The store answers (the `etcd` check; also ComponentStatus etcd-0)."""
     return None if server.store.is_open else "the object store is not open"
 
 
@@ -43,7 +44,7 @@ def _shutdown(server: ApiServer) -> str | None:
 LIVE: dict[str, Check] = {
     "ping": _ok,
     "log": _ok,
-    "etcd": _etcd,
+    "etcd": etcd_check,
     "poststarthook/start-apiserver-admission-initializer": _ok,
     "poststarthook/generic-apiserver-start-informers": _ok,
     "poststarthook/rbac/bootstrap-roles": _bootstrapped,
@@ -51,7 +52,7 @@ LIVE: dict[str, Check] = {
 }
 READY: dict[str, Check] = {
     **{name: check for name, check in LIVE.items() if name in ("ping", "log", "etcd")},
-    "etcd-readiness": _etcd,
+    "etcd-readiness": etcd_check,
     "informer-sync": _ok,
     **{name: check for name, check in LIVE.items() if name.startswith("poststarthook/")},
     "shutdown": _shutdown,

@@ -21,17 +21,19 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sandbox.apiserver.computed import ComputedStrategy
+from sandbox.apiserver.health import etcd_check
 from sandbox.apiserver.printing import col, name_col, name_of
 from sandbox.apiserver.strategy import Resource
+from sandbox.leaderelection import CONTROLLER_MANAGER_LEASE, SCHEDULER_LEASE
+from sandbox.leaderelection import NAMESPACE as LEASE_NAMESPACE
 from sandbox.meta import parse_time
 
 if TYPE_CHECKING:
     from sandbox.apiserver.server import ApiServer
 
 LEASE_KEY = "coordination.k8s.io/leases"
-LEASE_NAMESPACE = "kube-system"
 # component name -> the Lease its leader holds
-LEASED = (("scheduler", "kube-scheduler"), ("controller-manager", "kube-controller-manager"))
+LEASED = (("scheduler", SCHEDULER_LEASE), ("controller-manager", CONTROLLER_MANAGER_LEASE))
 
 RESOURCE = Resource("", "v1", "ComponentStatus", "componentstatuses", "io.k8s.api.core.v1.ComponentStatus",
                     namespaced=False, short_names=("cs",), verbs=("get", "list"),
@@ -77,7 +79,7 @@ class ComponentStatusStrategy(ComputedStrategy):
         for name, lease_name in LEASED:
             entry = server.store.get(LEASE_KEY, LEASE_NAMESPACE, lease_name)
             out.append(component_status(name, lease_problem(entry.obj if entry else None, lease_name, now)))
-        out.append(component_status("etcd-0", "" if server.store.is_open else "the object store is not open"))
+        out.append(component_status("etcd-0", etcd_check(server) or ""))
         return out
 
     def columns(self) -> list[dict[str, Any]]:
